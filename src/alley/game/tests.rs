@@ -1,0 +1,340 @@
+use super::super::lane::{HEAD_PIN_Y, PIT_Y};
+use super::*;
+use proptest::prelude::*;
+use rand::SeedableRng;
+
+/// 10 ms ticks of meter that give 80 % power.
+const NOMINAL_TICKS: u32 = 56;
+
+fn alley(seed: u64) -> Alley {
+    Alley::new(Xoshiro256PlusPlus::seed_from_u64(seed))
+}
+
+fn set_up(a: &mut Alley, boards: i8, aim: i8, hook: i8) {
+    a.handle(AlleyInput::Move(boards));
+    a.handle(AlleyInput::Aim(aim));
+    a.handle(AlleyInput::Hook(hook));
+}
+
+fn drain(a: &mut Alley) -> Vec<AlleyEvent> {
+    std::iter::from_fn(|| a.poll_event()).collect()
+}
+
+/// Bowls one ball, locking the meter after `ticks` 10 ms steps, and runs
+/// the clock until the bowler may aim again (or the game is over).
+fn bowl(a: &mut Alley, ticks: u32) -> Vec<AlleyEvent> {
+    a.handle(AlleyInput::Power);
+    for _ in 0..ticks {
+        a.step(10);
+    }
+    a.handle(AlleyInput::Power);
+    let mut events = Vec::new();
+    for _ in 0..2_000 {
+        a.step(10);
+        events.extend(drain(a));
+        if matches!(a.phase(), Phase::Aiming | Phase::GameOver) {
+            break;
+        }
+    }
+    events
+}
+
+/// (pins, strike, spare, gutter) of the single roll in `events`.
+fn result(events: &[AlleyEvent]) -> (u8, bool, bool, bool) {
+    let finished: Vec<_> = events
+        .iter()
+        .filter_map(|e| match *e {
+            AlleyEvent::RollFinished { pins, strike, spare, gutter, .. } => Some((pins, strike, spare, gutter)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(finished.len(), 1, "one roll in {events:?}");
+    finished[0]
+}
+
+fn pins_down(events: &[AlleyEvent]) -> Vec<u8> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            AlleyEvent::PinDown(n) => Some(*n),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_new_game_waits_for_the_bowler() {
+    let mut a = alley(1);
+    assert_eq!(a.phase(), Phase::Aiming);
+    assert_eq!((a.frame(), a.roll_in_frame()), (1, 1));
+    assert!(a.pins().iter().all(|p| p.standing && !p.moving));
+    assert_eq!(a.pins()[9].number, 10);
+    assert_eq!((a.ball(), a.power_meter()), (None, None));
+    a.step(5_000);
+    assert_eq!(a.phase(), Phase::Aiming, "time alone does nothing");
+    assert_eq!(a.poll_event(), None);
+    let path = a.predicted_path();
+    assert_eq!(path.len(), 30);
+    assert_eq!(path[0], (0.0, 0.0));
+    let end = path[29];
+    assert!(end.0.abs() < 1e-9 && (end.1 - HEAD_PIN_Y).abs() < 0.7, "{end:?}");
+}
+
+#[test]
+fn the_meter_swings_and_locks() {
+    let mut a = alley(1);
+    a.handle(AlleyInput::Power);
+    assert_eq!(a.phase(), Phase::Power);
+    a.handle(AlleyInput::Move(3));
+    assert_eq!(a.setup().position_m, 0.0, "setup is frozen once the meter runs");
+    a.step(700);
+    assert_eq!(a.power_meter(), Some(1.0));
+    a.step(350);
+    assert_eq!(a.power_meter(), Some(0.5));
+    a.step(1400 * 1_000_000);
+    assert_eq!(a.power_meter(), Some(0.5), "a whole number of periods later");
+    a.handle(AlleyInput::Power);
+    assert_eq!(a.phase(), Phase::Rolling);
+    assert_eq!(a.power_meter(), Some(0.5), "the locked power stays on show");
+    assert!(a.ball().is_some_and(|b| b.y == 0.0));
+    assert!(a.predicted_path().is_empty());
+}
+
+#[test]
+fn slow_straight_ball_hits_the_head_pin_first() {
+    let mut a = alley(3);
+    let events = bowl(&mut a, 0);
+    let down = pins_down(&events);
+    assert_eq!(down.first(), Some(&1), "{events:?}");
+    let (pins, _, _, gutter) = result(&events);
+    assert_eq!(usize::from(pins), down.len());
+    assert!(!gutter);
+}
+
+#[test]
+fn gutter_ball_knocks_nothing() {
+    let mut a = alley(4);
+    set_up(&mut a, 0, 16, 0);
+    a.handle(AlleyInput::Power);
+    a.handle(AlleyInput::Power);
+    let mut seen_gutter = false;
+    while a.phase() == Phase::Rolling {
+        a.step(10);
+        seen_gutter |= a.ball().is_some_and(|b| b.in_gutter);
+    }
+    a.step(5_000);
+    let events = drain(&mut a);
+    assert!(seen_gutter);
+    assert_eq!(result(&events), (0, false, false, true));
+    assert!(pins_down(&events).is_empty());
+    assert!(events.contains(&AlleyEvent::RackSwept));
+    assert_eq!((a.frame(), a.roll_in_frame()), (1, 2));
+    assert_eq!(a.scorecard().marks(1), "-");
+}
+
+#[test]
+fn a_well_set_pocket_shot_carries() {
+    // Right-hander: eight boards right of centre, half a degree outwards,
+    // full hook back into the 1-3 pocket, locked at 80 % power.
+    let mut strikes = 0;
+    for seed in 1..=6 {
+        let mut a = alley(seed);
+        set_up(&mut a, 8, 2, -5);
+        let (pins, strike, ..) = result(&bowl(&mut a, NOMINAL_TICKS));
+        assert!(pins >= 7, "seed {seed}: only {pins}");
+        strikes += u32::from(strike);
+    }
+    assert!(strikes >= 1, "good shots should strike sometimes");
+}
+
+#[test]
+fn same_seed_and_inputs_replay_exactly() {
+    let script = |seed| {
+        let mut a = alley(seed);
+        set_up(&mut a, 8, 2, -5);
+        let mut events = bowl(&mut a, 60);
+        a.handle(AlleyInput::Move(-10));
+        events.extend(bowl(&mut a, 45));
+        a.knock_pin(4);
+        events.extend(bowl(&mut a, 70));
+        (events, a.pins(), a.scorecard().clone())
+    };
+    let first = script(9);
+    assert_eq!(first, script(9));
+    assert_ne!(first.1, script(10).1, "the release error depends on the seed");
+}
+
+#[test]
+fn chaos_pins_never_count() {
+    let mut a = alley(5);
+    for pin in 1..=10 {
+        a.knock_pin(pin);
+    }
+    a.knock_pin(3);
+    a.knock_pin(0);
+    a.knock_pin(200);
+    let knocked = drain(&mut a);
+    assert_eq!(knocked, (1..=10).map(AlleyEvent::PinDown).collect::<Vec<_>>());
+    let events = bowl(&mut a, 0);
+    assert_eq!(result(&events), (0, false, false, false));
+    assert!(pins_down(&events).is_empty(), "dead wood is out of play");
+}
+
+#[test]
+fn a_pin_knocked_mid_roll_is_not_the_bowlers() {
+    let mut a = alley(6);
+    a.handle(AlleyInput::Power);
+    a.handle(AlleyInput::Power);
+    a.step(500);
+    a.knock_pin(1);
+    a.stand_pin(1);
+    a.knock_pin(1);
+    let chaos = drain(&mut a);
+    let expect = [AlleyEvent::PinDown(1), AlleyEvent::PinUp(1)];
+    assert_eq!(chaos, [expect[0], expect[1], expect[0]]);
+    a.step(10_000);
+    let events = drain(&mut a);
+    let (pins, ..) = result(&events);
+    let by_ball = pins_down(&events);
+    assert!(!by_ball.contains(&1));
+    assert_eq!(usize::from(pins), by_ball.len());
+}
+
+#[test]
+fn restood_pins_cannot_overfill_a_frame() {
+    let mut a = alley(7);
+    set_up(&mut a, 8, 2, -5);
+    let first = result(&bowl(&mut a, NOMINAL_TICKS)).0;
+    if first == 10 {
+        return; // the frame is over: nothing to overfill
+    }
+    a.reset_rack();
+    let second = result(&bowl(&mut a, NOMINAL_TICKS)).0;
+    assert!(first + second <= 10);
+    assert_eq!(a.scorecard().rolls(1), &[first, second]);
+}
+
+#[test]
+fn the_pinsetter_sweeps_then_resets() {
+    let mut a = alley(8);
+    set_up(&mut a, -8, -2, 0);
+    let events = bowl(&mut a, NOMINAL_TICKS);
+    let (pins, strike, ..) = result(&events);
+    assert!(!strike && pins > 0, "a light hit leaves pins: {pins}");
+    assert_eq!(events.last(), Some(&AlleyEvent::RackSwept));
+    let views = a.pins();
+    assert_eq!(views.iter().filter(|p| p.standing).count(), usize::from(10 - pins));
+    assert!(views.iter().all(|p| p.standing || p.y > PIT_Y));
+    assert!(views.iter().all(|p| !p.moving));
+    let events = bowl(&mut a, NOMINAL_TICKS);
+    let tail = &events[events.len() - 2..];
+    assert_eq!(tail, [AlleyEvent::RackReset, AlleyEvent::FrameComplete(1)]);
+    assert_eq!((a.frame(), a.roll_in_frame()), (2, 1));
+    assert!(a.pins().iter().all(|p| p.standing));
+}
+
+#[test]
+fn a_scripted_game_reaches_game_over() {
+    let mut a = alley(11);
+    set_up(&mut a, 8, 2, -5);
+    let mut events = Vec::new();
+    for shot in 0..21 {
+        if a.phase() == Phase::GameOver {
+            break;
+        }
+        // Vary the power so the bowler is not a machine.
+        events.extend(bowl(&mut a, 48 + (shot * 7) % 22));
+    }
+    assert_eq!(a.phase(), Phase::GameOver);
+    let card = a.scorecard();
+    assert!(card.is_complete());
+    let score = card.total();
+    assert!(score <= 300);
+    assert_eq!(events.last(), Some(&AlleyEvent::GameOver { score }));
+    let frames: Vec<u8> = events
+        .iter()
+        .filter_map(|e| match e {
+            AlleyEvent::FrameComplete(f) => Some(*f),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(frames, (1..=10).collect::<Vec<_>>());
+    assert_eq!(a.frame(), 10);
+    // A good bowler with a good line scores well.
+    assert!(score >= 120, "{score}");
+    a.handle(AlleyInput::Power);
+    assert_eq!(a.phase(), Phase::GameOver, "no rolls after the game");
+    a.handle(AlleyInput::NewGame);
+    assert_eq!(a.phase(), Phase::Aiming);
+    assert_eq!(a.scorecard().total(), 0);
+    assert_eq!(a.setup().hook, -5, "the bowler keeps their line");
+    assert_eq!(a.poll_event(), Some(AlleyEvent::RackReset));
+}
+
+#[test]
+fn a_huge_step_finishes_the_roll_and_stops() {
+    let mut a = alley(12);
+    a.handle(AlleyInput::Power);
+    a.handle(AlleyInput::Power);
+    a.step(u64::MAX);
+    assert_eq!(a.phase(), Phase::Aiming);
+    assert!(drain(&mut a).contains(&AlleyEvent::RackSwept));
+}
+
+#[derive(Debug, Clone)]
+enum Action {
+    Input(AlleyInput),
+    Step(u64),
+    Knock(u8),
+    Stand(u8),
+    Reset,
+}
+
+fn action() -> impl Strategy<Value = Action> {
+    prop_oneof![
+        1 => (-3i8..=3).prop_map(|d| Action::Input(AlleyInput::Move(d))),
+        1 => (-3i8..=3).prop_map(|d| Action::Input(AlleyInput::Aim(d))),
+        1 => (-3i8..=3).prop_map(|d| Action::Input(AlleyInput::Hook(d))),
+        4 => Just(Action::Input(AlleyInput::Power)),
+        1 => Just(Action::Input(AlleyInput::NewGame)),
+        4 => (0u64..1_500).prop_map(Action::Step),
+        1 => (0u8..=11).prop_map(Action::Knock),
+        1 => (0u8..=11).prop_map(Action::Stand),
+        1 => Just(Action::Reset),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Whatever the player and chaos do, in any order, nothing panics and
+    /// the game stays coherent.
+    #[test]
+    fn any_inputs_keep_the_alley_coherent(
+        seed in any::<u64>(),
+        actions in prop::collection::vec(action(), 0..40),
+    ) {
+        let mut a = alley(seed);
+        for act in actions {
+            match act {
+                Action::Input(i) => a.handle(i),
+                Action::Step(ms) => a.step(ms),
+                Action::Knock(p) => a.knock_pin(p),
+                Action::Stand(p) => a.stand_pin(p),
+                Action::Reset => a.reset_rack(),
+            }
+            while let Some(e) = a.poll_event() {
+                if let AlleyEvent::RollFinished { pins, roll, frame, .. } = e {
+                    prop_assert!(pins <= 10 && (1..=3).contains(&roll));
+                    prop_assert!((1..=10).contains(&frame));
+                }
+            }
+            prop_assert!((1..=10).contains(&a.frame()));
+            prop_assert!((1..=3).contains(&a.roll_in_frame()));
+            prop_assert!(a.scorecard().total() <= 300);
+            prop_assert!(a.power_meter().is_none_or(|p| (0.0..=1.0).contains(&p)));
+            let s = a.setup();
+            prop_assert!(s.hook.abs() <= 5 && s.aim_deg.abs() <= 4.0);
+        }
+    }
+}

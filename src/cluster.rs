@@ -1,0 +1,390 @@
+//! The mini-Kubernetes: store, scheduler, controllers and simulated kubelets, deterministic and
+//! driven by virtual time. Knows nothing of bowling; `world.rs` connects it to the alley.
+//!
+//! Data flow, as in a real control plane: every component writes through the [`store::Store`];
+//! [`Cluster::step`] follows the store's change log like informers follow a watch, enqueues the
+//! keys each component cares about on a work queue ordered by virtual time, and runs what is due.
+
+pub mod admission;
+pub mod controllers;
+pub mod events;
+pub mod kubelet;
+pub mod objects;
+pub mod scheduler;
+pub mod store;
+pub mod timing;
+
+use self::controllers::{deployment, garbage_collector, node_lifecycle, replicaset, taint_eviction};
+use self::events::EventRecorder;
+use self::kubelet::Kubelet;
+use self::objects::{Deployment, Kind, Node, Object, Pod, ReplicaSet};
+use self::scheduler::{Policy, Scheduler};
+use self::store::{Change, ChangeType, ObjectKey, Store, StoreError};
+use self::timing::Timing;
+use crate::clock::Millis;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Errors from operations on the cluster that callers (CLI, game, API) branch on.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ClusterError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The named node has no kubelet in this world (not a pin).
+    #[error("node {0:?} not found")]
+    NoSuchNode(String),
+}
+
+/// Work the control plane does at a given instant.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Task {
+    ReconcileDeployment(ObjectKey),
+    ReconcileReplicaSet(ObjectKey),
+    /// The taint-eviction controller checks one pod against its node's NoExecute taints.
+    TaintEviction(ObjectKey),
+    /// Delete what an owner (by uid) left behind.
+    CollectGarbage(String),
+    NodeMonitor,
+    KubeletHeartbeat(String),
+    KubeletSyncPod(String, ObjectKey),
+}
+
+/// A work queue keyed by virtual time that holds each task at most once (at its earliest time),
+/// like client-go's delaying work queue.
+#[derive(Debug, Clone, Default)]
+struct WorkQueue {
+    by_time: BTreeSet<(Millis, u64, Task)>,
+    when: BTreeMap<Task, (Millis, u64)>,
+    seq: u64,
+}
+
+impl WorkQueue {
+    fn add(&mut self, task: Task, at: Millis) {
+        if let Some(&(t, seq)) = self.when.get(&task) {
+            if t <= at {
+                return;
+            }
+            self.by_time.remove(&(t, seq, task.clone()));
+        }
+        self.seq += 1;
+        self.when.insert(task.clone(), (at, self.seq));
+        self.by_time.insert((at, self.seq, task));
+    }
+
+    fn pop_due(&mut self, now: Millis) -> Option<Task> {
+        let first = self.by_time.first()?;
+        if first.0 > now {
+            return None;
+        }
+        let (_, _, task) = self.by_time.pop_first()?;
+        self.when.remove(&task);
+        Some(task)
+    }
+
+    fn next_deadline(&self) -> Option<Millis> {
+        self.by_time.first().map(|(t, _, _)| *t)
+    }
+}
+
+/// How many times each controller has reconciled: the pinsetter panel shows them.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ControllerStats {
+    pub deployment: u64,
+    pub replicaset: u64,
+    pub node_lifecycle: u64,
+    pub taint_eviction: u64,
+    pub garbage_collector: u64,
+}
+
+/// What a reconcile may touch: the store, the event recorder, the clock and the timing preset.
+pub struct Context<'a> {
+    pub store: &'a mut Store,
+    pub recorder: &'a mut EventRecorder,
+    pub now: Millis,
+    pub timing: &'a Timing,
+}
+
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    pub store: Store,
+    pub timing: Timing,
+    pub scheduler: Scheduler,
+    pub recorder: EventRecorder,
+    pub stats: ControllerStats,
+    kubelets: BTreeMap<String, Kubelet>,
+    node_lifecycle: node_lifecycle::NodeLifecycle,
+    queue: WorkQueue,
+    /// How far this cluster's informers have read the store's change log.
+    cursor: u64,
+}
+
+impl Cluster {
+    pub fn new(seed: u64, timing: Timing) -> Cluster {
+        let mut queue = WorkQueue::default();
+        queue.add(Task::NodeMonitor, Millis::ZERO);
+        Cluster {
+            store: Store::new(crate::rng::stream(seed, "store")),
+            timing,
+            scheduler: Scheduler::new(Policy::Greedy),
+            recorder: EventRecorder::default(),
+            stats: ControllerStats::default(),
+            kubelets: BTreeMap::new(),
+            node_lifecycle: node_lifecycle::NodeLifecycle::default(),
+            queue,
+            cursor: 0,
+        }
+    }
+
+    /// Creates or replaces an object the way `kubectl apply` would (admission included).
+    /// A Node gets a simulated kubelet, which registers it and starts heartbeating.
+    pub fn apply(&mut self, object: Object, now: Millis) -> Result<Object, ClusterError> {
+        let applied = match object {
+            Object::Node(node) => {
+                let name = node.metadata.name.clone();
+                let node = match self.store.get::<Node>(&ObjectKey::cluster(&name)) {
+                    Some(_) => self.store.update(node)?,
+                    None => self.store.create(node, now)?,
+                };
+                if !self.kubelets.contains_key(&name) {
+                    let index = self.kubelets.len();
+                    self.kubelets.insert(name.clone(), Kubelet::new(&name, index));
+                    self.queue.add(Task::KubeletHeartbeat(name), now);
+                }
+                Object::Node(node)
+            }
+            Object::Pod(mut pod) => {
+                admission::admit_pod(&mut pod, &self.timing);
+                Object::Pod(upsert(&mut self.store, pod, now)?)
+            }
+            Object::Deployment(d) => Object::Deployment(upsert(&mut self.store, d, now)?),
+            Object::ReplicaSet(rs) => Object::ReplicaSet(upsert(&mut self.store, rs, now)?),
+            Object::Event(e) => Object::Event(upsert(&mut self.store, e, now)?),
+            Object::Lease(l) => Object::Lease(upsert(&mut self.store, l, now)?),
+        };
+        Ok(applied)
+    }
+
+    /// The pin falls: its kubelet stops dead. The control plane is not told; it must notice.
+    pub fn knock(&mut self, node: &str) -> Result<(), ClusterError> {
+        let kubelet = self.kubelets.get_mut(node).ok_or_else(|| ClusterError::NoSuchNode(node.into()))?;
+        kubelet.knock();
+        Ok(())
+    }
+
+    /// The pin stands again: its kubelet restarts and heartbeats at once.
+    pub fn restore(&mut self, node: &str, now: Millis) -> Result<(), ClusterError> {
+        let kubelet = self.kubelets.get_mut(node).ok_or_else(|| ClusterError::NoSuchNode(node.into()))?;
+        if kubelet.restore() {
+            self.queue.add(Task::KubeletHeartbeat(node.into()), now);
+            let pods: Vec<ObjectKey> = self.store.pods_on_node(node).map(|p| ObjectKey::of(&p.metadata)).collect();
+            for pod in pods {
+                self.queue.add(Task::KubeletSyncPod(node.into(), pod), now);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn is_knocked(&self, node: &str) -> bool {
+        self.kubelets.get(node).is_some_and(|k| !k.alive)
+    }
+
+    pub fn pins(&self) -> impl Iterator<Item = &str> {
+        self.kubelets.keys().map(String::as_str)
+    }
+
+    /// `kubectl scale`.
+    pub fn scale(&mut self, key: &ObjectKey, replicas: i32) -> Result<(), ClusterError> {
+        self.store.modify::<Deployment>(key, |d| d.spec.replicas = Some(replicas))?;
+        Ok(())
+    }
+
+    /// `kubectl cordon` / `uncordon`.
+    pub fn cordon(&mut self, node: &str, unschedulable: bool) -> Result<(), ClusterError> {
+        self.store.modify::<Node>(&ObjectKey::cluster(node), |n| n.spec.unschedulable = unschedulable)?;
+        Ok(())
+    }
+
+    /// `kubectl delete pod`: graceful, as the API server does it.
+    pub fn delete_pod(&mut self, key: &ObjectKey, now: Millis) -> Result<(), ClusterError> {
+        controllers::delete_pod_gracefully(&mut self.store, key, now)?;
+        Ok(())
+    }
+
+    pub fn set_timing(&mut self, timing: Timing, now: Millis) {
+        self.timing = timing;
+        for node in self.kubelets.keys() {
+            self.queue.add(Task::KubeletHeartbeat(node.clone()), now);
+        }
+        self.queue.add(Task::NodeMonitor, now);
+    }
+
+    /// When something is next due, so headless loops may skip idle time.
+    pub fn next_deadline(&self) -> Option<Millis> {
+        [self.queue.next_deadline(), self.scheduler.next_deadline()].into_iter().flatten().min()
+    }
+
+    /// Runs everything due at `now` until the control plane is quiet for this instant.
+    pub fn step(&mut self, now: Millis) {
+        // A bound on rounds per instant: a controller bug must not hang the game.
+        for _ in 0..100_000 {
+            self.dispatch(now);
+            if let Some(task) = self.queue.pop_due(now) {
+                self.run(task, now);
+                continue;
+            }
+            if self.scheduler.next_deadline().is_some_and(|t| t <= now) {
+                self.scheduler.run_cycle(&mut self.store, &mut self.recorder, now);
+                continue;
+            }
+            break;
+        }
+    }
+
+    fn run(&mut self, task: Task, now: Millis) {
+        let mut ctx = Context { store: &mut self.store, recorder: &mut self.recorder, now, timing: &self.timing };
+        let requeue = match &task {
+            Task::ReconcileDeployment(key) => {
+                self.stats.deployment += 1;
+                deployment::reconcile(key, &mut ctx)
+            }
+            Task::ReconcileReplicaSet(key) => {
+                self.stats.replicaset += 1;
+                replicaset::reconcile(key, &mut ctx)
+            }
+            Task::TaintEviction(key) => {
+                self.stats.taint_eviction += 1;
+                taint_eviction::reconcile(key, &mut ctx)
+            }
+            Task::CollectGarbage(uid) => {
+                self.stats.garbage_collector += 1;
+                garbage_collector::collect(uid, &mut ctx)
+            }
+            Task::NodeMonitor => {
+                self.stats.node_lifecycle += 1;
+                self.node_lifecycle.monitor(&mut ctx)
+            }
+            Task::KubeletHeartbeat(node) => self.kubelets.get_mut(node).and_then(|k| k.heartbeat(&mut ctx)),
+            Task::KubeletSyncPod(node, pod) => self.kubelets.get_mut(node).and_then(|k| k.sync_pod(pod, &mut ctx)),
+        };
+        if let Some(at) = requeue {
+            self.queue.add(task, at);
+        }
+    }
+
+    /// The informers: route each new change to the components that care about it.
+    fn dispatch(&mut self, now: Millis) {
+        let changes: Option<Vec<Change>> = self.store.changes_since(self.cursor).map(|c| c.cloned().collect());
+        let Some(changes) = changes else {
+            self.cursor = self.store.resource_version();
+            self.resync(now);
+            return;
+        };
+        self.cursor = self.store.resource_version();
+        for change in &changes {
+            self.scheduler.observe(change, now);
+            self.route(change, now);
+        }
+    }
+
+    fn route(&mut self, change: &Change, now: Millis) {
+        let deleted = change.type_ == ChangeType::Deleted;
+        match &*change.object {
+            Object::Pod(pod) => {
+                let key = ObjectKey::of(&pod.metadata);
+                if let Some(owner) = pod.metadata.controller().filter(|o| o.kind == "ReplicaSet") {
+                    self.queue
+                        .add(Task::ReconcileReplicaSet(ObjectKey::new(pod.metadata.namespace(), &owner.name)), now);
+                }
+                if let Some(node) = pod.node_name()
+                    && !deleted
+                {
+                    if self.kubelets.contains_key(node) {
+                        self.queue.add(Task::KubeletSyncPod(node.to_string(), key.clone()), now);
+                    }
+                    self.queue.add(Task::TaintEviction(key), now);
+                }
+            }
+            Object::ReplicaSet(rs) => {
+                let key = ObjectKey::of(&rs.metadata);
+                if deleted {
+                    self.queue.add(Task::CollectGarbage(rs.metadata.uid.clone()), now);
+                } else {
+                    self.queue.add(Task::ReconcileReplicaSet(key), now);
+                }
+                if let Some(owner) = rs.metadata.controller().filter(|o| o.kind == "Deployment") {
+                    self.queue
+                        .add(Task::ReconcileDeployment(ObjectKey::new(rs.metadata.namespace(), &owner.name)), now);
+                }
+            }
+            Object::Deployment(d) => {
+                if deleted {
+                    self.queue.add(Task::CollectGarbage(d.metadata.uid.clone()), now);
+                } else {
+                    self.queue.add(Task::ReconcileDeployment(ObjectKey::of(&d.metadata)), now);
+                }
+            }
+            Object::Node(node) => {
+                if node.spec.taints.iter().any(|t| t.effect == objects::Taint::NO_EXECUTE) {
+                    let pods: Vec<ObjectKey> =
+                        self.store.pods_on_node(&node.metadata.name).map(|p| ObjectKey::of(&p.metadata)).collect();
+                    for pod in pods {
+                        self.queue.add(Task::TaintEviction(pod), now);
+                    }
+                }
+            }
+            Object::Event(_) | Object::Lease(_) => {}
+        }
+    }
+
+    /// Fell out of the change log's window: relist everything, as an informer does after 410.
+    fn resync(&mut self, now: Millis) {
+        let mut synthetic: Vec<Change> = Vec::new();
+        let rv = self.store.resource_version();
+        let wrap =
+            |o: Object| Change { resource_version: rv, type_: ChangeType::Added, object: std::sync::Arc::new(o) };
+        synthetic.extend(self.store.list::<Node>().cloned().map(Object::Node).map(wrap));
+        synthetic.extend(self.store.list::<Deployment>().cloned().map(Object::Deployment).map(wrap));
+        synthetic.extend(self.store.list::<ReplicaSet>().cloned().map(Object::ReplicaSet).map(wrap));
+        synthetic.extend(self.store.list::<Pod>().cloned().map(Object::Pod).map(wrap));
+        for change in &synthetic {
+            self.scheduler.observe(change, now);
+            self.route(change, now);
+        }
+    }
+
+    /// The kind of every object in the store, counted: a cheap summary for the UI.
+    pub fn counts(&self) -> BTreeMap<Kind, usize> {
+        Kind::ALL
+            .into_iter()
+            .map(|k| {
+                let n = match k {
+                    Kind::Node => self.store.len::<Node>(),
+                    Kind::Pod => self.store.len::<Pod>(),
+                    Kind::ReplicaSet => self.store.len::<ReplicaSet>(),
+                    Kind::Deployment => self.store.len::<Deployment>(),
+                    Kind::Event => self.store.len::<objects::Event>(),
+                    Kind::Lease => self.store.len::<objects::Lease>(),
+                };
+                (k, n)
+            })
+            .collect()
+    }
+}
+
+/// Create, or update when it exists (keeping the stored resourceVersion: apply is last-writer-wins).
+fn upsert<R: store::Stored>(store: &mut Store, mut obj: R, now: Millis) -> Result<R, StoreError> {
+    let key = ObjectKey::new(
+        if R::KIND.namespaced() {
+            obj.meta().namespace.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| "default".into())
+        } else {
+            String::new()
+        },
+        obj.meta().name.clone(),
+    );
+    if let Some(old) = store.get::<R>(&key).filter(|_| !key.name.is_empty()) {
+        obj.keep_status(old);
+        obj.meta_mut().resource_version.clear();
+        store.update(obj)
+    } else {
+        store.create(obj, now)
+    }
+}

@@ -1,0 +1,307 @@
+//! A simulated pin's kubelet: renews its Lease every heartbeat, reports the node Ready, starts
+//! bound pods (Pending → ContainerCreating → Running after the start-up delay), and stops and
+//! removes pods marked for deletion.
+//!
+//! A knocked kubelet stops dead: no heartbeats, no status, its containers gone. The control plane
+//! is not told — it finds out only from the missed heartbeats, as in a real cluster.
+
+use super::Context;
+use super::controllers::node_lifecycle::LEASE_NAMESPACE;
+use super::objects::node::{NodeAddress, NodeSystemInfo};
+use super::objects::pod::{
+    ContainerState, ContainerStateRunning, ContainerStateWaiting, ContainerStatus, PodCondition,
+};
+use super::objects::{Kind, Lease, LeaseSpec, Node, NodeCondition, ObjectMeta, Pod, Readiness};
+use super::store::ObjectKey;
+use crate::clock::Millis;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// How often a healthy kubelet refreshes `lastHeartbeatTime` on the Node (upstream's
+/// nodeStatusReportFrequency is 5 minutes; the Lease carries the real heartbeat).
+const STATUS_REPORT_EVERY: Millis = Millis(60_000);
+
+#[derive(Debug, Clone)]
+pub struct Kubelet {
+    pub node: String,
+    pub alive: bool,
+    index: usize,
+    /// Pods whose containers are being created, and when they will be up.
+    starting: BTreeMap<ObjectKey, Millis>,
+    /// Pods whose containers are stopping, and when they will be gone.
+    stopping: BTreeMap<ObjectKey, Millis>,
+    /// Pods whose containers died with the pin: restarted when it stands again.
+    crashed: BTreeSet<ObjectKey>,
+    last_status_report: Option<Millis>,
+    next_ip: u32,
+}
+
+impl Kubelet {
+    pub fn new(node: &str, index: usize) -> Kubelet {
+        Kubelet {
+            node: node.into(),
+            alive: true,
+            index,
+            starting: BTreeMap::new(),
+            stopping: BTreeMap::new(),
+            crashed: BTreeSet::new(),
+            last_status_report: None,
+            next_ip: 2,
+        }
+    }
+
+    pub fn knock(&mut self) {
+        if self.alive {
+            self.alive = false;
+            self.crashed.extend(self.starting.keys().cloned());
+            self.starting.clear();
+            self.stopping.clear();
+        }
+    }
+
+    /// Returns true if the kubelet was down and is now starting again.
+    pub fn restore(&mut self) -> bool {
+        let was_down = !self.alive;
+        self.alive = true;
+        was_down
+    }
+
+    fn host_ip(&self) -> String {
+        format!("10.0.0.{}", self.index + 10)
+    }
+
+    pub fn heartbeat(&mut self, ctx: &mut Context) -> Option<Millis> {
+        if !self.alive {
+            return None;
+        }
+        let lease_key = ObjectKey::new(LEASE_NAMESPACE, &self.node);
+        let renew = Some(ctx.now.to_rfc3339_micros());
+        if ctx.store.get::<Lease>(&lease_key).is_some() {
+            let _ = ctx.store.modify::<Lease>(&lease_key, |l| l.spec.renew_time = renew);
+        } else {
+            let lease = Lease {
+                metadata: ObjectMeta::namespaced(LEASE_NAMESPACE, &self.node),
+                spec: LeaseSpec {
+                    holder_identity: Some(self.node.clone()),
+                    lease_duration_seconds: Some(40),
+                    renew_time: renew,
+                },
+                ..Lease::default()
+            };
+            let _ = ctx.store.create(lease, ctx.now);
+        }
+        self.report_status(ctx);
+        Some(ctx.now + ctx.timing.heartbeat)
+    }
+
+    /// Posts Ready (and the node's addresses and info) when it is not already so, and refreshes
+    /// `lastHeartbeatTime` now and then.
+    fn report_status(&mut self, ctx: &mut Context) {
+        let key = ObjectKey::cluster(&self.node);
+        let Some(node) = ctx.store.get::<Node>(&key) else { return };
+        let was_ready = node.readiness() == Readiness::Ready;
+        let due = self.last_status_report.is_none_or(|t| ctx.now.saturating_sub(t) >= STATUS_REPORT_EVERY);
+        if was_ready && !due {
+            return;
+        }
+        self.last_status_report = Some(ctx.now);
+        let now = ctx.now.to_rfc3339();
+        let host_ip = self.host_ip();
+        let Ok(node) = ctx.store.modify::<Node>(&key, |n| {
+            let ready = NodeCondition {
+                type_: "Ready".into(),
+                status: "True".into(),
+                last_heartbeat_time: Some(now.clone()),
+                last_transition_time: Some(now.clone()),
+                reason: "KubeletReady".into(),
+                message: "kubelet is posting ready status".into(),
+            };
+            match n.status.conditions.iter_mut().find(|c| c.type_ == "Ready") {
+                Some(c) if c.status == "True" => c.last_heartbeat_time = Some(now.clone()),
+                Some(c) => *c = ready,
+                None => n.status.conditions.push(ready),
+            }
+            if n.status.addresses.is_empty() {
+                n.status.addresses = vec![
+                    NodeAddress { type_: "InternalIP".into(), address: host_ip.clone() },
+                    NodeAddress { type_: "Hostname".into(), address: n.metadata.name.clone() },
+                ];
+            }
+            n.status.node_info.get_or_insert_with(|| NodeSystemInfo {
+                kubelet_version: "v1.32.4-pinsetter".into(),
+                os_image: "Pinsetter pin".into(),
+                architecture: "amd64".into(),
+                operating_system: "linux".into(),
+                container_runtime_version: "pinsetter://0.1.0".into(),
+            });
+            if n.status.allocatable.is_empty() {
+                n.status.allocatable = n.status.capacity.clone();
+            }
+        }) else {
+            return;
+        };
+        if !was_ready {
+            let message = format!("Node {} status is now: NodeReady", self.node);
+            ctx.recorder.record(
+                ctx.store,
+                ctx.now,
+                Kind::Node,
+                &node.metadata,
+                "Normal",
+                "NodeReady",
+                message,
+                "kubelet",
+            );
+        }
+    }
+
+    /// Brings one pod's containers toward what its spec says.
+    pub fn sync_pod(&mut self, key: &ObjectKey, ctx: &mut Context) -> Option<Millis> {
+        if !self.alive {
+            return None;
+        }
+        let Some(pod) = ctx.store.get::<Pod>(key).filter(|p| p.node_name() == Some(self.node.as_str())) else {
+            self.starting.remove(key);
+            self.stopping.remove(key);
+            self.crashed.remove(key);
+            return None;
+        };
+        if pod.metadata.is_terminating() {
+            return self.stop(key, ctx);
+        }
+        if self.crashed.remove(key) || (pod.status.phase == "Running" && !pod.is_ready()) {
+            // The pin came back: its containers start again (and count a restart).
+            let meta = pod.metadata.clone();
+            let _ = ctx.store.modify::<Pod>(key, |p| {
+                for cs in &mut p.status.container_statuses {
+                    cs.restart_count += 1;
+                }
+            });
+            let _ = meta;
+            return self.start(key, ctx);
+        }
+        match pod.status.phase.as_str() {
+            "Running" | "Succeeded" | "Failed" => None,
+            _ => self.start(key, ctx),
+        }
+    }
+
+    fn start(&mut self, key: &ObjectKey, ctx: &mut Context) -> Option<Millis> {
+        let up_at = match self.starting.get(key) {
+            Some(&t) => t,
+            None => {
+                let up_at = ctx.now + ctx.timing.startup;
+                self.starting.insert(key.clone(), up_at);
+                let host_ip = self.host_ip();
+                let _ = ctx.store.modify::<Pod>(key, |p| {
+                    p.status.phase = "Pending".into();
+                    p.status.host_ip = Some(host_ip);
+                    let restarts: BTreeMap<String, i32> =
+                        p.status.container_statuses.iter().map(|c| (c.name.clone(), c.restart_count)).collect();
+                    p.status.container_statuses = p
+                        .spec
+                        .containers
+                        .iter()
+                        .map(|c| ContainerStatus {
+                            name: c.name.clone(),
+                            ready: false,
+                            restart_count: restarts.get(&c.name).copied().unwrap_or(0),
+                            image: c.image.clone(),
+                            started: Some(false),
+                            state: ContainerState {
+                                waiting: Some(ContainerStateWaiting { reason: "ContainerCreating".into() }),
+                                ..Default::default()
+                            },
+                        })
+                        .collect();
+                });
+                up_at
+            }
+        };
+        if ctx.now < up_at {
+            return Some(up_at);
+        }
+        self.starting.remove(key);
+        let now = ctx.now.to_rfc3339();
+        let pod_ip = self.pod_ip();
+        let Ok(pod) = ctx.store.modify::<Pod>(key, |p| {
+            p.status.phase = "Running".into();
+            p.status.start_time.get_or_insert_with(|| now.clone());
+            p.status.pod_ip.get_or_insert(pod_ip);
+            for cs in &mut p.status.container_statuses {
+                cs.ready = true;
+                cs.started = Some(true);
+                cs.state = ContainerState {
+                    running: Some(ContainerStateRunning { started_at: Some(now.clone()) }),
+                    ..Default::default()
+                };
+            }
+            for type_ in ["Initialized", "Ready", "ContainersReady", "PodScheduled"] {
+                let condition = PodCondition {
+                    type_: type_.into(),
+                    status: "True".into(),
+                    last_transition_time: Some(now.clone()),
+                    ..Default::default()
+                };
+                match p.status.conditions.iter_mut().find(|c| c.type_ == type_) {
+                    Some(c) if c.status == "True" => {}
+                    Some(c) => *c = condition,
+                    None => p.status.conditions.push(condition),
+                }
+            }
+        }) else {
+            return None;
+        };
+        let names: Vec<String> = pod.spec.containers.iter().map(|c| c.name.clone()).collect();
+        for name in names {
+            ctx.recorder.record(
+                ctx.store,
+                ctx.now,
+                Kind::Pod,
+                &pod.metadata,
+                "Normal",
+                "Started",
+                format!("Started container {name}"),
+                "kubelet",
+            );
+        }
+        None
+    }
+
+    fn stop(&mut self, key: &ObjectKey, ctx: &mut Context) -> Option<Millis> {
+        self.starting.remove(key);
+        let gone_at = match self.stopping.get(key) {
+            Some(&t) => t,
+            None => {
+                let gone_at = ctx.now + ctx.timing.termination;
+                self.stopping.insert(key.clone(), gone_at);
+                if let Some(pod) = ctx.store.get::<Pod>(key).cloned() {
+                    for c in &pod.spec.containers {
+                        ctx.recorder.record(
+                            ctx.store,
+                            ctx.now,
+                            Kind::Pod,
+                            &pod.metadata,
+                            "Normal",
+                            "Killing",
+                            format!("Stopping container {}", c.name),
+                            "kubelet",
+                        );
+                    }
+                }
+                gone_at
+            }
+        };
+        if ctx.now < gone_at {
+            return Some(gone_at);
+        }
+        self.stopping.remove(key);
+        let _ = ctx.store.delete::<Pod>(key);
+        None
+    }
+
+    fn pod_ip(&mut self) -> String {
+        let ip = format!("10.244.{}.{}", self.index, self.next_ip % 250 + 2);
+        self.next_ip += 1;
+        ip
+    }
+}

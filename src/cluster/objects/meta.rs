@@ -1,0 +1,186 @@
+//! `metav1.ObjectMeta`, owner references, label selectors and the helpers every kind shares.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectMeta {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub generate_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub uid: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub resource_version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creation_timestamp: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_timestamp: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_grace_period_seconds: Option<i64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owner_references: Vec<OwnerReference>,
+}
+
+impl ObjectMeta {
+    pub fn named(name: impl Into<String>) -> ObjectMeta {
+        ObjectMeta { name: name.into(), ..ObjectMeta::default() }
+    }
+
+    pub fn namespaced(namespace: impl Into<String>, name: impl Into<String>) -> ObjectMeta {
+        ObjectMeta { name: name.into(), namespace: Some(namespace.into()), ..ObjectMeta::default() }
+    }
+
+    pub fn namespace(&self) -> &str {
+        self.namespace.as_deref().unwrap_or("")
+    }
+
+    pub fn is_terminating(&self) -> bool {
+        self.deletion_timestamp.is_some()
+    }
+
+    /// The controlling owner (`controller: true`), as upstream's `GetControllerOf`.
+    pub fn controller(&self) -> Option<&OwnerReference> {
+        self.owner_references.iter().find(|r| r.controller)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnerReference {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    pub uid: String,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub controller: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub block_owner_deletion: bool,
+}
+
+/// `metav1.LabelSelector`: `matchLabels` plus `matchExpressions`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LabelSelector {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub match_labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub match_expressions: Vec<LabelSelectorRequirement>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LabelSelectorRequirement {
+    pub key: String,
+    pub operator: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+}
+
+impl LabelSelector {
+    /// An empty selector matches everything, as upstream's `LabelSelectorAsSelector`.
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.match_labels.iter().all(|(k, v)| labels.get(k) == Some(v))
+            && self.match_expressions.iter().all(|req| {
+                let value = labels.get(&req.key);
+                match req.operator.as_str() {
+                    "In" => value.is_some_and(|v| req.values.contains(v)),
+                    "NotIn" => value.is_none_or(|v| !req.values.contains(v)),
+                    "Exists" => value.is_some(),
+                    "DoesNotExist" => value.is_none(),
+                    _ => false,
+                }
+            })
+    }
+
+    /// `app=web,tier=front` as kubectl prints selectors.
+    pub fn to_selector_string(&self) -> String {
+        let mut parts: Vec<String> = self.match_labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        for req in &self.match_expressions {
+            parts.push(match req.operator.as_str() {
+                "Exists" => req.key.clone(),
+                "DoesNotExist" => format!("!{}", req.key),
+                op => format!("{} {} ({})", req.key, op.to_lowercase(), req.values.join(",")),
+            });
+        }
+        parts.join(",")
+    }
+}
+
+/// A field that failed validation, named by its JSON path as upstream's `field.Error` does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+        FieldError { field: field.into(), message: message.into() }
+    }
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+/// RFC 1123 subdomain, the rule for most object names.
+pub fn validate_dns_subdomain(field: &str, name: &str, errors: &mut Vec<FieldError>) {
+    let ok = !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|part| {
+            !part.is_empty()
+                && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !part.starts_with('-')
+                && !part.ends_with('-')
+        });
+    if !ok {
+        errors.push(FieldError::new(
+            field,
+            format!(
+                "Invalid value: {name:?}: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"
+            ),
+        ));
+    }
+}
+
+/// Label keys and values: ≤ 63 characters of alphanumerics, `-`, `_`, `.` (keys may carry a
+/// `prefix/`).
+pub fn validate_labels(field: &str, labels: &BTreeMap<String, String>, errors: &mut Vec<FieldError>) {
+    let ok_part = |s: &str, allow_empty: bool| {
+        (allow_empty || !s.is_empty())
+            && s.len() <= 63
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && (s.is_empty()
+                || (s.starts_with(|c: char| c.is_ascii_alphanumeric())
+                    && s.ends_with(|c: char| c.is_ascii_alphanumeric())))
+    };
+    for (key, value) in labels {
+        let name = key.rsplit_once('/').map_or(key.as_str(), |(_, n)| n);
+        if !ok_part(name, false) {
+            errors.push(FieldError::new(
+                format!("{field}"),
+                format!("Invalid value: {key:?}: name part must consist of alphanumeric characters, '-', '_' or '.'"),
+            ));
+        }
+        if !ok_part(value, true) {
+            errors.push(FieldError::new(format!("{field}"), format!("Invalid value: {value:?}: a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.'")));
+        }
+    }
+}

@@ -1,0 +1,484 @@
+//! The versioned object store: the one write path for every change.
+//!
+//! Like etcd behind the API server: every write bumps a single `resourceVersion` counter and is
+//! appended to a bounded change log. Controllers follow the log (as informers follow a watch);
+//! a follower that falls out of the window must relist, as a watch gets `410 Gone`.
+
+use super::objects::{
+    Deployment, Event, FieldError, Kind, Lease, Node, Object, ObjectMeta, Pod, ReplicaSet, Resource, meta,
+};
+use crate::clock::Millis;
+use rand::RngExt;
+use rand::rngs::Xoshiro256PlusPlus;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+
+/// Where an object lives: cluster-scoped kinds have an empty namespace.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectKey {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ObjectKey {
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> ObjectKey {
+        ObjectKey { namespace: namespace.into(), name: name.into() }
+    }
+
+    pub fn cluster(name: impl Into<String>) -> ObjectKey {
+        ObjectKey::new("", name)
+    }
+
+    pub fn of(meta: &ObjectMeta) -> ObjectKey {
+        ObjectKey::new(meta.namespace(), meta.name.clone())
+    }
+}
+
+impl std::fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.namespace.is_empty() { f.write_str(&self.name) } else { write!(f, "{}/{}", self.namespace, self.name) }
+    }
+}
+
+/// A store failure, each with upstream's reason (the API layer maps them to HTTP codes).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StoreError {
+    /// 404: nothing by that name.
+    #[error("{resource} {name:?} not found")]
+    NotFound { resource: String, name: String },
+    /// 409: create of a name that exists.
+    #[error("{resource} {name:?} already exists")]
+    AlreadyExists { resource: String, name: String },
+    /// 409: update with a stale `resourceVersion`.
+    #[error(
+        "Operation cannot be fulfilled on {resource} {name:?}: the object has been modified; please apply your changes to the latest version and try again"
+    )]
+    Conflict { resource: String, name: String },
+    /// 422: the object breaks a validation rule; `causes` name the fields.
+    #[error("{kind} {name:?} is invalid: {}", causes.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))]
+    Invalid { kind: Kind, name: String, causes: Vec<FieldError> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum ChangeType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+/// One entry of the change log: what a watcher sees.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub resource_version: u64,
+    pub type_: ChangeType,
+    pub object: Arc<Object>,
+}
+
+/// How many changes the log keeps: watchers further behind than this must relist.
+pub const DEFAULT_LOG_CAPACITY: usize = 50_000;
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    nodes: BTreeMap<ObjectKey, Node>,
+    pods: BTreeMap<ObjectKey, Pod>,
+    replica_sets: BTreeMap<ObjectKey, ReplicaSet>,
+    deployments: BTreeMap<ObjectKey, Deployment>,
+    events: BTreeMap<ObjectKey, Event>,
+    leases: BTreeMap<ObjectKey, Lease>,
+    /// Pods by `spec.nodeName`: the kubelet's and the scheduler's view, kept on the write path.
+    pods_by_node: BTreeMap<String, BTreeSet<ObjectKey>>,
+    /// Pods by their controlling owner's uid: what a ReplicaSet reconcile reads.
+    pods_by_owner: BTreeMap<String, BTreeSet<ObjectKey>>,
+    resource_version: u64,
+    log: VecDeque<Change>,
+    log_capacity: usize,
+    rng: Xoshiro256PlusPlus,
+}
+
+/// Upstream's alphabet for generated name suffixes: no vowels, no look-alikes.
+const NAME_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
+/// Per-kind access to the store's tables, so the write path is written once, generically.
+pub trait Stored: Resource + 'static {
+    fn table(store: &Store) -> &BTreeMap<ObjectKey, Self>;
+    fn table_mut(store: &mut Store) -> &mut BTreeMap<ObjectKey, Self>;
+}
+
+macro_rules! stored {
+    ($ty:ty, $field:ident) => {
+        impl Stored for $ty {
+            fn table(store: &Store) -> &BTreeMap<ObjectKey, Self> {
+                &store.$field
+            }
+            fn table_mut(store: &mut Store) -> &mut BTreeMap<ObjectKey, Self> {
+                &mut store.$field
+            }
+        }
+    };
+}
+stored!(Node, nodes);
+stored!(Pod, pods);
+stored!(ReplicaSet, replica_sets);
+stored!(Deployment, deployments);
+stored!(Event, events);
+stored!(Lease, leases);
+
+impl Store {
+    pub fn new(rng: Xoshiro256PlusPlus) -> Store {
+        Store::with_log_capacity(rng, DEFAULT_LOG_CAPACITY)
+    }
+
+    pub fn with_log_capacity(rng: Xoshiro256PlusPlus, log_capacity: usize) -> Store {
+        Store {
+            nodes: BTreeMap::new(),
+            pods: BTreeMap::new(),
+            replica_sets: BTreeMap::new(),
+            deployments: BTreeMap::new(),
+            events: BTreeMap::new(),
+            leases: BTreeMap::new(),
+            pods_by_node: BTreeMap::new(),
+            pods_by_owner: BTreeMap::new(),
+            resource_version: 0,
+            log: VecDeque::new(),
+            log_capacity: log_capacity.max(1),
+            rng,
+        }
+    }
+
+    /// The store's current `resourceVersion`.
+    pub fn resource_version(&self) -> u64 {
+        self.resource_version
+    }
+
+    pub fn get<R: Stored>(&self, key: &ObjectKey) -> Option<&R> {
+        R::table(self).get(key)
+    }
+
+    pub fn list<R: Stored>(&self) -> impl DoubleEndedIterator<Item = &R> + ExactSizeIterator {
+        R::table(self).values()
+    }
+
+    pub fn len<R: Stored>(&self) -> usize {
+        R::table(self).len()
+    }
+
+    /// Pods bound to `node`, in key order.
+    pub fn pods_on_node(&self, node: &str) -> impl Iterator<Item = &Pod> {
+        self.pods_by_node.get(node).into_iter().flatten().filter_map(|k| self.pods.get(k))
+    }
+
+    /// Pods whose controlling owner has this uid.
+    pub fn pods_owned_by(&self, owner_uid: &str) -> impl Iterator<Item = &Pod> {
+        self.pods_by_owner.get(owner_uid).into_iter().flatten().filter_map(|k| self.pods.get(k))
+    }
+
+    /// Changes after `resource_version`, or `None` when the log no longer reaches back that far
+    /// (the caller must relist, like a watch answered with 410 Gone).
+    pub fn changes_since(&self, resource_version: u64) -> Option<impl Iterator<Item = &Change>> {
+        let oldest = self.log.front().map_or(self.resource_version + 1, |c| c.resource_version);
+        if resource_version + 1 < oldest && resource_version < self.resource_version {
+            return None;
+        }
+        let start = self.log.partition_point(|c| c.resource_version <= resource_version);
+        Some(self.log.range(start..))
+    }
+
+    /// A random lowercase suffix as upstream's `utilrand.String`.
+    pub fn random_suffix(&mut self, len: usize) -> String {
+        (0..len).map(|_| NAME_ALPHABET[self.rng.random_range(0..NAME_ALPHABET.len())] as char).collect()
+    }
+
+    fn new_uid(&mut self) -> String {
+        let a: u128 = self.rng.random();
+        let hex = format!("{a:032x}");
+        format!("{}-{}-4{}-{}-{}", &hex[0..8], &hex[8..12], &hex[13..16], &hex[16..20], &hex[20..32])
+    }
+
+    fn validate<R: Resource>(obj: &R) -> Result<(), StoreError> {
+        let mut causes = Vec::new();
+        let m = obj.meta();
+        meta::validate_dns_subdomain("metadata.name", &m.name, &mut causes);
+        meta::validate_labels("metadata.labels", &m.labels, &mut causes);
+        obj.validate(&mut causes);
+        if causes.is_empty() {
+            Ok(())
+        } else {
+            Err(StoreError::Invalid { kind: R::KIND, name: m.name.clone(), causes })
+        }
+    }
+
+    /// Creates an object: fills name (from `generateName`), namespace, uid, resourceVersion,
+    /// generation and creationTimestamp, as the API server does.
+    pub fn create<R: Stored>(&mut self, mut obj: R, now: Millis) -> Result<R, StoreError> {
+        obj.set_type_meta();
+        {
+            let namespaced = R::KIND.namespaced();
+            let m = obj.meta_mut();
+            if namespaced && m.namespace.as_deref().is_none_or(str::is_empty) {
+                m.namespace = Some("default".into());
+            }
+            if !namespaced {
+                m.namespace = None;
+            }
+        }
+        if obj.meta().name.is_empty() && !obj.meta().generate_name.is_empty() {
+            let mut attempts = 0;
+            loop {
+                let name = format!("{}{}", obj.meta().generate_name, self.random_suffix(5));
+                if !R::table(self).contains_key(&ObjectKey::new(obj.meta().namespace(), name.clone())) || attempts > 8 {
+                    obj.meta_mut().name = name;
+                    break;
+                }
+                attempts += 1;
+            }
+        }
+        Self::validate(&obj)?;
+        let key = ObjectKey::of(obj.meta());
+        if R::table(self).contains_key(&key) {
+            return Err(StoreError::AlreadyExists { resource: R::KIND.qualified_resource(), name: key.name });
+        }
+        let uid = self.new_uid();
+        let rv = self.next_rv();
+        let m = obj.meta_mut();
+        m.uid = uid;
+        m.resource_version = rv.to_string();
+        m.creation_timestamp = Some(now.to_rfc3339());
+        m.deletion_timestamp = None;
+        m.generation = Some(1);
+        self.index(None, Some(&obj));
+        R::table_mut(self).insert(key, obj.clone());
+        self.append(rv, ChangeType::Added, obj.clone().into());
+        Ok(obj)
+    }
+
+    /// Replaces an object. A non-empty `resourceVersion` must match the stored one (optimistic
+    /// concurrency); an empty one is an unconditional update. Identity fields (uid,
+    /// creationTimestamp) cannot change. A write that changes nothing is not a write: no new
+    /// resourceVersion, no change-log entry, as the API server skips no-op updates.
+    pub fn update<R: Stored>(&mut self, mut obj: R) -> Result<R, StoreError> {
+        obj.set_type_meta();
+        if R::KIND.namespaced() && obj.meta().namespace.as_deref().is_none_or(str::is_empty) {
+            obj.meta_mut().namespace = Some("default".into());
+        }
+        let key = ObjectKey::of(obj.meta());
+        let Some(old) = R::table(self).get(&key) else {
+            return Err(StoreError::NotFound { resource: R::KIND.qualified_resource(), name: key.name });
+        };
+        let sent_rv = &obj.meta().resource_version;
+        if !sent_rv.is_empty() && *sent_rv != old.meta().resource_version {
+            return Err(StoreError::Conflict { resource: R::KIND.qualified_resource(), name: key.name });
+        }
+        Self::validate(&obj)?;
+        {
+            let old_meta = old.meta();
+            let spec_changed = obj.spec_changed(old);
+            let generation = old_meta.generation.map(|g| if spec_changed { g + 1 } else { g });
+            let (uid, created, rv, deletion) = (
+                old_meta.uid.clone(),
+                old_meta.creation_timestamp.clone(),
+                old_meta.resource_version.clone(),
+                old_meta.deletion_timestamp.clone(),
+            );
+            let m = obj.meta_mut();
+            m.uid = uid;
+            m.creation_timestamp = created;
+            m.generation = generation;
+            m.resource_version = rv;
+            // Deletion can only start, never be undone, through an update.
+            if m.deletion_timestamp.is_none() {
+                m.deletion_timestamp = deletion;
+            }
+        }
+        if obj == *old {
+            return Ok(obj);
+        }
+        let rv = self.next_rv();
+        obj.meta_mut().resource_version = rv.to_string();
+        let old = R::table(self).get(&key).cloned();
+        self.index(old.as_ref(), Some(&obj));
+        R::table_mut(self).insert(key, obj.clone());
+        self.append(rv, ChangeType::Modified, obj.clone().into());
+        Ok(obj)
+    }
+
+    /// Reads, changes and writes back one object: the controllers' read-modify-write.
+    pub fn modify<R: Stored>(&mut self, key: &ObjectKey, change: impl FnOnce(&mut R)) -> Result<R, StoreError> {
+        let Some(mut obj) = R::table(self).get(key).cloned() else {
+            return Err(StoreError::NotFound { resource: R::KIND.qualified_resource(), name: key.name.clone() });
+        };
+        change(&mut obj);
+        self.update(obj)
+    }
+
+    /// Removes an object now. (Graceful deletion — setting `deletionTimestamp` and letting the
+    /// kubelet finish — is an update; this is its last step.)
+    pub fn delete<R: Stored>(&mut self, key: &ObjectKey) -> Result<R, StoreError> {
+        let Some(mut obj) = R::table_mut(self).remove(key) else {
+            return Err(StoreError::NotFound { resource: R::KIND.qualified_resource(), name: key.name.clone() });
+        };
+        self.index(Some(&obj), None);
+        let rv = self.next_rv();
+        obj.meta_mut().resource_version = rv.to_string();
+        self.append(rv, ChangeType::Deleted, obj.clone().into());
+        Ok(obj)
+    }
+
+    fn next_rv(&mut self) -> u64 {
+        self.resource_version += 1;
+        self.resource_version
+    }
+
+    fn append(&mut self, resource_version: u64, type_: ChangeType, object: Object) {
+        if self.log.len() == self.log_capacity {
+            self.log.pop_front();
+        }
+        self.log.push_back(Change { resource_version, type_, object: Arc::new(object) });
+    }
+
+    /// Keeps the pod indexes (by node, by controlling owner) in step with the pods table.
+    fn index<R: Resource>(&mut self, old: Option<&R>, new: Option<&R>) {
+        if R::KIND != Kind::Pod {
+            return;
+        }
+        let node_of = |o: Option<&R>| o.and_then(|o| o.bound_node().map(|n| (n.to_string(), ObjectKey::of(o.meta()))));
+        let owner_of =
+            |o: Option<&R>| o.and_then(|o| o.meta().controller().map(|r| (r.uid.clone(), ObjectKey::of(o.meta()))));
+        reindex(&mut self.pods_by_node, node_of(old), node_of(new));
+        reindex(&mut self.pods_by_owner, owner_of(old), owner_of(new));
+    }
+}
+
+fn reindex(
+    index: &mut BTreeMap<String, BTreeSet<ObjectKey>>,
+    before: Option<(String, ObjectKey)>,
+    after: Option<(String, ObjectKey)>,
+) {
+    if before == after {
+        return;
+    }
+    if let Some((at, key)) = before
+        && let Some(set) = index.get_mut(&at)
+    {
+        set.remove(&key);
+        if set.is_empty() {
+            index.remove(&at);
+        }
+    }
+    if let Some((at, key)) = after {
+        index.entry(at).or_default().insert(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::objects::{Container, PodSpec};
+
+    fn store() -> Store {
+        Store::new(crate::rng::stream(1, "store"))
+    }
+
+    fn pod(name: &str) -> Pod {
+        Pod {
+            metadata: ObjectMeta::namespaced("default", name),
+            spec: PodSpec {
+                containers: vec![Container { name: "c".into(), image: "nginx".into(), ..Default::default() }],
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn every_write_bumps_one_resource_version() {
+        let mut s = store();
+        let a = s.create(pod("a"), Millis(0)).unwrap();
+        let b = s.create(pod("b"), Millis(0)).unwrap();
+        assert_eq!(a.metadata.resource_version, "1");
+        assert_eq!(b.metadata.resource_version, "2");
+        assert_eq!(a.metadata.namespace.as_deref(), Some("default"));
+        assert_eq!(a.kind, "Pod");
+        assert_ne!(a.metadata.uid, b.metadata.uid);
+        let mut a2 = a.clone();
+        a2.metadata.labels.insert("x".into(), "y".into());
+        let a2 = s.update(a2).unwrap();
+        assert_eq!(a2.metadata.resource_version, "3");
+        s.delete::<Pod>(&ObjectKey::new("default", "b")).unwrap();
+        assert_eq!(s.resource_version(), 4);
+        let types: Vec<_> = s.changes_since(0).unwrap().map(|c| c.type_).collect();
+        assert_eq!(types, [ChangeType::Added, ChangeType::Added, ChangeType::Modified, ChangeType::Deleted]);
+    }
+
+    #[test]
+    fn stale_resource_version_is_a_conflict() {
+        let mut s = store();
+        let a = s.create(pod("a"), Millis(0)).unwrap();
+        let mut first = a.clone();
+        first.metadata.labels.insert("v".into(), "1".into());
+        s.update(first).unwrap();
+        let mut stale = a;
+        stale.metadata.labels.insert("v".into(), "2".into());
+        let err = s.update(stale).unwrap_err();
+        assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+        assert!(err.to_string().contains("the object has been modified"));
+        assert_eq!(s.get::<Pod>(&ObjectKey::new("default", "a")).unwrap().metadata.labels["v"], "1");
+    }
+
+    #[test]
+    fn create_twice_is_already_exists_and_missing_is_not_found() {
+        let mut s = store();
+        s.create(pod("a"), Millis(0)).unwrap();
+        let err = s.create(pod("a"), Millis(0)).unwrap_err();
+        assert_eq!(err.to_string(), "pods \"a\" already exists");
+        let err = s.delete::<Pod>(&ObjectKey::new("default", "zz")).unwrap_err();
+        assert_eq!(err.to_string(), "pods \"zz\" not found");
+        let err = s.update(pod("zz")).unwrap_err();
+        assert!(matches!(err, StoreError::NotFound { .. }));
+    }
+
+    #[test]
+    fn invalid_objects_change_nothing() {
+        let mut s = store();
+        let mut bad = pod("Bad_Name");
+        bad.spec.containers.clear();
+        let err = s.create(bad, Millis(0)).unwrap_err();
+        let StoreError::Invalid { causes, .. } = &err else { panic!("{err}") };
+        let fields: Vec<_> = causes.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(fields, ["metadata.name", "spec.containers"]);
+        assert_eq!(s.resource_version(), 0);
+        assert_eq!(s.len::<Pod>(), 0);
+    }
+
+    #[test]
+    fn no_op_update_is_not_a_write() {
+        let mut s = store();
+        let a = s.create(pod("a"), Millis(0)).unwrap();
+        s.update(a.clone()).unwrap();
+        assert_eq!(s.resource_version(), 1);
+    }
+
+    #[test]
+    fn generate_name_and_node_index() {
+        let mut s = store();
+        let mut p = pod("");
+        p.metadata.generate_name = "web-".into();
+        p.spec.node_name = Some("pin-1".into());
+        let p = s.create(p, Millis(0)).unwrap();
+        assert!(p.metadata.name.starts_with("web-") && p.metadata.name.len() == 9, "{}", p.metadata.name);
+        assert_eq!(s.pods_on_node("pin-1").count(), 1);
+        s.modify::<Pod>(&ObjectKey::of(&p.metadata), |p| p.spec.node_name = Some("pin-2".into())).unwrap();
+        assert_eq!(s.pods_on_node("pin-1").count(), 0);
+        assert_eq!(s.pods_on_node("pin-2").count(), 1);
+    }
+
+    #[test]
+    fn a_follower_too_far_behind_must_relist() {
+        let mut s = Store::with_log_capacity(crate::rng::stream(1, "store"), 3);
+        for name in ["a", "b", "c", "d", "e"] {
+            s.create(pod(name), Millis(0)).unwrap();
+        }
+        assert!(s.changes_since(0).is_none());
+        assert_eq!(s.changes_since(2).unwrap().count(), 3);
+        assert_eq!(s.changes_since(5).unwrap().count(), 0);
+    }
+}

@@ -1,0 +1,74 @@
+//! Timing presets: how fast the control plane notices and reacts.
+//!
+//! `kubernetes` is upstream's defaults (kubelet lease renewal 10 s, node-monitor-grace-period
+//! 50 s, default toleration 300 s for not-ready/unreachable, node-eviction-rate 0.1/s), so the
+//! real six-minute timeline plays out. `arcade` compresses it so recovery is visible in ~2 s.
+
+use crate::clock::Millis;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    Arcade,
+    Kubernetes,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Timing {
+    pub preset: Preset,
+    /// Kubelet lease renewal period (upstream: 10 s).
+    pub heartbeat: Millis,
+    /// node-monitor-grace-period: silence longer than this makes a node `Unknown` (upstream: 50 s).
+    pub grace: Millis,
+    /// node-monitor-period: how often the node lifecycle controller looks (upstream: 5 s).
+    pub monitor_period: Millis,
+    /// tolerationSeconds the DefaultTolerationSeconds admission plugin gives every pod for the
+    /// not-ready and unreachable NoExecute taints (upstream: 300).
+    pub toleration_seconds: i64,
+    /// node-eviction-rate: nodes per second that get NoExecute taints (upstream: 0.1).
+    pub eviction_rate_per_sec: f64,
+    /// From binding to Running (image present, container started).
+    pub startup: Millis,
+    /// From deletion to the kubelet confirming its containers stopped.
+    pub termination: Millis,
+}
+
+impl Timing {
+    pub fn preset(preset: Preset) -> Timing {
+        match preset {
+            Preset::Arcade => Timing {
+                preset,
+                heartbeat: Millis(500),
+                grace: Millis(1_500),
+                monitor_period: Millis(100),
+                toleration_seconds: 0,
+                eviction_rate_per_sec: 20.0,
+                startup: Millis(400),
+                termination: Millis(300),
+            },
+            Preset::Kubernetes => Timing {
+                preset,
+                heartbeat: Millis(10_000),
+                grace: Millis(50_000),
+                monitor_period: Millis(5_000),
+                toleration_seconds: 300,
+                eviction_rate_per_sec: 0.1,
+                startup: Millis(2_000),
+                termination: Millis(1_000),
+            },
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self.preset {
+            Preset::Arcade => "arcade",
+            Preset::Kubernetes => "kubernetes",
+        }
+    }
+
+    /// Minimum gap between two nodes' NoExecute tainting (the eviction rate limiter).
+    pub fn eviction_interval(&self) -> Millis {
+        Millis::from_secs_f64(1.0 / self.eviction_rate_per_sec.max(0.001))
+    }
+}

@@ -1,0 +1,37 @@
+//! # Pinsetter
+//!
+//! A terminal bowling alley that is also a working miniature Kubernetes: the pins are nodes, the
+//! pinsetter is the control plane, and every pin that falls is a node that stops heartbeating.
+//!
+//! ## Map of the crate (read this first)
+//!
+//! - [`world`]: the deterministic core — the cluster and the alley under one virtual clock, with
+//!   `handle_input` / `step` / `poll_output`. Same seed + same inputs = same event log.
+//! - [`cluster`]: the mini-Kubernetes, knowing nothing of bowling.
+//!   - [`cluster::objects`]: Node, Pod, ReplicaSet, Deployment, Event, Lease, quantities.
+//!   - [`cluster::store`]: the versioned store (resourceVersion, change log, one write path).
+//!   - [`cluster::scheduler`]: queue, filter plugins (`framework`), the greedy policy.
+//!   - [`cluster::controllers`]: replicaset, deployment, node_lifecycle, taint_eviction,
+//!     garbage_collector — one file per upstream controller.
+//!   - [`cluster::kubelet`]: a simulated pin: heartbeats and pod phases.
+//!   - [`cluster::timing`]: the `arcade` and `kubernetes` presets.
+//! - [`alley`]: the bowling game (lane, ball, pins, scoring), knowing nothing of Kubernetes.
+//! - [`scenario`]: loading lanes from multi-document YAML manifests, and generated lanes.
+//! - [`sim`]: the headless runner behind `pinsetter sim` (scripted knocks, metrics, digest).
+//! - [`bench`]: the benchmarks behind `pinsetter bench`.
+//! - [`clock`], [`rng`]: virtual time and named seeded random streams.
+//!
+//! Shells (the terminal UI, the driver loop, the CLI) live beside these and only call into the
+//! core; the core does no I/O, reads no clock and spawns nothing.
+
+#![forbid(unsafe_code)]
+
+pub mod alley;
+pub mod bench;
+pub mod clock;
+pub mod cluster;
+pub mod rng;
+pub mod scenario;
+pub mod sim;
+pub mod tui;
+pub mod world;

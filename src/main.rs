@@ -1,0 +1,209 @@
+//! The `pinsetter` command: argument parsing and the shells around the deterministic core.
+
+#![forbid(unsafe_code)]
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use pinsetter::clock::{Millis, parse_duration};
+use pinsetter::cluster::timing::Preset;
+use pinsetter::scenario::Scenario;
+use pinsetter::world::Output;
+use pinsetter::{bench, sim};
+
+/// A terminal bowling alley that is also a working miniature Kubernetes.
+///
+/// The ten pins are worker nodes; the pinsetter is the control plane. Knock pins down and watch
+/// the control plane notice, taint, evict and reschedule their pods onto the standing pins.
+#[derive(Parser, Debug)]
+#[command(name = "pinsetter", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    play: PlayArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Play the game in the terminal (the default).
+    Play(PlayArgs),
+    /// Run a scenario headless in virtual time and print what the control plane did.
+    #[command(
+        after_help = "Examples:\n  pinsetter sim --scenario default --seed 1 --at '2s knock pin-3' --until 30s\n  pinsetter sim --at '5s knock pin-3' --at '5s knock pin-4' --at '40s reset' --until 60s --json\n  pinsetter sim --nodes 1000 --pods 20000 --at '10s knock pin-7' --until 30s --json"
+    )]
+    Sim(SimArgs),
+    /// Measure scheduler and simulation throughput.
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+struct LaneArgs {
+    /// A scenario file (multi-document YAML of Nodes and Deployments), or a built-in lane:
+    /// default, tiny, stadium (1,000 pins).
+    #[arg(long, default_value = "default", global = true)]
+    scenario: String,
+    /// Generate a lane of N pins instead of loading a scenario (use with --pods).
+    #[arg(long, value_name = "N", requires = "pods")]
+    nodes: Option<usize>,
+    /// Pods for a generated lane (use with --nodes).
+    #[arg(long, value_name = "M", requires = "nodes")]
+    pods: Option<usize>,
+    /// Seed for every random stream: same seed + same inputs = same game.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// How fast the control plane reacts: arcade (seconds) or kubernetes (upstream defaults).
+    #[arg(long, value_enum, default_value = "arcade")]
+    timing: Preset,
+}
+
+impl LaneArgs {
+    fn scenario(&self) -> Result<Scenario> {
+        match (self.nodes, self.pods) {
+            (Some(nodes), Some(pods)) => {
+                if nodes == 0 {
+                    bail!("--nodes must be at least 1");
+                }
+                Ok(Scenario::generated(nodes, pods))
+            }
+            _ => Scenario::resolve(&self.scenario).map_err(Into::into),
+        }
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+struct PlayArgs {
+    #[command(flatten)]
+    lane: LaneArgs,
+    /// Game speed multiplier, from 0.25 to 16.
+    #[arg(long, default_value_t = 1.0, value_parser = parse_speed)]
+    speed: f64,
+}
+
+#[derive(Args, Debug)]
+struct SimArgs {
+    #[command(flatten)]
+    lane: LaneArgs,
+    /// A timed action, repeatable: '<time> knock NODE' | 'restore NODE' | 'reset' |
+    /// 'scale DEPLOYMENT N' | 'cordon NODE' | 'uncordon NODE' | 'delete-pod POD'.
+    #[arg(long = "at", value_name = "'TIME ACTION'", value_parser = sim::parse_action)]
+    actions: Vec<sim::Action>,
+    /// How much game time to simulate.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    until: Millis,
+    /// Print one JSON object (fields in the README) instead of the event timeline.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct BenchArgs {
+    /// Print JSON: {"results": [{"name", "nodes", "pods", "pods_per_sec", "solve_ms", ...}]}.
+    #[arg(long)]
+    json: bool,
+    /// Lane sizes (nodes) for the batch scheduling benchmark; 30 pods per node.
+    #[arg(long, value_delimiter = ',', default_value = "100,1000,5000,15000")]
+    nodes: Vec<usize>,
+}
+
+fn parse_speed(text: &str) -> Result<f64, String> {
+    let speed: f64 = text.parse().map_err(|_| format!("{text:?} is not a number"))?;
+    if (0.25..=16.0).contains(&speed) {
+        Ok(speed)
+    } else {
+        Err(format!("speed must be between 0.25 and 16, got {speed}"))
+    }
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        None => play(cli.play),
+        Some(Command::Play(args)) => play(args),
+        Some(Command::Sim(args)) => run_sim(args),
+        Some(Command::Bench(args)) => run_bench(args),
+    }
+}
+
+fn play(args: PlayArgs) -> Result<()> {
+    let scenario = args.lane.scenario()?;
+    pinsetter::tui::run(scenario, args.lane.seed, args.lane.timing, args.speed)
+}
+
+fn run_sim(args: SimArgs) -> Result<()> {
+    let scenario = args.lane.scenario()?;
+    let json = args.json;
+    if !json {
+        println!("{:>8}  {:<7}  {:<20}  {:<28}  MESSAGE", "TIME", "TYPE", "REASON", "OBJECT");
+    }
+    let mut pending_actions: Vec<&sim::Action> = args.actions.iter().collect();
+    pending_actions.sort_by_key(|a| a.at);
+    let mut shown = 0;
+    let mut stdout = std::io::stdout().lock();
+    // A closed pipe (`| head`) ends the printing, not the program.
+    let mut line = |text: String| {
+        use std::io::Write;
+        let _ = writeln!(stdout, "{text}");
+    };
+    let report = sim::run(&scenario, args.lane.seed, args.lane.timing, &args.actions, args.until, |output| {
+        if json {
+            return;
+        }
+        match output {
+            Output::Event(e) => {
+                while shown < pending_actions.len() && pending_actions[shown].at <= e.at {
+                    line(format!(
+                        "{:>8}  {:<7}  {:<20}  {:<28}  {}",
+                        pending_actions[shown].at.to_string(),
+                        "Action",
+                        "--at",
+                        "",
+                        pending_actions[shown].text
+                    ));
+                    shown += 1;
+                }
+                line(sim::format_event(e));
+            }
+            Output::Note { at, text } => {
+                line(format!("{:>8}  {:<7}  {:<20}  {:<28}  {}", at.to_string(), "Note", "Pinsetter", "", text))
+            }
+            Output::Alley(_) => {}
+        }
+    })
+    .with_context(|| format!("cannot start scenario {}", scenario.origin))?;
+    drop(line);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!();
+        println!(
+            "desired {}  running {}  pending {}  lost {}  evicted {}  rescheduled {}  recovery p50 {} ms  p99 {} ms  max {} ms",
+            report.desired,
+            report.running,
+            report.pending,
+            report.lost,
+            report.evicted,
+            report.rescheduled,
+            report.recovery_ms.p50,
+            report.recovery_ms.p99,
+            report.recovery_ms.max
+        );
+        println!("events {}  digest {}", report.events, report.digest);
+    }
+    Ok(())
+}
+
+fn run_bench(args: BenchArgs) -> Result<()> {
+    if args.nodes.iter().any(|&n| n == 0) {
+        bail!("--nodes sizes must be at least 1");
+    }
+    let mut results = bench::greedy_batch(&args.nodes);
+    results.push(bench::world_step());
+    results.push(pinsetter::tui::bench_frame());
+    let results = bench::Results { results };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    } else {
+        bench::print_table(&results);
+    }
+    Ok(())
+}

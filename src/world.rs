@@ -1,0 +1,517 @@
+//! The World: the mini-Kubernetes and the bowling alley under one virtual clock. This is where
+//! they meet — a fallen pin becomes a knocked node, a reset rack becomes restored nodes — and
+//! nowhere else.
+//!
+//! Sans-IO, like quinn-proto: inputs go in through [`World::handle_input`], time moves only by
+//! [`World::step`] (one fixed tick), and what happened comes out of [`World::poll_output`]. No
+//! wall clock, no I/O, no threads; ordered maps only; randomness from named seeded streams.
+//! Same seed + same inputs = same event log, byte for byte ([`World::digest`]).
+
+use crate::alley::{Alley, AlleyEvent, AlleyInput};
+use crate::clock::{Millis, TICK_MS};
+use crate::cluster::events::EventRecord;
+use crate::cluster::objects::{Deployment, Object, Pod, PodState};
+use crate::cluster::scheduler::rack_order_key;
+use crate::cluster::store::{ChangeType, ObjectKey};
+use crate::cluster::timing::{Preset, Timing};
+use crate::cluster::{Cluster, ClusterError};
+use crate::scenario::{Scenario, ScenarioError};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// Everything the outside world can ask of the World.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// A node stops dead, as if its pin was knocked over (chaos key, `sim --at '5s knock pin-3'`).
+    Knock(String),
+    /// The node's kubelet comes back.
+    Restore(String),
+    /// The pinsetter stands every pin again and every knocked node comes back.
+    ResetPins,
+    /// Create or replace an object (`kubectl apply`).
+    Apply(Object),
+    Scale {
+        deployment: ObjectKey,
+        replicas: i32,
+    },
+    Cordon {
+        node: String,
+        unschedulable: bool,
+    },
+    DeletePod(ObjectKey),
+    SetTiming(Preset),
+    /// A bowling control.
+    Alley(AlleyInput),
+}
+
+/// What the World reports, in order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Output {
+    /// A Kubernetes event was recorded.
+    Event(EventRecord),
+    /// Something happened on the lane.
+    Alley(AlleyEvent),
+    /// A plain-words note from the pinsetter to the player (not a Kubernetes event).
+    Note { at: Millis, text: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorldError {
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error("no pin is node {0:?}")]
+    UnknownNode(String),
+}
+
+/// Recovery and disruption figures, for `sim --json` and the cluster's scorecard.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Metrics {
+    /// Pods that were on a node when it was knocked.
+    pub displaced: u64,
+    /// Pods deleted by the taint-eviction controller.
+    pub evicted: u64,
+    /// Replacements that reached Running.
+    pub rescheduled: u64,
+    /// Game time from a pod's node being knocked to its replacement Running, per replacement.
+    pub recovery_ms: Vec<u64>,
+    /// The longest any pod has waited unbound.
+    pub longest_pending_ms: u64,
+    /// Sum over samples of available/desired, per deployment, for availability.
+    availability: BTreeMap<String, (f64, u64)>,
+}
+
+impl Metrics {
+    /// Time-weighted share of desired replicas that were available, per deployment.
+    pub fn availability(&self) -> BTreeMap<String, f64> {
+        self.availability.iter().map(|(k, (sum, n))| (k.clone(), if *n == 0 { 1.0 } else { sum / *n as f64 })).collect()
+    }
+}
+
+/// The cluster's line on the scorecard for one bowling frame.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FrameReport {
+    pub displaced: u64,
+    pub longest_pending_ms: u64,
+    pub recovery_max_ms: Option<u64>,
+    /// Lowest availability across deployments during the frame (0..=1).
+    pub availability: f64,
+    availability_sum: f64,
+    availability_samples: u64,
+}
+
+impl FrameReport {
+    pub fn mean_availability(&self) -> f64 {
+        if self.availability_samples == 0 { 1.0 } else { self.availability_sum / self.availability_samples as f64 }
+    }
+}
+
+/// How often availability is sampled.
+const SAMPLE_EVERY: Millis = Millis(100);
+/// How many log lines the world keeps for the UI.
+const LOG_CAPACITY: usize = 500;
+
+pub struct World {
+    now: Millis,
+    seed: u64,
+    cluster: Cluster,
+    alley: Alley,
+    /// Node name for each rack slot (pin 1 = index 0); pins beyond ten are nodes without a pin.
+    pins: Vec<String>,
+    outputs: VecDeque<Output>,
+    log: VecDeque<Output>,
+    digest: Sha256,
+    event_count: u64,
+    metrics: Metrics,
+    frames: Vec<FrameReport>,
+    cursor: u64,
+    /// Displaced pods still alive on a knocked node: pod → (owner uid, knocked at).
+    displaced: BTreeMap<ObjectKey, (String, Millis)>,
+    /// Evicted pods waiting for a replacement: owner uid → knock times (oldest first).
+    awaiting: BTreeMap<String, VecDeque<Millis>>,
+    running: BTreeSet<ObjectKey>,
+    pending_since: BTreeMap<ObjectKey, Millis>,
+    next_sample: Millis,
+}
+
+impl World {
+    pub fn new(seed: u64, preset: Preset, scenario: &Scenario) -> Result<World, WorldError> {
+        let mut cluster = Cluster::new(seed, Timing::preset(preset));
+        if scenario.objects.iter().filter(|(_, o)| matches!(o, Object::Node(_))).count() > 1_000 {
+            // Keep "why here" for every pod on normal lanes; on huge ones only for pending pods.
+            cluster.scheduler.record_verdicts = false;
+        }
+        let mut pins = Vec::new();
+        for (document, object) in &scenario.objects {
+            let (kind, name) = (object.kind().name().to_string(), object.meta().name.clone());
+            if let Object::Node(node) = object {
+                pins.push(node.metadata.name.clone());
+            }
+            cluster.apply(object.clone(), Millis::ZERO).map_err(|e| ScenarioError::Invalid {
+                origin: scenario.origin.clone(),
+                document: *document,
+                kind,
+                name,
+                message: e.to_string(),
+            })?;
+        }
+        pins.sort_by(|a, b| rack_order_key(a).cmp(&rack_order_key(b)));
+        let mut world = World {
+            now: Millis::ZERO,
+            seed,
+            cluster,
+            alley: Alley::new(crate::rng::stream(seed, "alley")),
+            pins,
+            outputs: VecDeque::new(),
+            log: VecDeque::new(),
+            digest: Sha256::new(),
+            event_count: 0,
+            metrics: Metrics::default(),
+            frames: vec![FrameReport { availability: 1.0, ..Default::default() }],
+            cursor: 0,
+            displaced: BTreeMap::new(),
+            awaiting: BTreeMap::new(),
+            running: BTreeSet::new(),
+            pending_since: BTreeMap::new(),
+            next_sample: Millis::ZERO,
+        };
+        world.settle();
+        Ok(world)
+    }
+
+    pub fn now(&self) -> Millis {
+        self.now
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    pub fn alley(&self) -> &Alley {
+        &self.alley
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// One report per bowling frame so far (index 0 = frame 1).
+    pub fn frame_reports(&self) -> &[FrameReport] {
+        &self.frames
+    }
+
+    /// Node names in rack order; the first ten are pins 1–10.
+    pub fn pins(&self) -> &[String] {
+        &self.pins
+    }
+
+    /// The recent log (events and notes), oldest first.
+    pub fn log(&self) -> impl DoubleEndedIterator<Item = &Output> {
+        self.log.iter()
+    }
+
+    /// Events recorded so far.
+    pub fn event_count(&self) -> u64 {
+        self.event_count
+    }
+
+    /// A hash of the whole event log so far: equal digests mean equal histories.
+    pub fn digest(&self) -> String {
+        format!("{:x}", self.digest.clone().finalize())
+    }
+
+    pub fn handle_input(&mut self, input: Input) -> Result<(), WorldError> {
+        let now = self.now;
+        match input {
+            Input::Knock(node) => {
+                self.check_node(&node)?;
+                if !self.cluster.is_knocked(&node) {
+                    self.knock(&node);
+                    if let Some(pin) = self.pin_number(&node) {
+                        self.alley.knock_pin(pin);
+                    }
+                }
+            }
+            Input::Restore(node) => {
+                self.check_node(&node)?;
+                if let Some(pin) = self.pin_number(&node) {
+                    self.alley.stand_pin(pin);
+                }
+                self.restore(&[node]);
+            }
+            Input::ResetPins => {
+                self.alley.reset_rack();
+                let all = self.pins.clone();
+                self.restore(&all);
+            }
+            Input::Apply(object) => {
+                self.cluster.apply(object, now)?;
+            }
+            Input::Scale { deployment, replicas } => self.cluster.scale(&deployment, replicas)?,
+            Input::Cordon { node, unschedulable } => self.cluster.cordon(&node, unschedulable)?,
+            Input::DeletePod(key) => self.cluster.delete_pod(&key, now)?,
+            Input::SetTiming(preset) => self.cluster.set_timing(Timing::preset(preset), now),
+            Input::Alley(input) => self.alley.handle(input),
+        }
+        self.settle();
+        Ok(())
+    }
+
+    /// Advances one fixed tick: the ball moves, the control plane runs what is due.
+    pub fn step(&mut self) {
+        self.now = self.now + Millis(TICK_MS);
+        self.alley.step(TICK_MS);
+        self.settle();
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When the control plane next has work (the alley, when moving, wants every tick).
+    pub fn next_deadline(&self) -> Option<Millis> {
+        self.cluster.next_deadline()
+    }
+
+    fn check_node(&self, node: &str) -> Result<(), WorldError> {
+        if self.pins.iter().any(|p| p == node) { Ok(()) } else { Err(WorldError::UnknownNode(node.into())) }
+    }
+
+    /// Pin number (1..=10) of a node in the rack, if it has one.
+    pub fn pin_number(&self, node: &str) -> Option<u8> {
+        self.pins.iter().take(10).position(|p| p == node).map(|i| i as u8 + 1)
+    }
+
+    fn knock(&mut self, node: &str) {
+        if self.cluster.knock(node).is_err() {
+            return;
+        }
+        let now = self.now;
+        let pods: Vec<(ObjectKey, String)> = self
+            .cluster
+            .store
+            .pods_on_node(node)
+            .filter(|p| p.is_active())
+            .filter_map(|p| p.metadata.controller().map(|o| (ObjectKey::of(&p.metadata), o.uid.clone())))
+            .collect();
+        self.metrics.displaced += pods.len() as u64;
+        self.frame_mut().displaced += pods.len() as u64;
+        for (pod, owner) in pods {
+            self.displaced.insert(pod, (owner, now));
+        }
+    }
+
+    fn restore(&mut self, nodes: &[String]) {
+        let back: Vec<String> = nodes.iter().filter(|n| self.cluster.is_knocked(n)).cloned().collect();
+        for node in &back {
+            let _ = self.cluster.restore(node, self.now);
+            // Pods not yet evicted simply come back with their node: nothing to recover.
+            let on_node: Vec<ObjectKey> =
+                self.cluster.store.pods_on_node(node).map(|p| ObjectKey::of(&p.metadata)).collect();
+            for pod in on_node {
+                self.displaced.remove(&pod);
+            }
+        }
+        if !back.is_empty() {
+            let text = format!(
+                "pinsetter: {} stand{} again and rejoin Ready. Evicted pods stay where they were rescheduled: Kubernetes does not move pods back on its own.",
+                back.join(", "),
+                if back.len() == 1 { "s" } else { "" }
+            );
+            self.emit(Output::Note { at: self.now, text });
+        }
+    }
+
+    fn frame_mut(&mut self) -> &mut FrameReport {
+        let frame = usize::from(self.alley.frame().clamp(1, 10)) - 1;
+        while self.frames.len() <= frame {
+            self.frames.push(FrameReport { availability: 1.0, ..Default::default() });
+        }
+        &mut self.frames[frame]
+    }
+
+    /// Runs the control plane for this instant and routes everything that came out.
+    fn settle(&mut self) {
+        while let Some(event) = self.alley.poll_event() {
+            match event {
+                AlleyEvent::PinDown(pin) => {
+                    if let Some(node) = self.pins.get(usize::from(pin).saturating_sub(1)).cloned()
+                        && !self.cluster.is_knocked(&node)
+                    {
+                        self.knock(&node);
+                    }
+                }
+                AlleyEvent::RackReset => {
+                    let all = self.pins.clone();
+                    self.restore(&all);
+                }
+                _ => {}
+            }
+            self.emit(Output::Alley(event));
+        }
+        self.cluster.step(self.now);
+        let records: Vec<EventRecord> = self.cluster.recorder.drain().collect();
+        for record in records {
+            self.event_count += 1;
+            self.digest.update(
+                format!("{} {} {} {} {}\n", record.at.0, record.type_, record.reason, record.object, record.message)
+                    .as_bytes(),
+            );
+            if record.reason == "TaintManagerEviction" {
+                self.metrics.evicted += 1;
+            }
+            self.emit(Output::Event(record));
+        }
+        self.follow_pods();
+        if self.now >= self.next_sample {
+            self.next_sample = self.now + SAMPLE_EVERY;
+            self.sample_availability();
+        }
+    }
+
+    fn emit(&mut self, output: Output) {
+        if !matches!(output, Output::Alley(_)) {
+            if self.log.len() == LOG_CAPACITY {
+                self.log.pop_front();
+            }
+            self.log.push_back(output.clone());
+        }
+        self.outputs.push_back(output);
+        // Nobody draining (a headless run that only reads metrics) must not grow without bound.
+        if self.outputs.len() > 100_000 {
+            self.outputs.pop_front();
+        }
+    }
+
+    /// Follows pod changes for the recovery metrics: evictions, replacements reaching Running,
+    /// time spent unbound.
+    fn follow_pods(&mut self) {
+        let now = self.now;
+        let changes: Option<Vec<(ChangeType, Pod)>> = self.cluster.store.changes_since(self.cursor).map(|changes| {
+            changes
+                .filter_map(|c| match &*c.object {
+                    Object::Pod(p) => Some((c.type_, p.clone())),
+                    _ => None,
+                })
+                .collect()
+        });
+        self.cursor = self.cluster.store.resource_version();
+        let Some(changes) = changes else {
+            self.running = self
+                .cluster
+                .store
+                .list::<Pod>()
+                .filter(|p| p.state() == PodState::Running)
+                .map(|p| ObjectKey::of(&p.metadata))
+                .collect();
+            return;
+        };
+        for (type_, pod) in changes {
+            let key = ObjectKey::of(&pod.metadata);
+            let gone = type_ == ChangeType::Deleted || pod.metadata.is_terminating();
+            if gone {
+                self.running.remove(&key);
+                self.pending_since.remove(&key);
+                if let Some((owner, knocked_at)) = self.displaced.remove(&key) {
+                    self.awaiting.entry(owner).or_default().push_back(knocked_at);
+                }
+                continue;
+            }
+            match pod.state() {
+                PodState::Pending => {
+                    self.pending_since.entry(key).or_insert(now);
+                }
+                PodState::Running => {
+                    self.pending_since.remove(&key);
+                    if self.running.insert(key) {
+                        let owner = pod.metadata.controller().map(|o| o.uid.clone());
+                        if let Some(queue) = owner.and_then(|o| self.awaiting.get_mut(&o))
+                            && let Some(knocked_at) = queue.pop_front()
+                        {
+                            let took = now.saturating_sub(knocked_at).0;
+                            self.metrics.recovery_ms.push(took);
+                            self.metrics.rescheduled += 1;
+                            let frame = self.frame_mut();
+                            frame.recovery_max_ms = Some(frame.recovery_max_ms.unwrap_or(0).max(took));
+                        }
+                    }
+                }
+                _ => {
+                    self.pending_since.remove(&key);
+                }
+            }
+        }
+        let longest = self.pending_since.values().map(|t| now.saturating_sub(*t).0).max().unwrap_or(0);
+        self.metrics.longest_pending_ms = self.metrics.longest_pending_ms.max(longest);
+        let frame = self.frame_mut();
+        frame.longest_pending_ms = frame.longest_pending_ms.max(longest);
+    }
+
+    fn sample_availability(&mut self) {
+        let mut lowest: f64 = 1.0;
+        let samples: Vec<(String, f64)> = self
+            .cluster
+            .store
+            .list::<Deployment>()
+            .map(|d| {
+                let desired = d.spec.replicas.unwrap_or(1).max(0);
+                let share = if desired == 0 {
+                    1.0
+                } else {
+                    f64::from(d.status.available_replicas.min(desired)) / f64::from(desired)
+                };
+                (d.metadata.name.clone(), share)
+            })
+            .collect();
+        let mut total = 0.0;
+        for (name, share) in &samples {
+            let entry = self.metrics.availability.entry(name.clone()).or_insert((0.0, 0));
+            entry.0 += share;
+            entry.1 += 1;
+            lowest = lowest.min(*share);
+            total += share;
+        }
+        let mean = if samples.is_empty() { 1.0 } else { total / samples.len() as f64 };
+        let frame = self.frame_mut();
+        frame.availability = frame.availability.min(lowest);
+        frame.availability_sum += mean;
+        frame.availability_samples += 1;
+    }
+
+    /// Counts pods by what a player sees: (desired, running, pending, creating, terminating).
+    pub fn pod_counts(&self) -> PodCounts {
+        let mut counts = PodCounts::default();
+        counts.desired =
+            self.cluster.store.list::<Deployment>().map(|d| i64::from(d.spec.replicas.unwrap_or(1).max(0))).sum();
+        for pod in self.cluster.store.list::<Pod>() {
+            match pod.state() {
+                PodState::Pending => counts.pending += 1,
+                PodState::ContainerCreating => counts.creating += 1,
+                PodState::Running => counts.running += 1,
+                PodState::Terminating => counts.terminating += 1,
+                _ => {}
+            }
+        }
+        let active = counts.pending + counts.creating + counts.running;
+        counts.lost = (counts.desired - active).max(0);
+        counts
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PodCounts {
+    pub desired: i64,
+    pub running: i64,
+    pub pending: i64,
+    pub creating: i64,
+    pub terminating: i64,
+    /// Desired replicas with no active pod at all (neither running, starting, nor pending):
+    /// must always be 0 once the controllers have run.
+    pub lost: i64,
+}
