@@ -19,10 +19,10 @@
 //! - [`scenario`]: loading lanes from multi-document YAML manifests, and generated lanes.
 //! - [`sim`]: the headless runner behind `pinsetter sim` (scripted knocks, metrics, digest).
 //! - [`bench`]: the benchmarks behind `pinsetter bench`.
+//! - [`tui`], [`driver`]: the terminal shell and the fixed-timestep loop that owns the World.
 //! - [`clock`], [`rng`]: virtual time and named seeded random streams.
 //!
-//! Shells (the terminal UI, the driver loop, the CLI) live beside these and only call into the
-//! core; the core does no I/O, reads no clock and spawns nothing.
+//! Shells (the terminal UI, the driver loop, the CLI in `main.rs`) only call into the core; the core does no I/O, reads no clock and spawns nothing.
 
 #![forbid(unsafe_code)]
 
@@ -30,6 +30,7 @@ pub mod alley;
 pub mod bench;
 pub mod clock;
 pub mod cluster;
+pub mod driver;
 pub mod rng;
 pub mod scenario;
 pub mod sim;

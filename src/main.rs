@@ -77,6 +77,9 @@ struct PlayArgs {
     /// Game speed multiplier, from 0.25 to 16.
     #[arg(long, default_value_t = 1.0, value_parser = parse_speed)]
     speed: f64,
+    /// Plain ASCII glyphs, for terminals without Unicode. (Colour follows NO_COLOR.)
+    #[arg(long)]
+    ascii: bool,
 }
 
 #[derive(Args, Debug)]
@@ -126,7 +129,13 @@ fn main() -> Result<()> {
 
 fn play(args: PlayArgs) -> Result<()> {
     let scenario = args.lane.scenario()?;
-    pinsetter::tui::run(scenario, args.lane.seed, args.lane.timing, args.speed)
+    pinsetter::tui::run(pinsetter::tui::PlayOptions {
+        scenario,
+        seed: args.lane.seed,
+        timing: args.lane.timing,
+        speed: args.speed,
+        ascii: args.ascii,
+    })
 }
 
 fn run_sim(args: SimArgs) -> Result<()> {
@@ -170,7 +179,7 @@ fn run_sim(args: SimArgs) -> Result<()> {
         }
     })
     .with_context(|| format!("cannot start scenario {}", scenario.origin))?;
-    drop(line);
+
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -193,7 +202,7 @@ fn run_sim(args: SimArgs) -> Result<()> {
 }
 
 fn run_bench(args: BenchArgs) -> Result<()> {
-    if args.nodes.iter().any(|&n| n == 0) {
+    if args.nodes.contains(&0) {
         bail!("--nodes sizes must be at least 1");
     }
     let mut results = bench::greedy_batch(&args.nodes);

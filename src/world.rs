@@ -30,7 +30,7 @@ pub enum Input {
     /// The pinsetter stands every pin again and every knocked node comes back.
     ResetPins,
     /// Create or replace an object (`kubectl apply`).
-    Apply(Object),
+    Apply(Box<Object>),
     Scale {
         deployment: ObjectKey,
         replicas: i32,
@@ -108,6 +108,9 @@ impl FrameReport {
     }
 }
 
+/// How long the pinsetter takes to sweep and lower a fresh rack: the fallen pins' nodes stay
+/// dead until then, so the player sees the control plane react to a strike.
+pub const PINSETTER_CYCLE: Millis = Millis(3_000);
 /// How often availability is sampled.
 const SAMPLE_EVERY: Millis = Millis(100);
 /// How many log lines the world keeps for the UI.
@@ -134,6 +137,10 @@ pub struct World {
     running: BTreeSet<ObjectKey>,
     pending_since: BTreeMap<ObjectKey, Millis>,
     next_sample: Millis,
+    /// When the pinsetter finishes lowering the rack, if it is cycling.
+    rack_lowered_at: Option<Millis>,
+    /// Availability is sampled only once the lane has first come up complete.
+    lane_up: bool,
 }
 
 impl World {
@@ -176,6 +183,8 @@ impl World {
             running: BTreeSet::new(),
             pending_since: BTreeMap::new(),
             next_sample: Millis::ZERO,
+            rack_lowered_at: None,
+            lane_up: false,
         };
         world.settle();
         Ok(world)
@@ -246,12 +255,13 @@ impl World {
                 self.restore(&[node]);
             }
             Input::ResetPins => {
+                self.rack_lowered_at = None;
                 self.alley.reset_rack();
                 let all = self.pins.clone();
                 self.restore(&all);
             }
             Input::Apply(object) => {
-                self.cluster.apply(object, now)?;
+                self.cluster.apply(*object, now)?;
             }
             Input::Scale { deployment, replicas } => self.cluster.scale(&deployment, replicas)?,
             Input::Cordon { node, unschedulable } => self.cluster.cordon(&node, unschedulable)?,
@@ -347,13 +357,22 @@ impl World {
                         self.knock(&node);
                     }
                 }
-                AlleyEvent::RackReset => {
-                    let all = self.pins.clone();
-                    self.restore(&all);
-                }
+                AlleyEvent::RackReset => self.rack_lowered_at = Some(self.now + PINSETTER_CYCLE),
                 _ => {}
             }
             self.emit(Output::Alley(event));
+        }
+        if self.rack_lowered_at.is_some_and(|t| t <= self.now) {
+            self.rack_lowered_at = None;
+            // Only pins standing on the lane come back (one bowled over since stays down).
+            let standing: Vec<String> = self
+                .alley
+                .pins()
+                .iter()
+                .filter(|p| p.standing)
+                .filter_map(|p| self.pins.get(usize::from(p.number) - 1).cloned())
+                .collect();
+            self.restore(&standing);
         }
         self.cluster.step(self.now);
         let records: Vec<EventRecord> = self.cluster.recorder.drain().collect();
@@ -454,6 +473,13 @@ impl World {
     }
 
     fn sample_availability(&mut self) {
+        if !self.lane_up {
+            let counts = self.pod_counts();
+            self.lane_up = counts.desired > 0 && counts.running >= counts.desired;
+            if !self.lane_up {
+                return;
+            }
+        }
         let mut lowest: f64 = 1.0;
         let samples: Vec<(String, f64)> = self
             .cluster
@@ -486,9 +512,9 @@ impl World {
 
     /// Counts pods by what a player sees: (desired, running, pending, creating, terminating).
     pub fn pod_counts(&self) -> PodCounts {
-        let mut counts = PodCounts::default();
-        counts.desired =
+        let desired =
             self.cluster.store.list::<Deployment>().map(|d| i64::from(d.spec.replicas.unwrap_or(1).max(0))).sum();
+        let mut counts = PodCounts { desired, ..PodCounts::default() };
         for pod in self.cluster.store.list::<Pod>() {
             match pod.state() {
                 PodState::Pending => counts.pending += 1,

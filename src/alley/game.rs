@@ -133,6 +133,9 @@ impl Alley {
         }
     }
 
+    /// Applies a player control. Controls that make no sense in the current
+    /// phase (aiming while the ball rolls, power after the game) are ignored,
+    /// so a shell can forward every key press without checking first.
     pub fn handle(&mut self, input: AlleyInput) {
         match (self.phase, input) {
             (_, AlleyInput::NewGame) => self.new_game(),
@@ -175,6 +178,8 @@ impl Alley {
         }
     }
 
+    /// The next event produced by `handle`, `step` or the chaos calls, oldest
+    /// first.
     pub fn poll_event(&mut self) -> Option<AlleyEvent> {
         self.events.pop_front()
     }

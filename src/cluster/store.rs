@@ -162,6 +162,10 @@ impl Store {
         R::table(self).len()
     }
 
+    pub fn is_empty<R: Stored>(&self) -> bool {
+        R::table(self).is_empty()
+    }
+
     /// Pods bound to `node`, in key order.
     pub fn pods_on_node(&self, node: &str) -> impl Iterator<Item = &Pod> {
         self.pods_by_node.get(node).into_iter().flatten().filter_map(|k| self.pods.get(k))

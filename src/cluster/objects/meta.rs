@@ -175,12 +175,12 @@ pub fn validate_labels(field: &str, labels: &BTreeMap<String, String>, errors: &
         let name = key.rsplit_once('/').map_or(key.as_str(), |(_, n)| n);
         if !ok_part(name, false) {
             errors.push(FieldError::new(
-                format!("{field}"),
+                field.to_string(),
                 format!("Invalid value: {key:?}: name part must consist of alphanumeric characters, '-', '_' or '.'"),
             ));
         }
         if !ok_part(value, true) {
-            errors.push(FieldError::new(format!("{field}"), format!("Invalid value: {value:?}: a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.'")));
+            errors.push(FieldError::new(field.to_string(), format!("Invalid value: {value:?}: a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.'")));
         }
     }
 }

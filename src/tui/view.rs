@@ -1,0 +1,880 @@
+//! Rendering: a pure function of the app's state onto a frame. The lane leads the eye to the
+//! pins; the pins are the nodes; the pinsetter (the control plane) sits above them; everything
+//! the control plane does shows where the player is already looking.
+
+use super::{App, Overlay, Selection};
+use crate::alley::Phase;
+use crate::cluster::objects::{Deployment, Node, Pod, PodState, Readiness};
+use crate::cluster::scheduler::framework::Verdict;
+use crate::cluster::store::ObjectKey;
+use crate::world::Output;
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
+
+pub const MIN_WIDTH: u16 = 100;
+pub const MIN_HEIGHT: u16 = 30;
+
+pub fn render(frame: &mut Frame, app: &App) {
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        too_small(frame, area);
+        return;
+    }
+    let [top, middle, score, hints] =
+        Layout::vertical([Constraint::Length(4), Constraint::Min(10), Constraint::Length(5), Constraint::Length(1)])
+            .areas(area);
+    let side_width = (area.width / 3).clamp(38, 60);
+    let [alley, side] = Layout::horizontal([Constraint::Min(50), Constraint::Length(side_width)]).areas(middle);
+    pinsetter_panel(frame, app, top);
+    alley_view(frame, app, alley);
+    side_panel(frame, app, side);
+    scorecard(frame, app, score);
+    hint_bar(frame, app, hints);
+    match &app.overlay {
+        Overlay::None => {}
+        Overlay::Help => help(frame, app, area),
+        Overlay::Describe => describe(frame, app, area),
+        Overlay::GameOver => game_over(frame, app, area),
+    }
+}
+
+fn too_small(frame: &mut Frame, area: Rect) {
+    let text = format!("terminal too small: need {MIN_WIDTH}×{MIN_HEIGHT}, have {}×{}", area.width, area.height);
+    let lines = vec![Line::from(text), Line::from("enlarge the window, or press q to quit")];
+    let y = area.y + area.height / 2;
+    let rect = Rect { x: area.x, y: y.saturating_sub(1).max(area.y), width: area.width, height: 2.min(area.height) };
+    frame.render_widget(Paragraph::new(lines).alignment(Alignment::Center), rect);
+}
+
+fn block<'a>(title: impl Into<Line<'a>>, app: &App) -> Block<'a> {
+    Block::new()
+        .borders(Borders::ALL)
+        .border_type(if app.theme.unicode { BorderType::Rounded } else { BorderType::Plain })
+        .border_style(app.theme.dim())
+        .title(title)
+}
+
+fn pinsetter_panel(frame: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let world = &app.driver.world;
+    let cluster = world.cluster();
+    let counts = world.pod_counts();
+    let sched = &cluster.scheduler;
+    let last = sched.stats.recent.back().map_or("-".to_string(), |(p, n, _)| format!("{p} → {n}"));
+    let stats = &cluster.stats;
+    let clock = format!(
+        "{} {}×{} {}",
+        world.now(),
+        app.driver.speed,
+        if app.driver.paused { " PAUSED" } else { "" },
+        cluster.timing.name()
+    );
+    let l1 = Line::from(vec![
+        Span::styled("scheduler ", t.title()),
+        Span::raw(format!("{}  queue {}  bound {}  ", sched.policy.name(), sched.queue_len(), sched.stats.bound)),
+        Span::styled("last ", t.dim()),
+        Span::raw(last),
+        Span::styled("   store ", t.title()),
+        Span::raw(format!("rv {}", cluster.store.resource_version())),
+        Span::styled("   ⏱ ", t.title()),
+        Span::styled(clock, if app.driver.paused { t.warn() } else { Style::new() }),
+    ]);
+    let l2 = Line::from(vec![
+        Span::styled("controllers ", t.title()),
+        Span::raw(format!(
+            "replicaset {}  deployment {}  node-lifecycle {}  taint-eviction {}  ",
+            stats.replicaset, stats.deployment, stats.node_lifecycle, stats.taint_eviction
+        )),
+        Span::styled("pods ", t.title()),
+        Span::styled(format!("{} running", counts.running), t.good()),
+        Span::raw(format!(" / {} desired  ", counts.desired)),
+        Span::styled(format!("{} pending", counts.pending), if counts.pending > 0 { t.warn() } else { t.dim() }),
+        Span::raw("  "),
+        Span::styled(
+            format!("{} terminating", counts.terminating),
+            if counts.terminating > 0 { t.bad() } else { t.dim() },
+        ),
+    ]);
+    let title = Line::from(vec![Span::styled(" PINSETTER ", t.title()), Span::styled("control plane ", t.dim())]);
+    frame.render_widget(Paragraph::new(vec![l1, l2]).block(block(title, app)), area);
+}
+
+/// Pins in the 4-3-2-1 rack, back row first (as seen from the bowler, looking down the lane).
+const RACK_ROWS: [&[u8]; 4] = [&[7, 8, 9, 10], &[4, 5, 6], &[2, 3], &[1]];
+
+struct Geometry {
+    card_w: u16,
+    card_h: u16,
+    left: u16,
+    deck_top: u16,
+    lane_top: u16,
+    lane_bottom: u16,
+    center: f64,
+    cols_per_m: f64,
+}
+
+fn geometry(area: Rect) -> Geometry {
+    let card_w = ((area.width.saturating_sub(2)) / 4).saturating_sub(1).clamp(14, 26);
+    let card_h = if area.height >= 30 {
+        6
+    } else if area.height >= 24 {
+        5
+    } else {
+        4
+    };
+    let deck_w = 4 * card_w + 3;
+    let left = area.x + area.width.saturating_sub(deck_w) / 2;
+    let deck_top = area.y;
+    let lane_top = deck_top + 4 * card_h;
+    Geometry {
+        card_w,
+        card_h,
+        left,
+        deck_top,
+        lane_top,
+        lane_bottom: area.y + area.height,
+        center: f64::from(left) + f64::from(deck_w) / 2.0,
+        cols_per_m: f64::from(card_w + 1) / 0.3048,
+    }
+}
+
+fn alley_view(frame: &mut Frame, app: &App, area: Rect) {
+    let g = geometry(area);
+    for (row, pins) in RACK_ROWS.iter().enumerate() {
+        let row_w = pins.len() as u16 * (g.card_w + 1) - 1;
+        let x0 = g.left + (4 * (g.card_w + 1) - 1 - row_w) / 2;
+        for (i, &pin) in pins.iter().enumerate() {
+            let rect = Rect {
+                x: x0 + i as u16 * (g.card_w + 1),
+                y: g.deck_top + row as u16 * g.card_h,
+                width: g.card_w,
+                height: g.card_h,
+            };
+            if rect.bottom() <= area.bottom() {
+                pin_card(frame, app, pin, rect);
+            }
+        }
+    }
+    lane(frame, app, &g, area);
+}
+
+fn bar(app: &App, used: i64, total: i64, width: usize) -> (String, f64) {
+    let share = if total <= 0 { 0.0 } else { used as f64 / total as f64 };
+    let filled = ((share * width as f64).round() as usize).min(width);
+    let mut s = String::new();
+    for i in 0..width {
+        s.push_str(app.theme.bar(i < filled));
+    }
+    (s, share)
+}
+
+fn pin_card(frame: &mut Frame, app: &App, pin: u8, rect: Rect) {
+    let t = &app.theme;
+    let world = &app.driver.world;
+    let Some(name) = world.pins().get(usize::from(pin) - 1) else { return };
+    let cluster = world.cluster();
+    let Some(node) = cluster.store.get::<Node>(&ObjectKey::cluster(name)) else { return };
+    let down = cluster.is_knocked(name);
+    let selected = app.selection == Selection::Pin(pin);
+    let hit = app.flash_pins.get(&pin).is_some_and(|until| *until > world.now());
+    let (glyph, status, style) = match (down, node.readiness()) {
+        (true, Readiness::Ready) => (t.down(), "DOWN · API: Ready", t.bad()),
+        (true, _) => (t.down(), "DOWN · NotReady", t.bad()),
+        (false, Readiness::Ready) => (t.ready(), "Ready", t.good()),
+        (false, Readiness::Unknown) => (t.not_ready(), "NotReady (rejoining)", t.warn()),
+        (false, Readiness::NotReady) => (t.not_ready(), "NotReady", t.warn()),
+    };
+    let mut status_spans = vec![Span::styled(format!("{glyph} {status}"), style)];
+    if node.spec.unschedulable {
+        status_spans.push(Span::styled(" cordoned", t.warn()));
+    }
+    let pods: Vec<&Pod> = cluster.store.pods_on_node(name).collect();
+    let requested: (i64, i64) = pods
+        .iter()
+        .filter(|p| p.is_active())
+        .fold((0, 0), |acc, p| (acc.0 + p.requests().cpu_milli, acc.1 + p.requests().memory_milli));
+    let inner_w = rect.width.saturating_sub(2) as usize;
+    let bar_w = inner_w.saturating_sub(9).clamp(3, 12);
+    let (cpu_bar, cpu) = bar(app, requested.0, node.allocatable("cpu"), bar_w);
+    let (mem_bar, mem) = bar(app, requested.1, node.allocatable("memory"), bar_w);
+    let bar_style = if down { t.dim() } else { Style::new() };
+    let mut lines = vec![Line::from(status_spans)];
+    lines.push(Line::from(vec![
+        Span::styled("cpu ", t.dim()),
+        Span::styled(cpu_bar, bar_style),
+        Span::raw(format!("{:>4.0}%", cpu * 100.0)),
+    ]));
+    if rect.height >= 6 {
+        lines.push(Line::from(vec![
+            Span::styled("mem ", t.dim()),
+            Span::styled(mem_bar, bar_style),
+            Span::raw(format!("{:>4.0}%", mem * 100.0)),
+        ]));
+    }
+    let pod_rows = (rect.height as usize).saturating_sub(2 + lines.len()).max(1);
+    let capacity = inner_w * pod_rows;
+    let mut glyphs: Vec<Span> = Vec::new();
+    for (i, pod) in pods.iter().enumerate() {
+        if i + 1 > capacity.saturating_sub(2) && pods.len() > capacity {
+            glyphs.push(Span::raw(format!("+{}", pods.len() - i)));
+            break;
+        }
+        let state = pod.state();
+        let mut style = t.deployment(app.deployment_index(pod));
+        if app.flash_pods.get(&ObjectKey::of(&pod.metadata)).is_some_and(|until| *until > world.now()) {
+            style = style.patch(t.flash());
+        }
+        if state == PodState::Terminating {
+            style = style.add_modifier(Modifier::SLOW_BLINK);
+        }
+        if matches!(app.selection, Selection::Pod(ref k) if *k == ObjectKey::of(&pod.metadata)) {
+            style = style.add_modifier(Modifier::UNDERLINED);
+        }
+        glyphs.push(Span::styled(t.pod_glyph(state), style));
+    }
+    let mut row = Vec::new();
+    for g in glyphs {
+        row.push(g);
+        if row.len() == inner_w {
+            lines.push(Line::from(std::mem::take(&mut row)));
+        }
+    }
+    if !row.is_empty() || pods.is_empty() {
+        lines.push(Line::from(row));
+    }
+    let border = if hit {
+        t.flash()
+    } else if selected {
+        t.title()
+    } else if down {
+        t.bad()
+    } else {
+        t.dim()
+    };
+    let title = Line::from(vec![Span::styled(
+        format!(" {name} "),
+        if selected { t.title().add_modifier(Modifier::REVERSED) } else { t.title() },
+    )]);
+    let card = Block::new()
+        .borders(Borders::ALL)
+        .border_type(if down {
+            BorderType::Plain
+        } else if app.theme.unicode {
+            BorderType::Rounded
+        } else {
+            BorderType::Plain
+        })
+        .border_style(border)
+        .title(title);
+    frame.render_widget(Paragraph::new(lines).block(card), rect);
+}
+
+fn lane(frame: &mut Frame, app: &App, g: &Geometry, area: Rect) {
+    let t = &app.theme;
+    let rows = g.lane_bottom.saturating_sub(g.lane_top);
+    if rows < 3 {
+        return;
+    }
+    let half = 0.527 * g.cols_per_m;
+    let left_edge = (g.center - half).round() as u16;
+    let right_edge = (g.center + half).round() as u16;
+    let buf = frame.buffer_mut();
+    let alley = app.driver.world.alley();
+    // Lane length 0..18.0 m maps to rows bottom (foul line) .. top.
+    let lane_rows = rows - 1;
+    let y_of = |y_m: f64| -> Option<u16> {
+        if !(0.0..=18.0).contains(&y_m) {
+            return None;
+        }
+        let r = ((y_m / 18.0) * f64::from(lane_rows - 1)).round() as u16;
+        Some(g.lane_top + lane_rows - 1 - r)
+    };
+    let x_of = |x_m: f64| -> u16 { (g.center + x_m * g.cols_per_m).round().max(0.0) as u16 };
+    let arrows_row = y_of(4.6);
+    for row in 0..lane_rows {
+        let y = g.lane_top + row;
+        for x in [left_edge.saturating_sub(1), right_edge + 1] {
+            if x >= area.left() && x < area.right() {
+                buf[(x, y)].set_symbol(t.gutter()).set_style(t.dim());
+            }
+        }
+        if Some(y) == arrows_row {
+            for i in 1..=6 {
+                let x = left_edge + (right_edge - left_edge) * i / 7;
+                buf[(x, y)].set_symbol(t.arrow()).set_style(t.dim());
+            }
+        }
+    }
+    let foul_y = g.lane_top + lane_rows;
+    for x in left_edge.saturating_sub(1)..=(right_edge + 1).min(area.right() - 1) {
+        buf[(x, foul_y)].set_symbol(t.foul_line()).set_style(t.dim());
+    }
+    // The aim guide while the player sets up the shot.
+    if matches!(alley.phase(), Phase::Aiming | Phase::Power) {
+        for (x, y) in alley.predicted_path() {
+            if let Some(row) = y_of(y) {
+                let col = x_of(x);
+                if col >= area.left() && col < area.right() {
+                    buf[(col, row)].set_symbol(t.guide()).set_style(t.dim());
+                }
+            }
+        }
+        let setup = alley.setup();
+        let col = x_of(setup.position_m);
+        if let Some(row) = y_of(0.0)
+            && col < area.right()
+        {
+            buf[(col, row)]
+                .set_symbol(t.ball())
+                .set_style(t.fg(ratatui::style::Color::LightRed).add_modifier(Modifier::BOLD));
+        }
+    }
+    if let Some(ball) = alley.ball() {
+        let col = x_of(ball.x);
+        let row = y_of(ball.y).or_else(|| {
+            // In the deck: map 18.0..19.4 m onto the rack rows.
+            (ball.y > 18.0 && ball.y < 19.6).then(|| {
+                let deck_rows = f64::from(4 * g.card_h);
+                let r = ((ball.y - 18.0) / 1.3 * deck_rows).round().min(deck_rows - 1.0) as u16;
+                g.lane_top.saturating_sub(1 + r)
+            })
+        });
+        if let Some(row) = row
+            && col >= area.left()
+            && col < area.right()
+            && row >= area.top()
+        {
+            buf[(col, row)]
+                .set_symbol(t.ball())
+                .set_style(t.fg(ratatui::style::Color::LightRed).add_modifier(Modifier::BOLD));
+        }
+    }
+}
+
+fn side_panel(frame: &mut Frame, app: &App, area: Rect) {
+    let [events_area, pending_area, selected_area] =
+        Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(25), Constraint::Min(5)]).areas(area);
+    events(frame, app, events_area);
+    unscheduled(frame, app, pending_area);
+    selected(frame, app, selected_area);
+}
+
+fn events(frame: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let width = area.width.saturating_sub(2) as usize;
+    let height = area.height.saturating_sub(2) as usize;
+    let mut lines = Vec::new();
+    for output in app.driver.world.log().rev() {
+        if lines.len() + 2 > height {
+            break;
+        }
+        match output {
+            // Kubelet chatter would bury the control plane's story; `pinsetter sim` shows it all.
+            Output::Event(e) if matches!(e.reason, "Started" | "Killing") => {}
+            Output::Event(e) => {
+                let style = if e.type_ == "Warning" { t.warn() } else { t.good() };
+                let head = format!("{} ", e.object);
+                lines.push(Line::from(vec![
+                    Span::styled(format!("{:>6} ", e.at.to_string()), t.dim()),
+                    Span::styled(format!("{} ", e.reason), style.add_modifier(Modifier::BOLD)),
+                    Span::raw(truncate(&head, width.saturating_sub(8 + e.reason.len()))),
+                ]));
+                lines.push(Line::from(Span::styled(
+                    format!("       {}", truncate(&e.message, width.saturating_sub(7))),
+                    t.dim(),
+                )));
+            }
+            Output::Note { at, text } => {
+                lines.push(Line::from(vec![
+                    Span::styled(format!("{:>6} ", at.to_string()), t.dim()),
+                    Span::styled(truncate(text, width.saturating_sub(7)), t.note()),
+                ]));
+                if text.chars().count() > width.saturating_sub(7) {
+                    let rest: String = text.chars().skip(width.saturating_sub(8)).collect();
+                    lines.push(Line::from(Span::styled(
+                        format!("       {}", truncate(&rest, width.saturating_sub(7))),
+                        t.note(),
+                    )));
+                }
+            }
+            Output::Alley(_) => {}
+        }
+    }
+    frame.render_widget(
+        Paragraph::new(lines).block(block(" events (newest first; kubelet Started/Killing hidden) ", app)),
+        area,
+    );
+}
+
+/// Shortens upstream's FailedScheduling reasons to fit a side panel line.
+fn short_reason(message: &str) -> String {
+    message
+        .replace(" nodes are available", "")
+        .replace("node(s) had untolerated taint {node.kubernetes.io/unreachable: }", "unreachable")
+        .replace("node(s) had untolerated taint {node.kubernetes.io/not-ready: }", "not-ready")
+        .replace("node(s) were unschedulable", "cordoned")
+        .replace("Insufficient ", "no ")
+}
+
+fn unscheduled(frame: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let world = &app.driver.world;
+    let width = area.width.saturating_sub(2) as usize;
+    let pending: Vec<&Pod> = world.cluster().store.list::<Pod>().filter(|p| p.state() == PodState::Pending).collect();
+    let mut lines = Vec::new();
+    for pod in pending.iter().take(area.height.saturating_sub(2) as usize) {
+        let key = ObjectKey::of(&pod.metadata);
+        let why = world
+            .cluster()
+            .scheduler
+            .decision(&key)
+            .filter(|d| d.node.is_none())
+            .map_or("waiting for the scheduler".into(), |d| short_reason(&d.message));
+        let mut style = t.deployment(app.deployment_index(pod));
+        if app.selection == Selection::Pod(key) {
+            style = style.add_modifier(Modifier::REVERSED);
+        }
+        lines.push(Line::from(vec![
+            Span::styled(format!("{} {} ", t.pod_glyph(PodState::Pending), pod.metadata.name), style),
+            Span::styled(truncate(&why, width.saturating_sub(pod.metadata.name.len() + 3)), t.warn()),
+        ]));
+    }
+    if pending.is_empty() {
+        lines.push(Line::styled("none: every pod has a pin", t.dim()));
+    }
+    let title = format!(" unscheduled ({}) ", pending.len());
+    frame.render_widget(Paragraph::new(lines).block(block(title, app)), area);
+}
+
+fn selected(frame: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let world = &app.driver.world;
+    let store = &world.cluster().store;
+    let mut lines = Vec::new();
+    let title = match &app.selection {
+        Selection::Pin(pin) => {
+            let name = world.pins().get(usize::from(*pin) - 1).cloned().unwrap_or_default();
+            if let Some(node) = store.get::<Node>(&ObjectKey::cluster(&name)) {
+                let pods: Vec<&Pod> = store.pods_on_node(&name).filter(|p| p.is_active()).collect();
+                let cpu: i64 = pods.iter().map(|p| p.requests().cpu_milli).sum();
+                let mem: i64 = pods.iter().map(|p| p.requests().memory_milli).sum();
+                let taints = if node.spec.taints.is_empty() {
+                    "none".to_string()
+                } else {
+                    node.spec
+                        .taints
+                        .iter()
+                        .map(|t| format!("{}:{}", t.key.trim_start_matches("node.kubernetes.io/"), t.effect))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                lines.push(Line::from(format!(
+                    "{:?} · {:.1}/{:.0} cpu · {:.1}/{:.0}Gi · {} pods",
+                    node.readiness(),
+                    cpu as f64 / 1000.0,
+                    node.allocatable("cpu") as f64 / 1000.0,
+                    mem as f64 / 1000.0 / f64::from(1u32 << 30),
+                    node.allocatable("memory") as f64 / 1000.0 / f64::from(1u32 << 30),
+                    pods.len()
+                )));
+                lines.push(Line::from(format!("taints: {taints}")));
+                lines.push(Line::from(format!("cordoned: {}", if node.spec.unschedulable { "yes" } else { "no" })));
+            }
+            format!(" selected: {name} (d: describe) ")
+        }
+        Selection::Pod(key) => {
+            if let Some(pod) = store.get::<Pod>(key) {
+                lines.push(Line::from(format!(
+                    "{} · node {}",
+                    pod.state().as_str(),
+                    pod.node_name().unwrap_or("none")
+                )));
+                if let Some(d) = world.cluster().scheduler.decision(key) {
+                    lines.push(Line::from(Span::styled(
+                        d.message.clone(),
+                        if d.node.is_none() { t.warn() } else { Style::new() },
+                    )));
+                }
+            } else {
+                lines.push(Line::styled("gone", t.dim()));
+            }
+            format!(" selected: {} (d: why) ", key.name)
+        }
+    };
+    lines.push(Line::default());
+    lines.push(legend(app));
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }).block(block(title, app)), area);
+}
+
+fn legend(app: &App) -> Line<'static> {
+    let t = &app.theme;
+    let mut spans = Vec::new();
+    for (i, d) in app.driver.world.cluster().store.list::<Deployment>().enumerate() {
+        spans.push(Span::styled(format!("{} {} ", t.pod_glyph(PodState::Running), d.metadata.name), t.deployment(i)));
+    }
+    spans.push(Span::styled(
+        format!(
+            " {} running {} starting {} pending {} terminating",
+            t.pod_glyph(PodState::Running),
+            t.pod_glyph(PodState::ContainerCreating),
+            t.pod_glyph(PodState::Pending),
+            t.pod_glyph(PodState::Terminating)
+        ),
+        t.dim(),
+    ));
+    Line::from(spans)
+}
+
+fn scorecard(frame: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let world = &app.driver.world;
+    let alley = world.alley();
+    let card = alley.scorecard();
+    let totals = card.frame_totals();
+    let [bowling, cluster] = Layout::horizontal([Constraint::Length(64), Constraint::Min(30)]).areas(area);
+    let current = alley.frame();
+    let mut head = vec![Span::styled("frame ", t.dim())];
+    let mut marks = vec![Span::styled("rolls ", t.dim())];
+    let mut sums = vec![Span::styled("total ", t.dim())];
+    for f in 1..=10u8 {
+        let style = if f == current && alley.phase() != Phase::GameOver {
+            t.title().add_modifier(Modifier::REVERSED)
+        } else {
+            Style::new()
+        };
+        let w = if f == 10 { 6 } else { 5 };
+        head.push(Span::styled(format!("{f:^w$}"), style));
+        marks.push(Span::raw(format!("{:^w$}", card.marks(f))));
+        sums.push(Span::raw(format!("{:^w$}", totals[usize::from(f) - 1].map_or(String::new(), |s| s.to_string()))));
+    }
+    let power = alley.power_meter().map_or(String::new(), |p| format!("  power {:.0}%", p * 100.0));
+    let setup = alley.setup();
+    let title = Line::from(vec![
+        Span::styled(format!(" bowler  {} ", card.total()), t.title()),
+        Span::styled(
+            format!(
+                "frame {} ball {}  pos {:+.2}m aim {:+.2}° hook {:+}{} ",
+                current,
+                alley.roll_in_frame(),
+                setup.position_m,
+                setup.aim_deg,
+                setup.hook,
+                power
+            ),
+            t.dim(),
+        ),
+    ]);
+    frame.render_widget(
+        Paragraph::new(vec![Line::from(head), Line::from(marks), Line::from(sums)]).block(block(title, app)),
+        bowling,
+    );
+
+    let reports = world.frame_reports();
+    let mut lines = vec![Line::styled("frame  displaced  max pending  recovery  availability", t.dim())];
+    let first = reports.len().saturating_sub(2);
+    for (i, r) in reports.iter().enumerate().skip(first) {
+        lines.push(Line::from(format!(
+            "{:>5}  {:>9}  {:>10.1}s  {:>8}  {:>11.1}%",
+            i + 1,
+            r.displaced,
+            r.longest_pending_ms as f64 / 1000.0,
+            r.recovery_max_ms.map_or("-".into(), |m| format!("{:.1}s", m as f64 / 1000.0)),
+            r.mean_availability() * 100.0
+        )));
+    }
+    frame.render_widget(Paragraph::new(lines).block(block(" cluster sheet ", app)), cluster);
+}
+
+fn hint_bar(frame: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let phase = app.driver.world.alley().phase();
+    let action = match phase {
+        Phase::Aiming => "power",
+        Phase::Power => "RELEASE!",
+        Phase::GameOver => "-",
+        _ => "(rolling)",
+    };
+    let keys = [
+        ("←→", "position"),
+        ("↑↓", "aim"),
+        ("[]", "hook"),
+        ("space", action),
+        ("1-0", "knock pin"),
+        ("u", "restore"),
+        ("r", "reset"),
+        ("tab", "select"),
+        ("d", "describe"),
+        ("+-", "speed"),
+        ("p", "pause"),
+        ("?", "help"),
+        ("q", "quit"),
+    ];
+    let mut spans = Vec::new();
+    for (k, what) in keys {
+        spans.push(Span::styled(format!(" {k} "), t.title()));
+        spans.push(Span::styled(format!("{what} "), t.dim()));
+    }
+    if let Some((msg, until)) = &app.message
+        && *until > std::time::Instant::now()
+    {
+        spans = vec![Span::styled(format!(" {msg}"), t.warn())];
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let w = width.min(area.width.saturating_sub(4));
+    let h = height.min(area.height.saturating_sub(2));
+    Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h }
+}
+
+fn overlay(frame: &mut Frame, app: &App, area: Rect, title: String, lines: Vec<Line>) {
+    let height = lines.len() as u16 + 2;
+    let width = lines.iter().map(|l| l.width() as u16).max().unwrap_or(20).max(title.len() as u16 + 4) + 4;
+    let rect = centered(area, width, height);
+    frame.render_widget(Clear, rect);
+    let b =
+        block(Line::styled(title, app.theme.title()), app).title_bottom(Line::styled(" esc closes ", app.theme.dim()));
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(b), rect);
+}
+
+fn help(frame: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let rows: [(&str, &str); 20] = [
+        ("←  →", "move the ball's start position one board"),
+        ("↑  ↓", "aim: angle the launch right / left"),
+        ("[  ]", "hook: curve left / right on the dry back end"),
+        ("space", "start the power meter, press again to release"),
+        ("1 … 9, 0", "knock pin 1 … 10 over (its node stops heartbeating)"),
+        ("u", "restore the selected pin (its kubelet comes back)"),
+        ("r", "reset the rack: every pin stands, every node rejoins"),
+        ("tab  shift-tab", "select the next / previous pin or pending pod"),
+        ("d  enter", "describe the selection: conditions, taints, why each pod is here"),
+        ("c", "cordon / uncordon the selected pin (spec.unschedulable)"),
+        ("+  -", "game speed ¼× … 16×"),
+        ("t", "timing preset: arcade (seconds) ⇄ kubernetes (upstream defaults)"),
+        ("p", "pause"),
+        ("n", "new game (after the tenth frame, or any time)"),
+        ("?", "this help"),
+        ("esc", "close an overlay"),
+        ("q  ctrl-c", "quit"),
+        ("", ""),
+        ("cards", "● Ready  ◌ NotReady  ✖ down (the pin fell; the API finds out later)"),
+        ("pods", "■ Running  ◇ ContainerCreating  □ Pending  × Terminating; colour = deployment"),
+    ];
+    let lines = rows
+        .iter()
+        .map(|(k, v)| Line::from(vec![Span::styled(format!("{k:>16}  "), t.title()), Span::raw(*v)]))
+        .collect();
+    overlay(frame, app, area, " help ".into(), lines);
+}
+
+fn describe(frame: &mut Frame, app: &App, area: Rect) {
+    let lines = match &app.selection {
+        Selection::Pin(pin) => describe_node(app, *pin),
+        Selection::Pod(key) => describe_pod(app, key),
+    };
+    let title = match &app.selection {
+        Selection::Pin(pin) => format!(
+            " describe node {} ",
+            app.driver.world.pins().get(usize::from(*pin) - 1).cloned().unwrap_or_default()
+        ),
+        Selection::Pod(key) => format!(" describe pod {} ", key.name),
+    };
+    overlay(frame, app, area, title, lines);
+}
+
+fn describe_node(app: &App, pin: u8) -> Vec<Line<'static>> {
+    let t = &app.theme;
+    let world = &app.driver.world;
+    let cluster = world.cluster();
+    let Some(name) = world.pins().get(usize::from(pin) - 1) else { return vec![] };
+    let Some(node) = cluster.store.get::<Node>(&ObjectKey::cluster(name)) else { return vec![] };
+    let mut lines = vec![Line::from(vec![
+        Span::styled("Pin:         ", t.title()),
+        Span::raw(format!(
+            "{pin} ({})",
+            if cluster.is_knocked(name) { "knocked down: kubelet silent" } else { "standing" }
+        )),
+    ])];
+    for c in &node.status.conditions {
+        lines.push(Line::from(vec![
+            Span::styled("Condition:   ", t.title()),
+            Span::raw(format!(
+                "{} = {}  {}  {}  (heartbeat {}, transition {})",
+                c.type_,
+                c.status,
+                c.reason,
+                c.message,
+                c.last_heartbeat_time
+                    .as_deref()
+                    .and_then(crate::clock::Millis::parse_rfc3339)
+                    .map_or("-".into(), |m| m.to_string()),
+                c.last_transition_time
+                    .as_deref()
+                    .and_then(crate::clock::Millis::parse_rfc3339)
+                    .map_or("-".into(), |m| m.to_string()),
+            )),
+        ]));
+    }
+    let taints = if node.spec.taints.is_empty() {
+        "<none>".to_string()
+    } else {
+        node.spec.taints.iter().map(|t| format!("{}:{}", t.key, t.effect)).collect::<Vec<_>>().join("  ")
+    };
+    lines.push(Line::from(vec![Span::styled("Taints:      ", t.title()), Span::raw(taints)]));
+    lines.push(Line::from(vec![
+        Span::styled("Unschedulable:", t.title()),
+        Span::raw(format!(" {}", node.spec.unschedulable)),
+    ]));
+    let pods: Vec<&Pod> = cluster.store.pods_on_node(name).collect();
+    let active: Vec<&&Pod> = pods.iter().filter(|p| p.is_active()).collect();
+    let cpu: i64 = active.iter().map(|p| p.requests().cpu_milli).sum();
+    let mem: i64 = active.iter().map(|p| p.requests().memory_milli).sum();
+    lines.push(Line::from(vec![
+        Span::styled("Allocated:   ", t.title()),
+        Span::raw(format!(
+            "cpu {}m / {}m ({:.0}%)   memory {}Mi / {}Mi ({:.0}%)   pods {} / {}",
+            cpu,
+            node.allocatable("cpu"),
+            100.0 * cpu as f64 / node.allocatable("cpu").max(1) as f64,
+            (mem / 1000) >> 20,
+            (node.allocatable("memory") / 1000) >> 20,
+            100.0 * mem as f64 / node.allocatable("memory").max(1) as f64,
+            active.len(),
+            node.allocatable("pods") / 1000
+        )),
+    ]));
+    lines.push(Line::styled(format!("Pods ({}):  and why each landed here", pods.len()), t.title()));
+    for pod in pods.iter().take(18) {
+        let r = pod.requests();
+        let why = cluster.scheduler.decision(&ObjectKey::of(&pod.metadata)).map_or(
+            "bound before this session's records".into(),
+            |d| {
+                let skipped: Vec<String> = d
+                    .verdicts
+                    .iter()
+                    .take_while(|(n, _)| n != name)
+                    .filter_map(|(n, v)| match v {
+                        Verdict::Unfit { reasons, .. } => Some(format!("{n}: {}", short_reason(&reasons.join(", ")))),
+                        Verdict::Fit => None,
+                    })
+                    .collect();
+                if skipped.is_empty() {
+                    "first fit: the first pin in rack order that passes every filter".to_string()
+                } else {
+                    format!("first fit; skipped {}", skipped.join("; "))
+                }
+            },
+        );
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {} ", app.theme.pod_glyph(pod.state())), t.deployment(app.deployment_index(pod))),
+            Span::raw(format!(
+                "{:<26} {:>5}m {:>5}Mi {:<17} ",
+                pod.metadata.name,
+                r.cpu_milli,
+                (r.memory_milli / 1000) >> 20,
+                pod.state().as_str()
+            )),
+            Span::styled(truncate(&why, 90), t.dim()),
+        ]));
+    }
+    if pods.len() > 18 {
+        lines.push(Line::styled(format!("  … and {} more", pods.len() - 18), t.dim()));
+    }
+    lines
+}
+
+fn describe_pod(app: &App, key: &ObjectKey) -> Vec<Line<'static>> {
+    let t = &app.theme;
+    let cluster = app.driver.world.cluster();
+    let Some(pod) = cluster.store.get::<Pod>(key) else { return vec![Line::from("this pod no longer exists")] };
+    let r = pod.requests();
+    let mut lines = vec![
+        Line::from(vec![Span::styled("Status:    ", t.title()), Span::raw(pod.state().as_str().to_string())]),
+        Line::from(vec![
+            Span::styled("Node:      ", t.title()),
+            Span::raw(pod.node_name().unwrap_or("<none>").to_string()),
+        ]),
+        Line::from(vec![
+            Span::styled("Requests:  ", t.title()),
+            Span::raw(format!(
+                "cpu {}m  memory {}Mi  priority {}",
+                r.cpu_milli,
+                (r.memory_milli / 1000) >> 20,
+                pod.priority()
+            )),
+        ]),
+        Line::from(vec![
+            Span::styled("Owner:     ", t.title()),
+            Span::raw(pod.metadata.controller().map_or("<none>".into(), |o| format!("{}/{}", o.kind, o.name))),
+        ]),
+    ];
+    match cluster.scheduler.decision(key) {
+        Some(d) => {
+            lines.push(Line::styled(format!("Scheduler ({} policy, at {}):", d.policy, d.at), t.title()));
+            lines.push(Line::from(Span::styled(
+                format!("  {}", d.message),
+                if d.node.is_none() { t.warn() } else { t.good() },
+            )));
+            for (node, verdict) in &d.verdicts {
+                let (mark, text, style) = match verdict {
+                    Verdict::Fit if d.node.as_deref() == Some(node) => ("→", "fits: chosen".to_string(), t.good()),
+                    Verdict::Fit => ("·", "fits".to_string(), Style::new()),
+                    Verdict::Unfit { plugin, reasons } => ("✗", format!("{plugin}: {}", reasons.join(", ")), t.dim()),
+                };
+                lines.push(Line::from(vec![
+                    Span::styled(format!("  {mark} {node:<8} "), style),
+                    Span::styled(text, style),
+                ]));
+            }
+        }
+        None => lines.push(Line::styled("No scheduling decision recorded yet.", t.dim())),
+    }
+    lines
+}
+
+fn game_over(frame: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let world = &app.driver.world;
+    let metrics = world.metrics();
+    let mut lines = vec![
+        Line::styled(format!("Final score: {}", world.alley().scorecard().total()), t.title()),
+        Line::default(),
+        Line::styled("The cluster's game:", t.title()),
+        Line::from(format!(
+            "  pods displaced {}   evicted {}   rescheduled {}",
+            metrics.displaced, metrics.evicted, metrics.rescheduled
+        )),
+        Line::from(format!(
+            "  recovery p50 {:.1}s  max {:.1}s   longest pending {:.1}s",
+            crate::sim::Percentiles::of(&metrics.recovery_ms).p50 as f64 / 1000.0,
+            crate::sim::Percentiles::of(&metrics.recovery_ms).max as f64 / 1000.0,
+            metrics.longest_pending_ms as f64 / 1000.0
+        )),
+    ];
+    for (name, a) in metrics.availability() {
+        lines.push(Line::from(format!("  availability {name:<10} {:.1}%", a * 100.0)));
+    }
+    lines.push(Line::default());
+    lines.push(Line::styled("High scores:", t.title()));
+    for (i, s) in app.high_scores.iter().take(5).enumerate() {
+        lines.push(Line::from(format!("  {}. {:>3}  seed {}  {}", i + 1, s.score, s.seed, s.when)));
+    }
+    lines.push(Line::default());
+    lines.push(Line::styled("n: new game   q: quit", t.warn()));
+    overlay(frame, app, area, " game over ".into(), lines);
+}
+
+fn truncate(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_string()
+    } else {
+        let mut s: String = text.chars().take(width.saturating_sub(1)).collect();
+        s.push('…');
+        s
+    }
+}
