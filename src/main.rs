@@ -181,10 +181,10 @@ fn run_sim(args: SimArgs) -> Result<()> {
     .with_context(|| format!("cannot start scenario {}", scenario.origin))?;
 
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        line(serde_json::to_string_pretty(&report)?);
     } else {
-        println!();
-        println!(
+        line(String::new());
+        line(format!(
             "desired {}  running {}  pending {}  lost {}  evicted {}  rescheduled {}  recovery p50 {} ms  p99 {} ms  max {} ms",
             report.desired,
             report.running,
@@ -195,8 +195,8 @@ fn run_sim(args: SimArgs) -> Result<()> {
             report.recovery_ms.p50,
             report.recovery_ms.p99,
             report.recovery_ms.max
-        );
-        println!("events {}  digest {}", report.events, report.digest);
+        ));
+        line(format!("events {}  digest {}", report.events, report.digest));
     }
     Ok(())
 }

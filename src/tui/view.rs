@@ -366,24 +366,62 @@ fn events(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let width = area.width.saturating_sub(2) as usize;
     let height = area.height.saturating_sub(2) as usize;
-    let mut lines = Vec::new();
+    // Bursts (six evictions in one instant) become one entry, so the event that caused them
+    // (NodeNotReady) stays on screen.
+    let mut groups: Vec<Vec<&Output>> = Vec::new();
     for output in app.driver.world.log().rev() {
+        let same = |a: &Output, b: &Output| match (a, b) {
+            (Output::Event(x), Output::Event(y)) => x.at == y.at && x.reason == y.reason,
+            _ => false,
+        };
+        match output {
+            // Kubelet chatter would bury the control plane's story; `pinsetter sim` shows it all.
+            Output::Event(e) if matches!(e.reason, "Started" | "Killing") => continue,
+            Output::Alley(_) => continue,
+            _ => {}
+        }
+        match groups.last_mut() {
+            Some(group) if same(group[0], output) => group.push(output),
+            _ => groups.push(vec![output]),
+        }
+        if groups.len() * 2 > height + 2 {
+            break;
+        }
+    }
+    let mut lines = Vec::new();
+    for group in groups {
         if lines.len() + 2 > height {
             break;
         }
-        match output {
-            // Kubelet chatter would bury the control plane's story; `pinsetter sim` shows it all.
-            Output::Event(e) if matches!(e.reason, "Started" | "Killing") => {}
+        match group[0] {
             Output::Event(e) => {
                 let style = if e.type_ == "Warning" { t.warn() } else { t.good() };
-                let head = format!("{} ", e.object);
+                let (head, message) = if group.len() == 1 {
+                    (e.object.clone(), short_message(&e.message))
+                } else {
+                    let records: Vec<_> =
+                        group.iter().filter_map(|o| if let Output::Event(e) = o { Some(e) } else { None }).collect();
+                    let message = if e.reason == "Scheduled" {
+                        let mut targets: std::collections::BTreeMap<&str, usize> = Default::default();
+                        for r in &records {
+                            *targets.entry(r.message.rsplit(' ').next().unwrap_or("")).or_default() += 1;
+                        }
+                        format!(
+                            "to {}",
+                            targets.iter().map(|(n, c)| format!("{n} ×{c}")).collect::<Vec<_>>().join(", ")
+                        )
+                    } else {
+                        format!("{} (and {} more)", short_message(&e.message), records.len() - 1)
+                    };
+                    (format!("×{}", records.len()), message)
+                };
                 lines.push(Line::from(vec![
                     Span::styled(format!("{:>6} ", e.at.to_string()), t.dim()),
                     Span::styled(format!("{} ", e.reason), style.add_modifier(Modifier::BOLD)),
                     Span::raw(truncate(&head, width.saturating_sub(8 + e.reason.len()))),
                 ]));
                 lines.push(Line::from(Span::styled(
-                    format!("       {}", truncate(&e.message, width.saturating_sub(7))),
+                    format!("       {}", truncate(&message, width.saturating_sub(7))),
                     t.dim(),
                 )));
             }
@@ -407,6 +445,11 @@ fn events(frame: &mut Frame, app: &App, area: Rect) {
         Paragraph::new(lines).block(block(" events (newest first; kubelet Started/Killing hidden) ", app)),
         area,
     );
+}
+
+/// "Successfully assigned default/web-x to pin-4": keep the part that says where.
+fn short_message(message: &str) -> String {
+    message.replace("Successfully assigned default/", "assigned ").replace(" Pod default/", " Pod ")
 }
 
 /// Shortens upstream's FailedScheduling reasons to fit a side panel line.
@@ -862,7 +905,7 @@ fn game_over(frame: &mut Frame, app: &App, area: Rect) {
     lines.push(Line::default());
     lines.push(Line::styled("High scores:", t.title()));
     for (i, s) in app.high_scores.iter().take(5).enumerate() {
-        lines.push(Line::from(format!("  {}. {:>3}  seed {}  {}", i + 1, s.score, s.seed, s.when)));
+        lines.push(Line::from(format!("  {}. {:>3}  seed {}", i + 1, s.score, s.seed)));
     }
     lines.push(Line::default());
     lines.push(Line::styled("n: new game   q: quit", t.warn()));
