@@ -170,13 +170,11 @@ impl Kubelet {
         }
         if self.crashed.remove(key) || (pod.status.phase == "Running" && !pod.is_ready()) {
             // The pin came back: its containers start again (and count a restart).
-            let meta = pod.metadata.clone();
             let _ = ctx.store.modify::<Pod>(key, |p| {
                 for cs in &mut p.status.container_statuses {
                     cs.restart_count += 1;
                 }
             });
-            let _ = meta;
             return self.start(key, ctx);
         }
         match pod.status.phase.as_str() {
