@@ -18,6 +18,32 @@ pub const MIN_WIDTH: u16 = 100;
 pub const MIN_HEIGHT: u16 = 30;
 
 pub fn render(frame: &mut Frame, app: &App) {
+    draw(frame, app);
+    if !app.theme.unicode {
+        asciify(frame.buffer_mut());
+    }
+}
+
+/// `--ascii` promises a screen a plain terminal can show: whatever Unicode the text itself
+/// carries (→, ×, …) is mapped to ASCII as the last step.
+fn asciify(buffer: &mut ratatui::buffer::Buffer) {
+    for cell in buffer.content.iter_mut() {
+        if !cell.symbol().is_ascii() {
+            let plain = match cell.symbol() {
+                "→" => ">",
+                "×" => "x",
+                "…" => "~",
+                "·" => ".",
+                "°" => "d",
+                "¼" => "/",
+                _ => " ",
+            };
+            cell.set_symbol(plain);
+        }
+    }
+}
+
+fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         too_small(frame, area);
@@ -49,12 +75,31 @@ fn too_small(frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(lines).alignment(Alignment::Center), rect);
 }
 
+/// Borders for `--ascii`: box-drawing characters are Unicode too.
+const ASCII_BORDER: ratatui::symbols::border::Set = ratatui::symbols::border::Set {
+    top_left: "+",
+    top_right: "+",
+    bottom_left: "+",
+    bottom_right: "+",
+    vertical_left: "|",
+    vertical_right: "|",
+    horizontal_top: "-",
+    horizontal_bottom: "-",
+};
+
+fn bordered<'a>(app: &App, rounded: bool) -> Block<'a> {
+    let block = Block::new().borders(Borders::ALL);
+    if !app.theme.unicode {
+        block.border_set(ASCII_BORDER)
+    } else if rounded {
+        block.border_type(BorderType::Rounded)
+    } else {
+        block.border_type(BorderType::Plain)
+    }
+}
+
 fn block<'a>(title: impl Into<Line<'a>>, app: &App) -> Block<'a> {
-    Block::new()
-        .borders(Borders::ALL)
-        .border_type(if app.theme.unicode { BorderType::Rounded } else { BorderType::Plain })
-        .border_style(app.theme.dim())
-        .title(title)
+    bordered(app, true).border_style(app.theme.dim()).title(title)
 }
 
 fn pinsetter_panel(frame: &mut Frame, app: &App, area: Rect) {
@@ -258,17 +303,7 @@ fn pin_card(frame: &mut Frame, app: &App, pin: u8, rect: Rect) {
         format!(" {name} "),
         if selected { t.title().add_modifier(Modifier::REVERSED) } else { t.title() },
     )]);
-    let card = Block::new()
-        .borders(Borders::ALL)
-        .border_type(if down {
-            BorderType::Plain
-        } else if app.theme.unicode {
-            BorderType::Rounded
-        } else {
-            BorderType::Plain
-        })
-        .border_style(border)
-        .title(title);
+    let card = bordered(app, !down).border_style(border).title(title);
     frame.render_widget(Paragraph::new(lines).block(card), rect);
 }
 
