@@ -1,29 +1,35 @@
 #!/usr/bin/env bash
 # Refreshes the text screenshots in this folder by playing the real binary in tmux.
-# Usage: bash screenshots/capture.sh   (needs tmux; builds the release binary first)
+# Usage: bash screenshots/capture.sh   (needs tmux, and Pillow for the PNGs: pip install pillow)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
 bin=target/release/pinsetter
 sock=pinsetter-shots
 t() { tmux -L "$sock" "$@"; }
+# shot NAME: a plain-text capture and a colour PNG of the screen as it is now.
+shot() {
+  t capture-pane -p -t shot > "screenshots/$1.txt"
+  t capture-pane -e -p -t shot > "/tmp/pinsetter-$1.ansi"
+  python3 screenshots/render_png.py "/tmp/pinsetter-$1.ansi" "screenshots/$1.png" || echo "no PNG for $1 (pip install pillow)"
+}
 t kill-server 2>/dev/null || true
 t new-session -d -s shot -x 160 -y 48 "$bin --seed 1"
 sleep 2
-t capture-pane -p -t shot > screenshots/opening.txt
+shot opening
 # A pocket shot for a right-hander: 8 boards right, aim 0.5° out, full hook, lock at ~80 %.
 for _ in 1 2 3 4 5 6 7 8; do t send-keys -t shot Right; done
 t send-keys -t shot Up Up '[' '[' '[' '[' '['
 sleep 0.3; t send-keys -t shot Space; sleep 0.56; t send-keys -t shot Space
-sleep 1.2; t capture-pane -p -t shot > screenshots/rolling.txt
-sleep 2.3; t capture-pane -p -t shot > screenshots/after-the-strike.txt
+sleep 1.2; shot rolling
+sleep 2.3; shot after-the-strike
 sleep 6
 t send-keys -t shot 1 2 3 4 5
-sleep 2.5; t capture-pane -p -t shot > screenshots/five-pins-down.txt
+sleep 2.5; shot five-pins-down
 t send-keys -t shot Tab d
-sleep 0.3; t capture-pane -p -t shot > screenshots/describe.txt
+sleep 0.3; shot describe
 t send-keys -t shot Escape '?'
-sleep 0.3; t capture-pane -p -t shot > screenshots/help.txt
+sleep 0.3; shot help
 t send-keys -t shot q
 t kill-server 2>/dev/null || true
-echo "captured: $(ls screenshots/*.txt | tr '\n' ' ')"
+echo "captured: $(ls screenshots/*.txt screenshots/*.png | tr '\n' ' ')"

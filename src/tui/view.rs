@@ -49,9 +49,15 @@ fn draw(frame: &mut Frame, app: &App) {
         too_small(frame, area);
         return;
     }
-    let [top, middle, score, hints] =
-        Layout::vertical([Constraint::Length(4), Constraint::Min(10), Constraint::Length(5), Constraint::Length(1)])
-            .areas(area);
+    // Tall screens get the full cluster sheet (four rows); short ones keep room for the lane.
+    let score_height = if area.height >= 40 { 7 } else { 5 };
+    let [top, middle, score, hints] = Layout::vertical([
+        Constraint::Length(4),
+        Constraint::Min(10),
+        Constraint::Length(score_height),
+        Constraint::Length(1),
+    ])
+    .areas(area);
     let side_width = (area.width / 3).clamp(38, 60);
     let [alley, side] = Layout::horizontal([Constraint::Min(50), Constraint::Length(side_width)]).areas(middle);
     pinsetter_panel(frame, app, top);
@@ -225,11 +231,15 @@ fn pin_card(frame: &mut Frame, app: &App, pin: u8, rect: Rect) {
     let down = cluster.is_knocked(name);
     let selected = app.selection == Selection::Pin(pin);
     let hit = app.flash_pins.get(&pin).is_some_and(|until| *until > world.now());
+    // Narrow cards get the short words; the glyph carries the state either way.
+    let narrow = rect.width < 22;
     let (glyph, status, style) = match (down, node.readiness()) {
-        (true, Readiness::Ready) => (t.down(), "DOWN · API: Ready", t.bad()),
-        (true, _) => (t.down(), "DOWN · NotReady", t.bad()),
+        (true, Readiness::Ready) => (t.down(), if narrow { "DOWN" } else { "DOWN · API: Ready" }, t.bad()),
+        (true, _) => (t.down(), if narrow { "NotReady" } else { "DOWN · NotReady" }, t.bad()),
         (false, Readiness::Ready) => (t.ready(), "Ready", t.good()),
-        (false, Readiness::Unknown) => (t.not_ready(), "NotReady (rejoining)", t.warn()),
+        (false, Readiness::Unknown) => {
+            (t.not_ready(), if narrow { "rejoining" } else { "NotReady (rejoining)" }, t.warn())
+        }
         (false, Readiness::NotReady) => (t.not_ready(), "NotReady", t.warn()),
     };
     let mut status_spans = vec![Span::styled(format!("{glyph} {status}"), style)];
@@ -246,12 +256,15 @@ fn pin_card(frame: &mut Frame, app: &App, pin: u8, rect: Rect) {
     let (cpu_bar, cpu) = bar(app, requested.0, node.allocatable("cpu"), bar_w);
     let (mem_bar, mem) = bar(app, requested.1, node.allocatable("memory"), bar_w);
     let bar_style = if down { t.dim() } else { Style::new() };
+    // Short cards keep the status and the pods; the bars go first.
     let mut lines = vec![Line::from(status_spans)];
-    lines.push(Line::from(vec![
-        Span::styled("cpu ", t.dim()),
-        Span::styled(cpu_bar, bar_style),
-        Span::raw(format!("{:>4.0}%", cpu * 100.0)),
-    ]));
+    if rect.height >= 5 {
+        lines.push(Line::from(vec![
+            Span::styled("cpu ", t.dim()),
+            Span::styled(cpu_bar, bar_style),
+            Span::raw(format!("{:>4.0}%", cpu * 100.0)),
+        ]));
+    }
     if rect.height >= 6 {
         lines.push(Line::from(vec![
             Span::styled("mem ", t.dim()),
@@ -650,20 +663,37 @@ fn scorecard(frame: &mut Frame, app: &App, area: Rect) {
         bowling,
     );
 
+    // The cluster's sheet for the same frames: one column per frame, as the bowling sheet.
     let reports = world.frame_reports();
-    let mut lines = vec![Line::styled("frame  displaced  max pending  recovery  availability", t.dim())];
-    let first = reports.len().saturating_sub(2);
-    for (i, r) in reports.iter().enumerate().skip(first) {
-        lines.push(Line::from(format!(
-            "{:>5}  {:>9}  {:>10.1}s  {:>8}  {:>11.1}%",
-            i + 1,
-            r.displaced,
-            r.longest_pending_ms as f64 / 1000.0,
-            r.recovery_max_ms.map_or("-".into(), |m| format!("{:.1}s", m as f64 / 1000.0)),
-            r.mean_availability() * 100.0
-        )));
+    let cell = |f: usize, text: &dyn Fn(&crate::world::FrameReport) -> String| {
+        let w = if f == 10 { 6 } else { 5 };
+        let value = if f <= reports.len() && f <= usize::from(current) { text(&reports[f - 1]) } else { String::new() };
+        format!("{value:^w$}")
+    };
+    type Row<'a> = (&'a str, Box<dyn Fn(&crate::world::FrameReport) -> String>);
+    let rows: [Row; 4] = [
+        ("displaced   ", Box::new(|r| r.displaced.to_string())),
+        ("recovery s  ", Box::new(|r| r.recovery_max_ms.map_or("-".into(), |m| format!("{:.1}", m as f64 / 1000.0)))),
+        ("avail %     ", Box::new(|r| format!("{:.0}", r.mean_availability() * 100.0))),
+        ("max pend s  ", Box::new(|r| format!("{:.1}", r.longest_pending_ms as f64 / 1000.0))),
+    ];
+    let mut header = vec![Span::styled("frame       ", t.dim())];
+    for f in 1..=10usize {
+        let w = if f == 10 { 6 } else { 5 };
+        header.push(Span::styled(format!("{f:^w$}"), t.dim()));
     }
-    frame.render_widget(Paragraph::new(lines).block(block(" cluster sheet ", app)), cluster);
+    let mut lines = vec![Line::from(header)];
+    for (label, text) in rows.iter().take(usize::from(cluster.height.saturating_sub(3))) {
+        let mut spans = vec![Span::styled(*label, t.dim())];
+        for f in 1..=10usize {
+            spans.push(Span::raw(cell(f, text.as_ref())));
+        }
+        lines.push(Line::from(spans));
+    }
+    frame.render_widget(
+        Paragraph::new(lines).block(block(" cluster sheet: the same frames, for the pods ", app)),
+        cluster,
+    );
 }
 
 fn hint_bar(frame: &mut Frame, app: &App, area: Rect) {
