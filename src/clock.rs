@@ -8,9 +8,22 @@ use std::fmt;
 /// enough that an hour of game time is only 360,000 steps.
 pub const TICK_MS: u64 = 10;
 
-/// The wall-clock instant that virtual time zero maps to in object timestamps
-/// (`creationTimestamp`, `lastHeartbeatTime`): fixed, so timestamps are part of the replay.
+/// The default instant that virtual time zero maps to in object timestamps
+/// (`creationTimestamp`, `lastHeartbeatTime`): fixed, so headless runs replay byte for byte.
 pub const EPOCH_UNIX_SECONDS: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
+
+static EPOCH: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(EPOCH_UNIX_SECONDS);
+
+/// Interactive shells (`serve`, `play`) anchor virtual time zero at their start, so the
+/// timestamps kubectl reads ages from are real. The core never reads a clock itself: it is
+/// told. Digests do not depend on this (they hash game milliseconds).
+pub fn set_epoch(unix_seconds: i64) {
+    EPOCH.store(unix_seconds, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn epoch() -> i64 {
+    EPOCH.load(std::sync::atomic::Ordering::Relaxed)
+}
 
 /// Milliseconds of game time since the world started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
@@ -33,13 +46,13 @@ impl Millis {
 
     /// RFC 3339 with second precision, as Kubernetes writes `metav1.Time`.
     pub fn to_rfc3339(self) -> String {
-        let secs = EPOCH_UNIX_SECONDS + (self.0 / 1000) as i64;
+        let secs = epoch() + (self.0 / 1000) as i64;
         jiff::Timestamp::from_second(secs).map(|t| t.to_string()).unwrap_or_default()
     }
 
     /// RFC 3339 with microseconds, as Kubernetes writes `metav1.MicroTime` (Lease renewTime).
     pub fn to_rfc3339_micros(self) -> String {
-        let secs = EPOCH_UNIX_SECONDS + (self.0 / 1000) as i64;
+        let secs = epoch() + (self.0 / 1000) as i64;
         let micros = (self.0 % 1000) * 1000;
         match jiff::Timestamp::from_second(secs) {
             Ok(t) => {
@@ -54,7 +67,7 @@ impl Millis {
     /// 3339 instant) back to game time; instants before the epoch clamp to zero.
     pub fn parse_rfc3339(text: &str) -> Option<Millis> {
         let ts: jiff::Timestamp = text.parse().ok()?;
-        let ms = ts.as_millisecond() - EPOCH_UNIX_SECONDS * 1000;
+        let ms = ts.as_millisecond() - epoch() * 1000;
         Some(Millis(ms.max(0) as u64))
     }
 }

@@ -163,6 +163,73 @@ impl Cluster {
         Ok(applied)
     }
 
+    /// `POST`: creates an object as the API server does (admission for pods). Unlike
+    /// [`Cluster::apply`], an existing name is `AlreadyExists`, and a Node gets no simulated
+    /// kubelet: a node nobody runs goes NotReady, as it would in a real cluster.
+    pub fn create(&mut self, object: Object, now: Millis) -> Result<Object, ClusterError> {
+        Ok(match object {
+            Object::Node(o) => Object::Node(self.store.create(o, now)?),
+            Object::Pod(mut o) => {
+                admission::admit_pod(&mut o, &self.timing);
+                Object::Pod(self.store.create(o, now)?)
+            }
+            Object::Deployment(o) => Object::Deployment(self.store.create(o, now)?),
+            Object::ReplicaSet(o) => Object::ReplicaSet(self.store.create(o, now)?),
+            Object::Event(o) => Object::Event(self.store.create(o, now)?),
+            Object::Lease(o) => Object::Lease(self.store.create(o, now)?),
+        })
+    }
+
+    /// `PUT`: replaces the spec and metadata (a stale resourceVersion is a Conflict); status
+    /// belongs to the controllers and kubelets, as the status subresource does upstream.
+    pub fn replace(&mut self, object: Object) -> Result<Object, ClusterError> {
+        fn put<R: store::Stored>(store: &mut Store, mut obj: R) -> Result<R, StoreError> {
+            let key = ObjectKey::new(obj.meta().namespace.clone().unwrap_or_default(), obj.meta().name.clone());
+            let key = if R::KIND.namespaced() && key.namespace.is_empty() {
+                ObjectKey::new("default", key.name)
+            } else {
+                key
+            };
+            if let Some(old) = store.get::<R>(&key) {
+                obj.keep_status(old);
+            }
+            store.update(obj)
+        }
+        Ok(match object {
+            Object::Node(o) => Object::Node(put(&mut self.store, o)?),
+            Object::Pod(o) => Object::Pod(put(&mut self.store, o)?),
+            Object::Deployment(o) => Object::Deployment(put(&mut self.store, o)?),
+            Object::ReplicaSet(o) => Object::ReplicaSet(put(&mut self.store, o)?),
+            Object::Event(o) => Object::Event(put(&mut self.store, o)?),
+            Object::Lease(o) => Object::Lease(put(&mut self.store, o)?),
+        })
+    }
+
+    /// `DELETE`: pods go gracefully (their kubelet finishes the job); everything else at once,
+    /// with the garbage collector removing what it owned.
+    pub fn remove(&mut self, kind: Kind, key: &ObjectKey, now: Millis) -> Result<Object, ClusterError> {
+        Ok(match kind {
+            Kind::Pod => {
+                controllers::delete_pod_gracefully(&mut self.store, key, now)?;
+                match self.store.get::<Pod>(key) {
+                    Some(p) => Object::Pod(p.clone()),
+                    None => Object::Pod(Pod {
+                        metadata: objects::ObjectMeta::namespaced(&key.namespace, &key.name),
+                        ..Pod::default()
+                    }),
+                }
+            }
+            Kind::Node => {
+                self.kubelets.remove(&key.name);
+                Object::Node(self.store.delete::<Node>(key)?)
+            }
+            Kind::Deployment => Object::Deployment(self.store.delete::<Deployment>(key)?),
+            Kind::ReplicaSet => Object::ReplicaSet(self.store.delete::<ReplicaSet>(key)?),
+            Kind::Event => Object::Event(self.store.delete::<objects::Event>(key)?),
+            Kind::Lease => Object::Lease(self.store.delete::<objects::Lease>(key)?),
+        })
+    }
+
     /// The pin falls: its kubelet stops dead. The control plane is not told; it must notice.
     pub fn knock(&mut self, node: &str) -> Result<(), ClusterError> {
         let kubelet = self.kubelets.get_mut(node).ok_or_else(|| ClusterError::NoSuchNode(node.into()))?;

@@ -27,6 +27,7 @@
 #![forbid(unsafe_code)]
 
 pub mod alley;
+pub mod api;
 pub mod bench;
 pub mod clock;
 pub mod cluster;

@@ -3,7 +3,7 @@
 #![forbid(unsafe_code)]
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use pinsetter::clock::{Millis, parse_duration};
 use pinsetter::cluster::timing::Preset;
 use pinsetter::scenario::Scenario;
@@ -34,6 +34,32 @@ enum Command {
     Sim(SimArgs),
     /// Measure scheduler and simulation throughput.
     Bench(BenchArgs),
+    /// Run the control plane headless in real time and serve the Kubernetes API for kubectl.
+    #[command(
+        after_help = "Then, in another terminal:\n  pinsetter kubeconfig > /tmp/kc && kubectl --kubeconfig /tmp/kc get nodes"
+    )]
+    Serve(ServeArgs),
+    /// Print a kubeconfig that points kubectl at a running `serve` or `play --listen`.
+    Kubeconfig(KubeconfigArgs),
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    #[command(flatten)]
+    lane: LaneArgs,
+    /// Address to serve on. Binding anything but loopback exposes the cluster: an explicit choice.
+    #[arg(long, default_value = "127.0.0.1:8001")]
+    listen: std::net::SocketAddr,
+    /// Game speed multiplier, from 0.25 to 16.
+    #[arg(long, default_value_t = 1.0, value_parser = parse_speed)]
+    speed: f64,
+}
+
+#[derive(Args, Debug)]
+struct KubeconfigArgs {
+    /// The API server's URL.
+    #[arg(long, default_value = "http://127.0.0.1:8001")]
+    server: String,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -80,6 +106,9 @@ struct PlayArgs {
     /// Plain ASCII glyphs, for terminals without Unicode. (Colour follows NO_COLOR.)
     #[arg(long)]
     ascii: bool,
+    /// Also serve the Kubernetes API on this address while you play (e.g. 127.0.0.1:8001).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Args, Debug)]
@@ -124,10 +153,22 @@ fn main() -> Result<()> {
         Some(Command::Play(args)) => play(args),
         Some(Command::Sim(args)) => run_sim(args),
         Some(Command::Bench(args)) => run_bench(args),
+        Some(Command::Serve(args)) => serve(args),
+        Some(Command::Kubeconfig(args)) => {
+            print!("{}", pinsetter::api::kubeconfig(&args.server));
+            Ok(())
+        }
     }
 }
 
+/// Interactive runs stamp objects with real time (see `clock::set_epoch`).
+fn anchor_clock_now() {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    pinsetter::clock::set_epoch(now as i64);
+}
+
 fn play(args: PlayArgs) -> Result<()> {
+    anchor_clock_now();
     let scenario = args.lane.scenario()?;
     pinsetter::tui::run(pinsetter::tui::PlayOptions {
         scenario,
@@ -135,7 +176,61 @@ fn play(args: PlayArgs) -> Result<()> {
         timing: args.lane.timing,
         speed: args.speed,
         ascii: args.ascii,
+        listen: args.listen,
     })
+}
+
+/// The control plane in real time with no terminal UI, until SIGINT or SIGTERM.
+fn serve(args: ServeArgs) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    anchor_clock_now();
+    let scenario = args.lane.scenario()?;
+    let world = pinsetter::world::World::new(args.lane.seed, args.lane.timing, &scenario)
+        .with_context(|| format!("cannot start scenario {}", scenario.origin))?;
+    let (handle, inbox) = pinsetter::api::inbox();
+    let server = pinsetter::api::Server::start(args.listen, handle)?;
+    let stop = shutdown_signal()?;
+    eprintln!(
+        "pinsetter: serving the Kubernetes API on http://{addr} ({}, {} timing). Try:\n  pinsetter kubeconfig --server http://{addr} > /tmp/kc && kubectl --kubeconfig /tmp/kc get nodes",
+        scenario.origin,
+        args.lane.timing.to_possible_value().map_or("?".into(), |v| v.get_name().to_string()),
+        addr = server.addr
+    );
+    let mut driver = pinsetter::driver::Driver::new(world, args.speed);
+    let mut last = std::time::Instant::now();
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        inbox.drain(&mut driver.world);
+        let now = std::time::Instant::now();
+        driver.advance(now - last);
+        last = now;
+        while driver.world.poll_output().is_some() {}
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    eprintln!("pinsetter: shutting down");
+    server.stop();
+    Ok(())
+}
+
+/// A flag raised by SIGINT or SIGTERM.
+fn shutdown_signal() -> Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let raised = flag.clone();
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the signal watcher")?;
+    std::thread::spawn(move || {
+        runtime.block_on(async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
+            }
+        });
+        raised.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    Ok(flag)
 }
 
 fn run_sim(args: SimArgs) -> Result<()> {

@@ -30,6 +30,27 @@ pub struct PlayOptions {
     pub timing: Preset,
     pub speed: f64,
     pub ascii: bool,
+    /// Serve the Kubernetes API here while playing.
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+/// The API server running beside the game, and its request rate for the pinsetter panel.
+pub struct ApiStatus {
+    pub addr: std::net::SocketAddr,
+    requests: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    window: (u64, Instant),
+    pub rate: f64,
+}
+
+impl ApiStatus {
+    fn tick(&mut self) {
+        let elapsed = self.window.1.elapsed();
+        if elapsed >= Duration::from_secs(1) {
+            let count = self.requests.load(std::sync::atomic::Ordering::Relaxed);
+            self.rate = (count - self.window.0) as f64 / elapsed.as_secs_f64();
+            self.window = (count, Instant::now());
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -68,6 +89,7 @@ pub struct App {
     options: PlayOptions,
     high_score_file: Option<PathBuf>,
     pub quit: bool,
+    pub api: Option<ApiStatus>,
 }
 
 const FLASH: Millis = Millis(1_500);
@@ -89,6 +111,7 @@ impl App {
             options,
             high_score_file,
             quit: false,
+            api: None,
         };
         app.index_deployments();
         app.drain();
@@ -323,15 +346,28 @@ fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
 pub fn run(options: PlayOptions) -> Result<()> {
     let _log = init_logging();
     let high_scores = data_dir().map(|d| d.join("highscores.json"));
+    let listen = options.listen;
     let mut app = App::new(options, high_scores)?;
+    // The API server starts before the terminal is taken, so a bad address is a plain error.
+    let (inbox, server) = match listen {
+        Some(addr) => {
+            let (handle, inbox) = crate::api::inbox();
+            let requests = handle.requests.clone();
+            let server = crate::api::Server::start(addr, handle)?;
+            app.api = Some(ApiStatus { addr: server.addr, requests, window: (0, Instant::now()), rate: 0.0 });
+            (Some(inbox), Some(server))
+        }
+        None => (None, None),
+    };
     tracing::info!(seed = app.options.seed, "game started");
     let mut terminal = ratatui::init();
-    let result = play_loop(&mut terminal, &mut app);
+    let result = play_loop(&mut terminal, &mut app, inbox.as_ref());
     ratatui::restore();
+    drop(server);
     result
 }
 
-fn play_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App) -> Result<()> {
+fn play_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App, inbox: Option<&crate::api::Inbox>) -> Result<()> {
     const FRAME: Duration = Duration::from_millis(16);
     let mut last = Instant::now();
     while !app.quit {
@@ -349,6 +385,12 @@ fn play_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App) -> Result<(
             if app.quit {
                 break;
             }
+        }
+        if let Some(inbox) = inbox {
+            inbox.drain(&mut app.driver.world);
+        }
+        if let Some(api) = &mut app.api {
+            api.tick();
         }
         let now = Instant::now();
         app.driver.advance(now - last);
@@ -368,6 +410,7 @@ pub fn bench_frame() -> Measurement {
         timing: Preset::Arcade,
         speed: 1.0,
         ascii: false,
+        listen: None,
     };
     let mut app = App::new(options, None).expect("the default lane is valid");
     let mut terminal = Terminal::new(TestBackend::new(200, 50)).expect("a test backend never fails");

@@ -273,6 +273,14 @@ impl World {
         Ok(())
     }
 
+    /// Runs an API server request against the cluster, then lets the control plane react at
+    /// this instant, as any other input does.
+    pub fn request<R>(&mut self, call: impl FnOnce(&mut Cluster, Millis) -> R) -> R {
+        let result = call(&mut self.cluster, self.now);
+        self.settle();
+        result
+    }
+
     /// Advances one fixed tick: the ball moves, the control plane runs what is due.
     pub fn step(&mut self) {
         self.now = self.now + Millis(TICK_MS);

@@ -15,6 +15,7 @@ fn app() -> App {
         timing: Preset::Arcade,
         speed: 1.0,
         ascii: false,
+        listen: None,
     };
     App::new(options, None).unwrap()
 }
@@ -139,6 +140,7 @@ fn ascii_mode_draws_no_unicode_glyphs_on_cards() {
         timing: Preset::Arcade,
         speed: 1.0,
         ascii: true,
+        listen: None,
     };
     let mut app = App::new(options, None).unwrap();
     run_for(&mut app, 2_000);

@@ -123,16 +123,33 @@ fn pinsetter_panel(frame: &mut Frame, app: &App, area: Rect) {
         if app.driver.paused { " PAUSED" } else { "" },
         cluster.timing.name()
     );
-    let l1 = Line::from(vec![
-        Span::styled("scheduler ", t.title()),
-        Span::raw(format!("{}  queue {}  bound {}  ", sched.policy.name(), sched.queue_len(), sched.stats.bound)),
-        Span::styled("last ", t.dim()),
-        Span::raw(last),
-        Span::styled("   store ", t.title()),
-        Span::raw(format!("rv {}", cluster.store.resource_version())),
-        Span::styled("   ⏱ ", t.title()),
-        Span::styled(clock, if app.driver.paused { t.warn() } else { Style::new() }),
-    ]);
+    let api = match &app.api {
+        Some(api) => {
+            vec![Span::styled("api ", t.title()), Span::raw(format!("{:.0} req/s on {}   ", api.rate, api.addr))]
+        }
+        None => vec![Span::styled("api ", t.title()), Span::styled("off (play --listen ADDR)   ", t.dim())],
+    };
+    let l1 = Line::from(
+        [
+            api,
+            vec![
+                Span::styled("scheduler ", t.title()),
+                Span::raw(format!(
+                    "{}  queue {}  bound {}  ",
+                    sched.policy.name(),
+                    sched.queue_len(),
+                    sched.stats.bound
+                )),
+                Span::styled("last ", t.dim()),
+                Span::raw(last),
+                Span::styled("   store ", t.title()),
+                Span::raw(format!("rv {}", cluster.store.resource_version())),
+                Span::styled("   ⏱ ", t.title()),
+                Span::styled(clock, if app.driver.paused { t.warn() } else { Style::new() }),
+            ],
+        ]
+        .concat(),
+    );
     let l2 = Line::from(vec![
         Span::styled("controllers ", t.title()),
         Span::raw(format!(

@@ -1,0 +1,774 @@
+//! The Kubernetes-compatible API server, so the real `kubectl` can drive the game.
+//!
+//! A thin shell: handlers never hold the World. Each request becomes a closure sent through an
+//! inbox to whichever loop owns the World (`pinsetter serve`'s loop, or the game's), which runs it
+//! between ticks and answers on a oneshot. Watches poll the store's change log the same way, so
+//! they see exactly the writes the World made, in order, with their resourceVersions.
+
+pub mod discovery;
+pub mod patch;
+pub mod protobuf;
+pub mod select;
+pub mod status;
+pub mod table;
+
+use self::discovery::{NAMESPACES, ResourceInfo};
+use self::select::{FieldSelector, LabelSelector};
+use self::status::ApiError;
+use crate::cluster::objects::{Deployment, Event, Kind, Lease, Node, Object, Pod, ReplicaSet};
+use crate::cluster::store::{ChangeType, ObjectKey, Store};
+use crate::world::World;
+use anyhow::Context;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use std::collections::{BTreeSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Request bodies larger than this are refused (413) before they are read.
+pub const MAX_BODY_BYTES: usize = 3 << 20;
+/// How often a watch looks for new changes.
+const WATCH_POLL: Duration = Duration::from_millis(50);
+
+/// Work for the World's owner.
+pub type Job = Box<dyn FnOnce(&mut World) + Send>;
+
+/// The API side of the inbox: cheap to clone, one per handler.
+#[derive(Clone)]
+pub struct WorldHandle {
+    tx: std::sync::mpsc::Sender<Job>,
+    /// Requests served so far (the pinsetter panel shows the rate).
+    pub requests: Arc<AtomicU64>,
+}
+
+/// The owner's side: drain it between ticks.
+pub struct Inbox {
+    rx: std::sync::mpsc::Receiver<Job>,
+}
+
+pub fn inbox() -> (WorldHandle, Inbox) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    (WorldHandle { tx, requests: Arc::new(AtomicU64::new(0)) }, Inbox { rx })
+}
+
+impl Inbox {
+    /// Runs every waiting request against the World; returns how many ran.
+    pub fn drain(&self, world: &mut World) -> usize {
+        let mut n = 0;
+        while let Ok(job) = self.rx.try_recv() {
+            job(world);
+            n += 1;
+        }
+        n
+    }
+}
+
+impl WorldHandle {
+    /// Runs `f` on the World's owner and waits for the answer.
+    pub async fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut World) -> R + Send + 'static,
+    ) -> Result<R, ApiError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(Box::new(move |w| {
+                let _ = tx.send(f(w));
+            }))
+            .map_err(|_| ApiError::unavailable())?;
+        rx.await.map_err(|_| ApiError::unavailable())
+    }
+}
+
+/// A running API server; dropping it (or [`Server::stop`]) shuts it down.
+pub struct Server {
+    pub addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Binds `addr` (port 0 picks a free port) and serves on a background thread.
+    pub fn start(addr: SocketAddr, handle: WorldHandle) -> anyhow::Result<Server> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .thread_name("pinsetter-api")
+            .build()
+            .context("starting the API server's runtime")?;
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind(addr))
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        let bound = listener.local_addr().context("reading the bound address")?;
+        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+        let router = router(handle, bound);
+        let thread = std::thread::Builder::new()
+            .name("pinsetter-api".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let serve = axum::serve(listener, router).with_graceful_shutdown(async {
+                        let _ = stop.await;
+                    });
+                    if let Err(e) = serve.await {
+                        tracing::error!("API server stopped: {e}");
+                    }
+                });
+                // Open watch streams must not keep the process alive.
+                runtime.shutdown_timeout(Duration::from_millis(200));
+            })
+            .context("spawning the API server thread")?;
+        tracing::info!(%bound, "API server listening");
+        Ok(Server { addr: bound, shutdown: Some(shutdown), thread: Some(thread) })
+    }
+
+    pub fn stop(mut self) {
+        self.shut();
+    }
+
+    fn shut(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shut();
+    }
+}
+
+#[derive(Clone)]
+struct Api {
+    world: WorldHandle,
+    address: String,
+}
+
+/// The router: one dispatcher for every path, behind a request log and a body limit.
+pub fn router(world: WorldHandle, addr: SocketAddr) -> Router {
+    let api = Api { world, address: addr.to_string() };
+    Router::new()
+        .fallback(dispatch)
+        .layer(middleware::from_fn_with_state(api.clone(), log_request))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(api)
+}
+
+/// Logs every request (method, path, status, latency) and counts it.
+async fn log_request(State(api): State<Api>, request: Request, next: Next) -> Response {
+    let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    let start = Instant::now();
+    let response = next.run(request).await;
+    api.world.requests.fetch_add(1, Ordering::Relaxed);
+    tracing::info!(%method, path, status = response.status().as_u16(), latency_us = start.elapsed().as_micros() as u64, "request");
+    response
+}
+
+fn json_response(code: StatusCode, value: &Value) -> Response {
+    (code, [("content-type", "application/json")], value.to_string()).into_response()
+}
+
+/// What the query string asks for.
+#[derive(Debug, Default)]
+struct Query {
+    watch: bool,
+    resource_version: Option<u64>,
+    labels: LabelSelector,
+    fields: FieldSelector,
+    include_object: bool,
+    timeout: Option<Duration>,
+}
+
+impl Query {
+    fn parse(uri: &Uri) -> Result<Query, ApiError> {
+        let pairs: Vec<(String, String)> = axum::extract::Query::try_from_uri(uri).map(|q| q.0).unwrap_or_default();
+        let mut q = Query::default();
+        for (k, v) in pairs {
+            match k.as_str() {
+                "watch" => q.watch = v == "true" || v == "1",
+                "resourceVersion" if !v.is_empty() => {
+                    q.resource_version =
+                        Some(v.parse().map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {v:?}")))?)
+                }
+                "labelSelector" => q.labels = LabelSelector::parse(&v)?,
+                "fieldSelector" => q.fields = FieldSelector::parse(&v)?,
+                "includeObject" => q.include_object = v == "Object",
+                "timeoutSeconds" => q.timeout = v.parse().ok().map(Duration::from_secs),
+                _ => {}
+            }
+        }
+        Ok(q)
+    }
+}
+
+/// `/api/v1/...` or `/apis/<group>/v1/...`, split into its parts.
+#[derive(Debug)]
+struct Target {
+    info: &'static ResourceInfo,
+    namespace: Option<String>,
+    name: Option<String>,
+    sub: Option<String>,
+}
+
+async fn dispatch(State(api): State<Api>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    match route(&api, &method, &uri, &headers, body).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn route(api: &Api, method: &Method, uri: &Uri, headers: &HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let segments: Vec<&str> = uri.path().split('/').filter(|s| !s.is_empty()).collect();
+    let get_only = |value: Option<Value>| -> Result<Response, ApiError> {
+        if method != Method::GET {
+            return Err(ApiError::method_not_allowed(uri.path()));
+        }
+        value.map(|v| json_response(StatusCode::OK, &v)).ok_or_else(ApiError::path_not_found)
+    };
+    let (group, rest) = match segments.as_slice() {
+        ["version"] => return get_only(Some(discovery::version())),
+        ["healthz"] | ["livez"] | ["readyz"] => return Ok((StatusCode::OK, "ok").into_response()),
+        ["api"] => return get_only(Some(discovery::api_versions(&api.address))),
+        ["apis"] => return get_only(Some(discovery::api_groups())),
+        ["api", "v1"] => return get_only(discovery::resource_list("")),
+        ["apis", group, "v1"] => return get_only(discovery::resource_list(group)),
+        ["openapi", "v3"] => return get_only(Some(discovery::openapi_root())),
+        ["openapi", "v3", "api", "v1"] => return get_only(discovery::openapi_group("")),
+        ["openapi", "v3", "apis", group, "v1"] => return get_only(discovery::openapi_group(group)),
+        ["api", "v1", rest @ ..] => ("", rest),
+        ["apis", group, "v1", rest @ ..] => (*group, rest),
+        _ => return Err(ApiError::path_not_found()),
+    };
+    let (namespace, rest) = match rest {
+        ["namespaces", ns, resource, tail @ ..] => (Some(ns.to_string()), [&[*resource][..], tail].concat()),
+        other => (None, other.to_vec()),
+    };
+    let (plural, name, sub) = match rest.as_slice() {
+        [plural] => (*plural, None, None),
+        [plural, name] => (*plural, Some(name.to_string()), None),
+        [plural, name, sub] => (*plural, Some(name.to_string()), Some(sub.to_string())),
+        _ => return Err(ApiError::path_not_found()),
+    };
+    let info = discovery::find(group, plural).ok_or_else(ApiError::path_not_found)?;
+    if namespace.is_some() && !info.namespaced {
+        return Err(ApiError::path_not_found());
+    }
+    let target = Target { info, namespace, name, sub };
+    let query = Query::parse(uri)?;
+    let table = headers.get("accept").and_then(|a| a.to_str().ok()).is_some_and(|a| a.contains("as=Table"));
+    let content_type = headers.get("content-type").and_then(|c| c.to_str().ok()).unwrap_or("application/json");
+    let content_type = content_type.split(';').next().unwrap_or("").trim().to_string();
+
+    if info.kind.is_none() {
+        return namespaces(method, &target, table);
+    }
+    match (method.clone(), &target.name, target.sub.as_deref()) {
+        (Method::GET, None, None) if query.watch => watch(api, target, query, table).await,
+        (Method::GET, None, None) => list(api, target, query, table).await,
+        (Method::GET, Some(_), None | Some("status")) => get(api, target, query, table).await,
+        (Method::GET, Some(_), Some("log")) if info.plural == "pods" => logs(api, target).await,
+        (Method::GET, Some(_), Some("scale")) if info.plural == "deployments" => scale(api, target, None).await,
+        (Method::PATCH | Method::PUT, Some(_), Some("scale")) if info.plural == "deployments" => {
+            scale(api, target, Some((method.clone(), content_type, body))).await
+        }
+        (Method::POST, Some(_), Some("eviction")) if info.plural == "pods" => evict(api, target).await,
+        (Method::POST, None, None) => create(api, target, &content_type, body).await,
+        (Method::PUT, Some(_), None | Some("status")) => replace(api, target, &content_type, body).await,
+        (Method::PATCH, Some(_), None | Some("status")) => patch_object(api, target, &content_type, body).await,
+        (Method::DELETE, Some(_), None) => delete(api, target, body).await,
+        (Method::DELETE, None, None) => delete_collection(api, target, query).await,
+        _ => Err(ApiError::method_not_allowed(uri.path())),
+    }
+}
+
+fn namespaces(method: &Method, target: &Target, table: bool) -> Result<Response, ApiError> {
+    if *method != Method::GET {
+        return Err(ApiError::method_not_allowed("namespaces are fixed in this cluster"));
+    }
+    let object = |name: &str| json!({"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": name, "uid": format!("ns-{name}"), "resourceVersion": "1", "creationTimestamp": crate::clock::Millis::ZERO.to_rfc3339()}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}});
+    let names: Vec<&str> = match &target.name {
+        Some(n) if NAMESPACES.contains(&n.as_str()) => vec![n.as_str()],
+        Some(n) => return Err(ApiError::not_found("namespaces", n)),
+        None => NAMESPACES.to_vec(),
+    };
+    if table {
+        let rows = names.iter().map(|n| (vec![json!(n), json!("Active"), json!("<unknown>")], object(n))).collect();
+        return Ok(json_response(StatusCode::OK, &table::table("namespaces", rows, 1, false)));
+    }
+    Ok(match &target.name {
+        Some(_) => json_response(StatusCode::OK, &object(names[0])),
+        None => json_response(
+            StatusCode::OK,
+            &json!({"kind": "NamespaceList", "apiVersion": "v1", "metadata": {"resourceVersion": "1"}, "items": names.iter().map(|n| object(n)).collect::<Vec<_>>()}),
+        ),
+    })
+}
+
+/// Every object of a kind, in store order (cloned: serialization happens off the World's thread).
+fn objects_of(store: &Store, kind: Kind) -> Vec<Object> {
+    match kind {
+        Kind::Pod => store.list::<Pod>().cloned().map(Object::Pod).collect(),
+        Kind::Node => store.list::<Node>().cloned().map(Object::Node).collect(),
+        Kind::Deployment => store.list::<Deployment>().cloned().map(Object::Deployment).collect(),
+        Kind::ReplicaSet => store.list::<ReplicaSet>().cloned().map(Object::ReplicaSet).collect(),
+        Kind::Event => store.list::<Event>().cloned().map(Object::Event).collect(),
+        Kind::Lease => store.list::<Lease>().cloned().map(Object::Lease).collect(),
+    }
+}
+
+fn object_of(store: &Store, kind: Kind, key: &ObjectKey) -> Option<Object> {
+    match kind {
+        Kind::Pod => store.get::<Pod>(key).cloned().map(Object::Pod),
+        Kind::Node => store.get::<Node>(key).cloned().map(Object::Node),
+        Kind::Deployment => store.get::<Deployment>(key).cloned().map(Object::Deployment),
+        Kind::ReplicaSet => store.get::<ReplicaSet>(key).cloned().map(Object::ReplicaSet),
+        Kind::Event => store.get::<Event>(key).cloned().map(Object::Event),
+        Kind::Lease => store.get::<Lease>(key).cloned().map(Object::Lease),
+    }
+}
+
+fn key_of(target: &Target) -> ObjectKey {
+    let name = target.name.clone().unwrap_or_default();
+    if target.info.namespaced {
+        ObjectKey::new(target.namespace.clone().unwrap_or_else(|| "default".into()), name)
+    } else {
+        ObjectKey::cluster(name)
+    }
+}
+
+fn to_json(object: &Object) -> Value {
+    serde_json::to_value(object).unwrap_or(Value::Null)
+}
+
+fn in_scope(target: &Target, query: &Query, object: &Object, json: &Value) -> bool {
+    let meta = object.meta();
+    target.namespace.as_deref().is_none_or(|ns| meta.namespace() == ns)
+        && query.labels.matches(&meta.labels)
+        && query.fields.matches(json)
+}
+
+fn list_kind(info: &ResourceInfo) -> String {
+    format!("{}List", info.kind_name)
+}
+
+fn api_version(info: &ResourceInfo) -> String {
+    if info.group.is_empty() { "v1".into() } else { format!("{}/v1", info.group) }
+}
+
+async fn list(api: &Api, target: Target, query: Query, table: bool) -> Result<Response, ApiError> {
+    let kind = target.info.kind.ok_or_else(ApiError::path_not_found)?;
+    let (objects, rv, now) = api
+        .world
+        .call(move |w| (objects_of(&w.cluster().store, kind), w.cluster().store.resource_version(), w.now()))
+        .await?;
+    let selected: Vec<(Object, Value)> = objects
+        .into_iter()
+        .map(|o| {
+            let j = to_json(&o);
+            (o, j)
+        })
+        .filter(|(o, j)| in_scope(&target, &query, o, j))
+        .collect();
+    if table {
+        let rows = selected.into_iter().map(|(o, j)| (table::cells(&o, now), j)).collect();
+        return Ok(json_response(StatusCode::OK, &table::table(target.info.plural, rows, rv, query.include_object)));
+    }
+    let items: Vec<Value> = selected.into_iter().map(|(_, j)| j).collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"kind": list_kind(target.info), "apiVersion": api_version(target.info), "metadata": {"resourceVersion": rv.to_string()}, "items": items}),
+    ))
+}
+
+async fn get(api: &Api, target: Target, query: Query, table: bool) -> Result<Response, ApiError> {
+    let kind = target.info.kind.ok_or_else(ApiError::path_not_found)?;
+    let key = key_of(&target);
+    let lookup = key.clone();
+    let (object, rv, now) = api
+        .world
+        .call(move |w| (object_of(&w.cluster().store, kind, &lookup), w.cluster().store.resource_version(), w.now()))
+        .await?;
+    let object = object.ok_or_else(|| ApiError::not_found(&qualified(target.info), &key.name))?;
+    let j = to_json(&object);
+    if table {
+        return Ok(json_response(
+            StatusCode::OK,
+            &table::table(target.info.plural, vec![(table::cells(&object, now), j)], rv, query.include_object),
+        ));
+    }
+    Ok(json_response(StatusCode::OK, &j))
+}
+
+fn qualified(info: &ResourceInfo) -> String {
+    if info.group.is_empty() { info.plural.to_string() } else { format!("{}.{}", info.plural, info.group) }
+}
+
+/// Decodes a request body into an object of the target's kind, in the target's namespace.
+fn decode_body(target: &Target, content_type: &str, body: &[u8]) -> Result<Object, ApiError> {
+    let info = target.info;
+    let mut value: Value = match content_type {
+        "application/json" | "" => serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))?,
+        "application/yaml" => serde_norway::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("the request body is not valid YAML: {e}")))?,
+        protobuf::CONTENT_TYPE => protobuf::decode(body)?,
+        other => {
+            return Err(ApiError::unsupported_media_type(
+                other,
+                "application/json, application/yaml, application/vnd.kubernetes.protobuf",
+            ));
+        }
+    };
+    let Some(map) = value.as_object_mut() else {
+        return Err(ApiError::bad_request(format!("the request body must be a {} object", info.kind_name)));
+    };
+    map.entry("kind").or_insert_with(|| json!(info.kind_name));
+    map.entry("apiVersion").or_insert_with(|| json!(api_version(info)));
+    if map.get("kind").and_then(Value::as_str) != Some(info.kind_name) {
+        return Err(ApiError::bad_request(format!("the body is a {} but the URL is for {}", map["kind"], info.plural)));
+    }
+    if info.namespaced {
+        let url_ns = target.namespace.clone().unwrap_or_else(|| "default".into());
+        let meta = map.entry("metadata").or_insert_with(|| json!({}));
+        match meta.get("namespace").and_then(Value::as_str) {
+            Some(ns) if !ns.is_empty() && ns != url_ns => {
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
+            }
+            _ => meta["namespace"] = json!(url_ns),
+        }
+    }
+    Object::from_value(value).map_err(|e| {
+        ApiError::bad_request(format!(
+            "{} in version \"v1\" cannot be handled as a {}: {e}",
+            info.kind_name, info.kind_name
+        ))
+    })
+}
+
+async fn create(api: &Api, target: Target, content_type: &str, body: Bytes) -> Result<Response, ApiError> {
+    let object = decode_body(&target, content_type, &body)?;
+    let created = api.world.call(move |w| w.request(|cluster, now| cluster.create(object, now))).await??;
+    Ok(json_response(StatusCode::CREATED, &to_json(&created)))
+}
+
+async fn replace(api: &Api, target: Target, content_type: &str, body: Bytes) -> Result<Response, ApiError> {
+    let object = decode_body(&target, content_type, &body)?;
+    if Some(&object.meta().name) != target.name.as_ref() {
+        return Err(ApiError::bad_request("the name of the object does not match the name on the URL"));
+    }
+    let replaced = api.world.call(move |w| w.request(|cluster, _| cluster.replace(object))).await??;
+    Ok(json_response(StatusCode::OK, &to_json(&replaced)))
+}
+
+async fn patch_object(api: &Api, target: Target, content_type: &str, body: Bytes) -> Result<Response, ApiError> {
+    let kind = target.info.kind.ok_or_else(ApiError::path_not_found)?;
+    let key = key_of(&target);
+    let qualified = qualified(target.info);
+    let content_type = content_type.to_string();
+    let info = target.info;
+    let patched = api
+        .world
+        .call(move |w| -> Result<Object, ApiError> {
+            let current =
+                object_of(&w.cluster().store, kind, &key).ok_or_else(|| ApiError::not_found(&qualified, &key.name))?;
+            let mut doc = to_json(&current);
+            patch::apply(&content_type, &mut doc, &body)?;
+            let target = Target {
+                info,
+                namespace: Some(key.namespace.clone()).filter(|n| !n.is_empty()),
+                name: Some(key.name.clone()),
+                sub: None,
+            };
+            let object = decode_body(&target, "application/json", doc.to_string().as_bytes())?;
+            if object.meta().name != key.name {
+                return Err(ApiError::bad_request("a patch cannot change the object's name"));
+            }
+            Ok(w.request(|cluster, _| cluster.replace(object))?)
+        })
+        .await??;
+    Ok(json_response(StatusCode::OK, &to_json(&patched)))
+}
+
+async fn delete(api: &Api, target: Target, body: Bytes) -> Result<Response, ApiError> {
+    let kind = target.info.kind.ok_or_else(ApiError::path_not_found)?;
+    let key = key_of(&target);
+    // `--grace-period=0 --force` sends gracePeriodSeconds 0: skip the kubelet, delete now.
+    let force =
+        serde_json::from_slice::<Value>(&body).ok().and_then(|v| v.get("gracePeriodSeconds").and_then(Value::as_i64))
+            == Some(0);
+    let deleted = api
+        .world
+        .call(move |w| {
+            w.request(|cluster, now| {
+                if force && kind == Kind::Pod {
+                    cluster.store.delete::<Pod>(&key).map(Object::Pod).map_err(Into::into)
+                } else {
+                    cluster.remove(kind, &key, now)
+                }
+            })
+        })
+        .await??;
+    Ok(json_response(StatusCode::OK, &to_json(&deleted)))
+}
+
+async fn delete_collection(api: &Api, target: Target, query: Query) -> Result<Response, ApiError> {
+    let kind = target.info.kind.ok_or_else(ApiError::path_not_found)?;
+    let objects = api.world.call(move |w| objects_of(&w.cluster().store, kind)).await?;
+    let keys: Vec<ObjectKey> =
+        objects.iter().filter(|o| in_scope(&target, &query, o, &to_json(o))).map(|o| ObjectKey::of(o.meta())).collect();
+    let deleted = api
+        .world
+        .call(move |w| {
+            w.request(|cluster, now| {
+                keys.iter().filter_map(|k| cluster.remove(kind, k, now).ok()).map(|o| to_json(&o)).collect::<Vec<_>>()
+            })
+        })
+        .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"kind": list_kind(target.info), "apiVersion": api_version(target.info), "metadata": {}, "items": deleted}),
+    ))
+}
+
+/// `pods/eviction` (what `kubectl drain` uses): a graceful delete.
+async fn evict(api: &Api, target: Target) -> Result<Response, ApiError> {
+    let key = key_of(&target);
+    api.world.call(move |w| w.request(|cluster, now| cluster.remove(Kind::Pod, &key, now))).await??;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+    ))
+}
+
+/// `deployments/scale`: read, or patch/replace `spec.replicas`.
+async fn scale(api: &Api, target: Target, write: Option<(Method, String, Bytes)>) -> Result<Response, ApiError> {
+    let key = key_of(&target);
+    let scale_of = |d: &Deployment| {
+        json!({"kind": "Scale", "apiVersion": "autoscaling/v1",
+               "metadata": {"name": d.metadata.name, "namespace": d.metadata.namespace, "uid": d.metadata.uid, "resourceVersion": d.metadata.resource_version, "creationTimestamp": d.metadata.creation_timestamp},
+               "spec": {"replicas": d.spec.replicas.unwrap_or(1)},
+               "status": {"replicas": d.status.replicas, "selector": d.spec.selector.to_selector_string()}})
+    };
+    let result = api
+        .world
+        .call(move |w| -> Result<Value, ApiError> {
+            let d = w
+                .cluster()
+                .store
+                .get::<Deployment>(&key)
+                .cloned()
+                .ok_or_else(|| ApiError::not_found("deployments.apps", &key.name))?;
+            let Some((method, content_type, body)) = write else { return Ok(scale_of(&d)) };
+            let mut doc = scale_of(&d);
+            if method == Method::PUT {
+                doc = serde_json::from_slice(&body)
+                    .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))?;
+            } else {
+                patch::apply(&content_type, &mut doc, &body)?;
+            }
+            let replicas = doc["spec"]["replicas"]
+                .as_i64()
+                .ok_or_else(|| ApiError::bad_request("spec.replicas must be a number"))?;
+            let replicas =
+                i32::try_from(replicas).map_err(|_| ApiError::bad_request("spec.replicas is out of range"))?;
+            w.request(|cluster, _| cluster.scale(&key, replicas))?;
+            let d = w
+                .cluster()
+                .store
+                .get::<Deployment>(&key)
+                .cloned()
+                .ok_or_else(|| ApiError::not_found("deployments.apps", &key.name))?;
+            Ok(scale_of(&d))
+        })
+        .await??;
+    Ok(json_response(StatusCode::OK, &result))
+}
+
+/// `pods/log`: the simulated containers' synthetic output.
+async fn logs(api: &Api, target: Target) -> Result<Response, ApiError> {
+    let key = key_of(&target);
+    let pod = api.world.call(move |w| w.cluster().store.get::<Pod>(&key).cloned()).await?;
+    let pod = pod.ok_or_else(|| ApiError::not_found("pods", target.name.as_deref().unwrap_or("")))?;
+    let mut text = String::new();
+    for c in &pod.spec.containers {
+        let node = pod.node_name().unwrap_or("<none>");
+        match pod.status.start_time.as_deref() {
+            Some(start) => {
+                text.push_str(&format!("{start} pinsetter: container {} ({}) started on {node}\n", c.name, c.image));
+                text.push_str(&format!(
+                    "{start} {}: ready to serve on {}\n",
+                    c.name,
+                    pod.status.pod_ip.as_deref().unwrap_or("?")
+                ));
+            }
+            None => text.push_str(&format!(
+                "pinsetter: container {} is not running yet ({})\n",
+                c.name,
+                pod.state().as_str()
+            )),
+        }
+    }
+    Ok((StatusCode::OK, [("content-type", "text/plain")], text).into_response())
+}
+
+/// One watch stream: polls the change log and writes `{"type","object"}` lines.
+async fn watch(api: &Api, target: Target, query: Query, table: bool) -> Result<Response, ApiError> {
+    let kind = target.info.kind.ok_or_else(ApiError::path_not_found)?;
+    let from = query.resource_version.unwrap_or(0);
+    let (objects, rv, now) = api
+        .world
+        .call(move |w| (objects_of(&w.cluster().store, kind), w.cluster().store.resource_version(), w.now()))
+        .await?;
+    let mut matched = BTreeSet::new();
+    let mut pending = VecDeque::new();
+    for o in objects {
+        let j = to_json(&o);
+        if in_scope(&target, &query, &o, &j) {
+            matched.insert(ObjectKey::of(o.meta()));
+            if from == 0 {
+                pending.push_back(encode_event("ADDED", &target, &o, j, now, table, query.include_object));
+            }
+        }
+    }
+    let state = WatchState {
+        api: api.clone(),
+        target,
+        query,
+        table,
+        kind,
+        cursor: if from == 0 { rv } else { from },
+        matched,
+        pending,
+        deadline: None,
+        done: false,
+    };
+    let deadline = state.query.timeout.map(|t| Instant::now() + t);
+    let state = WatchState { deadline, ..state };
+    let stream = futures::stream::unfold(state, |mut s| async move {
+        loop {
+            if let Some(bytes) = s.pending.pop_front() {
+                return Some((Ok::<Bytes, std::convert::Infallible>(bytes), s));
+            }
+            if s.done || s.deadline.is_some_and(|d| Instant::now() >= d) {
+                return None;
+            }
+            tokio::time::sleep(WATCH_POLL).await;
+            s.poll().await;
+        }
+    });
+    let content_type = if table { "application/json;as=Table;v=v1;g=meta.k8s.io" } else { "application/json" };
+    Ok(Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", content_type)
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()))
+}
+
+struct WatchState {
+    api: Api,
+    target: Target,
+    query: Query,
+    table: bool,
+    kind: Kind,
+    cursor: u64,
+    matched: BTreeSet<ObjectKey>,
+    pending: VecDeque<Bytes>,
+    deadline: Option<Instant>,
+    done: bool,
+}
+
+impl WatchState {
+    async fn poll(&mut self) {
+        let (cursor, kind) = (self.cursor, self.kind);
+        let answer = self
+            .api
+            .world
+            .call(move |w| {
+                let store = &w.cluster().store;
+                let changes = store.changes_since(cursor).map(|c| {
+                    c.filter(|c| c.object.kind() == kind)
+                        .map(|c| (c.type_, c.object.as_ref().clone()))
+                        .collect::<Vec<_>>()
+                });
+                (changes, store.resource_version(), w.now())
+            })
+            .await;
+        let Ok((changes, rv, now)) = answer else {
+            self.done = true;
+            return;
+        };
+        let Some(changes) = changes else {
+            // Fell out of the change log: tell the client to relist (kube-apiserver's form).
+            let status =
+                ApiError::new(StatusCode::GONE, "Expired", format!("too old resource version: {} ({rv})", self.cursor))
+                    .to_status();
+            self.pending.push_back(Bytes::from(format!("{}\n", json!({"type": "ERROR", "object": status}))));
+            self.done = true;
+            return;
+        };
+        self.cursor = rv;
+        for (type_, object) in changes {
+            let key = ObjectKey::of(object.meta());
+            let j = to_json(&object);
+            let now_matches = type_ != ChangeType::Deleted && in_scope(&self.target, &self.query, &object, &j);
+            let was = self.matched.contains(&key);
+            let event = match (type_, was, now_matches) {
+                (ChangeType::Deleted, true, _) => "DELETED",
+                (_, true, true) => "MODIFIED",
+                (_, false, true) => "ADDED",
+                (_, true, false) => "DELETED",
+                _ => continue,
+            };
+            if now_matches {
+                self.matched.insert(key);
+            } else {
+                self.matched.remove(&key);
+            }
+            self.pending.push_back(encode_event(
+                event,
+                &self.target,
+                &object,
+                j,
+                now,
+                self.table,
+                self.query.include_object,
+            ));
+        }
+    }
+}
+
+fn encode_event(
+    type_: &str,
+    target: &Target,
+    object: &Object,
+    json: Value,
+    now: crate::clock::Millis,
+    table: bool,
+    include_object: bool,
+) -> Bytes {
+    let object = if table {
+        let rv = object.meta().resource_version.parse().unwrap_or(0);
+        table::table(target.info.plural, vec![(table::cells(object, now), json)], rv, include_object)
+    } else {
+        json
+    };
+    Bytes::from(format!("{}\n", json!({"type": type_, "object": object})))
+}
+
+/// A kubeconfig for the server at `server` (`http://127.0.0.1:8001`).
+pub fn kubeconfig(server: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: pinsetter\n  cluster:\n    server: {server}\ncontexts:\n- name: pinsetter\n  context:\n    cluster: pinsetter\n    user: player\n    namespace: default\ncurrent-context: pinsetter\nusers:\n- name: player\n  user: {{}}\n"
+    )
+}

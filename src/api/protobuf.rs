@@ -1,0 +1,176 @@
+//! Kubernetes protobuf request bodies. Since client-go 1.31, `kubectl create deployment` sends
+//! `application/vnd.kubernetes.protobuf` and gives up on a 415, so the kinds kubectl creates
+//! that way are decoded here (with the kube-rs project's `k8s-pb` types) into the same JSON the
+//! JSON path takes.
+
+use super::status::ApiError;
+use k8s_pb::api::apps::v1 as apps;
+use k8s_pb::api::core::v1 as core;
+use k8s_pb::apimachinery::pkg::apis::meta::v1 as meta;
+use prost::Message;
+use serde_json::{Map, Value, json};
+
+pub const CONTENT_TYPE: &str = "application/vnd.kubernetes.protobuf";
+const MAGIC: &[u8] = b"k8s\0";
+
+/// Decodes the `k8s\0` + `runtime.Unknown` envelope and the object inside it to JSON.
+pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
+    let envelope = body
+        .strip_prefix(MAGIC)
+        .ok_or_else(|| ApiError::bad_request("protobuf body without the Kubernetes \"k8s\\0\" prefix"))?;
+    let unknown = k8s_pb::apimachinery::pkg::runtime::Unknown::decode(envelope)
+        .map_err(|e| ApiError::bad_request(format!("malformed protobuf envelope: {e}")))?;
+    let type_meta = unknown.type_meta.unwrap_or_default();
+    let (api_version, kind) = (type_meta.api_version.unwrap_or_default(), type_meta.kind.unwrap_or_default());
+    if kind.is_empty() || api_version.is_empty() {
+        return Err(ApiError::bad_request("protobuf envelope names no apiVersion and kind"));
+    }
+    let raw = unknown.raw.unwrap_or_default();
+    let bad = |e: prost::DecodeError| ApiError::bad_request(format!("malformed protobuf {kind}: {e}"));
+    let mut value = match (api_version.as_str(), kind.as_str()) {
+        ("apps/v1", "Deployment") => deployment(&apps::Deployment::decode(raw.as_slice()).map_err(bad)?),
+        ("v1", "Pod") => {
+            let pod = core::Pod::decode(raw.as_slice()).map_err(bad)?;
+            json!({"metadata": object_meta(pod.metadata.as_ref()), "spec": pod.spec.as_ref().map(pod_spec)})
+        }
+        _ => {
+            return Err(ApiError::unsupported_media_type(
+                &format!("{CONTENT_TYPE} for {api_version} {kind}"),
+                "application/json, application/yaml, and protobuf for apps/v1 Deployment and v1 Pod",
+            ));
+        }
+    };
+    value["apiVersion"] = json!(api_version);
+    value["kind"] = json!(kind);
+    prune(&mut value);
+    Ok(value)
+}
+
+fn object_meta(m: Option<&meta::ObjectMeta>) -> Value {
+    let Some(m) = m else { return json!({}) };
+    json!({
+        "name": m.name, "generateName": m.generate_name, "namespace": m.namespace,
+        "labels": m.labels, "annotations": m.annotations,
+    })
+}
+
+fn deployment(d: &apps::Deployment) -> Value {
+    let spec = d.spec.as_ref().map(|s| {
+        json!({
+            "replicas": s.replicas,
+            "selector": s.selector.as_ref().map(|sel| json!({"matchLabels": sel.match_labels})),
+            "template": s.template.as_ref().map(|t| json!({"metadata": object_meta(t.metadata.as_ref()), "spec": t.spec.as_ref().map(pod_spec)})),
+        })
+    });
+    json!({"metadata": object_meta(d.metadata.as_ref()), "spec": spec})
+}
+
+fn pod_spec(s: &core::PodSpec) -> Value {
+    let containers: Vec<Value> = s
+        .containers
+        .iter()
+        .map(|c| {
+            let quantities = |m: &std::collections::BTreeMap<String, k8s_pb::apimachinery::pkg::api::resource::Quantity>| -> Map<String, Value> {
+                m.iter().map(|(k, q)| (k.clone(), json!(q.string))).collect()
+            };
+            json!({
+                "name": c.name, "image": c.image,
+                "ports": c.ports.iter().map(|p| json!({"containerPort": p.container_port, "name": p.name, "protocol": p.protocol})).collect::<Vec<_>>(),
+                "env": c.env.iter().map(|e| json!({"name": e.name, "value": e.value})).collect::<Vec<_>>(),
+                "resources": c.resources.as_ref().map(|r| json!({"requests": quantities(&r.requests), "limits": quantities(&r.limits)})),
+            })
+        })
+        .collect();
+    json!({
+        "containers": containers, "nodeSelector": s.node_selector, "priority": s.priority,
+        "priorityClassName": s.priority_class_name,
+    })
+}
+
+/// Go writes every zero scalar; JSON clients omit them. Drop nulls, empty strings, maps and
+/// lists (but keep `replicas: 0`, whose zero means something).
+fn prune(value: &mut Value) {
+    if let Value::Object(map) = value {
+        map.retain(|k, v| {
+            prune(v);
+            let empty = match v {
+                Value::Null => true,
+                Value::String(s) => s.is_empty(),
+                Value::Object(m) => m.is_empty(),
+                Value::Array(a) => a.is_empty(),
+                Value::Number(n) => n.as_i64() == Some(0) && k != "replicas",
+                Value::Bool(b) => !*b,
+            };
+            !empty
+        });
+    } else if let Value::Array(items) = value {
+        items.iter_mut().for_each(prune);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `kubectl create deployment web --image=nginx --replicas=3` sends, built with the
+    /// same types, wrapped the same way.
+    fn kubectl_body() -> Vec<u8> {
+        let labels: std::collections::BTreeMap<String, String> = [("app".to_string(), "web".to_string())].into();
+        let deployment = apps::Deployment {
+            metadata: Some(meta::ObjectMeta {
+                name: Some("web".into()),
+                generate_name: Some(String::new()),
+                labels: labels.clone(),
+                ..Default::default()
+            }),
+            spec: Some(apps::DeploymentSpec {
+                replicas: Some(3),
+                selector: Some(meta::LabelSelector { match_labels: labels.clone(), ..Default::default() }),
+                template: Some(core::PodTemplateSpec {
+                    metadata: Some(meta::ObjectMeta { labels, ..Default::default() }),
+                    spec: Some(core::PodSpec {
+                        containers: vec![core::Container {
+                            name: Some("nginx".into()),
+                            image: Some("nginx".into()),
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    }),
+                }),
+                ..Default::default()
+            }),
+            status: Some(Default::default()),
+        };
+        let unknown = k8s_pb::apimachinery::pkg::runtime::Unknown {
+            type_meta: Some(k8s_pb::apimachinery::pkg::runtime::TypeMeta {
+                api_version: Some("apps/v1".into()),
+                kind: Some("Deployment".into()),
+            }),
+            raw: Some(deployment.encode_to_vec()),
+            content_encoding: Some(String::new()),
+            content_type: Some(String::new()),
+        };
+        [MAGIC, &unknown.encode_to_vec()].concat()
+    }
+
+    #[test]
+    fn decodes_what_kubectl_create_deployment_sends() {
+        let value = decode(&kubectl_body()).unwrap();
+        assert_eq!(
+            value,
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "labels": {"app": "web"}},
+                   "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+                            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "nginx", "image": "nginx"}]}}}})
+        );
+        let object = crate::cluster::objects::Object::from_value(value).unwrap();
+        assert_eq!(object.kind(), crate::cluster::objects::Kind::Deployment);
+    }
+
+    #[test]
+    fn garbage_is_a_bad_request_not_a_panic() {
+        for body in [&b""[..], b"k8s\0", b"k8s\0\xff\xff\xff", b"nope", &kubectl_body()[..20]] {
+            let err = decode(body).unwrap_err();
+            assert_eq!(err.code.as_u16(), 400, "{body:?}");
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! Errors as Kubernetes `Status` objects: kubectl prints their `message` and branches on `reason`
+//! and `code`, so every failure path answers with one.
+
+use crate::cluster::ClusterError;
+use crate::cluster::store::StoreError;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+/// An API failure: an HTTP code, upstream's reason, a message, and optional details.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub code: StatusCode,
+    pub reason: &'static str,
+    pub message: String,
+    pub details: Value,
+}
+
+impl ApiError {
+    pub fn new(code: StatusCode, reason: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { code, reason, message: message.into(), details: Value::Null }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "BadRequest", message)
+    }
+
+    pub fn not_found(resource: &str, name: &str) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "NotFound", format!("{resource} {name:?} not found"))
+            .with_details(json!({"name": name, "kind": resource}))
+    }
+
+    pub fn path_not_found() -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "NotFound", "the server could not find the requested resource")
+    }
+
+    pub fn method_not_allowed(what: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            format!("the server does not allow this method on the requested resource: {what}"),
+        )
+    }
+
+    pub fn unsupported_media_type(got: &str, accepted: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format ({got}) - accepted media types include: {accepted}"
+            ),
+        )
+    }
+
+    pub fn unavailable() -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", "the control plane is shutting down")
+    }
+
+    pub fn with_details(mut self, details: Value) -> ApiError {
+        self.details = details;
+        self
+    }
+
+    pub fn to_status(&self) -> Value {
+        let mut status = json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code.as_u16(),
+        });
+        if !self.details.is_null() {
+            status["details"] = self.details.clone();
+        }
+        status
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        let message = e.to_string();
+        match e {
+            StoreError::NotFound { resource, name } => ApiError::new(StatusCode::NOT_FOUND, "NotFound", message)
+                .with_details(json!({"name": name, "kind": resource})),
+            StoreError::AlreadyExists { resource, name } => {
+                ApiError::new(StatusCode::CONFLICT, "AlreadyExists", message)
+                    .with_details(json!({"name": name, "kind": resource}))
+            }
+            StoreError::Conflict { resource, name } => ApiError::new(StatusCode::CONFLICT, "Conflict", message)
+                .with_details(json!({"name": name, "kind": resource})),
+            StoreError::Invalid { kind, name, causes } => {
+                let causes: Vec<Value> = causes
+                    .iter()
+                    .map(|c| json!({"reason": "FieldValueInvalid", "message": c.message, "field": c.field}))
+                    .collect();
+                let group = kind.api_version().split_once('/').map_or("", |(g, _)| g);
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", message)
+                    .with_details(json!({"name": name, "group": group, "kind": kind.name(), "causes": causes}))
+            }
+        }
+    }
+}
+
+impl From<ClusterError> for ApiError {
+    fn from(e: ClusterError) -> ApiError {
+        match e {
+            ClusterError::Store(s) => s.into(),
+            ClusterError::NoSuchNode(n) => ApiError::not_found("nodes", &n),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = self.to_status().to_string();
+        (self.code, [("content-type", "application/json")], body).into_response()
+    }
+}
