@@ -145,6 +145,14 @@ impl Store {
         }
     }
 
+    /// Shrinks or grows the change log's window (tests use a small one to exercise relists).
+    pub fn set_log_capacity(&mut self, capacity: usize) {
+        self.log_capacity = capacity.max(1);
+        while self.log.len() > self.log_capacity {
+            self.log.pop_front();
+        }
+    }
+
     /// The store's current `resourceVersion`.
     pub fn resource_version(&self) -> u64 {
         self.resource_version

@@ -1,0 +1,391 @@
+//! The API server's handlers, driven with axum's `oneshot` (no socket): every route kubectl
+//! uses and every error path, answered as Kubernetes answers them.
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use pinsetter::api;
+use pinsetter::cluster::timing::Preset;
+use pinsetter::scenario::Scenario;
+use pinsetter::world::World;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tower::ServiceExt;
+
+const TABLE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
+
+/// A World owned by a thread that drains the inbox and steps time, as `serve` does.
+struct Lane {
+    router: Router,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Lane {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn lane() -> Lane {
+    lane_with(|_| {})
+}
+
+fn lane_with(setup: impl FnOnce(&mut World) + Send + 'static) -> Lane {
+    let (handle, inbox) = api::inbox();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    std::thread::spawn(move || {
+        let mut world = World::new(1, Preset::Arcade, &Scenario::resolve("default").unwrap()).unwrap();
+        setup(&mut world);
+        // Let the lane come up (pods Running) before serving.
+        for _ in 0..200 {
+            world.step();
+        }
+        while !flag.load(Ordering::Relaxed) {
+            inbox.drain(&mut world);
+            world.step();
+            while world.poll_output().is_some() {}
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+    Lane { router: api::router(handle, "127.0.0.1:0".parse().unwrap()), stop }
+}
+
+async fn send(lane: &Lane, method: &str, uri: &str, content_type: &str, body: impl Into<Body>) -> (StatusCode, Value) {
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", content_type)
+        .header("accept", TABLE)
+        .body(body.into())
+        .unwrap();
+    let response = lane.router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into())))
+}
+
+async fn get(lane: &Lane, uri: &str) -> (StatusCode, Value) {
+    let request = Request::builder().uri(uri).body(Body::empty()).unwrap();
+    let response = lane.router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+async fn resource_version(lane: &Lane) -> u64 {
+    get(lane, "/api/v1/nodes").await.1["metadata"]["resourceVersion"].as_str().unwrap().parse().unwrap()
+}
+
+const DEPLOYMENT: &str = r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"lane"},
+  "spec":{"replicas":2,"selector":{"matchLabels":{"app":"lane"}},
+  "template":{"metadata":{"labels":{"app":"lane"}},"spec":{"containers":[{"name":"ball","image":"ball:1",
+  "resources":{"requests":{"cpu":"100m","memory":"64Mi"}}}]}}}}"#;
+
+#[tokio::test]
+async fn discovery_is_what_kubectl_needs() {
+    let lane = lane();
+    let (code, version) = get(&lane, "/version").await;
+    assert_eq!((code, version["major"].as_str(), version["minor"].as_str()), (StatusCode::OK, Some("1"), Some("32")));
+    let (_, core) = get(&lane, "/api/v1").await;
+    let resources = core["resources"].as_array().unwrap();
+    let eviction = resources.iter().find(|r| r["name"] == "pods/eviction").expect("drain needs pods/eviction");
+    assert_eq!(
+        (eviction["group"].as_str(), eviction["version"].as_str(), eviction["kind"].as_str()),
+        (Some("policy"), Some("v1"), Some("Eviction"))
+    );
+    let pods = resources.iter().find(|r| r["name"] == "pods").unwrap();
+    assert_eq!(pods["shortNames"], json!(["po"]));
+    assert_eq!(pods["categories"], json!(["all"]));
+    let (_, groups) = get(&lane, "/apis").await;
+    assert!(groups["groups"].as_array().unwrap().iter().any(|g| g["name"] == "apps"));
+    let (_, apps) = get(&lane, "/apis/apps/v1").await;
+    assert!(apps["resources"].as_array().unwrap().iter().any(|r| r["name"] == "deployments/scale"));
+    let (_, openapi) = get(&lane, "/openapi/v3/apis/apps/v1").await;
+    let doc = openapi.to_string();
+    assert!(doc.contains("fieldValidation") && doc.contains("\"kind\":\"Deployment\""));
+    assert_eq!(get(&lane, "/apis/nope/v1").await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn tables_have_upstreams_columns_and_lists_carry_a_resource_version() {
+    let lane = lane();
+    let (code, table) = send(&lane, "GET", "/api/v1/nodes", "application/json", Body::empty()).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(table["kind"], "Table");
+    let names: Vec<&str> =
+        table["columnDefinitions"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(&names[..5], ["Name", "Status", "Roles", "Age", "Version"]);
+    let rows = table["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 10);
+    assert_eq!(rows[0]["cells"][1], "Ready");
+    assert_eq!(rows[0]["object"]["kind"], "PartialObjectMetadata");
+    let (_, pods) = send(&lane, "GET", "/api/v1/namespaces/default/pods", "application/json", Body::empty()).await;
+    let names: Vec<&str> =
+        pods["columnDefinitions"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["Name", "Ready", "Status", "Restarts", "Age", "IP", "Node", "Nominated Node", "Readiness Gates"]
+    );
+    let (_, list) = get(&lane, "/api/v1/pods?fieldSelector=spec.nodeName=pin-1,status.phase!=Failed").await;
+    assert_eq!(list["kind"], "PodList");
+    assert!(list["metadata"]["resourceVersion"].as_str().unwrap().parse::<u64>().unwrap() > 0);
+    let items = list["items"].as_array().unwrap();
+    assert!(!items.is_empty() && items.iter().all(|p| p["spec"]["nodeName"] == "pin-1"));
+    let (_, selected) =
+        get(&lane, "/apis/apps/v1/namespaces/default/deployments?labelSelector=app%20in%20(web,api)").await;
+    assert_eq!(selected["items"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn errors_are_status_objects_and_bad_bodies_change_nothing() {
+    let lane = lane();
+    let (code, status) = get(&lane, "/api/v1/namespaces/default/pods/nope").await;
+    assert_eq!(
+        (code, status["kind"].as_str(), status["reason"].as_str()),
+        (StatusCode::NOT_FOUND, Some("Status"), Some("NotFound"))
+    );
+    assert_eq!(status["message"], "pods \"nope\" not found");
+
+    let before = resource_version(&lane).await;
+    let url = "/apis/apps/v1/namespaces/default/deployments";
+    let (code, s) = send(&lane, "POST", url, "application/json", "{not json").await;
+    assert_eq!((code, s["reason"].as_str()), (StatusCode::BAD_REQUEST, Some("BadRequest")));
+    let (code, _) =
+        send(&lane, "POST", url, "application/json", r#"{"kind":"Pod","apiVersion":"v1","metadata":{"name":"x"}}"#)
+            .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    let invalid = DEPLOYMENT.replace("\"replicas\":2", "\"replicas\":-1");
+    let (code, s) = send(&lane, "POST", url, "application/json", invalid).await;
+    assert_eq!((code, s["reason"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("Invalid")));
+    assert_eq!(s["details"]["causes"][0]["field"], "spec.replicas");
+    let (code, s) = send(&lane, "POST", url, "text/plain", DEPLOYMENT).await;
+    assert_eq!((code, s["reason"].as_str()), (StatusCode::UNSUPPORTED_MEDIA_TYPE, Some("UnsupportedMediaType")));
+    let huge = vec![b' '; api::MAX_BODY_BYTES + 1];
+    let (code, _) = send(&lane, "POST", url, "application/json", huge).await;
+    assert_eq!(code, StatusCode::PAYLOAD_TOO_LARGE);
+    let (code, _) = send(&lane, "PATCH", "/api/v1/nodes/pin-1", "application/merge-patch+json", "{oops").await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert_eq!(resource_version(&lane).await, before, "refused requests must not write");
+
+    let (code, _) = send(&lane, "POST", url, "application/json", DEPLOYMENT).await;
+    assert_eq!(code, StatusCode::CREATED);
+    let (code, s) = send(&lane, "POST", url, "application/json", DEPLOYMENT).await;
+    assert_eq!((code, s["reason"].as_str()), (StatusCode::CONFLICT, Some("AlreadyExists")));
+}
+
+#[tokio::test]
+async fn writes_behave_like_kube_apiserver() {
+    let lane = lane();
+    // PUT with a stale resourceVersion is a Conflict.
+    let (_, node) = get(&lane, "/api/v1/nodes/pin-2").await;
+    let mut stale = node.clone();
+    stale["metadata"]["resourceVersion"] = json!("1");
+    stale["metadata"]["labels"]["x"] = json!("y");
+    let (code, s) = send(&lane, "PUT", "/api/v1/nodes/pin-2", "application/json", stale.to_string()).await;
+    assert_eq!((code, s["reason"].as_str()), (StatusCode::CONFLICT, Some("Conflict")));
+
+    // cordon: a strategic merge patch.
+    let (code, patched) = send(
+        &lane,
+        "PATCH",
+        "/api/v1/nodes/pin-2",
+        "application/strategic-merge-patch+json",
+        r#"{"spec":{"unschedulable":true}}"#,
+    )
+    .await;
+    assert_eq!((code, patched["spec"]["unschedulable"].as_bool()), (StatusCode::OK, Some(true)));
+
+    // scale: a merge patch on the scale subresource.
+    let (code, scale) = send(
+        &lane,
+        "PATCH",
+        "/apis/apps/v1/namespaces/default/deployments/web/scale",
+        "application/merge-patch+json",
+        r#"{"spec":{"replicas":5}}"#,
+    )
+    .await;
+    assert_eq!(
+        (code, scale["kind"].as_str(), scale["spec"]["replicas"].as_i64()),
+        (StatusCode::OK, Some("Scale"), Some(5))
+    );
+    let (_, web) = get(&lane, "/apis/apps/v1/namespaces/default/deployments/web").await;
+    assert_eq!(web["spec"]["replicas"], 5);
+
+    // eviction (drain): 201 Success, then the pod is terminating.
+    let (_, pods) = get(&lane, "/api/v1/pods?fieldSelector=spec.nodeName=pin-1").await;
+    let name = pods["items"][0]["metadata"]["name"].as_str().unwrap().to_string();
+    let eviction =
+        json!({"kind": "Eviction", "apiVersion": "policy/v1", "metadata": {"name": name, "namespace": "default"}});
+    let (code, s) = send(
+        &lane,
+        "POST",
+        &format!("/api/v1/namespaces/default/pods/{name}/eviction"),
+        "application/json",
+        eviction.to_string(),
+    )
+    .await;
+    assert_eq!((code, s["status"].as_str()), (StatusCode::CREATED, Some("Success")));
+    let (_, pod) = get(&lane, &format!("/api/v1/namespaces/default/pods/{name}")).await;
+    assert!(pod["metadata"]["deletionTimestamp"].is_string() || pod["kind"] == "Status");
+
+    // JSON patch, and its failing `test` op is refused without a write.
+    let before = resource_version(&lane).await;
+    let (code, _) = send(
+        &lane,
+        "PATCH",
+        "/api/v1/nodes/pin-3",
+        "application/json-patch+json",
+        r#"[{"op":"test","path":"/metadata/name","value":"pin-9"}]"#,
+    )
+    .await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(resource_version(&lane).await >= before);
+
+    // logs are text.
+    let request = Request::builder()
+        .uri(format!("/api/v1/namespaces/default/pods/{}/log", pods["items"][1]["metadata"]["name"].as_str().unwrap()))
+        .body(Body::empty())
+        .unwrap();
+    let response = lane.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.headers()["content-type"], "text/plain");
+}
+
+#[tokio::test]
+async fn watch_streams_the_current_state_then_changes() {
+    let lane = lane();
+    let request = Request::builder()
+        .uri("/api/v1/namespaces/default/pods?watch=true&resourceVersion=0&labelSelector=app%3Dcache")
+        .body(Body::empty())
+        .unwrap();
+    let response = lane.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let mut body = response.into_body();
+    let mut lines: Vec<Value> = Vec::new();
+    // Three cache pods arrive as ADDED; then scaling cache to 4 adds one more.
+    let mut scaled = false;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while lines.iter().filter(|l| l["type"] == "ADDED").count() < 4 {
+        let frame = tokio::time::timeout_at(deadline, body.frame()).await.expect("watch went quiet").unwrap().unwrap();
+        if let Ok(data) = frame.into_data() {
+            for line in String::from_utf8_lossy(&data).lines() {
+                lines.push(serde_json::from_str(line).unwrap());
+            }
+        }
+        if !scaled && lines.len() >= 3 {
+            scaled = true;
+            let (code, _) = send(
+                &lane,
+                "PATCH",
+                "/apis/apps/v1/namespaces/default/deployments/cache/scale",
+                "application/merge-patch+json",
+                r#"{"spec":{"replicas":4}}"#,
+            )
+            .await;
+            assert_eq!(code, StatusCode::OK);
+        }
+    }
+    assert!(lines.iter().all(|l| l["object"]["metadata"]["labels"]["app"] == "cache"), "the selector filters events");
+}
+
+#[tokio::test]
+async fn a_watch_from_a_forgotten_resource_version_is_told_it_expired() {
+    let lane = lane_with(|world| world.request(|cluster, _| cluster.store.set_log_capacity(16)));
+    let request = Request::builder().uri("/api/v1/nodes?watch=true&resourceVersion=1").body(Body::empty()).unwrap();
+    let response = lane.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "kube-apiserver answers 200, then an ERROR event");
+    let bytes = tokio::time::timeout(Duration::from_secs(5), response.into_body().collect())
+        .await
+        .expect("the stream ends")
+        .unwrap()
+        .to_bytes();
+    let event: Value = serde_json::from_slice(bytes.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(event["type"], "ERROR");
+    assert_eq!((event["object"]["code"].as_u64(), event["object"]["reason"].as_str()), (Some(410), Some("Expired")));
+}
+
+/// Fuzz-style: random bodies, content types, selectors and patches never make the server
+/// answer 5xx, and a refused request never writes.
+#[test]
+fn random_requests_never_panic_and_never_partially_write() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let lane = lane();
+    let paths = prop::sample::select(vec![
+        "/api/v1/namespaces/default/pods",
+        "/api/v1/namespaces/default/pods/x",
+        "/api/v1/nodes/pin-1",
+        "/api/v1/nodes",
+        "/apis/apps/v1/namespaces/default/deployments",
+        "/apis/apps/v1/namespaces/default/deployments/web",
+        "/apis/apps/v1/namespaces/default/deployments/web/scale",
+        "/api/v1/namespaces/default/pods?labelSelector=",
+        "/api/v1/pods?fieldSelector=",
+    ]);
+    let methods = prop::sample::select(vec!["POST", "PUT", "PATCH", "GET"]);
+    let types = prop::sample::select(vec![
+        "application/json",
+        "application/merge-patch+json",
+        "application/strategic-merge-patch+json",
+        "application/json-patch+json",
+        "application/vnd.kubernetes.protobuf",
+        "application/yaml",
+        "text/plain",
+    ]);
+    let json_ish = prop_oneof![
+        any::<Vec<u8>>(),
+        "[ -~]{0,40}".prop_map(String::into_bytes),
+        Just(br#"{"spec":{"replicas":"many"}}"#.to_vec()),
+        Just(br#"{"spec":{"unschedulable":"yes"}}"#.to_vec()),
+        Just(br#"[{"op":"remove","path":"/metadata"}]"#.to_vec()),
+        Just(br#"{"metadata":{"name":"Bad Name"}}"#.to_vec()),
+        Just(b"k8s\0\x0a\x02zz".to_vec()),
+    ];
+    let mut runner = TestRunner::new(Config { cases: 200, ..Config::default() });
+    runner
+        .run(&(paths, methods, types, json_ish, "[ -~]{0,12}"), |(path, method, content_type, body, selector)| {
+            runtime.block_on(async {
+                let before = resource_version(&lane).await;
+                let uri = if path.ends_with('=') {
+                    format!(
+                        "{path}{}",
+                        selector
+                            .bytes()
+                            .map(|b| if b.is_ascii_alphanumeric() {
+                                (b as char).to_string()
+                            } else {
+                                format!("%{b:02X}")
+                            })
+                            .collect::<String>()
+                    )
+                } else {
+                    path.to_string()
+                };
+                let request = Request::builder()
+                    .method(method)
+                    .uri(&uri)
+                    .header("content-type", content_type)
+                    .body(Body::from(body))
+                    .unwrap();
+                let response = lane.router.clone().oneshot(request).await.unwrap();
+                let status = response.status();
+                prop_assert!(!status.is_server_error(), "{method} {uri} ({content_type}) answered {status}");
+                if !status.is_success() {
+                    // The World keeps stepping (heartbeats write leases), so compare a quiet
+                    // view: the deployments and nodes that requests could have touched.
+                    let after = resource_version(&lane).await;
+                    prop_assert!(after >= before);
+                    let (_, web) = get(&lane, "/apis/apps/v1/namespaces/default/deployments/web").await;
+                    prop_assert_eq!(&web["spec"]["replicas"], &json!(12));
+                    let (_, node) = get(&lane, "/api/v1/nodes/pin-1").await;
+                    prop_assert!(node["spec"]["unschedulable"].is_null());
+                }
+                Ok(())
+            })
+        })
+        .unwrap();
+}

@@ -1,0 +1,184 @@
+//! The real kubectl against the real binary (`pinsetter serve` on port 0): the commands a
+//! learner types, with what they must print. CI installs kubectl (Debian's kubernetes-client).
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+struct Serve {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Serve {
+    fn start() -> Serve {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pinsetter"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--seed", "3"])
+            .env("RUST_LOG", "warn")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("pinsetter serve starts");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("serving the Kubernetes API on ").nth(1) {
+                    let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
+                }
+            }
+        });
+        let server = rx.recv_timeout(Duration::from_secs(20)).expect("serve announces its address");
+        let dir = std::env::temp_dir().join(format!("pinsetter-e2e-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let kubeconfig =
+            Command::new(env!("CARGO_BIN_EXE_pinsetter")).args(["kubeconfig", "--server", &server]).output().unwrap();
+        std::fs::write(dir.join("kubeconfig"), kubeconfig.stdout).unwrap();
+        Serve { child, dir }
+    }
+
+    fn kubectl(&self, args: &[&str]) -> Output {
+        let kubeconfig = self.dir.join("kubeconfig");
+        let cache = self.dir.join("cache");
+        Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .arg("--cache-dir")
+            .arg(&cache)
+            .args(args)
+            .output()
+            .expect("kubectl runs")
+    }
+
+    /// Runs kubectl and returns stdout, failing the test with stderr if it fails.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(out.status.success(), "kubectl {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn eventually(&self, what: &str, args: &[&str], ok: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let out = self.ok(args);
+            if ok(&out) {
+                return out;
+            }
+            assert!(start.elapsed() < Duration::from_secs(20), "timed out waiting for {what}; last output:\n{out}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+fn kubectl_present() -> bool {
+    let present = Command::new("kubectl").arg("version").arg("--client").output().is_ok();
+    if !present {
+        assert!(std::env::var_os("CI").is_none(), "CI must install kubectl (.ci/run installs kubernetes-client)");
+        eprintln!("kubectl is not installed: skipping the kubectl end-to-end test");
+    }
+    present
+}
+
+#[test]
+fn the_real_kubectl_drives_the_lane() {
+    if !kubectl_present() {
+        return;
+    }
+    let s = Serve::start();
+
+    // Reads: plain, wide, json, yaml.
+    let nodes = s.eventually("ten Ready nodes", &["get", "nodes"], |o| o.matches(" Ready ").count() == 10);
+    assert!(nodes.starts_with("NAME") && nodes.contains("VERSION"));
+    let pods =
+        s.eventually("45 Running pods", &["get", "pods", "-o", "wide"], |o| o.matches(" Running ").count() == 45);
+    assert!(pods.contains("NODE") && pods.contains("pin-1"));
+    let json: serde_json::Value = serde_json::from_str(&s.ok(&["get", "pods", "-o", "json"])).unwrap();
+    assert_eq!(json["items"].as_array().unwrap().len(), 45);
+    assert!(s.ok(&["get", "deployment", "web", "-o", "yaml"]).contains("kind: Deployment"));
+    let node = s.ok(&["describe", "node", "pin-1"]);
+    assert!(node.contains("KubeletReady") && node.contains("Non-terminated Pods"), "{node}");
+    let first_pod = json["items"][0]["metadata"]["name"].as_str().unwrap().to_string();
+    assert!(s.ok(&["describe", "pod", &first_pod]).contains("Successfully assigned"));
+
+    // apply a manifest, scale it, cordon/uncordon.
+    let manifest = s.dir.join("lane.yaml");
+    std::fs::write(&manifest, "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: lane}\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: lane}}\n  template:\n    metadata: {labels: {app: lane}}\n    spec:\n      containers: [{name: ball, image: 'ball:1', resources: {requests: {cpu: 100m, memory: 64Mi}}}]\n").unwrap();
+    assert!(s.ok(&["apply", "-f", manifest.to_str().unwrap()]).contains("deployment.apps/lane created"));
+    s.eventually("lane 2/2", &["get", "deployment", "lane"], |o| o.contains("2/2"));
+    assert!(s.ok(&["scale", "deployment", "lane", "--replicas", "4"]).contains("scaled"));
+    s.eventually("lane 4/4", &["get", "deployment", "lane"], |o| o.contains("4/4"));
+    s.ok(&["cordon", "pin-4"]);
+    assert!(s.ok(&["get", "node", "pin-4"]).contains("Ready,SchedulingDisabled"));
+    s.ok(&["uncordon", "pin-4"]);
+
+    // drain evicts every pod from the pin.
+    assert!(s.ok(&["drain", "pin-2", "--ignore-daemonsets", "--timeout", "30s"]).contains("drained"));
+    s.eventually("pin-2 empty", &["get", "pods", "--field-selector", "spec.nodeName=pin-2", "-o", "name"], |o| {
+        o.trim().is_empty()
+    });
+    s.ok(&["uncordon", "pin-2"]);
+
+    // get -w prints the change a delete causes; the pod is replaced.
+    let kubeconfig = s.dir.join("kubeconfig");
+    let mut watch = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .arg("--cache-dir")
+        .arg(s.dir.join("cache"))
+        .args(["get", "pods", "-l", "app=lane", "-w"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    let lane_pod = s.ok(&["get", "pods", "-l", "app=lane", "-o", "jsonpath={.items[0].metadata.name}"]);
+    assert!(s.ok(&["delete", "pod", &lane_pod]).contains("deleted"));
+    s.eventually("a replacement Running", &["get", "pods", "-l", "app=lane"], |o| {
+        o.matches(" Running ").count() == 4 && !o.contains(&lane_pod)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = watch.kill();
+    let watched = String::from_utf8_lossy(&watch.wait_with_output().unwrap().stdout).into_owned();
+    assert!(
+        watched.contains("Terminating") || watched.lines().filter(|l| l.contains(&lane_pod)).count() >= 2,
+        "get -w showed:\n{watched}"
+    );
+    assert!(watched.lines().count() > 5, "get -w printed the replacement too:\n{watched}");
+
+    // create deployment sends protobuf.
+    assert!(s.ok(&["create", "deployment", "made", "--image=nginx", "--replicas=1"]).contains("created"));
+    s.eventually("made 1/1", &["get", "deployment", "made"], |o| o.contains("1/1"));
+
+    // A bad manifest is refused, readably, and changes nothing.
+    let bad = s.dir.join("bad.yaml");
+    std::fs::write(&bad, "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: bad}\nspec:\n  replicas: -1\n  selector: {matchLabels: {app: bad}}\n  template:\n    metadata: {labels: {app: bad}}\n    spec: {containers: [{name: c, image: x}]}\n").unwrap();
+    let out = s.kubectl(&["apply", "-f", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is invalid") && err.contains("spec.replicas"), "{err}");
+    assert!(!s.kubectl(&["get", "deployment", "bad"]).status.success());
+}
+
+#[test]
+fn serve_stops_cleanly_on_sigterm() {
+    let mut s = Serve::start();
+    let pid = s.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let start = Instant::now();
+    loop {
+        if let Some(status) = s.child.try_wait().unwrap() {
+            assert!(status.success(), "serve exited with {status}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "serve did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
