@@ -2,8 +2,9 @@
 //!
 //! A thin shell: handlers never hold the World. Each request becomes a closure sent through an
 //! inbox to whichever loop owns the World (`pinsetter serve`'s loop, or the game's), which runs it
-//! between ticks and answers on a oneshot. Watches poll the store's change log the same way, so
-//! they see exactly the writes the World made, in order, with their resourceVersions.
+//! between ticks and answers on a oneshot. Watches read the store's change log the same way, so
+//! they see exactly the writes the World made, in order, with their resourceVersions; the owner
+//! publishes each new resourceVersion so a watch wakes when there is something to read.
 
 pub mod discovery;
 pub mod patch;
@@ -34,8 +35,8 @@ use std::time::{Duration, Instant};
 
 /// Request bodies larger than this are refused (413) before they are read.
 pub const MAX_BODY_BYTES: usize = 3 << 20;
-/// How often a watch looks for new changes.
-const WATCH_POLL: Duration = Duration::from_millis(50);
+/// A watch with nothing to say still checks in this often (for timeouts and shutdown).
+const WATCH_IDLE: Duration = Duration::from_millis(500);
 
 /// Work for the World's owner.
 pub type Job = Box<dyn FnOnce(&mut World) + Send>;
@@ -44,6 +45,8 @@ pub type Job = Box<dyn FnOnce(&mut World) + Send>;
 #[derive(Clone)]
 pub struct WorldHandle {
     tx: std::sync::mpsc::Sender<Job>,
+    /// The store's resourceVersion as last published by the owner: watches wake on it.
+    changed: tokio::sync::watch::Receiver<u64>,
     /// Requests served so far (the pinsetter panel shows the rate).
     pub requests: Arc<AtomicU64>,
 }
@@ -51,21 +54,26 @@ pub struct WorldHandle {
 /// The owner's side: drain it between ticks.
 pub struct Inbox {
     rx: std::sync::mpsc::Receiver<Job>,
+    changed: tokio::sync::watch::Sender<u64>,
 }
 
 pub fn inbox() -> (WorldHandle, Inbox) {
     let (tx, rx) = std::sync::mpsc::channel();
-    (WorldHandle { tx, requests: Arc::new(AtomicU64::new(0)) }, Inbox { rx })
+    let (changed_tx, changed_rx) = tokio::sync::watch::channel(0);
+    (WorldHandle { tx, changed: changed_rx, requests: Arc::new(AtomicU64::new(0)) }, Inbox { rx, changed: changed_tx })
 }
 
 impl Inbox {
-    /// Runs every waiting request against the World; returns how many ran.
+    /// Runs every waiting request against the World, then tells watches whether the store
+    /// moved (since the last drain: requests and ticks alike). Returns how many requests ran.
     pub fn drain(&self, world: &mut World) -> usize {
         let mut n = 0;
         while let Ok(job) = self.rx.try_recv() {
             job(world);
             n += 1;
         }
+        let rv = world.cluster().store.resource_version();
+        self.changed.send_if_modified(|seen| std::mem::replace(seen, rv) != rv);
         n
     }
 }
@@ -370,6 +378,26 @@ async fn list(api: &Api, target: Target, query: Query, table: bool) -> Result<Re
         .world
         .call(move |w| (objects_of(&w.cluster().store, kind), w.cluster().store.resource_version(), w.now()))
         .await?;
+    if !table && query.fields.is_empty() {
+        // The common `-o json` / informer list: write each object straight out, no Value tree.
+        let mut body = format!(
+            r#"{{"kind":"{}","apiVersion":"{}","metadata":{{"resourceVersion":"{rv}"}},"items":["#,
+            list_kind(target.info),
+            api_version(target.info)
+        );
+        let wanted = objects.iter().filter(|o| {
+            let meta = o.meta();
+            target.namespace.as_deref().is_none_or(|ns| meta.namespace() == ns) && query.labels.matches(&meta.labels)
+        });
+        for (i, o) in wanted.enumerate() {
+            if i > 0 {
+                body.push(',');
+            }
+            body.push_str(&serde_json::to_string(o).unwrap_or_default());
+        }
+        body.push_str("]}");
+        return Ok((StatusCode::OK, [("content-type", "application/json")], body).into_response());
+    }
     let selected: Vec<(Object, Value)> = objects
         .into_iter()
         .map(|o| {
@@ -663,7 +691,8 @@ async fn watch(api: &Api, target: Target, query: Query, table: bool) -> Result<R
             if s.done || s.deadline.is_some_and(|d| Instant::now() >= d) {
                 return None;
             }
-            tokio::time::sleep(WATCH_POLL).await;
+            // Wake when the owner publishes a new resourceVersion, or after a while regardless.
+            let _ = tokio::time::timeout(WATCH_IDLE, s.api.world.changed.changed()).await;
             s.poll().await;
         }
     });

@@ -102,6 +102,10 @@ const FIELDS: [&str; 12] = [
 ];
 
 impl FieldSelector {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     pub fn parse(text: &str) -> Result<FieldSelector, ApiError> {
         let mut terms = Vec::new();
         for term in split_terms(text) {

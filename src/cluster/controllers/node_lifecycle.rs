@@ -24,20 +24,21 @@ pub struct NodeLifecycle {
 
 impl NodeLifecycle {
     pub fn monitor(&mut self, ctx: &mut Context) -> Option<Millis> {
-        let mut nodes: Vec<Node> = ctx.store.list::<Node>().cloned().collect();
-        nodes.sort_by(|a, b| rack_order_key(&a.metadata.name).cmp(&rack_order_key(&b.metadata.name)));
-        for node in nodes {
-            self.monitor_node(node, ctx);
+        // Names only: a pass over a thousand healthy nodes must not clone a thousand Nodes.
+        let mut names: Vec<String> = ctx.store.list::<Node>().map(|n| n.metadata.name.clone()).collect();
+        names.sort_by(|a, b| rack_order_key(a).cmp(&rack_order_key(b)));
+        for name in names {
+            self.monitor_node(&name, ctx);
         }
         Some(ctx.now + ctx.timing.monitor_period)
     }
 
-    fn monitor_node(&mut self, node: Node, ctx: &mut Context) {
-        let name = node.metadata.name.clone();
-        let key = ObjectKey::cluster(&name);
+    fn monitor_node(&mut self, name: &str, ctx: &mut Context) {
+        let key = ObjectKey::cluster(name);
+        let Some(node) = ctx.store.get::<Node>(&key) else { return };
         let renewed = ctx
             .store
-            .get::<Lease>(&ObjectKey::new(LEASE_NAMESPACE, &name))
+            .get::<Lease>(&ObjectKey::new(LEASE_NAMESPACE, name))
             .and_then(|l| l.spec.renew_time.as_deref())
             .and_then(Millis::parse_rfc3339)
             .or_else(|| node.metadata.creation_timestamp.as_deref().and_then(Millis::parse_rfc3339))
