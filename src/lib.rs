@@ -10,7 +10,8 @@
 //! - [`cluster`]: the mini-Kubernetes, knowing nothing of bowling.
 //!   - [`cluster::objects`]: Node, Pod, ReplicaSet, Deployment, Event, Lease, quantities.
 //!   - [`cluster::store`]: the versioned store (resourceVersion, change log, one write path).
-//!   - [`cluster::scheduler`]: queue, filter plugins (`framework`), the greedy policy.
+//!   - [`cluster::scheduler`]: queue, filter and score plugins (`framework`), one file per
+//!     policy (`greedy`, `round_robin`, `spread`, `binpack`, `flow`), `preemption`.
 //!   - [`cluster::controllers`]: replicaset, deployment, node_lifecycle, taint_eviction,
 //!     garbage_collector — one file per upstream controller.
 //!   - [`cluster::kubelet`]: a simulated pin: heartbeats and pod phases.

@@ -5,6 +5,7 @@
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use pinsetter::clock::{Millis, parse_duration};
+use pinsetter::cluster::scheduler::Policy;
 use pinsetter::cluster::timing::Preset;
 use pinsetter::scenario::Scenario;
 use pinsetter::world::Output;
@@ -80,19 +81,24 @@ struct LaneArgs {
     /// How fast the control plane reacts: arcade (seconds) or kubernetes (upstream defaults).
     #[arg(long, value_enum, default_value = "arcade")]
     timing: Preset,
+    /// The scheduling policy to start with (in the game, `s` cycles them).
+    #[arg(long, value_enum, default_value = "greedy")]
+    scheduler: Policy,
 }
 
 impl LaneArgs {
     fn scenario(&self) -> Result<Scenario> {
-        match (self.nodes, self.pods) {
+        let mut scenario = match (self.nodes, self.pods) {
             (Some(nodes), Some(pods)) => {
                 if nodes == 0 {
                     bail!("--nodes must be at least 1");
                 }
-                Ok(Scenario::generated(nodes, pods))
+                Scenario::generated(nodes, pods)
             }
-            _ => Scenario::resolve(&self.scenario).map_err(Into::into),
-        }
+            _ => Scenario::resolve(&self.scenario)?,
+        };
+        scenario.scheduler = self.scheduler;
+        Ok(scenario)
     }
 }
 
@@ -125,6 +131,10 @@ struct SimArgs {
     /// Print one JSON object (fields in the README) instead of the event timeline.
     #[arg(long)]
     json: bool,
+    /// Run the same scenario and script once per policy and print a table side by side
+    /// (with --json, {"compare": [one report per policy]}), e.g. --compare greedy,spread,binpack,flow.
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "POLICY,...")]
+    compare: Vec<Policy>,
 }
 
 #[derive(Args, Debug)]
@@ -135,6 +145,13 @@ struct BenchArgs {
     /// Lane sizes (nodes) for the batch scheduling benchmark; 30 pods per node.
     #[arg(long, value_delimiter = ',', default_value = "100,1000,5000,15000")]
     nodes: Vec<usize>,
+    /// Nodes for the one-pod-at-a-time (filter and score every node) and flow benchmarks.
+    #[arg(long, default_value_t = 5_000)]
+    lane: usize,
+    /// Write the flow benchmark's min-cost flow instance and our solution's cost here, as
+    /// {"nodes": [{"id", "supply"}], "arcs": [{"from", "to", "capacity", "cost"}], "cost"}.
+    #[arg(long, value_name = "FILE")]
+    dump_flow: Option<std::path::PathBuf>,
 }
 
 fn parse_speed(text: &str) -> Result<f64, String> {
@@ -236,6 +253,18 @@ fn shutdown_signal() -> Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
 fn run_sim(args: SimArgs) -> Result<()> {
     let scenario = args.lane.scenario()?;
     let json = args.json;
+    if !args.compare.is_empty() {
+        let rows = sim::compare(&scenario, args.lane.seed, args.lane.timing, &args.actions, args.until, &args.compare)
+            .with_context(|| format!("cannot start scenario {}", scenario.origin))?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "compare": rows }))?);
+        } else {
+            for line in sim::compare_table(&rows) {
+                println!("{line}");
+            }
+        }
+        return Ok(());
+    }
     if !json {
         println!("{:>8}  {:<7}  {:<20}  {:<28}  MESSAGE", "TIME", "TYPE", "REASON", "OBJECT");
     }
@@ -300,9 +329,20 @@ fn run_bench(args: BenchArgs) -> Result<()> {
     if args.nodes.contains(&0) {
         bail!("--nodes sizes must be at least 1");
     }
-    let mut results = bench::greedy_batch(&args.nodes);
-    results.push(bench::world_step());
-    results.push(pinsetter::tui::bench_frame());
+    if args.lane == 0 {
+        bail!("--lane must be at least 1");
+    }
+    let mut results: Vec<bench::Entry> = bench::greedy_batch(&args.nodes).into_iter().map(Into::into).collect();
+    results.push(bench::score_one_at_a_time(args.lane, 10_000).into());
+    let (flow, network, cost) = bench::flow_replace(args.lane, false);
+    results.push(flow);
+    results.push(bench::flow_replace(args.lane, true).0);
+    if let Some(path) = &args.dump_flow {
+        let dump = bench::FlowDump { nodes: &network.nodes, arcs: &network.arcs, cost };
+        std::fs::write(path, serde_json::to_string(&dump)?).with_context(|| format!("writing {}", path.display()))?;
+    }
+    results.push(bench::world_step().into());
+    results.push(pinsetter::tui::bench_frame().into());
     let results = bench::Results { results };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&results)?);

@@ -6,6 +6,7 @@ use crate::cluster::objects::{
     Container, Deployment, DeploymentSpec, LabelSelector, Node, NodeStatus, Object, ObjectError, ObjectMeta, PodSpec,
     PodTemplateSpec, Quantity,
 };
+use crate::cluster::scheduler::Policy;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -17,7 +18,8 @@ pub const BUILTIN: [(&str, &str); 2] = [
 ];
 
 /// The generated lane `stadium` stands for.
-pub const STADIUM: (usize, usize) = (1_000, 20_000);
+/// 4.5 pods a pin, as the default lane: about two thirds full.
+pub const STADIUM: (usize, usize) = (1_000, 4_500);
 
 #[derive(Debug, Clone)]
 pub struct Scenario {
@@ -25,6 +27,10 @@ pub struct Scenario {
     pub origin: String,
     /// The objects, each with its 1-based document number in the source.
     pub objects: Vec<(usize, Object)>,
+    /// The scheduling policy the lane starts with (`--scheduler`; a manifest does not set it).
+    /// It travels with the lane so every shell that builds a World from one (play, sim, serve)
+    /// starts it the same way; the game's `s` key changes it afterwards.
+    pub scheduler: Policy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -91,7 +97,7 @@ impl Scenario {
         if !objects.iter().any(|(_, o)| matches!(o, Object::Node(_))) {
             return Err(ScenarioError::Empty(origin.into()));
         }
-        Ok(Scenario { origin: origin.into(), objects })
+        Ok(Scenario { origin: origin.into(), objects, scheduler: Policy::default() })
     }
 
     /// A lane of `nodes` pins (4 cpu, 8Gi each) and about `pods` pods in five deployments of
@@ -127,7 +133,7 @@ impl Scenario {
                 Object::Deployment(generated_deployment(name, replicas, cpu, mem, priority)),
             ));
         }
-        Scenario { origin: format!("generated:{nodes}x{pods}"), objects }
+        Scenario { origin: format!("generated:{nodes}x{pods}"), objects, scheduler: Policy::default() }
     }
 }
 

@@ -3,11 +3,19 @@
 
 use crate::clock::{Millis, parse_duration};
 use crate::cluster::events::EventRecord;
+use crate::cluster::objects::{Deployment, Node, Pod, Readiness};
+use crate::cluster::scheduler::Policy;
+use crate::cluster::scheduler::framework::{
+    FilterPlugin, NodeInfo, NodeResourcesFit, PodInfo, passes_static_filters, snapshot,
+};
+use crate::cluster::scheduler::rack_order_key;
 use crate::cluster::store::ObjectKey;
 use crate::cluster::timing::Preset;
 use crate::scenario::Scenario;
 use crate::world::{Input, Output, PodCounts, World, WorldError};
 use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 /// One `--at` entry: when, and what.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,6 +85,8 @@ pub struct Report {
     pub scenario: String,
     pub seed: u64,
     pub timing: Preset,
+    /// The scheduling policy the run used (`--scheduler`).
+    pub policy: Policy,
     pub until_ms: u64,
     pub nodes: usize,
     pub desired: i64,
@@ -96,16 +106,29 @@ pub struct Report {
 }
 
 /// Runs the scenario to `until`, applying `actions` at their times; calls `on_event` for every
-/// event and note as it happens (the plain timeline).
+/// event and note as it happens (the plain timeline). The policy is the scenario's
+/// (`scenario.scheduler`).
 pub fn run(
     scenario: &Scenario,
     seed: u64,
     timing: Preset,
     actions: &[Action],
     until: Millis,
-    mut on_output: impl FnMut(&Output),
+    on_output: impl FnMut(&Output),
 ) -> Result<Report, WorldError> {
     let mut world = World::new(seed, timing, scenario)?;
+    drive(&mut world, actions, until, on_output, World::step)?;
+    Ok(report(&world, scenario, seed, timing, until))
+}
+
+/// The headless loop: apply each action when its time comes, drain the outputs, step.
+fn drive(
+    world: &mut World,
+    actions: &[Action],
+    until: Millis,
+    mut on_output: impl FnMut(&Output),
+    mut step: impl FnMut(&mut World),
+) -> Result<(), WorldError> {
     let mut script: Vec<&Action> = actions.iter().collect();
     script.sort_by_key(|a| a.at);
     let mut next = 0;
@@ -118,16 +141,20 @@ pub fn run(
             on_output(&output);
         }
         if world.now() >= until {
-            break;
+            return Ok(());
         }
-        world.step();
+        step(world);
     }
+}
+
+fn report(world: &World, scenario: &Scenario, seed: u64, timing: Preset, until: Millis) -> Report {
     let PodCounts { desired, running, pending, creating, terminating, lost } = world.pod_counts();
     let metrics = world.metrics();
-    Ok(Report {
+    Report {
         scenario: scenario.origin.clone(),
         seed,
         timing,
+        policy: world.cluster().scheduler.policy,
         until_ms: until.0,
         nodes: world.pins().len(),
         desired,
@@ -144,7 +171,173 @@ pub fn run(
         events: world.event_count(),
         resource_version: world.cluster().store.resource_version(),
         digest: world.digest(),
-    })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// sim --compare
+// ---------------------------------------------------------------------------------------------
+
+/// One policy's row in `sim --compare`: the same lane and script, run under this policy.
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyReport {
+    pub policy: Policy,
+    /// The most pods waiting for a node (the scheduler's queue) after any tick.
+    pub pending_max: usize,
+    /// Knock to replacement Running, per displaced pod (as in the plain report).
+    pub recovery_ms: Percentiles,
+    /// Nodes running at least one active pod at the end.
+    pub nodes_in_use: usize,
+    /// At the end, on nodes a new pod could use (Ready, not cordoned, no taint it does not
+    /// tolerate): the free cpu (millicores) and memory (MiB) on nodes where not even one
+    /// `reference_pod` fits. Capacity a policy has cut into slivers nothing can use.
+    pub stranded_cpu_milli: i64,
+    pub stranded_memory_mib: i64,
+    /// What "fits" is measured with: the lane's typical pod, the request shape most of its
+    /// Deployments' replicas ask for (e.g. "500m/1024Mi"); the same for every policy.
+    pub reference_pod: String,
+    /// Wall time of the ticks in which the scheduler ran at least one cycle, summed. Measured
+    /// here, outside the core (which reads no clock); whole ticks, so the controllers and
+    /// kubelets that ran in the same ticks are included.
+    pub sched_ms: f64,
+    pub sched_cycles: u64,
+    /// Pods that preempted others, and the victims they evicted.
+    pub preemptions: u64,
+    pub victims: u64,
+    /// The plain `sim --json` report of the run.
+    pub report: Report,
+}
+
+/// Runs the same scenario and script once per policy.
+pub fn compare(
+    scenario: &Scenario,
+    seed: u64,
+    timing: Preset,
+    actions: &[Action],
+    until: Millis,
+    policies: &[Policy],
+) -> Result<Vec<PolicyReport>, WorldError> {
+    // One untimed run first, so the first policy measured does not pay for cold caches and
+    // first-time allocations the others then reuse.
+    if let Some(&first) = policies.first() {
+        let mut lane = scenario.clone();
+        lane.scheduler = first;
+        drive(&mut World::new(seed, timing, &lane)?, actions, until, |_| {}, World::step)?;
+    }
+    policies
+        .iter()
+        .map(|&policy| {
+            let mut lane = scenario.clone();
+            lane.scheduler = policy;
+            let mut world = World::new(seed, timing, &lane)?;
+            let mut pending_max = world.cluster().scheduler.queue_len();
+            let mut sched = Duration::ZERO;
+            drive(
+                &mut world,
+                actions,
+                until,
+                |_| {},
+                |w| {
+                    let cycles = w.cluster().scheduler.stats.cycles;
+                    let start = Instant::now();
+                    w.step();
+                    let took = start.elapsed();
+                    if w.cluster().scheduler.stats.cycles > cycles {
+                        sched += took;
+                    }
+                    pending_max = pending_max.max(w.cluster().scheduler.queue_len());
+                },
+            )?;
+            let (stranded_cpu_milli, stranded_memory_mib, reference_pod) = stranded(&world);
+            let stats = &world.cluster().scheduler.stats;
+            Ok(PolicyReport {
+                policy,
+                pending_max,
+                recovery_ms: Percentiles::of(&world.metrics().recovery_ms),
+                nodes_in_use: nodes_in_use(&world),
+                stranded_cpu_milli,
+                stranded_memory_mib,
+                reference_pod,
+                sched_ms: sched.as_secs_f64() * 1000.0,
+                sched_cycles: stats.cycles,
+                preemptions: stats.preemptions,
+                victims: stats.victims,
+                report: report(&world, &lane, seed, timing, until),
+            })
+        })
+        .collect()
+}
+
+fn nodes_in_use(world: &World) -> usize {
+    let store = &world.cluster().store;
+    world.pins().iter().filter(|n| store.pods_on_node(n).any(Pod::is_active)).count()
+}
+
+/// (stranded cpu millicores, stranded memory MiB, the reference pod) as [`PolicyReport`] defines them.
+fn stranded(world: &World) -> (i64, i64, String) {
+    let store = &world.cluster().store;
+    // The lane's typical pod: the request shape most replicas ask for. It depends only on the
+    // lane, so every policy's figure is measured against the same pod.
+    let mut shapes: BTreeMap<(i64, i64), (i64, Pod)> = BTreeMap::new();
+    for d in store.list::<Deployment>() {
+        let pod = Pod { spec: d.spec.template.spec.clone(), ..Pod::default() };
+        let r = pod.requests();
+        shapes.entry((r.cpu_milli, r.memory_milli)).or_insert((0, pod)).0 += i64::from(d.spec.replicas.unwrap_or(1));
+    }
+    let Some((_, reference)) = shapes.into_values().max_by_key(|(n, _)| *n) else { return (0, 0, "none".into()) };
+    let pod = PodInfo::of(&reference);
+    let label = format!("{}m/{}Mi", pod.requests.cpu_milli, (pod.requests.memory_milli / 1000) >> 20);
+    let mut node_objects: Vec<&Node> = store.list::<Node>().collect();
+    node_objects.sort_by(|a, b| rack_order_key(&a.metadata.name).cmp(&rack_order_key(&b.metadata.name)));
+    let nodes: Vec<NodeInfo> = snapshot(store, node_objects);
+    let (mut cpu, mut memory) = (0, 0);
+    for node in nodes.iter().filter(|n| n.readiness == Readiness::Ready && passes_static_filters(&pod, n)) {
+        if !NodeResourcesFit.passes(&pod, node) {
+            let free = node.free();
+            cpu += free.cpu_milli.max(0);
+            memory += free.memory_milli.max(0);
+        }
+    }
+    (cpu, (memory / 1000) >> 20, label)
+}
+
+/// `sim --compare`'s table.
+pub fn compare_table(rows: &[PolicyReport]) -> Vec<String> {
+    let mut lines = vec![format!(
+        "{:<12} {:>11} {:>13} {:>13} {:>10} {:>13} {:>13} {:>9} {:>7} {:>10}",
+        "POLICY",
+        "PENDING MAX",
+        "RECOVERY P50",
+        "RECOVERY P99",
+        "NODES USED",
+        "STRANDED CPU",
+        "STRANDED MEM",
+        "SCHED ms",
+        "CYCLES",
+        "PREEMPTED"
+    )];
+    for r in rows {
+        lines.push(format!(
+            "{:<12} {:>11} {:>10} ms {:>10} ms {:>10} {:>12}m {:>11}Mi {:>9.2} {:>7} {:>10}",
+            r.policy.name(),
+            r.pending_max,
+            r.recovery_ms.p50,
+            r.recovery_ms.p99,
+            r.nodes_in_use,
+            r.stranded_cpu_milli,
+            r.stranded_memory_mib,
+            r.sched_ms,
+            r.sched_cycles,
+            r.victims
+        ));
+    }
+    if let Some(r) = rows.first() {
+        lines.push(format!(
+            "stranded: free capacity on usable pins where not even one {} pod (the lane's typical) fits. sched ms: wall time of the ticks that ran a scheduling cycle.",
+            r.reference_pod
+        ));
+    }
+    lines
 }
 
 /// A `kubectl get events`-style line.

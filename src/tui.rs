@@ -306,6 +306,11 @@ impl App {
                 self.input(Input::SetTiming(next));
                 self.say(format!("timing preset: {next:?} (new pods get its toleration seconds)").to_lowercase());
             }
+            KeyCode::Char('s') => {
+                let next = self.driver.world.cluster().scheduler.policy.next();
+                self.input(Input::SetPolicy(next));
+                self.say(format!("scheduler: {} — {}", next.name(), next.summary()));
+            }
             KeyCode::Char('n') => self.new_game(),
             KeyCode::Esc => {}
             _ => {}

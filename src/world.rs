@@ -11,7 +11,7 @@ use crate::alley::{Alley, AlleyEvent, AlleyInput};
 use crate::clock::{Millis, TICK_MS};
 use crate::cluster::events::EventRecord;
 use crate::cluster::objects::{Deployment, Object, Pod, PodState};
-use crate::cluster::scheduler::rack_order_key;
+use crate::cluster::scheduler::{Policy, rack_order_key};
 use crate::cluster::store::{ChangeType, ObjectKey};
 use crate::cluster::timing::{Preset, Timing};
 use crate::cluster::{Cluster, ClusterError};
@@ -41,6 +41,9 @@ pub enum Input {
     },
     DeletePod(ObjectKey),
     SetTiming(Preset),
+    /// Switch the scheduling policy (the game's `s` key). Pods already bound stay where they are;
+    /// the next scheduling cycle uses the new policy.
+    SetPolicy(Policy),
     /// A bowling control.
     Alley(AlleyInput),
 }
@@ -146,8 +149,9 @@ pub struct World {
 impl World {
     pub fn new(seed: u64, preset: Preset, scenario: &Scenario) -> Result<World, WorldError> {
         let mut cluster = Cluster::new(seed, Timing::preset(preset));
-        if scenario.objects.iter().filter(|(_, o)| matches!(o, Object::Node(_))).count() > 1_000 {
-            // Keep "why here" for every pod on normal lanes; on huge ones only for pending pods.
+        cluster.scheduler.policy = scenario.scheduler;
+        if scenario.objects.iter().filter(|(_, o)| matches!(o, Object::Node(_))).count() > 100 {
+            // Keep every node's verdict for every pod on game-sized lanes; on big ones only messages.
             cluster.scheduler.record_verdicts = false;
         }
         let mut pins = Vec::new();
@@ -267,6 +271,13 @@ impl World {
             Input::Cordon { node, unschedulable } => self.cluster.cordon(&node, unschedulable)?,
             Input::DeletePod(key) => self.cluster.delete_pod(&key, now)?,
             Input::SetTiming(preset) => self.cluster.set_timing(Timing::preset(preset), now),
+            Input::SetPolicy(policy) => {
+                if self.cluster.scheduler.policy != policy {
+                    self.cluster.scheduler.policy = policy;
+                    let text = format!("scheduler: {} policy from now on: {}", policy.name(), policy.summary());
+                    self.emit(Output::Note { at: now, text });
+                }
+            }
             Input::Alley(input) => self.alley.handle(input),
         }
         self.settle();

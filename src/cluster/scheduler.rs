@@ -1,38 +1,146 @@
 //! kube-scheduler in miniature: a queue of unbound pods, a cycle that snapshots the nodes, runs
-//! the filters and the policy, binds, and records why — so the game can answer "why here?" and
-//! "why pending?" for any pod.
+//! the filters and the policy, binds, preempts when a pod fits nowhere, and records why — so the
+//! game can answer "why here?" and "why pending?" for any pod.
+//!
+//! One cycle, in upstream's words:
+//!
+//! 1. **Queue**: every unbound pod whose backoff has passed is due.
+//! 2. **Snapshot**: each node's allocatable and what its pods request, in rack order. Pods that
+//!    preempted others hold the room being freed for them (their *nomination*).
+//! 3. **Nominated pods first**: a pod nominated by an earlier preemption tries its node first.
+//! 4. **Policy** (`framework.rs` for the plugins, one file per policy): filters, scores, and the
+//!    choice of node for the rest of the batch.
+//! 5. **Bind** each placed pod (`Scheduled` event), recording every node's filter verdict, each
+//!    score plugin's score and the winner (the "why here" record, also on the pod as the
+//!    [`DECISION_ANNOTATION`] annotation).
+//! 6. **PostFilter** for each pod that fits nowhere: preemption (`preemption.rs`), then
+//!    `FailedScheduling` with upstream's message and a backoff.
 
+pub mod binpack;
+pub mod flow;
 pub mod framework;
 pub mod greedy;
+pub mod preemption;
+pub mod round_robin;
+pub mod spread;
 
-use self::framework::{NodeInfo, PodInfo, Resources, Verdict, fit_error_message, run_filters, snapshot};
+use self::framework::{
+    Explanation, LeastAllocated, NodeInfo, NodeScore, Placement, PodInfo, Resources, Verdict, Weighted, add_request,
+    fit_error_message, fits, run_filters, snapshot,
+};
+use self::preemption::Resident;
+use super::controllers::delete_pod_gracefully;
 use super::events::EventRecorder;
 use super::objects::{Kind, Node, Object, Pod};
 use super::store::{Change, ChangeType, ObjectKey, Store};
 use crate::clock::Millis;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
+use std::str::FromStr;
 
 /// Upstream's initial and maximum per-pod backoff after a failed attempt.
 const INITIAL_BACKOFF: Millis = Millis(1_000);
 const MAX_BACKOFF: Millis = Millis(10_000);
 
-/// The scheduling policy in force. (Only the seed's greedy policy exists so far.)
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// The annotation that carries a pod's latest decision as compact JSON, so `kubectl get pod -o
+/// yaml` can answer "why here?" too.
+pub const DECISION_ANNOTATION: &str = "pinsetter.dev/scheduling-decision";
+
+/// The scheduling policy in force: how a batch is ordered, which score plugins weigh the nodes,
+/// and how the winning node is chosen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Policy {
+    /// The seed's: dominant resource share desc, then priority desc; first fit in rack order.
+    #[default]
     Greedy,
+    /// Priority order; the next node in rotation that passes the filters.
+    RoundRobin,
+    /// Priority order; highest LeastAllocated + BalancedAllocation (upstream's default).
+    Spread,
+    /// Priority order; highest MostAllocated.
+    Binpack,
+    /// Each priority level as one min-cost flow over the whole batch.
+    Flow,
 }
 
 impl Policy {
+    /// In the order the game's `s` key cycles through them.
+    pub const ALL: [Policy; 5] = [Policy::Greedy, Policy::RoundRobin, Policy::Spread, Policy::Binpack, Policy::Flow];
+
     pub fn name(self) -> &'static str {
         match self {
             Policy::Greedy => "greedy",
+            Policy::RoundRobin => "round-robin",
+            Policy::Spread => "spread",
+            Policy::Binpack => "binpack",
+            Policy::Flow => "flow",
+        }
+    }
+
+    /// The next policy in [`Policy::ALL`], wrapping around.
+    pub fn next(self) -> Policy {
+        let i = Policy::ALL.iter().position(|p| *p == self).unwrap_or(0);
+        Policy::ALL[(i + 1) % Policy::ALL.len()]
+    }
+
+    /// The score plugins and weights the policy ranks feasible nodes with (none for the
+    /// policies that take the first fit or the next in turn).
+    pub fn score_plugins(self) -> &'static [Weighted] {
+        match self {
+            Policy::Greedy | Policy::RoundRobin => &[],
+            Policy::Spread => &spread::PLUGINS,
+            Policy::Binpack => &binpack::PLUGINS,
+            Policy::Flow => &[Weighted { plugin: &LeastAllocated, weight: 1 }],
+        }
+    }
+
+    /// Places a batch on a snapshot with this policy: the scheduler's step 4, usable on its own
+    /// (tests, benches). `nodes` are updated with every binding; `cursor` is round-robin's
+    /// rotation, which the caller keeps between batches.
+    pub fn place(self, pods: &[PodInfo], nodes: &mut [NodeInfo], cursor: &mut usize, record: bool) -> Placement {
+        match self {
+            Policy::Greedy => greedy::place(pods, nodes, record),
+            Policy::RoundRobin => round_robin::place_batch(pods, nodes, cursor, record),
+            Policy::Spread => spread::place_batch(pods, nodes, record),
+            Policy::Binpack => binpack::place_batch(pods, nodes, record),
+            Policy::Flow => flow::place_batch(pods, nodes, record),
+        }
+    }
+
+    /// One line for the player: what the policy does.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Policy::Greedy => "largest pods first, each on the first pin in rack order that fits",
+            Policy::RoundRobin => "pods dealt to the pins in turn",
+            Policy::Spread => "each pod on the emptiest, most balanced pin (upstream's default)",
+            Policy::Binpack => "each pod on the fullest pin that still fits",
+            Policy::Flow => "the whole batch at once, as a min-cost flow",
         }
     }
 }
 
-/// Why a pod is where it is (or is not anywhere yet): every node's verdict and the outcome.
+impl std::fmt::Display for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A policy name nobody knows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown scheduling policy {0:?}: expected greedy, round-robin, spread, binpack or flow")]
+pub struct UnknownPolicy(pub String);
+
+impl FromStr for Policy {
+    type Err = UnknownPolicy;
+    fn from_str(s: &str) -> Result<Policy, UnknownPolicy> {
+        Policy::ALL.into_iter().find(|p| p.name() == s.trim()).ok_or_else(|| UnknownPolicy(s.to_string()))
+    }
+}
+
+/// Why a pod is where it is (or is not anywhere yet): every node's verdict, every feasible
+/// node's scores, and the outcome.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Decision {
     pub at: Millis,
@@ -42,8 +150,52 @@ pub struct Decision {
     /// Every node's filter verdict at the moment this pod was placed, in rack order. Empty when
     /// recording is off (huge lanes) and the pod was bound.
     pub verdicts: Vec<(String, Verdict)>,
-    /// One line: "first fit in rack order" or upstream's FailedScheduling message.
+    /// Each feasible node's score per plugin and weighted total, in rack order. Empty for the
+    /// policies that do not score (greedy, round-robin) and when recording is off.
+    pub scores: Vec<NodeScore>,
+    /// The node preemption is freeing for this pod, while it waits for its victims to go.
+    pub nominated: Option<String>,
+    /// One line: the policy's reason for a bound pod, upstream's FailedScheduling message for a
+    /// pending one.
     pub message: String,
+}
+
+impl Decision {
+    /// The compact JSON of [`DECISION_ANNOTATION`]: the outcome, how many nodes passed the
+    /// filters, and the three best-scoring nodes (bounded, however big the lane).
+    pub fn annotation(&self) -> String {
+        #[derive(Serialize)]
+        struct Summary<'a> {
+            policy: &'a str,
+            at: String,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            node: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            nominated: Option<&'a str>,
+            message: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            feasible: Option<usize>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            nodes: Option<usize>,
+            #[serde(skip_serializing_if = "Vec::is_empty")]
+            top: Vec<&'a NodeScore>,
+        }
+        let mut top: Vec<&NodeScore> = self.scores.iter().collect();
+        top.sort_by_key(|s| std::cmp::Reverse(s.total));
+        top.truncate(3);
+        let recorded = !self.verdicts.is_empty();
+        let summary = Summary {
+            policy: self.policy,
+            at: self.at.to_string(),
+            node: self.node.as_deref(),
+            nominated: self.nominated.as_deref(),
+            message: &self.message,
+            feasible: recorded.then(|| self.verdicts.iter().filter(|(_, v)| *v == Verdict::Fit).count()),
+            nodes: recorded.then_some(self.verdicts.len()),
+            top,
+        };
+        serde_json::to_string(&summary).unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -60,6 +212,10 @@ pub struct SchedulerStats {
     pub attempts: u64,
     pub bound: u64,
     pub failed: u64,
+    /// Pods that preempted others (each nominated to a node).
+    pub preemptions: u64,
+    /// Pods evicted to make room for them.
+    pub victims: u64,
     /// The latest bindings, newest last: (pod, node, when).
     pub recent: VecDeque<(String, String, Millis)>,
 }
@@ -67,11 +223,16 @@ pub struct SchedulerStats {
 #[derive(Debug, Clone)]
 pub struct Scheduler {
     pub policy: Policy,
-    /// Record every node's verdict for bound pods too (costs p·n per cycle; off for huge lanes).
+    /// Record every node's verdict and scores for bound pods too (costs p·n per cycle; off for
+    /// huge lanes).
     pub record_verdicts: bool,
     queue: BTreeMap<ObjectKey, QueueEntry>,
     decisions: BTreeMap<ObjectKey, Decision>,
     last_failure: BTreeMap<ObjectKey, String>,
+    /// Pods that preempted, and the node each is nominated to.
+    nominated: BTreeMap<ObjectKey, String>,
+    /// Where round-robin carries on from.
+    round_robin_cursor: usize,
     pub stats: SchedulerStats,
 }
 
@@ -82,6 +243,22 @@ pub fn rack_order_key(name: &str) -> (&str, u64) {
     (prefix, number.parse().unwrap_or(0))
 }
 
+/// A pod the policy could not place: its index in the batch, every node's verdict, and the
+/// scores the policy saw (if it scores).
+struct Failure {
+    pod: usize,
+    verdicts: Vec<(String, Verdict)>,
+    scores: Vec<NodeScore>,
+}
+
+/// What PostFilter (preemption) made of a pod that fits nowhere.
+enum PostFilter {
+    /// Victims are being evicted; the pod is nominated to their node.
+    Nominated,
+    /// Preemption found no way, or may not try: the suffix for the FailedScheduling message.
+    Unresolved(String),
+}
+
 impl Scheduler {
     pub fn new(policy: Policy) -> Scheduler {
         Scheduler {
@@ -90,6 +267,8 @@ impl Scheduler {
             queue: BTreeMap::new(),
             decisions: BTreeMap::new(),
             last_failure: BTreeMap::new(),
+            nominated: BTreeMap::new(),
+            round_robin_cursor: 0,
             stats: SchedulerStats::default(),
         }
     }
@@ -101,6 +280,11 @@ impl Scheduler {
 
     pub fn decision(&self, pod: &ObjectKey) -> Option<&Decision> {
         self.decisions.get(pod)
+    }
+
+    /// The node a pod is nominated to after preempting, if it is waiting for one.
+    pub fn nominated_node(&self, pod: &ObjectKey) -> Option<&str> {
+        self.nominated.get(pod).map(String::as_str)
     }
 
     /// When the next cycle has work, if ever.
@@ -126,6 +310,7 @@ impl Scheduler {
                 } else {
                     self.queue.remove(&key);
                     self.last_failure.remove(&key);
+                    self.nominated.remove(&key);
                     if change.type_ == ChangeType::Deleted {
                         self.decisions.remove(&key);
                         // Freed resources may let a waiting pod fit now.
@@ -149,7 +334,7 @@ impl Scheduler {
         }
     }
 
-    /// One scheduling cycle over every pod that is due: place the batch, bind, and record.
+    /// One scheduling cycle over every pod that is due: place the batch, bind, preempt, record.
     pub fn run_cycle(&mut self, store: &mut Store, recorder: &mut EventRecorder, now: Millis) {
         let due: Vec<ObjectKey> =
             self.queue.iter().filter(|(_, e)| e.next_attempt <= now).map(|(k, _)| k.clone()).collect();
@@ -165,32 +350,183 @@ impl Scheduler {
             .collect();
         let mut node_objects: Vec<&Node> = store.list::<Node>().collect();
         node_objects.sort_by(|a, b| rack_order_key(&a.metadata.name).cmp(&rack_order_key(&b.metadata.name)));
-        let before = snapshot(store, node_objects);
-        let mut after = before.clone();
-        let placement = match self.policy {
-            Policy::Greedy => greedy::place_batch(&pods, &mut after),
+        let mut nodes = snapshot(store, node_objects);
+        let record = self.record_verdicts;
+
+        // Nominated pods hold the room their victims are freeing: everyone else sees it taken.
+        let index: BTreeMap<&str, usize> = nodes.iter().enumerate().map(|(j, n)| (n.name.as_str(), j)).collect();
+        let mut holds: Vec<(ObjectKey, usize, Resources)> = Vec::new();
+        for (key, node) in &self.nominated {
+            if let (Some(pod), Some(&j)) = (store.get::<Pod>(key), index.get(node.as_str())) {
+                holds.push((key.clone(), j, PodInfo::of(pod).requests));
+            }
+        }
+        drop(index);
+        self.nominated.retain(|key, _| holds.iter().any(|(k, _, _)| k == key));
+        for (_, j, r) in &holds {
+            add_request(&mut nodes[*j], r);
+        }
+
+        // Nominated pods that are due try their node first, highest priority first.
+        let mut first: Vec<(usize, usize)> = Vec::new();
+        let mut by_priority: Vec<usize> = (0..pods.len()).collect();
+        by_priority.sort_by_key(|&i| (std::cmp::Reverse(pods[i].priority), i));
+        for i in by_priority {
+            let Some((_, j, r)) = holds.iter().find(|(k, _, _)| *k == pods[i].key) else { continue };
+            release(&mut nodes[*j], r);
+            if fits(&pods[i], &nodes[*j]) {
+                first.push((i, *j));
+            }
+            add_request(&mut nodes[*j], r);
+        }
+        let before = nodes.clone();
+        for (i, j) in &first {
+            let hold = holds.iter().find(|(k, _, _)| *k == pods[*i].key).map(|(_, _, r)| *r).unwrap_or_default();
+            release(&mut nodes[*j], &hold);
+            add_request(&mut nodes[*j], &pods[*i].requests);
+        }
+
+        // The policy places the rest.
+        let rest: Cow<[PodInfo]> = if first.is_empty() {
+            Cow::Borrowed(&pods)
+        } else {
+            let taken = |i: &usize| first.iter().any(|(f, _)| f == i);
+            Cow::Owned(pods.iter().enumerate().filter(|(i, _)| !taken(i)).map(|(_, p)| p.clone()).collect())
         };
+        let mut after = nodes.clone();
+        let mut placement = self.policy.place(&rest, &mut after, &mut self.round_robin_cursor, record);
+
+        // Bind in placement order, taking each pod's verdicts on the state it was placed in.
         let mut replay = before;
-        let order = greedy::batch_order(&pods, &replay);
-        for i in order {
+        for (i, j) in first {
             let pod = &pods[i];
             self.stats.attempts += 1;
-            match placement[i] {
+            let hold = holds.iter().find(|(k, _, _)| *k == pod.key).map(|(_, _, r)| *r).unwrap_or_default();
+            release(&mut replay[j], &hold);
+            let verdicts = if record { verdicts_for(pod, &replay) } else { Vec::new() };
+            add_request(&mut replay[j], &pod.requests);
+            let node = replay[j].name.clone();
+            let message = format!("bound to {node}, the node its preemption freed (its victims are gone)");
+            let why = Explanation { scores: Vec::new(), note: message };
+            self.bind(store, recorder, now, pod, node, verdicts, Some(why));
+        }
+        let mut failures: Vec<Failure> = Vec::new();
+        for &k in &placement.order {
+            let pod = &rest[k];
+            self.stats.attempts += 1;
+            let why = placement.why.get_mut(k).and_then(Option::take);
+            match placement.node[k] {
                 Some(n) => {
-                    let verdicts = if self.record_verdicts { verdicts_for(pod, &replay) } else { Vec::new() };
+                    let verdicts = if record { verdicts_for(pod, &replay) } else { Vec::new() };
                     add_request(&mut replay[n], &pod.requests);
                     let node = replay[n].name.clone();
-                    self.bind(store, recorder, now, pod, node, verdicts);
+                    self.bind(store, recorder, now, pod, node, verdicts, why);
                 }
                 None => {
-                    let verdicts = verdicts_for(pod, &replay);
-                    let message = fit_error_message(verdicts.iter().map(|(_, v)| v));
-                    self.fail(store, recorder, now, pod, message, verdicts);
+                    let scores = why.map(|w| w.scores).unwrap_or_default();
+                    failures.push(Failure { pod: k, verdicts: verdicts_for(pod, &replay), scores });
                 }
             }
         }
+        if failures.is_empty() {
+            return;
+        }
+
+        // PostFilter: preemption for the pods that fit nowhere, highest priority first.
+        failures.sort_by_key(|f| (std::cmp::Reverse(rest[f.pod].priority), f.pod));
+        let mut residents = residents(store, &replay);
+        let mut hopeless: BTreeMap<PreemptionClass, String> = BTreeMap::new();
+        for Failure { pod, verdicts, scores } in failures {
+            let pod = &rest[pod];
+            let fit_error = fit_error_message(verdicts.iter().map(|(_, v)| v));
+            let message = match self.post_filter(store, recorder, now, pod, &mut replay, &mut residents, &mut hopeless)
+            {
+                PostFilter::Nominated => fit_error,
+                PostFilter::Unresolved(why) => format!("{fit_error} preemption: {why}"),
+            };
+            self.fail(store, recorder, now, pod, message, verdicts, scores);
+        }
     }
 
+    /// Upstream's DefaultPreemption, applied: evict the chosen victims, record `Preempted` on
+    /// each, and nominate the preemptor to their node.
+    #[allow(clippy::too_many_arguments)]
+    fn post_filter(
+        &mut self,
+        store: &mut Store,
+        recorder: &mut EventRecorder,
+        now: Millis,
+        pod: &PodInfo,
+        nodes: &mut [NodeInfo],
+        residents: &mut [Vec<Resident>],
+        hopeless: &mut BTreeMap<PreemptionClass, String>,
+    ) -> PostFilter {
+        // Upstream's PodEligibleToPreemptOthers: a pod whose last preemption is still under way
+        // (a lower-priority victim still terminating on its nominated node) waits for it.
+        if let Some(node) = self.nominated.get(&pod.key)
+            && let Some(j) = nodes.iter().position(|n| n.name == *node)
+            && residents[j].iter().any(|r| r.terminating && r.priority < pod.priority)
+        {
+            return PostFilter::Unresolved(preemption::NOT_ELIGIBLE_TERMINATING.into());
+        }
+        // Pods alike in priority, requests and constraints fail alike: ask once per cycle.
+        let class = PreemptionClass::of(pod);
+        let found = match hopeless.get(&class) {
+            Some(why) => Err(why.clone()),
+            None => preemption::find_candidate(pod, nodes, residents),
+        };
+        let candidate = match found {
+            Ok(c) => c,
+            Err(why) => {
+                // As upstream: preemption that cannot help clears an earlier nomination, so the
+                // pod stops holding room it will not get.
+                self.nominated.remove(&pod.key);
+                hopeless.insert(class, why.clone());
+                return PostFilter::Unresolved(why);
+            }
+        };
+        let node = nodes[candidate.node].name.clone();
+        let preemptor_uid = store.get::<Pod>(&pod.key).map(|p| p.metadata.uid.clone()).unwrap_or_default();
+        for &v in &candidate.victims {
+            let victim = residents[candidate.node][v].key.clone();
+            // As upstream: mark why the pod is going (DisruptionTarget), delete it gracefully,
+            // then tell its owner's watchers with an event.
+            let _ = store.modify::<Pod>(&victim, |p| {
+                set_condition(
+                    p,
+                    "DisruptionTarget",
+                    "True",
+                    "PreemptionByScheduler",
+                    "default-scheduler: preempting to accommodate a higher priority pod",
+                    now,
+                )
+            });
+            if delete_pod_gracefully(store, &victim, now).is_err() {
+                continue;
+            }
+            if let Some(meta) = store.get::<Pod>(&victim).map(|p| p.metadata.clone()) {
+                recorder.record(
+                    store,
+                    now,
+                    Kind::Pod,
+                    &meta,
+                    "Normal",
+                    "Preempted",
+                    format!("Preempted by pod {preemptor_uid} on node {node}"),
+                    "default-scheduler",
+                );
+            }
+            residents[candidate.node][v].terminating = true;
+            self.stats.victims += 1;
+        }
+        // The room is held from now on, for the rest of this cycle's preemptors too.
+        add_request(&mut nodes[candidate.node], &pod.requests);
+        self.stats.preemptions += 1;
+        self.nominated.insert(pod.key.clone(), node.clone());
+        PostFilter::Nominated
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn bind(
         &mut self,
         store: &mut Store,
@@ -199,14 +535,31 @@ impl Scheduler {
         pod: &PodInfo,
         node: String,
         verdicts: Vec<(String, Verdict)>,
+        why: Option<Explanation>,
     ) {
+        let (scores, message) = match why {
+            Some(w) => (w.scores, w.note),
+            None => (Vec::new(), format!("{}: bound to {node}", self.policy.name())),
+        };
+        let decision = Decision {
+            at: now,
+            policy: self.policy.name(),
+            node: Some(node.clone()),
+            verdicts,
+            scores,
+            nominated: None,
+            message,
+        };
+        let annotation = decision.annotation();
         let bound = store.modify::<Pod>(&pod.key, |p| {
             p.spec.node_name = Some(node.clone());
             set_pod_scheduled(p, "True", "", "", now);
+            p.metadata.annotations.insert(DECISION_ANNOTATION.into(), annotation);
         });
         let Ok(bound) = bound else { return };
         self.queue.remove(&pod.key);
         self.last_failure.remove(&pod.key);
+        self.nominated.remove(&pod.key);
         self.stats.bound += 1;
         self.stats.recent.push_back((pod.key.name.clone(), node.clone(), now));
         if self.stats.recent.len() > 8 {
@@ -222,13 +575,10 @@ impl Scheduler {
             format!("Successfully assigned {} to {node}", pod.key),
             "default-scheduler",
         );
-        let message = format!("{}: the first node in rack order that passes every filter", self.policy.name());
-        self.decisions.insert(
-            pod.key.clone(),
-            Decision { at: now, policy: self.policy.name(), node: Some(node), verdicts, message },
-        );
+        self.decisions.insert(pod.key.clone(), decision);
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn fail(
         &mut self,
         store: &mut Store,
@@ -237,18 +587,38 @@ impl Scheduler {
         pod: &PodInfo,
         message: String,
         verdicts: Vec<(String, Verdict)>,
+        scores: Vec<NodeScore>,
     ) {
         self.stats.failed += 1;
+        // On big lanes a pending pod keeps only its message: a thousand verdicts for each of
+        // thousands of waiting pods would cost gigabytes.
+        let (verdicts, scores) = if self.record_verdicts { (verdicts, scores) } else { (Vec::new(), Vec::new()) };
         if let Some(entry) = self.queue.get_mut(&pod.key) {
             entry.unschedulable = true;
             entry.next_attempt = now + entry.backoff;
             entry.backoff = Millis((entry.backoff.0 * 2).min(MAX_BACKOFF.0));
         }
-        if self.last_failure.get(&pod.key) != Some(&message) {
+        let nominated = self.nominated.get(&pod.key).cloned();
+        let decision = Decision {
+            at: now,
+            policy: self.policy.name(),
+            node: None,
+            verdicts,
+            scores,
+            nominated: nominated.clone(),
+            message: message.clone(),
+        };
+        let new_message = self.last_failure.get(&pod.key) != Some(&message);
+        let new_nomination = store.get::<Pod>(&pod.key).is_some_and(|p| p.status.nominated_node_name != nominated);
+        if new_message || new_nomination {
             self.last_failure.insert(pod.key.clone(), message.clone());
-            if let Ok(p) =
-                store.modify::<Pod>(&pod.key, |p| set_pod_scheduled(p, "False", "Unschedulable", &message, now))
-            {
+            let annotation = decision.annotation();
+            let updated = store.modify::<Pod>(&pod.key, |p| {
+                set_pod_scheduled(p, "False", "Unschedulable", &message, now);
+                p.status.nominated_node_name = nominated;
+                p.metadata.annotations.insert(DECISION_ANNOTATION.into(), annotation);
+            });
+            if new_message && let Ok(p) = updated {
                 recorder.record(
                     store,
                     now,
@@ -256,41 +626,88 @@ impl Scheduler {
                     &p.metadata,
                     "Warning",
                     "FailedScheduling",
-                    message.clone(),
+                    message,
                     "default-scheduler",
                 );
             }
         }
-        self.decisions
-            .insert(pod.key.clone(), Decision { at: now, policy: self.policy.name(), node: None, verdicts, message });
+        self.decisions.insert(pod.key.clone(), decision);
     }
+}
+
+/// What makes two pods fare the same in preemption within one cycle.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct PreemptionClass {
+    priority: i32,
+    cpu_milli: i64,
+    memory_milli: i64,
+    tolerations: Vec<super::objects::Toleration>,
+    node_selector: BTreeMap<String, String>,
+}
+
+impl PreemptionClass {
+    fn of(pod: &PodInfo) -> PreemptionClass {
+        PreemptionClass {
+            priority: pod.priority,
+            cpu_milli: pod.requests.cpu_milli,
+            memory_milli: pod.requests.memory_milli,
+            tolerations: pod.tolerations.clone(),
+            node_selector: pod.node_selector.clone(),
+        }
+    }
+}
+
+/// The pods on each node (same order as `nodes`), as preemption sees them.
+fn residents(store: &Store, nodes: &[NodeInfo]) -> Vec<Vec<Resident>> {
+    nodes
+        .iter()
+        .map(|n| {
+            store
+                .pods_on_node(&n.name)
+                .filter(|p| !matches!(p.status.phase.as_str(), "Succeeded" | "Failed"))
+                .map(|p| {
+                    let r = p.requests();
+                    Resident {
+                        key: ObjectKey::of(&p.metadata),
+                        priority: p.priority(),
+                        requests: Resources { cpu_milli: r.cpu_milli, memory_milli: r.memory_milli, pods: 1 },
+                        terminating: p.metadata.is_terminating(),
+                    }
+                })
+                .collect()
+        })
+        .collect()
 }
 
 fn verdicts_for(pod: &PodInfo, nodes: &[NodeInfo]) -> Vec<(String, Verdict)> {
     nodes.iter().map(|n| (n.name.clone(), run_filters(pod, n))).collect()
 }
 
-fn add_request(node: &mut NodeInfo, r: &Resources) {
-    node.requested.cpu_milli += r.cpu_milli;
-    node.requested.memory_milli += r.memory_milli;
-    node.requested.pods += 1;
+/// Takes a held reservation back off a node's snapshot.
+fn release(node: &mut NodeInfo, r: &Resources) {
+    node.requested.cpu_milli -= r.cpu_milli;
+    node.requested.memory_milli -= r.memory_milli;
+    node.requested.pods -= 1;
 }
 
-fn set_pod_scheduled(pod: &mut Pod, status: &str, reason: &str, message: &str, now: Millis) {
+fn set_condition(pod: &mut Pod, type_: &str, status: &str, reason: &str, message: &str, now: Millis) {
     use super::objects::pod::PodCondition;
-    let conditions = &mut pod.status.conditions;
     let condition = PodCondition {
-        type_: "PodScheduled".into(),
+        type_: type_.into(),
         status: status.into(),
         last_transition_time: Some(now.to_rfc3339()),
         reason: reason.into(),
         message: message.into(),
     };
-    match conditions.iter_mut().find(|c| c.type_ == "PodScheduled") {
+    match pod.status.conditions.iter_mut().find(|c| c.type_ == type_) {
         Some(c) if c.status == status && c.message == message => {}
         Some(c) => *c = condition,
-        None => conditions.push(condition),
+        None => pod.status.conditions.push(condition),
     }
+}
+
+fn set_pod_scheduled(pod: &mut Pod, status: &str, reason: &str, message: &str, now: Millis) {
+    set_condition(pod, "PodScheduled", status, reason, message, now);
     if pod.status.phase.is_empty() {
         pod.status.phase = "Pending".into();
     }
@@ -305,5 +722,19 @@ mod tests {
         let mut names = vec!["pin-10", "pin-2", "pin-1", "other"];
         names.sort_by_key(|n| rack_order_key(n));
         assert_eq!(names, ["other", "pin-1", "pin-2", "pin-10"]);
+    }
+
+    #[test]
+    fn policies_cycle_and_parse_by_name() {
+        let mut p = Policy::Greedy;
+        let mut seen = Vec::new();
+        for _ in 0..Policy::ALL.len() {
+            seen.push(p.name());
+            assert_eq!(p.name().parse::<Policy>(), Ok(p));
+            p = p.next();
+        }
+        assert_eq!(p, Policy::Greedy);
+        assert_eq!(seen, ["greedy", "round-robin", "spread", "binpack", "flow"]);
+        assert!("best-fit".parse::<Policy>().unwrap_err().to_string().contains("expected greedy"));
     }
 }

@@ -5,7 +5,8 @@
 use super::{App, Overlay, Selection};
 use crate::alley::Phase;
 use crate::cluster::objects::{Deployment, Node, Pod, PodState, Readiness};
-use crate::cluster::scheduler::framework::Verdict;
+use crate::cluster::scheduler::Decision;
+use crate::cluster::scheduler::framework::{NodeScore, Verdict};
 use crate::cluster::store::ObjectKey;
 use crate::world::Output;
 use ratatui::Frame;
@@ -135,10 +136,15 @@ fn pinsetter_panel(frame: &mut Frame, app: &App, area: Rect) {
             vec![
                 Span::styled("scheduler ", t.title()),
                 Span::raw(format!(
-                    "{}  queue {}  bound {}  ",
+                    "{}  queue {}  bound {}  {}",
                     sched.policy.name(),
                     sched.queue_len(),
-                    sched.stats.bound
+                    sched.stats.bound,
+                    if sched.stats.victims > 0 {
+                        format!("preempted {}  ", sched.stats.victims)
+                    } else {
+                        String::new()
+                    }
                 )),
                 Span::styled("last ", t.dim()),
                 Span::raw(last),
@@ -732,6 +738,7 @@ fn hint_bar(frame: &mut Frame, app: &App, area: Rect) {
         ("r", "reset"),
         ("tab", "select"),
         ("d", "describe"),
+        ("s", "scheduler"),
         ("+-", "speed"),
         ("p", "pause"),
         ("?", "help"),
@@ -768,7 +775,7 @@ fn overlay(frame: &mut Frame, app: &App, area: Rect, title: String, lines: Vec<L
 
 fn help(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
-    let rows: [(&str, &str); 20] = [
+    let rows: [(&str, &str); 21] = [
         ("←  →", "move the ball's start position one board"),
         ("↑  ↓", "aim: angle the launch right / left"),
         ("[  ]", "hook: curve left / right on the dry back end"),
@@ -781,6 +788,7 @@ fn help(frame: &mut Frame, app: &App, area: Rect) {
         ("c", "cordon / uncordon the selected pin (spec.unschedulable)"),
         ("+  -", "game speed ¼× … 16×"),
         ("t", "timing preset: arcade (seconds) ⇄ kubernetes (upstream defaults)"),
+        ("s", "scheduler policy: greedy → round-robin → spread → binpack → flow"),
         ("p", "pause"),
         ("n", "new game (after the tenth frame, or any time)"),
         ("?", "this help"),
@@ -876,25 +884,10 @@ fn describe_node(app: &App, pin: u8) -> Vec<Line<'static>> {
     lines.push(Line::styled(format!("Pods ({}):  and why each landed here", pods.len()), t.title()));
     for pod in pods.iter().take(18) {
         let r = pod.requests();
-        let why = cluster.scheduler.decision(&ObjectKey::of(&pod.metadata)).map_or(
-            "bound before this session's records".into(),
-            |d| {
-                let skipped: Vec<String> = d
-                    .verdicts
-                    .iter()
-                    .take_while(|(n, _)| n != name)
-                    .filter_map(|(n, v)| match v {
-                        Verdict::Unfit { reasons, .. } => Some(format!("{n}: {}", short_reason(&reasons.join(", ")))),
-                        Verdict::Fit => None,
-                    })
-                    .collect();
-                if skipped.is_empty() {
-                    "first fit: the first pin in rack order that passes every filter".to_string()
-                } else {
-                    format!("first fit; skipped {}", skipped.join("; "))
-                }
-            },
-        );
+        let why = cluster
+            .scheduler
+            .decision(&ObjectKey::of(&pod.metadata))
+            .map_or("bound before this session's records".into(), |d| why_here(d, name));
         lines.push(Line::from(vec![
             Span::styled(format!("  {} ", app.theme.pod_glyph(pod.state())), t.deployment(app.deployment_index(pod))),
             Span::raw(format!(
@@ -911,6 +904,54 @@ fn describe_node(app: &App, pin: u8) -> Vec<Line<'static>> {
         lines.push(Line::styled(format!("  … and {} more", pods.len() - 18), t.dim()));
     }
     lines
+}
+
+/// One line on why a pod is on `node`: its scores against the best elsewhere for the scoring
+/// policies, the pins skipped for first fit, the policy's own words otherwise.
+fn why_here(d: &Decision, node: &str) -> String {
+    if let Some(here) = d.scores.iter().find(|s| s.node == node) {
+        let best_elsewhere = d.scores.iter().filter(|s| s.node != node).map(|s| s.total).max();
+        return format!(
+            "{}: {} = {}{}",
+            d.policy,
+            plugin_scores(here),
+            here.total,
+            best_elsewhere.map_or(" (the only pin that fits)".into(), |b| format!("; best elsewhere {b}"))
+        );
+    }
+    if d.policy != "greedy" || d.verdicts.is_empty() {
+        return d.message.clone();
+    }
+    let skipped: Vec<String> = d
+        .verdicts
+        .iter()
+        .take_while(|(n, _)| n != node)
+        .filter_map(|(n, v)| match v {
+            Verdict::Unfit { reasons, .. } => Some(format!("{n}: {}", short_reason(&reasons.join(", ")))),
+            Verdict::Fit => None,
+        })
+        .collect();
+    if skipped.is_empty() {
+        "first fit: the first pin in rack order that passes every filter".to_string()
+    } else {
+        format!("first fit; skipped {}", skipped.join("; "))
+    }
+}
+
+/// `LeastAllocated 87 + BalancedAllocation 93` (weights shown when not 1).
+fn plugin_scores(score: &NodeScore) -> String {
+    score
+        .plugins
+        .iter()
+        .map(|p| {
+            if p.weight == 1 {
+                format!("{} {}", p.plugin, p.score)
+            } else {
+                format!("{}×{} {}", p.weight, p.plugin, p.score)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" + ")
 }
 
 fn describe_pod(app: &App, key: &ObjectKey) -> Vec<Line<'static>> {
@@ -945,16 +986,26 @@ fn describe_pod(app: &App, key: &ObjectKey) -> Vec<Line<'static>> {
                 format!("  {}", d.message),
                 if d.node.is_none() { t.warn() } else { t.good() },
             )));
+            if let Some(node) = &d.nominated {
+                lines.push(Line::from(Span::styled(
+                    format!("  nominated to {node}: lower-priority pods there are being preempted; it binds once they are gone"),
+                    t.warn(),
+                )));
+            }
             for (node, verdict) in &d.verdicts {
                 let (mark, text, style) = match verdict {
                     Verdict::Fit if d.node.as_deref() == Some(node) => ("→", "fits: chosen".to_string(), t.good()),
                     Verdict::Fit => ("·", "fits".to_string(), Style::new()),
                     Verdict::Unfit { plugin, reasons } => ("✗", format!("{plugin}: {}", reasons.join(", ")), t.dim()),
                 };
-                lines.push(Line::from(vec![
+                let mut spans = vec![
                     Span::styled(format!("  {mark} {node:<8} "), style),
-                    Span::styled(text, style),
-                ]));
+                    Span::styled(format!("{text:<14}"), style),
+                ];
+                if let Some(score) = d.scores.iter().find(|s| s.node == *node) {
+                    spans.push(Span::styled(format!("  {} = {}", plugin_scores(score), score.total), style));
+                }
+                lines.push(Line::from(spans));
             }
         }
         None => lines.push(Line::styled("No scheduling decision recorded yet.", t.dim())),

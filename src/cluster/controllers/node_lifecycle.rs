@@ -72,7 +72,7 @@ impl NodeLifecycle {
                 format!("Node {name} status is now: NodeNotReady"),
                 "node-controller",
             );
-            mark_pods_not_ready(&name, ctx);
+            mark_pods_not_ready(name, ctx);
         }
 
         let Some(node) = ctx.store.get::<Node>(&key) else { return };

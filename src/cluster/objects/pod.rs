@@ -146,6 +146,10 @@ pub struct PodStatus {
     pub reason: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
+    /// Set by the scheduler when this pod preempted others: the node whose room is being freed
+    /// for it (`kubectl get pod -o wide` shows it as NOMINATED NODE).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nominated_node_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

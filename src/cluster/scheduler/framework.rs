@@ -1,6 +1,12 @@
-//! The scheduling framework's filter half, named as in kube-scheduler
-//! (`pkg/scheduler/framework/plugins`): a node passes a pod only if every filter plugin passes.
-//! Policies (see `greedy.rs`) decide the order pods are placed in and which passing node wins.
+//! The scheduling framework, named as in kube-scheduler (`pkg/scheduler/framework/plugins`).
+//!
+//! - **Filter** plugins say whether a node can run a pod at all; a node passes only if every
+//!   filter passes (NodeUnschedulable, TaintToleration, NodeAffinity, NodeResourcesFit).
+//! - **Score** plugins rank the nodes that passed, 0..=100 each (LeastAllocated, MostAllocated,
+//!   BalancedAllocation); a policy weighs them into a total.
+//! - A **policy** (`greedy.rs`, `round_robin.rs`, `spread.rs`, `binpack.rs`, `flow.rs`) decides
+//!   the order a batch is placed in and how the winning node is chosen, and hands back a
+//!   [`Placement`] with an [`Explanation`] per pod, which the scheduler records as "why here".
 
 use crate::cluster::objects::{Node, Pod, Readiness, Taint, Toleration};
 use crate::cluster::store::{ObjectKey, Store};
@@ -126,6 +132,11 @@ pub trait FilterPlugin {
     fn name(&self) -> &'static str;
     fn is_static(&self) -> bool;
     fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Result<(), Unfit>;
+    /// The same answer as `filter`, without building the reasons: the hot path of the scoring
+    /// policies asks this of every node for every pod, so it must not allocate.
+    fn passes(&self, pod: &PodInfo, node: &NodeInfo) -> bool {
+        self.filter(pod, node).is_ok()
+    }
 }
 
 /// `spec.unschedulable` (cordon) rejects pods that do not tolerate
@@ -139,11 +150,14 @@ impl FilterPlugin for NodeUnschedulable {
         true
     }
     fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Result<(), Unfit> {
-        let taint = Taint::new(Taint::UNSCHEDULABLE, Taint::NO_SCHEDULE);
-        if node.unschedulable && !pod.tolerations.iter().any(|t| t.tolerates(&taint)) {
-            return Err(Unfit::Unschedulable);
+        if self.passes(pod, node) { Ok(()) } else { Err(Unfit::Unschedulable) }
+    }
+    fn passes(&self, pod: &PodInfo, node: &NodeInfo) -> bool {
+        // The taint is built only for a cordoned node: this runs for every node, every pod.
+        !node.unschedulable || {
+            let taint = Taint::new(Taint::UNSCHEDULABLE, Taint::NO_SCHEDULE);
+            pod.tolerations.iter().any(|t| t.tolerates(&taint))
         }
-        Ok(())
     }
 }
 
@@ -166,6 +180,12 @@ impl FilterPlugin for TaintToleration {
             Some(t) => Err(Unfit::UntoleratedTaint { key: t.key.clone(), value: t.value.clone() }),
             None => Ok(()),
         }
+    }
+    fn passes(&self, pod: &PodInfo, node: &NodeInfo) -> bool {
+        node.taints.iter().all(|taint| {
+            (taint.effect != Taint::NO_SCHEDULE && taint.effect != Taint::NO_EXECUTE)
+                || pod.tolerations.iter().any(|t| t.tolerates(taint))
+        })
     }
 }
 
@@ -210,6 +230,10 @@ impl FilterPlugin for NodeResourcesFit {
         }
         if short.is_empty() { Ok(()) } else { Err(Unfit::Insufficient(short)) }
     }
+    fn passes(&self, pod: &PodInfo, node: &NodeInfo) -> bool {
+        let free = node.free();
+        free.pods >= 1 && pod.requests.cpu_milli <= free.cpu_milli && pod.requests.memory_milli <= free.memory_milli
+    }
 }
 
 /// The filters in upstream's order: the first failing one is the node's verdict.
@@ -240,6 +264,250 @@ pub fn run_static_filters(pod: &PodInfo, node: &NodeInfo) -> Result<(), Unfit> {
     FILTERS.iter().filter(|p| p.is_static()).try_for_each(|p| p.filter(pod, node))
 }
 
+/// Every filter at once, as a yes or no: what the scoring policies ask of each node for each pod.
+/// NodeResourcesFit goes first because it is the cheapest and the one that fails most.
+pub fn fits(pod: &PodInfo, node: &NodeInfo) -> bool {
+    NodeResourcesFit.passes(pod, node) && passes_static_filters(pod, node)
+}
+
+/// The static filters as a yes or no: cordon, taints and nodeSelector, none of which depend on
+/// what else is bound to the node.
+pub fn passes_static_filters(pod: &PodInfo, node: &NodeInfo) -> bool {
+    NodeUnschedulable.passes(pod, node) && TaintToleration.passes(pod, node) && NodeAffinity.passes(pod, node)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The score half
+// ---------------------------------------------------------------------------------------------
+
+/// Upstream's `framework.MaxNodeScore`: every score plugin answers in `0..=MAX_NODE_SCORE`.
+pub const MAX_NODE_SCORE: i64 = 100;
+
+/// A score plugin: how well does this node suit this pod, from 0 to [`MAX_NODE_SCORE`]? Asked
+/// only of nodes that passed every filter, and computed as if the pod were already on the node
+/// (its requests added to the node's), as upstream's NodeResourcesFit scorers do.
+///
+/// Upstream substitutes 100m cpu / 200MB for pods that request nothing when scoring; we score
+/// requests as written.
+pub trait ScorePlugin {
+    fn name(&self) -> &'static str;
+    fn score(&self, pod: &PodInfo, node: &NodeInfo) -> i64;
+}
+
+/// cpu and memory requested on the node once this pod is added, with the node's allocatable.
+fn with_pod(pod: &PodInfo, node: &NodeInfo) -> [(i64, i64); 2] {
+    [
+        (node.requested.cpu_milli + pod.requests.cpu_milli, node.allocatable.cpu_milli),
+        (node.requested.memory_milli + pod.requests.memory_milli, node.allocatable.memory_milli),
+    ]
+}
+
+/// NodeResourcesFit's `LeastAllocated` strategy, upstream's default: per resource
+/// `(allocatable − requested) × 100 / allocatable`, averaged over cpu and memory (weight 1 each,
+/// integer division as upstream). The emptier node scores higher, so pods spread out.
+pub struct LeastAllocated;
+impl ScorePlugin for LeastAllocated {
+    fn name(&self) -> &'static str {
+        "LeastAllocated"
+    }
+    fn score(&self, pod: &PodInfo, node: &NodeInfo) -> i64 {
+        let [cpu, memory] = with_pod(pod, node);
+        (least_requested_score(cpu.0, cpu.1) + least_requested_score(memory.0, memory.1)) / 2
+    }
+}
+
+/// Upstream's `leastRequestedScore`.
+pub fn least_requested_score(requested: i64, capacity: i64) -> i64 {
+    if capacity <= 0 || requested > capacity {
+        return 0;
+    }
+    (capacity - requested) * MAX_NODE_SCORE / capacity
+}
+
+/// NodeResourcesFit's `MostAllocated` strategy, upstream's answer for bin packing: per resource
+/// `requested × 100 / allocatable`, averaged over cpu and memory. The fuller node scores higher,
+/// so pods pack onto few nodes and whole nodes stay free.
+pub struct MostAllocated;
+impl ScorePlugin for MostAllocated {
+    fn name(&self) -> &'static str {
+        "MostAllocated"
+    }
+    fn score(&self, pod: &PodInfo, node: &NodeInfo) -> i64 {
+        let [cpu, memory] = with_pod(pod, node);
+        (most_requested_score(cpu.0, cpu.1) + most_requested_score(memory.0, memory.1)) / 2
+    }
+}
+
+/// Upstream's `mostRequestedScore` (a request above capacity counts as full).
+pub fn most_requested_score(requested: i64, capacity: i64) -> i64 {
+    if capacity <= 0 {
+        return 0;
+    }
+    requested.min(capacity) * MAX_NODE_SCORE / capacity
+}
+
+/// Upstream's `NodeResourcesBalancedAllocation`: prefers nodes whose cpu and memory are used in
+/// the same proportion, so neither runs out while the other sits idle (which strands it).
+/// `(1 − |cpu fraction − memory fraction| / 2) × 100`, fractions capped at 1. Floating point as
+/// upstream computes it; IEEE arithmetic is the same on every platform, so it stays deterministic.
+pub struct BalancedAllocation;
+impl ScorePlugin for BalancedAllocation {
+    fn name(&self) -> &'static str {
+        "BalancedAllocation"
+    }
+    fn score(&self, pod: &PodInfo, node: &NodeInfo) -> i64 {
+        let fraction =
+            |(requested, capacity): (i64, i64)| (capacity > 0).then(|| (requested as f64 / capacity as f64).min(1.0));
+        let [cpu, memory] = with_pod(pod, node);
+        // Upstream skips a resource the node has none of; with fewer than two left, std is 0.
+        let std = match (fraction(cpu), fraction(memory)) {
+            (Some(a), Some(b)) => ((a - b) / 2.0).abs(),
+            _ => 0.0,
+        };
+        ((1.0 - std) * MAX_NODE_SCORE as f64) as i64
+    }
+}
+
+/// A score plugin and its weight in a policy: a node's total is `Σ weight × score`, as upstream.
+#[derive(Clone, Copy)]
+pub struct Weighted {
+    pub plugin: &'static (dyn ScorePlugin + Sync),
+    pub weight: i64,
+}
+
+impl std::fmt::Debug for Weighted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}×{}", self.plugin.name(), self.weight)
+    }
+}
+
+/// A node's total under a policy's plugins.
+pub fn total_score(pod: &PodInfo, node: &NodeInfo, plugins: &[Weighted]) -> i64 {
+    plugins.iter().map(|w| w.weight * w.plugin.score(pod, node)).sum()
+}
+
+/// One plugin's score for one node, for the "why here" record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PluginScore {
+    pub plugin: &'static str,
+    pub weight: i64,
+    pub score: i64,
+}
+
+/// One feasible node's scores for one pod, and their weighted total.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeScore {
+    pub node: String,
+    pub plugins: Vec<PluginScore>,
+    pub total: i64,
+}
+
+/// Every feasible node's scores, in rack order: what a scoring policy saw for one pod.
+pub fn score_table(pod: &PodInfo, nodes: &[NodeInfo], plugins: &[Weighted]) -> Vec<NodeScore> {
+    nodes
+        .iter()
+        .filter(|n| fits(pod, n))
+        .map(|n| {
+            let scores: Vec<PluginScore> = plugins
+                .iter()
+                .map(|w| PluginScore { plugin: w.plugin.name(), weight: w.weight, score: w.plugin.score(pod, n) })
+                .collect();
+            NodeScore { node: n.name.clone(), total: scores.iter().map(|s| s.weight * s.score).sum(), plugins: scores }
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// What a policy hands back
+// ---------------------------------------------------------------------------------------------
+
+/// Why a policy put one pod where it did, beyond the filters: the scores it weighed and a note.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Explanation {
+    /// Every feasible node's scores (empty for policies that do not score).
+    pub scores: Vec<NodeScore>,
+    /// One line in plain words: "highest total score", "next in rotation after pin-3", ...
+    pub note: String,
+}
+
+/// A policy's answer for a batch.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Placement {
+    /// Per pod (same indexes as the batch): the chosen node's index, or `None`.
+    pub node: Vec<Option<usize>>,
+    /// The order the pods were placed in; the scheduler binds and records in this order.
+    pub order: Vec<usize>,
+    /// Per pod, when the caller asked for records.
+    pub why: Vec<Option<Explanation>>,
+}
+
+impl Placement {
+    pub fn empty(pods: usize) -> Placement {
+        Placement { node: vec![None; pods], order: Vec::with_capacity(pods), why: vec![None; pods] }
+    }
+}
+
+/// Adds a bound pod's requests to its node's snapshot.
+pub fn add_request(node: &mut NodeInfo, r: &Resources) {
+    node.requested.cpu_milli += r.cpu_milli;
+    node.requested.memory_milli += r.memory_milli;
+    node.requested.pods += 1;
+}
+
+/// Upstream's queue order (the `PrioritySort` plugin): priority desc, then arrival (here the
+/// batch's order, which is the queue's key order).
+pub fn priority_order(pods: &[PodInfo]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..pods.len()).collect();
+    order.sort_by_key(|&i| (std::cmp::Reverse(pods[i].priority), i));
+    order
+}
+
+/// The scoring policies' bind step, one pod at a time as kube-scheduler does: in priority order,
+/// run every filter on every node, score the ones that pass, bind to the highest total (ties go
+/// to the earlier node in rack order), and let the next pod see the result. `p·n` filter and
+/// score calls for `p` pods on `n` nodes: upstream samples nodes on big clusters; we score all.
+pub fn place_by_score(
+    pods: &[PodInfo],
+    nodes: &mut [NodeInfo],
+    plugins: &[Weighted],
+    policy: &str,
+    record: bool,
+) -> Placement {
+    let mut placement = Placement::empty(pods.len());
+    for i in priority_order(pods) {
+        let pod = &pods[i];
+        let mut best: Option<(i64, usize)> = None;
+        for (j, node) in nodes.iter().enumerate() {
+            if !fits(pod, node) {
+                continue;
+            }
+            let total = total_score(pod, node, plugins);
+            if best.is_none_or(|(b, _)| total > b) {
+                best = Some((total, j));
+            }
+        }
+        if record {
+            let scores = score_table(pod, nodes, plugins);
+            let note = match best {
+                Some((total, _)) => {
+                    format!(
+                        "{policy}: highest total score ({total}) of {} feasible node(s); ties go to rack order",
+                        scores.len()
+                    )
+                }
+                None => format!("{policy}: no node passes every filter"),
+            };
+            placement.why[i] = Some(Explanation { scores, note });
+        }
+        if let Some((_, j)) = best {
+            add_request(&mut nodes[j], &pod.requests);
+            placement.node[i] = Some(j);
+        }
+        placement.order.push(i);
+    }
+    placement
+}
+
 /// Upstream's FitError message: `0/10 nodes are available: 3 node(s) had untolerated taint
 /// {node.kubernetes.io/unreachable: }, 7 Insufficient cpu.` (reason counts sorted as strings).
 pub fn fit_error_message<'a>(verdicts: impl IntoIterator<Item = &'a Verdict>) -> String {
@@ -263,9 +531,10 @@ pub fn fit_error_message<'a>(verdicts: impl IntoIterator<Item = &'a Verdict>) ->
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
+    /// A Ready node with `cpu` millicores, `mem_gi` GiB and room for 110 pods.
     pub fn node(name: &str, cpu: i64, mem_gi: i64) -> NodeInfo {
         NodeInfo {
             name: name.into(),
@@ -275,6 +544,18 @@ mod tests {
             labels: BTreeMap::new(),
             unschedulable: false,
             readiness: Readiness::Ready,
+        }
+    }
+
+    /// A pod asking `cpu` millicores and, in proportion, 2 MiB of memory per millicore (so on a
+    /// 4 cpu / 8 GiB node cpu and memory fill in step).
+    pub fn pod_named(name: &str, cpu: i64) -> PodInfo {
+        PodInfo {
+            key: ObjectKey::new("default", name),
+            requests: Resources { cpu_milli: cpu, memory_milli: cpu << 21 << 10, pods: 1 },
+            priority: 0,
+            tolerations: vec![],
+            node_selector: BTreeMap::new(),
         }
     }
 
@@ -349,6 +630,74 @@ mod tests {
             run_filters(&pod(1), &n),
             Verdict::Unfit { plugin: "NodeResourcesFit", reasons: vec!["Too many pods".into()] }
         );
+    }
+
+    /// A node of 4 cpu / 8 GiB already running `cpu` millicores and `mem_gi` GiB, and a pod.
+    fn scoring(cpu: i64, mem_gi: i64, pod_cpu: i64, pod_mem_gi: i64) -> (PodInfo, NodeInfo) {
+        let mut n = node("a", 4000, 8);
+        n.requested = Resources { cpu_milli: cpu, memory_milli: mem_gi << 30 << 10, pods: 1 };
+        let mut p = pod(pod_cpu);
+        p.requests.memory_milli = pod_mem_gi << 30 << 10;
+        (p, n)
+    }
+
+    #[test]
+    fn least_allocated_scores_the_room_left_after_the_pod() {
+        // cpu 2000/4000 used after the pod → 50; memory 4/8 → 50.
+        let (p, n) = scoring(1000, 2, 1000, 2);
+        assert_eq!(LeastAllocated.score(&p, &n), 50);
+        // cpu 1000/4000 → 75, memory 1/8 → 87 (integer division per resource, then the mean).
+        let (p, n) = scoring(0, 0, 1000, 1);
+        assert_eq!(LeastAllocated.score(&p, &n), (75 + 87) / 2);
+        // More than the node has scores 0 for that resource, as upstream.
+        let (p, n) = scoring(3500, 0, 1000, 0);
+        assert_eq!(LeastAllocated.score(&p, &n), 50);
+        assert_eq!(least_requested_score(5, 0), 0);
+    }
+
+    #[test]
+    fn most_allocated_scores_how_full_the_node_gets() {
+        let (p, n) = scoring(1000, 2, 1000, 2);
+        assert_eq!(MostAllocated.score(&p, &n), 50);
+        let (p, n) = scoring(0, 0, 1000, 1);
+        assert_eq!(MostAllocated.score(&p, &n), (25 + 12) / 2);
+        // A request above capacity counts as full, not as more than full.
+        assert_eq!(most_requested_score(5000, 4000), 100);
+        assert_eq!(most_requested_score(5, 0), 0);
+    }
+
+    #[test]
+    fn balanced_allocation_prefers_cpu_and_memory_in_step() {
+        // Both at 50% → perfectly balanced.
+        let (p, n) = scoring(1000, 2, 1000, 2);
+        assert_eq!(BalancedAllocation.score(&p, &n), 100);
+        // cpu 50%, memory 25% → std 0.125 → 87.
+        let (p, n) = scoring(1000, 1, 1000, 1);
+        assert_eq!(BalancedAllocation.score(&p, &n), 87);
+        // cpu 100%, memory 0% → std 0.5 → 50; fractions cap at 1.
+        let (p, n) = scoring(4000, 0, 1000, 0);
+        assert_eq!(BalancedAllocation.score(&p, &n), 50);
+        // A node with no memory at all is judged on cpu alone: std 0.
+        let (p, mut n) = scoring(1000, 0, 1000, 0);
+        n.allocatable.memory_milli = 0;
+        assert_eq!(BalancedAllocation.score(&p, &n), 100);
+    }
+
+    #[test]
+    fn totals_weigh_each_plugin_and_tables_list_only_feasible_nodes() {
+        let (p, n) = scoring(1000, 1, 1000, 1);
+        let plugins =
+            [Weighted { plugin: &LeastAllocated, weight: 2 }, Weighted { plugin: &BalancedAllocation, weight: 1 }];
+        let least = LeastAllocated.score(&p, &n);
+        assert_eq!(total_score(&p, &n, &plugins), 2 * least + 87);
+        let mut cordoned = n.clone();
+        cordoned.name = "b".into();
+        cordoned.unschedulable = true;
+        let table = score_table(&p, &[n, cordoned], &plugins);
+        assert_eq!(table.len(), 1);
+        assert_eq!(table[0].node, "a");
+        assert_eq!(table[0].plugins[0], PluginScore { plugin: "LeastAllocated", weight: 2, score: least });
+        assert_eq!(table[0].total, 2 * least + 87);
     }
 
     #[test]

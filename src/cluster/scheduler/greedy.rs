@@ -6,7 +6,7 @@
 //! `n` nodes costs about `p·log n` instead of `p·n`. Static filters (cordon, taints, selector) are
 //! evaluated once per node for each distinct (tolerations, nodeSelector) class in the batch.
 
-use super::framework::{NodeInfo, PodInfo, Resources, run_static_filters};
+use super::framework::{Explanation, NodeInfo, Placement, PodInfo, Resources, run_static_filters};
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
@@ -29,6 +29,27 @@ pub fn batch_order(pods: &[PodInfo], nodes: &[NodeInfo]) -> Vec<usize> {
     let keys: Vec<(i64, i32)> = pods.iter().map(|p| (dominant_share(&p.requests, &total), p.priority)).collect();
     order.sort_by_key(|&i| (Reverse(keys[i].0), Reverse(keys[i].1), i));
     order
+}
+
+/// The policy's answer in the framework's terms: [`place_batch`], in [`batch_order`]. Greedy
+/// does not score, so the record is the filters' verdicts (kept by the scheduler) and a note.
+pub fn place(pods: &[PodInfo], nodes: &mut [NodeInfo], record: bool) -> Placement {
+    let order = batch_order(pods, nodes);
+    let node = place_batch(pods, nodes);
+    let why = pods
+        .iter()
+        .zip(&node)
+        .map(|(_, n)| {
+            record.then(|| Explanation {
+                scores: Vec::new(),
+                note: match n {
+                    Some(_) => "greedy: the first node in rack order that passes every filter".into(),
+                    None => "greedy: no node passes every filter".into(),
+                },
+            })
+        })
+        .collect();
+    Placement { node, order, why }
 }
 
 /// Places the batch; returns, per pod (same indexes as `pods`), the chosen node's index.

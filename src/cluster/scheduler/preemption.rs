@@ -1,0 +1,182 @@
+//! DefaultPreemption, kube-scheduler's PostFilter plugin
+//! (`pkg/scheduler/framework/plugins/defaultpreemption`): when a pod fits on no node, look for a
+//! node where evicting pods of *lower* priority would make room, pick the node whose victims
+//! matter least, and evict them. The preemptor is then *nominated* to that node
+//! (`status.nominatedNodeName`) and binds on a later cycle, once its victims have terminated
+//! gracefully; meanwhile the room is held for it.
+//!
+//! This file decides (which node, which victims, or why not); the scheduler acts on it (deletes
+//! the victims, records `Preempted` events, nominates).
+//!
+//! Not modelled: PodDisruptionBudgets (upstream's first tie-breaker), `preemptionPolicy: Never`,
+//! and victims' start times (upstream's last tie-breaker; we fall back to rack order).
+
+use super::framework::{
+    FilterPlugin, NodeInfo, NodeResourcesFit, PodInfo, Resources, Verdict, fit_error_message, passes_static_filters,
+};
+use crate::cluster::store::ObjectKey;
+use std::cmp::Reverse;
+
+/// Upstream's reason for a node where no eviction could help (it fails a filter that evicting
+/// pods does not change: cordon, taints, nodeSelector).
+pub const NOT_HELPFUL: &str = "Preemption is not helpful for scheduling";
+/// Upstream's reason for a node that runs no pod of lower priority.
+pub const NO_VICTIMS: &str = "No preemption victims found for incoming pod";
+/// Upstream's answer for a pod whose earlier preemption is still under way.
+pub const NOT_ELIGIBLE_TERMINATING: &str = "not eligible due to a terminating pod on the nominated node.";
+
+/// A pod bound to a node, as preemption sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resident {
+    pub key: ObjectKey,
+    pub priority: i32,
+    pub requests: Resources,
+    /// Already being deleted: it still holds its room, and cannot be a victim again.
+    pub terminating: bool,
+}
+
+/// The node to preempt on and the victims there (indexes into that node's residents).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub node: usize,
+    pub victims: Vec<usize>,
+}
+
+/// Upstream's `SelectVictimsOnNode`: remove every lower-priority pod; if the preemptor then
+/// fits, give pods back, most important first, as long as it still fits. What cannot be given
+/// back are the victims. `Err` carries this node's reasons for the FitError message.
+pub fn select_victims_on_node(
+    pod: &PodInfo,
+    node: &NodeInfo,
+    residents: &[Resident],
+) -> Result<Vec<usize>, Vec<String>> {
+    if !passes_static_filters(pod, node) {
+        return Err(vec![NOT_HELPFUL.into()]);
+    }
+    let mut potential: Vec<usize> =
+        (0..residents.len()).filter(|&i| !residents[i].terminating && residents[i].priority < pod.priority).collect();
+    if potential.is_empty() {
+        return Err(vec![NO_VICTIMS.into()]);
+    }
+    let mut trial = node.clone();
+    for &i in &potential {
+        adjust(&mut trial, &residents[i].requests, -1);
+    }
+    if let Err(unfit) = NodeResourcesFit.filter(pod, &trial) {
+        return Err(unfit.reasons());
+    }
+    potential.sort_by_key(|&i| (Reverse(residents[i].priority), i));
+    let mut victims = Vec::new();
+    for i in potential {
+        adjust(&mut trial, &residents[i].requests, 1);
+        if !NodeResourcesFit.passes(pod, &trial) {
+            adjust(&mut trial, &residents[i].requests, -1);
+            victims.push(i);
+        }
+    }
+    Ok(victims)
+}
+
+fn adjust(node: &mut NodeInfo, r: &Resources, sign: i64) {
+    node.requested.cpu_milli += sign * r.cpu_milli;
+    node.requested.memory_milli += sign * r.memory_milli;
+    node.requested.pods += sign;
+}
+
+/// Upstream's `pickOneNodeForPreemption`, without PDBs or start times: the node whose most
+/// important victim is least important, then the lowest sum of victim priorities, then the
+/// fewest victims, then rack order. `Err` is upstream's FitError message for preemption, e.g.
+/// `0/10 nodes are available: 3 Preemption is not helpful for scheduling, 7 No preemption victims found for incoming pod.`
+pub fn find_candidate(pod: &PodInfo, nodes: &[NodeInfo], residents: &[Vec<Resident>]) -> Result<Candidate, String> {
+    // (most important victim's priority, sum of shifted priorities, victims, rack position)
+    type Rank = (i32, i64, usize, usize);
+    let mut best: Option<(Rank, Vec<usize>)> = None;
+    let mut verdicts = Vec::new();
+    for (j, node) in nodes.iter().enumerate() {
+        let here = residents.get(j).map_or(&[][..], Vec::as_slice);
+        match select_victims_on_node(pod, node, here) {
+            Ok(victims) => {
+                let highest = victims.iter().map(|&v| here[v].priority).max().unwrap_or(i32::MIN);
+                // Upstream shifts each priority by MaxInt32+1 so the sum of negatives still orders.
+                let sum: i64 = victims.iter().map(|&v| i64::from(here[v].priority) + (1i64 << 31)).sum();
+                let rank = (highest, sum, victims.len(), j);
+                if best.as_ref().is_none_or(|(b, _)| rank < *b) {
+                    best = Some((rank, victims));
+                }
+            }
+            Err(reasons) => verdicts.push(Verdict::Unfit { plugin: "DefaultPreemption", reasons }),
+        }
+    }
+    match best {
+        Some(((_, _, _, node), victims)) => Ok(Candidate { node, victims }),
+        None => Err(fit_error_message(&verdicts)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::framework::tests::{node, pod_named as pod};
+    use super::*;
+    use crate::cluster::objects::Taint;
+
+    fn resident(name: &str, cpu: i64, priority: i32) -> Resident {
+        let p = pod(name, cpu);
+        Resident { key: p.key, priority, requests: p.requests, terminating: false }
+    }
+
+    fn bind(node: &mut NodeInfo, residents: &[Resident]) {
+        for r in residents {
+            adjust(node, &r.requests, 1);
+        }
+    }
+
+    #[test]
+    fn evicts_the_fewest_and_least_important_pods_that_make_room() {
+        let mut a = node("a", 4000, 8);
+        let here = vec![resident("low-big", 2000, 0), resident("low-small", 1000, 0), resident("lowest", 1000, -10)];
+        bind(&mut a, &here);
+        let mut preemptor = pod("urgent", 1000);
+        preemptor.priority = 1000;
+        preemptor.requests.memory_milli = 0;
+        // Removing any 1000m is enough: the lowest priority goes, the others are given back.
+        assert_eq!(select_victims_on_node(&preemptor, &a, &here), Ok(vec![2]));
+        preemptor.requests.cpu_milli = 2500;
+        // 2500m: give back the most important first: low-big would leave only 2000m, so it
+        // stays a victim; low-small can come back (3000m free); then lowest cannot.
+        assert_eq!(select_victims_on_node(&preemptor, &a, &here), Ok(vec![0, 2]));
+    }
+
+    #[test]
+    fn picks_the_node_whose_victims_matter_least() {
+        let (mut a, mut b) = (node("a", 2000, 8), node("b", 2000, 8));
+        let on_a = vec![resident("a-mid", 2000, 500)];
+        let on_b = vec![resident("b-low-1", 1000, 0), resident("b-low-2", 1000, 0)];
+        bind(&mut a, &on_a);
+        bind(&mut b, &on_b);
+        let mut preemptor = pod("urgent", 1500);
+        preemptor.priority = 1000;
+        preemptor.requests.memory_milli = 0;
+        // a needs one victim of priority 500; b two of priority 0: b's most important victim
+        // matters less, so b wins although it costs more pods.
+        let candidate = find_candidate(&preemptor, &[a, b], &[on_a, on_b]).unwrap();
+        assert_eq!(candidate, Candidate { node: 1, victims: vec![0, 1] });
+    }
+
+    #[test]
+    fn says_why_preemption_cannot_help_in_upstreams_words() {
+        let (mut a, mut b, mut c) = (node("a", 1000, 8), node("b", 1000, 8), node("c", 1000, 8));
+        a.taints.push(Taint::new(Taint::UNREACHABLE, Taint::NO_EXECUTE));
+        let on_b = vec![resident("peer", 1000, 1000)];
+        let on_c = vec![resident("low", 200, 0), resident("high", 800, 2000)];
+        bind(&mut b, &on_b);
+        bind(&mut c, &on_c);
+        let mut preemptor = pod("urgent", 500);
+        preemptor.priority = 1000;
+        preemptor.requests.memory_milli = 0;
+        let message = find_candidate(&preemptor, &[a, b, c], &[vec![], on_b, on_c]).unwrap_err();
+        assert_eq!(
+            message,
+            "0/3 nodes are available: 1 Insufficient cpu, 1 No preemption victims found for incoming pod, 1 Preemption is not helpful for scheduling."
+        );
+    }
+}
