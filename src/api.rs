@@ -591,12 +591,14 @@ async fn scale(api: &Api, target: Target, write: Option<(Method, String, Bytes)>
     let result = api
         .world
         .call(move |w| -> Result<Value, ApiError> {
-            let d = w
-                .cluster()
-                .store
-                .get::<Deployment>(&key)
-                .cloned()
-                .ok_or_else(|| ApiError::not_found("deployments.apps", &key.name))?;
+            let lookup = |w: &World| {
+                w.cluster()
+                    .store
+                    .get::<Deployment>(&key)
+                    .cloned()
+                    .ok_or_else(|| ApiError::not_found("deployments.apps", &key.name))
+            };
+            let d = lookup(w)?;
             let Some((method, content_type, body)) = write else { return Ok(scale_of(&d)) };
             let mut doc = scale_of(&d);
             if method == Method::PUT {
@@ -611,13 +613,7 @@ async fn scale(api: &Api, target: Target, write: Option<(Method, String, Bytes)>
             let replicas =
                 i32::try_from(replicas).map_err(|_| ApiError::bad_request("spec.replicas is out of range"))?;
             w.request(|cluster, _| cluster.scale(&key, replicas))?;
-            let d = w
-                .cluster()
-                .store
-                .get::<Deployment>(&key)
-                .cloned()
-                .ok_or_else(|| ApiError::not_found("deployments.apps", &key.name))?;
-            Ok(scale_of(&d))
+            Ok(scale_of(&lookup(w)?))
         })
         .await??;
     Ok(json_response(StatusCode::OK, &result))
