@@ -8,10 +8,12 @@
 
 pub mod discovery;
 pub mod patch;
+pub mod pins;
 pub mod protobuf;
 pub mod select;
 pub mod status;
 pub mod table;
+pub mod tls;
 
 use self::discovery::{NAMESPACES, ResourceInfo};
 use self::select::{FieldSelector, LabelSelector};
@@ -101,9 +103,85 @@ pub struct Server {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// Who may use the API: bearer tokens, each with a user and a role.
+#[derive(Clone, Default)]
+pub struct Tokens(std::collections::BTreeMap<String, (String, Role)>);
+
+impl std::fmt::Debug for Tokens {
+    /// Counts, never contents: tokens must not reach a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tokens({} users)", self.0.len())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Every verb.
+    Admin,
+    /// get, list and watch.
+    Viewer,
+}
+
+impl Tokens {
+    /// Parses a token file: one `token,user,role` a line (role `admin` or `viewer`); `#` comments.
+    pub fn parse(text: &str, origin: &str) -> anyhow::Result<Tokens> {
+        let mut tokens = std::collections::BTreeMap::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let parts: Vec<&str> = line.split(',').map(str::trim).collect();
+            let [token, user, role] = parts.as_slice() else {
+                anyhow::bail!("{origin}:{}: expected token,user,role", i + 1);
+            };
+            let role = match *role {
+                "admin" => Role::Admin,
+                "viewer" => Role::Viewer,
+                other => anyhow::bail!("{origin}:{}: unknown role {other:?} (admin or viewer)", i + 1),
+            };
+            if token.is_empty() || user.is_empty() {
+                anyhow::bail!("{origin}:{}: the token and the user must not be empty", i + 1);
+            }
+            tokens.insert(token.to_string(), (user.to_string(), role));
+        }
+        if tokens.is_empty() {
+            anyhow::bail!("{origin}: no tokens (expected lines of token,user,role)");
+        }
+        Ok(Tokens(tokens))
+    }
+
+    fn check(&self, authorization: Option<&str>) -> Option<&(String, Role)> {
+        let token = authorization?.strip_prefix("Bearer ")?.trim();
+        self.0.get(token)
+    }
+}
+
+/// TLS and authentication, both off by default.
+#[derive(Clone, Default)]
+pub struct Security {
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub tokens: Option<Arc<Tokens>>,
+}
+
+impl std::fmt::Debug for Security {
+    /// Says what is on, never which tokens.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Security")
+            .field("tls", &self.tls.is_some())
+            .field("tokens", &self.tokens.as_ref().map(|t| t.0.len()))
+            .finish()
+    }
+}
+
 impl Server {
-    /// Binds `addr` (port 0 picks a free port) and serves on a background thread.
+    /// Binds `addr` (port 0 picks a free port) and serves plain HTTP on a background thread.
     pub fn start(addr: SocketAddr, handle: WorldHandle) -> anyhow::Result<Server> {
+        Server::start_with(addr, handle, Security::default())
+    }
+
+    /// As [`Server::start`], with HTTPS and/or bearer-token authentication.
+    pub fn start_with(addr: SocketAddr, handle: WorldHandle, security: Security) -> anyhow::Result<Server> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -115,15 +193,24 @@ impl Server {
             .with_context(|| format!("cannot listen on {addr}"))?;
         let bound = listener.local_addr().context("reading the bound address")?;
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
-        let router = router(handle, bound);
+        let router = router_with(handle, bound, security.tokens.clone());
+        let tls = security.tls.clone();
         let thread = std::thread::Builder::new()
             .name("pinsetter-api".into())
             .spawn(move || {
                 runtime.block_on(async move {
-                    let serve = axum::serve(listener, router).with_graceful_shutdown(async {
+                    let stopped = async {
                         let _ = stop.await;
-                    });
-                    if let Err(e) = serve.await {
+                    };
+                    let result = match tls {
+                        Some(config) => {
+                            let listener =
+                                tls::TlsListener { tcp: listener, acceptor: tokio_rustls::TlsAcceptor::from(config) };
+                            axum::serve(listener, router).with_graceful_shutdown(stopped).await
+                        }
+                        None => axum::serve(listener, router).with_graceful_shutdown(stopped).await,
+                    };
+                    if let Err(e) = result {
                         tracing::error!("API server stopped: {e}");
                     }
                 });
@@ -159,16 +246,78 @@ impl Drop for Server {
 struct Api {
     world: WorldHandle,
     address: String,
+    tokens: Option<Arc<Tokens>>,
 }
 
 /// The router: one dispatcher for every path, behind a request log and a body limit.
 pub fn router(world: WorldHandle, addr: SocketAddr) -> Router {
-    let api = Api { world, address: addr.to_string() };
+    router_with(world, addr, None)
+}
+
+/// The router, requiring a bearer token from `tokens` when given.
+pub fn router_with(world: WorldHandle, addr: SocketAddr, tokens: Option<Arc<Tokens>>) -> Router {
+    let api = Api { world, address: addr.to_string(), tokens };
     Router::new()
+        .merge(pins::routes())
         .fallback(dispatch)
+        .layer(middleware::from_fn_with_state(api.clone(), authenticate))
         .layer(middleware::from_fn_with_state(api.clone(), log_request))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(api)
+}
+
+#[cfg(test)]
+mod token_tests {
+    use super::*;
+
+    #[test]
+    fn token_files_parse_and_explain_mistakes() {
+        let tokens = Tokens::parse("# users\nabc,alice,admin\n\nxyz, bob , viewer\n", "t.csv").unwrap();
+        assert_eq!(tokens.check(Some("Bearer abc")), Some(&("alice".to_string(), Role::Admin)));
+        assert_eq!(tokens.check(Some("Bearer xyz")), Some(&("bob".to_string(), Role::Viewer)));
+        assert_eq!(tokens.check(Some("Bearer nope")), None);
+        assert_eq!(tokens.check(Some("abc")), None, "only bearer tokens");
+        assert_eq!(tokens.check(None), None);
+        assert!(!format!("{tokens:?}").contains("abc"), "Debug must not show tokens");
+        for (bad, says) in [
+            ("abc,alice", "t.csv:1"),
+            ("abc,alice,root", "unknown role"),
+            ("", "no tokens"),
+            (",alice,admin", "must not be empty"),
+        ] {
+            let err = Tokens::parse(bad, "t.csv").unwrap_err().to_string();
+            assert!(err.contains(says), "{bad:?}: {err}");
+        }
+    }
+}
+
+/// With tokens configured: no valid bearer token is 401, a viewer's write is 403, both as
+/// Status objects. Tokens are never logged.
+async fn authenticate(State(api): State<Api>, request: Request, next: Next) -> Response {
+    let Some(tokens) = &api.tokens else { return next.run(request).await };
+    if matches!(request.uri().path(), "/healthz" | "/livez" | "/readyz") {
+        return next.run(request).await;
+    }
+    let authorization = request.headers().get("authorization").and_then(|h| h.to_str().ok());
+    let Some((user, role)) = tokens.check(authorization) else {
+        return ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized").into_response();
+    };
+    let read = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if *role == Role::Viewer && !read {
+        let verb = match *request.method() {
+            Method::POST => "create",
+            Method::PUT => "update",
+            Method::PATCH => "patch",
+            Method::DELETE => "delete",
+            _ => "write",
+        };
+        let message = format!(
+            "User {user:?} cannot {verb} {}: the viewer role may only get, list and watch",
+            request.uri().path()
+        );
+        return ApiError::new(StatusCode::FORBIDDEN, "Forbidden", message).into_response();
+    }
+    next.run(request).await
 }
 
 /// Logs every request (method, path, status, latency) and counts it.
@@ -252,6 +401,9 @@ async fn route(api: &Api, method: &Method, uri: &Uri, headers: &HeaderMap, body:
         ["openapi", "v3"] => return get_only(Some(discovery::openapi_root())),
         ["openapi", "v3", "api", "v1"] => return get_only(discovery::openapi_group("")),
         ["openapi", "v3", "apis", group, "v1"] => return get_only(discovery::openapi_group(group)),
+        ["pinsetter", "v1", "nodes", node, verb @ ("knock" | "restore")] => {
+            return pin_action(api, method, node, verb).await;
+        }
         ["api", "v1", rest @ ..] => ("", rest),
         ["apis", group, "v1", rest @ ..] => (*group, rest),
         _ => return Err(ApiError::path_not_found()),
@@ -296,6 +448,25 @@ async fn route(api: &Api, method: &Method, uri: &Uri, headers: &HeaderMap, body:
         (Method::DELETE, None, None) => delete_collection(api, target, query).await,
         _ => Err(ApiError::method_not_allowed(uri.path())),
     }
+}
+
+/// Pinsetter's own verbs (not Kubernetes'): knock a pin over, or stand it up, as the game's
+/// chaos keys do. Used by `pinsetter ctl knock`.
+async fn pin_action(api: &Api, method: &Method, node: &str, verb: &str) -> Result<Response, ApiError> {
+    if *method != Method::POST {
+        return Err(ApiError::method_not_allowed("knock and restore take POST"));
+    }
+    let name = node.to_string();
+    let input = if verb == "knock" {
+        crate::world::Input::Knock(name.clone())
+    } else {
+        crate::world::Input::Restore(name.clone())
+    };
+    api.world.call(move |w| w.handle_input(input)).await?.map_err(|_| ApiError::not_found("nodes", &name))?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 200}),
+    ))
 }
 
 fn namespaces(method: &Method, target: &Target, table: bool) -> Result<Response, ApiError> {
@@ -791,9 +962,15 @@ fn encode_event(
     Bytes::from(format!("{}\n", json!({"type": type_, "object": object})))
 }
 
-/// A kubeconfig for the server at `server` (`http://127.0.0.1:8001`).
-pub fn kubeconfig(server: &str) -> String {
+/// A kubeconfig for the server at `server`; with a CA (PEM) kubectl verifies the server, and
+/// with a token it authenticates (kubectl only sends tokens over https).
+pub fn kubeconfig(server: &str, ca_pem: Option<&str>, token: Option<&str>) -> String {
+    use base64::Engine;
+    let ca = ca_pem.map_or(String::new(), |pem| {
+        format!("    certificate-authority-data: {}\n", base64::engine::general_purpose::STANDARD.encode(pem))
+    });
+    let user = token.map_or("{}".to_string(), |t| format!("\n    token: {t}"));
     format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: pinsetter\n  cluster:\n    server: {server}\ncontexts:\n- name: pinsetter\n  context:\n    cluster: pinsetter\n    user: player\n    namespace: default\ncurrent-context: pinsetter\nusers:\n- name: player\n  user: {{}}\n"
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: pinsetter\n  cluster:\n    server: {server}\n{ca}contexts:\n- name: pinsetter\n  context:\n    cluster: pinsetter\n    user: player\n    namespace: default\ncurrent-context: pinsetter\nusers:\n- name: player\n  user: {user}\n"
     )
 }

@@ -6,6 +6,7 @@
 //! keys each component cares about on a work queue ordered by virtual time, and runs what is due.
 
 pub mod admission;
+pub mod agents;
 pub mod controllers;
 pub mod events;
 pub mod kubelet;
@@ -111,6 +112,8 @@ pub struct Cluster {
     pub recorder: EventRecorder,
     pub stats: ControllerStats,
     kubelets: BTreeMap<String, Kubelet>,
+    /// Pin agents' connections (their kubelets are the remote ones in `kubelets`).
+    agents: agents::Agents,
     node_lifecycle: node_lifecycle::NodeLifecycle,
     queue: WorkQueue,
     /// How far this cluster's informers have read the store's change log.
@@ -128,6 +131,7 @@ impl Cluster {
             recorder: EventRecorder::default(),
             stats: ControllerStats::default(),
             kubelets: BTreeMap::new(),
+            agents: agents::Agents::default(),
             node_lifecycle: node_lifecycle::NodeLifecycle::default(),
             queue,
             cursor: 0,

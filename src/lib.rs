@@ -27,11 +27,13 @@
 
 #![forbid(unsafe_code)]
 
+pub mod agent;
 pub mod alley;
 pub mod api;
 pub mod bench;
 pub mod clock;
 pub mod cluster;
+pub mod ctl;
 pub mod driver;
 pub mod rng;
 pub mod scenario;

@@ -42,6 +42,13 @@ enum Command {
     Serve(ServeArgs),
     /// Print a kubeconfig that points kubectl at a running `serve` or `play --listen`.
     Kubeconfig(KubeconfigArgs),
+    /// Run a pin as its own process, joined to a running `serve` or `play --listen` over WebSocket.
+    Pin(pinsetter::agent::PinArgs),
+    /// A tiny built-in client for people without kubectl.
+    #[command(
+        after_help = "Examples:\n  pinsetter ctl get pods -o wide\n  pinsetter ctl scale web 16\n  pinsetter ctl knock pin-3\n  pinsetter ctl watch pods"
+    )]
+    Ctl(CtlArgs),
 }
 
 #[derive(Args, Debug)]
@@ -54,13 +61,92 @@ struct ServeArgs {
     /// Game speed multiplier, from 0.25 to 16.
     #[arg(long, default_value_t = 1.0, value_parser = parse_speed)]
     speed: f64,
+    #[command(flatten)]
+    security: SecurityArgs,
+}
+
+/// HTTPS and bearer tokens for the API (off by default).
+#[derive(Args, Debug, Clone, Default)]
+struct SecurityArgs {
+    /// Serve HTTPS with a certificate from a local CA (created once in the data directory;
+    /// `pinsetter kubeconfig --server https://…` embeds it, so kubectl verifies the server).
+    #[arg(long)]
+    tls: bool,
+    /// Require a bearer token: lines of `token,user,role` with role admin (every verb) or
+    /// viewer (get, list, watch). Needs --tls: kubectl never sends tokens over plain http.
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    token_file: Option<std::path::PathBuf>,
+}
+
+impl SecurityArgs {
+    fn load(&self, addr: std::net::SocketAddr) -> Result<pinsetter::api::Security> {
+        let tls = if self.tls {
+            Some(pinsetter::api::tls::server_config(&pinsetter::api::tls::ca_dir(), addr)?)
+        } else {
+            None
+        };
+        let tokens = match &self.token_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read token file {}", path.display()))?;
+                Some(std::sync::Arc::new(pinsetter::api::Tokens::parse(&text, &path.display().to_string())?))
+            }
+            None => None,
+        };
+        Ok(pinsetter::api::Security { tls, tokens })
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.tls { "https" } else { "http" }
+    }
+}
+
+#[derive(Args, Debug)]
+struct CtlArgs {
+    /// The API server's URL (https is verified against the local CA from `serve --tls`).
+    #[arg(long, default_value = "http://127.0.0.1:8001", global = true)]
+    server: String,
+    /// A bearer token.
+    #[arg(long, global = true)]
+    token: Option<String>,
+    #[command(subcommand)]
+    command: CtlCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum CtlCommand {
+    /// List nodes, pods, deployments, replicasets or events.
+    Get {
+        kind: String,
+        /// `-o wide` for the extra columns.
+        #[arg(short = 'o', value_parser = ["wide"])]
+        output: Option<String>,
+    },
+    /// Set a deployment's replicas.
+    Scale { deployment: String, replicas: i32 },
+    /// Mark a node unschedulable.
+    Cordon { node: String },
+    /// Mark a node schedulable again.
+    Uncordon { node: String },
+    /// Knock a pin over: its kubelet stops heartbeating.
+    Knock { node: String },
+    /// Stand a knocked pin up again.
+    Restore { node: String },
+    /// Stream changes (pods by default) until interrupted.
+    Watch {
+        #[arg(default_value = "pods")]
+        kind: String,
+    },
 }
 
 #[derive(Args, Debug)]
 struct KubeconfigArgs {
-    /// The API server's URL.
+    /// The API server's URL. An https URL gets the local CA embedded.
     #[arg(long, default_value = "http://127.0.0.1:8001")]
     server: String,
+    /// A bearer token for the user (for a server started with --token-file).
+    #[arg(long)]
+    token: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -115,6 +201,8 @@ struct PlayArgs {
     /// Also serve the Kubernetes API on this address while you play (e.g. 127.0.0.1:8001).
     #[arg(long, value_name = "ADDR")]
     listen: Option<std::net::SocketAddr>,
+    #[command(flatten)]
+    security: SecurityArgs,
 }
 
 #[derive(Args, Debug)]
@@ -171,8 +259,18 @@ fn main() -> Result<()> {
         Some(Command::Sim(args)) => run_sim(args),
         Some(Command::Bench(args)) => run_bench(args),
         Some(Command::Serve(args)) => serve(args),
+        Some(Command::Pin(args)) => pinsetter::agent::run(args),
+        Some(Command::Ctl(args)) => ctl(args),
         Some(Command::Kubeconfig(args)) => {
-            print!("{}", pinsetter::api::kubeconfig(&args.server));
+            let ca = if args.server.starts_with("https://") {
+                Some(pinsetter::api::tls::ca_certificate(&pinsetter::api::tls::ca_dir())?)
+            } else {
+                if args.token.is_some() {
+                    eprintln!("warning: kubectl never sends a token to an http:// server; use https:// (serve --tls)");
+                }
+                None
+            };
+            print!("{}", pinsetter::api::kubeconfig(&args.server, ca.as_deref(), args.token.as_deref()));
             Ok(())
         }
     }
@@ -193,7 +291,10 @@ fn play(args: PlayArgs) -> Result<()> {
         timing: args.lane.timing,
         speed: args.speed,
         ascii: args.ascii,
-        listen: args.listen,
+        listen: match args.listen {
+            Some(addr) => Some((addr, args.security.load(addr)?)),
+            None => None,
+        },
     })
 }
 
@@ -208,13 +309,15 @@ fn serve(args: ServeArgs) -> Result<()> {
     let world = pinsetter::world::World::new(args.lane.seed, args.lane.timing, &scenario)
         .with_context(|| format!("cannot start scenario {}", scenario.origin))?;
     let (handle, inbox) = pinsetter::api::inbox();
-    let server = pinsetter::api::Server::start(args.listen, handle)?;
+    let security = args.security.load(args.listen)?;
+    let server = pinsetter::api::Server::start_with(args.listen, handle, security)?;
     let stop = shutdown_signal()?;
     eprintln!(
-        "pinsetter: serving the Kubernetes API on http://{addr} ({}, {} timing). Try:\n  pinsetter kubeconfig --server http://{addr} > /tmp/kc && kubectl --kubeconfig /tmp/kc get nodes",
+        "pinsetter: serving the Kubernetes API on {scheme}://{addr} ({}, {} timing). Try:\n  pinsetter kubeconfig --server {scheme}://{addr} > /tmp/kc && kubectl --kubeconfig /tmp/kc get nodes",
         scenario.origin,
         args.lane.timing.to_possible_value().map_or("?".into(), |v| v.get_name().to_string()),
-        addr = server.addr
+        addr = server.addr,
+        scheme = args.security.scheme()
     );
     let mut driver = pinsetter::driver::Driver::new(world, args.speed);
     let mut last = std::time::Instant::now();
@@ -229,6 +332,20 @@ fn serve(args: ServeArgs) -> Result<()> {
     eprintln!("pinsetter: shutting down");
     server.stop();
     Ok(())
+}
+
+fn ctl(args: CtlArgs) -> Result<()> {
+    use pinsetter::ctl;
+    let client = ctl::Client::new(&args.server, args.token)?;
+    match args.command {
+        CtlCommand::Get { kind, output } => ctl::get(&client, &kind, output.is_some()),
+        CtlCommand::Scale { deployment, replicas } => ctl::scale(&client, &deployment, replicas),
+        CtlCommand::Cordon { node } => ctl::cordon(&client, &node, true),
+        CtlCommand::Uncordon { node } => ctl::cordon(&client, &node, false),
+        CtlCommand::Knock { node } => ctl::knock(&client, &node, false),
+        CtlCommand::Restore { node } => ctl::knock(&client, &node, true),
+        CtlCommand::Watch { kind } => ctl::watch(&client, &kind),
+    }
 }
 
 /// A flag raised by SIGINT or SIGTERM.

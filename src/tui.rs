@@ -30,8 +30,8 @@ pub struct PlayOptions {
     pub timing: Preset,
     pub speed: f64,
     pub ascii: bool,
-    /// Serve the Kubernetes API here while playing.
-    pub listen: Option<std::net::SocketAddr>,
+    /// Serve the Kubernetes API here (with this TLS and auth) while playing.
+    pub listen: Option<(std::net::SocketAddr, crate::api::Security)>,
 }
 
 /// The API server running beside the game, and its request rate for the pinsetter panel.
@@ -351,14 +351,14 @@ fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
 pub fn run(options: PlayOptions) -> Result<()> {
     let _log = init_logging();
     let high_scores = data_dir().map(|d| d.join("highscores.json"));
-    let listen = options.listen;
+    let listen = options.listen.clone();
     let mut app = App::new(options, high_scores)?;
     // The API server starts before the terminal is taken, so a bad address is a plain error.
     let (inbox, server) = match listen {
-        Some(addr) => {
+        Some((addr, security)) => {
             let (handle, inbox) = crate::api::inbox();
             let requests = handle.requests.clone();
-            let server = crate::api::Server::start(addr, handle)?;
+            let server = crate::api::Server::start_with(addr, handle, security)?;
             app.api = Some(ApiStatus { addr: server.addr, requests, window: (0, Instant::now()), rate: 0.0 });
             (Some(inbox), Some(server))
         }

@@ -292,6 +292,38 @@ impl World {
         result
     }
 
+    /// A pin agent joins (`pinsetter pin --join`): its node takes the next place in the rack (a
+    /// pin on the deck when the lane has fewer than ten), so it can be knocked and stood like
+    /// any other. Returns its session.
+    pub fn join_agent(
+        &mut self,
+        name: &str,
+        capacity: &crate::agent::protocol::Capacity,
+        labels: &BTreeMap<String, String>,
+        address: &str,
+    ) -> Result<u64, crate::cluster::agents::AgentError> {
+        let session = self.cluster.join_agent(name, capacity, labels, address, self.now)?;
+        if !self.pins.iter().any(|p| p == name) {
+            self.pins.push(name.to_string());
+        }
+        self.settle();
+        Ok(session)
+    }
+
+    /// A pin agent left gracefully: its node is gone from the cluster and from the rack.
+    pub fn agent_leave(&mut self, name: &str, session: u64) -> Result<(), crate::cluster::agents::AgentError> {
+        self.cluster.agent_leave(name, session)?;
+        if let Some(at) = self.pins.iter().position(|p| p == name)
+            && at >= 10
+        {
+            // Only pins beyond the rack leave the list: removing one of the ten would shift
+            // every pin after it onto another rack slot.
+            self.pins.remove(at);
+        }
+        self.settle();
+        Ok(())
+    }
+
     /// Advances one fixed tick: the ball moves, the control plane runs what is due.
     pub fn step(&mut self) {
         self.now = self.now + Millis(TICK_MS);

@@ -38,7 +38,10 @@ impl Serve {
             }
         });
         let server = rx.recv_timeout(Duration::from_secs(20)).expect("serve announces its address");
-        let dir = std::env::temp_dir().join(format!("pinsetter-e2e-{}", std::process::id()));
+        // Tests run in parallel in one process: each server gets its own directory.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("pinsetter-e2e-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let kubeconfig =
             Command::new(env!("CARGO_BIN_EXE_pinsetter")).args(["kubeconfig", "--server", &server]).output().unwrap();
@@ -181,4 +184,137 @@ fn serve_stops_cleanly_on_sigterm() {
         assert!(start.elapsed() < Duration::from_secs(5), "serve did not stop on SIGTERM");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// `serve --tls --token-file`: kubectl verifies the server against the CA that `pinsetter
+/// kubeconfig` embeds (no insecure-skip), an admin may write, a viewer may only read, and a
+/// wrong token is refused.
+#[test]
+fn tls_and_tokens_work_with_kubectl() {
+    if !kubectl_present() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("pinsetter-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("tokens"), "admintoken,alice,admin\nviewertoken,bob,viewer\n").unwrap();
+    let bin = env!("CARGO_BIN_EXE_pinsetter");
+    let mut child = Command::new(bin)
+        .args(["serve", "--listen", "127.0.0.1:0", "--tls", "--token-file"])
+        .arg(dir.join("tokens"))
+        .env("PINSETTER_DATA_DIR", &dir)
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let log = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("serving the Kubernetes API on ").nth(1) {
+                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let server = rx.recv_timeout(Duration::from_secs(20)).expect("serve announces its address");
+    assert!(server.starts_with("https://"), "{server}");
+    let kubeconfig = |token: &str, name: &str| {
+        let out = Command::new(bin)
+            .args(["kubeconfig", "--server", &server, "--token", token])
+            .env("PINSETTER_DATA_DIR", &dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(text.contains("certificate-authority-data") && !text.contains("insecure"));
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let kubectl = |config: &PathBuf, args: &[&str]| {
+        Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(config)
+            .arg("--cache-dir")
+            .arg(dir.join("cache"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let admin = kubeconfig("admintoken", "admin.yaml");
+    let viewer = kubeconfig("viewertoken", "viewer.yaml");
+    let stranger = kubeconfig("nope", "stranger.yaml");
+
+    let out = kubectl(&admin, &["get", "nodes"]);
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("pin-1"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(kubectl(&admin, &["scale", "deployment", "web", "--replicas", "13"]).status.success());
+    let out = kubectl(&viewer, &["get", "deployment", "web"]);
+    assert!(out.status.success(), "a viewer reads: {}", String::from_utf8_lossy(&out.stderr));
+    let out = kubectl(&viewer, &["scale", "deployment", "web", "--replicas", "2"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Forbidden"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = kubectl(&stranger, &["get", "nodes"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Unauthorized"), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = log.join().unwrap();
+    assert!(!log.contains("admintoken") && !log.contains("viewertoken"), "tokens must never be logged");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `pinsetter ctl`, for people without kubectl: get, scale, cordon, knock.
+#[test]
+fn the_built_in_client_drives_the_lane() {
+    let s = Serve::start();
+    let kubeconfig = std::fs::read_to_string(s.dir.join("kubeconfig")).unwrap();
+    let server = kubeconfig.lines().find_map(|l| l.trim().strip_prefix("server: ")).unwrap().to_string();
+    let ctl = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_pinsetter"))
+            .arg("ctl")
+            .arg("--server")
+            .arg(&server)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let start = Instant::now();
+    loop {
+        let (ok, out, _) = ctl(&["get", "nodes"]);
+        if ok && out.matches(" Ready ").count() == 10 {
+            assert!(out.starts_with("NAME") && out.contains("VERSION"));
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "ten Ready nodes: {out}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (ok, out, _) = ctl(&["get", "pods", "-o", "wide"]);
+    assert!(ok && out.contains("NODE") && out.contains("pin-"));
+    assert!(ctl(&["scale", "web", "14"]).1.contains("scaled"));
+    assert!(ctl(&["cordon", "pin-2"]).1.contains("cordoned"));
+    assert!(ctl(&["get", "nodes"]).1.contains("Ready,SchedulingDisabled"));
+    assert!(ctl(&["knock", "pin-3"]).1.contains("knocked"));
+    let start = Instant::now();
+    while !ctl(&["get", "nodes"]).1.lines().any(|l| l.starts_with("pin-3 ") && l.contains("NotReady")) {
+        assert!(start.elapsed() < Duration::from_secs(20), "pin-3 never went NotReady");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (ok, _, err) = ctl(&["knock", "pin-99"]);
+    assert!(!ok && err.contains("not found"), "{err}");
+    let (ok, _, err) = ctl(&["get", "gizmos"]);
+    assert!(!ok && err.contains("unknown resource"), "{err}");
 }

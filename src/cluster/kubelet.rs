@@ -4,6 +4,12 @@
 //!
 //! A knocked kubelet stops dead: no heartbeats, no status, its containers gone. The control plane
 //! is not told — it finds out only from the missed heartbeats, as in a real cluster.
+//!
+//! A *remote* kubelet is the control plane's side of a pin agent (`pinsetter pin --join`): it
+//! does not run on the work queue; the agent's heartbeats and pod reports arrive over the pin
+//! protocol and are applied here by the same functions the simulated kubelet uses
+//! ([`Kubelet::remote_heartbeat`], [`Kubelet::remote_pod_status`]), so the store sees the same
+//! writes and events from both.
 
 use super::Context;
 use super::controllers::node_lifecycle::LEASE_NAMESPACE;
@@ -13,6 +19,7 @@ use super::objects::pod::{
 };
 use super::objects::{Kind, Lease, LeaseSpec, Node, NodeCondition, ObjectMeta, Pod, Readiness};
 use super::store::ObjectKey;
+use crate::agent::protocol::{PodPhase, PodRef};
 use crate::clock::Millis;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -24,6 +31,8 @@ const STATUS_REPORT_EVERY: Millis = Millis(60_000);
 pub struct Kubelet {
     pub node: String,
     pub alive: bool,
+    /// Played by a pin agent over the pin protocol, not simulated here.
+    pub remote: bool,
     index: usize,
     /// Pods whose containers are being created, and when they will be up.
     starting: BTreeMap<ObjectKey, Millis>,
@@ -40,6 +49,7 @@ impl Kubelet {
         Kubelet {
             node: node.into(),
             alive: true,
+            remote: false,
             index,
             starting: BTreeMap::new(),
             stopping: BTreeMap::new(),
@@ -69,10 +79,31 @@ impl Kubelet {
         format!("10.0.0.{}", self.index + 10)
     }
 
+    /// The control plane's side of a pin agent: no work-queue heartbeats or pod syncs.
+    pub fn remote(node: &str, index: usize) -> Kubelet {
+        Kubelet { remote: true, ..Kubelet::new(node, index) }
+    }
+
     pub fn heartbeat(&mut self, ctx: &mut Context) -> Option<Millis> {
-        if !self.alive {
+        if !self.alive || self.remote {
             return None;
         }
+        self.renew(ctx);
+        Some(ctx.now + ctx.timing.heartbeat)
+    }
+
+    /// A pin agent's heartbeat: the same Lease renewal and status report as a simulated one.
+    /// A knocked pin's heartbeats are dropped (it is dead to the control plane). Returns
+    /// whether it was applied.
+    pub fn remote_heartbeat(&mut self, ctx: &mut Context) -> bool {
+        if !self.alive {
+            return false;
+        }
+        self.renew(ctx);
+        true
+    }
+
+    fn renew(&mut self, ctx: &mut Context) {
         let lease_key = ObjectKey::new(LEASE_NAMESPACE, &self.node);
         let renew = Some(ctx.now.to_rfc3339_micros());
         if ctx.store.get::<Lease>(&lease_key).is_some() {
@@ -90,7 +121,6 @@ impl Kubelet {
             let _ = ctx.store.create(lease, ctx.now);
         }
         self.report_status(ctx);
-        Some(ctx.now + ctx.timing.heartbeat)
     }
 
     /// Posts Ready (and the node's addresses and info) when it is not already so, and refreshes
@@ -156,7 +186,7 @@ impl Kubelet {
 
     /// Brings one pod's containers toward what its spec says.
     pub fn sync_pod(&mut self, key: &ObjectKey, ctx: &mut Context) -> Option<Millis> {
-        if !self.alive {
+        if !self.alive || self.remote {
             return None;
         }
         let Some(pod) = ctx.store.get::<Pod>(key).filter(|p| p.node_name() == Some(self.node.as_str())) else {
@@ -189,29 +219,7 @@ impl Kubelet {
             None => {
                 let up_at = ctx.now + ctx.timing.startup;
                 self.starting.insert(key.clone(), up_at);
-                let host_ip = self.host_ip();
-                let _ = ctx.store.modify::<Pod>(key, |p| {
-                    p.status.phase = "Pending".into();
-                    p.status.host_ip = Some(host_ip);
-                    let restarts: BTreeMap<String, i32> =
-                        p.status.container_statuses.iter().map(|c| (c.name.clone(), c.restart_count)).collect();
-                    p.status.container_statuses = p
-                        .spec
-                        .containers
-                        .iter()
-                        .map(|c| ContainerStatus {
-                            name: c.name.clone(),
-                            ready: false,
-                            restart_count: restarts.get(&c.name).copied().unwrap_or(0),
-                            image: c.image.clone(),
-                            started: Some(false),
-                            state: ContainerState {
-                                waiting: Some(ContainerStateWaiting { reason: "ContainerCreating".into() }),
-                                ..Default::default()
-                            },
-                        })
-                        .collect();
-                });
+                set_container_creating(key, self.host_ip(), ctx);
                 up_at
             }
         };
@@ -219,50 +227,78 @@ impl Kubelet {
             return Some(up_at);
         }
         self.starting.remove(key);
-        let now = ctx.now.to_rfc3339();
         let pod_ip = self.pod_ip();
-        let Ok(pod) = ctx.store.modify::<Pod>(key, |p| {
-            p.status.phase = "Running".into();
-            p.status.start_time.get_or_insert_with(|| now.clone());
-            p.status.pod_ip.get_or_insert(pod_ip);
-            for cs in &mut p.status.container_statuses {
-                cs.ready = true;
-                cs.started = Some(true);
-                cs.state = ContainerState {
-                    running: Some(ContainerStateRunning { started_at: Some(now.clone()) }),
-                    ..Default::default()
-                };
-            }
-            for type_ in ["Initialized", "Ready", "ContainersReady", "PodScheduled"] {
-                let condition = PodCondition {
-                    type_: type_.into(),
-                    status: "True".into(),
-                    last_transition_time: Some(now.clone()),
-                    ..Default::default()
-                };
-                match p.status.conditions.iter_mut().find(|c| c.type_ == type_) {
-                    Some(c) if c.status == "True" => {}
-                    Some(c) => *c = condition,
-                    None => p.status.conditions.push(condition),
-                }
-            }
-        }) else {
-            return None;
-        };
-        let names: Vec<String> = pod.spec.containers.iter().map(|c| c.name.clone()).collect();
-        for name in names {
-            ctx.recorder.record(
-                ctx.store,
-                ctx.now,
-                Kind::Pod,
-                &pod.metadata,
-                "Normal",
-                "Started",
-                format!("Started container {name}"),
-                "kubelet",
-            );
-        }
+        set_running(key, pod_ip, ctx);
         None
+    }
+
+    /// A pin agent reports a pod's containers: checked against what this pin may touch (a pod
+    /// bound to it, with the same uid), then written exactly as the simulated kubelet writes.
+    pub fn remote_pod_status(
+        &mut self,
+        pod: &PodRef,
+        phase: PodPhase,
+        pod_ip: Option<String>,
+        ctx: &mut Context,
+    ) -> Result<(), String> {
+        if !self.alive {
+            return Err(format!("node {} is down: its reports are not heard", self.node));
+        }
+        let key = self.own_pod(pod, ctx)?;
+        let current = ctx.store.get::<Pod>(&key).map(|p| (p.metadata.is_terminating(), p.status.phase.clone()));
+        match (current, phase) {
+            (Some((true, _)), _) => Ok(()),
+            (Some((_, running)), PodPhase::Pending) if running == "Running" => Ok(()),
+            (_, PodPhase::Pending) => {
+                set_container_creating(&key, self.host_ip(), ctx);
+                Ok(())
+            }
+            (_, PodPhase::Running) => {
+                let pod_ip = pod_ip.unwrap_or_else(|| self.pod_ip());
+                set_running(&key, pod_ip, ctx);
+                Ok(())
+            }
+        }
+    }
+
+    /// A pin agent stopped a pod's containers: a terminating pod bound to it is removed, as the
+    /// simulated kubelet removes it when its containers are gone.
+    pub fn remote_pod_deleted(&mut self, pod: &PodRef, ctx: &mut Context) -> Result<(), String> {
+        if !self.alive {
+            return Err(format!("node {} is down: its reports are not heard", self.node));
+        }
+        let Ok(key) = self.own_pod(pod, ctx) else { return Ok(()) };
+        if let Some(pod) = ctx.store.get::<Pod>(&key).filter(|p| p.metadata.is_terminating()).cloned() {
+            for c in &pod.spec.containers {
+                ctx.recorder.record(
+                    ctx.store,
+                    ctx.now,
+                    Kind::Pod,
+                    &pod.metadata,
+                    "Normal",
+                    "Killing",
+                    format!("Stopping container {}", c.name),
+                    "kubelet",
+                );
+            }
+            let _ = ctx.store.delete::<Pod>(&key);
+        }
+        Ok(())
+    }
+
+    /// The key of a pod bound to this pin with this uid, or why the agent may not touch it.
+    fn own_pod(&self, pod: &PodRef, ctx: &Context) -> Result<ObjectKey, String> {
+        let key = ObjectKey::new(&pod.namespace, &pod.name);
+        match ctx.store.get::<Pod>(&key) {
+            None => Err(format!("pod {key} not found")),
+            Some(p) if p.node_name() != Some(self.node.as_str()) => {
+                Err(format!("pod {key} is not bound to node {}", self.node))
+            }
+            Some(p) if !pod.uid.is_empty() && p.metadata.uid != pod.uid => {
+                Err(format!("pod {key} has uid {}, not {}", p.metadata.uid, pod.uid))
+            }
+            Some(_) => Ok(key),
+        }
     }
 
     fn stop(&mut self, key: &ObjectKey, ctx: &mut Context) -> Option<Millis> {
@@ -301,5 +337,77 @@ impl Kubelet {
         let ip = format!("10.244.{}.{}", self.index, self.next_ip % 250 + 2);
         self.next_ip += 1;
         ip
+    }
+}
+
+/// Containers being created (`Pending`, `ContainerCreating`), keeping restart counts.
+fn set_container_creating(key: &ObjectKey, host_ip: String, ctx: &mut Context) {
+    let _ = ctx.store.modify::<Pod>(key, |p| {
+        p.status.phase = "Pending".into();
+        p.status.host_ip = Some(host_ip);
+        let restarts: BTreeMap<String, i32> =
+            p.status.container_statuses.iter().map(|c| (c.name.clone(), c.restart_count)).collect();
+        p.status.container_statuses = p
+            .spec
+            .containers
+            .iter()
+            .map(|c| ContainerStatus {
+                name: c.name.clone(),
+                ready: false,
+                restart_count: restarts.get(&c.name).copied().unwrap_or(0),
+                image: c.image.clone(),
+                started: Some(false),
+                state: ContainerState {
+                    waiting: Some(ContainerStateWaiting { reason: "ContainerCreating".into() }),
+                    ..Default::default()
+                },
+            })
+            .collect();
+    });
+}
+
+/// Containers up: `Running`, ready, with the pod's conditions and a `Started` event per container.
+fn set_running(key: &ObjectKey, pod_ip: String, ctx: &mut Context) {
+    let now = ctx.now.to_rfc3339();
+    let Ok(pod) = ctx.store.modify::<Pod>(key, |p| {
+        p.status.phase = "Running".into();
+        p.status.start_time.get_or_insert_with(|| now.clone());
+        p.status.pod_ip.get_or_insert(pod_ip);
+        for cs in &mut p.status.container_statuses {
+            cs.ready = true;
+            cs.started = Some(true);
+            cs.state = ContainerState {
+                running: Some(ContainerStateRunning { started_at: Some(now.clone()) }),
+                ..Default::default()
+            };
+        }
+        for type_ in ["Initialized", "Ready", "ContainersReady", "PodScheduled"] {
+            let condition = PodCondition {
+                type_: type_.into(),
+                status: "True".into(),
+                last_transition_time: Some(now.clone()),
+                ..Default::default()
+            };
+            match p.status.conditions.iter_mut().find(|c| c.type_ == type_) {
+                Some(c) if c.status == "True" => {}
+                Some(c) => *c = condition,
+                None => p.status.conditions.push(condition),
+            }
+        }
+    }) else {
+        return;
+    };
+    let names: Vec<String> = pod.spec.containers.iter().map(|c| c.name.clone()).collect();
+    for name in names {
+        ctx.recorder.record(
+            ctx.store,
+            ctx.now,
+            Kind::Pod,
+            &pod.metadata,
+            "Normal",
+            "Started",
+            format!("Started container {name}"),
+            "kubelet",
+        );
     }
 }

@@ -1,0 +1,403 @@
+//! The pin WebSocket (`GET /pins/join`) and the list of connected pins (`GET /nodes`).
+//!
+//! A thin shell like the rest of the API: each connection is one task that turns pin-protocol
+//! frames ([`crate::agent::protocol`]) into calls on the World through the inbox, and follows the
+//! pods bound to its node to tell the agent what to run (`bindPod`) and stop (`deletePod`). A
+//! knocked pin is told `stopHeartbeats`, and `resume` when it stands again. The control plane's
+//! rules for what an agent may do live in `cluster/agents.rs`; nothing here writes the store.
+//!
+//! When the environment variable `PINSETTER_JOIN_TOKEN` is set on the server, an agent must
+//! present the same token to register.
+
+use super::Api;
+use crate::agent::protocol::{self, AgentMessage, ContainerSpec, PodRef, ProtocolError, ServerMessage};
+use crate::cluster::agents::AgentError;
+use crate::cluster::objects::{Pod, Readiness};
+use crate::cluster::store::ObjectKey;
+use crate::world::World;
+use axum::Router;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{Extensions, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// The environment variable that sets the join token agents must present.
+pub const JOIN_TOKEN_ENV: &str = "PINSETTER_JOIN_TOKEN";
+/// How long a new connection has to send `register`.
+const REGISTER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often a connection compares the pods bound to its node with what the agent was told.
+const SYNC_EVERY: Duration = Duration::from_millis(100);
+/// Frames larger than this are refused by the WebSocket layer.
+const MAX_FRAME_BYTES: usize = 64 << 10;
+
+/// The pin routes, merged into the API router.
+pub(super) fn routes() -> Router<Api> {
+    Router::new().route("/pins/join", get(join)).route("/nodes", get(nodes))
+}
+
+async fn join(State(api): State<Api>, ws: WebSocketUpgrade, extensions: Extensions) -> Response {
+    let peer = extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.to_string());
+    ws.max_message_size(MAX_FRAME_BYTES).on_upgrade(move |socket| async move {
+        let mut connection = Connection { api, socket, peer, node: String::new(), session: 0 };
+        connection.run().await;
+    })
+}
+
+/// `GET /nodes`: every pin agent that has joined (connected or not), with its node's state.
+async fn nodes(State(api): State<Api>) -> Response {
+    let listing = api
+        .world
+        .call(|w: &mut World| {
+            let cluster = w.cluster();
+            let items: Vec<serde_json::Value> = cluster
+                .agents()
+                .iter()
+                .map(|(name, pin)| {
+                    let node = cluster.store.get::<crate::cluster::objects::Node>(&ObjectKey::cluster(name));
+                    let ready = match node.map(|n| n.readiness()) {
+                        Some(Readiness::Ready) => "Ready",
+                        Some(Readiness::NotReady) => "NotReady",
+                        Some(Readiness::Unknown) => "Unknown",
+                        None => "Gone",
+                    };
+                    let pods: Vec<serde_json::Value> = cluster
+                        .store
+                        .pods_on_node(name)
+                        .map(|p| json!({"namespace": p.metadata.namespace(), "name": p.metadata.name, "state": p.state().as_str()}))
+                        .collect();
+                    json!({
+                        "name": name,
+                        "address": pin.address,
+                        "connected": pin.connected,
+                        "connectedSince": pin.connected_since.to_rfc3339(),
+                        "lastHeartbeat": pin.last_heartbeat.map(|t| t.to_rfc3339()),
+                        "heartbeats": pin.heartbeats,
+                        "session": pin.session,
+                        "ready": ready,
+                        "knocked": cluster.is_knocked(name),
+                        "rackSlot": w.pin_number(name),
+                        "pods": pods,
+                    })
+                })
+                .collect();
+            json!({"kind": "PinList", "apiVersion": "pinsetter.dev/v1", "items": items})
+        })
+        .await;
+    match listing {
+        Ok(value) => (StatusCode::OK, [("content-type", "application/json")], value.to_string()).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// What the connection loop learns from the World on each sync.
+struct Snapshot {
+    current: bool,
+    knocked: bool,
+    /// Pods bound to the node: key → (uid, terminating, containers).
+    pods: BTreeMap<ObjectKey, (String, bool, Vec<ContainerSpec>)>,
+}
+
+/// Why a connection ends.
+enum Close {
+    /// The socket closed or failed.
+    Gone,
+    /// The agent left gracefully.
+    Left,
+    /// We refused it, with a fatal `error` frame already sent.
+    Refused,
+}
+
+struct Connection {
+    api: Api,
+    socket: WebSocket,
+    peer: Option<String>,
+    node: String,
+    session: u64,
+}
+
+impl Connection {
+    async fn run(&mut self) {
+        let pods = match self.register().await {
+            Ok(pods) => pods,
+            Err(message) => {
+                tracing::warn!(peer = self.peer.as_deref().unwrap_or("?"), "[WS] pin refused: {message}");
+                self.send(&ServerMessage::Error { message, fatal: true }).await;
+                let _ = self.socket.send(Message::Close(None)).await;
+                return;
+            }
+        };
+        // What the agent has been told to run (or said it runs), and what it was told to stop.
+        let mut running: BTreeMap<ObjectKey, String> =
+            pods.into_iter().map(|p| (ObjectKey::new(p.namespace, p.name), p.uid)).collect();
+        let mut stopping: BTreeSet<ObjectKey> = BTreeSet::new();
+        let mut told_knocked = false;
+        let mut sync = tokio::time::interval(SYNC_EVERY);
+        sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let close = loop {
+            tokio::select! {
+                frame = self.socket.recv() => {
+                    let step = match frame {
+                        Some(Ok(Message::Text(text))) => self.handle(text.as_str(), &mut running, &mut stopping).await,
+                        Some(Ok(Message::Binary(_))) => {
+                            self.refuse_frame(ProtocolError::Binary).await;
+                            Ok(())
+                        }
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(()),
+                        Some(Ok(Message::Close(_))) | Some(Err(_)) | None => Err(Close::Gone),
+                    };
+                    if let Err(close) = step {
+                        break close;
+                    }
+                }
+                _ = sync.tick() => {
+                    if let Err(close) = self.sync(&mut running, &mut stopping, &mut told_knocked).await {
+                        break close;
+                    }
+                }
+            }
+        };
+        match close {
+            Close::Left => tracing::info!(node = self.node, "[WS] pin left"),
+            Close::Refused => {
+                let _ = self.socket.send(Message::Close(None)).await;
+            }
+            Close::Gone => {
+                let (node, session) = (self.node.clone(), self.session);
+                let _ = self.api.world.call(move |w| w.request(|c, _| c.agent_disconnected(&node, session))).await;
+                tracing::info!(node = self.node, session = self.session, "[WS] pin disconnected");
+            }
+        }
+    }
+
+    /// Waits for `register`, checks the token, and joins the node. Returns the pods the agent
+    /// says it runs.
+    async fn register(&mut self) -> Result<Vec<PodRef>, String> {
+        let text = loop {
+            match tokio::time::timeout(REGISTER_TIMEOUT, self.socket.recv()).await {
+                Err(_) => return Err(format!("no register frame within {}s", REGISTER_TIMEOUT.as_secs())),
+                Ok(Some(Ok(Message::Text(text)))) => break text.to_string(),
+                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+                Ok(Some(Ok(Message::Binary(_)))) => return Err(ProtocolError::Binary.to_string()),
+                Ok(_) => return Err("the connection closed before register".into()),
+            }
+        };
+        let message = protocol::decode::<AgentMessage>(&text).map_err(|e| e.to_string())?;
+        let AgentMessage::Register { node, capacity, labels, token, pods, address } = message else {
+            return Err("the first frame must be register".into());
+        };
+        if let Ok(expected) = std::env::var(JOIN_TOKEN_ENV)
+            && !expected.is_empty()
+            && token.as_deref() != Some(expected.as_str())
+        {
+            return Err(format!(
+                "join token {}: this server requires the token it was started with (--token)",
+                if token.is_some() { "rejected" } else { "missing" }
+            ));
+        }
+        let address = self.peer.clone().or(address).unwrap_or_else(|| "unknown".into());
+        let name = node.clone();
+        let joined = self
+            .api
+            .world
+            .call(move |w| {
+                let timing = w.cluster().timing;
+                w.join_agent(&name, &capacity, &labels, &address).map(|session| (session, timing))
+            })
+            .await
+            .map_err(|e| e.message)?;
+        let (session, timing) = joined.map_err(|e| e.to_string())?;
+        self.node = node;
+        self.session = session;
+        tracing::info!(node = self.node, session, peer = self.peer.as_deref().unwrap_or("?"), "[WS] pin registered");
+        self.send(&ServerMessage::Registered {
+            node: self.node.clone(),
+            session,
+            heartbeat_ms: timing.heartbeat.0,
+            startup_ms: timing.startup.0,
+            termination_ms: timing.termination.0,
+        })
+        .await;
+        Ok(pods)
+    }
+
+    /// One frame from a registered agent.
+    async fn handle(
+        &mut self,
+        text: &str,
+        running: &mut BTreeMap<ObjectKey, String>,
+        stopping: &mut BTreeSet<ObjectKey>,
+    ) -> Result<(), Close> {
+        let message = match protocol::decode::<AgentMessage>(text) {
+            Ok(m) => m,
+            Err(e) => {
+                self.refuse_frame(e).await;
+                return Ok(());
+            }
+        };
+        let (node, session) = (self.node.clone(), self.session);
+        let result: Result<Option<ServerMessage>, AgentError> = match message {
+            AgentMessage::Register { .. } => {
+                self.refuse_frame(ProtocolError::Invalid("already registered on this connection".into())).await;
+                return Ok(());
+            }
+            AgentMessage::Heartbeat { seq } => {
+                let start = Instant::now();
+                let heard =
+                    call(&self.api.world, move |w| w.request(|c, now| c.agent_heartbeat(&node, session, now))).await?;
+                tracing::debug!(
+                    node = self.node,
+                    seq,
+                    latency_us = start.elapsed().as_micros() as u64,
+                    "[WS] heartbeat"
+                );
+                heard.map(|heard| heard.then_some(ServerMessage::HeartbeatAck { seq }))
+            }
+            AgentMessage::PodStatus { pod, phase, pod_ip } => call(&self.api.world, move |w| {
+                w.request(|c, now| c.agent_pod_status(&node, session, &pod, phase, pod_ip, now))
+            })
+            .await?
+            .map(|()| None),
+            AgentMessage::PodDeleted { pod } => {
+                let key = ObjectKey::new(&pod.namespace, &pod.name);
+                running.remove(&key);
+                stopping.remove(&key);
+                call(&self.api.world, move |w| w.request(|c, now| c.agent_pod_deleted(&node, session, &pod, now)))
+                    .await?
+                    .map(|()| None)
+            }
+            AgentMessage::Drain {} => {
+                let evicted =
+                    call(&self.api.world, move |w| w.request(|c, now| c.agent_drain(&node, session, now))).await?;
+                if let Ok(n) = evicted {
+                    tracing::info!(node = self.node, pods = n, "[WS] pin draining: cordoned, evicting its pods");
+                }
+                evicted.map(|_| None)
+            }
+            AgentMessage::Leave {} => {
+                return match call(&self.api.world, move |w| w.agent_leave(&node, session)).await? {
+                    Ok(()) => Err(Close::Left),
+                    Err(e) => self.fatal(e).await,
+                };
+            }
+        };
+        match result {
+            Ok(Some(reply)) => {
+                self.send(&reply).await;
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(e @ AgentError::StaleSession { .. }) => self.fatal(e).await,
+            Err(e) => {
+                tracing::warn!(node = self.node, "[WS] pin request refused: {e}");
+                self.send(&ServerMessage::Error { message: e.to_string(), fatal: false }).await;
+                Ok(())
+            }
+        }
+    }
+
+    /// Tells the agent what changed for its node: knocked or stood, pods to run or stop.
+    async fn sync(
+        &mut self,
+        running: &mut BTreeMap<ObjectKey, String>,
+        stopping: &mut BTreeSet<ObjectKey>,
+        told_knocked: &mut bool,
+    ) -> Result<(), Close> {
+        let (node, session) = (self.node.clone(), self.session);
+        let snapshot = call(&self.api.world, move |w| {
+            let cluster = w.cluster();
+            let current = cluster.agents().get(&node).is_some_and(|p| p.session == session);
+            let pods = cluster
+                .store
+                .pods_on_node(&node)
+                .map(|p: &Pod| {
+                    let containers = p
+                        .spec
+                        .containers
+                        .iter()
+                        .map(|c| ContainerSpec { name: c.name.clone(), image: c.image.clone() })
+                        .collect();
+                    (ObjectKey::of(&p.metadata), (p.metadata.uid.clone(), p.metadata.is_terminating(), containers))
+                })
+                .collect();
+            Snapshot { current, knocked: cluster.is_knocked(&node), pods }
+        })
+        .await?;
+        if !snapshot.current {
+            let e = AgentError::StaleSession { node: self.node.clone(), session: self.session };
+            return self.fatal(e).await;
+        }
+        if snapshot.knocked != *told_knocked {
+            *told_knocked = snapshot.knocked;
+            let message = if snapshot.knocked {
+                tracing::info!(node = self.node, "[WS] pin knocked over: telling its agent to stop heartbeats");
+                ServerMessage::StopHeartbeats { reason: "the pin was knocked over in the game".into() }
+            } else {
+                tracing::info!(node = self.node, "[WS] pin stood again: telling its agent to resume");
+                ServerMessage::Resume {}
+            };
+            self.send(&message).await;
+        }
+        if snapshot.knocked {
+            // A knocked pin's kubelet is dead: it neither starts nor stops anything.
+            return Ok(());
+        }
+        let mut out = Vec::new();
+        for (key, (uid, terminating, containers)) in &snapshot.pods {
+            let pod = PodRef { namespace: key.namespace.clone(), name: key.name.clone(), uid: uid.clone() };
+            if *terminating {
+                if stopping.insert(key.clone()) {
+                    out.push(ServerMessage::DeletePod { pod });
+                }
+            } else if running.get(key) != Some(uid) {
+                running.insert(key.clone(), uid.clone());
+                out.push(ServerMessage::BindPod { pod, containers: containers.clone() });
+            }
+        }
+        // Pods the agent runs that are no longer bound here (deleted while it was away, or
+        // replaced by a pod of the same name): it drops them.
+        let gone: Vec<(ObjectKey, String)> = running
+            .iter()
+            .filter(|(k, uid)| snapshot.pods.get(*k).is_none_or(|(u, _, _)| u != *uid))
+            .map(|(k, u)| (k.clone(), u.clone()))
+            .collect();
+        for (key, uid) in gone {
+            running.remove(&key);
+            if !snapshot.pods.contains_key(&key) {
+                stopping.remove(&key);
+            }
+            out.push(ServerMessage::DeletePod { pod: PodRef { namespace: key.namespace, name: key.name, uid } });
+        }
+        for message in out {
+            self.send(&message).await;
+        }
+        Ok(())
+    }
+
+    async fn refuse_frame(&mut self, error: ProtocolError) {
+        tracing::warn!(node = self.node, peer = self.peer.as_deref().unwrap_or("?"), "[WS] bad frame: {error}");
+        self.send(&ServerMessage::Error { message: error.to_string(), fatal: false }).await;
+    }
+
+    async fn fatal(&mut self, error: AgentError) -> Result<(), Close> {
+        tracing::warn!(node = self.node, "[WS] closing pin connection: {error}");
+        self.send(&ServerMessage::Error { message: error.to_string(), fatal: true }).await;
+        Err(Close::Refused)
+    }
+
+    async fn send(&mut self, message: &ServerMessage) {
+        let _ = self.socket.send(Message::Text(protocol::encode(message).into())).await;
+    }
+}
+
+/// Runs `f` on the World; an unavailable World ends the connection.
+async fn call<R: Send + 'static>(
+    world: &super::WorldHandle,
+    f: impl FnOnce(&mut World) -> R + Send + 'static,
+) -> Result<R, Close> {
+    world.call(f).await.map_err(|_| Close::Gone)
+}
