@@ -335,10 +335,14 @@ fn pin_card(frame: &mut Frame, app: &App, pin: u8, rect: Rect) {
     } else {
         t.dim()
     };
-    let title = Line::from(vec![Span::styled(
+    let mut title = vec![Span::styled(
         format!(" {name} "),
         if selected { t.title().add_modifier(Modifier::REVERSED) } else { t.title() },
-    )]);
+    )];
+    if is_external(node) {
+        title.push(Span::styled("ext ", t.note()));
+    }
+    let title = Line::from(title);
     let card = bordered(app, !down).border_style(border).title(title);
     frame.render_widget(Paragraph::new(lines).block(card), rect);
 }
@@ -425,12 +429,55 @@ fn lane(frame: &mut Frame, app: &App, g: &Geometry, area: Rect) {
     }
 }
 
+/// A pin run by a `pinsetter pin` agent process rather than simulated in the game.
+fn is_external(node: &Node) -> bool {
+    node.metadata.labels.get(crate::cluster::agents::AGENT_LABEL).map(String::as_str)
+        == Some(crate::cluster::agents::AGENT_EXTERNAL)
+}
+
 fn side_panel(frame: &mut Frame, app: &App, area: Rect) {
+    // Pins beyond the ten-pin rack (agents joining a full lane) stand in a side rack.
+    let extra = app.driver.world.pins().len().saturating_sub(10);
+    let area = if extra > 0 {
+        let height = (extra as u16 + 2).min(area.height / 3);
+        let [rack, rest] = Layout::vertical([Constraint::Length(height), Constraint::Min(10)]).areas(area);
+        side_rack(frame, app, rack);
+        rest
+    } else {
+        area
+    };
     let [events_area, pending_area, selected_area] =
         Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(25), Constraint::Min(5)]).areas(area);
     events(frame, app, events_area);
     unscheduled(frame, app, pending_area);
     selected(frame, app, selected_area);
+}
+
+/// One line per pin beyond the rack: status glyph, name, `ext` for agents, and its pods.
+fn side_rack(frame: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let world = &app.driver.world;
+    let store = &world.cluster().store;
+    let width = area.width.saturating_sub(2) as usize;
+    let mut lines = Vec::new();
+    for name in world.pins().iter().skip(10) {
+        let Some(node) = store.get::<Node>(&ObjectKey::cluster(name)) else { continue };
+        let (glyph, style) = match (world.cluster().is_knocked(name), node.readiness()) {
+            (true, _) => (t.down(), t.bad()),
+            (false, Readiness::Ready) => (t.ready(), t.good()),
+            _ => (t.not_ready(), t.warn()),
+        };
+        let mut spans = vec![Span::styled(format!("{glyph} {name} "), style)];
+        if is_external(node) {
+            spans.push(Span::styled("ext ", t.note()));
+        }
+        let used: usize = spans.iter().map(|s| s.width()).sum();
+        for pod in store.pods_on_node(name).take(width.saturating_sub(used)) {
+            spans.push(Span::styled(t.pod_glyph(pod.state()), t.deployment(app.deployment_index(pod))));
+        }
+        lines.push(Line::from(spans));
+    }
+    frame.render_widget(Paragraph::new(lines).block(block(" side rack: pins beyond ten ", app)), area);
 }
 
 fn events(frame: &mut Frame, app: &App, area: Rect) {
