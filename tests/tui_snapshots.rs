@@ -148,3 +148,16 @@ fn ascii_mode_draws_no_unicode_glyphs_on_cards() {
     assert!(text.is_ascii(), "ascii mode leaks non-ASCII characters:\n{text}");
     assert!(text.contains('#'), "running pods draw as #");
 }
+
+#[test]
+fn pins_beyond_ten_stand_in_a_side_rack_marked_external() {
+    let mut app = app();
+    run_for(&mut app, 1_000);
+    let capacity = pinsetter::agent::protocol::Capacity { cpu: "4".into(), memory: "8Gi".into(), pods: 110 };
+    app.driver.world.join_agent("agent-a", &capacity, &Default::default(), "127.0.0.1:1").unwrap();
+    run_for(&mut app, 200);
+    let text = screen(&app, 160, 48);
+    assert!(text.contains("side rack"), "an eleventh pin needs a place on screen");
+    let line = text.lines().find(|l| l.contains("agent-a")).expect("the agent's pin is listed");
+    assert!(line.contains("ext"), "agent-run pins are marked external: {line}");
+}
