@@ -162,6 +162,8 @@ impl Tokens {
 pub struct Security {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     pub tokens: Option<Arc<Tokens>>,
+    /// The token `pinsetter pin --join` agents must present.
+    pub join_token: Option<String>,
 }
 
 impl std::fmt::Debug for Security {
@@ -193,7 +195,7 @@ impl Server {
             .with_context(|| format!("cannot listen on {addr}"))?;
         let bound = listener.local_addr().context("reading the bound address")?;
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
-        let router = router_with(handle, bound, security.tokens.clone());
+        let router = router_with(handle, bound, &security);
         let tls = security.tls.clone();
         let thread = std::thread::Builder::new()
             .name("pinsetter-api".into())
@@ -247,16 +249,22 @@ struct Api {
     world: WorldHandle,
     address: String,
     tokens: Option<Arc<Tokens>>,
+    join_token: Option<String>,
 }
 
 /// The router: one dispatcher for every path, behind a request log and a body limit.
 pub fn router(world: WorldHandle, addr: SocketAddr) -> Router {
-    router_with(world, addr, None)
+    router_with(world, addr, &Security::default())
 }
 
 /// The router, requiring a bearer token from `tokens` when given.
-pub fn router_with(world: WorldHandle, addr: SocketAddr, tokens: Option<Arc<Tokens>>) -> Router {
-    let api = Api { world, address: addr.to_string(), tokens };
+pub fn router_with(world: WorldHandle, addr: SocketAddr, security: &Security) -> Router {
+    let api = Api {
+        world,
+        address: addr.to_string(),
+        tokens: security.tokens.clone(),
+        join_token: security.join_token.clone(),
+    };
     Router::new()
         .merge(pins::routes())
         .fallback(dispatch)

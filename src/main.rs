@@ -76,6 +76,9 @@ struct SecurityArgs {
     /// viewer (get, list, watch). Needs --tls: kubectl never sends tokens over plain http.
     #[arg(long, value_name = "FILE", requires = "tls")]
     token_file: Option<std::path::PathBuf>,
+    /// Require this token from `pinsetter pin --join` agents (their `--token`).
+    #[arg(long, value_name = "TOKEN")]
+    join_token: Option<String>,
 }
 
 impl SecurityArgs {
@@ -93,7 +96,7 @@ impl SecurityArgs {
             }
             None => None,
         };
-        Ok(pinsetter::api::Security { tls, tokens })
+        Ok(pinsetter::api::Security { tls, tokens, join_token: self.join_token.clone() })
     }
 
     fn scheme(&self) -> &'static str {

@@ -6,8 +6,8 @@
 //! knocked pin is told `stopHeartbeats`, and `resume` when it stands again. The control plane's
 //! rules for what an agent may do live in `cluster/agents.rs`; nothing here writes the store.
 //!
-//! When the environment variable `PINSETTER_JOIN_TOKEN` is set on the server, an agent must
-//! present the same token to register.
+//! When the server has a join token (`--join-token`, or the environment variable
+//! `PINSETTER_JOIN_TOKEN`), an agent must present the same token to register.
 
 use super::Api;
 use crate::agent::protocol::{self, AgentMessage, ContainerSpec, PodRef, ProtocolError, ServerMessage};
@@ -190,7 +190,8 @@ impl Connection {
         let AgentMessage::Register { node, capacity, labels, token, pods, address } = message else {
             return Err("the first frame must be register".into());
         };
-        if let Ok(expected) = std::env::var(JOIN_TOKEN_ENV)
+        let expected = self.api.join_token.clone().or_else(|| std::env::var(JOIN_TOKEN_ENV).ok());
+        if let Some(expected) = expected
             && !expected.is_empty()
             && token.as_deref() != Some(expected.as_str())
         {
