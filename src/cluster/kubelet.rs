@@ -269,18 +269,7 @@ impl Kubelet {
         }
         let Ok(key) = self.own_pod(pod, ctx) else { return Ok(()) };
         if let Some(pod) = ctx.store.get::<Pod>(&key).filter(|p| p.metadata.is_terminating()).cloned() {
-            for c in &pod.spec.containers {
-                ctx.recorder.record(
-                    ctx.store,
-                    ctx.now,
-                    Kind::Pod,
-                    &pod.metadata,
-                    "Normal",
-                    "Killing",
-                    format!("Stopping container {}", c.name),
-                    "kubelet",
-                );
-            }
+            record_killing(&pod, ctx);
             let _ = ctx.store.delete::<Pod>(&key);
         }
         Ok(())
@@ -309,18 +298,7 @@ impl Kubelet {
                 let gone_at = ctx.now + ctx.timing.termination;
                 self.stopping.insert(key.clone(), gone_at);
                 if let Some(pod) = ctx.store.get::<Pod>(key).cloned() {
-                    for c in &pod.spec.containers {
-                        ctx.recorder.record(
-                            ctx.store,
-                            ctx.now,
-                            Kind::Pod,
-                            &pod.metadata,
-                            "Normal",
-                            "Killing",
-                            format!("Stopping container {}", c.name),
-                            "kubelet",
-                        );
-                    }
+                    record_killing(&pod, ctx);
                 }
                 gone_at
             }
@@ -409,5 +387,13 @@ fn set_running(key: &ObjectKey, pod_ip: String, ctx: &mut Context) {
             format!("Started container {name}"),
             "kubelet",
         );
+    }
+}
+
+/// The kubelet's `Killing` event, one per container it stops.
+fn record_killing(pod: &Pod, ctx: &mut Context) {
+    for c in &pod.spec.containers {
+        let message = format!("Stopping container {}", c.name);
+        ctx.recorder.record(ctx.store, ctx.now, Kind::Pod, &pod.metadata, "Normal", "Killing", message, "kubelet");
     }
 }
