@@ -18,7 +18,7 @@ pub mod tls;
 use self::discovery::{NAMESPACES, ResourceInfo};
 use self::select::{FieldSelector, LabelSelector};
 use self::status::ApiError;
-use crate::cluster::objects::{Deployment, Event, Kind, Lease, Node, Object, Pod, ReplicaSet};
+use crate::cluster::objects::{Deployment, Endpoints, Event, Kind, Lease, Node, Object, Pod, ReplicaSet, Service};
 use crate::cluster::store::{ChangeType, ObjectKey, Store};
 use crate::world::World;
 use anyhow::Context;
@@ -509,6 +509,8 @@ fn objects_of(store: &Store, kind: Kind) -> Vec<Object> {
         Kind::ReplicaSet => store.list::<ReplicaSet>().cloned().map(Object::ReplicaSet).collect(),
         Kind::Event => store.list::<Event>().cloned().map(Object::Event).collect(),
         Kind::Lease => store.list::<Lease>().cloned().map(Object::Lease).collect(),
+        Kind::Service => store.list::<Service>().cloned().map(Object::Service).collect(),
+        Kind::Endpoints => store.list::<Endpoints>().cloned().map(Object::Endpoints).collect(),
     }
 }
 
@@ -520,6 +522,8 @@ fn object_of(store: &Store, kind: Kind, key: &ObjectKey) -> Option<Object> {
         Kind::ReplicaSet => store.get::<ReplicaSet>(key).cloned().map(Object::ReplicaSet),
         Kind::Event => store.get::<Event>(key).cloned().map(Object::Event),
         Kind::Lease => store.get::<Lease>(key).cloned().map(Object::Lease),
+        Kind::Service => store.get::<Service>(key).cloned().map(Object::Service),
+        Kind::Endpoints => store.get::<Endpoints>(key).cloned().map(Object::Endpoints),
     }
 }
 

@@ -15,7 +15,7 @@ pub mod scheduler;
 pub mod store;
 pub mod timing;
 
-use self::controllers::{deployment, garbage_collector, node_lifecycle, replicaset, taint_eviction};
+use self::controllers::{deployment, endpoints, garbage_collector, node_lifecycle, replicaset, taint_eviction};
 use self::events::EventRecorder;
 use self::kubelet::Kubelet;
 use self::objects::{Deployment, Kind, Node, Object, Pod, ReplicaSet};
@@ -40,6 +40,8 @@ pub enum ClusterError {
 pub enum Task {
     ReconcileDeployment(ObjectKey),
     ReconcileReplicaSet(ObjectKey),
+    /// The endpoints controller brings one Service's Endpoints up to date.
+    ReconcileEndpoints(ObjectKey),
     /// The taint-eviction controller checks one pod against its node's NoExecute taints.
     TaintEviction(ObjectKey),
     /// Delete what an owner (by uid) left behind.
@@ -94,6 +96,7 @@ pub struct ControllerStats {
     pub node_lifecycle: u64,
     pub taint_eviction: u64,
     pub garbage_collector: u64,
+    pub endpoints: u64,
 }
 
 /// What a reconcile may touch: the store, the event recorder, the clock and the timing preset.
@@ -118,6 +121,8 @@ pub struct Cluster {
     queue: WorkQueue,
     /// How far this cluster's informers have read the store's change log.
     cursor: u64,
+    /// Service cluster IPs handed out so far (deterministic, in order).
+    next_cluster_ip: u32,
 }
 
 impl Cluster {
@@ -135,6 +140,7 @@ impl Cluster {
             node_lifecycle: node_lifecycle::NodeLifecycle::default(),
             queue,
             cursor: 0,
+            next_cluster_ip: 0,
         }
     }
 
@@ -163,6 +169,11 @@ impl Cluster {
             Object::ReplicaSet(rs) => Object::ReplicaSet(upsert(&mut self.store, rs, now)?),
             Object::Event(e) => Object::Event(upsert(&mut self.store, e, now)?),
             Object::Lease(l) => Object::Lease(upsert(&mut self.store, l, now)?),
+            Object::Service(mut svc) => {
+                self.admit_service(&mut svc);
+                Object::Service(upsert(&mut self.store, svc, now)?)
+            }
+            Object::Endpoints(ep) => Object::Endpoints(upsert(&mut self.store, ep, now)?),
         };
         Ok(applied)
     }
@@ -181,7 +192,39 @@ impl Cluster {
             Object::ReplicaSet(o) => Object::ReplicaSet(self.store.create(o, now)?),
             Object::Event(o) => Object::Event(self.store.create(o, now)?),
             Object::Lease(o) => Object::Lease(self.store.create(o, now)?),
+            Object::Service(mut o) => {
+                self.admit_service(&mut o);
+                Object::Service(self.store.create(o, now)?)
+            }
+            Object::Endpoints(o) => Object::Endpoints(self.store.create(o, now)?),
         })
+    }
+
+    /// Service defaults as the API server fills them: type ClusterIP, a cluster IP from the
+    /// service range (10.96.0.0/12, handed out in order), TCP, and targetPort = port.
+    fn admit_service(&mut self, svc: &mut objects::Service) {
+        use objects::service::IntOrString;
+        if svc.spec.type_.is_empty() {
+            svc.spec.type_ = "ClusterIP".into();
+        }
+        let namespace = svc.metadata.namespace.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| "default".into());
+        let existing = self.store.get::<objects::Service>(&ObjectKey::new(namespace, svc.metadata.name.clone()));
+        let kept = existing.map(|e| e.spec.cluster_ip.clone()).filter(|ip| !ip.is_empty());
+        if svc.spec.cluster_ip.is_empty() {
+            svc.spec.cluster_ip = kept.unwrap_or_else(|| {
+                self.next_cluster_ip += 1;
+                format!("10.96.{}.{}", self.next_cluster_ip / 250, self.next_cluster_ip % 250 + 1)
+            });
+        }
+        if svc.spec.cluster_ip != "None" && svc.spec.cluster_ips.is_empty() {
+            svc.spec.cluster_ips = vec![svc.spec.cluster_ip.clone()];
+        }
+        for port in &mut svc.spec.ports {
+            if port.protocol.is_empty() {
+                port.protocol = "TCP".into();
+            }
+            port.target_port.get_or_insert(IntOrString::Int(port.port));
+        }
     }
 
     /// `PUT`: replaces the spec and metadata (a stale resourceVersion is a Conflict); status
@@ -206,6 +249,11 @@ impl Cluster {
             Object::ReplicaSet(o) => Object::ReplicaSet(put(&mut self.store, o)?),
             Object::Event(o) => Object::Event(put(&mut self.store, o)?),
             Object::Lease(o) => Object::Lease(put(&mut self.store, o)?),
+            Object::Service(mut o) => {
+                self.admit_service(&mut o);
+                Object::Service(put(&mut self.store, o)?)
+            }
+            Object::Endpoints(o) => Object::Endpoints(put(&mut self.store, o)?),
         })
     }
 
@@ -231,6 +279,8 @@ impl Cluster {
             Kind::ReplicaSet => Object::ReplicaSet(self.store.delete::<ReplicaSet>(key)?),
             Kind::Event => Object::Event(self.store.delete::<objects::Event>(key)?),
             Kind::Lease => Object::Lease(self.store.delete::<objects::Lease>(key)?),
+            Kind::Service => Object::Service(self.store.delete::<objects::Service>(key)?),
+            Kind::Endpoints => Object::Endpoints(self.store.delete::<objects::Endpoints>(key)?),
         })
     }
 
@@ -325,6 +375,10 @@ impl Cluster {
                 self.stats.taint_eviction += 1;
                 taint_eviction::reconcile(key, &mut ctx)
             }
+            Task::ReconcileEndpoints(key) => {
+                self.stats.endpoints += 1;
+                endpoints::reconcile(key, &mut ctx)
+            }
             Task::CollectGarbage(uid) => {
                 self.stats.garbage_collector += 1;
                 garbage_collector::collect(uid, &mut ctx)
@@ -361,6 +415,17 @@ impl Cluster {
         match &*change.object {
             Object::Pod(pod) => {
                 let key = ObjectKey::of(&pod.metadata);
+                // Services whose selector picks this pod (few per namespace: a scan is fine).
+                let services: Vec<ObjectKey> = self
+                    .store
+                    .list::<objects::Service>()
+                    .filter(|s| s.metadata.namespace() == pod.metadata.namespace() && !s.spec.selector.is_empty())
+                    .filter(|s| s.spec.selector.iter().all(|(k, v)| pod.metadata.labels.get(k) == Some(v)))
+                    .map(|s| ObjectKey::of(&s.metadata))
+                    .collect();
+                for service in services {
+                    self.queue.add(Task::ReconcileEndpoints(service), now);
+                }
                 if let Some(owner) = pod.metadata.controller().filter(|o| o.kind == "ReplicaSet") {
                     self.queue
                         .add(Task::ReconcileReplicaSet(ObjectKey::new(pod.metadata.namespace(), &owner.name)), now);
@@ -402,7 +467,8 @@ impl Cluster {
                     }
                 }
             }
-            Object::Event(_) | Object::Lease(_) => {}
+            Object::Service(svc) => self.queue.add(Task::ReconcileEndpoints(ObjectKey::of(&svc.metadata)), now),
+            Object::Event(_) | Object::Lease(_) | Object::Endpoints(_) => {}
         }
     }
 
@@ -434,6 +500,8 @@ impl Cluster {
                     Kind::Deployment => self.store.len::<Deployment>(),
                     Kind::Event => self.store.len::<objects::Event>(),
                     Kind::Lease => self.store.len::<objects::Lease>(),
+                    Kind::Service => self.store.len::<objects::Service>(),
+                    Kind::Endpoints => self.store.len::<objects::Endpoints>(),
                 };
                 (k, n)
             })

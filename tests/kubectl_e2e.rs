@@ -160,6 +160,13 @@ fn the_real_kubectl_drives_the_lane() {
     assert!(s.ok(&["create", "deployment", "made", "--image=nginx", "--replicas=1"]).contains("created"));
     s.eventually("made 1/1", &["get", "deployment", "made"], |o| o.contains("1/1"));
 
+    // Services: expose (JSON) and create service (protobuf); the endpoints controller fills them.
+    assert!(s.ok(&["expose", "deployment", "web", "--port", "80", "--target-port", "8080"]).contains("exposed"));
+    assert!(s.ok(&["create", "service", "clusterip", "cachesvc", "--tcp=6379:6379"]).contains("created"));
+    let svc = s.ok(&["get", "svc", "-o", "wide"]);
+    assert!(svc.contains("CLUSTER-IP") && svc.contains("10.96.") && svc.contains("app=web"), "{svc}");
+    s.eventually("web endpoints", &["get", "endpoints", "web"], |o| o.contains(":8080"));
+
     // A bad manifest is refused, readably, and changes nothing.
     let bad = s.dir.join("bad.yaml");
     std::fs::write(&bad, "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: bad}\nspec:\n  replicas: -1\n  selector: {matchLabels: {app: bad}}\n  template:\n    metadata: {labels: {app: bad}}\n    spec: {containers: [{name: c, image: x}]}\n").unwrap();

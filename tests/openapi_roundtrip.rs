@@ -5,7 +5,7 @@
 use k8s_openapi::api::apps::v1 as apps;
 use k8s_openapi::api::coordination::v1 as coordination;
 use k8s_openapi::api::core::v1 as core;
-use pinsetter::cluster::objects::{Deployment, Event, Lease, Node, Pod, ReplicaSet};
+use pinsetter::cluster::objects::{Deployment, Endpoints, Event, Lease, Node, Object, Pod, ReplicaSet, Service};
 use pinsetter::cluster::timing::Preset;
 use pinsetter::scenario::Scenario;
 use pinsetter::world::{Input, World};
@@ -22,6 +22,10 @@ fn every_kind_round_trips_through_the_upstream_types() {
     for _ in 0..100 {
         world.step();
     }
+    let service: Service = serde_json::from_value(serde_json::json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": "http"}]}}))
+    .unwrap();
+    world.handle_input(Input::Apply(Box::new(Object::Service(service)))).unwrap();
     world.handle_input(Input::Knock("pin-3".into())).unwrap();
     for _ in 0..300 {
         world.step();
@@ -67,6 +71,20 @@ fn every_kind_round_trips_through_the_upstream_types() {
         assert_eq!(theirs.involved_object.name.as_deref(), Some(e.involved_object.name.as_str()));
     }
     assert!(store.list::<Event>().any(|e| e.reason == "TaintManagerEviction"));
+    for svc in store.list::<Service>() {
+        let theirs: core::Service = upstream(svc);
+        let spec = theirs.spec.unwrap();
+        assert_eq!(spec.cluster_ip.as_deref(), Some(svc.spec.cluster_ip.as_str()));
+        assert_eq!(
+            spec.ports.unwrap()[0].target_port,
+            Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String("http".into()))
+        );
+    }
+    for ep in store.list::<Endpoints>() {
+        let theirs: core::Endpoints = upstream(ep);
+        assert!(!theirs.subsets.unwrap_or_default().is_empty());
+    }
+    assert_eq!(store.len::<Endpoints>(), 1);
     for lease in store.list::<Lease>() {
         let theirs: coordination::Lease = upstream(lease);
         assert!(theirs.spec.unwrap().renew_time.is_some(), "renewTime is a MicroTime upstream can parse");

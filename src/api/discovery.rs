@@ -21,7 +21,7 @@ pub struct ResourceInfo {
 
 const ALL_VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
 
-pub const RESOURCES: [ResourceInfo; 7] = [
+pub const RESOURCES: [ResourceInfo; 9] = [
     ResourceInfo {
         plural: "pods",
         singular: "pod",
@@ -54,6 +54,28 @@ pub const RESOURCES: [ResourceInfo; 7] = [
         verbs: ALL_VERBS,
         categories: &[],
         kind: Some(Kind::Event),
+    },
+    ResourceInfo {
+        plural: "services",
+        singular: "service",
+        kind_name: "Service",
+        group: "",
+        namespaced: true,
+        short_names: &["svc"],
+        verbs: ALL_VERBS,
+        categories: &["all"],
+        kind: Some(Kind::Service),
+    },
+    ResourceInfo {
+        plural: "endpoints",
+        singular: "endpoints",
+        kind_name: "Endpoints",
+        group: "",
+        namespaced: true,
+        short_names: &["ep"],
+        verbs: ALL_VERBS,
+        categories: &[],
+        kind: Some(Kind::Endpoints),
     },
     ResourceInfo {
         plural: "namespaces",

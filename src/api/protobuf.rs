@@ -29,6 +29,7 @@ pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
     let bad = |e: prost::DecodeError| ApiError::bad_request(format!("malformed protobuf {kind}: {e}"));
     let mut value = match (api_version.as_str(), kind.as_str()) {
         ("apps/v1", "Deployment") => deployment(&apps::Deployment::decode(raw.as_slice()).map_err(bad)?),
+        ("v1", "Service") => service(&core::Service::decode(raw.as_slice()).map_err(bad)?),
         ("v1", "Pod") => {
             let pod = core::Pod::decode(raw.as_slice()).map_err(bad)?;
             json!({"metadata": object_meta(pod.metadata.as_ref()), "spec": pod.spec.as_ref().map(pod_spec)})
@@ -36,7 +37,7 @@ pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
         _ => {
             return Err(ApiError::unsupported_media_type(
                 &format!("{CONTENT_TYPE} for {api_version} {kind}"),
-                "application/json, application/yaml, and protobuf for apps/v1 Deployment and v1 Pod",
+                "application/json, application/yaml, and protobuf for apps/v1 Deployment, v1 Pod and v1 Service",
             ));
         }
     };
@@ -63,6 +64,25 @@ fn deployment(d: &apps::Deployment) -> Value {
         })
     });
     json!({"metadata": object_meta(d.metadata.as_ref()), "spec": spec})
+}
+
+fn service(svc: &core::Service) -> Value {
+    let spec = svc.spec.as_ref().map(|s| {
+        let ports: Vec<Value> = s
+            .ports
+            .iter()
+            .map(|p| {
+                // intstr: type 0 is an int, 1 a string.
+                let target = p.target_port.as_ref().map(|t| match t.r#type {
+                    Some(1) => json!(t.str_val),
+                    _ => json!(t.int_val),
+                });
+                json!({"name": p.name, "protocol": p.protocol, "port": p.port, "targetPort": target, "nodePort": p.node_port})
+            })
+            .collect();
+        json!({"type": s.r#type, "clusterIP": s.cluster_ip, "ports": ports, "selector": s.selector})
+    });
+    json!({"metadata": object_meta(svc.metadata.as_ref()), "spec": spec})
 }
 
 fn pod_spec(s: &core::PodSpec) -> Value {

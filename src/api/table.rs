@@ -2,7 +2,7 @@
 //! shows what users expect (READY, STATUS, RESTARTS, AGE; `-o wide` adds the priority-1 ones).
 
 use crate::clock::Millis;
-use crate::cluster::objects::{Deployment, Event, Lease, Node, Object, Pod, Readiness, ReplicaSet};
+use crate::cluster::objects::{Deployment, Endpoints, Event, Lease, Node, Object, Pod, Readiness, ReplicaSet, Service};
 use serde_json::{Value, json};
 
 /// kubectl's `HumanDuration`: `42s`, `5m3s`, `3h`, `2d4h`.
@@ -108,6 +108,16 @@ pub fn columns(resource: &str) -> Vec<Value> {
         ]),
         "leases" => c(&[("Name", 0), ("Holder", 0), ("Age", 0)]),
         "namespaces" => c(&[("Name", 0), ("Status", 0), ("Age", 0)]),
+        "services" => c(&[
+            ("Name", 0),
+            ("Type", 0),
+            ("Cluster-IP", 0),
+            ("External-IP", 0),
+            ("Port(s)", 0),
+            ("Age", 0),
+            ("Selector", 1),
+        ]),
+        "endpoints" => c(&[("Name", 0), ("Endpoints", 0), ("Age", 0)]),
         _ => c(&[("Name", 0), ("Created At", 0)]),
     }
 }
@@ -121,6 +131,8 @@ pub fn cells(object: &Object, now: Millis) -> Vec<Value> {
         Object::ReplicaSet(rs) => replica_set_cells(rs, now),
         Object::Event(e) => event_cells(e, now),
         Object::Lease(l) => lease_cells(l, now),
+        Object::Service(svc) => service_cells(svc, now),
+        Object::Endpoints(ep) => endpoints_cells(ep, now),
     }
 }
 
@@ -233,6 +245,51 @@ fn event_cells(e: &Event, now: Millis) -> Vec<Value> {
         json!(e.count),
         json!(e.metadata.name),
     ]
+}
+
+fn service_cells(svc: &Service, now: Millis) -> Vec<Value> {
+    let ports: Vec<String> = svc
+        .spec
+        .ports
+        .iter()
+        .map(|p| match p.node_port {
+            Some(node_port) => format!("{}:{node_port}/{}", p.port, p.protocol),
+            None => format!("{}/{}", p.port, p.protocol),
+        })
+        .collect();
+    let selector: Vec<String> = svc.spec.selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    vec![
+        json!(svc.metadata.name),
+        json!(svc.spec.type_),
+        json!(if svc.spec.cluster_ip.is_empty() { "<none>" } else { svc.spec.cluster_ip.as_str() }),
+        json!("<none>"),
+        json!(if ports.is_empty() { "<none>".to_string() } else { ports.join(",") }),
+        json!(age(svc.metadata.creation_timestamp.as_deref(), now)),
+        json!(if selector.is_empty() { "<none>".to_string() } else { selector.join(",") }),
+    ]
+}
+
+/// `10.244.1.5:80,10.244.2.3:80 + 3 more...`, as kubectl prints endpoints.
+fn endpoints_cells(ep: &Endpoints, now: Millis) -> Vec<Value> {
+    let mut all: Vec<String> = Vec::new();
+    for subset in &ep.subsets {
+        for a in &subset.addresses {
+            if subset.ports.is_empty() {
+                all.push(a.ip.clone());
+            }
+            for p in &subset.ports {
+                all.push(format!("{}:{}", a.ip, p.port));
+            }
+        }
+    }
+    let shown = if all.is_empty() {
+        "<none>".to_string()
+    } else if all.len() > 3 {
+        format!("{} + {} more...", all[..3].join(","), all.len() - 3)
+    } else {
+        all.join(",")
+    };
+    vec![json!(ep.metadata.name), json!(shown), json!(age(ep.metadata.creation_timestamp.as_deref(), now))]
 }
 
 fn lease_cells(l: &Lease, now: Millis) -> Vec<Value> {

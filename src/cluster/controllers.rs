@@ -3,6 +3,7 @@
 //! state, and may ask to be called again at a later instant.
 
 pub mod deployment;
+pub mod endpoints;
 pub mod garbage_collector;
 pub mod node_lifecycle;
 pub mod replicaset;

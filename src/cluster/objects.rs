@@ -6,6 +6,7 @@ pub mod meta;
 pub mod node;
 pub mod pod;
 pub mod quantity;
+pub mod service;
 pub mod workload;
 
 pub use event::{Event, EventSource, Lease, LeaseSpec, ObjectReference};
@@ -13,6 +14,7 @@ pub use meta::{FieldError, LabelSelector, ObjectMeta, OwnerReference};
 pub use node::{Node, NodeCondition, NodeSpec, NodeStatus, Readiness, ResourceList, Taint};
 pub use pod::{Container, Pod, PodSpec, PodState, PodTemplateSpec, Requests, Toleration};
 pub use quantity::{Quantity, QuantityError};
+pub use service::{Endpoints, Service};
 pub use workload::{Deployment, DeploymentSpec, ReplicaSet, ReplicaSetSpec};
 
 use serde::de::DeserializeOwned;
@@ -28,10 +30,21 @@ pub enum Kind {
     Deployment,
     Event,
     Lease,
+    Service,
+    Endpoints,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [Kind::Node, Kind::Pod, Kind::ReplicaSet, Kind::Deployment, Kind::Event, Kind::Lease];
+    pub const ALL: [Kind; 8] = [
+        Kind::Node,
+        Kind::Pod,
+        Kind::ReplicaSet,
+        Kind::Deployment,
+        Kind::Event,
+        Kind::Lease,
+        Kind::Service,
+        Kind::Endpoints,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -41,12 +54,14 @@ impl Kind {
             Kind::Deployment => "Deployment",
             Kind::Event => "Event",
             Kind::Lease => "Lease",
+            Kind::Service => "Service",
+            Kind::Endpoints => "Endpoints",
         }
     }
 
     pub fn api_version(self) -> &'static str {
         match self {
-            Kind::Node | Kind::Pod | Kind::Event => "v1",
+            Kind::Node | Kind::Pod | Kind::Event | Kind::Service | Kind::Endpoints => "v1",
             Kind::ReplicaSet | Kind::Deployment => "apps/v1",
             Kind::Lease => "coordination.k8s.io/v1",
         }
@@ -61,6 +76,8 @@ impl Kind {
             Kind::Deployment => "deployments",
             Kind::Event => "events",
             Kind::Lease => "leases",
+            Kind::Service => "services",
+            Kind::Endpoints => "endpoints",
         }
     }
 
@@ -96,6 +113,8 @@ pub enum Object {
     Deployment(Deployment),
     Event(Event),
     Lease(Lease),
+    Service(Service),
+    Endpoints(Endpoints),
 }
 
 /// Why a document is not an object we can take.
@@ -103,7 +122,9 @@ pub enum Object {
 pub enum ObjectError {
     #[error("missing field \"kind\"")]
     MissingKind,
-    #[error("kind {0:?} is not supported (supported: Node, Pod, ReplicaSet, Deployment, Event, Lease)")]
+    #[error(
+        "kind {0:?} is not supported (supported: Node, Pod, ReplicaSet, Deployment, Event, Lease, Service, Endpoints)"
+    )]
     UnsupportedKind(String),
     #[error("apiVersion {found:?} does not serve kind {kind} (expected {expected:?})")]
     WrongApiVersion { kind: Kind, found: String, expected: &'static str },
@@ -134,6 +155,8 @@ impl Object {
             Kind::Deployment => decode::<Deployment>(value),
             Kind::Event => decode::<Event>(value),
             Kind::Lease => decode::<Lease>(value),
+            Kind::Service => decode::<Service>(value),
+            Kind::Endpoints => decode::<Endpoints>(value),
         }
     }
 
@@ -145,6 +168,8 @@ impl Object {
             Object::Deployment(_) => Kind::Deployment,
             Object::Event(_) => Kind::Event,
             Object::Lease(_) => Kind::Lease,
+            Object::Service(_) => Kind::Service,
+            Object::Endpoints(_) => Kind::Endpoints,
         }
     }
 
@@ -156,6 +181,8 @@ impl Object {
             Object::Deployment(o) => &o.metadata,
             Object::Event(o) => &o.metadata,
             Object::Lease(o) => &o.metadata,
+            Object::Service(o) => &o.metadata,
+            Object::Endpoints(o) => &o.metadata,
         }
     }
 }
@@ -169,6 +196,8 @@ impl Serialize for Object {
             Object::Deployment(o) => o.serialize(serializer),
             Object::Event(o) => o.serialize(serializer),
             Object::Lease(o) => o.serialize(serializer),
+            Object::Service(o) => o.serialize(serializer),
+            Object::Endpoints(o) => o.serialize(serializer),
         }
     }
 }
@@ -245,6 +274,8 @@ resource!(ReplicaSet, ReplicaSet, validate = validate::replica_set, spec = yes, 
 resource!(Deployment, Deployment, validate = validate::deployment, spec = yes, status = yes);
 resource!(Event, Event);
 resource!(Lease, Lease);
+resource!(Service, Service, validate = validate::service, status = yes);
+resource!(Endpoints, Endpoints);
 
 /// Kind-specific validation rules, following upstream's `pkg/apis/*/validation` in spirit.
 mod validate {
@@ -359,6 +390,23 @@ mod validate {
 
     pub fn replica_set(rs: &ReplicaSet, errors: &mut Vec<FieldError>) {
         workload(rs.spec.replicas, &rs.spec.selector, &rs.spec.template, errors);
+    }
+
+    pub fn service(svc: &Service, errors: &mut Vec<FieldError>) {
+        if !["", "ClusterIP", "NodePort", "LoadBalancer", "ExternalName"].contains(&svc.spec.type_.as_str()) {
+            errors.push(FieldError::new(
+                "spec.type",
+                format!("Unsupported value: {:?}: supported values: \"ClusterIP\", \"ExternalName\", \"LoadBalancer\", \"NodePort\"", svc.spec.type_),
+            ));
+        }
+        for (i, p) in svc.spec.ports.iter().enumerate() {
+            if !(1..=65535).contains(&p.port) {
+                errors.push(FieldError::new(
+                    format!("spec.ports[{i}].port"),
+                    format!("Invalid value: {}: must be between 1 and 65535, inclusive", p.port),
+                ));
+            }
+        }
     }
 
     pub fn deployment(d: &Deployment, errors: &mut Vec<FieldError>) {

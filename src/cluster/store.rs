@@ -5,7 +5,8 @@
 //! a follower that falls out of the window must relist, as a watch gets `410 Gone`.
 
 use super::objects::{
-    Deployment, Event, FieldError, Kind, Lease, Node, Object, ObjectMeta, Pod, ReplicaSet, Resource, meta,
+    Deployment, Endpoints, Event, FieldError, Kind, Lease, Node, Object, ObjectMeta, Pod, ReplicaSet, Resource,
+    Service, meta,
 };
 use crate::clock::Millis;
 use rand::RngExt;
@@ -85,6 +86,8 @@ pub struct Store {
     deployments: BTreeMap<ObjectKey, Deployment>,
     events: BTreeMap<ObjectKey, Event>,
     leases: BTreeMap<ObjectKey, Lease>,
+    services: BTreeMap<ObjectKey, Service>,
+    endpoints: BTreeMap<ObjectKey, Endpoints>,
     /// Pods by `spec.nodeName`: the kubelet's and the scheduler's view, kept on the write path.
     pods_by_node: BTreeMap<String, BTreeSet<ObjectKey>>,
     /// Pods by their controlling owner's uid: what a ReplicaSet reconcile reads.
@@ -122,6 +125,8 @@ stored!(ReplicaSet, replica_sets);
 stored!(Deployment, deployments);
 stored!(Event, events);
 stored!(Lease, leases);
+stored!(Service, services);
+stored!(Endpoints, endpoints);
 
 impl Store {
     pub fn new(rng: Xoshiro256PlusPlus) -> Store {
@@ -136,6 +141,8 @@ impl Store {
             deployments: BTreeMap::new(),
             events: BTreeMap::new(),
             leases: BTreeMap::new(),
+            services: BTreeMap::new(),
+            endpoints: BTreeMap::new(),
             pods_by_node: BTreeMap::new(),
             pods_by_owner: BTreeMap::new(),
             resource_version: 0,
