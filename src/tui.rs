@@ -375,8 +375,13 @@ pub fn run(options: PlayOptions) -> Result<()> {
 fn play_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App, inbox: Option<&crate::api::Inbox>) -> Result<()> {
     const FRAME: Duration = Duration::from_millis(16);
     let mut last = Instant::now();
+    // Time spent working in a frame (requests, simulation, drawing), not waiting for keys.
+    let mut work = Duration::ZERO;
     while !app.quit {
+        let drawing = Instant::now();
         terminal.draw(|frame| view::render(frame, app)).context("drawing the frame")?;
+        work += drawing.elapsed();
+        tracing::debug!(work_us = work.as_micros() as u64, "frame");
         let deadline = Instant::now() + FRAME;
         while let Some(wait) = deadline.checked_duration_since(Instant::now()) {
             if !event::poll(wait).context("reading the terminal")? {
@@ -391,6 +396,7 @@ fn play_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App, inbox: Opti
                 break;
             }
         }
+        let working = Instant::now();
         if let Some(inbox) = inbox {
             inbox.drain(&mut app.driver.world);
         }
@@ -401,6 +407,7 @@ fn play_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App, inbox: Opti
         app.driver.advance(now - last);
         last = now;
         app.drain();
+        work = working.elapsed();
     }
     Ok(())
 }
