@@ -71,7 +71,11 @@ impl Inbox {
     pub fn drain(&self, world: &mut World) -> usize {
         let mut n = 0;
         while let Ok(job) = self.rx.try_recv() {
-            job(world);
+            // A bug reachable from one request must cost that request (its caller sees the
+            // oneshot dropped: 503), never the World and every other client with it.
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(world))).is_err() {
+                tracing::error!("a request panicked on the World's thread; it was refused and the World kept");
+            }
             n += 1;
         }
         let rv = world.cluster().store.resource_version();
@@ -271,7 +275,19 @@ pub fn router_with(world: WorldHandle, addr: SocketAddr, security: &Security) ->
         .layer(middleware::from_fn_with_state(api.clone(), authenticate))
         .layer(middleware::from_fn_with_state(api.clone(), log_request))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_status))
         .with_state(api)
+}
+
+/// A handler that panicked answers 500 as a `Status` (the connection and the server live on).
+fn panic_status(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked; answered 500");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "InternalError",
+        "an internal error occurred while serving the request",
+    )
+    .into_response()
 }
 
 #[cfg(test)]
@@ -649,14 +665,22 @@ fn decode_body(target: &Target, content_type: &str, body: &[u8]) -> Result<Objec
     }
     if info.namespaced {
         let url_ns = target.namespace.clone().unwrap_or_else(|| "default".into());
-        let meta = map.entry("metadata").or_insert_with(|| json!({}));
-        match meta.get("namespace").and_then(Value::as_str) {
-            Some(ns) if !ns.is_empty() && ns != url_ns => {
+        let Value::Object(meta) = map.entry("metadata").or_insert_with(|| json!({})) else {
+            return Err(ApiError::bad_request(format!(
+                "{} in version \"v1\" cannot be handled as a {}: metadata must be an object",
+                info.kind_name, info.kind_name
+            )));
+        };
+        match meta.get("namespace") {
+            Some(Value::String(ns)) if !ns.is_empty() && *ns != url_ns => {
                 return Err(ApiError::bad_request(
                     "the namespace of the provided object does not match the namespace sent on the request",
                 ));
             }
-            _ => meta["namespace"] = json!(url_ns),
+            Some(Value::String(_)) | Some(Value::Null) | None => {
+                meta.insert("namespace".into(), json!(url_ns));
+            }
+            Some(_) => return Err(ApiError::bad_request("metadata.namespace must be a string")),
         }
     }
     Object::from_value(value).map_err(|e| {

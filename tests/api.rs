@@ -177,6 +177,31 @@ async fn errors_are_status_objects_and_bad_bodies_change_nothing() {
     assert_eq!((code, s["reason"].as_str()), (StatusCode::CONFLICT, Some("AlreadyExists")));
 }
 
+/// Issue 9, finding 1: a body whose `metadata` is not an object once panicked the World's
+/// thread (PATCH) or a handler (POST). Now it is a 400 and the server goes on serving.
+#[tokio::test]
+async fn metadata_that_is_not_an_object_is_refused_and_the_server_lives_on() {
+    let lane = lane();
+    let web = "/apis/apps/v1/namespaces/default/deployments/web";
+    for (method, uri, content_type, body) in [
+        ("PATCH", web, "application/merge-patch+json", r#"{"metadata":"x"}"#),
+        ("PATCH", web, "application/json-patch+json", r#"[{"op":"replace","path":"/metadata","value":"x"}]"#),
+        ("PATCH", web, "application/strategic-merge-patch+json", r#"{"metadata":["x"]}"#),
+        ("PATCH", web, "application/merge-patch+json", r#"{"metadata":{"namespace":7}}"#),
+        ("POST", "/apis/apps/v1/namespaces/default/deployments", "application/json", r#"{"metadata":"x"}"#),
+        ("PUT", web, "application/json", r#"{"metadata":"x"}"#),
+    ] {
+        let (code, status) = send(&lane, method, uri, content_type, body).await;
+        assert_eq!(
+            (code, status["kind"].as_str(), status["reason"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("Status"), Some("BadRequest")),
+            "{method} {body}: {status}"
+        );
+        let (code, web) = get(&lane, web).await;
+        assert_eq!((code, &web["spec"]["replicas"]), (StatusCode::OK, &json!(12)), "still serving, unchanged");
+    }
+}
+
 #[tokio::test]
 async fn writes_behave_like_kube_apiserver() {
     let lane = lane();
@@ -342,6 +367,9 @@ fn random_requests_never_panic_and_never_partially_write() {
         Just(br#"{"spec":{"replicas":"many"}}"#.to_vec()),
         Just(br#"{"spec":{"unschedulable":"yes"}}"#.to_vec()),
         Just(br#"[{"op":"remove","path":"/metadata"}]"#.to_vec()),
+        Just(br#"{"metadata":"x"}"#.to_vec()),
+        Just(br#"[{"op":"replace","path":"/metadata","value":"x"}]"#.to_vec()),
+        Just(br#"{"metadata":{"namespace":7}}"#.to_vec()),
         Just(br#"{"metadata":{"name":"Bad Name"}}"#.to_vec()),
         Just(b"k8s\0\x0a\x02zz".to_vec()),
     ];
