@@ -22,6 +22,7 @@
 //! - [`bench`]: the benchmarks behind `pinsetter bench`.
 //! - [`tui`], [`driver`]: the terminal shell and the fixed-timestep loop that owns the World.
 //! - [`clock`], [`rng`]: virtual time and named seeded random streams.
+//! - [`storage`]: the data directory (`PINSETTER_DATA_DIR`) and atomic file writes.
 //!
 //! Shells (the terminal UI, the driver loop, the CLI in `main.rs`) only call into the core; the core does no I/O, reads no clock and spawns nothing.
 
@@ -38,5 +39,6 @@ pub mod driver;
 pub mod rng;
 pub mod scenario;
 pub mod sim;
+pub mod storage;
 pub mod tui;
 pub mod world;

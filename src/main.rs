@@ -288,7 +288,7 @@ fn anchor_clock_now() {
 fn play(args: PlayArgs) -> Result<()> {
     anchor_clock_now();
     let scenario = args.lane.scenario()?;
-    pinsetter::tui::run(pinsetter::tui::PlayOptions {
+    let ended = pinsetter::tui::run(pinsetter::tui::PlayOptions {
         scenario,
         seed: args.lane.seed,
         timing: args.lane.timing,
@@ -298,7 +298,13 @@ fn play(args: PlayArgs) -> Result<()> {
             Some(addr) => Some((addr, args.security.load(addr)?)),
             None => None,
         },
-    })
+    })?;
+    // Ended by a signal: the terminal is restored and everything dropped; exit as the shell
+    // expects of a process that signal ended (128 + its number), so `kill` reports it.
+    if let pinsetter::tui::Ended::Signal(number) = ended {
+        std::process::exit(128 + number);
+    }
+    Ok(())
 }
 
 /// The control plane in real time with no terminal UI, until SIGINT or SIGTERM.

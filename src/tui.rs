@@ -2,8 +2,11 @@
 //! overlays, flashes) lives here; the game and the cluster live in the World, owned by the
 //! [`Driver`](crate::driver::Driver).
 
+pub mod high_scores;
 pub mod theme;
 pub mod view;
+
+pub use high_scores::HighScore;
 
 use crate::alley::{AlleyEvent, AlleyInput, Phase};
 use crate::bench::Measurement;
@@ -16,7 +19,6 @@ use crate::scenario::Scenario;
 use crate::world::{Input, Output, World};
 use anyhow::{Context, Result};
 use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -67,13 +69,6 @@ pub enum Selection {
     Pod(ObjectKey),
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct HighScore {
-    pub score: u16,
-    pub seed: u64,
-    pub when: String,
-}
-
 pub struct App {
     pub driver: Driver,
     pub theme: Theme,
@@ -94,10 +89,21 @@ pub struct App {
 
 const FLASH: Millis = Millis(1_500);
 
+/// How long an ordinary message stays on the message line.
+const SAID: Duration = Duration::from_secs(3);
+
+/// How long a problem the player must act on (a score not saved, a damaged file) stays on the
+/// message line: long enough to read, unlike the 3 s of an ordinary message.
+const PROBLEM_SHOWN: Duration = Duration::from_secs(20);
+
 impl App {
     pub fn new(options: PlayOptions, high_score_file: Option<PathBuf>) -> Result<App> {
         let world = World::new(options.seed, options.timing, &options.scenario)?;
-        let high_scores = high_score_file.as_deref().map(load_high_scores).unwrap_or_default();
+        let loaded = high_score_file.as_deref().map(high_scores::load);
+        let (high_scores, problem, high_score_file) = match loaded {
+            Some(loaded) => (loaded.scores, loaded.problem, loaded.path),
+            None => (Vec::new(), None, None),
+        };
         let mut app = App {
             driver: Driver::new(world, options.speed),
             theme: Theme::from_env(options.ascii),
@@ -115,6 +121,9 @@ impl App {
         };
         app.index_deployments();
         app.drain();
+        if let Some(problem) = problem {
+            app.problem(problem);
+        }
         Ok(app)
     }
 
@@ -133,7 +142,20 @@ impl App {
     }
 
     fn say(&mut self, text: impl Into<String>) {
-        self.message = Some((text.into(), Instant::now() + Duration::from_secs(3)));
+        self.message = Some((text.into(), Instant::now() + SAID));
+    }
+
+    /// Something went wrong outside the game (a file, the log): logged, and shown for longer.
+    pub fn problem(&mut self, text: impl Into<String>) {
+        let text = text.into();
+        tracing::warn!("{text}");
+        let now = Instant::now();
+        // A problem still on the line (it outlasts any ordinary message) is kept, not replaced.
+        let text = match self.message.take() {
+            Some((earlier, until)) if until > now + SAID => format!("{earlier} · {text}"),
+            _ => text,
+        };
+        self.message = Some((text, now + PROBLEM_SHOWN));
     }
 
     fn input(&mut self, input: Input) {
@@ -170,12 +192,11 @@ impl App {
         self.overlay = Overlay::GameOver;
         let when = jiff::Zoned::now().strftime("%Y-%m-%d %H:%M").to_string();
         self.high_scores.push(HighScore { score, seed: self.options.seed, when });
-        self.high_scores.sort_by_key(|s| std::cmp::Reverse(s.score));
-        self.high_scores.truncate(10);
+        high_scores::sort(&mut self.high_scores);
         if let Some(path) = &self.high_score_file
-            && let Err(e) = save_high_scores(path, &self.high_scores)
+            && let Err(e) = high_scores::save(path, &self.high_scores)
         {
-            tracing::warn!("cannot save high scores to {}: {e:#}", path.display());
+            self.problem(format!("high score not saved: {e}"));
         }
     }
 
@@ -321,38 +342,71 @@ impl App {
     }
 }
 
-fn data_dir() -> Option<PathBuf> {
-    dirs::data_dir().map(|d| d.join("pinsetter"))
-}
-
-/// A missing or corrupt file is no high scores, not an error.
-fn load_high_scores(path: &std::path::Path) -> Vec<HighScore> {
-    std::fs::read_to_string(path).ok().and_then(|text| serde_json::from_str(&text).ok()).unwrap_or_default()
-}
-
-fn save_high_scores(path: &std::path::Path, scores: &[HighScore]) -> Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    std::fs::write(path, serde_json::to_string_pretty(scores)?).with_context(|| format!("writing {}", path.display()))
-}
-
-fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
-    let dir = data_dir().unwrap_or_else(std::env::temp_dir);
-    std::fs::create_dir_all(&dir).ok()?;
-    let (writer, guard) = tracing_appender::non_blocking(tracing_appender::rolling::never(&dir, "pinsetter.log"));
+/// Opens the log in the data directory. When it can't be opened (an unwritable directory, a
+/// full disk) the game runs without a log file and says why, rather than refusing to start.
+fn init_logging(dir: &std::path::Path) -> (Option<tracing_appender::non_blocking::WorkerGuard>, Option<String>) {
+    let path = dir.join("pinsetter.log");
+    let file =
+        std::fs::create_dir_all(dir).and_then(|()| std::fs::OpenOptions::new().create(true).append(true).open(&path));
+    let file = match file {
+        Ok(file) => file,
+        Err(e) => return (None, Some(format!("no log file: cannot open {}: {e}", path.display()))),
+    };
+    let (writer, guard) = tracing_appender::non_blocking(file);
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt().with_writer(writer).with_ansi(false).with_env_filter(filter).try_init().ok()?;
-    Some(guard)
+    match tracing_subscriber::fmt().with_writer(writer).with_ansi(false).with_env_filter(filter).try_init() {
+        Ok(()) => (Some(guard), None),
+        Err(e) => (None, Some(format!("no log file: {e}"))),
+    }
+}
+
+/// `play` draws on a terminal and reads keys from it; refuse plainly when either end isn't one.
+pub fn require_terminal() -> Result<()> {
+    use std::io::IsTerminal;
+    let missing = match (std::io::stdin().is_terminal(), std::io::stdout().is_terminal()) {
+        (true, true) => return Ok(()),
+        (false, true) => "stdin is not",
+        (true, false) => "stdout is not",
+        (false, false) => "stdin and stdout are not",
+    };
+    anyhow::bail!("play needs a terminal, and {missing} one (for a headless run, try `pinsetter sim`)")
+}
+
+/// How a game ended: the player quit, or a signal asked the process to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    Quit,
+    /// SIGTERM, SIGINT or SIGHUP, by number. The terminal is already restored.
+    Signal(i32),
+}
+
+/// Signals that end the game. Their default action would kill the process with the terminal
+/// still raw, on the alternate screen, cursor hidden; caught, the loop ends and restores it.
+const ENDING_SIGNALS: [i32; 3] =
+    [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT, signal_hook::consts::SIGHUP];
+
+/// Registers the ending signals to set one flag to the signal's number (0: none yet).
+fn catch_ending_signals() -> Result<std::sync::Arc<std::sync::atomic::AtomicUsize>> {
+    let caught = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for signal in ENDING_SIGNALS {
+        let number = usize::try_from(signal).context("signal numbers are positive")?;
+        signal_hook::flag::register_usize(signal, caught.clone(), number)
+            .with_context(|| format!("cannot catch signal {signal}"))?;
+    }
+    Ok(caught)
 }
 
 /// Plays until the player quits. The terminal is restored on every exit path, panics included
 /// (`ratatui::init` installs the hook).
-pub fn run(options: PlayOptions) -> Result<()> {
-    let _log = init_logging();
-    let high_scores = data_dir().map(|d| d.join("highscores.json"));
+pub fn run(options: PlayOptions) -> Result<Ended> {
+    require_terminal()?;
+    let data_dir = crate::storage::data_dir();
+    let (_log, log_problem) = init_logging(&data_dir);
     let listen = options.listen.clone();
-    let mut app = App::new(options, high_scores)?;
+    let mut app = App::new(options, Some(data_dir.join("highscores.json")))?;
+    if let Some(problem) = log_problem {
+        app.problem(problem);
+    }
     // The API server starts before the terminal is taken, so a bad address is a plain error.
     let (inbox, server) = match listen {
         Some((addr, security)) => {
@@ -365,19 +419,37 @@ pub fn run(options: PlayOptions) -> Result<()> {
         None => (None, None),
     };
     tracing::info!(seed = app.options.seed, "game started");
-    let mut terminal = ratatui::init();
-    let result = play_loop(&mut terminal, &mut app, inbox.as_ref());
+    // Caught before the terminal is taken, so no moment leaves it raw on a signal.
+    let signal = catch_ending_signals()?;
+    let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
+    let result = play_loop(&mut terminal, &mut app, inbox.as_ref(), &signal);
     ratatui::restore();
     drop(server);
-    result
+    let ended = result?;
+    if let Ended::Signal(number) = ended {
+        tracing::info!(signal = number, "game ended by a signal");
+    }
+    Ok(ended)
 }
 
-fn play_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App, inbox: Option<&crate::api::Inbox>) -> Result<()> {
+fn play_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    app: &mut App,
+    inbox: Option<&crate::api::Inbox>,
+    signal: &std::sync::atomic::AtomicUsize,
+) -> Result<Ended> {
+    let caught = || match signal.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => None,
+        number => Some(Ended::Signal(i32::try_from(number).unwrap_or(i32::MAX))),
+    };
     const FRAME: Duration = Duration::from_millis(16);
     let mut last = Instant::now();
     // Time spent working in a frame (requests, simulation, drawing), not waiting for keys.
     let mut work = Duration::ZERO;
     while !app.quit {
+        if let Some(ended) = caught() {
+            return Ok(ended);
+        }
         let drawing = Instant::now();
         terminal.draw(|frame| view::render(frame, app)).context("drawing the frame")?;
         work += drawing.elapsed();
@@ -392,7 +464,7 @@ fn play_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App, inbox: Opti
                 Event::Resize(..) => {}
                 _ => {}
             }
-            if app.quit {
+            if app.quit || signal.load(std::sync::atomic::Ordering::Relaxed) != 0 {
                 break;
             }
         }
@@ -409,7 +481,7 @@ fn play_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App, inbox: Opti
         app.drain();
         work = working.elapsed();
     }
-    Ok(())
+    Ok(Ended::Quit)
 }
 
 /// Sim step + full frame render at 200×50 on the default lane, mid-game with pins down.
@@ -451,5 +523,31 @@ pub fn bench_frame() -> Measurement {
         p99_ms: Some(pick(0.99)),
         runs: times.len(),
         unplaced: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_high_score_that_cannot_be_saved_is_said_on_screen() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // A data directory that can't exist: its parent is a regular file.
+        let blocker = dir.path().join("not-a-dir");
+        std::fs::write(&blocker, b"").expect("file");
+        let options = PlayOptions {
+            scenario: Scenario::resolve("tiny").expect("built-in lane"),
+            seed: 1,
+            timing: Preset::Arcade,
+            speed: 1.0,
+            ascii: true,
+            listen: None,
+        };
+        let mut app = App::new(options, Some(blocker.join("highscores.json"))).expect("app");
+        app.game_over(187);
+        let (message, _) = app.message.clone().expect("a message is shown");
+        assert!(message.contains("high score not saved"), "{message}");
+        assert_eq!(app.high_scores.first().map(|s| s.score), Some(187), "the score is still shown");
     }
 }

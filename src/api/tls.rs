@@ -14,10 +14,7 @@ use tokio_rustls::TlsAcceptor;
 
 /// Where the CA lives: `<data dir>/pinsetter/tls/`, or `$PINSETTER_DATA_DIR/tls/`.
 pub fn ca_dir() -> PathBuf {
-    let base = std::env::var_os("PINSETTER_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| dirs::data_dir().unwrap_or_else(std::env::temp_dir).join("pinsetter"));
-    base.join("tls")
+    crate::storage::data_dir().join("tls")
 }
 
 /// The CA's certificate (PEM), as `pinsetter kubeconfig` embeds it.
