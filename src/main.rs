@@ -56,10 +56,10 @@ struct ServeArgs {
     #[command(flatten)]
     lane: LaneArgs,
     /// Address to serve on. Binding anything but loopback exposes the cluster: an explicit choice.
-    #[arg(long, default_value = "127.0.0.1:8001")]
+    #[arg(long, default_value = "127.0.0.1:8001", value_parser = parse_listen, allow_hyphen_values = true)]
     listen: std::net::SocketAddr,
     /// Game speed multiplier, from 0.25 to 16.
-    #[arg(long, default_value_t = 1.0, value_parser = parse_speed)]
+    #[arg(long, default_value_t = 1.0, value_parser = parse_speed, allow_hyphen_values = true)]
     speed: f64,
     #[command(flatten)]
     security: SecurityArgs,
@@ -74,10 +74,10 @@ struct SecurityArgs {
     tls: bool,
     /// Require a bearer token: lines of `token,user,role` with role admin (every verb) or
     /// viewer (get, list, watch). Needs --tls: kubectl never sends tokens over plain http.
-    #[arg(long, value_name = "FILE", requires = "tls")]
+    #[arg(long, value_name = "FILE", requires = "tls", allow_hyphen_values = true)]
     token_file: Option<std::path::PathBuf>,
     /// Require this token from `pinsetter pin --join` agents (their `--token`).
-    #[arg(long, value_name = "TOKEN")]
+    #[arg(long, value_name = "TOKEN", allow_hyphen_values = true)]
     join_token: Option<String>,
 }
 
@@ -107,10 +107,10 @@ impl SecurityArgs {
 #[derive(Args, Debug)]
 struct CtlArgs {
     /// The API server's URL (https is verified against the local CA from `serve --tls`).
-    #[arg(long, default_value = "http://127.0.0.1:8001", global = true)]
+    #[arg(long, default_value = "http://127.0.0.1:8001", global = true, allow_hyphen_values = true)]
     server: String,
     /// A bearer token.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, allow_hyphen_values = true)]
     token: Option<String>,
     #[command(subcommand)]
     command: CtlCommand,
@@ -122,11 +122,15 @@ enum CtlCommand {
     Get {
         kind: String,
         /// `-o wide` for the extra columns.
-        #[arg(short = 'o', value_parser = ["wide"])]
+        #[arg(short = 'o', value_parser = ["wide"], allow_hyphen_values = true)]
         output: Option<String>,
     },
     /// Set a deployment's replicas.
-    Scale { deployment: String, replicas: i32 },
+    Scale {
+        deployment: String,
+        #[arg(allow_negative_numbers = true, value_parser = parse_replicas)]
+        replicas: i32,
+    },
     /// Mark a node unschedulable.
     Cordon { node: String },
     /// Mark a node schedulable again.
@@ -145,10 +149,10 @@ enum CtlCommand {
 #[derive(Args, Debug)]
 struct KubeconfigArgs {
     /// The API server's URL. An https URL gets the local CA embedded.
-    #[arg(long, default_value = "http://127.0.0.1:8001")]
+    #[arg(long, default_value = "http://127.0.0.1:8001", allow_hyphen_values = true)]
     server: String,
     /// A bearer token for the user (for a server started with --token-file).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     token: Option<String>,
 }
 
@@ -156,22 +160,22 @@ struct KubeconfigArgs {
 struct LaneArgs {
     /// A scenario file (multi-document YAML of Nodes and Deployments), or a built-in lane:
     /// default, tiny, stadium (1,000 pins).
-    #[arg(long, default_value = "default", global = true)]
+    #[arg(long, default_value = "default", global = true, allow_hyphen_values = true)]
     scenario: String,
     /// Generate a lane of N pins instead of loading a scenario (use with --pods).
-    #[arg(long, value_name = "N", requires = "pods")]
+    #[arg(long, value_name = "N", requires = "pods", value_parser = parse_count, allow_hyphen_values = true)]
     nodes: Option<usize>,
     /// Pods for a generated lane (use with --nodes).
-    #[arg(long, value_name = "M", requires = "nodes")]
+    #[arg(long, value_name = "M", requires = "nodes", value_parser = parse_count, allow_hyphen_values = true)]
     pods: Option<usize>,
     /// Seed for every random stream: same seed + same inputs = same game.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = parse_seed, allow_hyphen_values = true)]
     seed: u64,
     /// How fast the control plane reacts: arcade (seconds) or kubernetes (upstream defaults).
-    #[arg(long, value_enum, default_value = "arcade")]
+    #[arg(long, value_enum, default_value = "arcade", allow_hyphen_values = true)]
     timing: Preset,
     /// The scheduling policy to start with (in the game, `s` cycles them).
-    #[arg(long, value_enum, default_value = "greedy")]
+    #[arg(long, value_enum, default_value = "greedy", allow_hyphen_values = true)]
     scheduler: Policy,
 }
 
@@ -196,13 +200,13 @@ struct PlayArgs {
     #[command(flatten)]
     lane: LaneArgs,
     /// Game speed multiplier, from 0.25 to 16.
-    #[arg(long, default_value_t = 1.0, value_parser = parse_speed)]
+    #[arg(long, default_value_t = 1.0, value_parser = parse_speed, allow_hyphen_values = true)]
     speed: f64,
     /// Plain ASCII glyphs, for terminals without Unicode. (Colour follows NO_COLOR.)
     #[arg(long)]
     ascii: bool,
     /// Also serve the Kubernetes API on this address while you play (e.g. 127.0.0.1:8001).
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen, allow_hyphen_values = true)]
     listen: Option<std::net::SocketAddr>,
     #[command(flatten)]
     security: SecurityArgs,
@@ -214,17 +218,17 @@ struct SimArgs {
     lane: LaneArgs,
     /// A timed action, repeatable: '<time> knock NODE' | 'restore NODE' | 'reset' |
     /// 'scale DEPLOYMENT N' | 'cordon NODE' | 'uncordon NODE' | 'delete-pod POD'.
-    #[arg(long = "at", value_name = "'TIME ACTION'", value_parser = sim::parse_action)]
+    #[arg(long = "at", value_name = "'TIME ACTION'", value_parser = sim::parse_action, allow_hyphen_values = true)]
     actions: Vec<sim::Action>,
     /// How much game time to simulate.
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, default_value = "60s", value_parser = parse_until, allow_hyphen_values = true)]
     until: Millis,
     /// Print one JSON object (fields in the README) instead of the event timeline.
     #[arg(long)]
     json: bool,
     /// Run the same scenario and script once per policy and print a table side by side
     /// (with --json, {"compare": [one report per policy]}), e.g. --compare greedy,spread,binpack,flow.
-    #[arg(long, value_enum, value_delimiter = ',', value_name = "POLICY,...")]
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "POLICY,...", allow_hyphen_values = true)]
     compare: Vec<Policy>,
 }
 
@@ -234,14 +238,14 @@ struct BenchArgs {
     #[arg(long)]
     json: bool,
     /// Lane sizes (nodes) for the batch scheduling benchmark; 30 pods per node.
-    #[arg(long, value_delimiter = ',', default_value = "100,1000,5000,15000")]
+    #[arg(long, value_delimiter = ',', default_value = "100,1000,5000,15000", value_parser = parse_count, allow_hyphen_values = true)]
     nodes: Vec<usize>,
     /// Nodes for the one-pod-at-a-time (filter and score every node) and flow benchmarks.
-    #[arg(long, default_value_t = 5_000)]
+    #[arg(long, default_value_t = 5_000, value_parser = parse_count, allow_hyphen_values = true)]
     lane: usize,
     /// Write the flow benchmark's min-cost flow instance and our solution's cost here, as
     /// {"nodes": [{"id", "supply"}], "arcs": [{"from", "to", "capacity", "cost"}], "cost"}.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", allow_hyphen_values = true)]
     dump_flow: Option<std::path::PathBuf>,
 }
 
@@ -254,8 +258,94 @@ fn parse_speed(text: &str) -> Result<f64, String> {
     }
 }
 
-fn main() -> Result<()> {
-    let cli = Cli::parse();
+/// A seed is any u64; said plainly, because clap's default ("invalid digit found in string") isn't.
+fn parse_seed(text: &str) -> Result<u64, String> {
+    text.parse().map_err(|_| format!("expected a whole number from 0 to {}", u64::MAX))
+}
+
+/// Node, pod and lane counts: whole numbers, never negative.
+fn parse_count(text: &str) -> Result<usize, String> {
+    text.parse().map_err(|_| "expected a whole number (0 or more)".to_string())
+}
+
+/// Replicas as `kubectl scale` takes them; a negative count is refused here with its reason.
+fn parse_replicas(text: &str) -> Result<i32, String> {
+    match text.parse::<i32>() {
+        Ok(n) if n >= 0 => Ok(n),
+        Ok(_) => Err("replicas must be 0 or more".into()),
+        Err(_) => Err(format!("expected a whole number of replicas from 0 to {}", i32::MAX)),
+    }
+}
+
+/// Game time to simulate: a duration like `30s` or `1m30s`, which can't be negative.
+fn parse_until(text: &str) -> Result<Millis, String> {
+    match text.trim_start().strip_prefix('-') {
+        Some(rest) if rest.starts_with(|c: char| c.is_ascii_digit()) => {
+            Err("a duration can't be negative; expected e.g. 30s or 1m30s".into())
+        }
+        Some(_) => Err("expected a duration, e.g. 30s or 1m30s".into()),
+        None => parse_duration(text),
+    }
+}
+
+/// An address to serve on, with an example when it isn't one.
+fn parse_listen(text: &str) -> Result<std::net::SocketAddr, String> {
+    text.parse().map_err(|_| "expected an IP address and port, e.g. 127.0.0.1:8001".to_string())
+}
+
+/// Exit status for an error of ours (clap's usage errors exit 2).
+const FAILED: u8 = 1;
+
+fn main() -> std::process::ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => exit_for_clap(error),
+    };
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", one_line(&error));
+            std::process::ExitCode::from(FAILED)
+        }
+    }
+}
+
+/// A bad value for a flag is one line naming the flag and what it expects; every other usage
+/// error (and --help, --version) keeps clap's own format. Exit code 2 either way, as clap's.
+fn exit_for_clap(error: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(error.kind(), ErrorKind::InvalidValue | ErrorKind::ValueValidation) {
+        let rendered = error.render().to_string();
+        let line: Vec<&str> = rendered
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("For more information"))
+            .collect();
+        eprintln!("{}", line.join(" "));
+        std::process::exit(2);
+    }
+    error.exit()
+}
+
+/// `message: cause: cause`, leaving out any cause whose text is already said (contexts often
+/// repeat their source), so an error is one line however it was wrapped.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        let text = text.trim();
+        if text.is_empty() || line.contains(text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(text);
+    }
+    line.replace('\n', " ")
+}
+
+fn run(cli: Cli) -> Result<()> {
     match cli.command {
         None => play(cli.play),
         Some(Command::Play(args)) => play(args),
@@ -476,4 +566,20 @@ fn run_bench(args: BenchArgs) -> Result<()> {
         bench::print_table(&results);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+    use anyhow::Context;
+
+    #[test]
+    fn an_error_chain_is_one_line_without_repeated_causes() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let error = Err::<(), _>(io)
+            .context("cannot read lane.yaml: no such file")
+            .context("cannot start scenario lane.yaml")
+            .expect_err("an error");
+        assert_eq!(one_line(&error), "cannot start scenario lane.yaml: cannot read lane.yaml: no such file");
+    }
 }

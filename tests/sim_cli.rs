@@ -296,3 +296,57 @@ fn sim_help_mentions_at() {
     assert!(help.contains("--at"), "{help}");
     assert!(help.contains("knock"), "{help}");
 }
+
+/// Runs the binary (with extra environment), which must fail with status `code` and exactly one
+/// line on stderr; returns that line.
+fn one_line_failure(args: &[&str], env: &[(&str, &std::path::Path)], code: i32) -> String {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pinsetter"));
+    command
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RUST_BACKTRACE", "0")
+        .env("RUST_LIB_BACKTRACE", "0");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let out = command.output().expect("the pinsetter binary runs");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(code), "pinsetter {args:?}: {err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "pinsetter {args:?} should say one line, said:\n{err}");
+    lines[0].to_string()
+}
+
+#[test]
+fn a_flag_given_a_leading_dash_value_is_refused_naming_the_flag() {
+    let cases: [(&[&str], &str, &str); 8] = [
+        (&["sim", "--until", "-5s"], "--until", "can't be negative"),
+        (&["sim", "--seed", "-1"], "--seed", "whole number"),
+        (&["sim", "--nodes", "-3", "--pods", "1"], "--nodes", "whole number"),
+        (&["sim", "--until", "--json"], "--until", "expected a duration"),
+        (&["play", "--speed", "-2"], "--speed", "between 0.25 and 16"),
+        (&["bench", "--lane", "-1"], "--lane", "whole number"),
+        (&["serve", "--listen", "-1"], "--listen", "e.g. 127.0.0.1:8001"),
+        (&["ctl", "scale", "web", "-3"], "REPLICAS", "0 or more"),
+    ];
+    for (args, flag, expects) in cases {
+        let line = one_line_failure(args, &[], 2);
+        assert!(line.starts_with("error: "), "{args:?}: {line}");
+        assert!(line.contains(flag), "{args:?} should name {flag}: {line}");
+        assert!(line.contains(expects), "{args:?} should say what it expects ({expects}): {line}");
+    }
+}
+
+#[test]
+fn an_error_and_its_cause_are_one_line() {
+    let scratch = Scratch::new("no-ca");
+    let line = one_line_failure(
+        &["kubeconfig", "--server", "https://127.0.0.1:8001"],
+        &[("PINSETTER_DATA_DIR", &scratch.0)],
+        1,
+    );
+    assert!(line.starts_with("error: no CA at "), "{line}");
+    assert!(line.ends_with(": No such file or directory (os error 2)"), "the cause follows on the same line: {line}");
+    let line = one_line_failure(&["sim", "--scenario", "nope"], &[], 1);
+    assert!(line.starts_with("error: unknown scenario \"nope\""), "{line}");
+}
