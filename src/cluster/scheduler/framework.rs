@@ -259,21 +259,17 @@ pub fn run_filters(pod: &PodInfo, node: &NodeInfo) -> Verdict {
     Verdict::Fit
 }
 
-/// Only the static filters: the part of a verdict that does not depend on what else is bound.
-pub fn run_static_filters(pod: &PodInfo, node: &NodeInfo) -> Result<(), Unfit> {
-    FILTERS.iter().filter(|p| p.is_static()).try_for_each(|p| p.filter(pod, node))
-}
-
-/// Every filter at once, as a yes or no: what the scoring policies ask of each node for each pod.
-/// NodeResourcesFit goes first because it is the cheapest and the one that fails most.
+/// Every filter at once, as a yes or no: what every policy asks of each node for each pod.
+/// Derived from [`FILTERS`], so a filter added there binds every policy. The dynamic filters
+/// (NodeResourcesFit) go first because they are the cheapest and the ones that fail most.
 pub fn fits(pod: &PodInfo, node: &NodeInfo) -> bool {
-    NodeResourcesFit.passes(pod, node) && passes_static_filters(pod, node)
+    FILTERS.iter().filter(|p| !p.is_static()).all(|p| p.passes(pod, node)) && passes_static_filters(pod, node)
 }
 
-/// The static filters as a yes or no: cordon, taints and nodeSelector, none of which depend on
-/// what else is bound to the node.
+/// The static filters of [`FILTERS`] as a yes or no: cordon, taints and nodeSelector, none of
+/// which depend on what else is bound to the node.
 pub fn passes_static_filters(pod: &PodInfo, node: &NodeInfo) -> bool {
-    NodeUnschedulable.passes(pod, node) && TaintToleration.passes(pod, node) && NodeAffinity.passes(pod, node)
+    FILTERS.iter().filter(|p| p.is_static()).all(|p| p.passes(pod, node))
 }
 
 // ---------------------------------------------------------------------------------------------
