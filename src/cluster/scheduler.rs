@@ -48,76 +48,118 @@ const MAX_BACKOFF: Millis = Millis(10_000);
 pub const DECISION_ANNOTATION: &str = "pinsetter.dev/scheduling-decision";
 
 /// The scheduling policy in force: how a batch is ordered, which score plugins weigh the nodes,
-/// and how the winning node is chosen.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
+/// and how the winning node is chosen. Everything else about a policy lives in its
+/// [`POLICIES`] entry; the variants are in the same order as the entries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Policy {
-    /// The seed's: dominant resource share desc, then priority desc; first fit in rack order.
     #[default]
     Greedy,
-    /// Priority order; the next node in rotation that passes the filters.
     RoundRobin,
-    /// Priority order; highest LeastAllocated + BalancedAllocation (upstream's default).
     Spread,
-    /// Priority order; highest MostAllocated.
     Binpack,
-    /// Each priority level as one min-cost flow over the whole batch.
     Flow,
 }
 
+/// Places a batch on a snapshot: `(pods, nodes, round-robin cursor, record verdicts)`.
+pub type PlaceFn = fn(&[PodInfo], &mut [NodeInfo], &mut usize, bool) -> Placement;
+
+/// One scheduling policy, as the registry knows it: what `--scheduler` accepts, what the game's
+/// `s` key shows, and what the scheduler runs.
+#[derive(Debug, Clone, Copy)]
+pub struct PolicyEntry {
+    pub policy: Policy,
+    /// The name on the command line, in JSON and in the game.
+    pub name: &'static str,
+    /// One line for the player: what the policy does.
+    pub summary: &'static str,
+    /// The score plugins and weights it ranks feasible nodes with (none for the policies that
+    /// take the first fit or the next in turn).
+    pub score_plugins: &'static [Weighted],
+    /// The scheduler's step 4 under this policy; `nodes` are updated with every binding.
+    pub place: PlaceFn,
+}
+
+/// Every policy, in the order the game's `s` key cycles through them. Adding a policy is a
+/// variant of [`Policy`] and one entry here.
+pub const POLICIES: [PolicyEntry; 5] = [
+    PolicyEntry {
+        policy: Policy::Greedy,
+        name: "greedy",
+        summary: "largest pods first, each on the first pin in rack order that fits",
+        score_plugins: &[],
+        place: |pods, nodes, _, record| greedy::place(pods, nodes, record),
+    },
+    PolicyEntry {
+        policy: Policy::RoundRobin,
+        name: "round-robin",
+        summary: "pods dealt to the pins in turn",
+        score_plugins: &[],
+        place: round_robin::place_batch,
+    },
+    PolicyEntry {
+        policy: Policy::Spread,
+        name: "spread",
+        summary: "each pod on the emptiest, most balanced pin (upstream's default)",
+        score_plugins: &spread::PLUGINS,
+        place: |pods, nodes, _, record| spread::place_batch(pods, nodes, record),
+    },
+    PolicyEntry {
+        policy: Policy::Binpack,
+        name: "binpack",
+        summary: "each pod on the fullest pin that still fits",
+        score_plugins: &binpack::PLUGINS,
+        place: |pods, nodes, _, record| binpack::place_batch(pods, nodes, record),
+    },
+    PolicyEntry {
+        policy: Policy::Flow,
+        name: "flow",
+        summary: "the whole batch at once, as a min-cost flow",
+        score_plugins: &[Weighted { plugin: &LeastAllocated, weight: 1 }],
+        place: |pods, nodes, _, record| flow::place_batch(pods, nodes, record),
+    },
+];
+
 impl Policy {
-    /// In the order the game's `s` key cycles through them.
-    pub const ALL: [Policy; 5] = [Policy::Greedy, Policy::RoundRobin, Policy::Spread, Policy::Binpack, Policy::Flow];
+    /// In the order the game's `s` key cycles through them (the registry's order).
+    pub const ALL: [Policy; POLICIES.len()] = {
+        let mut all = [Policy::Greedy; POLICIES.len()];
+        let mut i = 0;
+        while i < POLICIES.len() {
+            all[i] = POLICIES[i].policy;
+            i += 1;
+        }
+        all
+    };
+
+    /// The policy's registry entry (variants and entries are in the same order).
+    pub fn entry(self) -> &'static PolicyEntry {
+        &POLICIES[self as usize]
+    }
 
     pub fn name(self) -> &'static str {
-        match self {
-            Policy::Greedy => "greedy",
-            Policy::RoundRobin => "round-robin",
-            Policy::Spread => "spread",
-            Policy::Binpack => "binpack",
-            Policy::Flow => "flow",
-        }
+        self.entry().name
     }
 
     /// The next policy in [`Policy::ALL`], wrapping around.
     pub fn next(self) -> Policy {
-        let i = Policy::ALL.iter().position(|p| *p == self).unwrap_or(0);
-        Policy::ALL[(i + 1) % Policy::ALL.len()]
+        Policy::ALL[(self as usize + 1) % Policy::ALL.len()]
     }
 
-    /// The score plugins and weights the policy ranks feasible nodes with (none for the
-    /// policies that take the first fit or the next in turn).
+    /// The score plugins and weights the policy ranks feasible nodes with.
     pub fn score_plugins(self) -> &'static [Weighted] {
-        match self {
-            Policy::Greedy | Policy::RoundRobin => &[],
-            Policy::Spread => &spread::PLUGINS,
-            Policy::Binpack => &binpack::PLUGINS,
-            Policy::Flow => &[Weighted { plugin: &LeastAllocated, weight: 1 }],
-        }
+        self.entry().score_plugins
     }
 
     /// Places a batch on a snapshot with this policy: the scheduler's step 4, usable on its own
     /// (tests, benches). `nodes` are updated with every binding; `cursor` is round-robin's
     /// rotation, which the caller keeps between batches.
     pub fn place(self, pods: &[PodInfo], nodes: &mut [NodeInfo], cursor: &mut usize, record: bool) -> Placement {
-        match self {
-            Policy::Greedy => greedy::place(pods, nodes, record),
-            Policy::RoundRobin => round_robin::place_batch(pods, nodes, cursor, record),
-            Policy::Spread => spread::place_batch(pods, nodes, record),
-            Policy::Binpack => binpack::place_batch(pods, nodes, record),
-            Policy::Flow => flow::place_batch(pods, nodes, record),
-        }
+        (self.entry().place)(pods, nodes, cursor, record)
     }
 
     /// One line for the player: what the policy does.
     pub fn summary(self) -> &'static str {
-        match self {
-            Policy::Greedy => "largest pods first, each on the first pin in rack order that fits",
-            Policy::RoundRobin => "pods dealt to the pins in turn",
-            Policy::Spread => "each pod on the emptiest, most balanced pin (upstream's default)",
-            Policy::Binpack => "each pod on the fullest pin that still fits",
-            Policy::Flow => "the whole batch at once, as a min-cost flow",
-        }
+        self.entry().summary
     }
 }
 
@@ -127,15 +169,37 @@ impl std::fmt::Display for Policy {
     }
 }
 
+impl Serialize for Policy {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
 /// A policy name nobody knows.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown scheduling policy {0:?}: expected greedy, round-robin, spread, binpack or flow")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownPolicy(pub String);
+
+impl std::fmt::Display for UnknownPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unknown scheduling policy {:?}: expected ", self.0)?;
+        for (i, entry) in POLICIES.iter().enumerate() {
+            let separator = match i {
+                0 => "",
+                i if i + 1 == POLICIES.len() => " or ",
+                _ => ", ",
+            };
+            write!(f, "{separator}{}", entry.name)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for UnknownPolicy {}
 
 impl FromStr for Policy {
     type Err = UnknownPolicy;
     fn from_str(s: &str) -> Result<Policy, UnknownPolicy> {
-        Policy::ALL.into_iter().find(|p| p.name() == s.trim()).ok_or_else(|| UnknownPolicy(s.to_string()))
+        POLICIES.iter().find(|e| e.name == s.trim()).map(|e| e.policy).ok_or_else(|| UnknownPolicy(s.to_string()))
     }
 }
 
@@ -735,6 +799,19 @@ mod tests {
         }
         assert_eq!(p, Policy::Greedy);
         assert_eq!(seen, ["greedy", "round-robin", "spread", "binpack", "flow"]);
-        assert!("best-fit".parse::<Policy>().unwrap_err().to_string().contains("expected greedy"));
+        assert_eq!(
+            "best-fit".parse::<Policy>().unwrap_err().to_string(),
+            "unknown scheduling policy \"best-fit\": expected greedy, round-robin, spread, binpack or flow"
+        );
+    }
+
+    #[test]
+    fn registry_entries_line_up_with_the_variants() {
+        for (i, entry) in POLICIES.iter().enumerate() {
+            assert_eq!(entry.policy as usize, i, "{} is out of place", entry.name);
+            assert_eq!(entry.policy.entry().name, entry.name);
+        }
+        assert_eq!(serde_json::to_string(&Policy::RoundRobin).unwrap(), "\"round-robin\"");
+        assert_eq!(Policy::Spread.score_plugins().len(), 2);
     }
 }
