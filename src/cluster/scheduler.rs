@@ -4,7 +4,9 @@
 //!
 //! One cycle, in upstream's words:
 //!
-//! 1. **Queue**: every unbound pod whose backoff has passed is due.
+//! 1. **Queue** (`queue.rs`, upstream's activeQ / backoffQ / unschedulablePods): new pods, pods
+//!    whose backoff ended, and parked pods that a cluster event could help are due; a pod that
+//!    fits nowhere stays parked, costing nothing, until then.
 //! 2. **Snapshot**: each node's allocatable and what its pods request, in rack order. Pods that
 //!    preempted others hold the room being freed for them (their *nomination*).
 //! 3. **Nominated pods first**: a pod nominated by an earlier preemption tries its node first.
@@ -21,6 +23,7 @@ pub mod flow;
 pub mod framework;
 pub mod greedy;
 pub mod preemption;
+pub mod queue;
 pub mod round_robin;
 pub mod spread;
 
@@ -29,19 +32,17 @@ use self::framework::{
     fit_error_message, fits, run_filters, snapshot,
 };
 use self::preemption::Resident;
+use self::queue::{Requeue, SchedulingQueue};
 use super::controllers::delete_pod_gracefully;
 use super::events::EventRecorder;
-use super::objects::{Kind, Node, Object, Pod};
+use super::objects::{Kind, Node, Object, Pod, Readiness, Taint};
 use super::store::{Change, ChangeType, ObjectKey, Store};
+use super::timing::Timing;
 use crate::clock::Millis;
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 use std::str::FromStr;
-
-/// Upstream's initial and maximum per-pod backoff after a failed attempt.
-const INITIAL_BACKOFF: Millis = Millis(1_000);
-const MAX_BACKOFF: Millis = Millis(10_000);
 
 /// The annotation that carries a pod's latest decision as compact JSON, so `kubectl get pod -o
 /// yaml` can answer "why here?" too.
@@ -262,12 +263,57 @@ impl Decision {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct QueueEntry {
-    next_attempt: Millis,
-    backoff: Millis,
-    /// Failed its last attempt: waits for a cluster change (or its backoff) before retrying.
+/// What the scheduler last saw of a node, to tell a change that could help a parked pod (it
+/// became Ready, was uncordoned, lost a taint, gained room or labels) from one that cannot
+/// (a status heartbeat).
+#[derive(Debug, Clone, PartialEq)]
+struct NodeFacts {
+    ready: bool,
     unschedulable: bool,
+    taints: Vec<Taint>,
+    labels: BTreeMap<String, String>,
+    allocatable: Resources,
+}
+
+impl NodeFacts {
+    fn of(node: &Node) -> NodeFacts {
+        NodeFacts {
+            ready: node.readiness() == Readiness::Ready,
+            unschedulable: node.spec.unschedulable,
+            taints: node.spec.taints.clone(),
+            labels: node.metadata.labels.clone(),
+            allocatable: allocatable(node),
+        }
+    }
+
+    /// Compared field by field, so an unchanged node costs no allocation.
+    fn same_as(&self, node: &Node, allocatable: &Resources) -> bool {
+        self.ready == (node.readiness() == Readiness::Ready)
+            && self.unschedulable == node.spec.unschedulable
+            && self.taints == node.spec.taints
+            && self.labels == node.metadata.labels
+            && self.allocatable == *allocatable
+    }
+
+    /// Upstream's NodeAdd / NodeUpdate events the filters care about: Ready, uncordoned, a taint
+    /// gone, labels changed (nodeSelector) or more allocatable.
+    fn could_help(&self, node: &Node, allocatable: &Resources) -> bool {
+        (!self.ready && node.readiness() == Readiness::Ready)
+            || (self.unschedulable && !node.spec.unschedulable)
+            || self.taints.iter().any(|t| !node.spec.taints.contains(t))
+            || self.labels != node.metadata.labels
+            || allocatable.cpu_milli > self.allocatable.cpu_milli
+            || allocatable.memory_milli > self.allocatable.memory_milli
+            || allocatable.pods > self.allocatable.pods
+    }
+}
+
+fn allocatable(node: &Node) -> Resources {
+    Resources {
+        cpu_milli: node.allocatable("cpu"),
+        memory_milli: node.allocatable("memory"),
+        pods: node.allocatable("pods") / 1000,
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -290,7 +336,9 @@ pub struct Scheduler {
     /// Record every node's verdict and scores for bound pods too (costs p·n per cycle; off for
     /// huge lanes).
     pub record_verdicts: bool,
-    queue: BTreeMap<ObjectKey, QueueEntry>,
+    queue: SchedulingQueue,
+    /// Each node as last seen, to classify its changes (see [`NodeFacts`]).
+    nodes: BTreeMap<String, NodeFacts>,
     decisions: BTreeMap<ObjectKey, Decision>,
     last_failure: BTreeMap<ObjectKey, String>,
     /// Pods that preempted, and the node each is nominated to.
@@ -328,7 +376,8 @@ impl Scheduler {
         Scheduler {
             policy,
             record_verdicts: true,
-            queue: BTreeMap::new(),
+            queue: SchedulingQueue::default(),
+            nodes: BTreeMap::new(),
             decisions: BTreeMap::new(),
             last_failure: BTreeMap::new(),
             nominated: BTreeMap::new(),
@@ -342,6 +391,11 @@ impl Scheduler {
         self.queue.len()
     }
 
+    /// Pods parked as unschedulable until a cluster change could help them.
+    pub fn unschedulable_len(&self) -> usize {
+        self.queue.unschedulable_len()
+    }
+
     pub fn decision(&self, pod: &ObjectKey) -> Option<&Decision> {
         self.decisions.get(pod)
     }
@@ -351,60 +405,81 @@ impl Scheduler {
         self.nominated.get(pod).map(String::as_str)
     }
 
-    /// When the next cycle has work, if ever.
+    /// When the next cycle has work, if ever: O(log n), whatever is parked.
     pub fn next_deadline(&self) -> Option<Millis> {
-        self.queue.values().map(|e| e.next_attempt).min()
+        self.queue.next_deadline()
     }
 
-    /// The scheduler's informer: keeps the queue in step with the store.
+    /// The scheduler's informer: keeps the queue in step with the store, and moves parked pods
+    /// back on the cluster events that could help them (upstream's
+    /// `MoveAllToActiveOrBackoffQueue`): a node added, Ready, uncordoned, untainted, relabelled
+    /// or grown; a bound pod deleted or finished, freeing its room.
     pub fn observe(&mut self, change: &Change, now: Millis) {
+        let deleted = change.type_ == ChangeType::Deleted;
         match &*change.object {
             Object::Pod(pod) => {
                 let key = ObjectKey::of(&pod.metadata);
-                let wants_node = change.type_ != ChangeType::Deleted
+                let wants_node = !deleted
                     && pod.node_name().is_none()
                     && !pod.metadata.is_terminating()
                     && pod.spec.scheduler_name.as_deref().is_none_or(|s| s == "default-scheduler");
                 if wants_node {
-                    self.queue.entry(key).or_insert(QueueEntry {
-                        next_attempt: now,
-                        backoff: INITIAL_BACKOFF,
-                        unschedulable: false,
-                    });
-                } else {
-                    self.queue.remove(&key);
-                    self.last_failure.remove(&key);
-                    self.nominated.remove(&key);
-                    if change.type_ == ChangeType::Deleted {
-                        self.decisions.remove(&key);
-                        // Freed resources may let a waiting pod fit now.
-                        if pod.node_name().is_some() {
-                            self.wake_unschedulable(now);
-                        }
-                    }
+                    self.queue.add(&key, now);
+                    return;
+                }
+                self.queue.remove(&key);
+                self.last_failure.remove(&key);
+                self.nominated.remove(&key);
+                if deleted {
+                    self.decisions.remove(&key);
+                }
+                let finished = matches!(pod.status.phase.as_str(), "Succeeded" | "Failed");
+                if pod.node_name().is_some() && (deleted || finished) {
+                    self.queue.move_all_to_active_or_backoff(now);
                 }
             }
-            Object::Node(_) => self.wake_unschedulable(now),
+            Object::Node(node) => {
+                let name = &node.metadata.name;
+                if deleted {
+                    self.nodes.remove(name);
+                    return;
+                }
+                let allocatable = allocatable(node);
+                let helps = match self.nodes.get(name) {
+                    Some(seen) if seen.same_as(node, &allocatable) => false,
+                    Some(seen) => seen.could_help(node, &allocatable),
+                    None => true,
+                };
+                if !self.nodes.get(name).is_some_and(|seen| seen.same_as(node, &allocatable)) {
+                    self.nodes.insert(name.clone(), NodeFacts::of(node));
+                }
+                if helps {
+                    self.queue.move_all_to_active_or_backoff(now);
+                }
+            }
             _ => {}
         }
     }
 
-    /// Upstream moves unschedulable pods back to the active queue on cluster events that might
-    /// make them fit (a node added or changed, a pod deleted).
-    fn wake_unschedulable(&mut self, now: Millis) {
-        for entry in self.queue.values_mut().filter(|e| e.unschedulable) {
-            entry.unschedulable = false;
-            entry.next_attempt = entry.next_attempt.min(now);
-        }
-    }
-
-    /// One scheduling cycle over every pod that is due: place the batch, bind, preempt, record.
-    pub fn run_cycle(&mut self, store: &mut Store, recorder: &mut EventRecorder, now: Millis) {
-        let due: Vec<ObjectKey> =
-            self.queue.iter().filter(|(_, e)| e.next_attempt <= now).map(|(k, _)| k.clone()).collect();
+    /// One scheduling cycle over every pod that is due (activeQ, after flushing backoffQ and
+    /// the parked pods whose time is up): place the batch, bind, preempt, record.
+    pub fn run_cycle(&mut self, store: &mut Store, recorder: &mut EventRecorder, now: Millis, timing: &Timing) {
+        let due = self.queue.pop_due(now);
         if due.is_empty() {
             return;
         }
+        self.cycle(store, recorder, now, timing, &due);
+        self.queue.settle_in_flight(&due, now, timing);
+    }
+
+    fn cycle(
+        &mut self,
+        store: &mut Store,
+        recorder: &mut EventRecorder,
+        now: Millis,
+        timing: &Timing,
+        due: &[ObjectKey],
+    ) {
         self.stats.cycles += 1;
         let pods: Vec<PodInfo> = due
             .iter()
@@ -508,7 +583,7 @@ impl Scheduler {
                 PostFilter::Nominated => fit_error,
                 PostFilter::Unresolved(why) => format!("{fit_error} preemption: {why}"),
             };
-            self.fail(store, recorder, now, pod, message, verdicts, scores);
+            self.fail(store, recorder, now, timing, pod, message, verdicts, scores);
         }
     }
 
@@ -648,6 +723,7 @@ impl Scheduler {
         store: &mut Store,
         recorder: &mut EventRecorder,
         now: Millis,
+        timing: &Timing,
         pod: &PodInfo,
         message: String,
         verdicts: Vec<(String, Verdict)>,
@@ -657,11 +733,7 @@ impl Scheduler {
         // On big lanes a pending pod keeps only its message: a thousand verdicts for each of
         // thousands of waiting pods would cost gigabytes.
         let (verdicts, scores) = if self.record_verdicts { (verdicts, scores) } else { (Vec::new(), Vec::new()) };
-        if let Some(entry) = self.queue.get_mut(&pod.key) {
-            entry.unschedulable = true;
-            entry.next_attempt = now + entry.backoff;
-            entry.backoff = Millis((entry.backoff.0 * 2).min(MAX_BACKOFF.0));
-        }
+        self.queue.requeue(&pod.key, now, timing, Requeue::Unschedulable);
         let nominated = self.nominated.get(&pod.key).cloned();
         let decision = Decision {
             at: now,
