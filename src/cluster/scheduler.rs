@@ -61,7 +61,9 @@ pub enum Policy {
     Flow,
 }
 
-/// Places a batch on a snapshot: `(pods, nodes, round-robin cursor, record verdicts)`.
+/// Places a batch on a snapshot: `(pods, nodes, cursor, record verdicts)`; the cursor is where
+/// round-robin's rotation and the scoring policies' node sample (upstream's
+/// `nextStartNodeIndex`) carry on from.
 pub type PlaceFn = fn(&[PodInfo], &mut [NodeInfo], &mut usize, bool) -> Placement;
 
 /// One scheduling policy, as the registry knows it: what `--scheduler` accepts, what the game's
@@ -102,14 +104,14 @@ pub const POLICIES: [PolicyEntry; 5] = [
         name: "spread",
         summary: "each pod on the emptiest, most balanced pin (upstream's default)",
         score_plugins: &spread::PLUGINS,
-        place: |pods, nodes, _, record| spread::place_batch(pods, nodes, record),
+        place: spread::place_batch_from,
     },
     PolicyEntry {
         policy: Policy::Binpack,
         name: "binpack",
         summary: "each pod on the fullest pin that still fits",
         score_plugins: &binpack::PLUGINS,
-        place: |pods, nodes, _, record| binpack::place_batch(pods, nodes, record),
+        place: binpack::place_batch_from,
     },
     PolicyEntry {
         policy: Policy::Flow,
@@ -152,8 +154,8 @@ impl Policy {
     }
 
     /// Places a batch on a snapshot with this policy: the scheduler's step 4, usable on its own
-    /// (tests, benches). `nodes` are updated with every binding; `cursor` is round-robin's
-    /// rotation, which the caller keeps between batches.
+    /// (tests, benches). `nodes` are updated with every binding; `cursor` (see [`PlaceFn`]) is
+    /// kept by the caller between batches.
     pub fn place(self, pods: &[PodInfo], nodes: &mut [NodeInfo], cursor: &mut usize, record: bool) -> Placement {
         (self.entry().place)(pods, nodes, cursor, record)
     }
@@ -343,8 +345,8 @@ pub struct Scheduler {
     last_failure: BTreeMap<ObjectKey, String>,
     /// Pods that preempted, and the node each is nominated to.
     nominated: BTreeMap<ObjectKey, String>,
-    /// Where round-robin carries on from.
-    round_robin_cursor: usize,
+    /// Where round-robin's rotation and the scoring policies' node sample carry on from.
+    cursor: usize,
     pub stats: SchedulerStats,
 }
 
@@ -381,7 +383,7 @@ impl Scheduler {
             decisions: BTreeMap::new(),
             last_failure: BTreeMap::new(),
             nominated: BTreeMap::new(),
-            round_robin_cursor: 0,
+            cursor: 0,
             stats: SchedulerStats::default(),
         }
     }
@@ -533,7 +535,7 @@ impl Scheduler {
             Cow::Owned(pods.iter().enumerate().filter(|(i, _)| !taken(i)).map(|(_, p)| p.clone()).collect())
         };
         let mut after = nodes.clone();
-        let mut placement = self.policy.place(&rest, &mut after, &mut self.round_robin_cursor, record);
+        let mut placement = self.policy.place(&rest, &mut after, &mut self.cursor, record);
 
         // Bind in placement order, taking each pod's verdicts on the state it was placed in.
         let mut replay = before;
