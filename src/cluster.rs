@@ -353,7 +353,7 @@ impl Cluster {
                 continue;
             }
             if self.scheduler.next_deadline().is_some_and(|t| t <= now) {
-                self.scheduler.run_cycle(&mut self.store, &mut self.recorder, now);
+                self.scheduler.run_cycle(&mut self.store, &mut self.recorder, now, &self.timing);
                 continue;
             }
             break;

@@ -175,8 +175,16 @@ struct LaneArgs {
     #[arg(long, value_enum, default_value = "arcade", allow_hyphen_values = true)]
     timing: Preset,
     /// The scheduling policy to start with (in the game, `s` cycles them).
-    #[arg(long, value_enum, default_value = "greedy", allow_hyphen_values = true)]
+    #[arg(long, default_value = "greedy", value_parser = policy_parser(), allow_hyphen_values = true)]
     scheduler: Policy,
+}
+
+/// `--scheduler` and `--compare` accept the policy registry's names, and `--help` lists each
+/// with its summary (the core's `Policy` knows nothing of clap).
+fn policy_parser() -> impl clap::builder::TypedValueParser<Value = Policy> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    let values = pinsetter::cluster::scheduler::POLICIES.iter().map(|e| PossibleValue::new(e.name).help(e.summary));
+    PossibleValuesParser::new(values).try_map(|name| name.parse::<Policy>())
 }
 
 impl LaneArgs {
@@ -228,7 +236,7 @@ struct SimArgs {
     json: bool,
     /// Run the same scenario and script once per policy and print a table side by side
     /// (with --json, {"compare": [one report per policy]}), e.g. --compare greedy,spread,binpack,flow.
-    #[arg(long, value_enum, value_delimiter = ',', value_name = "POLICY,...", allow_hyphen_values = true)]
+    #[arg(long, value_delimiter = ',', value_name = "POLICY,...", value_parser = policy_parser(), allow_hyphen_values = true)]
     compare: Vec<Policy>,
 }
 

@@ -213,3 +213,45 @@ fn assert_within_allocatable(world: &World, policy: Policy, at: Millis) {
         assert!(pods.len() as i64 <= node.allocatable("pods") / 1000);
     }
 }
+
+/// A pod that fits nowhere is parked (upstream's unschedulablePods): while nothing that could
+/// help it happens — the pin keeps heartbeating — it costs no scheduling attempt and records no
+/// new FailedScheduling event. Freeing the pin's room moves it back, and it binds.
+#[test]
+fn an_unschedulable_pod_waits_parked_until_room_is_freed() {
+    let scenario = Scenario::parse(FULL_PIN, "test").unwrap();
+    let mut world = World::new(1, Preset::Arcade, &scenario).unwrap();
+    let mut log = Vec::new();
+    run(&mut world, 2_000, &mut log);
+    // Priority 0, like the pods on the pin: preemption cannot help it.
+    let big: Pod = serde_norway::from_str(
+        &URGENT.replace("name: urgent, ", "name: big, ").replace("priority: 1000", "priority: 0"),
+    )
+    .unwrap();
+    world.handle_input(Input::Apply(Box::new(Object::Pod(big)))).unwrap();
+    run(&mut world, 1_000, &mut log);
+    let failed = |log: &[Output]| events(log, "FailedScheduling").into_iter().filter(|e| e.object == "pod/big").count();
+    assert_eq!(failed(&log), 1, "it failed once");
+    assert_eq!(world.cluster().scheduler.unschedulable_len(), 1, "and is parked");
+    let attempts = world.cluster().scheduler.stats.attempts;
+
+    let mut parked = Vec::new();
+    run(&mut world, 10_000, &mut parked);
+    assert_eq!(world.cluster().scheduler.stats.attempts, attempts, "no attempt while nothing could help");
+    assert_eq!(failed(&parked), 0, "no new FailedScheduling event");
+    let key = ObjectKey::new("default", "big");
+    assert_eq!(world.cluster().store.get::<Pod>(&key).unwrap().node_name(), None);
+
+    // Scaling `low` to zero deletes its pods from the pin: that frees the room.
+    let mut low = world
+        .cluster()
+        .store
+        .get::<pinsetter::cluster::objects::Deployment>(&ObjectKey::new("default", "low"))
+        .unwrap()
+        .clone();
+    low.spec.replicas = Some(0);
+    world.handle_input(Input::Apply(Box::new(Object::Deployment(low)))).unwrap();
+    run(&mut world, 3_000, &mut log);
+    assert_eq!(world.cluster().store.get::<Pod>(&key).unwrap().node_name(), Some("pin-1"));
+    assert_eq!(world.cluster().scheduler.queue_len(), 0);
+}

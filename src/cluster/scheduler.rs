@@ -4,7 +4,9 @@
 //!
 //! One cycle, in upstream's words:
 //!
-//! 1. **Queue**: every unbound pod whose backoff has passed is due.
+//! 1. **Queue** (`queue.rs`, upstream's activeQ / backoffQ / unschedulablePods): new pods, pods
+//!    whose backoff ended, and parked pods that a cluster event could help are due; a pod that
+//!    fits nowhere stays parked, costing nothing, until then.
 //! 2. **Snapshot**: each node's allocatable and what its pods request, in rack order. Pods that
 //!    preempted others hold the room being freed for them (their *nomination*).
 //! 3. **Nominated pods first**: a pod nominated by an earlier preemption tries its node first.
@@ -21,6 +23,7 @@ pub mod flow;
 pub mod framework;
 pub mod greedy;
 pub mod preemption;
+pub mod queue;
 pub mod round_robin;
 pub mod spread;
 
@@ -29,95 +32,137 @@ use self::framework::{
     fit_error_message, fits, run_filters, snapshot,
 };
 use self::preemption::Resident;
+use self::queue::{Requeue, SchedulingQueue};
 use super::controllers::delete_pod_gracefully;
 use super::events::EventRecorder;
-use super::objects::{Kind, Node, Object, Pod};
+use super::objects::{Kind, Node, Object, Pod, Readiness, Taint};
 use super::store::{Change, ChangeType, ObjectKey, Store};
+use super::timing::Timing;
 use crate::clock::Millis;
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 use std::str::FromStr;
 
-/// Upstream's initial and maximum per-pod backoff after a failed attempt.
-const INITIAL_BACKOFF: Millis = Millis(1_000);
-const MAX_BACKOFF: Millis = Millis(10_000);
-
 /// The annotation that carries a pod's latest decision as compact JSON, so `kubectl get pod -o
 /// yaml` can answer "why here?" too.
 pub const DECISION_ANNOTATION: &str = "pinsetter.dev/scheduling-decision";
 
 /// The scheduling policy in force: how a batch is ordered, which score plugins weigh the nodes,
-/// and how the winning node is chosen.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
+/// and how the winning node is chosen. Everything else about a policy lives in its
+/// [`POLICIES`] entry; the variants are in the same order as the entries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Policy {
-    /// The seed's: dominant resource share desc, then priority desc; first fit in rack order.
     #[default]
     Greedy,
-    /// Priority order; the next node in rotation that passes the filters.
     RoundRobin,
-    /// Priority order; highest LeastAllocated + BalancedAllocation (upstream's default).
     Spread,
-    /// Priority order; highest MostAllocated.
     Binpack,
-    /// Each priority level as one min-cost flow over the whole batch.
     Flow,
 }
 
+/// Places a batch on a snapshot: `(pods, nodes, cursor, record verdicts)`; the cursor is where
+/// round-robin's rotation and the scoring policies' node sample (upstream's
+/// `nextStartNodeIndex`) carry on from.
+pub type PlaceFn = fn(&[PodInfo], &mut [NodeInfo], &mut usize, bool) -> Placement;
+
+/// One scheduling policy, as the registry knows it: what `--scheduler` accepts, what the game's
+/// `s` key shows, and what the scheduler runs.
+#[derive(Debug, Clone, Copy)]
+pub struct PolicyEntry {
+    pub policy: Policy,
+    /// The name on the command line, in JSON and in the game.
+    pub name: &'static str,
+    /// One line for the player: what the policy does.
+    pub summary: &'static str,
+    /// The score plugins and weights it ranks feasible nodes with (none for the policies that
+    /// take the first fit or the next in turn).
+    pub score_plugins: &'static [Weighted],
+    /// The scheduler's step 4 under this policy; `nodes` are updated with every binding.
+    pub place: PlaceFn,
+}
+
+/// Every policy, in the order the game's `s` key cycles through them. Adding a policy is a
+/// variant of [`Policy`] and one entry here.
+pub const POLICIES: [PolicyEntry; 5] = [
+    PolicyEntry {
+        policy: Policy::Greedy,
+        name: "greedy",
+        summary: "largest pods first, each on the first pin in rack order that fits",
+        score_plugins: &[],
+        place: |pods, nodes, _, record| greedy::place(pods, nodes, record),
+    },
+    PolicyEntry {
+        policy: Policy::RoundRobin,
+        name: "round-robin",
+        summary: "pods dealt to the pins in turn",
+        score_plugins: &[],
+        place: round_robin::place_batch,
+    },
+    PolicyEntry {
+        policy: Policy::Spread,
+        name: "spread",
+        summary: "each pod on the emptiest, most balanced pin (upstream's default)",
+        score_plugins: &spread::PLUGINS,
+        place: spread::place_batch_from,
+    },
+    PolicyEntry {
+        policy: Policy::Binpack,
+        name: "binpack",
+        summary: "each pod on the fullest pin that still fits",
+        score_plugins: &binpack::PLUGINS,
+        place: binpack::place_batch_from,
+    },
+    PolicyEntry {
+        policy: Policy::Flow,
+        name: "flow",
+        summary: "the whole batch at once, as a min-cost flow",
+        score_plugins: &[Weighted { plugin: &LeastAllocated, weight: 1 }],
+        place: |pods, nodes, _, record| flow::place_batch(pods, nodes, record),
+    },
+];
+
 impl Policy {
-    /// In the order the game's `s` key cycles through them.
-    pub const ALL: [Policy; 5] = [Policy::Greedy, Policy::RoundRobin, Policy::Spread, Policy::Binpack, Policy::Flow];
+    /// In the order the game's `s` key cycles through them (the registry's order).
+    pub const ALL: [Policy; POLICIES.len()] = {
+        let mut all = [Policy::Greedy; POLICIES.len()];
+        let mut i = 0;
+        while i < POLICIES.len() {
+            all[i] = POLICIES[i].policy;
+            i += 1;
+        }
+        all
+    };
+
+    /// The policy's registry entry (variants and entries are in the same order).
+    pub fn entry(self) -> &'static PolicyEntry {
+        &POLICIES[self as usize]
+    }
 
     pub fn name(self) -> &'static str {
-        match self {
-            Policy::Greedy => "greedy",
-            Policy::RoundRobin => "round-robin",
-            Policy::Spread => "spread",
-            Policy::Binpack => "binpack",
-            Policy::Flow => "flow",
-        }
+        self.entry().name
     }
 
     /// The next policy in [`Policy::ALL`], wrapping around.
     pub fn next(self) -> Policy {
-        let i = Policy::ALL.iter().position(|p| *p == self).unwrap_or(0);
-        Policy::ALL[(i + 1) % Policy::ALL.len()]
+        Policy::ALL[(self as usize + 1) % Policy::ALL.len()]
     }
 
-    /// The score plugins and weights the policy ranks feasible nodes with (none for the
-    /// policies that take the first fit or the next in turn).
+    /// The score plugins and weights the policy ranks feasible nodes with.
     pub fn score_plugins(self) -> &'static [Weighted] {
-        match self {
-            Policy::Greedy | Policy::RoundRobin => &[],
-            Policy::Spread => &spread::PLUGINS,
-            Policy::Binpack => &binpack::PLUGINS,
-            Policy::Flow => &[Weighted { plugin: &LeastAllocated, weight: 1 }],
-        }
+        self.entry().score_plugins
     }
 
     /// Places a batch on a snapshot with this policy: the scheduler's step 4, usable on its own
-    /// (tests, benches). `nodes` are updated with every binding; `cursor` is round-robin's
-    /// rotation, which the caller keeps between batches.
+    /// (tests, benches). `nodes` are updated with every binding; `cursor` (see [`PlaceFn`]) is
+    /// kept by the caller between batches.
     pub fn place(self, pods: &[PodInfo], nodes: &mut [NodeInfo], cursor: &mut usize, record: bool) -> Placement {
-        match self {
-            Policy::Greedy => greedy::place(pods, nodes, record),
-            Policy::RoundRobin => round_robin::place_batch(pods, nodes, cursor, record),
-            Policy::Spread => spread::place_batch(pods, nodes, record),
-            Policy::Binpack => binpack::place_batch(pods, nodes, record),
-            Policy::Flow => flow::place_batch(pods, nodes, record),
-        }
+        (self.entry().place)(pods, nodes, cursor, record)
     }
 
     /// One line for the player: what the policy does.
     pub fn summary(self) -> &'static str {
-        match self {
-            Policy::Greedy => "largest pods first, each on the first pin in rack order that fits",
-            Policy::RoundRobin => "pods dealt to the pins in turn",
-            Policy::Spread => "each pod on the emptiest, most balanced pin (upstream's default)",
-            Policy::Binpack => "each pod on the fullest pin that still fits",
-            Policy::Flow => "the whole batch at once, as a min-cost flow",
-        }
+        self.entry().summary
     }
 }
 
@@ -127,15 +172,37 @@ impl std::fmt::Display for Policy {
     }
 }
 
+impl Serialize for Policy {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
 /// A policy name nobody knows.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown scheduling policy {0:?}: expected greedy, round-robin, spread, binpack or flow")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownPolicy(pub String);
+
+impl std::fmt::Display for UnknownPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unknown scheduling policy {:?}: expected ", self.0)?;
+        for (i, entry) in POLICIES.iter().enumerate() {
+            let separator = match i {
+                0 => "",
+                i if i + 1 == POLICIES.len() => " or ",
+                _ => ", ",
+            };
+            write!(f, "{separator}{}", entry.name)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for UnknownPolicy {}
 
 impl FromStr for Policy {
     type Err = UnknownPolicy;
     fn from_str(s: &str) -> Result<Policy, UnknownPolicy> {
-        Policy::ALL.into_iter().find(|p| p.name() == s.trim()).ok_or_else(|| UnknownPolicy(s.to_string()))
+        POLICIES.iter().find(|e| e.name == s.trim()).map(|e| e.policy).ok_or_else(|| UnknownPolicy(s.to_string()))
     }
 }
 
@@ -198,12 +265,57 @@ impl Decision {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct QueueEntry {
-    next_attempt: Millis,
-    backoff: Millis,
-    /// Failed its last attempt: waits for a cluster change (or its backoff) before retrying.
+/// What the scheduler last saw of a node, to tell a change that could help a parked pod (it
+/// became Ready, was uncordoned, lost a taint, gained room or labels) from one that cannot
+/// (a status heartbeat).
+#[derive(Debug, Clone, PartialEq)]
+struct NodeFacts {
+    ready: bool,
     unschedulable: bool,
+    taints: Vec<Taint>,
+    labels: BTreeMap<String, String>,
+    allocatable: Resources,
+}
+
+impl NodeFacts {
+    fn of(node: &Node) -> NodeFacts {
+        NodeFacts {
+            ready: node.readiness() == Readiness::Ready,
+            unschedulable: node.spec.unschedulable,
+            taints: node.spec.taints.clone(),
+            labels: node.metadata.labels.clone(),
+            allocatable: allocatable(node),
+        }
+    }
+
+    /// Compared field by field, so an unchanged node costs no allocation.
+    fn same_as(&self, node: &Node, allocatable: &Resources) -> bool {
+        self.ready == (node.readiness() == Readiness::Ready)
+            && self.unschedulable == node.spec.unschedulable
+            && self.taints == node.spec.taints
+            && self.labels == node.metadata.labels
+            && self.allocatable == *allocatable
+    }
+
+    /// Upstream's NodeAdd / NodeUpdate events the filters care about: Ready, uncordoned, a taint
+    /// gone, labels changed (nodeSelector) or more allocatable.
+    fn could_help(&self, node: &Node, allocatable: &Resources) -> bool {
+        (!self.ready && node.readiness() == Readiness::Ready)
+            || (self.unschedulable && !node.spec.unschedulable)
+            || self.taints.iter().any(|t| !node.spec.taints.contains(t))
+            || self.labels != node.metadata.labels
+            || allocatable.cpu_milli > self.allocatable.cpu_milli
+            || allocatable.memory_milli > self.allocatable.memory_milli
+            || allocatable.pods > self.allocatable.pods
+    }
+}
+
+fn allocatable(node: &Node) -> Resources {
+    Resources {
+        cpu_milli: node.allocatable("cpu"),
+        memory_milli: node.allocatable("memory"),
+        pods: node.allocatable("pods") / 1000,
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -226,13 +338,15 @@ pub struct Scheduler {
     /// Record every node's verdict and scores for bound pods too (costs p·n per cycle; off for
     /// huge lanes).
     pub record_verdicts: bool,
-    queue: BTreeMap<ObjectKey, QueueEntry>,
+    queue: SchedulingQueue,
+    /// Each node as last seen, to classify its changes (see [`NodeFacts`]).
+    nodes: BTreeMap<String, NodeFacts>,
     decisions: BTreeMap<ObjectKey, Decision>,
     last_failure: BTreeMap<ObjectKey, String>,
     /// Pods that preempted, and the node each is nominated to.
     nominated: BTreeMap<ObjectKey, String>,
-    /// Where round-robin carries on from.
-    round_robin_cursor: usize,
+    /// Where round-robin's rotation and the scoring policies' node sample carry on from.
+    cursor: usize,
     pub stats: SchedulerStats,
 }
 
@@ -264,11 +378,12 @@ impl Scheduler {
         Scheduler {
             policy,
             record_verdicts: true,
-            queue: BTreeMap::new(),
+            queue: SchedulingQueue::default(),
+            nodes: BTreeMap::new(),
             decisions: BTreeMap::new(),
             last_failure: BTreeMap::new(),
             nominated: BTreeMap::new(),
-            round_robin_cursor: 0,
+            cursor: 0,
             stats: SchedulerStats::default(),
         }
     }
@@ -276,6 +391,11 @@ impl Scheduler {
     /// Pods waiting to be placed.
     pub fn queue_len(&self) -> usize {
         self.queue.len()
+    }
+
+    /// Pods parked as unschedulable until a cluster change could help them.
+    pub fn unschedulable_len(&self) -> usize {
+        self.queue.unschedulable_len()
     }
 
     pub fn decision(&self, pod: &ObjectKey) -> Option<&Decision> {
@@ -287,60 +407,81 @@ impl Scheduler {
         self.nominated.get(pod).map(String::as_str)
     }
 
-    /// When the next cycle has work, if ever.
+    /// When the next cycle has work, if ever: O(log n), whatever is parked.
     pub fn next_deadline(&self) -> Option<Millis> {
-        self.queue.values().map(|e| e.next_attempt).min()
+        self.queue.next_deadline()
     }
 
-    /// The scheduler's informer: keeps the queue in step with the store.
+    /// The scheduler's informer: keeps the queue in step with the store, and moves parked pods
+    /// back on the cluster events that could help them (upstream's
+    /// `MoveAllToActiveOrBackoffQueue`): a node added, Ready, uncordoned, untainted, relabelled
+    /// or grown; a bound pod deleted or finished, freeing its room.
     pub fn observe(&mut self, change: &Change, now: Millis) {
+        let deleted = change.type_ == ChangeType::Deleted;
         match &*change.object {
             Object::Pod(pod) => {
                 let key = ObjectKey::of(&pod.metadata);
-                let wants_node = change.type_ != ChangeType::Deleted
+                let wants_node = !deleted
                     && pod.node_name().is_none()
                     && !pod.metadata.is_terminating()
                     && pod.spec.scheduler_name.as_deref().is_none_or(|s| s == "default-scheduler");
                 if wants_node {
-                    self.queue.entry(key).or_insert(QueueEntry {
-                        next_attempt: now,
-                        backoff: INITIAL_BACKOFF,
-                        unschedulable: false,
-                    });
-                } else {
-                    self.queue.remove(&key);
-                    self.last_failure.remove(&key);
-                    self.nominated.remove(&key);
-                    if change.type_ == ChangeType::Deleted {
-                        self.decisions.remove(&key);
-                        // Freed resources may let a waiting pod fit now.
-                        if pod.node_name().is_some() {
-                            self.wake_unschedulable(now);
-                        }
-                    }
+                    self.queue.add(&key, now);
+                    return;
+                }
+                self.queue.remove(&key);
+                self.last_failure.remove(&key);
+                self.nominated.remove(&key);
+                if deleted {
+                    self.decisions.remove(&key);
+                }
+                let finished = matches!(pod.status.phase.as_str(), "Succeeded" | "Failed");
+                if pod.node_name().is_some() && (deleted || finished) {
+                    self.queue.move_all_to_active_or_backoff(now);
                 }
             }
-            Object::Node(_) => self.wake_unschedulable(now),
+            Object::Node(node) => {
+                let name = &node.metadata.name;
+                if deleted {
+                    self.nodes.remove(name);
+                    return;
+                }
+                let allocatable = allocatable(node);
+                let helps = match self.nodes.get(name) {
+                    Some(seen) if seen.same_as(node, &allocatable) => false,
+                    Some(seen) => seen.could_help(node, &allocatable),
+                    None => true,
+                };
+                if !self.nodes.get(name).is_some_and(|seen| seen.same_as(node, &allocatable)) {
+                    self.nodes.insert(name.clone(), NodeFacts::of(node));
+                }
+                if helps {
+                    self.queue.move_all_to_active_or_backoff(now);
+                }
+            }
             _ => {}
         }
     }
 
-    /// Upstream moves unschedulable pods back to the active queue on cluster events that might
-    /// make them fit (a node added or changed, a pod deleted).
-    fn wake_unschedulable(&mut self, now: Millis) {
-        for entry in self.queue.values_mut().filter(|e| e.unschedulable) {
-            entry.unschedulable = false;
-            entry.next_attempt = entry.next_attempt.min(now);
-        }
-    }
-
-    /// One scheduling cycle over every pod that is due: place the batch, bind, preempt, record.
-    pub fn run_cycle(&mut self, store: &mut Store, recorder: &mut EventRecorder, now: Millis) {
-        let due: Vec<ObjectKey> =
-            self.queue.iter().filter(|(_, e)| e.next_attempt <= now).map(|(k, _)| k.clone()).collect();
+    /// One scheduling cycle over every pod that is due (activeQ, after flushing backoffQ and
+    /// the parked pods whose time is up): place the batch, bind, preempt, record.
+    pub fn run_cycle(&mut self, store: &mut Store, recorder: &mut EventRecorder, now: Millis, timing: &Timing) {
+        let due = self.queue.pop_due(now);
         if due.is_empty() {
             return;
         }
+        self.cycle(store, recorder, now, timing, &due);
+        self.queue.settle_in_flight(&due, now, timing);
+    }
+
+    fn cycle(
+        &mut self,
+        store: &mut Store,
+        recorder: &mut EventRecorder,
+        now: Millis,
+        timing: &Timing,
+        due: &[ObjectKey],
+    ) {
         self.stats.cycles += 1;
         let pods: Vec<PodInfo> = due
             .iter()
@@ -394,7 +535,7 @@ impl Scheduler {
             Cow::Owned(pods.iter().enumerate().filter(|(i, _)| !taken(i)).map(|(_, p)| p.clone()).collect())
         };
         let mut after = nodes.clone();
-        let mut placement = self.policy.place(&rest, &mut after, &mut self.round_robin_cursor, record);
+        let mut placement = self.policy.place(&rest, &mut after, &mut self.cursor, record);
 
         // Bind in placement order, taking each pod's verdicts on the state it was placed in.
         let mut replay = before;
@@ -444,7 +585,7 @@ impl Scheduler {
                 PostFilter::Nominated => fit_error,
                 PostFilter::Unresolved(why) => format!("{fit_error} preemption: {why}"),
             };
-            self.fail(store, recorder, now, pod, message, verdicts, scores);
+            self.fail(store, recorder, now, timing, pod, message, verdicts, scores);
         }
     }
 
@@ -584,6 +725,7 @@ impl Scheduler {
         store: &mut Store,
         recorder: &mut EventRecorder,
         now: Millis,
+        timing: &Timing,
         pod: &PodInfo,
         message: String,
         verdicts: Vec<(String, Verdict)>,
@@ -593,11 +735,7 @@ impl Scheduler {
         // On big lanes a pending pod keeps only its message: a thousand verdicts for each of
         // thousands of waiting pods would cost gigabytes.
         let (verdicts, scores) = if self.record_verdicts { (verdicts, scores) } else { (Vec::new(), Vec::new()) };
-        if let Some(entry) = self.queue.get_mut(&pod.key) {
-            entry.unschedulable = true;
-            entry.next_attempt = now + entry.backoff;
-            entry.backoff = Millis((entry.backoff.0 * 2).min(MAX_BACKOFF.0));
-        }
+        self.queue.requeue(&pod.key, now, timing, Requeue::Unschedulable);
         let nominated = self.nominated.get(&pod.key).cloned();
         let decision = Decision {
             at: now,
@@ -735,6 +873,19 @@ mod tests {
         }
         assert_eq!(p, Policy::Greedy);
         assert_eq!(seen, ["greedy", "round-robin", "spread", "binpack", "flow"]);
-        assert!("best-fit".parse::<Policy>().unwrap_err().to_string().contains("expected greedy"));
+        assert_eq!(
+            "best-fit".parse::<Policy>().unwrap_err().to_string(),
+            "unknown scheduling policy \"best-fit\": expected greedy, round-robin, spread, binpack or flow"
+        );
+    }
+
+    #[test]
+    fn registry_entries_line_up_with_the_variants() {
+        for (i, entry) in POLICIES.iter().enumerate() {
+            assert_eq!(entry.policy as usize, i, "{} is out of place", entry.name);
+            assert_eq!(entry.policy.entry().name, entry.name);
+        }
+        assert_eq!(serde_json::to_string(&Policy::RoundRobin).unwrap(), "\"round-robin\"");
+        assert_eq!(Policy::Spread.score_plugins().len(), 2);
     }
 }

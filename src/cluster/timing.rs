@@ -32,6 +32,14 @@ pub struct Timing {
     pub startup: Millis,
     /// From deletion to the kubelet confirming its containers stopped.
     pub termination: Millis,
+    /// kube-scheduler's podInitialBackoffSeconds: the wait after a pod's first failed attempt,
+    /// doubled for each further one (upstream: 1 s).
+    pub pod_initial_backoff: Millis,
+    /// podMaxBackoffSeconds (upstream: 10 s).
+    pub pod_max_backoff: Millis,
+    /// podMaxInUnschedulablePodsDuration: the longest an unschedulable pod stays parked without
+    /// a cluster event that could help it (upstream: 5 min).
+    pub pod_max_in_unschedulable: Millis,
 }
 
 impl Timing {
@@ -46,6 +54,10 @@ impl Timing {
                 eviction_rate_per_sec: 20.0,
                 startup: Millis(400),
                 termination: Millis(300),
+                // Scaled by 1/20, as the kubelet's lease renewal is.
+                pod_initial_backoff: Millis(50),
+                pod_max_backoff: Millis(500),
+                pod_max_in_unschedulable: Millis(15_000),
             },
             Preset::Kubernetes => Timing {
                 preset,
@@ -56,6 +68,9 @@ impl Timing {
                 eviction_rate_per_sec: 0.1,
                 startup: Millis(2_000),
                 termination: Millis(1_000),
+                pod_initial_backoff: Millis(1_000),
+                pod_max_backoff: Millis(10_000),
+                pod_max_in_unschedulable: Millis(300_000),
             },
         }
     }

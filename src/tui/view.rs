@@ -822,6 +822,8 @@ fn overlay(frame: &mut Frame, app: &App, area: Rect, title: String, lines: Vec<L
 
 fn help(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
+    let policies: Vec<&str> = crate::cluster::scheduler::POLICIES.iter().map(|e| e.name).collect();
+    let policies = format!("scheduler policy: {}", policies.join(" → "));
     let rows: [(&str, &str); 21] = [
         ("←  →", "move the ball's start position one board"),
         ("↑  ↓", "aim: angle the launch right / left"),
@@ -835,7 +837,7 @@ fn help(frame: &mut Frame, app: &App, area: Rect) {
         ("c", "cordon / uncordon the selected pin (spec.unschedulable)"),
         ("+  -", "game speed ¼× … 16×"),
         ("t", "timing preset: arcade (seconds) ⇄ kubernetes (upstream defaults)"),
-        ("s", "scheduler policy: greedy → round-robin → spread → binpack → flow"),
+        ("s", &policies),
         ("p", "pause"),
         ("n", "new game (after the tenth frame, or any time)"),
         ("?", "this help"),

@@ -11,8 +11,14 @@ use super::framework::{MostAllocated, NodeInfo, Placement, PodInfo, Weighted, pl
 
 pub const PLUGINS: [Weighted; 1] = [Weighted { plugin: &MostAllocated, weight: 1 }];
 
+/// Places a batch starting the node sample at the first node (tests, benches).
 pub fn place_batch(pods: &[PodInfo], nodes: &mut [NodeInfo], record: bool) -> Placement {
-    place_by_score(pods, nodes, &PLUGINS, "binpack", record)
+    place_batch_from(pods, nodes, &mut 0, record)
+}
+
+/// Places a batch, sampling nodes from `cursor` on (see [`place_by_score`]) and moving it.
+pub fn place_batch_from(pods: &[PodInfo], nodes: &mut [NodeInfo], cursor: &mut usize, record: bool) -> Placement {
+    place_by_score(pods, nodes, &PLUGINS, "binpack", cursor, record)
 }
 
 #[cfg(test)]

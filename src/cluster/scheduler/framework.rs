@@ -259,21 +259,17 @@ pub fn run_filters(pod: &PodInfo, node: &NodeInfo) -> Verdict {
     Verdict::Fit
 }
 
-/// Only the static filters: the part of a verdict that does not depend on what else is bound.
-pub fn run_static_filters(pod: &PodInfo, node: &NodeInfo) -> Result<(), Unfit> {
-    FILTERS.iter().filter(|p| p.is_static()).try_for_each(|p| p.filter(pod, node))
-}
-
-/// Every filter at once, as a yes or no: what the scoring policies ask of each node for each pod.
-/// NodeResourcesFit goes first because it is the cheapest and the one that fails most.
+/// Every filter at once, as a yes or no: what every policy asks of each node for each pod.
+/// Derived from [`FILTERS`], so a filter added there binds every policy. The dynamic filters
+/// (NodeResourcesFit) go first because they are the cheapest and the ones that fail most.
 pub fn fits(pod: &PodInfo, node: &NodeInfo) -> bool {
-    NodeResourcesFit.passes(pod, node) && passes_static_filters(pod, node)
+    FILTERS.iter().filter(|p| !p.is_static()).all(|p| p.passes(pod, node)) && passes_static_filters(pod, node)
 }
 
-/// The static filters as a yes or no: cordon, taints and nodeSelector, none of which depend on
-/// what else is bound to the node.
+/// The static filters of [`FILTERS`] as a yes or no: cordon, taints and nodeSelector, none of
+/// which depend on what else is bound to the node.
 pub fn passes_static_filters(pod: &PodInfo, node: &NodeInfo) -> bool {
-    NodeUnschedulable.passes(pod, node) && TaintToleration.passes(pod, node) && NodeAffinity.passes(pod, node)
+    FILTERS.iter().filter(|p| p.is_static()).all(|p| p.passes(pod, node))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -404,17 +400,16 @@ pub struct NodeScore {
 
 /// Every feasible node's scores, in rack order: what a scoring policy saw for one pod.
 pub fn score_table(pod: &PodInfo, nodes: &[NodeInfo], plugins: &[Weighted]) -> Vec<NodeScore> {
-    nodes
+    nodes.iter().filter(|n| fits(pod, n)).map(|n| node_score(pod, n, plugins)).collect()
+}
+
+/// One node's scores for one pod, per plugin and weighted.
+fn node_score(pod: &PodInfo, node: &NodeInfo, plugins: &[Weighted]) -> NodeScore {
+    let scores: Vec<PluginScore> = plugins
         .iter()
-        .filter(|n| fits(pod, n))
-        .map(|n| {
-            let scores: Vec<PluginScore> = plugins
-                .iter()
-                .map(|w| PluginScore { plugin: w.plugin.name(), weight: w.weight, score: w.plugin.score(pod, n) })
-                .collect();
-            NodeScore { node: n.name.clone(), total: scores.iter().map(|s| s.weight * s.score).sum(), plugins: scores }
-        })
-        .collect()
+        .map(|w| PluginScore { plugin: w.plugin.name(), weight: w.weight, score: w.plugin.score(pod, node) })
+        .collect();
+    NodeScore { node: node.name.clone(), total: scores.iter().map(|s| s.weight * s.score).sum(), plugins: scores }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -462,32 +457,64 @@ pub fn priority_order(pods: &[PodInfo]) -> Vec<usize> {
     order
 }
 
+/// Upstream's `minFeasibleNodesToFind`: below this many nodes every node is filtered and scored.
+pub const MIN_FEASIBLE_NODES_TO_FIND: usize = 100;
+/// Upstream's `minFeasibleNodesPercentageToFind`: the adaptive percentage never goes lower.
+pub const MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND: i64 = 5;
+
+/// Upstream's `numFeasibleNodesToFind` with the default (adaptive) `percentageOfNodesToScore`:
+/// all nodes below 100, else `50 − nodes/125` percent of them (at least 5 %, at least 100
+/// nodes). At 5,000 nodes a pod is scored against the first 500 feasible ones.
+pub fn num_feasible_nodes_to_find(all: usize) -> usize {
+    if all < MIN_FEASIBLE_NODES_TO_FIND {
+        return all;
+    }
+    let percentage = (50 - all as i64 / 125).max(MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND);
+    (all * percentage as usize / 100).max(MIN_FEASIBLE_NODES_TO_FIND)
+}
+
 /// The scoring policies' bind step, one pod at a time as kube-scheduler does: in priority order,
-/// run every filter on every node, score the ones that pass, bind to the highest total (ties go
-/// to the earlier node in rack order), and let the next pod see the result. `p·n` filter and
-/// score calls for `p` pods on `n` nodes: upstream samples nodes on big clusters; we score all.
+/// run every filter on the nodes from `cursor` on (upstream's `nextStartNodeIndex`) until
+/// [`num_feasible_nodes_to_find`] pass, score those, bind to the highest total (ties go to the
+/// earlier node in rack order), and let the next pod see the result. `cursor` moves past the
+/// nodes looked at, so successive pods (and cycles) sample different nodes, as upstream.
 pub fn place_by_score(
     pods: &[PodInfo],
     nodes: &mut [NodeInfo],
     plugins: &[Weighted],
     policy: &str,
+    cursor: &mut usize,
     record: bool,
 ) -> Placement {
     let mut placement = Placement::empty(pods.len());
+    let n = nodes.len();
+    let wanted = num_feasible_nodes_to_find(n);
+    let mut feasible: Vec<usize> = Vec::with_capacity(wanted);
     for i in priority_order(pods) {
         let pod = &pods[i];
+        let start = if n == 0 { 0 } else { *cursor % n };
         let mut best: Option<(i64, usize)> = None;
-        for (j, node) in nodes.iter().enumerate() {
+        let mut processed = 0;
+        feasible.clear();
+        while processed < n && feasible.len() < wanted {
+            let j = (start + processed) % n;
+            processed += 1;
+            let node = &nodes[j];
             if !fits(pod, node) {
                 continue;
             }
+            feasible.push(j);
             let total = total_score(pod, node, plugins);
-            if best.is_none_or(|(b, _)| total > b) {
+            if best.is_none_or(|(b, bj)| total > b || (total == b && j < bj)) {
                 best = Some((total, j));
             }
         }
+        if n > 0 {
+            *cursor = (start + processed) % n;
+        }
         if record {
-            let scores = score_table(pod, nodes, plugins);
+            feasible.sort_unstable();
+            let scores: Vec<NodeScore> = feasible.iter().map(|&j| node_score(pod, &nodes[j], plugins)).collect();
             let note = match best {
                 Some((total, _)) => {
                     format!(
@@ -698,6 +725,39 @@ pub(crate) mod tests {
         assert_eq!(table[0].node, "a");
         assert_eq!(table[0].plugins[0], PluginScore { plugin: "LeastAllocated", weight: 2, score: least });
         assert_eq!(table[0].total, 2 * least + 87);
+    }
+
+    #[test]
+    fn feasible_nodes_to_find_follows_upstreams_adaptive_percentage() {
+        assert_eq!(num_feasible_nodes_to_find(10), 10);
+        assert_eq!(num_feasible_nodes_to_find(99), 99);
+        assert_eq!(num_feasible_nodes_to_find(150), 100, "49% of 150 is below the 100-node floor");
+        assert_eq!(num_feasible_nodes_to_find(1_000), 420);
+        assert_eq!(num_feasible_nodes_to_find(5_000), 500);
+        assert_eq!(num_feasible_nodes_to_find(15_000), 750, "5% at most");
+    }
+
+    #[test]
+    fn big_lanes_score_a_rotating_sample_but_never_strand_a_pod_that_fits() {
+        let mut nodes: Vec<NodeInfo> = (0..1_000).map(|j| node(&format!("pin-{}", j + 1), 4000, 8)).collect();
+        // Only the last node can take the big pod: the scan goes on until it finds it.
+        nodes[999].allocatable.cpu_milli = 64_000;
+        nodes[999].allocatable.memory_milli = 128 << 30 << 10;
+        let pods = vec![pod_named("big", 32_000), pod_named("small", 100), pod_named("small-2", 100)];
+        let mut cursor = 0;
+        let placed = place_by_score(
+            &pods,
+            &mut nodes,
+            &[Weighted { plugin: &LeastAllocated, weight: 1 }],
+            "spread",
+            &mut cursor,
+            true,
+        );
+        assert_eq!(placed.node[0], Some(999));
+        // The big pod looked at every node; each small one at 420 feasible nodes from there on.
+        assert_eq!(placed.why[1].as_ref().unwrap().scores.len(), 420);
+        assert_eq!(cursor, (1_000 + 2 * 420) % 1_000);
+        assert!(placed.node[1].is_some_and(|j| j < 420) && placed.node[2].is_some_and(|j| (420..840).contains(&j)));
     }
 
     #[test]

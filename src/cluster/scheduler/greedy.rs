@@ -6,7 +6,7 @@
 //! `n` nodes costs about `p·log n` instead of `p·n`. Static filters (cordon, taints, selector) are
 //! evaluated once per node for each distinct (tolerations, nodeSelector) class in the batch.
 
-use super::framework::{Explanation, NodeInfo, Placement, PodInfo, Resources, run_static_filters};
+use super::framework::{Explanation, NodeInfo, Placement, PodInfo, Resources, fits, passes_static_filters};
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
@@ -69,7 +69,7 @@ pub fn place_batch(pods: &[PodInfo], nodes: &mut [NodeInfo]) -> Vec<Option<usize
     }
     let feasible: Vec<Vec<bool>> = representatives
         .iter()
-        .map(|&rep| nodes.iter().map(|n| run_static_filters(&pods[rep], n).is_ok()).collect())
+        .map(|&rep| nodes.iter().map(|n| passes_static_filters(&pods[rep], n)).collect())
         .collect();
     let mut trees: Vec<FirstFitTree> = feasible
         .iter()
@@ -79,7 +79,7 @@ pub fn place_batch(pods: &[PodInfo], nodes: &mut [NodeInfo]) -> Vec<Option<usize
     let mut placement = vec![None; pods.len()];
     for i in order {
         let pod = &pods[i];
-        let Some(node) = trees[class_of[i]].first_fit(&pod.requests) else { continue };
+        let Some(node) = trees[class_of[i]].first_fit(pod, nodes) else { continue };
         let n = &mut nodes[node];
         n.requested.cpu_milli += pod.requests.cpu_milli;
         n.requested.memory_milli += pod.requests.memory_milli;
@@ -97,7 +97,8 @@ pub fn place_batch(pods: &[PodInfo], nodes: &mut [NodeInfo]) -> Vec<Option<usize
 
 /// A segment tree of per-subtree maxima of free cpu, memory and pod slots. A subtree whose
 /// maxima are all too small cannot hold a fitting node, so the leftmost fit is found by a
-/// pruned descent.
+/// pruned descent. The tree only prunes: a leaf is taken only if [`fits`] agrees, so every
+/// filter in the framework's list binds greedy too.
 struct FirstFitTree {
     leaves: usize,
     max: Vec<Resources>,
@@ -139,18 +140,19 @@ impl FirstFitTree {
         }
     }
 
-    fn first_fit(&self, req: &Resources) -> Option<usize> {
-        self.descend(1, req)
+    fn first_fit(&self, pod: &PodInfo, nodes: &[NodeInfo]) -> Option<usize> {
+        self.descend(1, pod, nodes)
     }
 
-    fn descend(&self, v: usize, req: &Resources) -> Option<usize> {
-        if !Self::could_fit(&self.max[v], req) {
+    fn descend(&self, v: usize, pod: &PodInfo, nodes: &[NodeInfo]) -> Option<usize> {
+        if !Self::could_fit(&self.max[v], &pod.requests) {
             return None;
         }
         if v >= self.leaves {
-            return Some(v - self.leaves);
+            let node = v - self.leaves;
+            return fits(pod, &nodes[node]).then_some(node);
         }
-        self.descend(2 * v, req).or_else(|| self.descend(2 * v + 1, req))
+        self.descend(2 * v, pod, nodes).or_else(|| self.descend(2 * v + 1, pod, nodes))
     }
 }
 

@@ -12,7 +12,7 @@
 //! and victims' start times (upstream's last tie-breaker; we fall back to rack order).
 
 use super::framework::{
-    FilterPlugin, NodeInfo, NodeResourcesFit, PodInfo, Resources, Verdict, fit_error_message, passes_static_filters,
+    NodeInfo, PodInfo, Resources, Verdict, fit_error_message, fits, passes_static_filters, run_filters,
 };
 use crate::cluster::store::ObjectKey;
 use std::cmp::Reverse;
@@ -62,14 +62,14 @@ pub fn select_victims_on_node(
     for &i in &potential {
         adjust(&mut trial, &residents[i].requests, -1);
     }
-    if let Err(unfit) = NodeResourcesFit.filter(pod, &trial) {
-        return Err(unfit.reasons());
+    if let Verdict::Unfit { reasons, .. } = run_filters(pod, &trial) {
+        return Err(reasons);
     }
     potential.sort_by_key(|&i| (Reverse(residents[i].priority), i));
     let mut victims = Vec::new();
     for i in potential {
         adjust(&mut trial, &residents[i].requests, 1);
-        if !NodeResourcesFit.passes(pod, &trial) {
+        if !fits(pod, &trial) {
             adjust(&mut trial, &residents[i].requests, -1);
             victims.push(i);
         }

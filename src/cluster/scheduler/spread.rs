@@ -13,8 +13,14 @@ use super::framework::{BalancedAllocation, LeastAllocated, NodeInfo, Placement, 
 pub const PLUGINS: [Weighted; 2] =
     [Weighted { plugin: &LeastAllocated, weight: 1 }, Weighted { plugin: &BalancedAllocation, weight: 1 }];
 
+/// Places a batch starting the node sample at the first node (tests, benches).
 pub fn place_batch(pods: &[PodInfo], nodes: &mut [NodeInfo], record: bool) -> Placement {
-    place_by_score(pods, nodes, &PLUGINS, "spread", record)
+    place_batch_from(pods, nodes, &mut 0, record)
+}
+
+/// Places a batch, sampling nodes from `cursor` on (see [`place_by_score`]) and moving it.
+pub fn place_batch_from(pods: &[PodInfo], nodes: &mut [NodeInfo], cursor: &mut usize, record: bool) -> Placement {
+    place_by_score(pods, nodes, &PLUGINS, "spread", cursor, record)
 }
 
 #[cfg(test)]
