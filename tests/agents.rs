@@ -323,6 +323,10 @@ type Socket = tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::ne
 fn raw_join(serve: &Serve, node: &str, extra: &str) -> (Socket, Value) {
     let (mut socket, _) =
         tungstenite::connect(format!("ws://{}/pins/join", serve.addr)).expect("the pin socket accepts");
+    // A missing answer fails the test instead of hanging it.
+    if let tungstenite::stream::MaybeTlsStream::Plain(tcp) = socket.get_ref() {
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    }
     let register = format!(
         r#"{{"version":2,"type":"register","node":{node:?},"capacity":{{"cpu":"1","memory":"1Gi","pods":10}}{extra}}}"#
     );

@@ -158,6 +158,9 @@ pub enum AgentError {
     /// A report carried a field that does not validate.
     #[error("invalid report: {0}")]
     InvalidReport(String),
+    /// The store refused a write the agent's request needed.
+    #[error("the store refused: {0}")]
+    Store(String),
     /// The connection was replaced by a newer one for the same node, or the node left.
     #[error("session {session} of node {node:?} is no longer current")]
     StaleSession { node: String, session: u64 },
@@ -182,6 +185,10 @@ fn source_ip(address: &str) -> Result<IpAddr, AgentError> {
         .map(|a| a.ip())
         .or_else(|_| address.parse::<IpAddr>())
         .map_err(|_| AgentError::Invalid(format!("address: Invalid value: {address:?}: must be a valid IP address")))
+}
+
+fn store_error(error: impl std::fmt::Display) -> AgentError {
+    AgentError::Store(error.to_string())
 }
 
 fn join_errors(errors: &[FieldError]) -> String {
@@ -451,10 +458,13 @@ impl Cluster {
     /// agent stops them and their ReplicaSets replace them elsewhere).
     pub fn agent_drain(&mut self, name: &str, session: u64, now: Millis) -> Result<usize, AgentError> {
         self.current(name, session)?;
-        let _ = self.store.modify::<Node>(&ObjectKey::cluster(name), |n| n.spec.unschedulable = true);
+        let key = ObjectKey::cluster(name);
+        if self.store.get::<Node>(&key).is_some() {
+            self.store.modify::<Node>(&key, |n| n.spec.unschedulable = true).map_err(store_error)?;
+        }
         let pods: Vec<ObjectKey> = self.store.pods_on_node(name).map(|p| ObjectKey::of(&p.metadata)).collect();
         for key in &pods {
-            let _ = controllers::delete_pod_gracefully(&mut self.store, key, now);
+            controllers::delete_pod_gracefully(&mut self.store, key, now).map_err(store_error)?;
         }
         Ok(pods.len())
     }
@@ -464,10 +474,19 @@ impl Cluster {
         self.current(name, session)?;
         let pods: Vec<ObjectKey> = self.store.pods_on_node(name).map(|p| ObjectKey::of(&p.metadata)).collect();
         for key in pods {
-            let _ = self.store.delete::<Pod>(&key);
+            self.store.delete::<Pod>(&key).map_err(store_error)?;
         }
-        let _ = self.store.delete::<Lease>(&ObjectKey::new(controllers::node_lifecycle::LEASE_NAMESPACE, name));
-        let _ = self.remove(Kind::Node, &ObjectKey::cluster(name), Millis::ZERO);
+        let lease = ObjectKey::new(controllers::node_lifecycle::LEASE_NAMESPACE, name);
+        if self.store.get::<Lease>(&lease).is_some() {
+            self.store.delete::<Lease>(&lease).map_err(store_error)?;
+        }
+        // The Node may already be gone (deleted through the API); the kubelet goes either way.
+        let node = ObjectKey::cluster(name);
+        if self.store.get::<Node>(&node).is_some() {
+            self.remove(Kind::Node, &node, Millis::ZERO).map_err(store_error)?;
+        } else {
+            self.kubelets.remove(name);
+        }
         if let Some(pin) = self.agents.pins.remove(name) {
             self.agents.forget_source(&pin.source, name);
         }
