@@ -12,6 +12,11 @@
 //! while the pin was away). SIGINT or SIGTERM is a graceful leave: `drain` (cordon, evict), wait
 //! for the pods to stop, `leave`. A knocked pin is told `stopHeartbeats`: the process stays up,
 //! silent, until `resume`.
+//!
+//! Identity: the first join returns a node secret; the agent presents it on every rejoin (the
+//! server refuses its name to anyone without it). It is kept in memory and in
+//! `<data dir>/pins/<server>/<name>.secret` (mode 0600), so a restarted process can rejoin as
+//! the same node; a graceful leave removes the file.
 
 pub mod protocol;
 
@@ -100,6 +105,40 @@ fn socket_url(join: &str) -> Result<String> {
     Ok(if rest.contains('/') { format!("{scheme}://{rest}") } else { format!("{scheme}://{rest}/pins/join") })
 }
 
+/// Where a pin's node secret is kept: per server and name, under the data directory
+/// (`$PINSETTER_DATA_DIR`, else the platform's). None when there is no data directory.
+fn secret_path(url: &str, name: &str) -> Option<std::path::PathBuf> {
+    let base = match std::env::var_os("PINSETTER_DATA_DIR") {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None => dirs::data_dir()?.join("pinsetter"),
+    };
+    let safe = |text: &str| -> String {
+        text.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-') { c } else { '_' }).collect()
+    };
+    let server = url.split_once("://").map_or(url, |(_, rest)| rest);
+    Some(base.join("pins").join(safe(server)).join(format!("{}.secret", safe(name))))
+}
+
+/// Writes the secret readable by its owner only, atomically (temp file, then rename).
+fn write_secret(path: &std::path::Path, secret: &str) -> Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let dir = path.parent().context("the secret file has no directory")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let temp = path.with_extension("secret.tmp");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&temp)
+        .with_context(|| format!("creating {}", temp.display()))?;
+    file.write_all(secret.as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("writing {}", temp.display()))?;
+    std::fs::rename(&temp, path).with_context(|| format!("renaming {} to {}", temp.display(), path.display()))
+}
+
 /// One simulated container group (a pod) on this pin.
 #[derive(Debug, Clone)]
 struct RunningPod {
@@ -128,6 +167,9 @@ enum Ended {
 struct Agent {
     args: PinArgs,
     url: String,
+    /// The node secret from the first `registered` (or a previous process, via `secret_file`).
+    node_secret: Option<String>,
+    secret_file: Option<std::path::PathBuf>,
     pods: BTreeMap<(String, String), RunningPod>,
     next_ip: u32,
     shutdown: tokio::sync::watch::Receiver<bool>,
@@ -151,7 +193,39 @@ impl Agent {
             }
             let _ = tx.send(true);
         });
-        Agent { args, url, pods: BTreeMap::new(), next_ip: 2, shutdown }
+        let secret_file = secret_path(&url, &args.name);
+        let node_secret = secret_file
+            .as_deref()
+            .and_then(|path| std::fs::read_to_string(path).ok())
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty());
+        Agent { args, url, node_secret, secret_file, pods: BTreeMap::new(), next_ip: 2, shutdown }
+    }
+
+    /// Keeps the secret for a restarted process. Failing to is not fatal: this process still
+    /// holds it in memory, only a restart would lose the name.
+    fn store_secret(&mut self, secret: String) {
+        if let Some(path) = &self.secret_file
+            && let Err(e) = write_secret(path, &secret)
+        {
+            tracing::warn!(
+                "cannot keep the node secret in {}: {e:#} (a restarted pin could not rejoin as {})",
+                path.display(),
+                self.args.name
+            );
+        }
+        self.node_secret = Some(secret);
+    }
+
+    /// After a graceful leave the server has forgotten the node: the secret is of no more use.
+    fn forget_secret(&mut self) {
+        self.node_secret = None;
+        if let Some(path) = &self.secret_file
+            && let Err(e) = std::fs::remove_file(path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!("cannot remove {}: {e}", path.display());
+        }
     }
 
     async fn run(mut self) -> Result<()> {
@@ -161,10 +235,17 @@ impl Agent {
         loop {
             match self.connect_once().await {
                 Ended::Left => {
+                    self.forget_secret();
                     eprintln!("pinsetter pin: {} left the cluster", self.args.name);
                     return Ok(());
                 }
-                Ended::Refused(why) => bail!("the control plane refused pin {}: {why}", self.args.name),
+                Ended::Refused(why) => {
+                    let kept = match (&self.secret_file, why.contains("node secret")) {
+                        (Some(path), true) => format!(" (this pin's secret is kept in {})", path.display()),
+                        _ => String::new(),
+                    };
+                    bail!("the control plane refused pin {}: {why}{kept}", self.args.name)
+                }
                 Ended::Lost { registered, why } => {
                     if registered {
                         backoff = FIRST;
@@ -218,6 +299,7 @@ impl Agent {
             token: self.args.token.clone(),
             pods: self.pods.values().map(|p| p.pod.clone()).collect(),
             address,
+            node_secret: self.node_secret.clone(),
         };
         if let Err(e) = tx.send(text(&register)).await {
             return lost(format!("sending register: {e}"));
@@ -251,7 +333,10 @@ impl Agent {
                         }
                     };
                     match message {
-                        ServerMessage::Registered { node, session, heartbeat_ms, startup_ms, termination_ms } => {
+                        ServerMessage::Registered { node, session, heartbeat_ms, startup_ms, termination_ms, node_secret } => {
+                            if let Some(secret) = node_secret {
+                                self.store_secret(secret);
+                            }
                             let server_period = Duration::from_millis(heartbeat_ms.max(1));
                             let period = self.args.heartbeat.unwrap_or(server_period);
                             if period > server_period {

@@ -168,6 +168,8 @@ pub struct Security {
     pub tokens: Option<Arc<Tokens>>,
     /// The token `pinsetter pin --join` agents must present.
     pub join_token: Option<String>,
+    /// How many agent nodes one source address may hold (None: the default).
+    pub max_pins_per_source: Option<usize>,
 }
 
 impl std::fmt::Debug for Security {
@@ -212,9 +214,16 @@ impl Server {
                         Some(config) => {
                             let listener =
                                 tls::TlsListener { tcp: listener, acceptor: tokio_rustls::TlsAcceptor::from(config) };
-                            axum::serve(listener, router).with_graceful_shutdown(stopped).await
+                            axum::serve(listener, router.into_make_service_with_connect_info::<pins::PeerAddr>())
+                                .with_graceful_shutdown(stopped)
+                                .await
                         }
-                        None => axum::serve(listener, router).with_graceful_shutdown(stopped).await,
+                        // The peer's address: pin agents are counted and addressed by it.
+                        None => {
+                            axum::serve(listener, router.into_make_service_with_connect_info::<pins::PeerAddr>())
+                                .with_graceful_shutdown(stopped)
+                                .await
+                        }
                     };
                     if let Err(e) = result {
                         tracing::error!("API server stopped: {e}");
@@ -254,6 +263,7 @@ struct Api {
     address: String,
     tokens: Option<Arc<Tokens>>,
     join_token: Option<String>,
+    max_pins_per_source: Option<usize>,
 }
 
 /// The router: one dispatcher for every path, behind a request log and a body limit.
@@ -268,6 +278,7 @@ pub fn router_with(world: WorldHandle, addr: SocketAddr, security: &Security) ->
         address: addr.to_string(),
         tokens: security.tokens.clone(),
         join_token: security.join_token.clone(),
+        max_pins_per_source: security.max_pins_per_source,
     };
     Router::new()
         .merge(pins::routes())

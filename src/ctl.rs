@@ -180,6 +180,25 @@ pub fn knock(client: &Client, node: &str, restore: bool) -> Result<()> {
     Ok(())
 }
 
+/// Deletes the Nodes of pin agents gone at least `older_than` (the server decides, by its own
+/// clock, which agents that is) and prints one line per pruned node.
+pub fn prune(client: &Client, older_than: crate::clock::Millis) -> Result<()> {
+    let path = format!("/pins/prune?olderThan={}ms", older_than.0);
+    let pruned = client.send("POST", &path, "application/json", "{}")?;
+    let items = pruned["items"].as_array().map(Vec::as_slice).unwrap_or_default();
+    if items.is_empty() {
+        eprintln!("No pin agents gone longer than {}s.", older_than.0 / 1000);
+    }
+    for item in items {
+        emit(&format!(
+            "node/{} pruned (its agent disconnected at {})",
+            item["name"].as_str().unwrap_or("?"),
+            item["disconnectedAt"].as_str().unwrap_or("?")
+        ));
+    }
+    Ok(())
+}
+
 /// Streams changes as `TYPE NAME STATUS NODE` lines until interrupted.
 pub fn watch(client: &Client, kind: &str) -> Result<()> {
     let url = client.url(&format!("{}?watch=true", collection(kind)?));

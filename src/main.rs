@@ -79,6 +79,10 @@ struct SecurityArgs {
     /// Require this token from `pinsetter pin --join` agents (their `--token`).
     #[arg(long, value_name = "TOKEN", allow_hyphen_values = true)]
     join_token: Option<String>,
+    /// How many pin agent nodes one source address may hold (joined and not left or pruned);
+    /// a join beyond it is refused. Default 64.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_pins_per_source: Option<u32>,
 }
 
 impl SecurityArgs {
@@ -96,7 +100,12 @@ impl SecurityArgs {
             }
             None => None,
         };
-        Ok(pinsetter::api::Security { tls, tokens, join_token: self.join_token.clone() })
+        Ok(pinsetter::api::Security {
+            tls,
+            tokens,
+            join_token: self.join_token.clone(),
+            max_pins_per_source: self.max_pins_per_source.map(|n| n as usize),
+        })
     }
 
     fn scheme(&self) -> &'static str {
@@ -143,6 +152,14 @@ enum CtlCommand {
     Watch {
         #[arg(default_value = "pods")]
         kind: String,
+    },
+    /// Delete the Nodes (with their pods and Leases) of pin agents disconnected longer than
+    /// --older-than. Connected agents and other nodes are never touched.
+    #[command(after_help = "Example:\n  pinsetter ctl prune --older-than 30m")]
+    Prune {
+        /// How long an agent must have been gone (e.g. 30m, 2h, 0s for every disconnected one).
+        #[arg(long, default_value = pinsetter::api::pins::DEFAULT_PRUNE_AFTER, value_parser = parse_duration)]
+        older_than: Millis,
     },
 }
 
@@ -452,6 +469,7 @@ fn ctl(args: CtlArgs) -> Result<()> {
         CtlCommand::Knock { node } => ctl::knock(&client, &node, false),
         CtlCommand::Restore { node } => ctl::knock(&client, &node, true),
         CtlCommand::Watch { kind } => ctl::watch(&client, &kind),
+        CtlCommand::Prune { older_than } => ctl::prune(&client, older_than),
     }
 }
 

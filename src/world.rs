@@ -294,20 +294,18 @@ impl World {
 
     /// A pin agent joins (`pinsetter pin --join`): its node takes the next place in the rack (a
     /// pin on the deck when the lane has fewer than ten), so it can be knocked and stood like
-    /// any other. Returns its session.
+    /// any other. Returns its session, and whether the registration's new node secret was issued.
     pub fn join_agent(
         &mut self,
-        name: &str,
-        capacity: &crate::agent::protocol::Capacity,
-        labels: &BTreeMap<String, String>,
-        address: &str,
-    ) -> Result<u64, crate::cluster::agents::AgentError> {
-        let session = self.cluster.join_agent(name, capacity, labels, address, self.now)?;
+        registration: &crate::cluster::agents::Registration,
+    ) -> Result<crate::cluster::agents::Joined, crate::cluster::agents::AgentError> {
+        let joined = self.cluster.join_agent(registration, self.now)?;
+        let name = registration.name;
         if !self.pins.iter().any(|p| p == name) {
             self.pins.push(name.to_string());
         }
         self.settle();
-        Ok(session)
+        Ok(joined)
     }
 
     /// A pin agent left gracefully: its node is gone from the cluster and from the rack.

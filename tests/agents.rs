@@ -68,6 +68,10 @@ impl Drop for Serve {
 
 impl Serve {
     fn start(test: &str, env: &[(&str, &str)]) -> Serve {
+        Serve::start_with(test, env, &[])
+    }
+
+    fn start_with(test: &str, env: &[(&str, &str)], args: &[&str]) -> Serve {
         let dir = std::env::temp_dir().join(format!("pinsetter-agents-{test}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let lane = dir.join("lane.yaml");
@@ -76,6 +80,7 @@ impl Serve {
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--scheduler", "spread", "--scenario"])
             .arg(&lane)
+            .args(args)
             .env("RUST_LOG", "warn")
             .stderr(Stdio::piped())
             .stdout(Stdio::null());
@@ -104,6 +109,7 @@ impl Serve {
                 .args(["pin", "--join", &format!("http://{}", self.addr), "--name", name])
                 .args(extra)
                 .env("RUST_LOG", "warn")
+                .env("PINSETTER_DATA_DIR", &self.dir)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -120,6 +126,24 @@ impl Serve {
         stream.read_to_string(&mut response).unwrap();
         let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
         serde_json::from_str(body).unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {response}"))
+    }
+
+    /// A plain HTTP/1.0 request with a JSON body: the status code and the body, parsed as JSON.
+    fn send(&self, method: &str, path: &str, body: &str) -> (u16, Value) {
+        let mut stream = std::net::TcpStream::connect(&self.addr).expect("the server accepts connections");
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(
+            stream,
+            "{method} {path} HTTP/1.0\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let code = response.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        (code, serde_json::from_str(body).unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {response}")))
     }
 
     fn eventually(&self, what: &str, path: &str, ok: impl Fn(&Value) -> bool) -> Value {
@@ -262,18 +286,18 @@ fn garbage_frames_get_error_frames_and_leave_the_server_healthy() {
 
     // A registered agent that sends garbage is told so each time, and stays registered.
     let (mut socket, _) = tungstenite::connect(&url).expect("the pin socket accepts");
-    let register = r#"{"version":1,"type":"register","node":"lane-g","capacity":{"cpu":"1","memory":"1Gi","pods":10}}"#;
+    let register = r#"{"version":2,"type":"register","node":"lane-g","capacity":{"cpu":"1","memory":"1Gi","pods":10}}"#;
     socket.send(tungstenite::Message::text(register)).unwrap();
     assert_eq!(recv_type(&mut socket, "registered")["node"], "lane-g");
     let garbage: [(tungstenite::Message, &str); 6] = [
         (tungstenite::Message::text("{"), "malformed"),
-        (tungstenite::Message::text(r#"{"version":2,"type":"heartbeat","seq":1}"#), "version"),
+        (tungstenite::Message::text(r#"{"version":3,"type":"heartbeat","seq":1}"#), "version"),
         (tungstenite::Message::text(r#"{"type":"heartbeat","seq":1}"#), "version"),
-        (tungstenite::Message::text(r#"{"version":1,"type":"selfDestruct"}"#), "invalid"),
+        (tungstenite::Message::text(r#"{"version":2,"type":"selfDestruct"}"#), "invalid"),
         (tungstenite::Message::binary(vec![0xff, 0, 1]), "binary"),
         (
             tungstenite::Message::text(
-                r#"{"version":1,"type":"podStatus","pod":{"namespace":"default","name":"someone-elses"},"phase":"Running"}"#,
+                r#"{"version":2,"type":"podStatus","pod":{"namespace":"default","name":"someone-elses"},"phase":"Running"}"#,
             ),
             "not found",
         ),
@@ -284,10 +308,185 @@ fn garbage_frames_get_error_frames_and_leave_the_server_healthy() {
         assert_eq!(error["fatal"], false, "{error}");
         assert!(error["message"].as_str().unwrap().contains(says), "expected {says:?} in {error}");
     }
-    socket.send(tungstenite::Message::text(r#"{"version":1,"type":"heartbeat","seq":9}"#)).unwrap();
+    socket.send(tungstenite::Message::text(r#"{"version":2,"type":"heartbeat","seq":9}"#)).unwrap();
     assert_eq!(recv_type(&mut socket, "heartbeatAck")["seq"], 9);
     // The server is healthy and its store intact.
     let nodes = serve.get("/nodes");
     assert!(ready_connected(&nodes, "lane-g"), "{nodes:#}");
     assert_eq!(serve.get("/api/v1/nodes")["items"].as_array().map(Vec::len), Some(2));
+}
+
+type Socket = tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>;
+
+/// A raw agent: connects and registers `node` (with `extra` JSON fields appended to the frame);
+/// returns the socket and the server's answer (`registered` or `error`).
+fn raw_join(serve: &Serve, node: &str, extra: &str) -> (Socket, Value) {
+    let (mut socket, _) =
+        tungstenite::connect(format!("ws://{}/pins/join", serve.addr)).expect("the pin socket accepts");
+    // A missing answer fails the test instead of hanging it.
+    if let tungstenite::stream::MaybeTlsStream::Plain(tcp) = socket.get_ref() {
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    }
+    let register = format!(
+        r#"{{"version":2,"type":"register","node":{node:?},"capacity":{{"cpu":"1","memory":"1Gi","pods":10}}{extra}}}"#
+    );
+    socket.send(tungstenite::Message::text(register)).unwrap();
+    let answer = loop {
+        let frame = recv_text(&mut socket);
+        if frame["type"] == "registered" || frame["type"] == "error" {
+            break frame;
+        }
+    };
+    (socket, answer)
+}
+
+fn assert_refused(answer: &Value, says: &str) {
+    assert_eq!((answer["type"].as_str(), answer["fatal"].as_bool()), (Some("error"), Some(true)), "{answer}");
+    assert!(answer["message"].as_str().unwrap_or("").contains(says), "expected {says:?} in {answer}");
+}
+
+fn heartbeat_acked(socket: &mut Socket, seq: u64) {
+    socket.send(tungstenite::Message::text(format!(r#"{{"version":2,"type":"heartbeat","seq":{seq}}}"#))).unwrap();
+    assert_eq!(recv_type(socket, "heartbeatAck")["seq"], seq);
+}
+
+#[test]
+fn an_impersonator_with_the_join_token_cannot_take_a_name_but_the_agent_rejoins_with_its_secret() {
+    let serve = Serve::start("impersonate", &[("PINSETTER_JOIN_TOKEN", "s3cret")]);
+    let token = r#","token":"s3cret""#;
+    let (mut real, registered) = raw_join(&serve, "lane-s", token);
+    assert_eq!(registered["type"], "registered", "{registered}");
+    let secret = registered["nodeSecret"].as_str().expect("a first join issues a node secret").to_string();
+    assert!(secret.len() >= 32, "{secret}");
+
+    // While the agent is connected, its name is refused to anyone else, guess or no guess.
+    let (_, answer) = raw_join(&serve, "lane-s", token);
+    assert_refused(&answer, "held by a connected pin agent");
+    let (_, answer) = raw_join(&serve, "lane-s", &format!(r#"{token},"nodeSecret":"guess""#));
+    assert_refused(&answer, "held by a connected pin agent");
+    heartbeat_acked(&mut real, 1);
+
+    // It goes away: the node is marked, and still nobody else may have it.
+    drop(real);
+    serve.eventually("lane-s disconnected", "/nodes", |v| pin(v, "lane-s").is_some_and(|p| p["connected"] == false));
+    let node = serve.get("/api/v1/nodes/lane-s");
+    assert!(node["metadata"]["annotations"]["pinsetter.dev/agent-disconnected-at"].is_string(), "{node:#}");
+    let (_, answer) = raw_join(&serve, "lane-s", token);
+    assert_refused(&answer, "needs its node secret");
+    let (_, answer) = raw_join(&serve, "lane-s", &format!(r#"{token},"nodeSecret":"guess""#));
+    assert_refused(&answer, "node secret rejected");
+
+    // The agent itself comes back with its secret.
+    let (mut back, answer) = raw_join(&serve, "lane-s", &format!(r#"{token},"nodeSecret":{secret:?}"#));
+    assert_eq!(answer["type"], "registered", "{answer}");
+    assert!(answer.get("nodeSecret").is_none(), "a rejoin keeps the secret it had: {answer}");
+    heartbeat_acked(&mut back, 2);
+    let node = serve.get("/api/v1/nodes/lane-s");
+    assert!(node["metadata"]["annotations"]["pinsetter.dev/agent-disconnected-at"].is_null(), "{node:#}");
+    assert_eq!(node["status"]["addresses"][0]["address"], "127.0.0.1", "{node:#}");
+}
+
+#[test]
+fn a_node_created_through_the_api_cannot_be_taken_over_by_an_agent() {
+    let serve = Serve::start("takeover", &[]);
+    let (code, created) = serve.send(
+        "POST",
+        "/api/v1/nodes",
+        r#"{"apiVersion":"v1","kind":"Node","metadata":{"name":"db-1","labels":{"team":"db"}}}"#,
+    );
+    assert_eq!(code, 201, "{created:#}");
+    let (_, answer) = raw_join(&serve, "db-1", r#","labels":{"team":"evil"}"#);
+    assert_refused(&answer, "was not created by a pin agent");
+    let node = serve.get("/api/v1/nodes/db-1");
+    assert_eq!(node["metadata"]["labels"]["team"], "db", "{node:#}");
+    assert!(node["metadata"]["labels"]["pinsetter.dev/agent"].is_null(), "{node:#}");
+    // Nor the scenario's node.
+    let (_, answer) = raw_join(&serve, "pin-1", "");
+    assert_refused(&answer, "choose another --name");
+    assert!(pin(&serve.get("/nodes"), "db-1").is_none() && pin(&serve.get("/nodes"), "pin-1").is_none());
+}
+
+#[test]
+fn bad_names_labels_and_pod_ips_are_refused_without_a_write() {
+    let serve = Serve::start("validate", &[]);
+    let (_, answer) = raw_join(&serve, "Bad_Name", "");
+    assert_refused(&answer, "RFC 1123 subdomain");
+    let (_, answer) = raw_join(&serve, "lane-l", r#","labels":{"bad key!":"x"}"#);
+    assert_refused(&answer, "labels");
+    let (_, answer) = raw_join(&serve, "lane-p", r#","pods":[{"namespace":"default","name":"../../etc"}]"#);
+    assert_refused(&answer, "pods[0].name");
+    assert_eq!(serve.get("/api/v1/nodes")["items"].as_array().map(Vec::len), Some(1), "no node was written");
+
+    let (mut socket, answer) = raw_join(&serve, "lane-v", "");
+    assert_eq!(answer["type"], "registered", "{answer}");
+    let bind = recv_type(&mut socket, "bindPod");
+    let pod = bind["pod"].clone();
+    let name = pod["name"].as_str().unwrap().to_string();
+    let report = |ip: &str| {
+        let frame = serde_json::json!({"version": 2, "type": "podStatus", "pod": pod, "phase": "Running", "podIP": ip});
+        tungstenite::Message::text(frame.to_string())
+    };
+    socket.send(report("not-an-ip; 203.0.113.66")).unwrap();
+    let error = recv_type(&mut socket, "error");
+    assert_eq!(error["fatal"], false, "{error}");
+    assert!(error["message"].as_str().unwrap().contains("podIP"), "{error}");
+    let stored = serve.get(&format!("/api/v1/namespaces/default/pods/{name}"));
+    assert!(stored["status"]["podIP"].is_null(), "nothing written: {stored:#}");
+    // A valid report is written, so the refusal above was the validation, not the path.
+    socket.send(report("10.245.0.9")).unwrap();
+    serve.eventually("the valid pod IP stored", &format!("/api/v1/namespaces/default/pods/{name}"), |p| {
+        p["status"]["podIP"] == "10.245.0.9"
+    });
+}
+
+fn ctl(serve: &Serve, args: &[&str]) -> std::process::Output {
+    let out = Command::new(BIN)
+        .args(["ctl", "--server", &format!("http://{}", serve.addr)])
+        .args(args)
+        .output()
+        .expect("pinsetter ctl runs");
+    assert!(out.status.success(), "ctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+#[test]
+fn ctl_prune_deletes_only_the_nodes_of_agents_gone_long_enough() {
+    let serve = Serve::start("prune", &[]);
+    let (gone, answer) = raw_join(&serve, "gone-1", "");
+    assert_eq!(answer["type"], "registered", "{answer}");
+    let (mut live, answer) = raw_join(&serve, "live-1", "");
+    assert_eq!(answer["type"], "registered", "{answer}");
+    drop(gone);
+    serve.eventually("gone-1 disconnected", "/nodes", |v| pin(v, "gone-1").is_some_and(|p| p["connected"] == false));
+
+    // The default (an hour) keeps an agent that left a moment ago.
+    let out = ctl(&serve, &["prune"]);
+    assert!(String::from_utf8_lossy(&out.stdout).trim().is_empty(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("No pin agents gone longer than 3600s"), "{out:?}");
+    assert_eq!(serve.get("/api/v1/nodes/gone-1")["metadata"]["name"], "gone-1");
+
+    let out = ctl(&serve, &["prune", "--older-than", "0s"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("node/gone-1 pruned") && !stdout.contains("live-1"), "{stdout}");
+    assert_eq!(serve.get("/api/v1/nodes/gone-1")["code"], 404);
+    assert_eq!(serve.get("/api/v1/nodes/live-1")["metadata"]["name"], "live-1");
+    assert_eq!(serve.get("/api/v1/nodes/pin-1")["metadata"]["name"], "pin-1");
+    let nodes = serve.get("/nodes");
+    assert!(pin(&nodes, "gone-1").is_none() && pin(&nodes, "live-1").is_some(), "{nodes:#}");
+    heartbeat_acked(&mut live, 1);
+    // The pruned name is free again.
+    let (_, answer) = raw_join(&serve, "gone-1", "");
+    assert_eq!(answer["type"], "registered", "{answer}");
+}
+
+#[test]
+fn joins_beyond_the_cap_per_source_address_are_refused() {
+    let serve = Serve::start_with("cap", &[], &["--max-pins-per-source", "2"]);
+    let (_a, answer) = raw_join(&serve, "cap-a", "");
+    assert_eq!(answer["type"], "registered", "{answer}");
+    let (_b, answer) = raw_join(&serve, "cap-b", "");
+    assert_eq!(answer["type"], "registered", "{answer}");
+    let (_, answer) = raw_join(&serve, "cap-c", "");
+    assert_refused(&answer, "too many pin agents from 127.0.0.1");
+    assert_eq!(serve.get("/api/v1/nodes/cap-c")["code"], 404);
 }

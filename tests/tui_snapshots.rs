@@ -154,7 +154,9 @@ fn pins_beyond_ten_stand_in_a_side_rack_marked_external() {
     let mut app = app();
     run_for(&mut app, 1_000);
     let capacity = pinsetter::agent::protocol::Capacity { cpu: "4".into(), memory: "8Gi".into(), pods: 110 };
-    app.driver.world.join_agent("agent-a", &capacity, &Default::default(), "127.0.0.1:1").unwrap();
+    let labels = std::collections::BTreeMap::new();
+    let registration = pinsetter::cluster::agents::Registration::new("agent-a", &capacity, &labels, "127.0.0.1:1");
+    app.driver.world.join_agent(&registration).unwrap();
     run_for(&mut app, 200);
     let text = screen(&app, 160, 48);
     assert!(text.contains("side rack"), "an eleventh pin needs a place on screen");

@@ -10,8 +10,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// The protocol version this build speaks.
-pub const VERSION: u64 = 1;
+/// The protocol version this build speaks. Version 2 added the node secret (`nodeSecret` in
+/// `registered` and `register`): version 1 agents could not keep their names, so they are
+/// refused with a clear error rather than half-supported.
+pub const VERSION: u64 = 2;
 
 /// A pod, as both sides name it: the uid tells a pod from a later one of the same name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -70,6 +72,10 @@ pub enum AgentMessage {
         /// The agent's own socket address, shown when the server cannot see the peer's.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         address: Option<String>,
+        /// The node secret from an earlier `registered`: without it, a name an agent already
+        /// holds cannot be joined again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        node_secret: Option<String>,
     },
     /// I am alive: renew my Lease.
     Heartbeat { seq: u64 },
@@ -93,7 +99,16 @@ pub enum AgentMessage {
 #[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum ServerMessage {
     /// Registration accepted: heartbeat this often; start and stop containers with these delays.
-    Registered { node: String, session: u64, heartbeat_ms: u64, startup_ms: u64, termination_ms: u64 },
+    /// `node_secret` comes with a first join only: the agent presents it to rejoin.
+    Registered {
+        node: String,
+        session: u64,
+        heartbeat_ms: u64,
+        startup_ms: u64,
+        termination_ms: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        node_secret: Option<String>,
+    },
     /// A heartbeat reached the store (the agent measures the round trip).
     HeartbeatAck { seq: u64 },
     /// Run this pod.
@@ -156,7 +171,7 @@ mod tests {
     fn messages_round_trip_with_their_version() {
         let heartbeat = AgentMessage::Heartbeat { seq: 7 };
         let text = encode(&heartbeat);
-        assert_eq!(text, r#"{"seq":7,"type":"heartbeat","version":1}"#);
+        assert_eq!(text, r#"{"seq":7,"type":"heartbeat","version":2}"#);
         assert_eq!(decode::<AgentMessage>(&text), Ok(heartbeat));
         let status = AgentMessage::PodStatus {
             pod: PodRef { namespace: "default".into(), name: "web-1".into(), uid: "u1".into() },
@@ -171,26 +186,35 @@ mod tests {
             heartbeat_ms: 500,
             startup_ms: 400,
             termination_ms: 300,
+            node_secret: Some("c2VjcmV0".into()),
         };
         assert!(encode(&registered).contains(r#""heartbeatMs":500"#));
+        assert!(encode(&registered).contains(r#""nodeSecret":"c2VjcmV0""#));
         assert_eq!(decode::<ServerMessage>(&encode(&registered)), Ok(registered));
     }
 
     #[test]
     fn unknown_versions_and_garbage_are_errors_not_panics() {
         assert!(matches!(
-            decode::<AgentMessage>(r#"{"version":2,"type":"heartbeat","seq":1}"#),
+            decode::<AgentMessage>(r#"{"version":3,"type":"heartbeat","seq":1}"#),
             Err(ProtocolError::Version { .. })
         ));
+        // Version 1 agents (no node secret) are told to upgrade, not half-served.
+        let old = decode::<AgentMessage>(
+            r#"{"version":1,"type":"register","node":"a","capacity":{"cpu":"1","memory":"1Gi","pods":1}}"#,
+        );
+        assert!(
+            matches!(&old, Err(e @ ProtocolError::Version { .. }) if e.to_string().contains("this build speaks version 2"))
+        );
         assert!(matches!(
             decode::<AgentMessage>(r#"{"type":"heartbeat","seq":1}"#),
             Err(ProtocolError::Version { .. })
         ));
         assert!(matches!(decode::<AgentMessage>("not json"), Err(ProtocolError::Malformed(_))));
         assert!(matches!(decode::<AgentMessage>("[1,2]"), Err(ProtocolError::Malformed(_))));
-        assert!(matches!(decode::<AgentMessage>(r#"{"version":1,"type":"explode"}"#), Err(ProtocolError::Invalid(_))));
+        assert!(matches!(decode::<AgentMessage>(r#"{"version":2,"type":"explode"}"#), Err(ProtocolError::Invalid(_))));
         assert!(matches!(
-            decode::<AgentMessage>(r#"{"version":1,"type":"heartbeat"}"#),
+            decode::<AgentMessage>(r#"{"version":2,"type":"heartbeat"}"#),
             Err(ProtocolError::Invalid(_))
         ));
     }

@@ -7,20 +7,25 @@
 //! rules for what an agent may do live in `cluster/agents.rs`; nothing here writes the store.
 //!
 //! When the server has a join token (`--join-token`, or the environment variable
-//! `PINSETTER_JOIN_TOKEN`), an agent must present the same token to register.
+//! `PINSETTER_JOIN_TOKEN`), an agent must present the same token to register. The node secret
+//! an agent needs to rejoin under its name is made here (the core only keeps its hash), and
+//! `POST /pins/prune` removes the Nodes of agents gone longer than `olderThan`
+//! (`pinsetter ctl prune`).
 
 use super::Api;
+use super::status::ApiError;
 use crate::agent::protocol::{self, AgentMessage, ContainerSpec, PodRef, ProtocolError, ServerMessage};
-use crate::cluster::agents::AgentError;
+use crate::cluster::agents::{AgentError, DEFAULT_MAX_PINS_PER_SOURCE, Registration};
 use crate::cluster::objects::{Pod, Readiness};
 use crate::cluster::store::ObjectKey;
 use crate::world::World;
 use axum::Router;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{Extensions, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
+use base64::Engine;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -34,14 +39,80 @@ const REGISTER_TIMEOUT: Duration = Duration::from_secs(10);
 const SYNC_EVERY: Duration = Duration::from_millis(100);
 /// Frames larger than this are refused by the WebSocket layer.
 const MAX_FRAME_BYTES: usize = 64 << 10;
+/// How long an agent must have been gone before `pinsetter ctl prune` removes its Node, unless
+/// told otherwise: long enough that a restart or a network blip never costs a node.
+pub const DEFAULT_PRUNE_AFTER: &str = "1h";
+
+/// The address a connection came from, for plain and TLS listeners alike (axum only provides
+/// `ConnectInfo<SocketAddr>` for a bare `TcpListener`). Agents are addressed and counted by it,
+/// never by what they say about themselves.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>> for PeerAddr {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> PeerAddr {
+        PeerAddr(*stream.remote_addr())
+    }
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, super::tls::TlsListener>> for PeerAddr {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, super::tls::TlsListener>) -> PeerAddr {
+        PeerAddr(*stream.remote_addr())
+    }
+}
 
 /// The pin routes, merged into the API router.
 pub(super) fn routes() -> Router<Api> {
-    Router::new().route("/pins/join", get(join)).route("/nodes", get(nodes))
+    Router::new().route("/pins/join", get(join)).route("/nodes", get(nodes)).route("/pins/prune", post(prune))
+}
+
+/// A fresh node secret: 32 random bytes from the thread's CSPRNG (seeded by the OS), URL-safe.
+fn new_node_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::fill(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// `POST /pins/prune?olderThan=1h`: deletes the Nodes (and their pods and Leases) of agents
+/// disconnected at least that long, as a graceful leave would, and forgets them. Connected
+/// agents are never touched. Answers the pruned pins as a `PinList`.
+async fn prune(State(api): State<Api>, RawQuery(query): RawQuery) -> Response {
+    let older_than = query
+        .as_deref()
+        .unwrap_or("")
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("olderThan="))
+        .unwrap_or(DEFAULT_PRUNE_AFTER)
+        .to_string();
+    let older_than = match crate::clock::parse_duration(&older_than) {
+        Ok(d) => d,
+        Err(e) => return ApiError::bad_request(format!("olderThan {older_than:?}: {e}")).into_response(),
+    };
+    let pruned = api
+        .world
+        .call(move |w: &mut World| {
+            let gone = w.request(|c, now| c.agents_gone_for(older_than, now));
+            let mut items = Vec::new();
+            for (name, session, at) in gone {
+                match w.agent_leave(&name, session) {
+                    Ok(()) => items.push(json!({"name": name, "disconnectedAt": at.to_rfc3339()})),
+                    Err(e) => tracing::warn!(node = name, "[WS] cannot prune pin: {e}"),
+                }
+            }
+            json!({"kind": "PinList", "apiVersion": "pinsetter.dev/v1", "items": items})
+        })
+        .await;
+    match pruned {
+        Ok(value) => {
+            tracing::info!(pruned = value["items"].as_array().map_or(0, Vec::len), "[WS] pruned gone pins");
+            (StatusCode::OK, [("content-type", "application/json")], value.to_string()).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn join(State(api): State<Api>, ws: WebSocketUpgrade, extensions: Extensions) -> Response {
-    let peer = extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.to_string());
+    let peer = extensions.get::<ConnectInfo<PeerAddr>>().map(|c| c.0.0.to_string());
     ws.max_message_size(MAX_FRAME_BYTES).on_upgrade(move |socket| async move {
         let mut connection = Connection { api, socket, peer, node: String::new(), session: 0 };
         connection.run().await;
@@ -74,6 +145,7 @@ async fn nodes(State(api): State<Api>) -> Response {
                         "name": name,
                         "address": pin.address,
                         "connected": pin.connected,
+                        "disconnectedAt": pin.disconnected_at.map(|t| t.to_rfc3339()),
                         "connectedSince": pin.connected_since.to_rfc3339(),
                         "lastHeartbeat": pin.last_heartbeat.map(|t| t.to_rfc3339()),
                         "heartbeats": pin.heartbeats,
@@ -168,8 +240,15 @@ impl Connection {
             }
             Close::Gone => {
                 let (node, session) = (self.node.clone(), self.session);
-                let _ = self.api.world.call(move |w| w.request(|c, _| c.agent_disconnected(&node, session))).await;
-                tracing::info!(node = self.node, session = self.session, "[WS] pin disconnected");
+                let marked =
+                    self.api.world.call(move |w| w.request(|c, now| c.agent_disconnected(&node, session, now))).await;
+                match marked {
+                    Ok(Ok(())) => tracing::info!(node = self.node, session = self.session, "[WS] pin disconnected"),
+                    Ok(Err(e)) => tracing::warn!(node = self.node, "[WS] pin disconnected; cannot mark its node: {e}"),
+                    Err(e) => {
+                        tracing::warn!(node = self.node, "[WS] pin disconnected; the World is gone: {}", e.message)
+                    }
+                }
             }
         }
     }
@@ -187,7 +266,7 @@ impl Connection {
             }
         };
         let message = protocol::decode::<AgentMessage>(&text).map_err(|e| e.to_string())?;
-        let AgentMessage::Register { node, capacity, labels, token, pods, address } = message else {
+        let AgentMessage::Register { node, capacity, labels, token, pods, address, node_secret } = message else {
             return Err("the first frame must be register".into());
         };
         let expected = self.api.join_token.clone().or_else(|| std::env::var(JOIN_TOKEN_ENV).ok());
@@ -202,16 +281,30 @@ impl Connection {
         }
         let address = self.peer.clone().or(address).unwrap_or_else(|| "unknown".into());
         let name = node.clone();
+        let new_secret = new_node_secret();
+        let issued = new_secret.clone();
+        let max_per_source = self.api.max_pins_per_source.unwrap_or(DEFAULT_MAX_PINS_PER_SOURCE);
         let joined = self
             .api
             .world
             .call(move |w| {
                 let timing = w.cluster().timing;
-                w.join_agent(&name, &capacity, &labels, &address).map(|session| (session, timing))
+                let registration = Registration {
+                    name: &name,
+                    capacity: &capacity,
+                    labels: &labels,
+                    pods: &pods,
+                    address: &address,
+                    node_secret: node_secret.as_deref(),
+                    new_secret: &issued,
+                    max_per_source,
+                };
+                w.join_agent(&registration).map(|joined| (joined, timing, pods))
             })
             .await
             .map_err(|e| e.message)?;
-        let (session, timing) = joined.map_err(|e| e.to_string())?;
+        let (joined, timing, pods) = joined.map_err(|e| e.to_string())?;
+        let session = joined.session;
         self.node = node;
         self.session = session;
         tracing::info!(node = self.node, session, peer = self.peer.as_deref().unwrap_or("?"), "[WS] pin registered");
@@ -221,6 +314,7 @@ impl Connection {
             heartbeat_ms: timing.heartbeat.0,
             startup_ms: timing.startup.0,
             termination_ms: timing.termination.0,
+            node_secret: joined.issued_secret.then_some(new_secret),
         })
         .await;
         Ok(pods)
