@@ -814,6 +814,7 @@ async fn scale(api: &Api, target: Target, write: Option<(Method, String, Bytes)>
             } else {
                 patch::apply(&content_type, &mut doc, &body)?;
             }
+            check_scale_body(&doc, &key)?;
             let replicas = doc["spec"]["replicas"]
                 .as_i64()
                 .ok_or_else(|| ApiError::bad_request("spec.replicas must be a number"))?;
@@ -824,6 +825,38 @@ async fn scale(api: &Api, target: Target, write: Option<(Method, String, Bytes)>
         })
         .await??;
     Ok(json_response(StatusCode::OK, &result))
+}
+
+/// A `Scale` written by PUT must be a Scale for the deployment on the URL: kube-apiserver's
+/// decoder refuses another kind, and its `checkName` another name or namespace.
+fn check_scale_body(doc: &Value, key: &ObjectKey) -> Result<(), ApiError> {
+    let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("Scale");
+    let version = doc.get("apiVersion").and_then(Value::as_str).unwrap_or("autoscaling/v1");
+    if kind != "Scale" || version != "autoscaling/v1" {
+        let go_type = |version: &str| version.rsplit('/').next().unwrap_or(version).to_string();
+        return Err(ApiError::bad_request(format!(
+            "{kind} in version {:?} cannot be handled as a Scale: converting ({}.{kind}) to (autoscaling.Scale): unknown conversion",
+            go_type(version),
+            go_type(version)
+        )));
+    }
+    let meta = doc.get("metadata").and_then(Value::as_object);
+    let field = |name: &str| meta.and_then(|m| m.get(name)).and_then(Value::as_str).unwrap_or("");
+    let name = field("name");
+    if name != key.name {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({name}) does not match the name on the URL ({})",
+            key.name
+        )));
+    }
+    let namespace = field("namespace");
+    if !namespace.is_empty() && namespace != key.namespace {
+        return Err(ApiError::bad_request(format!(
+            "the namespace of the object ({namespace}) does not match the namespace on the URL ({})",
+            key.namespace
+        )));
+    }
+    Ok(())
 }
 
 /// `pods/log`: the simulated containers' synthetic output.

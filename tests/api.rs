@@ -417,3 +417,35 @@ fn random_requests_never_panic_and_never_partially_write() {
         })
         .unwrap();
 }
+
+/// Issue 9, finding 3: a Scale body of another kind, name or namespace is refused as
+/// kube-apiserver refuses it, and nothing is scaled.
+#[tokio::test]
+async fn a_scale_body_must_be_a_scale_for_the_deployment_on_the_url() {
+    let lane = lane();
+    let url = "/apis/apps/v1/namespaces/default/deployments/web/scale";
+    for (body, says) in [
+        (
+            json!({"kind": "Pod", "apiVersion": "v1", "metadata": {"name": "web", "namespace": "default"}, "spec": {"replicas": 3}}),
+            "Pod in version \"v1\" cannot be handled as a Scale",
+        ),
+        (
+            json!({"kind": "Scale", "apiVersion": "autoscaling/v1", "metadata": {"name": "api", "namespace": "default"}, "spec": {"replicas": 3}}),
+            "the name of the object (api) does not match the name on the URL (web)",
+        ),
+        (
+            json!({"kind": "Scale", "apiVersion": "autoscaling/v1", "metadata": {"name": "web", "namespace": "kube-system"}, "spec": {"replicas": 3}}),
+            "the namespace of the object (kube-system) does not match the namespace on the URL (default)",
+        ),
+        (json!({"spec": {"replicas": 3}}), "the name of the object () does not match the name on the URL (web)"),
+    ] {
+        let (code, status) = send(&lane, "PUT", url, "application/json", body.to_string()).await;
+        assert_eq!((code, status["reason"].as_str()), (StatusCode::BAD_REQUEST, Some("BadRequest")), "{body}");
+        assert!(status["message"].as_str().unwrap().contains(says), "{body}: {status}");
+        let (_, web) = get(&lane, "/apis/apps/v1/namespaces/default/deployments/web").await;
+        assert_eq!(web["spec"]["replicas"], json!(12), "{body} must not scale");
+    }
+    let good = json!({"kind": "Scale", "apiVersion": "autoscaling/v1", "metadata": {"name": "web", "namespace": "default"}, "spec": {"replicas": 3}});
+    let (code, scale) = send(&lane, "PUT", url, "application/json", good.to_string()).await;
+    assert_eq!((code, scale["spec"]["replicas"].as_i64()), (StatusCode::OK, Some(3)));
+}
