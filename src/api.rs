@@ -275,8 +275,40 @@ pub fn router_with(world: WorldHandle, addr: SocketAddr, security: &Security) ->
         .layer(middleware::from_fn_with_state(api.clone(), authenticate))
         .layer(middleware::from_fn_with_state(api.clone(), log_request))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::map_response(errors_as_status))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_status))
         .with_state(api)
+}
+
+/// Errors axum and tower produce themselves (413 from the body limit, 405 from a method
+/// router, 400 from an extractor) come as plain text; kubectl expects a `Status`, so they are
+/// rewritten as one, keeping their text as the message.
+async fn errors_as_status(response: Response) -> Response {
+    let code = response.status();
+    let is_json =
+        response.headers().get("content-type").and_then(|c| c.to_str().ok()).is_some_and(|c| c.contains("json"));
+    if !(code.is_client_error() || code.is_server_error()) || is_json {
+        return response;
+    }
+    // These bodies are a line of text; anything longer is not worth keeping.
+    let text = axum::body::to_bytes(response.into_body(), 4096).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_string();
+    let (reason, message) = match code {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ("RequestEntityTooLarge", format!("Request entity too large: limit is {MAX_BODY_BYTES}"))
+        }
+        StatusCode::NOT_FOUND => ("NotFound", "the server could not find the requested resource".to_string()),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ("MethodNotAllowed", "the server does not allow this method on the requested resource".to_string())
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("UnsupportedMediaType", text),
+        StatusCode::UNAUTHORIZED => ("Unauthorized", "Unauthorized".to_string()),
+        StatusCode::FORBIDDEN => ("Forbidden", text),
+        c if c.is_server_error() => ("InternalError", text),
+        _ => ("BadRequest", text),
+    };
+    let message = if message.is_empty() { code.canonical_reason().unwrap_or("error").to_string() } else { message };
+    ApiError::new(code, reason, message).into_response()
 }
 
 /// A handler that panicked answers 500 as a `Status` (the connection and the server live on).

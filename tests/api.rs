@@ -449,3 +449,30 @@ async fn a_scale_body_must_be_a_scale_for_the_deployment_on_the_url() {
     let (code, scale) = send(&lane, "PUT", url, "application/json", good.to_string()).await;
     assert_eq!((code, scale["spec"]["replicas"].as_i64()), (StatusCode::OK, Some(3)));
 }
+
+/// Issue 9, finding 4: errors axum produces itself (413 body limit, 405 method router, 400 from
+/// the WebSocket extractor) come back as `Status` objects in JSON, as every other error does.
+#[tokio::test]
+async fn errors_from_the_framework_are_status_objects_too() {
+    let lane = lane();
+    let huge = vec![b' '; api::MAX_BODY_BYTES + 1];
+    for (method, uri, body, code, reason) in [
+        ("POST", "/api/v1/namespaces/default/pods", huge, StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge"),
+        ("POST", "/pins/join", vec![], StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed"),
+        ("GET", "/pins/join", vec![], StatusCode::BAD_REQUEST, "BadRequest"),
+    ] {
+        let request =
+            Request::builder().method(method).uri(uri).header("content-type", "application/json").body(Body::from(body));
+        let response = lane.router.clone().oneshot(request.unwrap()).await.unwrap();
+        assert_eq!(response.status(), code, "{method} {uri}");
+        assert_eq!(response.headers()["content-type"], "application/json", "{method} {uri}");
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let status: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(
+            (status["kind"].as_str(), status["reason"].as_str(), status["code"].as_u64()),
+            (Some("Status"), Some(reason), Some(u64::from(code.as_u16()))),
+            "{method} {uri}: {status}"
+        );
+        assert!(!status["message"].as_str().unwrap().is_empty());
+    }
+}
