@@ -39,6 +39,8 @@ use std::time::{Duration, Instant};
 pub const MAX_BODY_BYTES: usize = 3 << 20;
 /// A watch with nothing to say still checks in this often (for timeouts and shutdown).
 const WATCH_IDLE: Duration = Duration::from_millis(500);
+/// How long a stopping server waits for requests in flight before it lets them go.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 
 /// Work for the World's owner.
 pub type Job = Box<dyn FnOnce(&mut World) + Send>;
@@ -103,7 +105,7 @@ impl WorldHandle {
 /// A running API server; dropping it (or [`Server::stop`]) shuts it down.
 pub struct Server {
     pub addr: SocketAddr,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    closing: tokio::sync::watch::Sender<bool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -188,6 +190,16 @@ impl Server {
 
     /// As [`Server::start`], with HTTPS and/or bearer-token authentication.
     pub fn start_with(addr: SocketAddr, handle: WorldHandle, security: Security) -> anyhow::Result<Server> {
+        Server::start_with_limits(addr, handle, security, Limits::default())
+    }
+
+    /// As [`Server::start_with`], with explicit connection and watch [`Limits`].
+    pub fn start_with_limits(
+        addr: SocketAddr,
+        handle: WorldHandle,
+        security: Security,
+        limits: Limits,
+    ) -> anyhow::Result<Server> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -198,34 +210,51 @@ impl Server {
             .block_on(tokio::net::TcpListener::bind(addr))
             .with_context(|| format!("cannot listen on {addr}"))?;
         let bound = listener.local_addr().context("reading the bound address")?;
-        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
-        let router = router_with(handle, bound, &security);
+        let (closing, closing_rx) = tokio::sync::watch::channel(false);
+        let router = build_router(handle, bound, &security, limits, closing_rx.clone());
         let tls = security.tls.clone();
         let thread = std::thread::Builder::new()
             .name("pinsetter-api".into())
             .spawn(move || {
                 runtime.block_on(async move {
-                    let stopped = async {
-                        let _ = stop.await;
+                    let mut stop = closing_rx.clone();
+                    let stopped = async move {
+                        // The sender lives in `Server` until it stops; a dropped one means stop too.
+                        let _stopped_or_gone = stop.wait_for(|closing| *closing).await;
                     };
-                    let result = match tls {
-                        Some(config) => {
-                            let listener =
-                                tls::TlsListener { tcp: listener, acceptor: tokio_rustls::TlsAcceptor::from(config) };
-                            axum::serve(listener, router).with_graceful_shutdown(stopped).await
+                    let serving = async {
+                        match tls {
+                            Some(config) => {
+                                let listener = tls::TlsListener {
+                                    tcp: listener,
+                                    acceptor: tokio_rustls::TlsAcceptor::from(config),
+                                };
+                                axum::serve(listener, router).with_graceful_shutdown(stopped).await
+                            }
+                            None => axum::serve(listener, router).with_graceful_shutdown(stopped).await,
                         }
-                        None => axum::serve(listener, router).with_graceful_shutdown(stopped).await,
                     };
-                    if let Err(e) = result {
-                        tracing::error!("API server stopped: {e}");
+                    // Watches end when `closing` is raised; a connection that still lingers
+                    // (a client mid-request) must not hold the process: give it a moment only.
+                    let mut stop = closing_rx;
+                    let grace = async move {
+                        let _stopped_or_gone = stop.wait_for(|closing| *closing).await;
+                        tokio::time::sleep(SHUTDOWN_GRACE).await;
+                    };
+                    tokio::select! {
+                        result = serving => {
+                            if let Err(e) = result {
+                                tracing::error!("API server stopped: {e}");
+                            }
+                        }
+                        () = grace => tracing::warn!("API server stopped with connections still open"),
                     }
                 });
-                // Open watch streams must not keep the process alive.
-                runtime.shutdown_timeout(Duration::from_millis(200));
+                runtime.shutdown_timeout(Duration::from_millis(100));
             })
             .context("spawning the API server thread")?;
         tracing::info!(%bound, "API server listening");
-        Ok(Server { addr: bound, shutdown: Some(shutdown), thread: Some(thread) })
+        Ok(Server { addr: bound, closing, thread: Some(thread) })
     }
 
     pub fn stop(mut self) {
@@ -233,11 +262,12 @@ impl Server {
     }
 
     fn shut(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        // Ends every watch, stops accepting, and lets requests in flight finish.
+        self.closing.send_replace(true);
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("the API server's thread panicked");
         }
     }
 }
@@ -248,12 +278,40 @@ impl Drop for Server {
     }
 }
 
+/// Bounds that keep one client (careless or hostile) from holding what others need.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// A request's headers must arrive within this, or the connection is closed.
+    pub header_read_timeout: Duration,
+    /// A connection with no request in flight is closed after this. A watch is a request in
+    /// flight, so it is never cut by this.
+    pub idle_timeout: Duration,
+    /// Connections beyond this many wait in the kernel's backlog until one closes.
+    pub max_connections: usize,
+    /// Unread events a watcher may have queued before it is ended with 410 Expired.
+    pub watch_queue: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(90),
+            max_connections: 512,
+            watch_queue: 1000,
+        }
+    }
+}
+
 #[derive(Clone)]
 struct Api {
     world: WorldHandle,
     address: String,
     tokens: Option<Arc<Tokens>>,
     join_token: Option<String>,
+    limits: Limits,
+    /// Raised when the server stops: every watch ends.
+    closing: tokio::sync::watch::Receiver<bool>,
 }
 
 /// The router: one dispatcher for every path, behind a request log and a body limit.
@@ -263,11 +321,30 @@ pub fn router(world: WorldHandle, addr: SocketAddr) -> Router {
 
 /// The router, requiring a bearer token from `tokens` when given.
 pub fn router_with(world: WorldHandle, addr: SocketAddr, security: &Security) -> Router {
+    router_with_limits(world, addr, security, Limits::default())
+}
+
+/// The router with explicit [`Limits`] (only `watch_queue` applies without a [`Server`]).
+pub fn router_with_limits(world: WorldHandle, addr: SocketAddr, security: &Security, limits: Limits) -> Router {
+    // No server to stop this router: its watches end when their clients go.
+    let (_never, closing) = tokio::sync::watch::channel(false);
+    build_router(world, addr, security, limits, closing)
+}
+
+fn build_router(
+    world: WorldHandle,
+    addr: SocketAddr,
+    security: &Security,
+    limits: Limits,
+    closing: tokio::sync::watch::Receiver<bool>,
+) -> Router {
     let api = Api {
         world,
         address: addr.to_string(),
         tokens: security.tokens.clone(),
         join_token: security.join_token.clone(),
+        limits,
+        closing,
     };
     Router::new()
         .merge(pins::routes())
@@ -918,7 +995,9 @@ async fn logs(api: &Api, target: Target) -> Result<Response, ApiError> {
     Ok((StatusCode::OK, [("content-type", "text/plain")], text).into_response())
 }
 
-/// One watch stream: polls the change log and writes `{"type","object"}` lines.
+/// One watch stream. A task per watch polls the change log into a bounded queue the response
+/// body reads from, so a client that stops reading is noticed (the queue fills) rather than
+/// buffered without limit; it is then ended with a 410 Expired, and its queue freed.
 async fn watch(api: &Api, target: Target, query: Query, table: bool) -> Result<Response, ApiError> {
     let kind = target.info.kind.ok_or_else(ApiError::path_not_found)?;
     let from = query.resource_version.unwrap_or(0);
@@ -927,17 +1006,18 @@ async fn watch(api: &Api, target: Target, query: Query, table: bool) -> Result<R
         .call(move |w| (objects_of(&w.cluster().store, kind), w.cluster().store.resource_version(), w.now()))
         .await?;
     let mut matched = BTreeSet::new();
-    let mut pending = VecDeque::new();
+    let mut initial = Vec::new();
     for o in objects {
         let j = to_json(&o);
         if in_scope(&target, &query, &o, &j) {
             matched.insert(ObjectKey::of(o.meta()));
             if from == 0 {
-                pending.push_back(encode_event("ADDED", &target, &o, j, now, table, query.include_object));
+                initial.push(encode_event("ADDED", &target, &o, j, now, table, query.include_object));
             }
         }
     }
-    let state = WatchState {
+    let deadline = query.timeout.map(|t| tokio::time::Instant::now() + t);
+    let mut state = WatchState {
         api: api.clone(),
         target,
         query,
@@ -945,23 +1025,84 @@ async fn watch(api: &Api, target: Target, query: Query, table: bool) -> Result<R
         kind,
         cursor: if from == 0 { rv } else { from },
         matched,
-        pending,
-        deadline: None,
+        pending: VecDeque::new(),
         done: false,
     };
-    let deadline = state.query.timeout.map(|t| Instant::now() + t);
-    let state = WatchState { deadline, ..state };
-    let stream = futures::stream::unfold(state, |mut s| async move {
-        loop {
-            if let Some(bytes) = s.pending.pop_front() {
-                return Some((Ok::<Bytes, std::convert::Infallible>(bytes), s));
+    let (events, queue) = tokio::sync::mpsc::channel::<Bytes>(api.limits.watch_queue);
+    let expired = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let fell_behind = expired.clone();
+    let mut closing = api.closing.clone();
+    tokio::spawn(async move {
+        let produce = async {
+            // The initial state is sent at the client's pace: it is bounded by the store.
+            for event in initial {
+                if events.send(event).await.is_err() {
+                    return;
+                }
             }
-            if s.done || s.deadline.is_some_and(|d| Instant::now() >= d) {
-                return None;
+            loop {
+                while let Some(event) = state.pending.pop_front() {
+                    match events.try_send(event) {
+                        Ok(()) => {}
+                        Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
+                            fell_behind.store(true, Ordering::Relaxed);
+                            return;
+                        }
+                        Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => return,
+                    }
+                }
+                if state.done {
+                    return;
+                }
+                // Wake when the owner publishes a new resourceVersion, or after a while regardless.
+                let wake = tokio::time::timeout(WATCH_IDLE, state.api.world.changed.changed());
+                tokio::select! {
+                    _ = events.closed() => return,
+                    _ = wake => {}
+                }
+                state.poll().await;
             }
-            // Wake when the owner publishes a new resourceVersion, or after a while regardless.
-            let _ = tokio::time::timeout(WATCH_IDLE, s.api.world.changed.changed()).await;
-            s.poll().await;
+        };
+        let timed_out = async {
+            match deadline {
+                Some(deadline) => tokio::time::sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        };
+        // Shutdown ends every watch (as kube-apiserver closes them), even if the World's
+        // owner has stopped answering.
+        let shutting_down = async {
+            if closing.wait_for(|closing| *closing).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            _ = produce => {}
+            _ = timed_out => {}
+            _ = shutting_down => {}
+        }
+    });
+    let queue_limit = api.limits.watch_queue;
+    let stream = futures::stream::unfold(Some(queue), move |queue| {
+        let expired = expired.clone();
+        async move {
+            let mut queue = queue?;
+            if !expired.load(Ordering::Relaxed) {
+                if let Some(event) = queue.recv().await {
+                    return Some((Ok::<Bytes, std::convert::Infallible>(event), Some(queue)));
+                }
+                if !expired.load(Ordering::Relaxed) {
+                    return None;
+                }
+            }
+            drop(queue);
+            let status = ApiError::new(
+                StatusCode::GONE,
+                "Expired",
+                format!("the watcher fell more than {queue_limit} events behind and was closed; list and watch again"),
+            )
+            .to_status();
+            Some((Ok(Bytes::from(format!("{}\n", json!({"type": "ERROR", "object": status})))), None))
         }
     });
     let content_type = if table { "application/json;as=Table;v=v1;g=meta.k8s.io" } else { "application/json" };
@@ -981,7 +1122,6 @@ struct WatchState {
     cursor: u64,
     matched: BTreeSet<ObjectKey>,
     pending: VecDeque<Bytes>,
-    deadline: Option<Instant>,
     done: bool,
 }
 

@@ -476,3 +476,60 @@ async fn errors_from_the_framework_are_status_objects_too() {
         assert!(!status["message"].as_str().unwrap().is_empty());
     }
 }
+
+/// Issue 9, finding 9: a watcher that stops reading while many changes happen is ended with a
+/// 410 Expired ERROR event once its bounded queue is full, instead of buffering without limit.
+#[tokio::test]
+async fn a_watcher_that_falls_too_far_behind_is_ended_with_410() {
+    let mut lane = lane();
+    let (handle, inbox) = api::inbox();
+    // A second World owner for a router with a small watch queue (the lane's router keeps its own).
+    let stop = lane.stop.clone();
+    std::thread::spawn(move || {
+        let mut world = World::new(1, Preset::Arcade, &Scenario::resolve("default").unwrap()).unwrap();
+        while !stop.load(Ordering::Relaxed) {
+            inbox.drain(&mut world);
+            world.step();
+            while world.poll_output().is_some() {}
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+    let limits = api::Limits { watch_queue: 20, ..api::Limits::default() };
+    lane.router = api::router_with_limits(handle, "127.0.0.1:0".parse().unwrap(), &api::Security::default(), limits);
+    let rv = resource_version(&lane).await;
+    let request =
+        Request::builder().uri(format!("/api/v1/pods?watch=true&resourceVersion={rv}")).body(Body::empty()).unwrap();
+    let watch = lane.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(watch.status(), StatusCode::OK);
+    // The watch is not read while 40 pods are created (80+ pod changes).
+    let (code, _) = send(
+        &lane,
+        "PATCH",
+        "/apis/apps/v1/namespaces/default/deployments/web/scale",
+        "application/merge-patch+json",
+        r#"{"spec":{"replicas":52}}"#,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK);
+    loop {
+        let (_, web) = get(&lane, "/apis/apps/v1/namespaces/default/deployments/web").await;
+        if web["status"]["replicas"].as_i64() == Some(52) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Give the watcher's poll (every 500 ms at most) time to see the changes.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let bytes = tokio::time::timeout(Duration::from_secs(30), watch.into_body().collect())
+        .await
+        .expect("the stream ends")
+        .unwrap()
+        .to_bytes();
+    let events: Vec<Value> =
+        bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap()).collect();
+    assert!(events.len() <= 21, "at most the queue and the error: {}", events.len());
+    let last = events.last().unwrap();
+    assert_eq!(last["type"], "ERROR");
+    assert_eq!((last["object"]["code"].as_u64(), last["object"]["reason"].as_str()), (Some(410), Some("Expired")));
+    assert!(last["object"]["message"].as_str().unwrap().contains("fell more than 20 events behind"), "{last}");
+}
