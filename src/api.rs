@@ -501,7 +501,7 @@ impl Query {
 }
 
 /// `/api/v1/...` or `/apis/<group>/v1/...`, split into its parts.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Target {
     info: &'static ResourceInfo,
     namespace: Option<String>,
@@ -748,14 +748,70 @@ fn qualified(info: &ResourceInfo) -> String {
     if info.group.is_empty() { info.plural.to_string() } else { format!("{}.{}", info.plural, info.group) }
 }
 
+/// YAML bodies nesting deeper than this are refused before parsing: the YAML parser takes
+/// time quadratic in the depth, and no Kubernetes object comes near it. (JSON needs no scan:
+/// serde_json is linear and stops at 128 levels.)
+pub const MAX_YAML_DEPTH: usize = 100;
+
+/// A cheap byte scan for YAML nesting: flow brackets, plus block nesting (each column of
+/// indentation and each `- ` entry on a line counts as a level, an over-estimate). Quoted
+/// scalars and comments are skipped following YAML's token rules (a quote or `#` opens one
+/// only at the start of a token).
+fn check_yaml_depth(body: &[u8]) -> Result<(), ApiError> {
+    let (mut flow, mut block, mut at_line_start) = (0usize, 0usize, true);
+    let mut quote: Option<u8> = None;
+    let (mut escaped, mut comment) = (false, false);
+    let mut previous = b'\n';
+    for &b in body {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if q == b'"' && b == b'\\' {
+                escaped = true;
+            } else if b == q {
+                quote = None;
+            }
+            previous = b;
+            continue;
+        }
+        if comment {
+            comment = b != b'\n';
+        }
+        let token_start = matches!(previous, b' ' | b'\t' | b'\n' | b'\r' | b'[' | b'{' | b',' | b':');
+        match b {
+            b'\n' => (at_line_start, block) = (true, 0),
+            _ if comment => {}
+            b' ' | b'-' if at_line_start => block += 1,
+            b'#' if token_start => comment = true,
+            b'"' | b'\'' if token_start => quote = Some(b),
+            b'[' | b'{' => flow += 1,
+            b']' | b'}' => flow = flow.saturating_sub(1),
+            _ => at_line_start = false,
+        }
+        if b != b' ' && b != b'-' && b != b'\n' {
+            at_line_start = false;
+        }
+        if flow + block / 2 > MAX_YAML_DEPTH {
+            return Err(ApiError::bad_request(format!(
+                "the request body is not valid YAML: it nests deeper than {MAX_YAML_DEPTH} levels"
+            )));
+        }
+        previous = b;
+    }
+    Ok(())
+}
+
 /// Decodes a request body into an object of the target's kind, in the target's namespace.
 fn decode_body(target: &Target, content_type: &str, body: &[u8]) -> Result<Object, ApiError> {
     let info = target.info;
     let mut value: Value = match content_type {
         "application/json" | "" => serde_json::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))?,
-        "application/yaml" => serde_norway::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("the request body is not valid YAML: {e}")))?,
+        "application/yaml" => {
+            check_yaml_depth(body)?;
+            serde_norway::from_slice(body)
+                .map_err(|e| ApiError::bad_request(format!("the request body is not valid YAML: {e}")))?
+        }
         protobuf::CONTENT_TYPE => protobuf::decode(body)?,
         other => {
             return Err(ApiError::unsupported_media_type(
@@ -800,14 +856,30 @@ fn decode_body(target: &Target, content_type: &str, body: &[u8]) -> Result<Objec
     })
 }
 
+/// Runs `parse` on tokio's blocking pool: a slow body must not stall the workers that
+/// answer everyone else's requests.
+async fn off_the_workers<T: Send + 'static>(
+    parse: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(parse).await.map_err(|e| {
+        tracing::error!("decoding a request body failed: {e}");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "an internal error occurred while decoding the request body")
+    })?
+}
+
+async fn decode_off_the_workers(target: &Target, content_type: &str, body: Bytes) -> Result<Object, ApiError> {
+    let (target, content_type) = (target.clone(), content_type.to_string());
+    off_the_workers(move || decode_body(&target, &content_type, &body)).await
+}
+
 async fn create(api: &Api, target: Target, content_type: &str, body: Bytes) -> Result<Response, ApiError> {
-    let object = decode_body(&target, content_type, &body)?;
+    let object = decode_off_the_workers(&target, content_type, body).await?;
     let created = api.world.call(move |w| w.request(|cluster, now| cluster.create(object, now))).await??;
     Ok(json_response(StatusCode::CREATED, &to_json(&created)))
 }
 
 async fn replace(api: &Api, target: Target, content_type: &str, body: Bytes) -> Result<Response, ApiError> {
-    let object = decode_body(&target, content_type, &body)?;
+    let object = decode_off_the_workers(&target, content_type, body).await?;
     if Some(&object.meta().name) != target.name.as_ref() {
         return Err(ApiError::bad_request("the name of the object does not match the name on the URL"));
     }
@@ -820,6 +892,7 @@ async fn patch_object(api: &Api, target: Target, content_type: &str, body: Bytes
     let key = key_of(&target);
     let qualified = qualified(target.info);
     let content_type = content_type.to_string();
+    let patch = off_the_workers(move || patch::parse(&content_type, &body)).await?;
     let info = target.info;
     let patched = api
         .world
@@ -827,7 +900,7 @@ async fn patch_object(api: &Api, target: Target, content_type: &str, body: Bytes
             let current =
                 object_of(&w.cluster().store, kind, &key).ok_or_else(|| ApiError::not_found(&qualified, &key.name))?;
             let mut doc = to_json(&current);
-            patch::apply(&content_type, &mut doc, &body)?;
+            patch.apply(&mut doc)?;
             let target = Target {
                 info,
                 namespace: Some(key.namespace.clone()).filter(|n| !n.is_empty()),
@@ -904,6 +977,23 @@ async fn scale(api: &Api, target: Target, write: Option<(Method, String, Bytes)>
                "spec": {"replicas": d.spec.replicas.unwrap_or(1)},
                "status": {"replicas": d.status.replicas, "selector": d.spec.selector.to_selector_string()}})
     };
+    enum ScaleWrite {
+        Replace(Value),
+        Patch(patch::Patch),
+    }
+    let write = match write {
+        None => None,
+        Some((Method::PUT, _, body)) => Some(ScaleWrite::Replace(
+            off_the_workers(move || {
+                serde_json::from_slice(&body)
+                    .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
+            })
+            .await?,
+        )),
+        Some((_, content_type, body)) => {
+            Some(ScaleWrite::Patch(off_the_workers(move || patch::parse(&content_type, &body)).await?))
+        }
+    };
     let result = api
         .world
         .call(move |w| -> Result<Value, ApiError> {
@@ -915,14 +1005,15 @@ async fn scale(api: &Api, target: Target, write: Option<(Method, String, Bytes)>
                     .ok_or_else(|| ApiError::not_found("deployments.apps", &key.name))
             };
             let d = lookup(w)?;
-            let Some((method, content_type, body)) = write else { return Ok(scale_of(&d)) };
-            let mut doc = scale_of(&d);
-            if method == Method::PUT {
-                doc = serde_json::from_slice(&body)
-                    .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))?;
-            } else {
-                patch::apply(&content_type, &mut doc, &body)?;
-            }
+            let doc = match write {
+                None => return Ok(scale_of(&d)),
+                Some(ScaleWrite::Replace(doc)) => doc,
+                Some(ScaleWrite::Patch(patch)) => {
+                    let mut doc = scale_of(&d);
+                    patch.apply(&mut doc)?;
+                    doc
+                }
+            };
             check_scale_body(&doc, &key)?;
             let replicas = doc["spec"]["replicas"]
                 .as_i64()

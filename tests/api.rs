@@ -533,3 +533,26 @@ async fn a_watcher_that_falls_too_far_behind_is_ended_with_410() {
     assert_eq!((last["object"]["code"].as_u64(), last["object"]["reason"].as_str()), (Some(410), Some("Expired")));
     assert!(last["object"]["message"].as_str().unwrap().contains("fell more than 20 events behind"), "{last}");
 }
+
+/// Issue 9, finding 5: a 30,000-level nested YAML body is refused by a byte scan before the
+/// (quadratic) parser sees it; shallow YAML still creates.
+#[tokio::test]
+async fn deeply_nested_yaml_is_refused_before_parsing() {
+    let lane = lane();
+    let url = "/apis/apps/v1/namespaces/default/deployments";
+    let before = resource_version(&lane).await;
+    let depth = 30_000;
+    for body in [
+        format!("metadata: {{name: deep}}\nspec: {}{}", "[".repeat(depth), "]".repeat(depth)),
+        format!("metadata: {{name: deep}}\nspec:\n{}x", "- ".repeat(depth)),
+        format!("spec: \"\\\\\" {}", "{a: ".repeat(depth)),
+    ] {
+        let (code, status) = send(&lane, "POST", url, "application/yaml", body).await;
+        assert_eq!((code, status["reason"].as_str()), (StatusCode::BAD_REQUEST, Some("BadRequest")), "{status}");
+        assert!(status["message"].as_str().unwrap().contains("nests deeper than 100 levels"), "{status}");
+    }
+    assert_eq!(resource_version(&lane).await, before, "refused bodies write nothing");
+    let yaml = "metadata:\n  name: shallow\n  labels: {app: shallow}\n  annotations: {note: \"[[[[ {{{{\"}\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {app: shallow}\n  template:\n    metadata:\n      labels: {app: shallow}\n    spec:\n      containers:\n      - name: c\n        image: nginx\n";
+    let (code, status) = send(&lane, "POST", url, "application/yaml", yaml).await;
+    assert_eq!(code, StatusCode::CREATED, "{status}");
+}
