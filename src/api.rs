@@ -874,6 +874,9 @@ async fn decode_off_the_workers(target: &Target, content_type: &str, body: Bytes
 
 async fn create(api: &Api, target: Target, content_type: &str, body: Bytes) -> Result<Response, ApiError> {
     let object = decode_off_the_workers(&target, content_type, body).await?;
+    if target.info.namespaced {
+        crate::cluster::admission::admit_namespace(object.meta().namespace())?;
+    }
     let created = api.world.call(move |w| w.request(|cluster, now| cluster.create(object, now))).await??;
     Ok(json_response(StatusCode::CREATED, &to_json(&created)))
 }

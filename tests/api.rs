@@ -556,3 +556,49 @@ async fn deeply_nested_yaml_is_refused_before_parsing() {
     let (code, status) = send(&lane, "POST", url, "application/yaml", yaml).await;
     assert_eq!(code, StatusCode::CREATED, "{status}");
 }
+
+/// Issue 9, finding 6: what kube-apiserver refuses is refused with its codes, messages and
+/// field paths, and nothing is written.
+#[tokio::test]
+async fn validation_gaps_upstream_refuses_are_refused() {
+    let lane = lane();
+    let pod = |name: &str, container: &str, annotations: Value| {
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "annotations": annotations},
+               "spec": {"containers": [{"name": container, "image": "nginx"}]}})
+        .to_string()
+    };
+    let (code, status) =
+        send(&lane, "POST", "/api/v1/namespaces/nowhere/pods", "application/json", pod("p", "c", json!({}))).await;
+    assert_eq!((code, status["reason"].as_str()), (StatusCode::NOT_FOUND, Some("NotFound")), "{status}");
+    assert_eq!(status["message"], "namespaces \"nowhere\" not found");
+
+    let (code, status) =
+        send(&lane, "POST", "/api/v1/namespaces/default/pods", "application/json", pod("p", "Bad_Name", json!({})))
+            .await;
+    assert_eq!((code, status["reason"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("Invalid")), "{status}");
+    assert_eq!(status["details"]["causes"][0]["field"], "spec.containers[0].name");
+    assert!(status["message"].as_str().unwrap().contains("Invalid value: \"Bad_Name\": a lowercase RFC 1123 label"));
+
+    let big = json!({"a": "x".repeat(200 * 1024), "b": "y".repeat(100 * 1024)});
+    let (code, status) =
+        send(&lane, "POST", "/api/v1/namespaces/default/pods", "application/json", pod("p", "c", big)).await;
+    assert_eq!((code, status["reason"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("Invalid")), "{status}");
+    assert_eq!(status["message"], "Pod \"p\" is invalid: metadata.annotations: Too long: must have at most 262144 bytes");
+    assert_eq!(status["details"]["causes"][0]["reason"], "FieldValueTooLong");
+
+    let service = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "noports"},
+                         "spec": {"type": "ClusterIP", "selector": {"app": "web"}}});
+    let (code, status) =
+        send(&lane, "POST", "/api/v1/namespaces/default/services", "application/json", service.to_string()).await;
+    assert_eq!((code, status["reason"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("Invalid")), "{status}");
+    assert_eq!(status["message"], "Service \"noports\" is invalid: spec.ports: Required value");
+    assert_eq!(status["details"]["causes"][0]["reason"], "FieldValueRequired");
+    for refused in ["/api/v1/namespaces/default/pods/p", "/api/v1/namespaces/default/services/noports"] {
+        assert_eq!(get(&lane, refused).await.0, StatusCode::NOT_FOUND, "refused requests must not write");
+    }
+
+    let (code, status) =
+        send(&lane, "POST", "/api/v1/namespaces/kube-system/pods", "application/json", pod("ok", "c-1", json!({"a": "b"})))
+            .await;
+    assert_eq!(code, StatusCode::CREATED, "{status}");
+}
