@@ -602,3 +602,174 @@ async fn validation_gaps_upstream_refuses_are_refused() {
             .await;
     assert_eq!(code, StatusCode::CREATED, "{status}");
 }
+
+/// A view of what only requests change (controllers and heartbeats don't): specs of
+/// deployments, services and nodes (but their taints), and pods no controller owns.
+async fn request_owned_state(lane: &Lane) -> Vec<Value> {
+    let mut view = Vec::new();
+    for uri in ["/apis/apps/v1/deployments", "/api/v1/services", "/api/v1/nodes", "/api/v1/pods"] {
+        let (_, list) = get(lane, uri).await;
+        for item in list["items"].as_array().into_iter().flatten() {
+            if uri.ends_with("pods") && item["metadata"]["ownerReferences"].is_array() {
+                continue;
+            }
+            let mut spec = item["spec"].clone();
+            if uri.ends_with("nodes")
+                && let Some(spec) = spec.as_object_mut()
+            {
+                // The node lifecycle controller taints nodes with no kubelet.
+                spec.remove("taints");
+            }
+            view.push(json!([item["metadata"]["namespace"], item["metadata"]["name"], item["metadata"]["labels"], spec]));
+        }
+    }
+    view
+}
+
+fn arbitrary_json() -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        "[ -~]{0,12}".prop_map(Value::from),
+        prop::sample::select(vec!["", "default", "web", "Pod", "v1", "None", "ClusterIP", "-1", "1e9", "$patch", "replace"])
+            .prop_map(Value::from),
+    ];
+    leaf.prop_recursive(4, 32, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+            prop::collection::btree_map(
+                prop::sample::select(vec![
+                    "metadata", "spec", "status", "name", "namespace", "kind", "apiVersion", "replicas", "containers",
+                    "labels", "annotations", "ports", "selector", "op", "path", "value", "image", "resources", "x",
+                ])
+                .prop_map(String::from),
+                inner,
+                0..4,
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// The long fuzz run over request decoding and patching (issue 9): every write route and
+/// content type, with random bytes, random JSON, and valid objects with one field replaced by
+/// a random value. No 5xx, no panic, and a refused request changes nothing.
+/// `PROPTEST_CASES=20000 cargo test --release --test api fuzz -- --ignored --nocapture`
+#[test]
+#[ignore = "long: run by hand with PROPTEST_CASES"]
+fn fuzz_request_decoding_and_patching() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(2000);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let lane = lane();
+    let pod = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"fz","namespace":"default","labels":{"app":"fz"}},"spec":{"containers":[{"name":"c","image":"i"}]}}"#;
+    let service = r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"fz"},"spec":{"selector":{"app":"fz"},"ports":[{"port":80}]}}"#;
+    let node = r#"{"apiVersion":"v1","kind":"Node","metadata":{"name":"fz"},"spec":{}}"#;
+    let scale = r#"{"apiVersion":"autoscaling/v1","kind":"Scale","metadata":{"name":"web","namespace":"default"},"spec":{"replicas":3}}"#;
+    let templates: Vec<Value> =
+        [pod, service, node, scale, DEPLOYMENT].iter().map(|t| serde_json::from_str(t).unwrap()).collect();
+    let routes = prop::sample::select(vec![
+        ("POST", "/api/v1/namespaces/default/pods"),
+        ("POST", "/api/v1/namespaces/nowhere/pods"),
+        ("PUT", "/api/v1/namespaces/default/pods/fz"),
+        ("PATCH", "/api/v1/namespaces/default/pods/fz"),
+        ("PATCH", "/api/v1/namespaces/default/pods/fz/status"),
+        ("DELETE", "/api/v1/namespaces/default/pods/fz"),
+        ("POST", "/api/v1/namespaces/default/pods/fz/eviction"),
+        ("POST", "/api/v1/nodes"),
+        ("PUT", "/api/v1/nodes/pin-1"),
+        ("PATCH", "/api/v1/nodes/pin-1"),
+        ("PATCH", "/api/v1/nodes/pin-1/status"),
+        ("POST", "/api/v1/namespaces/default/services"),
+        ("PUT", "/api/v1/namespaces/default/services/fz"),
+        ("PATCH", "/api/v1/namespaces/default/services/fz"),
+        ("POST", "/apis/apps/v1/namespaces/default/deployments"),
+        ("PUT", "/apis/apps/v1/namespaces/default/deployments/web"),
+        ("PATCH", "/apis/apps/v1/namespaces/default/deployments/web"),
+        ("PUT", "/apis/apps/v1/namespaces/default/deployments/web/scale"),
+        ("PATCH", "/apis/apps/v1/namespaces/default/deployments/web/scale"),
+        ("DELETE", "/apis/apps/v1/namespaces/default/deployments/lane"),
+    ]);
+    let types = prop::sample::select(vec![
+        "application/json",
+        "application/yaml",
+        "application/vnd.kubernetes.protobuf",
+        "application/merge-patch+json",
+        "application/strategic-merge-patch+json",
+        "application/json-patch+json",
+        "application/apply-patch+yaml",
+        "",
+        "text/plain",
+    ]);
+    let mutated = (0..templates.len(), prop::collection::vec("[a-z]{1,10}", 1..4), arbitrary_json()).prop_map(
+        move |(t, path, value)| {
+            let mut doc = templates[t].clone();
+            let mut at = &mut doc;
+            for key in &path[..path.len() - 1] {
+                if !at.is_object() {
+                    break;
+                }
+                at = at.as_object_mut().unwrap().entry(key.clone()).or_insert_with(|| json!({}));
+            }
+            if let Some(map) = at.as_object_mut() {
+                map.insert(path[path.len() - 1].clone(), value);
+            }
+            doc.to_string().into_bytes()
+        },
+    );
+    let bodies = prop_oneof![
+        any::<Vec<u8>>(),
+        arbitrary_json().prop_map(|v| v.to_string().into_bytes()),
+        mutated,
+        (arbitrary_json(), "[ -~]{1,8}").prop_map(|(v, path)| json!([{"op": "replace", "path": format!("/{path}"), "value": v}]).to_string().into_bytes()),
+        "([\\[{\"':, a-z0-9-]|\n){0,200}".prop_map(String::into_bytes),
+    ];
+    // Counted across shrinking too: every request sent is an input run.
+    let (run, refused) = (std::cell::Cell::new(0u64), std::cell::Cell::new(0u64));
+    let codes = std::cell::RefCell::new(std::collections::BTreeMap::<u16, u64>::new());
+    let mut runner = TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() });
+    runner
+        .run(&(routes, types, bodies), |((method, uri), content_type, body)| {
+            runtime.block_on(async {
+                let before = request_owned_state(&lane).await;
+                let request = Request::builder()
+                    .method(method)
+                    .uri(uri)
+                    .header("content-type", content_type)
+                    .body(Body::from(body.clone()))
+                    .unwrap();
+                let response = lane.router.clone().oneshot(request).await.unwrap();
+                let status = response.status();
+                let bytes = response.into_body().collect().await.unwrap().to_bytes();
+                run.set(run.get() + 1);
+                *codes.borrow_mut().entry(status.as_u16()).or_default() += 1;
+                prop_assert!(
+                    !status.is_server_error(),
+                    "{method} {uri} ({content_type}) answered {status}: {} for {}",
+                    String::from_utf8_lossy(&bytes),
+                    String::from_utf8_lossy(&body)
+                );
+                if !status.is_success() {
+                    refused.set(refused.get() + 1);
+                    let reply: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                    prop_assert_eq!(&reply["kind"], &json!("Status"), "{} {}: {}", method, uri, reply);
+                    prop_assert_eq!(
+                        request_owned_state(&lane).await,
+                        before,
+                        "{} {} ({}) was refused ({}) but wrote",
+                        method,
+                        uri,
+                        content_type,
+                        status
+                    );
+                }
+                Ok(())
+            })
+        })
+        .unwrap();
+    println!("fuzz: {} requests, {} refused, by status: {:?}", run.get(), refused.get(), codes.borrow());
+}
