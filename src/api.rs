@@ -211,29 +211,16 @@ impl Server {
             .with_context(|| format!("cannot listen on {addr}"))?;
         let bound = listener.local_addr().context("reading the bound address")?;
         let (closing, closing_rx) = tokio::sync::watch::channel(false);
-        let router = build_router(handle, bound, &security, limits, closing_rx.clone());
+        raise_open_files_limit();
+        let router = build_router(handle, bound, &security, limits.clone(), closing_rx.clone());
         let tls = security.tls.clone();
         let thread = std::thread::Builder::new()
             .name("pinsetter-api".into())
             .spawn(move || {
                 runtime.block_on(async move {
-                    let mut stop = closing_rx.clone();
-                    let stopped = async move {
-                        // The sender lives in `Server` until it stops; a dropped one means stop too.
-                        let _stopped_or_gone = stop.wait_for(|closing| *closing).await;
-                    };
-                    let serving = async {
-                        match tls {
-                            Some(config) => {
-                                let listener = tls::TlsListener {
-                                    tcp: listener,
-                                    acceptor: tokio_rustls::TlsAcceptor::from(config),
-                                };
-                                axum::serve(listener, router).with_graceful_shutdown(stopped).await
-                            }
-                            None => axum::serve(listener, router).with_graceful_shutdown(stopped).await,
-                        }
-                    };
+                    let stopped = closing_rx.clone();
+                    let tls = tls.map(tokio_rustls::TlsAcceptor::from);
+                    let serving = serve_connections(listener, tls, router, limits, stopped);
                     // Watches end when `closing` is raised; a connection that still lingers
                     // (a client mid-request) must not hold the process: give it a moment only.
                     let mut stop = closing_rx;
@@ -242,11 +229,7 @@ impl Server {
                         tokio::time::sleep(SHUTDOWN_GRACE).await;
                     };
                     tokio::select! {
-                        result = serving => {
-                            if let Err(e) = result {
-                                tracing::error!("API server stopped: {e}");
-                            }
-                        }
+                        () = serving => {}
                         () = grace => tracing::warn!("API server stopped with connections still open"),
                     }
                 });
@@ -272,6 +255,100 @@ impl Server {
     }
 }
 
+/// Each connection costs a file descriptor, and idle ones are what run a server out of them:
+/// take the hard limit as the soft one.
+fn raise_open_files_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open files limit"),
+        Err(e) => tracing::warn!("cannot raise the open files limit: {e}"),
+    }
+}
+
+/// Resolves once the server is stopping (or its `Server` is gone).
+async fn stopping(mut closing: tokio::sync::watch::Receiver<bool>) {
+    let _stopped_or_gone = closing.wait_for(|closing| *closing).await;
+}
+
+/// The accept loop: at most `max_connections` at once (the rest wait in the kernel's backlog),
+/// each served by hyper with a header-read timeout (hyper also runs that timer while a kept-alive
+/// connection waits for its next request, so it is the idle timeout too; a watch is a response
+/// in progress, so it is never cut). Returns when stopping and every connection has finished.
+async fn serve_connections(
+    listener: tokio::net::TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    router: Router,
+    limits: Limits,
+    closing: tokio::sync::watch::Receiver<bool>,
+) {
+    let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    loop {
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = stopping(closing.clone()) => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, typically: wait for some to be given back.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = stopping(closing.clone()) => break,
+        };
+        let (router, tls, closing, timeout) = (router.clone(), tls.clone(), closing.clone(), limits.header_read_timeout);
+        tokio::spawn(async move {
+            let _permit = permit;
+            match tls {
+                None => serve_connection(stream, peer, router, timeout, closing).await,
+                // A client that stalls its handshake is cut off as one that stalls its headers.
+                Some(acceptor) => match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => serve_connection(stream, peer, router, timeout, closing).await,
+                    Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
+                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                },
+            }
+        });
+    }
+    // Wait for the connections in flight: each ends gracefully once `closing` is raised.
+    let _all_returned = connections.acquire_many(limits.max_connections as u32).await;
+}
+
+async fn serve_connection<I>(
+    io: I,
+    peer: SocketAddr,
+    router: Router,
+    header_read_timeout: Duration,
+    closing: tokio::sync::watch::Receiver<bool>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    // Handlers see the peer's address, as axum::serve's connect info gave it.
+    let router = router.layer(axum::Extension(axum::extract::ConnectInfo(peer)));
+    let service = hyper_util::service::TowerToHyperService::new(router);
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
+        .serve_connection(hyper_util::rt::TokioIo::new(io), service)
+        .with_upgrades();
+    let mut connection = std::pin::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        () = stopping(closing) => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(%peer, "connection closed: {e}");
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         self.shut();
@@ -281,11 +358,10 @@ impl Drop for Server {
 /// Bounds that keep one client (careless or hostile) from holding what others need.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// A request's headers must arrive within this, or the connection is closed.
+    /// A request's headers must arrive within this, or the connection is closed; a kept-alive
+    /// connection waiting for its next request is closed after this too. A watch is a response
+    /// in progress, so it is never cut by this.
     pub header_read_timeout: Duration,
-    /// A connection with no request in flight is closed after this. A watch is a request in
-    /// flight, so it is never cut by this.
-    pub idle_timeout: Duration,
     /// Connections beyond this many wait in the kernel's backlog until one closes.
     pub max_connections: usize,
     /// Unread events a watcher may have queued before it is ended with 410 Expired.
@@ -295,8 +371,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
-            header_read_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(90),
+            header_read_timeout: Duration::from_secs(30),
             max_connections: 512,
             watch_queue: 1000,
         }
