@@ -301,7 +301,8 @@ async fn serve_connections(
             },
             () = stopping(closing.clone()) => break,
         };
-        let (router, tls, closing, timeout) = (router.clone(), tls.clone(), closing.clone(), limits.header_read_timeout);
+        let (router, tls, closing, timeout) =
+            (router.clone(), tls.clone(), closing.clone(), limits.header_read_timeout);
         tokio::spawn(async move {
             let _permit = permit;
             match tls {
@@ -370,11 +371,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits {
-            header_read_timeout: Duration::from_secs(30),
-            max_connections: 512,
-            watch_queue: 1000,
-        }
+        Limits { header_read_timeout: Duration::from_secs(30), max_connections: 512, watch_queue: 1000 }
     }
 }
 
@@ -938,7 +935,11 @@ async fn off_the_workers<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(parse).await.map_err(|e| {
         tracing::error!("decoding a request body failed: {e}");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "an internal error occurred while decoding the request body")
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "an internal error occurred while decoding the request body",
+        )
     })?
 }
 

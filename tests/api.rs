@@ -461,8 +461,11 @@ async fn errors_from_the_framework_are_status_objects_too() {
         ("POST", "/pins/join", vec![], StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed"),
         ("GET", "/pins/join", vec![], StatusCode::BAD_REQUEST, "BadRequest"),
     ] {
-        let request =
-            Request::builder().method(method).uri(uri).header("content-type", "application/json").body(Body::from(body));
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("content-type", "application/json")
+            .body(Body::from(body));
         let response = lane.router.clone().oneshot(request.unwrap()).await.unwrap();
         assert_eq!(response.status(), code, "{method} {uri}");
         assert_eq!(response.headers()["content-type"], "application/json", "{method} {uri}");
@@ -583,7 +586,10 @@ async fn validation_gaps_upstream_refuses_are_refused() {
     let (code, status) =
         send(&lane, "POST", "/api/v1/namespaces/default/pods", "application/json", pod("p", "c", big)).await;
     assert_eq!((code, status["reason"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("Invalid")), "{status}");
-    assert_eq!(status["message"], "Pod \"p\" is invalid: metadata.annotations: Too long: must have at most 262144 bytes");
+    assert_eq!(
+        status["message"],
+        "Pod \"p\" is invalid: metadata.annotations: Too long: must have at most 262144 bytes"
+    );
     assert_eq!(status["details"]["causes"][0]["reason"], "FieldValueTooLong");
 
     let service = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "noports"},
@@ -597,9 +603,14 @@ async fn validation_gaps_upstream_refuses_are_refused() {
         assert_eq!(get(&lane, refused).await.0, StatusCode::NOT_FOUND, "refused requests must not write");
     }
 
-    let (code, status) =
-        send(&lane, "POST", "/api/v1/namespaces/kube-system/pods", "application/json", pod("ok", "c-1", json!({"a": "b"})))
-            .await;
+    let (code, status) = send(
+        &lane,
+        "POST",
+        "/api/v1/namespaces/kube-system/pods",
+        "application/json",
+        pod("ok", "c-1", json!({"a": "b"})),
+    )
+    .await;
     assert_eq!(code, StatusCode::CREATED, "{status}");
 }
 
@@ -613,7 +624,8 @@ async fn request_owned_state(lane: &Lane) -> Vec<Value> {
         for item in list["items"].as_array().into_iter().flatten() {
             // Controllers' pods, and pods a kubelet is finishing deleting, change on their own.
             let pod = uri.ends_with("pods");
-            if pod && (item["metadata"]["ownerReferences"].is_array() || item["metadata"]["deletionTimestamp"].is_string())
+            if pod
+                && (item["metadata"]["ownerReferences"].is_array() || item["metadata"]["deletionTimestamp"].is_string())
             {
                 continue;
             }
@@ -628,7 +640,12 @@ async fn request_owned_state(lane: &Lane) -> Vec<Value> {
                 // The node lifecycle controller taints nodes with no kubelet.
                 spec.remove("taints");
             }
-            view.push(json!([item["metadata"]["namespace"], item["metadata"]["name"], item["metadata"]["labels"], spec]));
+            view.push(json!([
+                item["metadata"]["namespace"],
+                item["metadata"]["name"],
+                item["metadata"]["labels"],
+                spec
+            ]));
         }
     }
     view
@@ -642,16 +659,45 @@ fn arbitrary_json() -> impl proptest::strategy::Strategy<Value = Value> {
         any::<i64>().prop_map(Value::from),
         any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
         "[ -~]{0,12}".prop_map(Value::from),
-        prop::sample::select(vec!["", "default", "web", "Pod", "v1", "None", "ClusterIP", "-1", "1e9", "$patch", "replace"])
-            .prop_map(Value::from),
+        prop::sample::select(vec![
+            "",
+            "default",
+            "web",
+            "Pod",
+            "v1",
+            "None",
+            "ClusterIP",
+            "-1",
+            "1e9",
+            "$patch",
+            "replace"
+        ])
+        .prop_map(Value::from),
     ];
     leaf.prop_recursive(4, 32, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
             prop::collection::btree_map(
                 prop::sample::select(vec![
-                    "metadata", "spec", "status", "name", "namespace", "kind", "apiVersion", "replicas", "containers",
-                    "labels", "annotations", "ports", "selector", "op", "path", "value", "image", "resources", "x",
+                    "metadata",
+                    "spec",
+                    "status",
+                    "name",
+                    "namespace",
+                    "kind",
+                    "apiVersion",
+                    "replicas",
+                    "containers",
+                    "labels",
+                    "annotations",
+                    "ports",
+                    "selector",
+                    "op",
+                    "path",
+                    "value",
+                    "image",
+                    "resources",
+                    "x",
                 ])
                 .prop_map(String::from),
                 inner,
@@ -733,51 +779,52 @@ fn fuzz_request_decoding_and_patching() {
         any::<Vec<u8>>(),
         arbitrary_json().prop_map(|v| v.to_string().into_bytes()),
         mutated,
-        (arbitrary_json(), "[ -~]{1,8}").prop_map(|(v, path)| json!([{"op": "replace", "path": format!("/{path}"), "value": v}]).to_string().into_bytes()),
+        (arbitrary_json(), "[ -~]{1,8}").prop_map(|(v, path)| {
+            json!([{"op": "replace", "path": format!("/{path}"), "value": v}]).to_string().into_bytes()
+        }),
         "([\\[{\"':, a-z0-9-]|\n){0,200}".prop_map(String::into_bytes),
     ];
     // Counted across shrinking too: every request sent is an input run.
     let (run, refused) = (std::cell::Cell::new(0u64), std::cell::Cell::new(0u64));
     let codes = std::cell::RefCell::new(std::collections::BTreeMap::<u16, u64>::new());
     let mut runner = TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() });
-    let result = runner
-        .run(&(routes, types, bodies), |((method, uri), content_type, body)| {
-            runtime.block_on(async {
-                let before = request_owned_state(&lane).await;
-                let request = Request::builder()
-                    .method(method)
-                    .uri(uri)
-                    .header("content-type", content_type)
-                    .body(Body::from(body.clone()))
-                    .unwrap();
-                let response = lane.router.clone().oneshot(request).await.unwrap();
-                let status = response.status();
-                let bytes = response.into_body().collect().await.unwrap().to_bytes();
-                run.set(run.get() + 1);
-                *codes.borrow_mut().entry(status.as_u16()).or_default() += 1;
-                prop_assert!(
-                    !status.is_server_error(),
-                    "{method} {uri} ({content_type}) answered {status}: {} for {}",
-                    String::from_utf8_lossy(&bytes),
-                    String::from_utf8_lossy(&body)
+    let result = runner.run(&(routes, types, bodies), |((method, uri), content_type, body)| {
+        runtime.block_on(async {
+            let before = request_owned_state(&lane).await;
+            let request = Request::builder()
+                .method(method)
+                .uri(uri)
+                .header("content-type", content_type)
+                .body(Body::from(body.clone()))
+                .unwrap();
+            let response = lane.router.clone().oneshot(request).await.unwrap();
+            let status = response.status();
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            run.set(run.get() + 1);
+            *codes.borrow_mut().entry(status.as_u16()).or_default() += 1;
+            prop_assert!(
+                !status.is_server_error(),
+                "{method} {uri} ({content_type}) answered {status}: {} for {}",
+                String::from_utf8_lossy(&bytes),
+                String::from_utf8_lossy(&body)
+            );
+            if !status.is_success() {
+                refused.set(refused.get() + 1);
+                let reply: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                prop_assert_eq!(&reply["kind"], &json!("Status"), "{} {}: {}", method, uri, reply);
+                prop_assert_eq!(
+                    request_owned_state(&lane).await,
+                    before,
+                    "{} {} ({}) was refused ({}) but wrote",
+                    method,
+                    uri,
+                    content_type,
+                    status
                 );
-                if !status.is_success() {
-                    refused.set(refused.get() + 1);
-                    let reply: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-                    prop_assert_eq!(&reply["kind"], &json!("Status"), "{} {}: {}", method, uri, reply);
-                    prop_assert_eq!(
-                        request_owned_state(&lane).await,
-                        before,
-                        "{} {} ({}) was refused ({}) but wrote",
-                        method,
-                        uri,
-                        content_type,
-                        status
-                    );
-                }
-                Ok(())
-            })
-        });
+            }
+            Ok(())
+        })
+    });
     println!("fuzz: {} requests, {} refused, by status: {:?}", run.get(), refused.get(), codes.borrow());
     result.unwrap();
 }

@@ -87,7 +87,9 @@ fn sigterm_ends_open_watches_and_serve_exits() {
 }
 
 /// An in-process server with the given limits over a World that a thread keeps stepping.
-fn server_with(limits: pinsetter::api::Limits) -> (pinsetter::api::Server, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+fn server_with(
+    limits: pinsetter::api::Limits,
+) -> (pinsetter::api::Server, std::sync::Arc<std::sync::atomic::AtomicBool>) {
     use pinsetter::cluster::timing::Preset;
     use pinsetter::scenario::Scenario;
     use pinsetter::world::World;
