@@ -39,6 +39,8 @@ use std::time::{Duration, Instant};
 pub const MAX_BODY_BYTES: usize = 3 << 20;
 /// A watch with nothing to say still checks in this often (for timeouts and shutdown).
 const WATCH_IDLE: Duration = Duration::from_millis(500);
+/// How long a stopping server waits for requests in flight before it lets them go.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 
 /// Work for the World's owner.
 pub type Job = Box<dyn FnOnce(&mut World) + Send>;
@@ -103,7 +105,7 @@ impl WorldHandle {
 /// A running API server; dropping it (or [`Server::stop`]) shuts it down.
 pub struct Server {
     pub addr: SocketAddr,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    closing: tokio::sync::watch::Sender<bool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -190,6 +192,16 @@ impl Server {
 
     /// As [`Server::start`], with HTTPS and/or bearer-token authentication.
     pub fn start_with(addr: SocketAddr, handle: WorldHandle, security: Security) -> anyhow::Result<Server> {
+        Server::start_with_limits(addr, handle, security, Limits::default())
+    }
+
+    /// As [`Server::start_with`], with explicit connection and watch [`Limits`].
+    pub fn start_with_limits(
+        addr: SocketAddr,
+        handle: WorldHandle,
+        security: Security,
+        limits: Limits,
+    ) -> anyhow::Result<Server> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -200,41 +212,34 @@ impl Server {
             .block_on(tokio::net::TcpListener::bind(addr))
             .with_context(|| format!("cannot listen on {addr}"))?;
         let bound = listener.local_addr().context("reading the bound address")?;
-        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
-        let router = router_with(handle, bound, &security);
+        let (closing, closing_rx) = tokio::sync::watch::channel(false);
+        raise_open_files_limit();
+        let router = build_router(handle, bound, &security, limits.clone(), closing_rx.clone());
         let tls = security.tls.clone();
         let thread = std::thread::Builder::new()
             .name("pinsetter-api".into())
             .spawn(move || {
                 runtime.block_on(async move {
-                    let stopped = async {
-                        let _ = stop.await;
+                    let stopped = closing_rx.clone();
+                    let tls = tls.map(tokio_rustls::TlsAcceptor::from);
+                    let serving = serve_connections(listener, tls, router, limits, stopped);
+                    // Watches end when `closing` is raised; a connection that still lingers
+                    // (a client mid-request) must not hold the process: give it a moment only.
+                    let mut stop = closing_rx;
+                    let grace = async move {
+                        let _stopped_or_gone = stop.wait_for(|closing| *closing).await;
+                        tokio::time::sleep(SHUTDOWN_GRACE).await;
                     };
-                    let result = match tls {
-                        Some(config) => {
-                            let listener =
-                                tls::TlsListener { tcp: listener, acceptor: tokio_rustls::TlsAcceptor::from(config) };
-                            axum::serve(listener, router.into_make_service_with_connect_info::<pins::PeerAddr>())
-                                .with_graceful_shutdown(stopped)
-                                .await
-                        }
-                        // The peer's address: pin agents are counted and addressed by it.
-                        None => {
-                            axum::serve(listener, router.into_make_service_with_connect_info::<pins::PeerAddr>())
-                                .with_graceful_shutdown(stopped)
-                                .await
-                        }
-                    };
-                    if let Err(e) = result {
-                        tracing::error!("API server stopped: {e}");
+                    tokio::select! {
+                        () = serving => {}
+                        () = grace => tracing::warn!("API server stopped with connections still open"),
                     }
                 });
-                // Open watch streams must not keep the process alive.
-                runtime.shutdown_timeout(Duration::from_millis(200));
+                runtime.shutdown_timeout(Duration::from_millis(100));
             })
             .context("spawning the API server thread")?;
         tracing::info!(%bound, "API server listening");
-        Ok(Server { addr: bound, shutdown: Some(shutdown), thread: Some(thread) })
+        Ok(Server { addr: bound, closing, thread: Some(thread) })
     }
 
     pub fn stop(mut self) {
@@ -242,18 +247,133 @@ impl Server {
     }
 
     fn shut(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+        // Ends every watch, stops accepting, and lets requests in flight finish.
+        self.closing.send_replace(true);
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("the API server's thread panicked");
         }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+    }
+}
+
+/// Each connection costs a file descriptor, and idle ones are what run a server out of them:
+/// take the hard limit as the soft one.
+fn raise_open_files_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open files limit"),
+        Err(e) => tracing::warn!("cannot raise the open files limit: {e}"),
+    }
+}
+
+/// Resolves once the server is stopping (or its `Server` is gone).
+async fn stopping(mut closing: tokio::sync::watch::Receiver<bool>) {
+    let _stopped_or_gone = closing.wait_for(|closing| *closing).await;
+}
+
+/// The accept loop: at most `max_connections` at once (the rest wait in the kernel's backlog),
+/// each served by hyper with a header-read timeout (hyper also runs that timer while a kept-alive
+/// connection waits for its next request, so it is the idle timeout too; a watch is a response
+/// in progress, so it is never cut). Returns when stopping and every connection has finished.
+async fn serve_connections(
+    listener: tokio::net::TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    router: Router,
+    limits: Limits,
+    closing: tokio::sync::watch::Receiver<bool>,
+) {
+    let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    loop {
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = stopping(closing.clone()) => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, typically: wait for some to be given back.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = stopping(closing.clone()) => break,
+        };
+        let (router, tls, closing, timeout) =
+            (router.clone(), tls.clone(), closing.clone(), limits.header_read_timeout);
+        tokio::spawn(async move {
+            let _permit = permit;
+            match tls {
+                None => serve_connection(stream, peer, router, timeout, closing).await,
+                // A client that stalls its handshake is cut off as one that stalls its headers.
+                Some(acceptor) => match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => serve_connection(stream, peer, router, timeout, closing).await,
+                    Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
+                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                },
+            }
+        });
+    }
+    // Wait for the connections in flight: each ends gracefully once `closing` is raised.
+    let _all_returned = connections.acquire_many(limits.max_connections as u32).await;
+}
+
+async fn serve_connection<I>(
+    io: I,
+    peer: SocketAddr,
+    router: Router,
+    header_read_timeout: Duration,
+    closing: tokio::sync::watch::Receiver<bool>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    // Handlers see the peer's address, as axum::serve's connect info gave it.
+    let router = router.layer(axum::Extension(axum::extract::ConnectInfo(peer)));
+    let service = hyper_util::service::TowerToHyperService::new(router);
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
+        .serve_connection(hyper_util::rt::TokioIo::new(io), service)
+        .with_upgrades();
+    let mut connection = std::pin::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        () = stopping(closing) => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
         }
+    };
+    if let Err(e) = result {
+        tracing::debug!(%peer, "connection closed: {e}");
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         self.shut();
+    }
+}
+
+/// Bounds that keep one client (careless or hostile) from holding what others need.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// A request's headers must arrive within this, or the connection is closed; a kept-alive
+    /// connection waiting for its next request is closed after this too. A watch is a response
+    /// in progress, so it is never cut by this.
+    pub header_read_timeout: Duration,
+    /// Connections beyond this many wait in the kernel's backlog until one closes.
+    pub max_connections: usize,
+    /// Unread events a watcher may have queued before it is ended with 410 Expired.
+    pub watch_queue: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { header_read_timeout: Duration::from_secs(30), max_connections: 512, watch_queue: 1000 }
     }
 }
 
@@ -264,6 +384,9 @@ struct Api {
     tokens: Option<Arc<Tokens>>,
     join_token: Option<String>,
     max_pins_per_source: Option<usize>,
+    limits: Limits,
+    /// Raised when the server stops: every watch ends.
+    closing: tokio::sync::watch::Receiver<bool>,
 }
 
 /// The router: one dispatcher for every path, behind a request log and a body limit.
@@ -273,12 +396,31 @@ pub fn router(world: WorldHandle, addr: SocketAddr) -> Router {
 
 /// The router, requiring a bearer token from `tokens` when given.
 pub fn router_with(world: WorldHandle, addr: SocketAddr, security: &Security) -> Router {
+    router_with_limits(world, addr, security, Limits::default())
+}
+
+/// The router with explicit [`Limits`] (only `watch_queue` applies without a [`Server`]).
+pub fn router_with_limits(world: WorldHandle, addr: SocketAddr, security: &Security, limits: Limits) -> Router {
+    // No server to stop this router: its watches end when their clients go.
+    let (_never, closing) = tokio::sync::watch::channel(false);
+    build_router(world, addr, security, limits, closing)
+}
+
+fn build_router(
+    world: WorldHandle,
+    addr: SocketAddr,
+    security: &Security,
+    limits: Limits,
+    closing: tokio::sync::watch::Receiver<bool>,
+) -> Router {
     let api = Api {
         world,
         address: addr.to_string(),
         tokens: security.tokens.clone(),
         join_token: security.join_token.clone(),
         max_pins_per_source: security.max_pins_per_source,
+        limits,
+        closing,
     };
     Router::new()
         .merge(pins::routes())
@@ -286,8 +428,40 @@ pub fn router_with(world: WorldHandle, addr: SocketAddr, security: &Security) ->
         .layer(middleware::from_fn_with_state(api.clone(), authenticate))
         .layer(middleware::from_fn_with_state(api.clone(), log_request))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::map_response(errors_as_status))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_status))
         .with_state(api)
+}
+
+/// Errors axum and tower produce themselves (413 from the body limit, 405 from a method
+/// router, 400 from an extractor) come as plain text; kubectl expects a `Status`, so they are
+/// rewritten as one, keeping their text as the message.
+async fn errors_as_status(response: Response) -> Response {
+    let code = response.status();
+    let is_json =
+        response.headers().get("content-type").and_then(|c| c.to_str().ok()).is_some_and(|c| c.contains("json"));
+    if !(code.is_client_error() || code.is_server_error()) || is_json {
+        return response;
+    }
+    // These bodies are a line of text; anything longer is not worth keeping.
+    let text = axum::body::to_bytes(response.into_body(), 4096).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_string();
+    let (reason, message) = match code {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ("RequestEntityTooLarge", format!("Request entity too large: limit is {MAX_BODY_BYTES}"))
+        }
+        StatusCode::NOT_FOUND => ("NotFound", "the server could not find the requested resource".to_string()),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ("MethodNotAllowed", "the server does not allow this method on the requested resource".to_string())
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("UnsupportedMediaType", text),
+        StatusCode::UNAUTHORIZED => ("Unauthorized", "Unauthorized".to_string()),
+        StatusCode::FORBIDDEN => ("Forbidden", text),
+        c if c.is_server_error() => ("InternalError", text),
+        _ => ("BadRequest", text),
+    };
+    let message = if message.is_empty() { code.canonical_reason().unwrap_or("error").to_string() } else { message };
+    ApiError::new(code, reason, message).into_response()
 }
 
 /// A handler that panicked answers 500 as a `Status` (the connection and the server live on).
@@ -403,7 +577,7 @@ impl Query {
 }
 
 /// `/api/v1/...` or `/apis/<group>/v1/...`, split into its parts.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Target {
     info: &'static ResourceInfo,
     namespace: Option<String>,
@@ -650,14 +824,70 @@ fn qualified(info: &ResourceInfo) -> String {
     if info.group.is_empty() { info.plural.to_string() } else { format!("{}.{}", info.plural, info.group) }
 }
 
+/// YAML bodies nesting deeper than this are refused before parsing: the YAML parser takes
+/// time quadratic in the depth, and no Kubernetes object comes near it. (JSON needs no scan:
+/// serde_json is linear and stops at 128 levels.)
+pub const MAX_YAML_DEPTH: usize = 100;
+
+/// A cheap byte scan for YAML nesting: flow brackets, plus block nesting (each column of
+/// indentation and each `- ` entry on a line counts as a level, an over-estimate). Quoted
+/// scalars and comments are skipped following YAML's token rules (a quote or `#` opens one
+/// only at the start of a token).
+fn check_yaml_depth(body: &[u8]) -> Result<(), ApiError> {
+    let (mut flow, mut block, mut at_line_start) = (0usize, 0usize, true);
+    let mut quote: Option<u8> = None;
+    let (mut escaped, mut comment) = (false, false);
+    let mut previous = b'\n';
+    for &b in body {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if q == b'"' && b == b'\\' {
+                escaped = true;
+            } else if b == q {
+                quote = None;
+            }
+            previous = b;
+            continue;
+        }
+        if comment {
+            comment = b != b'\n';
+        }
+        let token_start = matches!(previous, b' ' | b'\t' | b'\n' | b'\r' | b'[' | b'{' | b',' | b':');
+        match b {
+            b'\n' => (at_line_start, block) = (true, 0),
+            _ if comment => {}
+            b' ' | b'-' if at_line_start => block += 1,
+            b'#' if token_start => comment = true,
+            b'"' | b'\'' if token_start => quote = Some(b),
+            b'[' | b'{' => flow += 1,
+            b']' | b'}' => flow = flow.saturating_sub(1),
+            _ => at_line_start = false,
+        }
+        if b != b' ' && b != b'-' && b != b'\n' {
+            at_line_start = false;
+        }
+        if flow + block / 2 > MAX_YAML_DEPTH {
+            return Err(ApiError::bad_request(format!(
+                "the request body is not valid YAML: it nests deeper than {MAX_YAML_DEPTH} levels"
+            )));
+        }
+        previous = b;
+    }
+    Ok(())
+}
+
 /// Decodes a request body into an object of the target's kind, in the target's namespace.
 fn decode_body(target: &Target, content_type: &str, body: &[u8]) -> Result<Object, ApiError> {
     let info = target.info;
     let mut value: Value = match content_type {
         "application/json" | "" => serde_json::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))?,
-        "application/yaml" => serde_norway::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("the request body is not valid YAML: {e}")))?,
+        "application/yaml" => {
+            check_yaml_depth(body)?;
+            serde_norway::from_slice(body)
+                .map_err(|e| ApiError::bad_request(format!("the request body is not valid YAML: {e}")))?
+        }
         protobuf::CONTENT_TYPE => protobuf::decode(body)?,
         other => {
             return Err(ApiError::unsupported_media_type(
@@ -702,14 +932,37 @@ fn decode_body(target: &Target, content_type: &str, body: &[u8]) -> Result<Objec
     })
 }
 
+/// Runs `parse` on tokio's blocking pool: a slow body must not stall the workers that
+/// answer everyone else's requests.
+async fn off_the_workers<T: Send + 'static>(
+    parse: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(parse).await.map_err(|e| {
+        tracing::error!("decoding a request body failed: {e}");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "an internal error occurred while decoding the request body",
+        )
+    })?
+}
+
+async fn decode_off_the_workers(target: &Target, content_type: &str, body: Bytes) -> Result<Object, ApiError> {
+    let (target, content_type) = (target.clone(), content_type.to_string());
+    off_the_workers(move || decode_body(&target, &content_type, &body)).await
+}
+
 async fn create(api: &Api, target: Target, content_type: &str, body: Bytes) -> Result<Response, ApiError> {
-    let object = decode_body(&target, content_type, &body)?;
+    let object = decode_off_the_workers(&target, content_type, body).await?;
+    if target.info.namespaced {
+        crate::cluster::admission::admit_namespace(object.meta().namespace())?;
+    }
     let created = api.world.call(move |w| w.request(|cluster, now| cluster.create(object, now))).await??;
     Ok(json_response(StatusCode::CREATED, &to_json(&created)))
 }
 
 async fn replace(api: &Api, target: Target, content_type: &str, body: Bytes) -> Result<Response, ApiError> {
-    let object = decode_body(&target, content_type, &body)?;
+    let object = decode_off_the_workers(&target, content_type, body).await?;
     if Some(&object.meta().name) != target.name.as_ref() {
         return Err(ApiError::bad_request("the name of the object does not match the name on the URL"));
     }
@@ -722,6 +975,7 @@ async fn patch_object(api: &Api, target: Target, content_type: &str, body: Bytes
     let key = key_of(&target);
     let qualified = qualified(target.info);
     let content_type = content_type.to_string();
+    let patch = off_the_workers(move || patch::parse(&content_type, &body)).await?;
     let info = target.info;
     let patched = api
         .world
@@ -729,7 +983,7 @@ async fn patch_object(api: &Api, target: Target, content_type: &str, body: Bytes
             let current =
                 object_of(&w.cluster().store, kind, &key).ok_or_else(|| ApiError::not_found(&qualified, &key.name))?;
             let mut doc = to_json(&current);
-            patch::apply(&content_type, &mut doc, &body)?;
+            patch.apply(&mut doc)?;
             let target = Target {
                 info,
                 namespace: Some(key.namespace.clone()).filter(|n| !n.is_empty()),
@@ -806,6 +1060,23 @@ async fn scale(api: &Api, target: Target, write: Option<(Method, String, Bytes)>
                "spec": {"replicas": d.spec.replicas.unwrap_or(1)},
                "status": {"replicas": d.status.replicas, "selector": d.spec.selector.to_selector_string()}})
     };
+    enum ScaleWrite {
+        Replace(Value),
+        Patch(patch::Patch),
+    }
+    let write = match write {
+        None => None,
+        Some((Method::PUT, _, body)) => Some(ScaleWrite::Replace(
+            off_the_workers(move || {
+                serde_json::from_slice(&body)
+                    .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
+            })
+            .await?,
+        )),
+        Some((_, content_type, body)) => {
+            Some(ScaleWrite::Patch(off_the_workers(move || patch::parse(&content_type, &body)).await?))
+        }
+    };
     let result = api
         .world
         .call(move |w| -> Result<Value, ApiError> {
@@ -817,14 +1088,16 @@ async fn scale(api: &Api, target: Target, write: Option<(Method, String, Bytes)>
                     .ok_or_else(|| ApiError::not_found("deployments.apps", &key.name))
             };
             let d = lookup(w)?;
-            let Some((method, content_type, body)) = write else { return Ok(scale_of(&d)) };
-            let mut doc = scale_of(&d);
-            if method == Method::PUT {
-                doc = serde_json::from_slice(&body)
-                    .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))?;
-            } else {
-                patch::apply(&content_type, &mut doc, &body)?;
-            }
+            let doc = match write {
+                None => return Ok(scale_of(&d)),
+                Some(ScaleWrite::Replace(doc)) => doc,
+                Some(ScaleWrite::Patch(patch)) => {
+                    let mut doc = scale_of(&d);
+                    patch.apply(&mut doc)?;
+                    doc
+                }
+            };
+            check_scale_body(&doc, &key)?;
             let replicas = doc["spec"]["replicas"]
                 .as_i64()
                 .ok_or_else(|| ApiError::bad_request("spec.replicas must be a number"))?;
@@ -835,6 +1108,38 @@ async fn scale(api: &Api, target: Target, write: Option<(Method, String, Bytes)>
         })
         .await??;
     Ok(json_response(StatusCode::OK, &result))
+}
+
+/// A `Scale` written by PUT must be a Scale for the deployment on the URL: kube-apiserver's
+/// decoder refuses another kind, and its `checkName` another name or namespace.
+fn check_scale_body(doc: &Value, key: &ObjectKey) -> Result<(), ApiError> {
+    let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("Scale");
+    let version = doc.get("apiVersion").and_then(Value::as_str).unwrap_or("autoscaling/v1");
+    if kind != "Scale" || version != "autoscaling/v1" {
+        let go_type = |version: &str| version.rsplit('/').next().unwrap_or(version).to_string();
+        return Err(ApiError::bad_request(format!(
+            "{kind} in version {:?} cannot be handled as a Scale: converting ({}.{kind}) to (autoscaling.Scale): unknown conversion",
+            go_type(version),
+            go_type(version)
+        )));
+    }
+    let meta = doc.get("metadata").and_then(Value::as_object);
+    let field = |name: &str| meta.and_then(|m| m.get(name)).and_then(Value::as_str).unwrap_or("");
+    let name = field("name");
+    if name != key.name {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({name}) does not match the name on the URL ({})",
+            key.name
+        )));
+    }
+    let namespace = field("namespace");
+    if !namespace.is_empty() && namespace != key.namespace {
+        return Err(ApiError::bad_request(format!(
+            "the namespace of the object ({namespace}) does not match the namespace on the URL ({})",
+            key.namespace
+        )));
+    }
+    Ok(())
 }
 
 /// `pods/log`: the simulated containers' synthetic output.
@@ -864,7 +1169,9 @@ async fn logs(api: &Api, target: Target) -> Result<Response, ApiError> {
     Ok((StatusCode::OK, [("content-type", "text/plain")], text).into_response())
 }
 
-/// One watch stream: polls the change log and writes `{"type","object"}` lines.
+/// One watch stream. A task per watch polls the change log into a bounded queue the response
+/// body reads from, so a client that stops reading is noticed (the queue fills) rather than
+/// buffered without limit; it is then ended with a 410 Expired, and its queue freed.
 async fn watch(api: &Api, target: Target, query: Query, table: bool) -> Result<Response, ApiError> {
     let kind = target.info.kind.ok_or_else(ApiError::path_not_found)?;
     let from = query.resource_version.unwrap_or(0);
@@ -873,17 +1180,18 @@ async fn watch(api: &Api, target: Target, query: Query, table: bool) -> Result<R
         .call(move |w| (objects_of(&w.cluster().store, kind), w.cluster().store.resource_version(), w.now()))
         .await?;
     let mut matched = BTreeSet::new();
-    let mut pending = VecDeque::new();
+    let mut initial = Vec::new();
     for o in objects {
         let j = to_json(&o);
         if in_scope(&target, &query, &o, &j) {
             matched.insert(ObjectKey::of(o.meta()));
             if from == 0 {
-                pending.push_back(encode_event("ADDED", &target, &o, j, now, table, query.include_object));
+                initial.push(encode_event("ADDED", &target, &o, j, now, table, query.include_object));
             }
         }
     }
-    let state = WatchState {
+    let deadline = query.timeout.map(|t| tokio::time::Instant::now() + t);
+    let mut state = WatchState {
         api: api.clone(),
         target,
         query,
@@ -891,23 +1199,84 @@ async fn watch(api: &Api, target: Target, query: Query, table: bool) -> Result<R
         kind,
         cursor: if from == 0 { rv } else { from },
         matched,
-        pending,
-        deadline: None,
+        pending: VecDeque::new(),
         done: false,
     };
-    let deadline = state.query.timeout.map(|t| Instant::now() + t);
-    let state = WatchState { deadline, ..state };
-    let stream = futures::stream::unfold(state, |mut s| async move {
-        loop {
-            if let Some(bytes) = s.pending.pop_front() {
-                return Some((Ok::<Bytes, std::convert::Infallible>(bytes), s));
+    let (events, queue) = tokio::sync::mpsc::channel::<Bytes>(api.limits.watch_queue);
+    let expired = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let fell_behind = expired.clone();
+    let mut closing = api.closing.clone();
+    tokio::spawn(async move {
+        let produce = async {
+            // The initial state is sent at the client's pace: it is bounded by the store.
+            for event in initial {
+                if events.send(event).await.is_err() {
+                    return;
+                }
             }
-            if s.done || s.deadline.is_some_and(|d| Instant::now() >= d) {
-                return None;
+            loop {
+                while let Some(event) = state.pending.pop_front() {
+                    match events.try_send(event) {
+                        Ok(()) => {}
+                        Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
+                            fell_behind.store(true, Ordering::Relaxed);
+                            return;
+                        }
+                        Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => return,
+                    }
+                }
+                if state.done {
+                    return;
+                }
+                // Wake when the owner publishes a new resourceVersion, or after a while regardless.
+                let wake = tokio::time::timeout(WATCH_IDLE, state.api.world.changed.changed());
+                tokio::select! {
+                    _ = events.closed() => return,
+                    _ = wake => {}
+                }
+                state.poll().await;
             }
-            // Wake when the owner publishes a new resourceVersion, or after a while regardless.
-            let _ = tokio::time::timeout(WATCH_IDLE, s.api.world.changed.changed()).await;
-            s.poll().await;
+        };
+        let timed_out = async {
+            match deadline {
+                Some(deadline) => tokio::time::sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        };
+        // Shutdown ends every watch (as kube-apiserver closes them), even if the World's
+        // owner has stopped answering.
+        let shutting_down = async {
+            if closing.wait_for(|closing| *closing).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            _ = produce => {}
+            _ = timed_out => {}
+            _ = shutting_down => {}
+        }
+    });
+    let queue_limit = api.limits.watch_queue;
+    let stream = futures::stream::unfold(Some(queue), move |queue| {
+        let expired = expired.clone();
+        async move {
+            let mut queue = queue?;
+            if !expired.load(Ordering::Relaxed) {
+                if let Some(event) = queue.recv().await {
+                    return Some((Ok::<Bytes, std::convert::Infallible>(event), Some(queue)));
+                }
+                if !expired.load(Ordering::Relaxed) {
+                    return None;
+                }
+            }
+            drop(queue);
+            let status = ApiError::new(
+                StatusCode::GONE,
+                "Expired",
+                format!("the watcher fell more than {queue_limit} events behind and was closed; list and watch again"),
+            )
+            .to_status();
+            Some((Ok(Bytes::from(format!("{}\n", json!({"type": "ERROR", "object": status})))), None))
         }
     });
     let content_type = if table { "application/json;as=Table;v=v1;g=meta.k8s.io" } else { "application/json" };
@@ -927,7 +1296,6 @@ struct WatchState {
     cursor: u64,
     matched: BTreeSet<ObjectKey>,
     pending: VecDeque<Bytes>,
-    deadline: Option<Instant>,
     done: bool,
 }
 

@@ -124,7 +124,7 @@ pub const RESOURCES: [ResourceInfo; 9] = [
 ];
 
 /// The namespaces that exist (fixed: the game's objects live in these).
-pub const NAMESPACES: [&str; 3] = ["default", "kube-node-lease", "kube-system"];
+pub use crate::cluster::admission::NAMESPACES;
 
 pub fn find(group: &str, plural: &str) -> Option<&'static ResourceInfo> {
     RESOURCES.iter().find(|r| r.group == group && r.plural == plural)

@@ -11,31 +11,54 @@ pub const APPLY: &str = "application/apply-patch+yaml";
 
 /// Applies `patch` (of the given content type) to `doc`.
 pub fn apply(content_type: &str, doc: &mut Value, patch: &[u8]) -> Result<(), ApiError> {
+    parse(content_type, patch)?.apply(doc)
+}
+
+/// A patch parsed and checked, ready to apply: parsing happens off the World's thread, and
+/// only the (cheap) application on it.
+#[derive(Debug)]
+pub enum Patch {
+    Merge(Value),
+    Json(json_patch::Patch),
+    Strategic(Value),
+}
+
+/// Parses a patch body of the given content type.
+pub fn parse(content_type: &str, patch: &[u8]) -> Result<Patch, ApiError> {
     let parse = || -> Result<Value, ApiError> {
         serde_json::from_slice(patch).map_err(|e| ApiError::bad_request(format!("the patch is not valid JSON: {e}")))
     };
     match content_type {
-        MERGE => {
-            json_patch::merge(doc, &parse()?);
-            Ok(())
-        }
-        JSON => {
-            let ops: json_patch::Patch = serde_json::from_value(parse()?)
-                .map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
-            json_patch::patch(doc, &ops).map_err(|e| {
+        MERGE => Ok(Patch::Merge(parse()?)),
+        JSON => Ok(Patch::Json(
+            serde_json::from_value(parse()?).map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?,
+        )),
+        // Server-side apply without managedFields: a strategic merge is a fair stand-in.
+        STRATEGIC | APPLY => Ok(Patch::Strategic(parse()?)),
+        other => Err(ApiError::unsupported_media_type(other, &format!("{JSON}, {MERGE}, {STRATEGIC}, {APPLY}"))),
+    }
+}
+
+impl Patch {
+    /// Applies the patch to `doc`.
+    pub fn apply(&self, doc: &mut Value) -> Result<(), ApiError> {
+        match self {
+            Patch::Merge(patch) => {
+                json_patch::merge(doc, patch);
+                Ok(())
+            }
+            Patch::Json(ops) => json_patch::patch(doc, ops).map_err(|e| {
                 ApiError::new(
                     axum::http::StatusCode::UNPROCESSABLE_ENTITY,
                     "Invalid",
                     format!("the JSON patch could not be applied: {e}"),
                 )
-            })
+            }),
+            Patch::Strategic(patch) => {
+                strategic_merge(doc, patch, "");
+                Ok(())
+            }
         }
-        // Server-side apply without managedFields: a strategic merge is a fair stand-in.
-        STRATEGIC | APPLY => {
-            strategic_merge(doc, &parse()?, "");
-            Ok(())
-        }
-        other => Err(ApiError::unsupported_media_type(other, &format!("{JSON}, {MERGE}, {STRATEGIC}, {APPLY}"))),
     }
 }
 

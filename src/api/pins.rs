@@ -43,24 +43,6 @@ const MAX_FRAME_BYTES: usize = 64 << 10;
 /// told otherwise: long enough that a restart or a network blip never costs a node.
 pub const DEFAULT_PRUNE_AFTER: &str = "1h";
 
-/// The address a connection came from, for plain and TLS listeners alike (axum only provides
-/// `ConnectInfo<SocketAddr>` for a bare `TcpListener`). Agents are addressed and counted by it,
-/// never by what they say about themselves.
-#[derive(Debug, Clone, Copy)]
-pub struct PeerAddr(pub SocketAddr);
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>> for PeerAddr {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> PeerAddr {
-        PeerAddr(*stream.remote_addr())
-    }
-}
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, super::tls::TlsListener>> for PeerAddr {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, super::tls::TlsListener>) -> PeerAddr {
-        PeerAddr(*stream.remote_addr())
-    }
-}
-
 /// The pin routes, merged into the API router.
 pub(super) fn routes() -> Router<Api> {
     Router::new().route("/pins/join", get(join)).route("/nodes", get(nodes)).route("/pins/prune", post(prune))
@@ -112,7 +94,7 @@ async fn prune(State(api): State<Api>, RawQuery(query): RawQuery) -> Response {
 }
 
 async fn join(State(api): State<Api>, ws: WebSocketUpgrade, extensions: Extensions) -> Response {
-    let peer = extensions.get::<ConnectInfo<PeerAddr>>().map(|c| c.0.0.to_string());
+    let peer = extensions.get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.to_string());
     ws.max_message_size(MAX_FRAME_BYTES).on_upgrade(move |socket| async move {
         let mut connection = Connection { api, socket, peer, node: String::new(), session: 0 };
         connection.run().await;

@@ -93,13 +93,25 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid { kind, name, causes } => {
                 let causes: Vec<Value> = causes
                     .iter()
-                    .map(|c| json!({"reason": "FieldValueInvalid", "message": c.message, "field": c.field}))
+                    .map(|c| json!({"reason": cause_reason(&c.message), "message": c.message, "field": c.field}))
                     .collect();
                 let group = kind.api_version().split_once('/').map_or("", |(g, _)| g);
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", message)
                     .with_details(json!({"name": name, "group": group, "kind": kind.name(), "causes": causes}))
             }
         }
+    }
+}
+
+/// Upstream's `field.ErrorType` reason for a cause, read from the message it produced.
+fn cause_reason(message: &str) -> &'static str {
+    match message.split(':').next().unwrap_or("") {
+        "Required value" => "FieldValueRequired",
+        "Too long" => "FieldValueTooLong",
+        "Duplicate value" => "FieldValueDuplicate",
+        "Unsupported value" => "FieldValueNotSupported",
+        "Forbidden" => "FieldValueForbidden",
+        _ => "FieldValueInvalid",
     }
 }
 

@@ -1,4 +1,5 @@
-//! Admission: defaults the API server fills in before a pod is stored.
+//! Admission: defaults the API server fills in before a pod is stored, and the namespaces
+//! objects may be created in.
 
 use super::objects::{Pod, Taint, Toleration};
 use super::timing::Timing;
@@ -35,5 +36,18 @@ pub fn admit_pod(pod: &mut Pod, timing: &Timing) {
     pod.spec.termination_grace_period_seconds.get_or_insert(30);
     if pod.status.phase.is_empty() {
         pod.status.phase = "Pending".into();
+    }
+}
+
+/// The namespaces of this cluster: fixed (namespaces cannot be created here).
+pub const NAMESPACES: [&str; 3] = ["default", "kube-node-lease", "kube-system"];
+
+/// The NamespaceLifecycle admission plugin: nothing is created in a namespace that doesn't
+/// exist (upstream answers 404 `namespaces "x" not found`).
+pub fn admit_namespace(namespace: &str) -> Result<(), super::store::StoreError> {
+    if NAMESPACES.contains(&namespace) {
+        Ok(())
+    } else {
+        Err(super::store::StoreError::NotFound { resource: "namespaces".into(), name: namespace.into() })
     }
 }

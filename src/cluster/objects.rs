@@ -320,6 +320,8 @@ mod validate {
                 errors.push(FieldError::new(format!("{at}.name"), "Required value"));
             } else if !seen.insert(c.name.as_str()) {
                 errors.push(FieldError::new(format!("{at}.name"), format!("Duplicate value: {:?}", c.name)));
+            } else {
+                meta::validate_dns_label(&format!("{at}.name"), &c.name, errors);
             }
             if c.image.is_empty() {
                 errors.push(FieldError::new(format!("{at}.image"), "Required value"));
@@ -398,6 +400,10 @@ mod validate {
                 "spec.type",
                 format!("Unsupported value: {:?}: supported values: \"ClusterIP\", \"ExternalName\", \"LoadBalancer\", \"NodePort\"", svc.spec.type_),
             ));
+        }
+        // Only ExternalName and headless Services may go without ports.
+        if svc.spec.ports.is_empty() && svc.spec.type_ != "ExternalName" && svc.spec.cluster_ip != "None" {
+            errors.push(FieldError::new("spec.ports", "Required value"));
         }
         for (i, p) in svc.spec.ports.iter().enumerate() {
             if !(1..=65535).contains(&p.port) {

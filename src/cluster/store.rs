@@ -218,6 +218,7 @@ impl Store {
         let m = obj.meta();
         meta::validate_dns_subdomain("metadata.name", &m.name, &mut causes);
         meta::validate_labels("metadata.labels", &m.labels, &mut causes);
+        meta::validate_annotations("metadata.annotations", &m.annotations, &mut causes);
         obj.validate(&mut causes);
         if causes.is_empty() {
             Ok(())

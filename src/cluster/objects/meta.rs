@@ -160,6 +160,36 @@ pub fn validate_dns_subdomain(field: &str, name: &str, errors: &mut Vec<FieldErr
     }
 }
 
+/// RFC 1123 label, the rule for container and port names.
+pub fn validate_dns_label(field: &str, name: &str, errors: &mut Vec<FieldError>) {
+    if name.len() > 63 {
+        errors.push(FieldError::new(field, format!("Invalid value: {name:?}: must be no more than 63 characters")));
+    }
+    let ok = !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if !ok {
+        errors.push(FieldError::new(
+            field,
+            format!(
+                "Invalid value: {name:?}: a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+            ),
+        ));
+    }
+}
+
+/// Upstream's `TotalAnnotationSizeLimitB`: keys and values together, 256 KiB.
+pub const MAX_ANNOTATIONS_BYTES: usize = 256 * 1024;
+
+/// Annotations may hold anything, but not more than [`MAX_ANNOTATIONS_BYTES`] in total.
+pub fn validate_annotations(field: &str, annotations: &BTreeMap<String, String>, errors: &mut Vec<FieldError>) {
+    let total: usize = annotations.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if total > MAX_ANNOTATIONS_BYTES {
+        errors.push(FieldError::new(field, format!("Too long: must have at most {MAX_ANNOTATIONS_BYTES} bytes")));
+    }
+}
+
 /// Label keys and values: ≤ 63 characters of alphanumerics, `-`, `_`, `.` (keys may carry a
 /// `prefix/`).
 pub fn validate_labels(field: &str, labels: &BTreeMap<String, String>, errors: &mut Vec<FieldError>) {
