@@ -94,7 +94,7 @@ async fn prune(State(api): State<Api>, RawQuery(query): RawQuery) -> Response {
 }
 
 async fn join(State(api): State<Api>, ws: WebSocketUpgrade, extensions: Extensions) -> Response {
-    let peer = extensions.get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.to_string());
+    let peer = extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.to_string());
     ws.max_message_size(MAX_FRAME_BYTES).on_upgrade(move |socket| async move {
         let mut connection = Connection { api, socket, peer, node: String::new(), session: 0 };
         connection.run().await;
