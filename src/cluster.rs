@@ -33,7 +33,17 @@ pub enum ClusterError {
     /// The named node has no kubelet in this world (not a pin).
     #[error("node {0:?} not found")]
     NoSuchNode(String),
+    /// The control plane kept finding work at one instant: a controller bug (two components
+    /// undoing each other), reported rather than hanging the game or silently cut short.
+    #[error(
+        "the control plane did not settle at {at}: still busy after {rounds} rounds (a livelock between controllers?)"
+    )]
+    Livelock { at: Millis, rounds: usize },
 }
+
+/// Rounds (a task, a scheduling cycle or a batch of changes) one instant may take before
+/// [`Cluster::step`] gives up with [`ClusterError::Livelock`].
+pub const MAX_ROUNDS_PER_INSTANT: usize = 100_000;
 
 /// Work the control plane does at a given instant.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -343,10 +353,15 @@ impl Cluster {
         [self.queue.next_deadline(), self.scheduler.next_deadline()].into_iter().flatten().min()
     }
 
-    /// Runs everything due at `now` until the control plane is quiet for this instant.
-    pub fn step(&mut self, now: Millis) {
-        // A bound on rounds per instant: a controller bug must not hang the game.
-        for _ in 0..100_000 {
+    /// Runs everything due at `now` until the control plane is quiet for this instant. A bound
+    /// on rounds keeps a controller bug from hanging the game; hitting it is an error (the
+    /// remaining work stays queued for the next instant).
+    pub fn step(&mut self, now: Millis) -> Result<(), ClusterError> {
+        self.step_bounded(now, MAX_ROUNDS_PER_INSTANT)
+    }
+
+    fn step_bounded(&mut self, now: Millis, max_rounds: usize) -> Result<(), ClusterError> {
+        for _ in 0..max_rounds {
             self.dispatch(now);
             if let Some(task) = self.queue.pop_due(now) {
                 self.run(task, now);
@@ -356,8 +371,9 @@ impl Cluster {
                 self.scheduler.run_cycle(&mut self.store, &mut self.recorder, now);
                 continue;
             }
-            break;
+            return Ok(());
         }
+        Err(ClusterError::Livelock { at: now, rounds: max_rounds })
     }
 
     fn run(&mut self, task: Task, now: Millis) {
@@ -525,5 +541,31 @@ fn upsert<R: store::Stored>(store: &mut Store, mut obj: R, now: Millis) -> Resul
         store.update(obj)
     } else {
         store.create(obj, now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Scenario;
+
+    /// A cluster holding a generated lane's objects, nothing run yet.
+    pub(crate) fn lane(nodes: usize, pods: usize) -> Cluster {
+        let mut cluster = Cluster::new(1, Timing::preset(timing::Preset::Arcade));
+        for (_, object) in Scenario::generated(nodes, pods).objects {
+            cluster.apply(object, Millis::ZERO).unwrap();
+        }
+        cluster
+    }
+
+    #[test]
+    fn an_instant_that_never_settles_is_a_livelock_error_not_a_silent_stop() {
+        let mut cluster = lane(3, 20);
+        let err = cluster.step_bounded(Millis::ZERO, 3).unwrap_err();
+        assert_eq!(err, ClusterError::Livelock { at: Millis::ZERO, rounds: 3 });
+        assert!(err.to_string().contains("did not settle at"), "{err}");
+        // The work left is still queued: the next instant carries on where this one stopped.
+        cluster.step(Millis(10)).unwrap();
+        assert!(cluster.store.len::<Pod>() > 0);
     }
 }

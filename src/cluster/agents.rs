@@ -244,7 +244,7 @@ mod tests {
     fn an_agent_registers_a_ready_external_node_and_silence_makes_it_not_ready() {
         let mut cluster = Cluster::new(1, Timing::preset(Preset::Arcade));
         let session = cluster.join_agent("lane-a", &capacity(), &BTreeMap::new(), "127.0.0.1:5555", Millis(0)).unwrap();
-        cluster.step(Millis(0));
+        cluster.step(Millis(0)).unwrap();
         let node = cluster.store.get::<Node>(&ObjectKey::cluster("lane-a")).unwrap().clone();
         assert_eq!(node.metadata.labels.get(AGENT_LABEL).map(String::as_str), Some(AGENT_EXTERNAL));
         assert_eq!(node.readiness(), Readiness::Ready);
@@ -252,12 +252,12 @@ mod tests {
         // Heartbeats keep it Ready; then it falls silent.
         for t in (500..=3_000).step_by(500) {
             assert!(cluster.agent_heartbeat("lane-a", session, Millis(t)).unwrap());
-            cluster.step(Millis(t));
+            cluster.step(Millis(t)).unwrap();
         }
         let ready = cluster.store.get::<Node>(&ObjectKey::cluster("lane-a")).unwrap().readiness();
         assert_eq!(ready, Readiness::Ready);
         for t in (3_100..=6_000).step_by(100) {
-            cluster.step(Millis(t));
+            cluster.step(Millis(t)).unwrap();
         }
         let ready = cluster.store.get::<Node>(&ObjectKey::cluster("lane-a")).unwrap().readiness();
         assert_eq!(ready, Readiness::Unknown);
