@@ -117,6 +117,23 @@ pub struct Context<'a> {
     pub timing: &'a Timing,
 }
 
+impl Context<'_> {
+    /// The stored object's metadata for an event about it (a bare name when it is gone).
+    pub fn store_meta(&self, kind: Kind, key: &ObjectKey) -> objects::ObjectMeta {
+        let stored = match kind {
+            Kind::Node => self.store.get::<Node>(key).map(|o| &o.metadata),
+            Kind::Pod => self.store.get::<Pod>(key).map(|o| &o.metadata),
+            Kind::ReplicaSet => self.store.get::<ReplicaSet>(key).map(|o| &o.metadata),
+            Kind::Deployment => self.store.get::<Deployment>(key).map(|o| &o.metadata),
+            Kind::Event => self.store.get::<objects::Event>(key).map(|o| &o.metadata),
+            Kind::Lease => self.store.get::<objects::Lease>(key).map(|o| &o.metadata),
+            Kind::Service => self.store.get::<objects::Service>(key).map(|o| &o.metadata),
+            Kind::Endpoints => self.store.get::<objects::Endpoints>(key).map(|o| &o.metadata),
+        };
+        stored.cloned().unwrap_or_else(|| objects::ObjectMeta::namespaced(&key.namespace, &key.name))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Cluster {
     pub store: Store,

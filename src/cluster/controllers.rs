@@ -9,9 +9,45 @@ pub mod node_lifecycle;
 pub mod replicaset;
 pub mod taint_eviction;
 
-use super::objects::Pod;
+use super::Context;
+use super::objects::{Kind, Pod};
 use super::store::{ObjectKey, Store, StoreError};
 use crate::clock::Millis;
+
+/// How long a write that failed for a reason other than a conflict waits before its sync runs
+/// again (client-go requeues rate-limited; a fixed pause here keeps the core simple).
+pub const FAILED_WRITE_BACKOFF: Millis = Millis(1_000);
+
+/// What a controller or kubelet does when a write of its own fails, as client-go's work queue
+/// does it: a conflict (someone wrote first) requeues at once to re-read; an object that is gone
+/// needs nothing more; anything else is reported as a Warning event on the object and retried
+/// after [`FAILED_WRITE_BACKOFF`]. Returns when to run the sync again.
+pub fn write_failed(
+    ctx: &mut Context,
+    kind: Kind,
+    key: &ObjectKey,
+    component: &'static str,
+    err: &StoreError,
+) -> Option<Millis> {
+    match err {
+        StoreError::Conflict { .. } => Some(ctx.now),
+        StoreError::NotFound { .. } => None,
+        StoreError::AlreadyExists { .. } | StoreError::Invalid { .. } => {
+            let involved = ctx.store_meta(kind, key);
+            ctx.recorder.record(
+                ctx.store,
+                ctx.now,
+                kind,
+                &involved,
+                "Warning",
+                "FailedUpdate",
+                format!("Error updating {} {}: {err}", kind.name(), key.name),
+                component,
+            );
+            Some(ctx.now + FAILED_WRITE_BACKOFF)
+        }
+    }
+}
 
 /// Deletes a pod the way the API server does: an unbound pod goes at once; a bound one is marked
 /// (`deletionTimestamp`) and its kubelet finishes the job once its containers have stopped. On a
