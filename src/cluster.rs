@@ -160,7 +160,7 @@ impl Cluster {
             store: Store::new(crate::rng::stream(seed, "store")),
             timing,
             scheduler: Scheduler::new(Policy::Greedy),
-            recorder: EventRecorder::default(),
+            recorder: EventRecorder::new(&timing),
             stats: ControllerStats::default(),
             kubelets: BTreeMap::new(),
             agents: agents::Agents::default(),
@@ -359,6 +359,7 @@ impl Cluster {
 
     pub fn set_timing(&mut self, timing: Timing, now: Millis) {
         self.timing = timing;
+        self.recorder.set_timing(&timing);
         for node in self.kubelets.keys() {
             self.queue.add(Task::KubeletHeartbeat(node.clone()), now);
         }
@@ -378,6 +379,7 @@ impl Cluster {
     }
 
     fn step_bounded(&mut self, now: Millis, max_rounds: usize) -> Result<(), ClusterError> {
+        self.recorder.expire(&mut self.store, now);
         for _ in 0..max_rounds {
             self.dispatch(now);
             if let Some(task) = self.queue.pop_due(now) {
