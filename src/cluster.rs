@@ -494,6 +494,7 @@ impl Cluster {
                 }
             }
             Object::Node(node) => {
+                self.node_lifecycle.observe_node(&node.metadata.name, deleted, now);
                 if node.spec.taints.iter().any(|t| t.effect == objects::Taint::NO_EXECUTE) {
                     let pods: Vec<ObjectKey> =
                         self.store.pods_on_node(&node.metadata.name).map(|p| ObjectKey::of(&p.metadata)).collect();
@@ -503,7 +504,12 @@ impl Cluster {
                 }
             }
             Object::Service(svc) => self.queue.add(Task::ReconcileEndpoints(ObjectKey::of(&svc.metadata)), now),
-            Object::Event(_) | Object::Lease(_) | Object::Endpoints(_) => {}
+            Object::Lease(lease) => {
+                if !deleted && lease.metadata.namespace() == node_lifecycle::LEASE_NAMESPACE {
+                    self.node_lifecycle.observe_lease(&lease.metadata.name, now);
+                }
+            }
+            Object::Event(_) | Object::Endpoints(_) => {}
         }
     }
 
@@ -517,6 +523,11 @@ impl Cluster {
         synthetic.extend(self.store.list::<Deployment>().cloned().map(Object::Deployment).map(wrap));
         synthetic.extend(self.store.list::<ReplicaSet>().cloned().map(Object::ReplicaSet).map(wrap));
         synthetic.extend(self.store.list::<Pod>().cloned().map(Object::Pod).map(wrap));
+        synthetic.extend(self.store.list::<objects::Service>().cloned().map(Object::Service).map(wrap));
+        // Leases too: a relist is a renewal observed now, or nodes would look silent.
+        synthetic.extend(self.store.list::<objects::Lease>().cloned().map(Object::Lease).map(wrap));
+        let store = &self.store;
+        self.node_lifecycle.forget_missing(|name| store.get::<Node>(&ObjectKey::cluster(name)).is_some());
         for change in &synthetic {
             self.scheduler.observe(change, now);
             self.route(change, now);
