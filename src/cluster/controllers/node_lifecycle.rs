@@ -9,6 +9,7 @@
 
 use crate::clock::Millis;
 use crate::cluster::Context;
+use crate::cluster::controllers::{earliest, write_failed};
 use crate::cluster::objects::pod::PodCondition;
 use crate::cluster::objects::{Kind, Node, Pod, Readiness, Taint};
 use crate::cluster::scheduler::rack_order_key;
@@ -16,6 +17,7 @@ use crate::cluster::store::ObjectKey;
 use std::collections::BTreeMap;
 
 pub const LEASE_NAMESPACE: &str = "kube-node-lease";
+const COMPONENT: &str = "node-controller";
 
 /// A node's place in the monitor's pass: rack order (`pin-2` before `pin-10`), then the name.
 type RackKey = (String, u64, String);
@@ -66,22 +68,25 @@ impl NodeLifecycle {
 
     pub fn monitor(&mut self, ctx: &mut Context) -> Option<Millis> {
         let NodeLifecycle { probes, limiter } = self;
+        let mut requeue = Some(ctx.now + ctx.timing.monitor_period);
         for ((_, _, name), probe) in probes.iter() {
-            limiter.monitor_node(name, *probe, ctx);
+            requeue = earliest(requeue, limiter.monitor_node(name, *probe, ctx));
         }
-        Some(ctx.now + ctx.timing.monitor_period)
+        requeue
     }
 }
 
 impl EvictionLimiter {
-    fn monitor_node(&mut self, name: &str, probe: Millis, ctx: &mut Context) {
+    /// Checks one node; returns when to look again sooner than the next period (a failed write).
+    fn monitor_node(&mut self, name: &str, probe: Millis, ctx: &mut Context) -> Option<Millis> {
         let key = ObjectKey::cluster(name);
-        let Some(node) = ctx.store.get::<Node>(&key) else { return };
+        let node = ctx.store.get::<Node>(&key)?;
         let silent = ctx.now.saturating_sub(probe) > ctx.timing.grace;
+        let mut pods_retry = None;
 
         if silent && node.readiness() != Readiness::Unknown {
             let now = ctx.now.to_rfc3339();
-            let Ok(updated) = ctx.store.modify::<Node>(&key, |n| {
+            let updated = match ctx.store.modify::<Node>(&key, |n| {
                 if n.ready_condition().is_none() {
                     n.status
                         .conditions
@@ -93,8 +98,9 @@ impl EvictionLimiter {
                     c.message = "Kubelet stopped posting node status.".into();
                     c.last_transition_time = Some(now.clone());
                 }
-            }) else {
-                return;
+            }) {
+                Ok(updated) => updated,
+                Err(err) => return write_failed(ctx, Kind::Node, &key, COMPONENT, &err),
             };
             ctx.recorder.record(
                 ctx.store,
@@ -106,10 +112,10 @@ impl EvictionLimiter {
                 format!("Node {name} status is now: NodeNotReady"),
                 "node-controller",
             );
-            mark_pods_not_ready(name, ctx);
+            pods_retry = mark_pods_not_ready(name, ctx);
         }
 
-        let Some(node) = ctx.store.get::<Node>(&key) else { return };
+        let node = ctx.store.get::<Node>(&key)?;
         // A node whose kubelet has not reported yet is neither: it gets the grace period.
         let wanted = match node.ready_condition().map(|_| node.readiness()) {
             None | Some(Readiness::Ready) => None,
@@ -123,13 +129,13 @@ impl EvictionLimiter {
         let rate_ok = self.last_no_execute.is_none_or(|t| ctx.now.saturating_sub(t) >= ctx.timing.eviction_interval());
         let need_no_execute = wanted.is_some() && !has(Taint::NO_EXECUTE) && rate_ok;
         if !(stale || need_no_schedule || need_no_execute) {
-            return;
+            return pods_retry;
         }
         if need_no_execute {
             self.last_no_execute = Some(ctx.now);
         }
         let now = ctx.now.to_rfc3339();
-        let _ = ctx.store.modify::<Node>(&key, |n| {
+        let written = ctx.store.modify::<Node>(&key, |n| {
             n.spec.taints.retain(|t| !is_condition_taint(t) || Some(t.key.as_str()) == wanted);
             if let Some(k) = wanted {
                 if need_no_schedule {
@@ -140,16 +146,19 @@ impl EvictionLimiter {
                 }
             }
         });
+        earliest(pods_retry, written.err().and_then(|err| write_failed(ctx, Kind::Node, &key, COMPONENT, &err)))
     }
 }
 
-/// Upstream's `MarkPodsNotReady`: the pods' Ready condition turns False.
-fn mark_pods_not_ready(node: &str, ctx: &mut Context) {
+/// Upstream's `MarkPodsNotReady`: the pods' Ready condition turns False. Returns when to retry
+/// if a pod could not be written.
+fn mark_pods_not_ready(node: &str, ctx: &mut Context) -> Option<Millis> {
     let pods: Vec<ObjectKey> =
         ctx.store.pods_on_node(node).filter(|p| p.is_ready()).map(|p| ObjectKey::of(&p.metadata)).collect();
     let now = ctx.now.to_rfc3339();
+    let mut requeue = None;
     for key in pods {
-        let _ = ctx.store.modify::<Pod>(&key, |p| {
+        let written = ctx.store.modify::<Pod>(&key, |p| {
             for c in p.status.conditions.iter_mut().filter(|c| c.type_ == "Ready" || c.type_ == "ContainersReady") {
                 *c = PodCondition {
                     type_: c.type_.clone(),
@@ -163,7 +172,11 @@ fn mark_pods_not_ready(node: &str, ctx: &mut Context) {
                 cs.ready = false;
             }
         });
+        if let Err(err) = written {
+            requeue = earliest(requeue, write_failed(ctx, Kind::Pod, &key, COMPONENT, &err));
+        }
     }
+    requeue
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use crate::clock::Millis;
 use crate::cluster::Context;
-use crate::cluster::controllers::{delete_pod_gracefully, write_failed};
+use crate::cluster::controllers::{delete_pod_gracefully, earliest, write_failed};
 use crate::cluster::objects::{Kind, ObjectMeta, OwnerReference, Pod, PodState, ReplicaSet};
 use crate::cluster::store::{ObjectKey, StoreError};
 
@@ -112,10 +112,6 @@ pub fn reconcile(key: &ObjectKey, ctx: &mut Context) -> Option<Millis> {
         }
     }
     earliest(requeue, update_status(key, ctx))
-}
-
-fn earliest(a: Option<Millis>, b: Option<Millis>) -> Option<Millis> {
-    a.into_iter().chain(b).min()
 }
 
 /// Status from what exists now (level-triggered: recomputed, never incremented).
