@@ -33,7 +33,17 @@ pub enum ClusterError {
     /// The named node has no kubelet in this world (not a pin).
     #[error("node {0:?} not found")]
     NoSuchNode(String),
+    /// The control plane kept finding work at one instant: a controller bug (two components
+    /// undoing each other), reported rather than hanging the game or silently cut short.
+    #[error(
+        "the control plane did not settle at {at}: still busy after {rounds} rounds (a livelock between controllers?)"
+    )]
+    Livelock { at: Millis, rounds: usize },
 }
+
+/// Rounds (a task, a scheduling cycle or a batch of changes) one instant may take before
+/// [`Cluster::step`] gives up with [`ClusterError::Livelock`].
+pub const MAX_ROUNDS_PER_INSTANT: usize = 100_000;
 
 /// Work the control plane does at a given instant.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -107,6 +117,23 @@ pub struct Context<'a> {
     pub timing: &'a Timing,
 }
 
+impl Context<'_> {
+    /// The stored object's metadata for an event about it (a bare name when it is gone).
+    pub fn store_meta(&self, kind: Kind, key: &ObjectKey) -> objects::ObjectMeta {
+        let stored = match kind {
+            Kind::Node => self.store.get::<Node>(key).map(|o| &o.metadata),
+            Kind::Pod => self.store.get::<Pod>(key).map(|o| &o.metadata),
+            Kind::ReplicaSet => self.store.get::<ReplicaSet>(key).map(|o| &o.metadata),
+            Kind::Deployment => self.store.get::<Deployment>(key).map(|o| &o.metadata),
+            Kind::Event => self.store.get::<objects::Event>(key).map(|o| &o.metadata),
+            Kind::Lease => self.store.get::<objects::Lease>(key).map(|o| &o.metadata),
+            Kind::Service => self.store.get::<objects::Service>(key).map(|o| &o.metadata),
+            Kind::Endpoints => self.store.get::<objects::Endpoints>(key).map(|o| &o.metadata),
+        };
+        stored.cloned().unwrap_or_else(|| objects::ObjectMeta::namespaced(&key.namespace, &key.name))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Cluster {
     pub store: Store,
@@ -133,7 +160,7 @@ impl Cluster {
             store: Store::new(crate::rng::stream(seed, "store")),
             timing,
             scheduler: Scheduler::new(Policy::Greedy),
-            recorder: EventRecorder::default(),
+            recorder: EventRecorder::new(&timing),
             stats: ControllerStats::default(),
             kubelets: BTreeMap::new(),
             agents: agents::Agents::default(),
@@ -332,6 +359,7 @@ impl Cluster {
 
     pub fn set_timing(&mut self, timing: Timing, now: Millis) {
         self.timing = timing;
+        self.recorder.set_timing(&timing);
         for node in self.kubelets.keys() {
             self.queue.add(Task::KubeletHeartbeat(node.clone()), now);
         }
@@ -343,10 +371,16 @@ impl Cluster {
         [self.queue.next_deadline(), self.scheduler.next_deadline()].into_iter().flatten().min()
     }
 
-    /// Runs everything due at `now` until the control plane is quiet for this instant.
-    pub fn step(&mut self, now: Millis) {
-        // A bound on rounds per instant: a controller bug must not hang the game.
-        for _ in 0..100_000 {
+    /// Runs everything due at `now` until the control plane is quiet for this instant. A bound
+    /// on rounds keeps a controller bug from hanging the game; hitting it is an error (the
+    /// remaining work stays queued for the next instant).
+    pub fn step(&mut self, now: Millis) -> Result<(), ClusterError> {
+        self.step_bounded(now, MAX_ROUNDS_PER_INSTANT)
+    }
+
+    fn step_bounded(&mut self, now: Millis, max_rounds: usize) -> Result<(), ClusterError> {
+        self.recorder.expire(&mut self.store, now);
+        for _ in 0..max_rounds {
             self.dispatch(now);
             if let Some(task) = self.queue.pop_due(now) {
                 self.run(task, now);
@@ -356,8 +390,9 @@ impl Cluster {
                 self.scheduler.run_cycle(&mut self.store, &mut self.recorder, now, &self.timing);
                 continue;
             }
-            break;
+            return Ok(());
         }
+        Err(ClusterError::Livelock { at: now, rounds: max_rounds })
     }
 
     fn run(&mut self, task: Task, now: Millis) {
@@ -459,6 +494,7 @@ impl Cluster {
                 }
             }
             Object::Node(node) => {
+                self.node_lifecycle.observe_node(&node.metadata.name, deleted, now);
                 if node.spec.taints.iter().any(|t| t.effect == objects::Taint::NO_EXECUTE) {
                     let pods: Vec<ObjectKey> =
                         self.store.pods_on_node(&node.metadata.name).map(|p| ObjectKey::of(&p.metadata)).collect();
@@ -468,7 +504,12 @@ impl Cluster {
                 }
             }
             Object::Service(svc) => self.queue.add(Task::ReconcileEndpoints(ObjectKey::of(&svc.metadata)), now),
-            Object::Event(_) | Object::Lease(_) | Object::Endpoints(_) => {}
+            Object::Lease(lease) => {
+                if !deleted && lease.metadata.namespace() == node_lifecycle::LEASE_NAMESPACE {
+                    self.node_lifecycle.observe_lease(&lease.metadata.name, now);
+                }
+            }
+            Object::Event(_) | Object::Endpoints(_) => {}
         }
     }
 
@@ -482,6 +523,11 @@ impl Cluster {
         synthetic.extend(self.store.list::<Deployment>().cloned().map(Object::Deployment).map(wrap));
         synthetic.extend(self.store.list::<ReplicaSet>().cloned().map(Object::ReplicaSet).map(wrap));
         synthetic.extend(self.store.list::<Pod>().cloned().map(Object::Pod).map(wrap));
+        synthetic.extend(self.store.list::<objects::Service>().cloned().map(Object::Service).map(wrap));
+        // Leases too: a relist is a renewal observed now, or nodes would look silent.
+        synthetic.extend(self.store.list::<objects::Lease>().cloned().map(Object::Lease).map(wrap));
+        let store = &self.store;
+        self.node_lifecycle.forget_missing(|name| store.get::<Node>(&ObjectKey::cluster(name)).is_some());
         for change in &synthetic {
             self.scheduler.observe(change, now);
             self.route(change, now);
@@ -525,5 +571,31 @@ fn upsert<R: store::Stored>(store: &mut Store, mut obj: R, now: Millis) -> Resul
         store.update(obj)
     } else {
         store.create(obj, now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Scenario;
+
+    /// A cluster holding a generated lane's objects, nothing run yet.
+    pub(crate) fn lane(nodes: usize, pods: usize) -> Cluster {
+        let mut cluster = Cluster::new(1, Timing::preset(timing::Preset::Arcade));
+        for (_, object) in Scenario::generated(nodes, pods).objects {
+            cluster.apply(object, Millis::ZERO).unwrap();
+        }
+        cluster
+    }
+
+    #[test]
+    fn an_instant_that_never_settles_is_a_livelock_error_not_a_silent_stop() {
+        let mut cluster = lane(3, 20);
+        let err = cluster.step_bounded(Millis::ZERO, 3).unwrap_err();
+        assert_eq!(err, ClusterError::Livelock { at: Millis::ZERO, rounds: 3 });
+        assert!(err.to_string().contains("did not settle at"), "{err}");
+        // The work left is still queued: the next instant carries on where this one stopped.
+        cluster.step(Millis(10)).unwrap();
+        assert!(!cluster.store.is_empty::<Pod>());
     }
 }

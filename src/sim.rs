@@ -103,6 +103,8 @@ pub struct Report {
     pub events: u64,
     pub resource_version: u64,
     pub digest: String,
+    /// What went wrong while running (a control-plane livelock, dropped outputs): empty when healthy.
+    pub faults: Vec<String>,
 }
 
 /// Runs the scenario to `until`, applying `actions` at their times; calls `on_event` for every
@@ -171,6 +173,7 @@ fn report(world: &World, scenario: &Scenario, seed: u64, timing: Preset, until: 
         events: world.event_count(),
         resource_version: world.cluster().store.resource_version(),
         digest: world.digest(),
+        faults: world.faults().iter().map(ToString::to_string).collect(),
     }
 }
 

@@ -69,6 +69,24 @@ pub enum WorldError {
     UnknownNode(String),
 }
 
+/// Something that went wrong while the World ran on its own (not in answer to an input):
+/// recorded and reported (`sim` prints them) instead of being hidden.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Fault {
+    /// The control plane hit its round bound at one instant (see [`ClusterError::Livelock`]).
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// Outputs were discarded because nobody drained them and the queue reached its bound.
+    #[error("{dropped} outputs dropped (first at {first_at}): more than {cap} were waiting undrained")]
+    OutputsDropped { first_at: Millis, dropped: u64, cap: usize },
+}
+
+/// Outputs waiting to be drained before the oldest are dropped (and a [`Fault`] recorded).
+pub const OUTPUT_CAPACITY: usize = 100_000;
+/// Faults kept; later ones are counted in the last entry's kind only (a livelock repeating
+/// every tick must not grow memory without bound).
+const FAULT_CAPACITY: usize = 100;
+
 /// Recovery and disruption figures, for `sim --json` and the cluster's scorecard.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Metrics {
@@ -144,6 +162,7 @@ pub struct World {
     rack_lowered_at: Option<Millis>,
     /// Availability is sampled only once the lane has first come up complete.
     lane_up: bool,
+    faults: Vec<Fault>,
 }
 
 impl World {
@@ -189,6 +208,7 @@ impl World {
             next_sample: Millis::ZERO,
             rack_lowered_at: None,
             lane_up: false,
+            faults: Vec::new(),
         };
         world.settle();
         Ok(world)
@@ -230,6 +250,17 @@ impl World {
     }
 
     /// Events recorded so far.
+    /// What went wrong while running, oldest first (empty in a healthy run).
+    pub fn faults(&self) -> &[Fault] {
+        &self.faults
+    }
+
+    fn record_fault(&mut self, fault: Fault) {
+        if self.faults.len() < FAULT_CAPACITY {
+            self.faults.push(fault);
+        }
+    }
+
     pub fn event_count(&self) -> u64 {
         self.event_count
     }
@@ -423,7 +454,11 @@ impl World {
                 .collect();
             self.restore(&standing);
         }
-        self.cluster.step(self.now);
+        if let Err(err) = self.cluster.step(self.now) {
+            let text = format!("pinsetter: control plane fault: {err}");
+            self.record_fault(err.into());
+            self.emit(Output::Note { at: self.now, text });
+        }
         let records: Vec<EventRecord> = self.cluster.recorder.drain().collect();
         for record in records {
             self.event_count += 1;
@@ -451,9 +486,18 @@ impl World {
             self.log.push_back(output.clone());
         }
         self.outputs.push_back(output);
-        // Nobody draining (a headless run that only reads metrics) must not grow without bound.
-        if self.outputs.len() > 100_000 {
+        // Nobody draining (a headless run that only reads metrics) must not grow without bound,
+        // but what is dropped is counted and reported, never lost silently.
+        if self.outputs.len() > OUTPUT_CAPACITY {
             self.outputs.pop_front();
+            let at = self.now;
+            match self.faults.iter_mut().rev().find_map(|f| match f {
+                Fault::OutputsDropped { dropped, .. } => Some(dropped),
+                Fault::Cluster(_) => None,
+            }) {
+                Some(dropped) => *dropped += 1,
+                None => self.record_fault(Fault::OutputsDropped { first_at: at, dropped: 1, cap: OUTPUT_CAPACITY }),
+            }
         }
     }
 
@@ -589,4 +633,25 @@ pub struct PodCounts {
     /// Desired replicas with no active pod at all (neither running, starting, nor pending):
     /// must always be 0 once the controllers have run.
     pub lost: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn undrained_outputs_past_the_bound_are_a_recorded_fault() {
+        let scenario = Scenario::generated(2, 2);
+        let mut world = World::new(1, Preset::Arcade, &scenario).unwrap();
+        while world.poll_output().is_some() {}
+        assert!(world.faults().is_empty());
+        for _ in 0..OUTPUT_CAPACITY + 5 {
+            world.emit(Output::Note { at: world.now, text: String::new() });
+        }
+        assert_eq!(
+            world.faults(),
+            [Fault::OutputsDropped { first_at: Millis::ZERO, dropped: 5, cap: OUTPUT_CAPACITY }]
+        );
+        assert!(world.faults()[0].to_string().starts_with("5 outputs dropped"));
+    }
 }

@@ -120,6 +120,9 @@ impl From<ClusterError> for ApiError {
         match e {
             ClusterError::Store(s) => s.into(),
             ClusterError::NoSuchNode(n) => ApiError::not_found("nodes", &n),
+            e @ ClusterError::Livelock { .. } => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", e.to_string())
+            }
         }
     }
 }

@@ -584,7 +584,7 @@ mod tests {
         let joined = join(&mut cluster, "lane-a", "127.0.0.1:5555", None, "s1", 0).unwrap();
         assert!(joined.issued_secret, "a first join issues the node secret");
         let session = joined.session;
-        cluster.step(Millis(0));
+        cluster.step(Millis(0)).unwrap();
         let node = node(&cluster, "lane-a").unwrap();
         assert_eq!(node.metadata.labels.get(AGENT_LABEL).map(String::as_str), Some(AGENT_EXTERNAL));
         assert_eq!(node.readiness(), Readiness::Ready);
@@ -592,12 +592,12 @@ mod tests {
         // Heartbeats keep it Ready; then it falls silent.
         for t in (500..=3_000).step_by(500) {
             assert!(cluster.agent_heartbeat("lane-a", session, Millis(t)).unwrap());
-            cluster.step(Millis(t));
+            cluster.step(Millis(t)).unwrap();
         }
         let ready = cluster.store.get::<Node>(&ObjectKey::cluster("lane-a")).unwrap().readiness();
         assert_eq!(ready, Readiness::Ready);
         for t in (3_100..=6_000).step_by(100) {
-            cluster.step(Millis(t));
+            cluster.step(Millis(t)).unwrap();
         }
         let ready = cluster.store.get::<Node>(&ObjectKey::cluster("lane-a")).unwrap().readiness();
         assert_eq!(ready, Readiness::Unknown);

@@ -1,14 +1,27 @@
 //! The event recorder: every component reports what it did as a `core/v1` Event, the way
 //! client-go's `EventRecorder` does, and the world's event log (and its digest) is built from them.
+//!
+//! Stored Events go through client-go's event correlator (`tools/record/events_cache.go`): the
+//! same event again bumps `count` and `lastTimestamp` on the existing object; more than a few
+//! distinct messages for one object, reason and source within the aggregation window combine
+//! into one event ("(combined from similar events): ..."); and events expire a TTL after their
+//! last write, as the API server's event TTL does, so memory is bounded at any cluster size.
+//! The world's log (the records drained by [`EventRecorder::drain`]) keeps every report as
+//! made: it is what the components said, not what the store kept.
 
 use super::objects::{Event, EventSource, Kind, ObjectMeta, ObjectReference};
-use super::store::{ObjectKey, Store};
+use super::store::{ObjectKey, Store, StoreError};
+use super::timing::Timing;
 use crate::clock::Millis;
 use serde::Serialize;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-/// Events kept in the store; older ones are deleted, as the API server's event TTL would.
+/// Events kept in the store at most, whatever the TTL: the oldest-written go first.
 const MAX_STORED_EVENTS: usize = 2_000;
+/// Upstream's `defaultAggregateMaxEvents`: the distinct messages at which similar events combine.
+const AGGREGATE_MAX_EVENTS: usize = 10;
+/// Upstream's prefix for a combined event's message.
+const COMBINED_PREFIX: &str = "(combined from similar events): ";
 
 /// One line of the event log: what `kubectl get events` shows, plus the game time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -24,18 +37,86 @@ pub struct EventRecord {
     pub component: &'static str,
 }
 
+/// What makes events "similar" (upstream's `EventAggregatorByReasonFunc` key): everything but
+/// the message.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct SimilarKey {
+    component: &'static str,
+    kind: &'static str,
+    namespace: String,
+    name: String,
+    uid: String,
+    type_: &'static str,
+    reason: &'static str,
+}
+
+/// What makes an event "the same event again" (upstream's `getEventKey`): the similar key plus
+/// the message, or no message for the combined event of its similar group.
+type EventKey = (SimilarKey, Option<String>);
+
+/// The distinct messages seen lately for one similar group (upstream's `aggregateRecord`).
 #[derive(Debug, Clone, Default)]
+struct SimilarGroup {
+    messages: BTreeSet<String>,
+    last: Millis,
+}
+
+#[derive(Debug, Clone)]
 pub struct EventRecorder {
     /// Records not yet drained by the world.
     pending: VecDeque<EventRecord>,
-    /// Stored event names in creation order, for the retention cap.
-    stored: VecDeque<ObjectKey>,
-    /// (involved uid, reason, message) → the stored event that repeats of it bump (`count`).
-    aggregate: BTreeMap<(String, &'static str, String), ObjectKey>,
+    /// The same event again → the stored Event it bumps.
+    observed: BTreeMap<EventKey, ObjectKey>,
+    /// Stored Event → its correlation key and when it expires (the reverse index, so expiry
+    /// and eviction are lookups, not scans).
+    stored: BTreeMap<ObjectKey, (EventKey, Millis)>,
+    /// Stored Events by expiry, oldest first.
+    expiry: BTreeSet<(Millis, ObjectKey)>,
+    similar: BTreeMap<SimilarKey, SimilarGroup>,
+    /// Similar groups by last use, so groups idle past the window are dropped in order.
+    similar_by_last: BTreeSet<(Millis, SimilarKey)>,
+    /// How long an Event lives after its last write (upstream's `--event-ttl`, 1 h).
+    ttl: Millis,
+    /// How far back similar events count towards combining (upstream: 10 min).
+    similar_window: Millis,
     counter: u64,
 }
 
+impl Default for EventRecorder {
+    fn default() -> EventRecorder {
+        EventRecorder::new(&Timing::preset(super::timing::Preset::Kubernetes))
+    }
+}
+
 impl EventRecorder {
+    /// A recorder whose TTL and aggregation window scale with the timing preset as the other
+    /// timings do (upstream's 1 h and 10 min are 360 and 60 lease-renewal periods).
+    pub fn new(timing: &Timing) -> EventRecorder {
+        EventRecorder {
+            pending: VecDeque::new(),
+            observed: BTreeMap::new(),
+            stored: BTreeMap::new(),
+            expiry: BTreeSet::new(),
+            similar: BTreeMap::new(),
+            similar_by_last: BTreeSet::new(),
+            ttl: Millis(timing.heartbeat.0 * 360),
+            similar_window: Millis(timing.heartbeat.0 * 60),
+            counter: 0,
+        }
+    }
+
+    /// Follows a change of timing preset (events already stored keep their expiry).
+    pub fn set_timing(&mut self, timing: &Timing) {
+        let fresh = EventRecorder::new(timing);
+        self.ttl = fresh.ttl;
+        self.similar_window = fresh.similar_window;
+    }
+
+    /// How long a stored Event lives after its last write.
+    pub fn ttl(&self) -> Millis {
+        self.ttl
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub fn record(
         &mut self,
@@ -50,29 +131,46 @@ impl EventRecorder {
     ) {
         let object = format!("{}/{}", kind.name().to_lowercase(), involved.name);
         self.pending.push_back(EventRecord { at: now, type_, reason, object, message: message.clone(), component });
+        self.expire(store, now);
 
-        let aggregate_key = (involved.uid.clone(), reason, message.clone());
-        if let Some(key) = self.aggregate.get(&aggregate_key)
-            && store
-                .modify::<Event>(key, |e| {
-                    e.count += 1;
-                    e.last_timestamp = Some(now.to_rfc3339());
-                })
-                .is_ok()
-        {
-            return;
-        }
-        self.counter += 1;
         // Node events use the node's name as uid: `kubectl describe node` looks them up that way.
         let uid = if kind == Kind::Node { involved.name.clone() } else { involved.uid.clone() };
+        let similar = SimilarKey {
+            component,
+            kind: kind.name(),
+            namespace: involved.namespace.clone().unwrap_or_default(),
+            name: involved.name.clone(),
+            uid,
+            type_,
+            reason,
+        };
+        let (event_key, message) = self.aggregate(similar, message, now);
+
+        if let Some(key) = self.observed.get(&event_key).cloned() {
+            match store.modify::<Event>(&key, |e| {
+                e.count += 1;
+                e.last_timestamp = Some(now.to_rfc3339());
+                e.message.clone_from(&message);
+            }) {
+                Ok(_) => {
+                    self.set_expiry(&key, now + self.ttl);
+                    return;
+                }
+                // Deleted behind our back (kubectl delete event): start a new one.
+                Err(_) => self.forget(&key),
+            }
+        }
+
+        self.counter += 1;
+        let (similar, _) = &event_key;
         let namespace = involved.namespace.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| "default".into());
         let event = Event {
             metadata: ObjectMeta::namespaced(namespace, format!("{}.{:016x}", involved.name, self.counter)),
             involved_object: ObjectReference {
                 kind: kind.name().into(),
-                namespace: involved.namespace.clone().unwrap_or_default(),
-                name: involved.name.clone(),
-                uid,
+                namespace: similar.namespace.clone(),
+                name: similar.name.clone(),
+                uid: similar.uid.clone(),
                 api_version: kind.api_version().into(),
             },
             reason: reason.into(),
@@ -85,20 +183,182 @@ impl EventRecorder {
             reporting_component: component.into(),
             ..Default::default()
         };
+        // An event that cannot be stored (an invalid involved name) is still in the log.
         if let Ok(created) = store.create(event, now) {
             let key = ObjectKey::of(&created.metadata);
-            self.aggregate.insert(aggregate_key, key.clone());
-            self.stored.push_back(key);
+            let expires = now + self.ttl;
+            self.observed.insert(event_key.clone(), key.clone());
+            self.stored.insert(key.clone(), (event_key, expires));
+            self.expiry.insert((expires, key));
         }
         while self.stored.len() > MAX_STORED_EVENTS {
-            if let Some(old) = self.stored.pop_front() {
-                self.aggregate.retain(|_, k| *k != old);
-                let _ = store.delete::<Event>(&old);
+            let Some((_, oldest)) = self.expiry.first().cloned() else { break };
+            self.delete(store, &oldest);
+        }
+    }
+
+    /// Upstream's `EventAggregate`: the key this event correlates under and the message it is
+    /// stored with — its own, or combined once its group has seen enough distinct messages.
+    fn aggregate(&mut self, similar: SimilarKey, message: String, now: Millis) -> (EventKey, String) {
+        // Groups idle longer than the window start afresh (and are dropped to bound memory).
+        while let Some((last, _)) = self.similar_by_last.first()
+            && now.saturating_sub(*last) > self.similar_window
+        {
+            if let Some((_, idle)) = self.similar_by_last.pop_first() {
+                self.similar.remove(&idle);
             }
+        }
+        let group = self.similar.entry(similar.clone()).or_default();
+        self.similar_by_last.remove(&(group.last, similar.clone()));
+        group.last = now;
+        group.messages.insert(message.clone());
+        let combine = group.messages.len() >= AGGREGATE_MAX_EVENTS;
+        if combine {
+            // Keep the set below the bound, as upstream's `PopAny` does (here: the least).
+            group.messages.pop_first();
+        }
+        self.similar_by_last.insert((now, similar.clone()));
+        if combine {
+            ((similar, None), format!("{COMBINED_PREFIX}{message}"))
+        } else {
+            ((similar, Some(message.clone())), message)
+        }
+    }
+
+    /// Deletes stored Events whose TTL has run out (the API server's event TTL).
+    pub fn expire(&mut self, store: &mut Store, now: Millis) {
+        while let Some((expires, key)) = self.expiry.first()
+            && *expires <= now
+        {
+            let key = key.clone();
+            self.delete(store, &key);
+        }
+    }
+
+    fn delete(&mut self, store: &mut Store, key: &ObjectKey) {
+        self.forget(key);
+        // A delete fails only when the Event is already gone (deleted through the API).
+        if let Err(err) = store.delete::<Event>(key) {
+            debug_assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
+        }
+    }
+
+    /// Drops a stored Event from the indexes.
+    fn forget(&mut self, key: &ObjectKey) {
+        if let Some((event_key, expires)) = self.stored.remove(key) {
+            self.expiry.remove(&(expires, key.clone()));
+            if self.observed.get(&event_key) == Some(key) {
+                self.observed.remove(&event_key);
+            }
+        }
+    }
+
+    fn set_expiry(&mut self, key: &ObjectKey, expires: Millis) {
+        if let Some((_, at)) = self.stored.get_mut(key) {
+            self.expiry.remove(&(*at, key.clone()));
+            *at = expires;
+            self.expiry.insert((expires, key.clone()));
         }
     }
 
     pub fn drain(&mut self) -> impl Iterator<Item = EventRecord> + '_ {
         self.pending.drain(..)
+    }
+
+    /// Stored Events this recorder tracks (for tests and the UI's counts).
+    pub fn stored_len(&self) -> usize {
+        self.stored.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::timing::Preset;
+
+    fn setup() -> (Store, EventRecorder, ObjectMeta) {
+        let store = Store::new(crate::rng::stream(1, "store"));
+        let recorder = EventRecorder::new(&Timing::preset(Preset::Arcade));
+        let mut pod = ObjectMeta::namespaced("default", "web-abcde");
+        pod.uid = "uid-1".into();
+        (store, recorder, pod)
+    }
+
+    fn record(store: &mut Store, recorder: &mut EventRecorder, at: u64, on: &ObjectMeta, message: &str) {
+        recorder.record(
+            store,
+            Millis(at),
+            Kind::Pod,
+            on,
+            "Warning",
+            "FailedScheduling",
+            message.into(),
+            "default-scheduler",
+        );
+    }
+
+    #[test]
+    fn the_same_event_again_bumps_count_and_last_timestamp() {
+        let (mut store, mut recorder, pod) = setup();
+        for at in [0, 100, 200] {
+            record(&mut store, &mut recorder, at, &pod, "0/3 nodes are available");
+        }
+        let events: Vec<&Event> = store.list::<Event>().collect();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].count, 3);
+        assert_eq!(events[0].first_timestamp, Some(Millis(0).to_rfc3339()));
+        assert_eq!(events[0].last_timestamp, Some(Millis(200).to_rfc3339()));
+        // The world's log keeps every report.
+        assert_eq!(recorder.drain().count(), 3);
+    }
+
+    #[test]
+    fn similar_events_combine_from_the_tenth_distinct_message() {
+        let (mut store, mut recorder, pod) = setup();
+        for i in 0..12 {
+            record(&mut store, &mut recorder, i, &pod, &format!("message {i:02}"));
+        }
+        let messages: Vec<(String, i32)> = store.list::<Event>().map(|e| (e.message.clone(), e.count)).collect();
+        assert_eq!(messages.len(), 10, "{messages:?}");
+        let combined: Vec<&(String, i32)> =
+            messages.iter().filter(|(m, _)| m.starts_with("(combined from similar events): ")).collect();
+        assert_eq!(combined, [&("(combined from similar events): message 11".to_string(), 3)]);
+        // Another object's events are not similar to these.
+        let mut other = pod.clone();
+        other.name = "web-fghij".into();
+        other.uid = "uid-2".into();
+        record(&mut store, &mut recorder, 20, &other, "message 99");
+        assert!(store.list::<Event>().any(|e| e.message == "message 99"));
+    }
+
+    #[test]
+    fn events_expire_a_ttl_after_their_last_write_and_the_indexes_follow() {
+        let (mut store, mut recorder, pod) = setup();
+        let ttl = recorder.ttl();
+        record(&mut store, &mut recorder, 0, &pod, "first");
+        record(&mut store, &mut recorder, 1_000, &pod, "second");
+        record(&mut store, &mut recorder, ttl.0, &pod, "second");
+        recorder.expire(&mut store, Millis(ttl.0 + 1));
+        let left: Vec<&str> = store.list::<Event>().map(|e| e.message.as_str()).collect();
+        assert_eq!(left, ["second"]);
+        assert_eq!(recorder.stored_len(), 1);
+        // An expired event said again is a new object with count 1.
+        record(&mut store, &mut recorder, ttl.0 + 2, &pod, "first");
+        let first = store.list::<Event>().find(|e| e.message == "first").unwrap();
+        assert_eq!(first.count, 1);
+        assert_eq!(first.first_timestamp, Some(Millis(ttl.0 + 2).to_rfc3339()));
+    }
+
+    #[test]
+    fn stored_events_are_capped_oldest_written_first() {
+        let (mut store, mut recorder, mut pod) = setup();
+        for i in 0..MAX_STORED_EVENTS + 10 {
+            pod.name = format!("pod-{i}");
+            pod.uid = format!("uid-{i}");
+            record(&mut store, &mut recorder, 0, &pod, "again");
+        }
+        assert_eq!(store.len::<Event>(), MAX_STORED_EVENTS);
+        assert_eq!(recorder.stored_len(), MAX_STORED_EVENTS);
+        assert!(!store.list::<Event>().any(|e| e.involved_object.name == "pod-0"));
     }
 }

@@ -13,12 +13,13 @@
 
 use super::Context;
 use super::controllers::node_lifecycle::LEASE_NAMESPACE;
+use super::controllers::{earliest, write_failed};
 use super::objects::node::{NodeAddress, NodeSystemInfo};
 use super::objects::pod::{
     ContainerState, ContainerStateRunning, ContainerStateWaiting, ContainerStatus, PodCondition,
 };
 use super::objects::{Kind, Lease, LeaseSpec, Node, NodeCondition, ObjectMeta, Pod, Readiness};
-use super::store::ObjectKey;
+use super::store::{ObjectKey, StoreError};
 use crate::agent::protocol::{PodPhase, PodRef};
 use crate::clock::Millis;
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,6 +27,7 @@ use std::collections::{BTreeMap, BTreeSet};
 /// How often a healthy kubelet refreshes `lastHeartbeatTime` on the Node (upstream's
 /// nodeStatusReportFrequency is 5 minutes; the Lease carries the real heartbeat).
 const STATUS_REPORT_EVERY: Millis = Millis(60_000);
+const COMPONENT: &str = "kubelet";
 
 #[derive(Debug, Clone)]
 pub struct Kubelet {
@@ -88,8 +90,7 @@ impl Kubelet {
         if !self.alive || self.remote {
             return None;
         }
-        self.renew(ctx);
-        Some(ctx.now + ctx.timing.heartbeat)
+        earliest(Some(ctx.now + ctx.timing.heartbeat), self.renew(ctx))
     }
 
     /// A pin agent's heartbeat: the same Lease renewal and status report as a simulated one.
@@ -103,11 +104,12 @@ impl Kubelet {
         true
     }
 
-    fn renew(&mut self, ctx: &mut Context) {
+    /// Renews the Lease and reports status; returns when to retry a write that failed.
+    fn renew(&mut self, ctx: &mut Context) -> Option<Millis> {
         let lease_key = ObjectKey::new(LEASE_NAMESPACE, &self.node);
         let renew = Some(ctx.now.to_rfc3339_micros());
-        if ctx.store.get::<Lease>(&lease_key).is_some() {
-            let _ = ctx.store.modify::<Lease>(&lease_key, |l| l.spec.renew_time = renew);
+        let renewed = if ctx.store.get::<Lease>(&lease_key).is_some() {
+            ctx.store.modify::<Lease>(&lease_key, |l| l.spec.renew_time = renew).map(drop)
         } else {
             let lease = Lease {
                 metadata: ObjectMeta::namespaced(LEASE_NAMESPACE, &self.node),
@@ -118,25 +120,26 @@ impl Kubelet {
                 },
                 ..Lease::default()
             };
-            let _ = ctx.store.create(lease, ctx.now);
-        }
-        self.report_status(ctx);
+            ctx.store.create(lease, ctx.now).map(drop)
+        };
+        let retry = renewed.err().and_then(|err| write_failed(ctx, Kind::Lease, &lease_key, COMPONENT, &err));
+        earliest(retry, self.report_status(ctx))
     }
 
     /// Posts Ready (and the node's addresses and info) when it is not already so, and refreshes
     /// `lastHeartbeatTime` now and then.
-    fn report_status(&mut self, ctx: &mut Context) {
+    fn report_status(&mut self, ctx: &mut Context) -> Option<Millis> {
         let key = ObjectKey::cluster(&self.node);
-        let Some(node) = ctx.store.get::<Node>(&key) else { return };
+        let node = ctx.store.get::<Node>(&key)?;
         let was_ready = node.readiness() == Readiness::Ready;
         let due = self.last_status_report.is_none_or(|t| ctx.now.saturating_sub(t) >= STATUS_REPORT_EVERY);
         if was_ready && !due {
-            return;
+            return None;
         }
         self.last_status_report = Some(ctx.now);
         let now = ctx.now.to_rfc3339();
         let host_ip = self.host_ip();
-        let Ok(node) = ctx.store.modify::<Node>(&key, |n| {
+        let written = ctx.store.modify::<Node>(&key, |n| {
             let ready = NodeCondition {
                 type_: "Ready".into(),
                 status: "True".into(),
@@ -166,8 +169,10 @@ impl Kubelet {
             if n.status.allocatable.is_empty() {
                 n.status.allocatable = n.status.capacity.clone();
             }
-        }) else {
-            return;
+        });
+        let node = match written {
+            Ok(node) => node,
+            Err(err) => return write_failed(ctx, Kind::Node, &key, COMPONENT, &err),
         };
         if !was_ready {
             let message = format!("Node {} status is now: NodeReady", self.node);
@@ -179,9 +184,10 @@ impl Kubelet {
                 "Normal",
                 "NodeReady",
                 message,
-                "kubelet",
+                COMPONENT,
             );
         }
+        None
     }
 
     /// Brings one pod's containers toward what its spec says.
@@ -200,11 +206,16 @@ impl Kubelet {
         }
         if self.crashed.remove(key) || (pod.status.phase == "Running" && !pod.is_ready()) {
             // The pin came back: its containers start again (and count a restart).
-            let _ = ctx.store.modify::<Pod>(key, |p| {
+            let restarted = ctx.store.modify::<Pod>(key, |p| {
                 for cs in &mut p.status.container_statuses {
                     cs.restart_count += 1;
                 }
             });
+            if let Err(err) = restarted {
+                // Crashed it stays, so the retry counts the restart again.
+                self.crashed.insert(key.clone());
+                return write_failed(ctx, Kind::Pod, key, COMPONENT, &err);
+            }
             return self.start(key, ctx);
         }
         match pod.status.phase.as_str() {
@@ -218,18 +229,24 @@ impl Kubelet {
             Some(&t) => t,
             None => {
                 let up_at = ctx.now + ctx.timing.startup;
+                if let Err(err) = set_container_creating(key, self.host_ip(), ctx) {
+                    return write_failed(ctx, Kind::Pod, key, COMPONENT, &err);
+                }
                 self.starting.insert(key.clone(), up_at);
-                set_container_creating(key, self.host_ip(), ctx);
                 up_at
             }
         };
         if ctx.now < up_at {
             return Some(up_at);
         }
-        self.starting.remove(key);
         let pod_ip = self.pod_ip();
-        set_running(key, pod_ip, ctx);
-        None
+        match set_running(key, pod_ip, ctx) {
+            Ok(()) => {
+                self.starting.remove(key);
+                None
+            }
+            Err(err) => write_failed(ctx, Kind::Pod, key, COMPONENT, &err),
+        }
     }
 
     /// A pin agent reports a pod's containers: checked against what this pin may touch (a pod
@@ -249,14 +266,10 @@ impl Kubelet {
         match (current, phase) {
             (Some((true, _)), _) => Ok(()),
             (Some((_, running)), PodPhase::Pending) if running == "Running" => Ok(()),
-            (_, PodPhase::Pending) => {
-                set_container_creating(&key, self.host_ip(), ctx);
-                Ok(())
-            }
+            (_, PodPhase::Pending) => set_container_creating(&key, self.host_ip(), ctx).map_err(|e| e.to_string()),
             (_, PodPhase::Running) => {
                 let pod_ip = pod_ip.unwrap_or_else(|| self.pod_ip());
-                set_running(&key, pod_ip, ctx);
-                Ok(())
+                set_running(&key, pod_ip, ctx).map_err(|e| e.to_string())
             }
         }
     }
@@ -270,7 +283,10 @@ impl Kubelet {
         let Ok(key) = self.own_pod(pod, ctx) else { return Ok(()) };
         if let Some(pod) = ctx.store.get::<Pod>(&key).filter(|p| p.metadata.is_terminating()).cloned() {
             record_killing(&pod, ctx);
-            let _ = ctx.store.delete::<Pod>(&key);
+            match ctx.store.delete::<Pod>(&key) {
+                Ok(_) | Err(StoreError::NotFound { .. }) => {}
+                Err(err) => return Err(err.to_string()),
+            }
         }
         Ok(())
     }
@@ -307,8 +323,7 @@ impl Kubelet {
             return Some(gone_at);
         }
         self.stopping.remove(key);
-        let _ = ctx.store.delete::<Pod>(key);
-        None
+        ctx.store.delete::<Pod>(key).err().and_then(|err| write_failed(ctx, Kind::Pod, key, COMPONENT, &err))
     }
 
     fn pod_ip(&mut self) -> String {
@@ -319,8 +334,8 @@ impl Kubelet {
 }
 
 /// Containers being created (`Pending`, `ContainerCreating`), keeping restart counts.
-fn set_container_creating(key: &ObjectKey, host_ip: String, ctx: &mut Context) {
-    let _ = ctx.store.modify::<Pod>(key, |p| {
+fn set_container_creating(key: &ObjectKey, host_ip: String, ctx: &mut Context) -> Result<(), StoreError> {
+    ctx.store.modify::<Pod>(key, |p| {
         p.status.phase = "Pending".into();
         p.status.host_ip = Some(host_ip);
         let restarts: BTreeMap<String, i32> =
@@ -341,13 +356,14 @@ fn set_container_creating(key: &ObjectKey, host_ip: String, ctx: &mut Context) {
                 },
             })
             .collect();
-    });
+    })?;
+    Ok(())
 }
 
 /// Containers up: `Running`, ready, with the pod's conditions and a `Started` event per container.
-fn set_running(key: &ObjectKey, pod_ip: String, ctx: &mut Context) {
+fn set_running(key: &ObjectKey, pod_ip: String, ctx: &mut Context) -> Result<(), StoreError> {
     let now = ctx.now.to_rfc3339();
-    let Ok(pod) = ctx.store.modify::<Pod>(key, |p| {
+    let pod = ctx.store.modify::<Pod>(key, |p| {
         p.status.phase = "Running".into();
         p.status.start_time.get_or_insert_with(|| now.clone());
         p.status.pod_ip.get_or_insert(pod_ip);
@@ -372,9 +388,7 @@ fn set_running(key: &ObjectKey, pod_ip: String, ctx: &mut Context) {
                 None => p.status.conditions.push(condition),
             }
         }
-    }) else {
-        return;
-    };
+    })?;
     let names: Vec<String> = pod.spec.containers.iter().map(|c| c.name.clone()).collect();
     for name in names {
         ctx.recorder.record(
@@ -385,9 +399,10 @@ fn set_running(key: &ObjectKey, pod_ip: String, ctx: &mut Context) {
             "Normal",
             "Started",
             format!("Started container {name}"),
-            "kubelet",
+            COMPONENT,
         );
     }
+    Ok(())
 }
 
 /// The kubelet's `Killing` event, one per container it stops.

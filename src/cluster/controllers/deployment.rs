@@ -4,12 +4,14 @@
 
 use crate::clock::Millis;
 use crate::cluster::Context;
+use crate::cluster::controllers::{earliest, write_failed};
 use crate::cluster::objects::workload::DeploymentCondition;
 use crate::cluster::objects::{Deployment, Kind, ObjectMeta, OwnerReference, ReplicaSet, ReplicaSetSpec};
 use crate::cluster::store::ObjectKey;
 use sha2::{Digest, Sha256};
 
 const HASH_LABEL: &str = "pod-template-hash";
+const COMPONENT: &str = "deployment-controller";
 
 /// A stable, name-safe hash of the pod template, as upstream's `ComputeHash` (10 characters
 /// from the same vowel-free alphabet as generated names).
@@ -35,18 +37,21 @@ pub fn reconcile(key: &ObjectKey, ctx: &mut Context) -> Option<Millis> {
         .cloned()
         .collect();
 
+    let mut requeue = None;
     match owned.iter().find(|rs| rs.metadata.name == new_name) {
         None => {
             let rs = new_replica_set(&d, &new_name, &hash, desired);
-            if ctx.store.create(rs, ctx.now).is_ok() {
-                scaled(ctx, &d, &new_name, "up", None, desired);
+            match ctx.store.create(rs, ctx.now) {
+                Ok(_) => scaled(ctx, &d, &new_name, "up", None, desired),
+                Err(err) => requeue = earliest(requeue, write_failed(ctx, Kind::Deployment, key, COMPONENT, &err)),
             }
         }
         Some(rs) if rs.spec.replicas != Some(desired) => {
             let from = rs.spec.replicas.unwrap_or(0);
             let rs_key = ObjectKey::of(&rs.metadata);
-            if ctx.store.modify::<ReplicaSet>(&rs_key, |rs| rs.spec.replicas = Some(desired)).is_ok() {
-                scaled(ctx, &d, &new_name, if desired > from { "up" } else { "down" }, Some(from), desired);
+            match ctx.store.modify::<ReplicaSet>(&rs_key, |rs| rs.spec.replicas = Some(desired)) {
+                Ok(_) => scaled(ctx, &d, &new_name, if desired > from { "up" } else { "down" }, Some(from), desired),
+                Err(err) => requeue = earliest(requeue, write_failed(ctx, Kind::ReplicaSet, &rs_key, COMPONENT, &err)),
             }
         }
         Some(_) => {}
@@ -54,8 +59,10 @@ pub fn reconcile(key: &ObjectKey, ctx: &mut Context) -> Option<Millis> {
     // A changed template retires the old ReplicaSets (the Recreate strategy's shape).
     for old in owned.iter().filter(|rs| rs.metadata.name != new_name && rs.spec.replicas.unwrap_or(0) > 0) {
         let from = old.spec.replicas.unwrap_or(0);
-        if ctx.store.modify::<ReplicaSet>(&ObjectKey::of(&old.metadata), |rs| rs.spec.replicas = Some(0)).is_ok() {
-            scaled(ctx, &d, &old.metadata.name, "down", Some(from), 0);
+        let old_key = ObjectKey::of(&old.metadata);
+        match ctx.store.modify::<ReplicaSet>(&old_key, |rs| rs.spec.replicas = Some(0)) {
+            Ok(_) => scaled(ctx, &d, &old.metadata.name, "down", Some(from), 0),
+            Err(err) => requeue = earliest(requeue, write_failed(ctx, Kind::ReplicaSet, &old_key, COMPONENT, &err)),
         }
     }
 
@@ -73,7 +80,7 @@ pub fn reconcile(key: &ObjectKey, ctx: &mut Context) -> Option<Millis> {
     let updated = owned.iter().find(|rs| rs.metadata.name == new_name).map_or(0, |rs| rs.status.replicas);
     let now = ctx.now.to_rfc3339();
     let generation = d.metadata.generation;
-    let _ = ctx.store.modify::<Deployment>(key, |d| {
+    let written = ctx.store.modify::<Deployment>(key, |d| {
         let s = &mut d.status;
         s.observed_generation = generation;
         s.replicas = replicas;
@@ -94,7 +101,7 @@ pub fn reconcile(key: &ObjectKey, ctx: &mut Context) -> Option<Millis> {
         };
         set_condition(&mut s.conditions, "Progressing", "True", reason, message, &now);
     });
-    None
+    earliest(requeue, written.err().and_then(|err| write_failed(ctx, Kind::Deployment, key, COMPONENT, &err)))
 }
 
 fn set_condition(

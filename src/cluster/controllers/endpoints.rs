@@ -5,15 +5,21 @@
 
 use crate::clock::Millis;
 use crate::cluster::Context;
+use crate::cluster::controllers::write_failed;
 use crate::cluster::objects::service::{EndpointAddress, EndpointPort, EndpointSubset, IntOrString};
-use crate::cluster::objects::{Endpoints, ObjectMeta, ObjectReference, Pod, Service};
+use crate::cluster::objects::{Endpoints, Kind, ObjectMeta, ObjectReference, Pod, Service};
+
+const COMPONENT: &str = "endpoint-controller";
 use crate::cluster::store::ObjectKey;
 
 pub fn reconcile(key: &ObjectKey, ctx: &mut Context) -> Option<Millis> {
     let Some(service) = ctx.store.get::<Service>(key).cloned() else {
-        // The Service is gone: so are its Endpoints.
-        let _ = ctx.store.delete::<Endpoints>(key);
-        return None;
+        // The Service is gone: so are its Endpoints (already gone is as good).
+        return ctx
+            .store
+            .delete::<Endpoints>(key)
+            .err()
+            .and_then(|err| write_failed(ctx, Kind::Endpoints, key, COMPONENT, &err));
     };
     if service.spec.selector.is_empty() {
         // A selector-less Service's Endpoints are managed by hand, as upstream.
@@ -69,16 +75,15 @@ pub fn reconcile(key: &ObjectKey, ctx: &mut Context) -> Option<Millis> {
         subsets,
         ..Endpoints::default()
     };
-    match ctx.store.get::<Endpoints>(key) {
-        Some(_) => {
-            let _ = ctx.store.modify::<Endpoints>(key, |e| {
+    let written = match ctx.store.get::<Endpoints>(key) {
+        Some(_) => ctx
+            .store
+            .modify::<Endpoints>(key, |e| {
                 e.subsets = desired.subsets;
                 e.metadata.labels = desired.metadata.labels;
-            });
-        }
-        None => {
-            let _ = ctx.store.create(desired, ctx.now);
-        }
-    }
-    None
+            })
+            .map(drop),
+        None => ctx.store.create(desired, ctx.now).map(drop),
+    };
+    written.err().and_then(|err| write_failed(ctx, Kind::Endpoints, key, COMPONENT, &err))
 }

@@ -3,8 +3,10 @@
 
 use crate::clock::Millis;
 use crate::cluster::Context;
-use crate::cluster::controllers::delete_pod_gracefully;
-use crate::cluster::objects::{Pod, ReplicaSet};
+use crate::cluster::controllers::{delete_pod_gracefully, earliest, write_failed};
+use crate::cluster::objects::{Kind, Pod, ReplicaSet};
+
+const COMPONENT: &str = "garbage-collector-controller";
 use crate::cluster::store::ObjectKey;
 
 pub fn collect(owner_uid: &str, ctx: &mut Context) -> Option<Millis> {
@@ -14,12 +16,17 @@ pub fn collect(owner_uid: &str, ctx: &mut Context) -> Option<Millis> {
         .filter(|rs| rs.metadata.controller().is_some_and(|o| o.uid == owner_uid))
         .map(|rs| ObjectKey::of(&rs.metadata))
         .collect();
+    let mut requeue = None;
     for key in replica_sets {
-        let _ = ctx.store.delete::<ReplicaSet>(&key);
+        if let Err(err) = ctx.store.delete::<ReplicaSet>(&key) {
+            requeue = earliest(requeue, write_failed(ctx, Kind::ReplicaSet, &key, COMPONENT, &err));
+        }
     }
     let pods: Vec<ObjectKey> = ctx.store.pods_owned_by(owner_uid).map(|p: &Pod| ObjectKey::of(&p.metadata)).collect();
     for key in pods {
-        let _ = delete_pod_gracefully(ctx.store, &key, ctx.now);
+        if let Err(err) = delete_pod_gracefully(ctx.store, &key, ctx.now) {
+            requeue = earliest(requeue, write_failed(ctx, Kind::Pod, &key, COMPONENT, &err));
+        }
     }
-    None
+    requeue
 }

@@ -9,45 +9,84 @@
 
 use crate::clock::Millis;
 use crate::cluster::Context;
+use crate::cluster::controllers::{earliest, write_failed};
 use crate::cluster::objects::pod::PodCondition;
-use crate::cluster::objects::{Kind, Lease, Node, Pod, Readiness, Taint};
+use crate::cluster::objects::{Kind, Node, Pod, Readiness, Taint};
 use crate::cluster::scheduler::rack_order_key;
 use crate::cluster::store::ObjectKey;
+use std::collections::BTreeMap;
 
 pub const LEASE_NAMESPACE: &str = "kube-node-lease";
+const COMPONENT: &str = "node-controller";
+
+/// A node's place in the monitor's pass: rack order (`pin-2` before `pin-10`), then the name.
+type RackKey = (String, u64, String);
+
+fn rack_key(name: &str) -> RackKey {
+    let (prefix, number) = rack_order_key(name);
+    (prefix.to_string(), number, name.to_string())
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct NodeLifecycle {
-    /// When the rate limiter last let a node be NoExecute-tainted.
+    /// Every node with upstream's `probeTimestamp`: when its Lease was last seen renewed (or the
+    /// node first seen). Kept from the change stream, so a monitor pass neither sorts names nor
+    /// parses timestamps.
+    probes: BTreeMap<RackKey, Millis>,
+    limiter: EvictionLimiter,
+}
+
+/// The eviction rate limiter: when it last let a node be NoExecute-tainted.
+#[derive(Debug, Clone, Default)]
+struct EvictionLimiter {
     last_no_execute: Option<Millis>,
 }
 
 impl NodeLifecycle {
-    pub fn monitor(&mut self, ctx: &mut Context) -> Option<Millis> {
-        // Names only: a pass over a thousand healthy nodes must not clone a thousand Nodes.
-        let mut names: Vec<String> = ctx.store.list::<Node>().map(|n| n.metadata.name.clone()).collect();
-        names.sort_by(|a, b| rack_order_key(a).cmp(&rack_order_key(b)));
-        for name in names {
-            self.monitor_node(&name, ctx);
+    /// A node was added or deleted (the informer's view).
+    pub fn observe_node(&mut self, name: &str, deleted: bool, now: Millis) {
+        let key = rack_key(name);
+        if deleted {
+            self.probes.remove(&key);
+        } else {
+            self.probes.entry(key).or_insert(now);
         }
-        Some(ctx.now + ctx.timing.monitor_period)
     }
 
-    fn monitor_node(&mut self, name: &str, ctx: &mut Context) {
+    /// A Lease in `kube-node-lease` was written: its node has been heard from now, as upstream
+    /// sets `probeTimestamp` when it observes a renewal.
+    pub fn observe_lease(&mut self, node: &str, now: Millis) {
+        if let Some(probe) = self.probes.get_mut(&rack_key(node)) {
+            *probe = now;
+        }
+    }
+
+    /// After a relist: nodes deleted while the change log was out of reach are dropped.
+    pub fn forget_missing(&mut self, exists: impl Fn(&str) -> bool) {
+        self.probes.retain(|(_, _, name), _| exists(name));
+    }
+
+    pub fn monitor(&mut self, ctx: &mut Context) -> Option<Millis> {
+        let NodeLifecycle { probes, limiter } = self;
+        let mut requeue = Some(ctx.now + ctx.timing.monitor_period);
+        for ((_, _, name), probe) in probes.iter() {
+            requeue = earliest(requeue, limiter.monitor_node(name, *probe, ctx));
+        }
+        requeue
+    }
+}
+
+impl EvictionLimiter {
+    /// Checks one node; returns when to look again sooner than the next period (a failed write).
+    fn monitor_node(&mut self, name: &str, probe: Millis, ctx: &mut Context) -> Option<Millis> {
         let key = ObjectKey::cluster(name);
-        let Some(node) = ctx.store.get::<Node>(&key) else { return };
-        let renewed = ctx
-            .store
-            .get::<Lease>(&ObjectKey::new(LEASE_NAMESPACE, name))
-            .and_then(|l| l.spec.renew_time.as_deref())
-            .and_then(Millis::parse_rfc3339)
-            .or_else(|| node.metadata.creation_timestamp.as_deref().and_then(Millis::parse_rfc3339))
-            .unwrap_or(Millis::ZERO);
-        let silent = ctx.now.saturating_sub(renewed) > ctx.timing.grace;
+        let node = ctx.store.get::<Node>(&key)?;
+        let silent = ctx.now.saturating_sub(probe) > ctx.timing.grace;
+        let mut pods_retry = None;
 
         if silent && node.readiness() != Readiness::Unknown {
             let now = ctx.now.to_rfc3339();
-            let Ok(updated) = ctx.store.modify::<Node>(&key, |n| {
+            let updated = match ctx.store.modify::<Node>(&key, |n| {
                 if n.ready_condition().is_none() {
                     n.status
                         .conditions
@@ -59,8 +98,9 @@ impl NodeLifecycle {
                     c.message = "Kubelet stopped posting node status.".into();
                     c.last_transition_time = Some(now.clone());
                 }
-            }) else {
-                return;
+            }) {
+                Ok(updated) => updated,
+                Err(err) => return write_failed(ctx, Kind::Node, &key, COMPONENT, &err),
             };
             ctx.recorder.record(
                 ctx.store,
@@ -72,10 +112,10 @@ impl NodeLifecycle {
                 format!("Node {name} status is now: NodeNotReady"),
                 "node-controller",
             );
-            mark_pods_not_ready(name, ctx);
+            pods_retry = mark_pods_not_ready(name, ctx);
         }
 
-        let Some(node) = ctx.store.get::<Node>(&key) else { return };
+        let node = ctx.store.get::<Node>(&key)?;
         // A node whose kubelet has not reported yet is neither: it gets the grace period.
         let wanted = match node.ready_condition().map(|_| node.readiness()) {
             None | Some(Readiness::Ready) => None,
@@ -89,13 +129,13 @@ impl NodeLifecycle {
         let rate_ok = self.last_no_execute.is_none_or(|t| ctx.now.saturating_sub(t) >= ctx.timing.eviction_interval());
         let need_no_execute = wanted.is_some() && !has(Taint::NO_EXECUTE) && rate_ok;
         if !(stale || need_no_schedule || need_no_execute) {
-            return;
+            return pods_retry;
         }
         if need_no_execute {
             self.last_no_execute = Some(ctx.now);
         }
         let now = ctx.now.to_rfc3339();
-        let _ = ctx.store.modify::<Node>(&key, |n| {
+        let written = ctx.store.modify::<Node>(&key, |n| {
             n.spec.taints.retain(|t| !is_condition_taint(t) || Some(t.key.as_str()) == wanted);
             if let Some(k) = wanted {
                 if need_no_schedule {
@@ -106,16 +146,19 @@ impl NodeLifecycle {
                 }
             }
         });
+        earliest(pods_retry, written.err().and_then(|err| write_failed(ctx, Kind::Node, &key, COMPONENT, &err)))
     }
 }
 
-/// Upstream's `MarkPodsNotReady`: the pods' Ready condition turns False.
-fn mark_pods_not_ready(node: &str, ctx: &mut Context) {
+/// Upstream's `MarkPodsNotReady`: the pods' Ready condition turns False. Returns when to retry
+/// if a pod could not be written.
+fn mark_pods_not_ready(node: &str, ctx: &mut Context) -> Option<Millis> {
     let pods: Vec<ObjectKey> =
         ctx.store.pods_on_node(node).filter(|p| p.is_ready()).map(|p| ObjectKey::of(&p.metadata)).collect();
     let now = ctx.now.to_rfc3339();
+    let mut requeue = None;
     for key in pods {
-        let _ = ctx.store.modify::<Pod>(&key, |p| {
+        let written = ctx.store.modify::<Pod>(&key, |p| {
             for c in p.status.conditions.iter_mut().filter(|c| c.type_ == "Ready" || c.type_ == "ContainersReady") {
                 *c = PodCondition {
                     type_: c.type_.clone(),
@@ -129,5 +172,57 @@ fn mark_pods_not_ready(node: &str, ctx: &mut Context) {
                 cs.ready = false;
             }
         });
+        if let Err(err) = written {
+            requeue = earliest(requeue, write_failed(ctx, Kind::Pod, &key, COMPONENT, &err));
+        }
+    }
+    requeue
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::events::EventRecorder;
+    use crate::cluster::objects::{NodeCondition, ObjectMeta};
+    use crate::cluster::store::Store;
+    use crate::cluster::timing::{Preset, Timing};
+
+    fn ready_node(store: &mut Store, name: &str) {
+        let mut node = Node { metadata: ObjectMeta::named(name), ..Node::default() };
+        node.status.conditions.push(NodeCondition {
+            type_: "Ready".into(),
+            status: "True".into(),
+            ..Default::default()
+        });
+        store.create(node, Millis::ZERO).unwrap();
+    }
+
+    fn readiness(store: &Store, name: &str) -> Readiness {
+        store.get::<Node>(&ObjectKey::cluster(name)).unwrap().readiness()
+    }
+
+    #[test]
+    fn probe_times_come_from_observed_lease_renewals() {
+        let mut store = Store::new(crate::rng::stream(1, "store"));
+        let mut recorder = EventRecorder::default();
+        let timing = Timing::preset(Preset::Arcade);
+        let mut lifecycle = NodeLifecycle::default();
+        for name in ["pin-10", "pin-2"] {
+            ready_node(&mut store, name);
+            lifecycle.observe_node(name, false, Millis::ZERO);
+        }
+        // Only pin-2's lease renewal is observed, late: pin-10 has been silent since it was added.
+        let heard = Millis(timing.grace.0);
+        lifecycle.observe_lease("pin-2", heard);
+        let now = Millis(timing.grace.0 + 1);
+        let mut ctx = Context { store: &mut store, recorder: &mut recorder, now, timing: &timing };
+        assert_eq!(lifecycle.monitor(&mut ctx), Some(now + timing.monitor_period));
+        assert_eq!(readiness(&store, "pin-2"), Readiness::Ready);
+        assert_eq!(readiness(&store, "pin-10"), Readiness::Unknown);
+        // Rack order: pin-2 before pin-10, whatever the string order.
+        let order: Vec<&str> = lifecycle.probes.keys().map(|(_, _, n)| n.as_str()).collect();
+        assert_eq!(order, ["pin-2", "pin-10"]);
+        lifecycle.observe_node("pin-10", true, now);
+        assert_eq!(lifecycle.probes.len(), 1);
     }
 }
