@@ -44,6 +44,8 @@ pub enum ClusterError {
 /// Rounds (a task, a scheduling cycle or a batch of changes) one instant may take before
 /// [`Cluster::step`] gives up with [`ClusterError::Livelock`].
 pub const MAX_ROUNDS_PER_INSTANT: usize = 100_000;
+/// Rounds one instant may spend per pod and node, on top of [`MAX_ROUNDS_PER_INSTANT`].
+const ROUNDS_PER_OBJECT: usize = 8;
 
 /// Work the control plane does at a given instant.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -375,12 +377,17 @@ impl Cluster {
     /// on rounds keeps a controller bug from hanging the game; hitting it is an error (the
     /// remaining work stays queued for the next instant).
     pub fn step(&mut self, now: Millis) -> Result<(), ClusterError> {
-        self.step_bounded(now, MAX_ROUNDS_PER_INSTANT)
+        self.step_bounded(now, MAX_ROUNDS_PER_INSTANT, ROUNDS_PER_OBJECT)
     }
 
-    fn step_bounded(&mut self, now: Millis, max_rounds: usize) -> Result<(), ClusterError> {
+    fn step_bounded(&mut self, now: Millis, base_rounds: usize, per_object: usize) -> Result<(), ClusterError> {
         self.recorder.expire(&mut self.store, now);
-        for _ in 0..max_rounds {
+        let mut rounds = 0;
+        // Honest work grows with the cluster (a kubelet sync per pod, a heartbeat per node, all
+        // at one instant at start-up), so the bound does too: only work beyond a few rounds per
+        // object is a livelock.
+        while rounds < base_rounds + per_object * (self.store.len::<Pod>() + self.store.len::<Node>()) {
+            rounds += 1;
             self.dispatch(now);
             if let Some(task) = self.queue.pop_due(now) {
                 self.run(task, now);
@@ -392,7 +399,7 @@ impl Cluster {
             }
             return Ok(());
         }
-        Err(ClusterError::Livelock { at: now, rounds: max_rounds })
+        Err(ClusterError::Livelock { at: now, rounds })
     }
 
     fn run(&mut self, task: Task, now: Millis) {
@@ -591,7 +598,7 @@ mod tests {
     #[test]
     fn an_instant_that_never_settles_is_a_livelock_error_not_a_silent_stop() {
         let mut cluster = lane(3, 20);
-        let err = cluster.step_bounded(Millis::ZERO, 3).unwrap_err();
+        let err = cluster.step_bounded(Millis::ZERO, 3, 0).unwrap_err();
         assert_eq!(err, ClusterError::Livelock { at: Millis::ZERO, rounds: 3 });
         assert!(err.to_string().contains("did not settle at"), "{err}");
         // The work left is still queued: the next instant carries on where this one stopped.

@@ -10,7 +10,7 @@
 use crate::alley::{Alley, AlleyEvent, AlleyInput};
 use crate::clock::{Millis, TICK_MS};
 use crate::cluster::events::EventRecord;
-use crate::cluster::objects::{Deployment, Object, Pod, PodState};
+use crate::cluster::objects::{Deployment, Node, Object, Pod, PodState};
 use crate::cluster::scheduler::{Policy, rack_order_key};
 use crate::cluster::store::{ChangeType, ObjectKey};
 use crate::cluster::timing::{Preset, Timing};
@@ -83,6 +83,8 @@ pub enum Fault {
 
 /// Outputs waiting to be drained before the oldest are dropped (and a [`Fault`] recorded).
 pub const OUTPUT_CAPACITY: usize = 100_000;
+/// Outputs one pod or node may have waiting, on top of [`OUTPUT_CAPACITY`].
+const OUTPUTS_PER_OBJECT: usize = 8;
 /// Faults kept; later ones are counted in the last entry's kind only (a livelock repeating
 /// every tick must not grow memory without bound).
 const FAULT_CAPACITY: usize = 100;
@@ -488,7 +490,7 @@ impl World {
         self.outputs.push_back(output);
         // Nobody draining (a headless run that only reads metrics) must not grow without bound,
         // but what is dropped is counted and reported, never lost silently.
-        if self.outputs.len() > OUTPUT_CAPACITY {
+        if self.outputs.len() > self.output_capacity() {
             self.outputs.pop_front();
             let at = self.now;
             match self.faults.iter_mut().rev().find_map(|f| match f {
@@ -496,9 +498,19 @@ impl World {
                 Fault::Cluster(_) => None,
             }) {
                 Some(dropped) => *dropped += 1,
-                None => self.record_fault(Fault::OutputsDropped { first_at: at, dropped: 1, cap: OUTPUT_CAPACITY }),
+                None => {
+                    let cap = self.output_capacity();
+                    self.record_fault(Fault::OutputsDropped { first_at: at, dropped: 1, cap })
+                }
             }
         }
+    }
+
+    /// One instant may honestly report a few things per pod and node (a start-up burst binds
+    /// every pod at once), so the bound on undrained outputs grows with the cluster.
+    fn output_capacity(&self) -> usize {
+        let store = &self.cluster.store;
+        OUTPUT_CAPACITY + OUTPUTS_PER_OBJECT * (store.len::<Pod>() + store.len::<Node>())
     }
 
     /// Follows pod changes for the recovery metrics: evictions, replacements reaching Running,
@@ -645,12 +657,13 @@ mod tests {
         let mut world = World::new(1, Preset::Arcade, &scenario).unwrap();
         while world.poll_output().is_some() {}
         assert!(world.faults().is_empty());
-        for _ in 0..OUTPUT_CAPACITY + 5 {
+        let cap = world.output_capacity();
+        for _ in 0..cap + 5 {
             world.emit(Output::Note { at: world.now, text: String::new() });
         }
         assert_eq!(
             world.faults(),
-            [Fault::OutputsDropped { first_at: Millis::ZERO, dropped: 5, cap: OUTPUT_CAPACITY }]
+            [Fault::OutputsDropped { first_at: Millis::ZERO, dropped: 5, cap }]
         );
         assert!(world.faults()[0].to_string().starts_with("5 outputs dropped"));
     }
