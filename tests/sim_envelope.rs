@@ -135,3 +135,14 @@ fn sim_help_says_what_is_generated() {
         assert!(help.contains(needle), "--help should mention {needle:?}:\n{help}");
     }
 }
+
+#[test]
+fn sim_json_reports_wall_time_and_peak_rss() {
+    let report = sim_json(&["--scenario", "tiny", "--until", "2s"]);
+    assert!(report["wall_ms"].is_u64(), "{report:#}");
+    if cfg!(target_os = "linux") {
+        // A process holding a World and its own binary is at least a megabyte resident.
+        let rss = report["peak_rss_bytes"].as_u64().unwrap_or_else(|| panic!("no peak_rss_bytes in {report:#}"));
+        assert!(rss > 1 << 20, "{report:#}");
+    }
+}
