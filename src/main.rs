@@ -34,6 +34,9 @@ enum Command {
     )]
     Sim(SimArgs),
     /// Measure scheduler and simulation throughput.
+    #[command(
+        after_help = "Entries, in the order they run: greedy_batch, spread_one_by_one, flow_replace, flow_replace_mixed,\nworld_step (the ten-pin lane, then 1,000 and 5,000 pins of 30 pods), frame, startup (empty to all Running\nat 1,000 and 5,000 pins of 30 pods), world_step_knock (1 % of the pins knocked), over_capacity (1,000\npins, 30,000 pods, most unschedulable, 60 s of game time).\nThe full run is long: the 5,000-pin World entries alone take minutes on a 2-core machine. --quick\nstops at 1,000 nodes and 10 s of game time. Examples:\n  pinsetter bench startup --quick\n  pinsetter bench flow --dump-flow-mixed /tmp/mixed.json && python3 benches/check_flow.py /tmp/mixed.json"
+    )]
     Bench(BenchArgs),
     /// Run the control plane headless in real time and serve the Kubernetes API for kubectl.
     #[command(
@@ -257,6 +260,16 @@ struct BenchArgs {
     /// {"nodes": [{"id", "supply"}], "arcs": [{"from", "to", "capacity", "cost"}], "cost"}.
     #[arg(long, value_name = "FILE")]
     dump_flow: Option<std::path::PathBuf>,
+    /// The same for the mixed instance (unequal loads: the harder one), e.g. for
+    /// `python3 benches/check_flow.py FILE` to check our optimum with networkx.
+    #[arg(long, value_name = "FILE")]
+    dump_flow_mixed: Option<std::path::PathBuf>,
+    /// Run only the entries whose name contains one of these (e.g. `startup`, `flow`).
+    #[arg(value_name = "FILTER")]
+    filter: Vec<String>,
+    /// Smaller sizes so one figure comes quickly: nothing above 1,000 nodes, 10 s of game time.
+    #[arg(long)]
+    quick: bool,
 }
 
 fn parse_quantity(text: &str) -> Result<pinsetter::cluster::objects::Quantity, String> {
@@ -471,17 +484,57 @@ fn run_bench(args: BenchArgs) -> Result<()> {
     if args.lane == 0 {
         bail!("--lane must be at least 1");
     }
-    let mut results: Vec<bench::Entry> = bench::greedy_batch(&args.nodes).into_iter().map(Into::into).collect();
-    results.push(bench::score_one_at_a_time(args.lane, 10_000).into());
-    let (flow, network, cost) = bench::flow_replace(args.lane, false);
-    results.push(flow);
-    results.push(bench::flow_replace(args.lane, true).0);
-    if let Some(path) = &args.dump_flow {
-        let dump = bench::FlowDump { nodes: &network.nodes, arcs: &network.arcs, cost };
-        std::fs::write(path, serde_json::to_string(&dump)?).with_context(|| format!("writing {}", path.display()))?;
+    if let Some(unknown) = args.filter.iter().find(|f| !bench::GROUPS.iter().any(|g| g.contains(f.as_str()))) {
+        bail!("bench: no entry matches {unknown:?}; entries: {}", bench::GROUPS.join(", "));
     }
-    results.push(bench::world_step().into());
-    results.push(pinsetter::tui::bench_frame().into());
+    let wanted = |name: &str| args.filter.is_empty() || args.filter.iter().any(|f| name.contains(f.as_str()));
+    let limit = if args.quick { 1_000 } else { usize::MAX };
+    let lane = args.lane.min(limit);
+    let mut results: Vec<bench::Entry> = Vec::new();
+    if wanted("greedy_batch") {
+        let sizes: Vec<usize> = args.nodes.iter().copied().filter(|&n| n <= limit).collect();
+        results.extend(bench::greedy_batch(&sizes).into_iter().map(Into::into));
+    }
+    if wanted("spread_one_by_one") {
+        results.push(bench::score_one_at_a_time(lane, 10_000).into());
+    }
+    if wanted("flow_replace") || args.dump_flow.is_some() {
+        let (flow, network, cost) = bench::flow_replace(lane, false);
+        results.push(flow);
+        if let Some(path) = &args.dump_flow {
+            let dump = bench::FlowDump { nodes: &network.nodes, arcs: &network.arcs, cost };
+            std::fs::write(path, serde_json::to_string(&dump)?)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
+    if wanted("flow_replace_mixed") || args.dump_flow_mixed.is_some() {
+        let (flow, network, cost) = bench::flow_replace(lane, true);
+        results.push(flow);
+        if let Some(path) = &args.dump_flow_mixed {
+            let dump = bench::FlowDump { nodes: &network.nodes, arcs: &network.arcs, cost };
+            std::fs::write(path, serde_json::to_string(&dump)?)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
+    if wanted("world_step") {
+        results.push(bench::world_step().into());
+    }
+    if wanted("frame") {
+        results.push(pinsetter::tui::bench_frame().into());
+    }
+    let (steady, after_knock, over) = if args.quick {
+        (Millis(2_000), Millis(10_000), Millis(10_000))
+    } else {
+        (Millis(10_000), Millis(60_000), Millis(60_000))
+    };
+    if wanted("startup") || wanted("world_step") || wanted("world_step_knock") {
+        for nodes in [1_000, 5_000].into_iter().filter(|&n| n <= limit) {
+            results.extend(bench::world_at_scale(nodes, steady, after_knock, wanted));
+        }
+    }
+    if wanted("over_capacity") {
+        results.push(bench::over_capacity(over));
+    }
     let results = bench::Results { results };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&results)?);
