@@ -1,13 +1,13 @@
 //! `pinsetter bench`: throughput figures for the hot paths, as JSON (`--json`) or a table.
 //! These are measurements, not tests: nothing here asserts a speed.
 
+use crate::clock::{Millis, TICK_MS};
 use crate::cluster::objects::{Readiness, Taint};
 use crate::cluster::scheduler::flow::{self, Network};
 use crate::cluster::scheduler::framework::{NodeInfo, PodInfo, Resources, add_request};
 use crate::cluster::scheduler::{greedy, spread};
 use crate::cluster::store::ObjectKey;
 use crate::cluster::timing::Preset;
-use crate::clock::{Millis, TICK_MS};
 use crate::scenario::{LaneSize, Scenario};
 use crate::world::{Input, Output, World};
 use serde::Serialize;
@@ -186,7 +186,8 @@ pub fn world_at_scale(nodes: usize, steady: Millis, after_knock: Millis, wanted:
 /// about 26,000 can never be placed. Wall time (World built and stepped) for `game` of game
 /// time, and the FailedScheduling records emitted.
 pub fn over_capacity(game: Millis) -> Entry {
-    let size = LaneSize { node_cpu_milli: Some(4_000), node_memory_bytes: Some(8 << 30), ..LaneSize::new(1_000, 30_000) };
+    let size =
+        LaneSize { node_cpu_milli: Some(4_000), node_memory_bytes: Some(8 << 30), ..LaneSize::new(1_000, 30_000) };
     let scenario = Scenario::generate(&size).expect("the over-capacity lane is inside the envelope");
     let start = Instant::now();
     let mut world = World::new(1, Preset::Arcade, &scenario).expect("a generated lane is valid");
