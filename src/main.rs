@@ -167,7 +167,7 @@ struct LaneArgs {
     /// kubernetes.io/arch as kubelets label them, spread round robin over zones alley-1a/b/c
     /// (topology.kubernetes.io/zone) of region alley-1, and hold 110 pods each. Unless
     /// --node-cpu / --node-memory say otherwise, their cpu (whole cores) and memory (whole Gi)
-    /// are sized so the pods fill about 75 % of the lane.
+    /// are sized so the pods fill about 75 % of the lane (at least 4 cpu / 8Gi).
     #[arg(long, value_name = "N", requires = "pods")]
     nodes: Option<usize>,
     /// Pods for a generated lane (use with --nodes; at most 150,000 and 110 per pin), in five

@@ -30,6 +30,10 @@ pub const MAX_PODS_PER_NODE: usize = 110;
 /// Generated lanes are sized so their pods fill about this share of the lane (cpu and memory):
 /// room for a knocked pin's pods, as a real cluster keeps headroom.
 const TARGET_FILL_PERCENT: i64 = 75;
+/// A generated pin is never smaller than the default lane's (4 cpu, 8Gi): lightly loaded lanes
+/// keep the game's pin size instead of shrinking to slivers a knock cannot be absorbed by.
+const MIN_NODE_CPU_MILLI: i64 = 4_000;
+const MIN_NODE_MEMORY_BYTES: i64 = 8 << 30;
 /// Zones a generated lane's nodes are spread over, round robin, as a cloud region's three.
 const GENERATED_ZONES: [&str; 3] = ["alley-1a", "alley-1b", "alley-1c"];
 const GENERATED_REGION: &str = "alley-1";
@@ -252,7 +256,7 @@ impl Scenario {
     /// by share, remainders to the first), on `nodes` pins labelled as kubelets label them and
     /// spread round robin over three zones of one region. Unless given, each pin's cpu (whole
     /// cores) and memory (whole Gi) are sized so the pods fill about 75 % of the lane, and never
-    /// less than the largest pod needs; every pin holds 110 pods (the kubelet's default maxPods).
+    /// less than the default lane's 4 cpu / 8Gi; every pin holds 110 pods (the kubelet's default maxPods).
     fn build(size: &LaneSize) -> Scenario {
         let nodes = size.nodes.max(1);
         let share_total: usize = GENERATED_SHAPES.iter().map(|s| s.share).sum();
@@ -271,11 +275,12 @@ impl Scenario {
             let per_node = ceil_div(total * 100, TARGET_FILL_PERCENT * nodes as i64);
             ceil_div(per_node.max(floor), unit) * unit
         };
-        let cpu_milli =
-            size.node_cpu_milli.unwrap_or_else(|| sized(demand(|s| s.cpu_milli), 1000, largest(|s| s.cpu_milli)));
-        let memory_bytes = size
-            .node_memory_bytes
-            .unwrap_or_else(|| sized(demand(|s| s.memory_mi << 20), 1 << 30, largest(|s| s.memory_mi << 20)));
+        let cpu_milli = size
+            .node_cpu_milli
+            .unwrap_or_else(|| sized(demand(|s| s.cpu_milli), 1000, largest(|s| s.cpu_milli).max(MIN_NODE_CPU_MILLI)));
+        let memory_bytes = size.node_memory_bytes.unwrap_or_else(|| {
+            sized(demand(|s| s.memory_mi << 20), 1 << 30, largest(|s| s.memory_mi << 20).max(MIN_NODE_MEMORY_BYTES))
+        });
         let mut objects = Vec::with_capacity(nodes + GENERATED_SHAPES.len());
         for i in 1..=nodes {
             let capacity: BTreeMap<String, Quantity> = [
