@@ -1,14 +1,15 @@
 //! `pinsetter bench`: throughput figures for the hot paths, as JSON (`--json`) or a table.
 //! These are measurements, not tests: nothing here asserts a speed.
 
+use crate::clock::{Millis, TICK_MS};
 use crate::cluster::objects::{Readiness, Taint};
 use crate::cluster::scheduler::flow::{self, Network};
 use crate::cluster::scheduler::framework::{NodeInfo, PodInfo, Resources, add_request};
 use crate::cluster::scheduler::{greedy, spread};
 use crate::cluster::store::ObjectKey;
 use crate::cluster::timing::Preset;
-use crate::scenario::Scenario;
-use crate::world::World;
+use crate::scenario::{LaneSize, Scenario};
+use crate::world::{Input, Output, World};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -40,12 +41,160 @@ pub struct Entry {
     pub measurement: Measurement,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub objective: Option<i64>,
+    /// What a whole-World entry (startup, world_step at scale, over_capacity) adds.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub world: Option<WorldFigures>,
 }
 
 impl From<Measurement> for Entry {
     fn from(measurement: Measurement) -> Entry {
-        Entry { measurement, objective: None }
+        Entry { measurement, objective: None, world: None }
     }
+}
+
+/// Figures of a benchmark that runs a whole World (a generated lane, every controller).
+#[derive(Debug, Clone, Serialize)]
+pub struct WorldFigures {
+    /// Game time covered, milliseconds.
+    pub game_ms: u64,
+    /// Ticks stepped (one per 10 ms of game time).
+    pub ticks: u64,
+    /// Mean tick wall time, milliseconds.
+    pub mean_ms: f64,
+    /// The process's peak resident set so far (VmHWM): entries run smallest first, so each
+    /// figure is the peak up to and including that entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_rss_bytes: Option<u64>,
+    pub running: i64,
+    pub pending: i64,
+    /// FailedScheduling event records the World emitted during the measured window.
+    pub failed_scheduling: u64,
+}
+
+/// The names `pinsetter bench [FILTER]` matches against, in the order they run.
+pub const GROUPS: [&str; 9] = [
+    "greedy_batch",
+    "spread_one_by_one",
+    "flow_replace",
+    "flow_replace_mixed",
+    "world_step",
+    "frame",
+    "startup",
+    "world_step_knock",
+    "over_capacity",
+];
+
+/// `nodes` pins with 30 pods each, generated as `--nodes N --pods 30N` generates them (sized
+/// so the pods fit at about 75 %).
+fn thirty_per_node(nodes: usize) -> Scenario {
+    Scenario::generate(&LaneSize::new(nodes, nodes * 30)).expect("30 pods a node is inside the envelope")
+}
+
+/// Steps `world` `ticks` times, timing each step and draining its outputs (counting
+/// FailedScheduling records).
+fn timed_steps(world: &mut World, ticks: u64, times: &mut Vec<f64>, failed_scheduling: &mut u64) {
+    for _ in 0..ticks {
+        let start = Instant::now();
+        world.step();
+        while let Some(output) = world.poll_output() {
+            if let Output::Event(e) = &output
+                && e.reason == "FailedScheduling"
+            {
+                *failed_scheduling += 1;
+            }
+        }
+        times.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+}
+
+fn world_entry(name: &str, nodes: usize, world: &World, times: Vec<f64>, build_ms: f64, failed: u64) -> Entry {
+    let counts = world.pod_counts();
+    let ticks = times.len() as u64;
+    let total: f64 = times.iter().sum::<f64>() + build_ms;
+    let mean_ms = if times.is_empty() { 0.0 } else { times.iter().sum::<f64>() / times.len() as f64 };
+    let (median, p99) = if times.is_empty() { (0.0, 0.0) } else { median_and_p99(times) };
+    let startup = name == "startup" || name == "over_capacity";
+    Entry {
+        measurement: Measurement {
+            name: name.into(),
+            nodes,
+            pods: counts.desired as usize,
+            pods_per_sec: None,
+            // A start-up or a fixed window is one run: its whole wall time. A steady window
+            // is many ticks: the median tick.
+            solve_ms: if startup { total } else { median },
+            p99_ms: Some(p99),
+            runs: if startup { 1 } else { ticks as usize },
+            unplaced: None,
+        },
+        objective: None,
+        world: Some(WorldFigures {
+            game_ms: ticks * TICK_MS,
+            ticks,
+            mean_ms,
+            peak_rss_bytes: crate::sim::peak_rss_bytes(),
+            running: counts.running,
+            pending: counts.pending,
+            failed_scheduling: failed,
+        }),
+    }
+}
+
+/// The whole-World entries at one lane size: `startup` (empty to every pod Running: wall ms
+/// including building the World, ticks, peak RSS), then on the same World `world_step`
+/// (`steady` of game time with nothing happening: median, mean and p99 tick) and
+/// `world_step_knock` (1 % of the pins knocked, then `after_knock` of game time to recover).
+pub fn world_at_scale(nodes: usize, steady: Millis, after_knock: Millis, wanted: impl Fn(&str) -> bool) -> Vec<Entry> {
+    let scenario = thirty_per_node(nodes);
+    let start = Instant::now();
+    let mut world = World::new(1, Preset::Arcade, &scenario).expect("a generated lane is valid");
+    let build_ms = start.elapsed().as_secs_f64() * 1000.0;
+    // Up to two minutes of game time to come up; checked every 100 ms of game time, outside
+    // the timed steps.
+    let (mut times, mut failed) = (Vec::new(), 0);
+    for _ in 0..1_200 {
+        let counts = world.pod_counts();
+        if counts.running >= counts.desired {
+            break;
+        }
+        timed_steps(&mut world, 10, &mut times, &mut failed);
+    }
+    let mut entries = Vec::new();
+    if wanted("startup") {
+        entries.push(world_entry("startup", nodes, &world, times, build_ms, failed));
+    }
+    if wanted("world_step") {
+        let (mut times, mut failed) = (Vec::new(), 0);
+        timed_steps(&mut world, steady.0 / TICK_MS, &mut times, &mut failed);
+        entries.push(world_entry("world_step", nodes, &world, times, 0.0, failed));
+    }
+    if wanted("world_step_knock") {
+        for i in 0..nodes.div_ceil(100) {
+            let pin = format!("pin-{}", i * 100 + 1);
+            if let Err(e) = world.handle_input(Input::Knock(pin)) {
+                eprintln!("bench: knocking a generated pin failed: {e}");
+            }
+        }
+        let (mut times, mut failed) = (Vec::new(), 0);
+        timed_steps(&mut world, after_knock.0 / TICK_MS, &mut times, &mut failed);
+        entries.push(world_entry("world_step_knock", nodes, &world, times, 0.0, failed));
+    }
+    entries
+}
+
+/// The over-capacity lane of issue 10: 1,000 pins of 4 cpu / 8Gi and 30,000 pods, of which
+/// about 26,000 can never be placed. Wall time (World built and stepped) for `game` of game
+/// time, and the FailedScheduling records emitted.
+pub fn over_capacity(game: Millis) -> Entry {
+    let size =
+        LaneSize { node_cpu_milli: Some(4_000), node_memory_bytes: Some(8 << 30), ..LaneSize::new(1_000, 30_000) };
+    let scenario = Scenario::generate(&size).expect("the over-capacity lane is inside the envelope");
+    let start = Instant::now();
+    let mut world = World::new(1, Preset::Arcade, &scenario).expect("a generated lane is valid");
+    let build_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let (mut times, mut failed) = (Vec::new(), 0);
+    timed_steps(&mut world, game.0 / TICK_MS, &mut times, &mut failed);
+    world_entry("over_capacity", 1_000, &world, times, build_ms, failed)
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -251,7 +400,7 @@ pub fn flow_replace(nodes: usize, mixed: bool) -> (Entry, Network, i64) {
         runs,
         unplaced: Some(outcome.placement.node.iter().filter(|p| p.is_none()).count()),
     };
-    (Entry { measurement, objective: Some(cost) }, network, cost)
+    (Entry { measurement, objective: Some(cost), world: None }, network, cost)
 }
 
 /// `--dump-flow`'s JSON: the instance and our solution's cost.
@@ -264,19 +413,42 @@ pub struct FlowDump<'a> {
 
 pub fn print_table(results: &Results) {
     println!(
-        "{:<18} {:>7} {:>8} {:>14} {:>10} {:>10} {:>12}",
-        "NAME", "NODES", "PODS", "PODS/S", "MEDIAN ms", "P99 ms", "OBJECTIVE"
+        "{:<18} {:>7} {:>8} {:>14} {:>10} {:>10} {:>12} {:>8} {:>9} {:>10}",
+        "NAME", "NODES", "PODS", "PODS/S", "MEDIAN ms", "P99 ms", "OBJECTIVE", "TICKS", "RSS MiB", "FAILEDSCH"
     );
-    for Entry { measurement: m, objective } in &results.results {
+    for Entry { measurement: m, objective, world } in &results.results {
         println!(
-            "{:<18} {:>7} {:>8} {:>14} {:>10.3} {:>10} {:>12}",
+            "{:<18} {:>7} {:>8} {:>14} {:>10.3} {:>10} {:>12} {:>8} {:>9} {:>10}",
             m.name,
             m.nodes,
             m.pods,
             m.pods_per_sec.map_or("-".into(), |p| format!("{p:.0}")),
             m.solve_ms,
             m.p99_ms.map_or("-".into(), |p| format!("{p:.3}")),
-            objective.map_or("-".into(), |o| o.to_string())
+            objective.map_or("-".into(), |o| o.to_string()),
+            world.as_ref().map_or("-".into(), |w| w.ticks.to_string()),
+            world.as_ref().and_then(|w| w.peak_rss_bytes).map_or("-".into(), |b| (b >> 20).to_string()),
+            world.as_ref().map_or("-".into(), |w| w.failed_scheduling.to_string()),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn world_entries_come_up_then_measure_steady_and_knocked_ticks() {
+        let entries = world_at_scale(20, Millis(500), Millis(2_000), |_| true);
+        let names: Vec<&str> = entries.iter().map(|e| e.measurement.name.as_str()).collect();
+        assert_eq!(names, ["startup", "world_step", "world_step_knock"]);
+        let startup = entries[0].world.as_ref().expect("world figures");
+        assert_eq!((startup.running, startup.pending), (600, 0), "{startup:?}");
+        assert!(startup.ticks > 0);
+        let steady = entries[1].world.as_ref().expect("world figures");
+        assert_eq!(steady.ticks, 50);
+        assert_eq!(entries[2].world.as_ref().expect("world figures").ticks, 200);
+        let only_startup = world_at_scale(20, Millis(500), Millis(500), |name| name == "startup");
+        assert_eq!(only_startup.len(), 1);
     }
 }

@@ -34,6 +34,9 @@ enum Command {
     )]
     Sim(SimArgs),
     /// Measure scheduler and simulation throughput.
+    #[command(
+        after_help = "Entries, in the order they run: greedy_batch, spread_one_by_one, flow_replace, flow_replace_mixed,\nworld_step (the ten-pin lane, then 1,000 and 5,000 pins of 30 pods), frame, startup (empty to all Running\nat 1,000 and 5,000 pins of 30 pods), world_step_knock (1 % of the pins knocked), over_capacity (1,000\npins, 30,000 pods, most unschedulable, 60 s of game time).\nWithout a FILTER, the whole-World entries at scale (startup, world_step at 1,000/5,000 pins,\nworld_step_knock, over_capacity) are skipped: name them to run them; the 5,000-pin ones take minutes\non a 2-core machine. --quick stops at 1,000 nodes and 10 s of game time. Examples:\n  pinsetter bench startup --quick\n  pinsetter bench flow --dump-flow-mixed /tmp/mixed.json && python3 benches/check_flow.py /tmp/mixed.json"
+    )]
     Bench(BenchArgs),
     /// Run the control plane headless in real time and serve the Kubernetes API for kubectl.
     #[command(
@@ -176,15 +179,29 @@ struct KubeconfigArgs {
 #[derive(Args, Debug, Clone)]
 struct LaneArgs {
     /// A scenario file (multi-document YAML of Nodes and Deployments), or a built-in lane:
-    /// default, tiny, stadium (1,000 pins).
+    /// default, tiny, stadium (1,000 pins), envelope (Kubernetes' limits: 5,000 nodes of
+    /// 32 cpu / 128Gi, 150,000 pods).
     #[arg(long, default_value = "default", global = true, allow_hyphen_values = true)]
     scenario: String,
-    /// Generate a lane of N pins instead of loading a scenario (use with --pods).
+    /// Generate a lane of N pins instead of loading a scenario (use with --pods; at most 5,000).
+    /// Pins are named pin-1..pin-N, labelled kubernetes.io/hostname, kubernetes.io/os and
+    /// kubernetes.io/arch as kubelets label them, spread round robin over zones alley-1a/b/c
+    /// (topology.kubernetes.io/zone) of region alley-1, and hold 110 pods each. Unless
+    /// --node-cpu / --node-memory say otherwise, their cpu (whole cores) and memory (whole Gi)
+    /// are sized so the pods fill about 75 % of the lane (at least 4 cpu / 8Gi).
     #[arg(long, value_name = "N", requires = "pods", value_parser = parse_count, allow_hyphen_values = true)]
     nodes: Option<usize>,
-    /// Pods for a generated lane (use with --nodes).
+    /// Pods for a generated lane (use with --nodes; at most 150,000 and 110 per pin), in five
+    /// Deployments: web 30 %, api 20 %, cache 10 % (priority 1000), worker 15 %, batch 25 %
+    /// (priority -10).
     #[arg(long, value_name = "M", requires = "nodes", value_parser = parse_count, allow_hyphen_values = true)]
     pods: Option<usize>,
+    /// Each generated pin's cpu, as a Kubernetes quantity (e.g. 4, 3500m) instead of the 75 % sizing.
+    #[arg(long, value_name = "CPU", requires = "nodes", value_parser = parse_quantity, allow_hyphen_values = true)]
+    node_cpu: Option<pinsetter::cluster::objects::Quantity>,
+    /// Each generated pin's memory, as a Kubernetes quantity (e.g. 8Gi) instead of the 75 % sizing.
+    #[arg(long, value_name = "MEMORY", requires = "nodes", value_parser = parse_quantity, allow_hyphen_values = true)]
+    node_memory: Option<pinsetter::cluster::objects::Quantity>,
     /// Seed for every random stream: same seed + same inputs = same game.
     #[arg(long, default_value_t = 1, value_parser = parse_seed, allow_hyphen_values = true)]
     seed: u64,
@@ -207,12 +224,12 @@ fn policy_parser() -> impl clap::builder::TypedValueParser<Value = Policy> {
 impl LaneArgs {
     fn scenario(&self) -> Result<Scenario> {
         let mut scenario = match (self.nodes, self.pods) {
-            (Some(nodes), Some(pods)) => {
-                if nodes == 0 {
-                    bail!("--nodes must be at least 1");
-                }
-                Scenario::generated(nodes, pods)
-            }
+            (Some(nodes), Some(pods)) => Scenario::generate(&pinsetter::scenario::LaneSize {
+                nodes,
+                pods,
+                node_cpu_milli: self.node_cpu.as_ref().map(|q| q.milli()),
+                node_memory_bytes: self.node_memory.as_ref().map(|q| q.value()),
+            })?,
             _ => Scenario::resolve(&self.scenario)?,
         };
         scenario.scheduler = self.scheduler;
@@ -272,6 +289,20 @@ struct BenchArgs {
     /// {"nodes": [{"id", "supply"}], "arcs": [{"from", "to", "capacity", "cost"}], "cost"}.
     #[arg(long, value_name = "FILE", allow_hyphen_values = true)]
     dump_flow: Option<std::path::PathBuf>,
+    /// The same for the mixed instance (unequal loads: the harder one), e.g. for
+    /// `python3 benches/check_flow.py FILE` to check our optimum with networkx.
+    #[arg(long, value_name = "FILE", allow_hyphen_values = true)]
+    dump_flow_mixed: Option<std::path::PathBuf>,
+    /// Run only the entries whose name contains one of these (e.g. `startup`, `flow`).
+    #[arg(value_name = "FILTER")]
+    filter: Vec<String>,
+    /// Smaller sizes so one figure comes quickly: nothing above 1,000 nodes, 10 s of game time.
+    #[arg(long)]
+    quick: bool,
+}
+
+fn parse_quantity(text: &str) -> Result<pinsetter::cluster::objects::Quantity, String> {
+    pinsetter::cluster::objects::Quantity::parse(text).map_err(|e| e.to_string())
 }
 
 fn parse_speed(text: &str) -> Result<f64, String> {
@@ -494,6 +525,7 @@ fn shutdown_signal() -> Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
 
 fn run_sim(args: SimArgs) -> Result<()> {
     let scenario = args.lane.scenario()?;
+    sim::check_envelope(&scenario, &args.actions, args.until)?;
     let json = args.json;
     if !args.compare.is_empty() {
         let rows = sim::compare(&scenario, args.lane.seed, args.lane.timing, &args.actions, args.until, &args.compare)
@@ -574,17 +606,59 @@ fn run_bench(args: BenchArgs) -> Result<()> {
     if args.lane == 0 {
         bail!("--lane must be at least 1");
     }
-    let mut results: Vec<bench::Entry> = bench::greedy_batch(&args.nodes).into_iter().map(Into::into).collect();
-    results.push(bench::score_one_at_a_time(args.lane, 10_000).into());
-    let (flow, network, cost) = bench::flow_replace(args.lane, false);
-    results.push(flow);
-    results.push(bench::flow_replace(args.lane, true).0);
-    if let Some(path) = &args.dump_flow {
-        let dump = bench::FlowDump { nodes: &network.nodes, arcs: &network.arcs, cost };
-        std::fs::write(path, serde_json::to_string(&dump)?).with_context(|| format!("writing {}", path.display()))?;
+    if let Some(unknown) = args.filter.iter().find(|f| !bench::GROUPS.iter().any(|g| g.contains(f.as_str()))) {
+        bail!("bench: no entry matches {unknown:?}; entries: {}", bench::GROUPS.join(", "));
     }
-    results.push(bench::world_step().into());
-    results.push(pinsetter::tui::bench_frame().into());
+    let wanted = |name: &str| args.filter.is_empty() || args.filter.iter().any(|f| name.contains(f.as_str()));
+    let limit = if args.quick { 1_000 } else { usize::MAX };
+    let lane = args.lane.min(limit);
+    let mut results: Vec<bench::Entry> = Vec::new();
+    if wanted("greedy_batch") {
+        let sizes: Vec<usize> = args.nodes.iter().copied().filter(|&n| n <= limit).collect();
+        results.extend(bench::greedy_batch(&sizes).into_iter().map(Into::into));
+    }
+    if wanted("spread_one_by_one") {
+        results.push(bench::score_one_at_a_time(lane, 10_000).into());
+    }
+    if wanted("flow_replace") || args.dump_flow.is_some() {
+        let (flow, network, cost) = bench::flow_replace(lane, false);
+        results.push(flow);
+        if let Some(path) = &args.dump_flow {
+            let dump = bench::FlowDump { nodes: &network.nodes, arcs: &network.arcs, cost };
+            std::fs::write(path, serde_json::to_string(&dump)?)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
+    if wanted("flow_replace_mixed") || args.dump_flow_mixed.is_some() {
+        let (flow, network, cost) = bench::flow_replace(lane, true);
+        results.push(flow);
+        if let Some(path) = &args.dump_flow_mixed {
+            let dump = bench::FlowDump { nodes: &network.nodes, arcs: &network.arcs, cost };
+            std::fs::write(path, serde_json::to_string(&dump)?)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
+    if wanted("world_step") {
+        results.push(bench::world_step().into());
+    }
+    if wanted("frame") {
+        results.push(pinsetter::tui::bench_frame().into());
+    }
+    let (steady, after_knock, over) = if args.quick {
+        (Millis(2_000), Millis(10_000), Millis(10_000))
+    } else {
+        (Millis(10_000), Millis(60_000), Millis(60_000))
+    };
+    // The whole-World entries at scale take minutes: only when a FILTER names them.
+    let named = |name: &str| !args.filter.is_empty() && wanted(name);
+    if named("startup") || named("world_step") || named("world_step_knock") {
+        for nodes in [1_000, 5_000].into_iter().filter(|&n| n <= limit) {
+            results.extend(bench::world_at_scale(nodes, steady, after_knock, wanted));
+        }
+    }
+    if named("over_capacity") {
+        results.push(bench::over_capacity(over));
+    }
     let results = bench::Results { results };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&results)?);

@@ -7,6 +7,7 @@ use crate::cluster::objects::{
     PodTemplateSpec, Quantity,
 };
 use crate::cluster::scheduler::Policy;
+use crate::cluster::store::ObjectKey;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -17,9 +18,71 @@ pub const BUILTIN: [(&str, &str); 2] = [
     ("tiny", include_str!("../assets/scenarios/tiny.yaml")),
 ];
 
-/// The generated lane `stadium` stands for.
-/// 4.5 pods a pin, as the default lane: about two thirds full.
-pub const STADIUM: (usize, usize) = (1_000, 4_500);
+/// Kubernetes' published scalability limits ("Considerations for large clusters",
+/// kubernetes.io/docs/setup/best-practices/cluster-large/): the envelope this simulator
+/// supports. Inputs beyond it take minutes and gigabytes instead of failing, so they are refused
+/// before anything is built.
+pub const MAX_NODES: usize = 5_000;
+pub const MAX_PODS: u64 = 150_000;
+/// The kubelet's default `maxPods`, and the published per-node limit.
+pub const MAX_PODS_PER_NODE: usize = 110;
+
+/// Generated lanes are sized so their pods fill about this share of the lane (cpu and memory):
+/// room for a knocked pin's pods, as a real cluster keeps headroom.
+const TARGET_FILL_PERCENT: i64 = 75;
+/// A generated pin is never smaller than the default lane's (4 cpu, 8Gi): lightly loaded lanes
+/// keep the game's pin size instead of shrinking to slivers a knock cannot be absorbed by.
+const MIN_NODE_CPU_MILLI: i64 = 4_000;
+const MIN_NODE_MEMORY_BYTES: i64 = 8 << 30;
+/// Zones a generated lane's nodes are spread over, round robin, as a cloud region's three.
+const GENERATED_ZONES: [&str; 3] = ["alley-1a", "alley-1b", "alley-1c"];
+const GENERATED_REGION: &str = "alley-1";
+
+/// A generated lane: `--nodes N --pods M [--node-cpu Q] [--node-memory Q]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaneSize {
+    pub nodes: usize,
+    pub pods: usize,
+    /// Each node's cpu in millicores; `None` sizes it so the pods fill about 75 %.
+    pub node_cpu_milli: Option<i64>,
+    /// Each node's memory in bytes; `None` sizes it so the pods fill about 75 %.
+    pub node_memory_bytes: Option<i64>,
+}
+
+impl LaneSize {
+    pub fn new(nodes: usize, pods: usize) -> LaneSize {
+        LaneSize { nodes, pods, node_cpu_milli: None, node_memory_bytes: None }
+    }
+}
+
+/// The built-in generated lanes: `stadium` (1,000 pins of the default lane's size, about two
+/// thirds full) and `envelope` (Kubernetes' published limits: 5,000 nodes of 32 cpu / 128Gi /
+/// 110 pods, 150,000 pods in five Deployments, all of which fit).
+pub const STADIUM: LaneSize =
+    LaneSize { nodes: 1_000, pods: 4_500, node_cpu_milli: Some(4_000), node_memory_bytes: Some(8 << 30) };
+pub const ENVELOPE: LaneSize =
+    LaneSize { nodes: 5_000, pods: 150_000, node_cpu_milli: Some(32_000), node_memory_bytes: Some(128 << 30) };
+
+/// An input beyond the supported envelope; each message names the input, the limit and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvelopeError {
+    #[error(
+        "{input}: {count} nodes is beyond the supported envelope of 5000 nodes (Kubernetes' published scalability limit)"
+    )]
+    Nodes { input: String, count: usize },
+    #[error(
+        "{input}: {count} pods is beyond the supported envelope of 150000 pods (Kubernetes' published scalability limit)"
+    )]
+    Pods { input: String, count: u64 },
+    #[error(
+        "{input}: {pods} pods on {nodes} nodes is {per_node} pods per node, beyond the supported 110 pods per node (the kubelet's default maxPods, Kubernetes' published limit)"
+    )]
+    PodsPerNode { input: String, pods: usize, nodes: usize, per_node: usize },
+    #[error("{input}: a generated lane needs at least 1 node")]
+    NoNodes { input: String },
+    #[error("{input}: must be more than 0")]
+    NotPositive { input: String },
+}
 
 #[derive(Debug, Clone)]
 pub struct Scenario {
@@ -45,12 +108,15 @@ pub enum ScenarioError {
     Invalid { origin: String, document: usize, kind: String, name: String, message: String },
     #[error("{0}: no objects: a scenario needs at least one Node")]
     Empty(String),
-    #[error("unknown scenario {0:?}: give a path to a YAML file, or one of: default, tiny, stadium")]
+    #[error("unknown scenario {0:?}: give a path to a YAML file, or one of: default, tiny, stadium, envelope")]
     Unknown(String),
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
 }
 
 impl Scenario {
-    /// `--scenario` takes a path, or the name of a built-in lane (`default`, `tiny`, `stadium`).
+    /// `--scenario` takes a path, or the name of a built-in lane (`default`, `tiny`, `stadium`,
+    /// `envelope`).
     pub fn resolve(spec: &str) -> Result<Scenario, ScenarioError> {
         let path = Path::new(spec);
         if path.exists() {
@@ -59,8 +125,10 @@ impl Scenario {
             return Scenario::parse(&text, spec);
         }
         let name = spec.trim_end_matches(".yaml").rsplit('/').next().unwrap_or(spec);
-        if name == "stadium" {
-            return Ok(Scenario::generated(STADIUM.0, STADIUM.1));
+        match name {
+            "stadium" => return Ok(Scenario::generate(&STADIUM)?),
+            "envelope" => return Ok(Scenario::generate(&ENVELOPE)?),
+            _ => {}
         }
         // A path to a shipped lane that is not on disk (run from elsewhere) still finds it.
         match BUILTIN.iter().find(|(n, _)| *n == name) {
@@ -97,47 +165,175 @@ impl Scenario {
         if !objects.iter().any(|(_, o)| matches!(o, Object::Node(_))) {
             return Err(ScenarioError::Empty(origin.into()));
         }
-        Ok(Scenario { origin: origin.into(), objects, scheduler: Policy::default() })
+        let scenario = Scenario { origin: origin.into(), objects, scheduler: Policy::default() };
+        scenario.check_envelope()?;
+        Ok(scenario)
     }
 
-    /// A lane of `nodes` pins (4 cpu, 8Gi each) and about `pods` pods in five deployments of
-    /// the default lane's shapes.
+    /// Refuses a lane beyond Kubernetes' published limits: more than 5,000 nodes, or more than
+    /// 150,000 pods desired (Deployments' and unowned ReplicaSets' replicas, plus bare Pods).
+    pub fn check_envelope(&self) -> Result<(), EnvelopeError> {
+        let nodes = self.objects.iter().filter(|(_, o)| matches!(o, Object::Node(_))).count();
+        if nodes > MAX_NODES {
+            return Err(EnvelopeError::Nodes { input: self.origin.clone(), count: nodes });
+        }
+        let pods = self.desired_pods();
+        if pods > MAX_PODS {
+            return Err(EnvelopeError::Pods { input: self.origin.clone(), count: pods });
+        }
+        Ok(())
+    }
+
+    /// Pods the lane's objects ask for before any scaling: replicas of Deployments and of
+    /// ReplicaSets no Deployment owns, plus bare Pods.
+    pub fn desired_pods(&self) -> u64 {
+        let replicas = |r: Option<i32>| u64::try_from(r.unwrap_or(1)).unwrap_or(0);
+        self.objects
+            .iter()
+            .map(|(_, object)| match object {
+                Object::Deployment(d) => replicas(d.spec.replicas),
+                Object::ReplicaSet(r) if r.metadata.controller().is_none() => replicas(r.spec.replicas),
+                Object::Pod(_) => 1,
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// The replicas each Deployment starts with, by `namespace/name` key, for checking a script
+    /// of `scale` actions against the envelope.
+    pub fn deployment_replicas(&self) -> BTreeMap<ObjectKey, u64> {
+        self.objects
+            .iter()
+            .filter_map(|(_, object)| match object {
+                Object::Deployment(d) => Some((
+                    ObjectKey::new(
+                        match d.metadata.namespace() {
+                            "" => "default",
+                            namespace => namespace,
+                        },
+                        d.metadata.name.clone(),
+                    ),
+                    u64::try_from(d.spec.replicas.unwrap_or(1)).unwrap_or(0),
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// `--nodes N --pods M`: checks the size against the envelope before building anything
+    /// (a million nodes would take gigabytes to refuse afterwards), then builds the lane.
+    pub fn generate(size: &LaneSize) -> Result<Scenario, EnvelopeError> {
+        let input = format!("--nodes {} --pods {}", size.nodes, size.pods);
+        if size.nodes == 0 {
+            return Err(EnvelopeError::NoNodes { input: format!("--nodes {}", size.nodes) });
+        }
+        if size.nodes > MAX_NODES {
+            return Err(EnvelopeError::Nodes { input: format!("--nodes {}", size.nodes), count: size.nodes });
+        }
+        if size.pods as u64 > MAX_PODS {
+            return Err(EnvelopeError::Pods { input: format!("--pods {}", size.pods), count: size.pods as u64 });
+        }
+        let per_node = size.pods.div_ceil(size.nodes);
+        if per_node > MAX_PODS_PER_NODE {
+            return Err(EnvelopeError::PodsPerNode { input, pods: size.pods, nodes: size.nodes, per_node });
+        }
+        if size.node_cpu_milli.is_some_and(|c| c <= 0) {
+            return Err(EnvelopeError::NotPositive { input: "--node-cpu".into() });
+        }
+        if size.node_memory_bytes.is_some_and(|m| m <= 0) {
+            return Err(EnvelopeError::NotPositive { input: "--node-memory".into() });
+        }
+        Ok(Scenario::build(size))
+    }
+
+    /// A lane of `nodes` pins sized so `pods` fit at about 75 % (see [`Scenario::generate`],
+    /// which also checks the envelope; this does not).
     pub fn generated(nodes: usize, pods: usize) -> Scenario {
-        let mut objects = Vec::new();
+        Scenario::build(&LaneSize::new(nodes, pods))
+    }
+
+    /// The generated lane: `pods` pods in five Deployments of the default lane's shapes (split
+    /// by share, remainders to the first), on `nodes` pins labelled as kubelets label them and
+    /// spread round robin over three zones of one region. Unless given, each pin's cpu (whole
+    /// cores) and memory (whole Gi) are sized so the pods fill about 75 % of the lane, and never
+    /// less than the default lane's 4 cpu / 8Gi; every pin holds 110 pods (the kubelet's default maxPods).
+    fn build(size: &LaneSize) -> Scenario {
+        let nodes = size.nodes.max(1);
+        let share_total: usize = GENERATED_SHAPES.iter().map(|s| s.share).sum();
+        let mut replicas: Vec<usize> = GENERATED_SHAPES.iter().map(|s| size.pods * s.share / share_total).collect();
+        let short = size.pods - replicas.iter().sum::<usize>();
+        for r in replicas.iter_mut().take(short) {
+            *r += 1;
+        }
+        let demand = |per_pod: fn(&GeneratedShape) -> i64| -> i64 {
+            GENERATED_SHAPES.iter().zip(&replicas).map(|(s, &n)| per_pod(s) * n as i64).sum()
+        };
+        let largest = |per_pod: fn(&GeneratedShape) -> i64| GENERATED_SHAPES.iter().map(per_pod).max().unwrap_or(0);
+        // Per node, demand / 75 %, rounded up to the unit a node is sold in.
+        let sized = |total: i64, unit: i64, floor: i64| {
+            let ceil_div = |a: i64, b: i64| (a + b - 1) / b;
+            let per_node = ceil_div(total * 100, TARGET_FILL_PERCENT * nodes as i64);
+            ceil_div(per_node.max(floor), unit) * unit
+        };
+        let cpu_milli = size
+            .node_cpu_milli
+            .unwrap_or_else(|| sized(demand(|s| s.cpu_milli), 1000, largest(|s| s.cpu_milli).max(MIN_NODE_CPU_MILLI)));
+        let memory_bytes = size.node_memory_bytes.unwrap_or_else(|| {
+            sized(demand(|s| s.memory_mi << 20), 1 << 30, largest(|s| s.memory_mi << 20).max(MIN_NODE_MEMORY_BYTES))
+        });
+        let mut objects = Vec::with_capacity(nodes + GENERATED_SHAPES.len());
         for i in 1..=nodes {
             let capacity: BTreeMap<String, Quantity> = [
-                ("cpu".to_string(), Quantity::from_millicores(4000)),
-                ("memory".to_string(), Quantity::from_bytes(8 << 30)),
-                ("pods".to_string(), Quantity::from_count(110)),
+                ("cpu".to_string(), Quantity::from_millicores(cpu_milli)),
+                ("memory".to_string(), Quantity::from_bytes(memory_bytes)),
+                ("pods".to_string(), Quantity::from_count(MAX_PODS_PER_NODE as i64)),
             ]
             .into();
+            let name = format!("pin-{i}");
+            let labels: BTreeMap<String, String> = [
+                ("kubernetes.io/hostname", name.as_str()),
+                ("kubernetes.io/os", "linux"),
+                ("kubernetes.io/arch", "amd64"),
+                ("topology.kubernetes.io/region", GENERATED_REGION),
+                ("topology.kubernetes.io/zone", GENERATED_ZONES[(i - 1) % GENERATED_ZONES.len()]),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
             let node = Node {
-                metadata: ObjectMeta::named(format!("pin-{i}")),
+                metadata: ObjectMeta { labels, ..ObjectMeta::named(name) },
                 status: NodeStatus { allocatable: capacity.clone(), capacity, ..Default::default() },
                 ..Default::default()
             };
             objects.push((i, Object::Node(node)));
         }
-        // (name, share of pods, cpu milli, memory Mi, priority)
-        let shapes = [
-            ("web", 30, 500, 512, 0),
-            ("api", 20, 750, 1024, 0),
-            ("cache", 10, 1500, 3072, 1000),
-            ("worker", 15, 250, 512, 0),
-            ("batch", 25, 500, 1024, -10),
-        ];
-        for (name, share, cpu, mem, priority) in shapes {
-            let replicas = (pods * share / 100) as i32;
-            objects.push((
-                objects.len() + 1,
-                Object::Deployment(generated_deployment(name, replicas, cpu, mem, priority)),
-            ));
+        for (shape, count) in GENERATED_SHAPES.iter().zip(replicas) {
+            objects.push((objects.len() + 1, Object::Deployment(generated_deployment(shape, count as i32))));
         }
-        Scenario { origin: format!("generated:{nodes}x{pods}"), objects, scheduler: Policy::default() }
+        Scenario { origin: format!("generated:{nodes}x{}", size.pods), objects, scheduler: Policy::default() }
     }
 }
 
-fn generated_deployment(name: &str, replicas: i32, cpu_milli: i64, memory_mi: i64, priority: i32) -> Deployment {
+/// One of the generated lane's workloads (the default lane's shapes).
+struct GeneratedShape {
+    name: &'static str,
+    /// Percent of the lane's pods.
+    share: usize,
+    cpu_milli: i64,
+    memory_mi: i64,
+    priority: i32,
+}
+
+const GENERATED_SHAPES: [GeneratedShape; 5] = [
+    GeneratedShape { name: "web", share: 30, cpu_milli: 500, memory_mi: 512, priority: 0 },
+    GeneratedShape { name: "api", share: 20, cpu_milli: 750, memory_mi: 1024, priority: 0 },
+    GeneratedShape { name: "cache", share: 10, cpu_milli: 1500, memory_mi: 3072, priority: 1000 },
+    GeneratedShape { name: "worker", share: 15, cpu_milli: 250, memory_mi: 512, priority: 0 },
+    GeneratedShape { name: "batch", share: 25, cpu_milli: 500, memory_mi: 1024, priority: -10 },
+];
+
+fn generated_deployment(shape: &GeneratedShape, replicas: i32) -> Deployment {
+    let GeneratedShape { name, cpu_milli, memory_mi, priority, .. } = *shape;
     let labels: BTreeMap<String, String> = [("app".to_string(), name.to_string())].into();
     let resources: BTreeMap<String, Quantity> = [
         ("cpu".to_string(), Quantity::from_millicores(cpu_milli)),
@@ -179,6 +375,88 @@ mod tests {
         assert_eq!(nodes, 10);
         assert_eq!(Scenario::resolve("tiny").unwrap().objects.len(), 5);
         assert!(matches!(Scenario::resolve("nope"), Err(ScenarioError::Unknown(_))));
+    }
+
+    fn nodes(scenario: &Scenario) -> Vec<&Node> {
+        scenario
+            .objects
+            .iter()
+            .filter_map(|(_, o)| match o {
+                Object::Node(n) => Some(n),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn generated_lanes_fill_about_three_quarters_and_count_every_pod() {
+        for (n, p) in [(3, 10), (10, 45), (100, 3_000), (1_000, 30_000), (5_000, 150_000), (7, 0)] {
+            let lane = Scenario::generate(&LaneSize::new(n, p)).unwrap();
+            assert_eq!(lane.desired_pods(), p as u64, "{n}x{p}");
+            let pins = nodes(&lane);
+            assert_eq!(pins.len(), n);
+            let cpu = pins[0].status.allocatable["cpu"].milli() * n as i64;
+            let memory = pins[0].status.allocatable["memory"].value() * n as i64;
+            let (mut want_cpu, mut want_memory) = (0, 0);
+            for (_, o) in &lane.objects {
+                if let Object::Deployment(d) = o {
+                    let requests = &d.spec.template.spec.containers[0].resources.requests;
+                    let replicas = i64::from(d.spec.replicas.unwrap_or(1));
+                    want_cpu += requests["cpu"].milli() * replicas;
+                    want_memory += requests["memory"].value() * replicas;
+                }
+            }
+            assert!(want_cpu * 100 <= cpu * 75, "{n}x{p}: {want_cpu}m of {cpu}m is over 75 %");
+            assert!(want_memory * 100 <= memory * 75, "{n}x{p}: {want_memory} of {memory} bytes is over 75 %");
+            if p >= 1_000 {
+                // Rounding to whole cores and Gi leaves it near 75 %, not far below.
+                assert!(want_cpu * 100 > cpu * 60, "{n}x{p}: {want_cpu}m of {cpu}m is under 60 %");
+                assert!(want_memory * 100 > memory * 60, "{n}x{p}: {want_memory} of {memory} is under 60 %");
+            }
+        }
+    }
+
+    #[test]
+    fn generated_nodes_carry_kubelet_and_zone_labels() {
+        let lane = Scenario::generate(&LaneSize::new(6, 60)).unwrap();
+        let pins = nodes(&lane);
+        let zones: Vec<&str> = pins.iter().map(|n| n.metadata.labels["topology.kubernetes.io/zone"].as_str()).collect();
+        assert_eq!(zones, ["alley-1a", "alley-1b", "alley-1c", "alley-1a", "alley-1b", "alley-1c"]);
+        for pin in pins {
+            let labels = &pin.metadata.labels;
+            assert_eq!(labels["kubernetes.io/hostname"], pin.metadata.name);
+            assert_eq!(labels["topology.kubernetes.io/region"], "alley-1");
+            assert_eq!(labels["kubernetes.io/os"], "linux");
+            assert_eq!(pin.status.allocatable["pods"].value(), 110);
+        }
+    }
+
+    #[test]
+    fn given_node_sizes_are_kept_and_the_envelope_is_a_lane() {
+        let size = LaneSize { node_cpu_milli: Some(3_500), node_memory_bytes: Some(6 << 30), ..LaneSize::new(4, 8) };
+        let lane = Scenario::generate(&size).unwrap();
+        let pin = nodes(&lane)[0];
+        assert_eq!(pin.status.capacity["cpu"].as_str(), "3500m");
+        assert_eq!(pin.status.capacity["memory"].as_str(), "6Gi");
+        let envelope = Scenario::resolve("envelope").unwrap();
+        assert_eq!(nodes(&envelope).len(), MAX_NODES);
+        assert_eq!(envelope.desired_pods(), MAX_PODS);
+        assert_eq!(nodes(&envelope)[0].status.capacity["cpu"].as_str(), "32");
+        assert_eq!(nodes(&envelope)[0].status.capacity["memory"].as_str(), "128Gi");
+    }
+
+    #[test]
+    fn the_envelope_is_checked_before_building() {
+        assert!(matches!(Scenario::generate(&LaneSize::new(5_001, 1)), Err(EnvelopeError::Nodes { count: 5_001, .. })));
+        assert!(matches!(Scenario::generate(&LaneSize::new(0, 1)), Err(EnvelopeError::NoNodes { .. })));
+        assert!(matches!(
+            Scenario::generate(&LaneSize::new(2, 221)),
+            Err(EnvelopeError::PodsPerNode { per_node: 111, .. })
+        ));
+        assert!(Scenario::generate(&LaneSize::new(2, 220)).is_ok());
+        let text = "kind: Node\napiVersion: v1\nmetadata: {name: a}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  replicas: 150001\n  template:\n    spec:\n      containers:\n      - name: c\n";
+        let err = Scenario::parse(text, "big.yaml").unwrap_err();
+        assert!(matches!(err, ScenarioError::Envelope(EnvelopeError::Pods { count: 150_001, .. })), "{err}");
     }
 
     #[test]

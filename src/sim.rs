@@ -11,11 +11,66 @@ use crate::cluster::scheduler::framework::{
 use crate::cluster::scheduler::rack_order_key;
 use crate::cluster::store::ObjectKey;
 use crate::cluster::timing::Preset;
-use crate::scenario::Scenario;
+use crate::scenario::{EnvelopeError, MAX_PODS, Scenario};
 use crate::world::{Input, Output, PodCounts, World, WorldError};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+
+/// The longest `--until` a run takes: a day of game time. Every timer Kubernetes runs by
+/// default fires many times in a day (the longest, the event TTL, is 1 h; the scheduler's
+/// unschedulable-pod flush is 5 min), so a longer run only repeats itself, while its wall time
+/// grows with it (a tick per 10 ms of game time: 8,640,000 ticks a day).
+pub const MAX_UNTIL: Millis = Millis(24 * 60 * 60 * 1000);
+
+/// Why a run was not started or did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error(
+        "--until {hours}h: beyond the supported 24h of game time (every default Kubernetes timer, the longest being the 1h event TTL, fires many times a day; longer runs only repeat, at 8,640,000 ticks a day)"
+    )]
+    Until { hours: u64 },
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    #[error(transparent)]
+    World(#[from] WorldError),
+}
+
+/// Refuses a run beyond the supported envelope before it starts: a lane beyond Kubernetes'
+/// limits, `--until` beyond [`MAX_UNTIL`], or a script whose `scale` actions would take the
+/// lane past 150,000 desired pods (the first such action is named).
+pub fn check_envelope(scenario: &Scenario, actions: &[Action], until: Millis) -> Result<(), SimError> {
+    if until > MAX_UNTIL {
+        return Err(SimError::Until { hours: until.0.div_ceil(3_600_000) });
+    }
+    scenario.check_envelope()?;
+    let mut replicas = scenario.deployment_replicas();
+    let mut desired = scenario.desired_pods();
+    let mut script: Vec<&Action> = actions.iter().collect();
+    script.sort_by_key(|a| a.at);
+    for action in script {
+        if let Input::Scale { deployment, replicas: wanted } = &action.input
+            && let Some(current) = replicas.get_mut(deployment)
+        {
+            let wanted = u64::try_from(*wanted).unwrap_or(0);
+            desired = desired - *current + wanted;
+            *current = wanted;
+            if desired > MAX_PODS {
+                return Err(EnvelopeError::Pods { input: format!("--at '{}'", action.text), count: desired }.into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The process's peak resident set (VmHWM in /proc/self/status), where the OS reports one.
+/// For the shells' reports; the core does no I/O.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
+    let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    Some(kib * 1024)
+}
 
 /// One `--at` entry: when, and what.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,6 +160,12 @@ pub struct Report {
     pub digest: String,
     /// What went wrong while running (a control-plane livelock, dropped outputs): empty when healthy.
     pub faults: Vec<String>,
+    /// Wall time of the run (building the World and stepping it), milliseconds. Measured by
+    /// this shell; the core reads no clock.
+    pub wall_ms: u64,
+    /// The process's peak resident set at the end of the run (VmHWM), if the OS reports it.
+    /// Under `--compare` it covers every run so far, not this one alone.
+    pub peak_rss_bytes: Option<u64>,
 }
 
 /// Runs the scenario to `until`, applying `actions` at their times; calls `on_event` for every
@@ -117,10 +178,12 @@ pub fn run(
     actions: &[Action],
     until: Millis,
     on_output: impl FnMut(&Output),
-) -> Result<Report, WorldError> {
+) -> Result<Report, SimError> {
+    check_envelope(scenario, actions, until)?;
+    let start = Instant::now();
     let mut world = World::new(seed, timing, scenario)?;
     drive(&mut world, actions, until, on_output, World::step)?;
-    Ok(report(&world, scenario, seed, timing, until))
+    Ok(report(&world, scenario, seed, timing, until, start.elapsed()))
 }
 
 /// The headless loop: apply each action when its time comes, drain the outputs, step.
@@ -149,7 +212,7 @@ fn drive(
     }
 }
 
-fn report(world: &World, scenario: &Scenario, seed: u64, timing: Preset, until: Millis) -> Report {
+fn report(world: &World, scenario: &Scenario, seed: u64, timing: Preset, until: Millis, wall: Duration) -> Report {
     let PodCounts { desired, running, pending, creating, terminating, lost } = world.pod_counts();
     let metrics = world.metrics();
     Report {
@@ -174,6 +237,8 @@ fn report(world: &World, scenario: &Scenario, seed: u64, timing: Preset, until: 
         resource_version: world.cluster().store.resource_version(),
         digest: world.digest(),
         faults: world.faults().iter().map(ToString::to_string).collect(),
+        wall_ms: wall.as_millis() as u64,
+        peak_rss_bytes: peak_rss_bytes(),
     }
 }
 
@@ -219,7 +284,8 @@ pub fn compare(
     actions: &[Action],
     until: Millis,
     policies: &[Policy],
-) -> Result<Vec<PolicyReport>, WorldError> {
+) -> Result<Vec<PolicyReport>, SimError> {
+    check_envelope(scenario, actions, until)?;
     // One untimed run first, so the first policy measured does not pay for cold caches and
     // first-time allocations the others then reuse.
     if let Some(&first) = policies.first() {
@@ -232,6 +298,7 @@ pub fn compare(
         .map(|&policy| {
             let mut lane = scenario.clone();
             lane.scheduler = policy;
+            let start = Instant::now();
             let mut world = World::new(seed, timing, &lane)?;
             let mut pending_max = world.cluster().scheduler.queue_len();
             let mut sched = Duration::ZERO;
@@ -265,7 +332,7 @@ pub fn compare(
                 sched_cycles: stats.cycles,
                 preemptions: stats.preemptions,
                 victims: stats.victims,
-                report: report(&world, &lane, seed, timing, until),
+                report: report(&world, &lane, seed, timing, until, start.elapsed()),
             })
         })
         .collect()

@@ -534,6 +534,20 @@ impl World {
                 .filter(|p| p.state() == PodState::Running)
                 .map(|p| ObjectKey::of(&p.metadata))
                 .collect();
+            // The log overflowed (a start-up burst): relist the pending pods too, or pods that
+            // never change again would never count as pending. Known ones keep their start.
+            let pending: BTreeSet<ObjectKey> = self
+                .cluster
+                .store
+                .list::<Pod>()
+                .filter(|p| p.state() == PodState::Pending && !p.metadata.is_terminating())
+                .map(|p| ObjectKey::of(&p.metadata))
+                .collect();
+            self.pending_since.retain(|key, _| pending.contains(key));
+            for key in pending {
+                self.pending_since.entry(key).or_insert(now);
+            }
+            self.note_longest_pending();
             return;
         };
         for (type_, pod) in changes {
@@ -571,6 +585,12 @@ impl World {
                 }
             }
         }
+        self.note_longest_pending();
+    }
+
+    /// The longest wait of a pod still pending now, into the run's and the frame's figures.
+    fn note_longest_pending(&mut self) {
+        let now = self.now;
         let longest = self.pending_since.values().map(|t| now.saturating_sub(*t).0).max().unwrap_or(0);
         self.metrics.longest_pending_ms = self.metrics.longest_pending_ms.max(longest);
         let frame = self.frame_mut();
@@ -661,10 +681,23 @@ mod tests {
         for _ in 0..cap + 5 {
             world.emit(Output::Note { at: world.now, text: String::new() });
         }
-        assert_eq!(
-            world.faults(),
-            [Fault::OutputsDropped { first_at: Millis::ZERO, dropped: 5, cap }]
-        );
+        assert_eq!(world.faults(), [Fault::OutputsDropped { first_at: Millis::ZERO, dropped: 5, cap }]);
         assert!(world.faults()[0].to_string().starts_with("5 outputs dropped"));
+    }
+
+    /// Issue 10: a start-up burst overflowed the change log, the relist forgot pending pods,
+    /// and 26,004 pods that never left Pending reported `longest_pending_ms: 0`.
+    #[test]
+    fn pods_pending_through_a_change_log_overflow_count_as_pending() {
+        let scenario = Scenario::resolve("tiny").unwrap();
+        let mut world = World::new(1, Preset::Arcade, &scenario).unwrap();
+        world.cluster.store.set_log_capacity(4);
+        // Far more web pods than three 2-cpu pins hold, all created in one burst.
+        world.handle_input(Input::Scale { deployment: ObjectKey::new("default", "web"), replicas: 100 }).unwrap();
+        for _ in 0..500 {
+            world.step();
+        }
+        assert!(world.pod_counts().pending > 50, "{:?}", world.pod_counts());
+        assert!(world.metrics().longest_pending_ms >= 4_000, "{}", world.metrics().longest_pending_ms);
     }
 }

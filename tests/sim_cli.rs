@@ -155,9 +155,14 @@ fn plain_timeline_shows_not_ready_eviction_and_rescheduling_elsewhere() {
 
 #[test]
 fn same_command_twice_gives_the_same_digest() {
-    let a = sim_json(&DONE_WHEN);
-    let b = sim_json(&DONE_WHEN);
+    let mut a = sim_json(&DONE_WHEN);
+    let mut b = sim_json(&DONE_WHEN);
     assert_eq!(digest(&a), digest(&b));
+    // Wall time and peak RSS are measurements of this process, not of the simulation.
+    for report in [&mut a, &mut b] {
+        let fields = report.as_object_mut().expect("the report is an object");
+        assert!(fields.remove("wall_ms").is_some() && fields.remove("peak_rss_bytes").is_some());
+    }
     assert_eq!(a, b, "two runs of the same command differ");
 }
 

@@ -82,4 +82,3 @@ pub fn server_config(dir: &Path, addr: SocketAddr) -> Result<Arc<rustls::ServerC
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
-
