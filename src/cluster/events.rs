@@ -20,6 +20,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 const MAX_STORED_EVENTS: usize = 2_000;
 /// Upstream's `defaultAggregateMaxEvents`: the distinct messages at which similar events combine.
 const AGGREGATE_MAX_EVENTS: usize = 10;
+/// Upstream's `maxLruCacheEntries`: similar groups remembered at most, least recently used
+/// forgotten first. Without it a start-up burst keeps a group per pod and reason.
+const MAX_SIMILAR_GROUPS: usize = 4096;
 /// Upstream's prefix for a combined event's message.
 const COMBINED_PREFIX: &str = "(combined from similar events): ";
 
@@ -218,6 +221,10 @@ impl EventRecorder {
             group.messages.pop_first();
         }
         self.similar_by_last.insert((now, similar.clone()));
+        while self.similar.len() > MAX_SIMILAR_GROUPS {
+            let Some((_, least_recent)) = self.similar_by_last.pop_first() else { break };
+            self.similar.remove(&least_recent);
+        }
         if combine {
             ((similar, None), format!("{COMBINED_PREFIX}{message}"))
         } else {
@@ -295,6 +302,22 @@ mod tests {
             message.into(),
             "default-scheduler",
         );
+    }
+
+    #[test]
+    fn similar_groups_are_bounded_as_upstreams_lru_cache() {
+        let (mut store, mut recorder, pod) = setup();
+        for i in 0..MAX_SIMILAR_GROUPS + 50 {
+            let mut other = pod.clone();
+            other.name = format!("web-{i}");
+            other.uid = format!("uid-{i}");
+            record(&mut store, &mut recorder, i as u64, &other, "0/3 nodes are available");
+        }
+        assert_eq!(recorder.similar.len(), MAX_SIMILAR_GROUPS);
+        assert!(!recorder.similar.keys().any(|k| k.name == "web-49"), "the least recently used went first");
+        assert_eq!(recorder.similar_by_last.len(), MAX_SIMILAR_GROUPS);
+        // The most recent group is the one kept.
+        assert!(recorder.similar.keys().any(|k| k.name == format!("web-{}", MAX_SIMILAR_GROUPS + 49)));
     }
 
     #[test]
