@@ -2,8 +2,10 @@
 //! processes on loopback, over the pin WebSocket. Every process started here is killed by a Drop
 //! guard, pass or fail.
 
+mod common;
+
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -88,15 +90,7 @@ impl Serve {
             command.env(k, v);
         }
         let mut child = command.spawn().expect("pinsetter serve starts");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("serving the Kubernetes API on ").nth(1) {
-                    let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
-                }
-            }
-        });
+        let rx = common::announced_address(&mut child);
         let proc = Proc(child);
         let url = rx.recv_timeout(Duration::from_secs(20)).expect("serve announces its address");
         let addr = url.trim_start_matches("http://").to_string();

@@ -1,6 +1,8 @@
 //! The real kubectl against the real binary (`pinsetter serve` on port 0): the commands a
 //! learner types, with what they must print. CI installs kubectl (Debian's kubernetes-client).
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
@@ -28,15 +30,7 @@ impl Serve {
             .stdout(Stdio::null())
             .spawn()
             .expect("pinsetter serve starts");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("serving the Kubernetes API on ").nth(1) {
-                    let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
-                }
-            }
-        });
+        let rx = common::announced_address(&mut child);
         let server = rx.recv_timeout(Duration::from_secs(20)).expect("serve announces its address");
         // Tests run in parallel in one process: each server gets its own directory.
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);

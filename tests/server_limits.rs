@@ -1,7 +1,9 @@
 //! The API server as a network service under stress: shutdown with watches open (against the
 //! real binary), half-sent and idle connections, and watchers that stop reading.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -29,15 +31,7 @@ fn serve() -> (Proc, String) {
         .stdout(Stdio::null())
         .spawn()
         .expect("pinsetter serve starts");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("serving the Kubernetes API on ").nth(1) {
-                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
-            }
-        }
-    });
+    let rx = common::announced_address(&mut child);
     let proc = Proc(child);
     let url = rx.recv_timeout(Duration::from_secs(20)).expect("serve announces its address");
     (proc, url.trim_start_matches("http://").to_string())

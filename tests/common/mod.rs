@@ -1,0 +1,21 @@
+//! Helpers shared by the tests that run the real binary.
+
+use std::io::{BufRead, BufReader};
+use std::process::Child;
+use std::sync::mpsc::Receiver;
+
+/// Follows the stderr (piped) of `pinsetter serve` or `play --listen` and yields the address it
+/// announces (`http://HOST:PORT`). The caller wraps the child so it is killed even if the
+/// announcement never comes, then waits on the receiver.
+pub fn announced_address(child: &mut Child) -> Receiver<String> {
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("serving the Kubernetes API on ").nth(1) {
+                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
+            }
+        }
+    });
+    rx
+}
