@@ -16,6 +16,11 @@ use crate::cluster::timing::Timing;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Where a queued pod is.
+/// Pods one scheduling cycle takes at most. Each failure writes the pod's condition and an
+/// Event, so an unbounded batch (20,000 pods after a big scale) wrote more in one round than
+/// the store's change log holds and forced every component to relist.
+pub const MAX_PODS_PER_CYCLE: usize = 2_000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Place {
     Active,
@@ -111,8 +116,8 @@ impl SchedulingQueue {
         [self.active_since, backoff, unschedulable].into_iter().flatten().min()
     }
 
-    /// Starts a cycle: pods whose backoff ended and pods parked too long join activeQ, and all of
-    /// activeQ is handed out (in key order) and marked in flight.
+    /// Starts a cycle: pods whose backoff ended and pods parked too long join activeQ, and
+    /// activeQ is handed out (in key order, at most [`MAX_PODS_PER_CYCLE`]) and marked in flight.
     pub fn pop_due(&mut self, now: Millis) -> Vec<ObjectKey> {
         while let Some((at, _)) = self.backoff.first()
             && *at <= now
@@ -126,8 +131,15 @@ impl SchedulingQueue {
             let Some((_, pod)) = self.unschedulable.pop_first() else { break };
             self.activate_or_backoff(pod, now);
         }
-        self.active_since = None;
-        let due: Vec<ObjectKey> = std::mem::take(&mut self.active).into_iter().collect();
+        // A cycle takes at most MAX_PODS_PER_CYCLE; the rest stay active and go in the next
+        // cycle of the same instant, after the cluster has read what this one wrote.
+        let rest = match self.active.iter().nth(MAX_PODS_PER_CYCLE).cloned() {
+            Some(first_left) => self.active.split_off(&first_left),
+            None => BTreeSet::new(),
+        };
+        let batch = std::mem::replace(&mut self.active, rest);
+        self.active_since = if self.active.is_empty() { None } else { Some(now) };
+        let due: Vec<ObjectKey> = batch.into_iter().collect();
         for pod in &due {
             if let Some(queued) = self.pods.get_mut(pod) {
                 queued.place = Place::InFlight;
@@ -224,6 +236,22 @@ mod tests {
             queue.requeue(pod, now, timing, Requeue::Unschedulable);
         }
         due
+    }
+
+    #[test]
+    fn a_big_active_queue_is_taken_in_bounded_cycles_within_the_same_instant() {
+        let mut queue = SchedulingQueue::default();
+        let now = Millis(7);
+        for i in 0..MAX_PODS_PER_CYCLE + 500 {
+            queue.add(&key(&format!("p{i:05}")), now);
+        }
+        let first = queue.pop_due(now);
+        assert_eq!(first.len(), MAX_PODS_PER_CYCLE);
+        assert_eq!(queue.next_deadline(), Some(now), "the rest is due in this same instant");
+        let second = queue.pop_due(now);
+        assert_eq!(second.len(), 500);
+        assert!(first.last() < second.first(), "key order across cycles");
+        assert_eq!(queue.next_deadline(), None);
     }
 
     #[test]
