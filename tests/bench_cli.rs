@@ -1,15 +1,8 @@
 //! `pinsetter bench` through the real binary: filters pick entries, unknown ones are refused.
 
-use std::process::{Command, Output};
+mod common;
 
-fn pinsetter(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pinsetter"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .expect("the pinsetter binary runs")
-}
+use common::pinsetter;
 
 #[test]
 fn a_filter_runs_only_the_matching_entries() {

@@ -1,20 +1,12 @@
 //! `pinsetter sim` through the real binary: the "done when" scenario, the plain
 //! timeline, determinism of the digest, upstream timing, and the error messages a user sees.
 
+mod common;
+
+use common::pinsetter;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Command, Output};
-
-/// Runs the built `pinsetter` binary from the crate root (so `assets/...` paths resolve).
-fn pinsetter(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pinsetter"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("RUST_BACKTRACE", "0")
-        .env("RUST_LIB_BACKTRACE", "0")
-        .output()
-        .expect("the pinsetter binary runs")
-}
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()

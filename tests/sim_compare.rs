@@ -1,16 +1,10 @@
 //! The scheduling policies through the real binary: `sim --scheduler`, `sim --compare` (table
 //! and JSON), and `bench --dump-flow` writing a checkable min-cost flow instance.
 
-use serde_json::Value;
-use std::process::{Command, Output};
+mod common;
 
-fn pinsetter(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pinsetter"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the pinsetter binary runs")
-}
+use common::pinsetter;
+use serde_json::Value;
 
 fn ok(args: &[&str]) -> String {
     let out = pinsetter(args);

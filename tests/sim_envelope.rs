@@ -2,18 +2,10 @@
 //! Kubernetes' published limits are refused with one line naming the input and the limit
 //! (issue 9, finding 14), and `--nodes N --pods M` lanes are sized so their pods fit.
 
-use serde_json::Value;
-use std::process::{Command, Output};
+mod common;
 
-fn pinsetter(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pinsetter"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("RUST_BACKTRACE", "0")
-        .env("RUST_LIB_BACKTRACE", "0")
-        .output()
-        .expect("the pinsetter binary runs")
-}
+use common::pinsetter;
+use serde_json::Value;
 
 /// Runs `pinsetter sim ARGS`, which must fail, and returns its stderr.
 fn sim_fails(args: &[&str]) -> String {

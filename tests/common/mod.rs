@@ -1,12 +1,13 @@
 //! Helpers shared by the tests that run the real binary.
 
 use std::io::{BufRead, BufReader};
-use std::process::Child;
+use std::process::{Child, Command, Output};
 use std::sync::mpsc::Receiver;
 
 /// Follows the stderr (piped) of `pinsetter serve` or `play --listen` and yields the address it
 /// announces (`http://HOST:PORT`). The caller wraps the child so it is killed even if the
 /// announcement never comes, then waits on the receiver.
+#[allow(dead_code)] // each test binary uses some of these helpers
 pub fn announced_address(child: &mut Child) -> Receiver<String> {
     let stderr = child.stderr.take().expect("stderr is piped");
     let (tx, rx) = std::sync::mpsc::channel();
@@ -18,4 +19,17 @@ pub fn announced_address(child: &mut Child) -> Receiver<String> {
         }
     });
     rx
+}
+
+/// Runs the built `pinsetter` binary from the crate root (so `assets/...` paths resolve), with
+/// backtraces off so error output is what a user sees.
+#[allow(dead_code)]
+pub fn pinsetter(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pinsetter"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RUST_BACKTRACE", "0")
+        .env("RUST_LIB_BACKTRACE", "0")
+        .output()
+        .expect("the pinsetter binary runs")
 }
