@@ -18,7 +18,7 @@ pub mod tls;
 use self::discovery::{NAMESPACES, ResourceInfo};
 use self::select::{FieldSelector, LabelSelector};
 use self::status::ApiError;
-use crate::cluster::objects::{Deployment, Endpoints, Event, Kind, Lease, Node, Object, Pod, ReplicaSet, Service};
+use crate::cluster::objects::{Deployment, Kind, Object, Pod};
 use crate::cluster::store::{ChangeType, ObjectKey, Store};
 use crate::world::World;
 use anyhow::Context;
@@ -703,37 +703,18 @@ fn namespaces(method: &Method, target: &Target, table: bool) -> Result<Response,
 
 /// Every object of a kind, in store order (cloned: serialization happens off the World's thread).
 fn objects_of(store: &Store, kind: Kind) -> Vec<Object> {
-    match kind {
-        Kind::Pod => store.list::<Pod>().cloned().map(Object::Pod).collect(),
-        Kind::Node => store.list::<Node>().cloned().map(Object::Node).collect(),
-        Kind::Deployment => store.list::<Deployment>().cloned().map(Object::Deployment).collect(),
-        Kind::ReplicaSet => store.list::<ReplicaSet>().cloned().map(Object::ReplicaSet).collect(),
-        Kind::Event => store.list::<Event>().cloned().map(Object::Event).collect(),
-        Kind::Lease => store.list::<Lease>().cloned().map(Object::Lease).collect(),
-        Kind::Service => store.list::<Service>().cloned().map(Object::Service).collect(),
-        Kind::Endpoints => store.list::<Endpoints>().cloned().map(Object::Endpoints).collect(),
-    }
+    kind.list(store)
 }
 
 fn object_of(store: &Store, kind: Kind, key: &ObjectKey) -> Option<Object> {
-    match kind {
-        Kind::Pod => store.get::<Pod>(key).cloned().map(Object::Pod),
-        Kind::Node => store.get::<Node>(key).cloned().map(Object::Node),
-        Kind::Deployment => store.get::<Deployment>(key).cloned().map(Object::Deployment),
-        Kind::ReplicaSet => store.get::<ReplicaSet>(key).cloned().map(Object::ReplicaSet),
-        Kind::Event => store.get::<Event>(key).cloned().map(Object::Event),
-        Kind::Lease => store.get::<Lease>(key).cloned().map(Object::Lease),
-        Kind::Service => store.get::<Service>(key).cloned().map(Object::Service),
-        Kind::Endpoints => store.get::<Endpoints>(key).cloned().map(Object::Endpoints),
-    }
+    kind.get(store, key)
 }
 
 fn key_of(target: &Target) -> ObjectKey {
     let name = target.name.clone().unwrap_or_default();
-    if target.info.namespaced {
-        ObjectKey::new(target.namespace.clone().unwrap_or_else(|| "default".into()), name)
-    } else {
-        ObjectKey::cluster(name)
+    match target.info.kind {
+        Some(kind) => kind.key(target.namespace.as_deref(), name),
+        None => ObjectKey::cluster(name),
     }
 }
 
@@ -904,8 +885,7 @@ fn decode_body(target: &Target, content_type: &str, body: &[u8]) -> Result<Objec
     if map.get("kind").and_then(Value::as_str) != Some(info.kind_name) {
         return Err(ApiError::bad_request(format!("the body is a {} but the URL is for {}", map["kind"], info.plural)));
     }
-    if info.namespaced {
-        let url_ns = target.namespace.clone().unwrap_or_else(|| "default".into());
+    if let Some(url_ns) = info.kind.and_then(|kind| kind.namespace_of(target.namespace.as_deref())) {
         let Value::Object(meta) = map.entry("metadata").or_insert_with(|| json!({})) else {
             return Err(ApiError::bad_request(format!(
                 "{} in version \"v1\" cannot be handled as a {}: metadata must be an object",

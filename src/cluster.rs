@@ -18,7 +18,7 @@ pub mod timing;
 use self::controllers::{deployment, endpoints, garbage_collector, node_lifecycle, replicaset, taint_eviction};
 use self::events::EventRecorder;
 use self::kubelet::Kubelet;
-use self::objects::{Deployment, Kind, Node, Object, Pod, ReplicaSet};
+use self::objects::{Deployment, Kind, Node, Object, Pod, ReplicaSet, Resource};
 use self::scheduler::{Policy, Scheduler};
 use self::store::{Change, ChangeType, ObjectKey, Store, StoreError};
 use self::timing::Timing;
@@ -122,16 +122,7 @@ pub struct Context<'a> {
 impl Context<'_> {
     /// The stored object's metadata for an event about it (a bare name when it is gone).
     pub fn store_meta(&self, kind: Kind, key: &ObjectKey) -> objects::ObjectMeta {
-        let stored = match kind {
-            Kind::Node => self.store.get::<Node>(key).map(|o| &o.metadata),
-            Kind::Pod => self.store.get::<Pod>(key).map(|o| &o.metadata),
-            Kind::ReplicaSet => self.store.get::<ReplicaSet>(key).map(|o| &o.metadata),
-            Kind::Deployment => self.store.get::<Deployment>(key).map(|o| &o.metadata),
-            Kind::Event => self.store.get::<objects::Event>(key).map(|o| &o.metadata),
-            Kind::Lease => self.store.get::<objects::Lease>(key).map(|o| &o.metadata),
-            Kind::Service => self.store.get::<objects::Service>(key).map(|o| &o.metadata),
-            Kind::Endpoints => self.store.get::<objects::Endpoints>(key).map(|o| &o.metadata),
-        };
+        let stored = kind.meta_in(self.store, key);
         stored.cloned().unwrap_or_else(|| objects::ObjectMeta::namespaced(&key.namespace, &key.name))
     }
 }
@@ -194,15 +185,11 @@ impl Cluster {
                 admission::admit_pod(&mut pod, &self.timing);
                 Object::Pod(upsert(&mut self.store, pod, now)?)
             }
-            Object::Deployment(d) => Object::Deployment(upsert(&mut self.store, d, now)?),
-            Object::ReplicaSet(rs) => Object::ReplicaSet(upsert(&mut self.store, rs, now)?),
-            Object::Event(e) => Object::Event(upsert(&mut self.store, e, now)?),
-            Object::Lease(l) => Object::Lease(upsert(&mut self.store, l, now)?),
             Object::Service(mut svc) => {
                 self.admit_service(&mut svc);
                 Object::Service(upsert(&mut self.store, svc, now)?)
             }
-            Object::Endpoints(ep) => Object::Endpoints(upsert(&mut self.store, ep, now)?),
+            other => other.dispatch(Upsert { store: &mut self.store, now })?,
         };
         Ok(applied)
     }
@@ -212,20 +199,15 @@ impl Cluster {
     /// kubelet: a node nobody runs goes NotReady, as it would in a real cluster.
     pub fn create(&mut self, object: Object, now: Millis) -> Result<Object, ClusterError> {
         Ok(match object {
-            Object::Node(o) => Object::Node(self.store.create(o, now)?),
             Object::Pod(mut o) => {
                 admission::admit_pod(&mut o, &self.timing);
                 Object::Pod(self.store.create(o, now)?)
             }
-            Object::Deployment(o) => Object::Deployment(self.store.create(o, now)?),
-            Object::ReplicaSet(o) => Object::ReplicaSet(self.store.create(o, now)?),
-            Object::Event(o) => Object::Event(self.store.create(o, now)?),
-            Object::Lease(o) => Object::Lease(self.store.create(o, now)?),
             Object::Service(mut o) => {
                 self.admit_service(&mut o);
                 Object::Service(self.store.create(o, now)?)
             }
-            Object::Endpoints(o) => Object::Endpoints(self.store.create(o, now)?),
+            other => other.create_in(&mut self.store, now)?,
         })
     }
 
@@ -236,8 +218,7 @@ impl Cluster {
         if svc.spec.type_.is_empty() {
             svc.spec.type_ = "ClusterIP".into();
         }
-        let namespace = svc.metadata.namespace.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| "default".into());
-        let existing = self.store.get::<objects::Service>(&ObjectKey::new(namespace, svc.metadata.name.clone()));
+        let existing = self.store.get::<objects::Service>(&svc.key());
         let kept = existing.map(|e| e.spec.cluster_ip.clone()).filter(|ip| !ip.is_empty());
         if svc.spec.cluster_ip.is_empty() {
             svc.spec.cluster_ip = kept.unwrap_or_else(|| {
@@ -259,31 +240,24 @@ impl Cluster {
     /// `PUT`: replaces the spec and metadata (a stale resourceVersion is a Conflict); status
     /// belongs to the controllers and kubelets, as the status subresource does upstream.
     pub fn replace(&mut self, object: Object) -> Result<Object, ClusterError> {
-        fn put<R: store::Stored>(store: &mut Store, mut obj: R) -> Result<R, StoreError> {
-            let key = ObjectKey::new(obj.meta().namespace.clone().unwrap_or_default(), obj.meta().name.clone());
-            let key = if R::KIND.namespaced() && key.namespace.is_empty() {
-                ObjectKey::new("default", key.name)
-            } else {
-                key
-            };
-            if let Some(old) = store.get::<R>(&key) {
-                obj.keep_status(old);
+        struct Put<'s>(&'s mut Store);
+        impl objects::ObjectOp for Put<'_> {
+            type Output = Result<Object, StoreError>;
+            fn run<R: store::Stored>(self, mut obj: R) -> Result<Object, StoreError> {
+                if let Some(old) = self.0.get::<R>(&obj.key()) {
+                    obj.keep_status(old);
+                }
+                self.0.update(obj).map(Into::into)
             }
-            store.update(obj)
         }
-        Ok(match object {
-            Object::Node(o) => Object::Node(put(&mut self.store, o)?),
-            Object::Pod(o) => Object::Pod(put(&mut self.store, o)?),
-            Object::Deployment(o) => Object::Deployment(put(&mut self.store, o)?),
-            Object::ReplicaSet(o) => Object::ReplicaSet(put(&mut self.store, o)?),
-            Object::Event(o) => Object::Event(put(&mut self.store, o)?),
-            Object::Lease(o) => Object::Lease(put(&mut self.store, o)?),
+        let object = match object {
             Object::Service(mut o) => {
                 self.admit_service(&mut o);
-                Object::Service(put(&mut self.store, o)?)
+                Object::Service(o)
             }
-            Object::Endpoints(o) => Object::Endpoints(put(&mut self.store, o)?),
-        })
+            other => other,
+        };
+        Ok(object.dispatch(Put(&mut self.store))?)
     }
 
     /// `DELETE`: pods go gracefully (their kubelet finishes the job); everything else at once,
@@ -304,12 +278,7 @@ impl Cluster {
                 self.kubelets.remove(&key.name);
                 Object::Node(self.store.delete::<Node>(key)?)
             }
-            Kind::Deployment => Object::Deployment(self.store.delete::<Deployment>(key)?),
-            Kind::ReplicaSet => Object::ReplicaSet(self.store.delete::<ReplicaSet>(key)?),
-            Kind::Event => Object::Event(self.store.delete::<objects::Event>(key)?),
-            Kind::Lease => Object::Lease(self.store.delete::<objects::Lease>(key)?),
-            Kind::Service => Object::Service(self.store.delete::<objects::Service>(key)?),
-            Kind::Endpoints => Object::Endpoints(self.store.delete::<objects::Endpoints>(key)?),
+            other => other.delete(&mut self.store, key)?,
         })
     }
 
@@ -543,35 +512,26 @@ impl Cluster {
 
     /// The kind of every object in the store, counted: a cheap summary for the UI.
     pub fn counts(&self) -> BTreeMap<Kind, usize> {
-        Kind::ALL
-            .into_iter()
-            .map(|k| {
-                let n = match k {
-                    Kind::Node => self.store.len::<Node>(),
-                    Kind::Pod => self.store.len::<Pod>(),
-                    Kind::ReplicaSet => self.store.len::<ReplicaSet>(),
-                    Kind::Deployment => self.store.len::<Deployment>(),
-                    Kind::Event => self.store.len::<objects::Event>(),
-                    Kind::Lease => self.store.len::<objects::Lease>(),
-                    Kind::Service => self.store.len::<objects::Service>(),
-                    Kind::Endpoints => self.store.len::<objects::Endpoints>(),
-                };
-                (k, n)
-            })
-            .collect()
+        Kind::ALL.into_iter().map(|k| (k, k.count(&self.store))).collect()
     }
 }
 
 /// Create, or update when it exists (keeping the stored resourceVersion: apply is last-writer-wins).
+/// [`upsert`] for an object of any kind.
+struct Upsert<'s> {
+    store: &'s mut Store,
+    now: Millis,
+}
+
+impl objects::ObjectOp for Upsert<'_> {
+    type Output = Result<Object, StoreError>;
+    fn run<R: store::Stored>(self, obj: R) -> Result<Object, StoreError> {
+        upsert(self.store, obj, self.now).map(Into::into)
+    }
+}
+
 fn upsert<R: store::Stored>(store: &mut Store, mut obj: R, now: Millis) -> Result<R, StoreError> {
-    let key = ObjectKey::new(
-        if R::KIND.namespaced() {
-            obj.meta().namespace.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| "default".into())
-        } else {
-            String::new()
-        },
-        obj.meta().name.clone(),
-    );
+    let key = obj.key();
     if let Some(old) = store.get::<R>(&key).filter(|_| !key.name.is_empty()) {
         obj.keep_status(old);
         obj.meta_mut().resource_version.clear();

@@ -19,109 +19,46 @@ pub struct ResourceInfo {
     pub kind: Option<Kind>,
 }
 
-const ALL_VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+impl ResourceInfo {
+    /// A kind's entry, from the kinds table.
+    pub const fn of(kind: Kind) -> ResourceInfo {
+        ResourceInfo {
+            plural: kind.plural(),
+            singular: kind.singular(),
+            kind_name: kind.name(),
+            group: kind.group(),
+            namespaced: kind.namespaced(),
+            short_names: kind.short_names(),
+            verbs: kind.verbs(),
+            categories: kind.categories(),
+            kind: Some(kind),
+        }
+    }
+}
 
-pub const RESOURCES: [ResourceInfo; 9] = [
-    ResourceInfo {
-        plural: "pods",
-        singular: "pod",
-        kind_name: "Pod",
-        group: "",
-        namespaced: true,
-        short_names: &["po"],
-        verbs: ALL_VERBS,
-        categories: &["all"],
-        kind: Some(Kind::Pod),
-    },
-    ResourceInfo {
-        plural: "nodes",
-        singular: "node",
-        kind_name: "Node",
-        group: "",
-        namespaced: false,
-        short_names: &["no"],
-        verbs: ALL_VERBS,
-        categories: &[],
-        kind: Some(Kind::Node),
-    },
-    ResourceInfo {
-        plural: "events",
-        singular: "event",
-        kind_name: "Event",
-        group: "",
-        namespaced: true,
-        short_names: &["ev"],
-        verbs: ALL_VERBS,
-        categories: &[],
-        kind: Some(Kind::Event),
-    },
-    ResourceInfo {
-        plural: "services",
-        singular: "service",
-        kind_name: "Service",
-        group: "",
-        namespaced: true,
-        short_names: &["svc"],
-        verbs: ALL_VERBS,
-        categories: &["all"],
-        kind: Some(Kind::Service),
-    },
-    ResourceInfo {
-        plural: "endpoints",
-        singular: "endpoints",
-        kind_name: "Endpoints",
-        group: "",
-        namespaced: true,
-        short_names: &["ep"],
-        verbs: ALL_VERBS,
-        categories: &[],
-        kind: Some(Kind::Endpoints),
-    },
-    ResourceInfo {
-        plural: "namespaces",
-        singular: "namespace",
-        kind_name: "Namespace",
-        group: "",
-        namespaced: false,
-        short_names: &["ns"],
-        verbs: &["get", "list"],
-        categories: &[],
-        kind: None,
-    },
-    ResourceInfo {
-        plural: "deployments",
-        singular: "deployment",
-        kind_name: "Deployment",
-        group: "apps",
-        namespaced: true,
-        short_names: &["deploy"],
-        verbs: ALL_VERBS,
-        categories: &["all"],
-        kind: Some(Kind::Deployment),
-    },
-    ResourceInfo {
-        plural: "replicasets",
-        singular: "replicaset",
-        kind_name: "ReplicaSet",
-        group: "apps",
-        namespaced: true,
-        short_names: &["rs"],
-        verbs: ALL_VERBS,
-        categories: &["all"],
-        kind: Some(Kind::ReplicaSet),
-    },
-    ResourceInfo {
-        plural: "leases",
-        singular: "lease",
-        kind_name: "Lease",
-        group: "coordination.k8s.io",
-        namespaced: true,
-        short_names: &[],
-        verbs: ALL_VERBS,
-        categories: &[],
-        kind: Some(Kind::Lease),
-    },
-];
+/// Namespaces are served read-only: the game's objects live in a fixed set of them.
+const NAMESPACE_RESOURCE: ResourceInfo = ResourceInfo {
+    plural: "namespaces",
+    singular: "namespace",
+    kind_name: "Namespace",
+    group: "",
+    namespaced: false,
+    short_names: &["ns"],
+    verbs: &["get", "list"],
+    categories: &[],
+    kind: None,
+};
+
+/// Every kind in the kinds table, then namespaces.
+pub const RESOURCES: [ResourceInfo; Kind::ALL.len() + 1] = {
+    let mut all = [NAMESPACE_RESOURCE; Kind::ALL.len() + 1];
+    let mut i = 0;
+    while i < Kind::ALL.len() {
+        all[i] = ResourceInfo::of(Kind::ALL[i]);
+        i += 1;
+    }
+    all
+};
 
 /// The namespaces that exist (fixed: the game's objects live in these).
 pub use crate::cluster::admission::NAMESPACES;
@@ -130,7 +67,16 @@ pub fn find(group: &str, plural: &str) -> Option<&'static ResourceInfo> {
     RESOURCES.iter().find(|r| r.group == group && r.plural == plural)
 }
 
-pub const GROUPS: [&str; 2] = ["apps", "coordination.k8s.io"];
+/// The named API groups the kinds table serves, in table order.
+pub static GROUPS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+    let mut groups: Vec<&str> = Vec::new();
+    for group in Kind::ALL.map(Kind::group) {
+        if !group.is_empty() && !groups.contains(&group) {
+            groups.push(group);
+        }
+    }
+    groups
+});
 
 /// kubectl picks its bundled minor version from this (see kubectl-compat.md §1): report 1.32.
 pub fn version() -> Value {
@@ -203,7 +149,7 @@ pub fn resource_list(group: &str) -> Option<Value> {
 pub fn openapi_root() -> Value {
     let mut paths = serde_json::Map::new();
     paths.insert("api/v1".into(), json!({"serverRelativeURL": "/openapi/v3/api/v1?hash=PINSETTER1"}));
-    for g in GROUPS {
+    for g in GROUPS.iter() {
         paths.insert(
             format!("apis/{g}/v1"),
             json!({"serverRelativeURL": format!("/openapi/v3/apis/{g}/v1?hash=PINSETTER1")}),
@@ -230,4 +176,26 @@ pub fn openapi_group(group: &str) -> Option<Value> {
         );
     }
     Some(json!({"openapi": "3.0.0", "info": {"title": "Pinsetter", "version": "v1.32.4"}, "paths": paths}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_in_the_table_is_discovered_in_its_group() {
+        for kind in Kind::ALL {
+            let list = resource_list(kind.group()).unwrap();
+            let entry = list["resources"].as_array().unwrap().iter().find(|r| r["name"] == kind.plural()).unwrap();
+            assert_eq!(entry["kind"], kind.name());
+            assert_eq!(entry["singularName"], kind.singular());
+            assert_eq!(entry["namespaced"], kind.namespaced());
+            assert_eq!(find(kind.group(), kind.plural()).and_then(|r| r.kind), Some(kind));
+            let expected_group =
+                if kind.group().is_empty() { "v1".to_string() } else { format!("{}/v1", kind.group()) };
+            assert_eq!(list["groupVersion"], expected_group);
+        }
+        assert_eq!(*GROUPS, ["apps", "coordination.k8s.io"]);
+        assert!(find("", "namespaces").is_some_and(|r| r.kind.is_none()));
+    }
 }

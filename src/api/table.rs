@@ -2,302 +2,29 @@
 //! shows what users expect (READY, STATUS, RESTARTS, AGE; `-o wide` adds the priority-1 ones).
 
 use crate::clock::Millis;
-use crate::cluster::objects::{Deployment, Endpoints, Event, Lease, Node, Object, Pod, Readiness, ReplicaSet, Service};
+use crate::cluster::objects::{Kind, Object};
 use serde_json::{Value, json};
 
-/// kubectl's `HumanDuration`: `42s`, `5m3s`, `3h`, `2d4h`.
-pub fn human_duration(ms: u64) -> String {
-    let s = ms / 1000;
-    let (m, h, d) = (s / 60, s / 3600, s / 86400);
-    match () {
-        _ if s < 120 => format!("{s}s"),
-        _ if m < 10 => {
-            if s.is_multiple_of(60) {
-                format!("{m}m")
-            } else {
-                format!("{m}m{}s", s % 60)
-            }
-        }
-        _ if h < 3 => format!("{m}m"),
-        _ if h < 8 => {
-            if m.is_multiple_of(60) {
-                format!("{h}h")
-            } else {
-                format!("{h}h{}m", m % 60)
-            }
-        }
-        _ if h < 48 => format!("{h}h"),
-        _ if h < 24 * 8 => {
-            if h.is_multiple_of(24) {
-                format!("{d}d")
-            } else {
-                format!("{d}d{}h", h % 24)
-            }
-        }
-        _ => format!("{d}d"),
-    }
-}
-
-fn age(created: Option<&str>, now: Millis) -> String {
-    created.and_then(Millis::parse_rfc3339).map_or("<unknown>".into(), |c| human_duration(now.saturating_sub(c).0))
-}
+pub use crate::cluster::objects::print::human_duration;
 
 fn col(name: &str, priority: u8) -> Value {
     let format = if name == "Name" { "name" } else { "" };
     json!({"name": name, "type": "string", "format": format, "description": "", "priority": priority})
 }
 
-/// Column definitions for a resource (by plural).
+/// Column definitions for a resource (by plural): a kind's come from the kinds table.
 pub fn columns(resource: &str) -> Vec<Value> {
-    let c = |names: &[(&str, u8)]| names.iter().map(|(n, p)| col(n, *p)).collect();
-    match resource {
-        "pods" => c(&[
-            ("Name", 0),
-            ("Ready", 0),
-            ("Status", 0),
-            ("Restarts", 0),
-            ("Age", 0),
-            ("IP", 1),
-            ("Node", 1),
-            ("Nominated Node", 1),
-            ("Readiness Gates", 1),
-        ]),
-        "nodes" => c(&[
-            ("Name", 0),
-            ("Status", 0),
-            ("Roles", 0),
-            ("Age", 0),
-            ("Version", 0),
-            ("Internal-IP", 1),
-            ("External-IP", 1),
-            ("OS-Image", 1),
-            ("Kernel-Version", 1),
-            ("Container-Runtime", 1),
-        ]),
-        "deployments" => c(&[
-            ("Name", 0),
-            ("Ready", 0),
-            ("Up-to-date", 0),
-            ("Available", 0),
-            ("Age", 0),
-            ("Containers", 1),
-            ("Images", 1),
-            ("Selector", 1),
-        ]),
-        "replicasets" => c(&[
-            ("Name", 0),
-            ("Desired", 0),
-            ("Current", 0),
-            ("Ready", 0),
-            ("Age", 0),
-            ("Containers", 1),
-            ("Images", 1),
-            ("Selector", 1),
-        ]),
-        "events" => c(&[
-            ("Last Seen", 0),
-            ("Type", 0),
-            ("Reason", 0),
-            ("Object", 0),
-            ("Subobject", 1),
-            ("Source", 1),
-            ("Message", 0),
-            ("First Seen", 1),
-            ("Count", 1),
-            ("Name", 1),
-        ]),
-        "leases" => c(&[("Name", 0), ("Holder", 0), ("Age", 0)]),
-        "namespaces" => c(&[("Name", 0), ("Status", 0), ("Age", 0)]),
-        "services" => c(&[
-            ("Name", 0),
-            ("Type", 0),
-            ("Cluster-IP", 0),
-            ("External-IP", 0),
-            ("Port(s)", 0),
-            ("Age", 0),
-            ("Selector", 1),
-        ]),
-        "endpoints" => c(&[("Name", 0), ("Endpoints", 0), ("Age", 0)]),
-        _ => c(&[("Name", 0), ("Created At", 0)]),
-    }
+    let named: &[(&str, u8)] = match Kind::from_plural(resource) {
+        Some(kind) => kind.columns(),
+        None if resource == "namespaces" => &[("Name", 0), ("Status", 0), ("Age", 0)],
+        None => &[("Name", 0), ("Created At", 0)],
+    };
+    named.iter().map(|(n, p)| col(n, *p)).collect()
 }
 
 /// The cells of one row.
 pub fn cells(object: &Object, now: Millis) -> Vec<Value> {
-    match object {
-        Object::Pod(p) => pod_cells(p, now),
-        Object::Node(n) => node_cells(n, now),
-        Object::Deployment(d) => deployment_cells(d, now),
-        Object::ReplicaSet(rs) => replica_set_cells(rs, now),
-        Object::Event(e) => event_cells(e, now),
-        Object::Lease(l) => lease_cells(l, now),
-        Object::Service(svc) => service_cells(svc, now),
-        Object::Endpoints(ep) => endpoints_cells(ep, now),
-    }
-}
-
-fn pod_cells(p: &Pod, now: Millis) -> Vec<Value> {
-    let total = p.spec.containers.len();
-    let ready = p.status.container_statuses.iter().filter(|c| c.ready).count();
-    let restarts: i32 = p.status.container_statuses.iter().map(|c| c.restart_count).sum();
-    let status = if p.metadata.is_terminating() {
-        "Terminating".to_string()
-    } else if let Some(reason) = p
-        .status
-        .container_statuses
-        .first()
-        .and_then(|c| c.state.waiting.as_ref())
-        .map(|w| w.reason.clone())
-        .filter(|r| !r.is_empty())
-    {
-        reason
-    } else if p.status.phase.is_empty() {
-        "Pending".into()
-    } else {
-        p.status.phase.clone()
-    };
-    vec![
-        json!(p.metadata.name),
-        json!(format!("{ready}/{total}")),
-        json!(status),
-        json!(restarts.to_string()),
-        json!(age(p.metadata.creation_timestamp.as_deref(), now)),
-        json!(p.status.pod_ip.clone().unwrap_or_else(|| "<none>".into())),
-        json!(p.node_name().unwrap_or("<none>")),
-        json!("<none>"),
-        json!("<none>"),
-    ]
-}
-
-fn node_cells(n: &Node, now: Millis) -> Vec<Value> {
-    let mut status = match n.readiness() {
-        Readiness::Ready => "Ready".to_string(),
-        _ if n.ready_condition().is_none() => "Unknown".into(),
-        _ => "NotReady".into(),
-    };
-    if n.spec.unschedulable {
-        status.push_str(",SchedulingDisabled");
-    }
-    let roles: Vec<&str> =
-        n.metadata.labels.keys().filter_map(|k| k.strip_prefix("node-role.kubernetes.io/")).collect();
-    let info = n.status.node_info.clone().unwrap_or_default();
-    let ip = n.status.addresses.iter().find(|a| a.type_ == "InternalIP").map_or("<none>".into(), |a| a.address.clone());
-    vec![
-        json!(n.metadata.name),
-        json!(status),
-        json!(if roles.is_empty() { "<none>".to_string() } else { roles.join(",") }),
-        json!(age(n.metadata.creation_timestamp.as_deref(), now)),
-        json!(info.kubelet_version),
-        json!(ip),
-        json!("<none>"),
-        json!(info.os_image),
-        json!("pinsetter"),
-        json!(info.container_runtime_version),
-    ]
-}
-
-fn containers_images(spec: &crate::cluster::objects::PodSpec) -> (String, String) {
-    let names: Vec<&str> = spec.containers.iter().map(|c| c.name.as_str()).collect();
-    let images: Vec<&str> = spec.containers.iter().map(|c| c.image.as_str()).collect();
-    (names.join(","), images.join(","))
-}
-
-fn deployment_cells(d: &Deployment, now: Millis) -> Vec<Value> {
-    let desired = d.spec.replicas.unwrap_or(1);
-    let (containers, images) = containers_images(&d.spec.template.spec);
-    vec![
-        json!(d.metadata.name),
-        json!(format!("{}/{desired}", d.status.ready_replicas)),
-        json!(d.status.updated_replicas),
-        json!(d.status.available_replicas),
-        json!(age(d.metadata.creation_timestamp.as_deref(), now)),
-        json!(containers),
-        json!(images),
-        json!(d.spec.selector.to_selector_string()),
-    ]
-}
-
-fn replica_set_cells(rs: &ReplicaSet, now: Millis) -> Vec<Value> {
-    let (containers, images) = containers_images(&rs.spec.template.spec);
-    vec![
-        json!(rs.metadata.name),
-        json!(rs.spec.replicas.unwrap_or(1)),
-        json!(rs.status.replicas),
-        json!(rs.status.ready_replicas),
-        json!(age(rs.metadata.creation_timestamp.as_deref(), now)),
-        json!(containers),
-        json!(images),
-        json!(rs.spec.selector.to_selector_string()),
-    ]
-}
-
-fn event_cells(e: &Event, now: Millis) -> Vec<Value> {
-    let last = e.last_timestamp.as_deref().or(e.first_timestamp.as_deref());
-    vec![
-        json!(age(last, now)),
-        json!(e.type_),
-        json!(e.reason),
-        json!(format!("{}/{}", e.involved_object.kind.to_lowercase(), e.involved_object.name)),
-        json!(""),
-        json!(e.source.component),
-        json!(e.message),
-        json!(age(e.first_timestamp.as_deref(), now)),
-        json!(e.count),
-        json!(e.metadata.name),
-    ]
-}
-
-fn service_cells(svc: &Service, now: Millis) -> Vec<Value> {
-    let ports: Vec<String> = svc
-        .spec
-        .ports
-        .iter()
-        .map(|p| match p.node_port {
-            Some(node_port) => format!("{}:{node_port}/{}", p.port, p.protocol),
-            None => format!("{}/{}", p.port, p.protocol),
-        })
-        .collect();
-    let selector: Vec<String> = svc.spec.selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    vec![
-        json!(svc.metadata.name),
-        json!(svc.spec.type_),
-        json!(if svc.spec.cluster_ip.is_empty() { "<none>" } else { svc.spec.cluster_ip.as_str() }),
-        json!("<none>"),
-        json!(if ports.is_empty() { "<none>".to_string() } else { ports.join(",") }),
-        json!(age(svc.metadata.creation_timestamp.as_deref(), now)),
-        json!(if selector.is_empty() { "<none>".to_string() } else { selector.join(",") }),
-    ]
-}
-
-/// `10.244.1.5:80,10.244.2.3:80 + 3 more...`, as kubectl prints endpoints.
-fn endpoints_cells(ep: &Endpoints, now: Millis) -> Vec<Value> {
-    let mut all: Vec<String> = Vec::new();
-    for subset in &ep.subsets {
-        for a in &subset.addresses {
-            if subset.ports.is_empty() {
-                all.push(a.ip.clone());
-            }
-            for p in &subset.ports {
-                all.push(format!("{}:{}", a.ip, p.port));
-            }
-        }
-    }
-    let shown = if all.is_empty() {
-        "<none>".to_string()
-    } else if all.len() > 3 {
-        format!("{} + {} more...", all[..3].join(","), all.len() - 3)
-    } else {
-        all.join(",")
-    };
-    vec![json!(ep.metadata.name), json!(shown), json!(age(ep.metadata.creation_timestamp.as_deref(), now))]
-}
-
-fn lease_cells(l: &Lease, now: Millis) -> Vec<Value> {
-    vec![
-        json!(l.metadata.name),
-        json!(l.spec.holder_identity.clone().unwrap_or_default()),
-        json!(age(l.metadata.creation_timestamp.as_deref(), now)),
-    ]
+    object.cells(now)
 }
 
 /// A Table of `rows` (objects already serialized), with the full object or only its metadata.
@@ -320,19 +47,4 @@ pub fn table(resource: &str, rows: Vec<(Vec<Value>, Value)>, resource_version: u
         "columnDefinitions": columns(resource),
         "rows": rows,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::human_duration;
-
-    #[test]
-    fn ages_read_like_kubectl() {
-        assert_eq!(human_duration(42_000), "42s");
-        assert_eq!(human_duration(119_000), "119s");
-        assert_eq!(human_duration(303_000), "5m3s");
-        assert_eq!(human_duration(45 * 60_000), "45m");
-        assert_eq!(human_duration(4 * 3_600_000 + 60_000), "4h1m");
-        assert_eq!(human_duration(50 * 3_600_000), "2d2h");
-    }
 }

@@ -5,6 +5,7 @@ pub mod event;
 pub mod meta;
 pub mod node;
 pub mod pod;
+pub mod print;
 pub mod quantity;
 pub mod service;
 pub mod workload;
@@ -17,84 +18,283 @@ pub use quantity::{Quantity, QuantityError};
 pub use service::{Endpoints, Service};
 pub use workload::{Deployment, DeploymentSpec, ReplicaSet, ReplicaSetSpec};
 
+use super::store::{ObjectKey, Store, StoreError, Stored};
+use crate::clock::Millis;
 use serde::de::DeserializeOwned;
 use serde::{Serialize, Serializer};
+use std::collections::BTreeMap;
 use std::fmt;
 
-/// The kinds the store holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub enum Kind {
-    Node,
-    Pod,
-    ReplicaSet,
-    Deployment,
-    Event,
-    Lease,
-    Service,
-    Endpoints,
+/// The namespace an object lands in when its request names none, as kubectl's context does.
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+/// The verbs every built-in kind serves.
+pub const ALL_VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+
+/// Generates, from the kinds table below, `Kind`, `Object`, the store's per-kind maps and the
+/// per-kind `Resource` impls. Read the table, not this.
+macro_rules! kinds {
+    ($(
+        $kind:ident {
+            store: $field:ident, group: $group:literal, version: $version:literal, plural: $plural:literal,
+            singular: $singular:literal, short_names: [$($short:literal),*], namespaced: $namespaced:literal,
+            verbs: $verbs:expr, categories: [$($category:literal),*],
+            columns: [$(($column:literal, $priority:literal)),* $(,)?],
+            cells: $cells:path,
+            hooks: { $($hooks:tt)* },
+        }
+    )*) => {
+        /// The kinds the store holds.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        pub enum Kind {
+            $($kind,)*
+        }
+
+        impl Kind {
+            pub const ALL: [Kind; [$(Kind::$kind),*].len()] = [$(Kind::$kind),*];
+
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Kind::$kind => stringify!($kind),)*
+                }
+            }
+
+            /// The API group (`""` is core).
+            pub const fn group(self) -> &'static str {
+                match self {
+                    $(Kind::$kind => $group,)*
+                }
+            }
+
+            pub const fn version(self) -> &'static str {
+                match self {
+                    $(Kind::$kind => $version,)*
+                }
+            }
+
+            pub const fn api_version(self) -> &'static str {
+                match self {
+                    $(Kind::$kind => if $group.is_empty() { $version } else { concat!($group, "/", $version) },)*
+                }
+            }
+
+            /// The lowercase plural used in URLs and in upstream's error messages.
+            pub const fn plural(self) -> &'static str {
+                match self {
+                    $(Kind::$kind => $plural,)*
+                }
+            }
+
+            pub const fn singular(self) -> &'static str {
+                match self {
+                    $(Kind::$kind => $singular,)*
+                }
+            }
+
+            /// What `kubectl get` accepts instead of the plural (`po`, `deploy`).
+            pub const fn short_names(self) -> &'static [&'static str] {
+                match self {
+                    $(Kind::$kind => &[$($short),*],)*
+                }
+            }
+
+            pub const fn namespaced(self) -> bool {
+                match self {
+                    $(Kind::$kind => $namespaced,)*
+                }
+            }
+
+            pub const fn verbs(self) -> &'static [&'static str] {
+                match self {
+                    $(Kind::$kind => $verbs,)*
+                }
+            }
+
+            /// Discovery categories: `all` makes `kubectl get all` include the kind.
+            pub const fn categories(self) -> &'static [&'static str] {
+                match self {
+                    $(Kind::$kind => &[$($category),*],)*
+                }
+            }
+
+            /// `kubectl get` columns as kube-apiserver declares them: (name, priority); priority 1
+            /// shows only with `-o wide`. [`Object::cells`] fills them in this order.
+            pub const fn columns(self) -> &'static [(&'static str, u8)] {
+                match self {
+                    $(Kind::$kind => &[$(($column, $priority)),*],)*
+                }
+            }
+
+            /// Runs `op` with this kind's Rust type: static dispatch, one match for every by-kind
+            /// operation.
+            pub fn dispatch<Op: KindOp>(self, op: Op) -> Op::Output {
+                match self {
+                    $(Kind::$kind => op.run::<$kind>(),)*
+                }
+            }
+        }
+
+        /// Any object the store holds.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Object {
+            $($kind($kind),)*
+        }
+
+        impl Object {
+            pub fn kind(&self) -> Kind {
+                match self {
+                    $(Object::$kind(_) => Kind::$kind,)*
+                }
+            }
+
+            pub fn meta(&self) -> &ObjectMeta {
+                match self {
+                    $(Object::$kind(o) => &o.metadata,)*
+                }
+            }
+
+            /// The row `kubectl get` prints for this object, one cell per [`Kind::columns`].
+            pub fn cells(&self, now: Millis) -> Vec<serde_json::Value> {
+                match self {
+                    $(Object::$kind(o) => $cells(o, now),)*
+                }
+            }
+
+            /// Runs `op` on the typed object inside: static dispatch, as [`Kind::dispatch`].
+            pub fn dispatch<Op: ObjectOp>(self, op: Op) -> Op::Output {
+                match self {
+                    $(Object::$kind(o) => op.run(o),)*
+                }
+            }
+        }
+
+        impl Serialize for Object {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                match self {
+                    $(Object::$kind(o) => o.serialize(serializer),)*
+                }
+            }
+        }
+
+        /// The store's per-kind maps, one per kind in the table.
+        #[derive(Debug, Clone, Default)]
+        pub struct KindTables {
+            $($field: BTreeMap<ObjectKey, $kind>,)*
+        }
+
+        $(
+            impl Stored for $kind {
+                fn table(tables: &KindTables) -> &BTreeMap<ObjectKey, Self> {
+                    &tables.$field
+                }
+                fn table_mut(tables: &mut KindTables) -> &mut BTreeMap<ObjectKey, Self> {
+                    &mut tables.$field
+                }
+            }
+            resource!($kind { $($hooks)* });
+        )*
+    };
+}
+
+/// Something done for one kind with its Rust type (see [`Kind::dispatch`]).
+pub trait KindOp {
+    type Output;
+    fn run<R: Stored>(self) -> Self::Output;
+}
+
+/// Something done to one object with its Rust type (see [`Object::dispatch`]).
+pub trait ObjectOp {
+    type Output;
+    fn run<R: Stored>(self, object: R) -> Self::Output;
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
-        Kind::Node,
-        Kind::Pod,
-        Kind::ReplicaSet,
-        Kind::Deployment,
-        Kind::Event,
-        Kind::Lease,
-        Kind::Service,
-        Kind::Endpoints,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Node => "Node",
-            Kind::Pod => "Pod",
-            Kind::ReplicaSet => "ReplicaSet",
-            Kind::Deployment => "Deployment",
-            Kind::Event => "Event",
-            Kind::Lease => "Lease",
-            Kind::Service => "Service",
-            Kind::Endpoints => "Endpoints",
-        }
+    pub fn parse(kind: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == kind)
     }
 
-    pub fn api_version(self) -> &'static str {
-        match self {
-            Kind::Node | Kind::Pod | Kind::Event | Kind::Service | Kind::Endpoints => "v1",
-            Kind::ReplicaSet | Kind::Deployment => "apps/v1",
-            Kind::Lease => "coordination.k8s.io/v1",
-        }
-    }
-
-    /// The lowercase plural used in URLs and in upstream's error messages.
-    pub fn plural(self) -> &'static str {
-        match self {
-            Kind::Node => "nodes",
-            Kind::Pod => "pods",
-            Kind::ReplicaSet => "replicasets",
-            Kind::Deployment => "deployments",
-            Kind::Event => "events",
-            Kind::Lease => "leases",
-            Kind::Service => "services",
-            Kind::Endpoints => "endpoints",
-        }
+    pub fn from_plural(plural: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.plural() == plural)
     }
 
     /// `deployments.apps`: how upstream names a resource in messages (`deployments.apps "x" not found`).
     pub fn qualified_resource(self) -> String {
-        match self.api_version().split_once('/') {
-            Some((group, _)) => format!("{}.{group}", self.plural()),
-            None => self.plural().to_string(),
+        match self.group() {
+            "" => self.plural().to_string(),
+            group => format!("{}.{group}", self.plural()),
         }
     }
 
-    pub fn namespaced(self) -> bool {
-        !matches!(self, Kind::Node)
+    /// Where an object of this kind lives: the one place namespaces are defaulted. A namespaced
+    /// kind with no (or an empty) namespace is in `default`; a cluster-scoped one has none.
+    pub fn key(self, namespace: Option<&str>, name: impl Into<String>) -> ObjectKey {
+        ObjectKey::new(self.namespace_of(namespace).unwrap_or_default(), name)
     }
 
-    pub fn parse(kind: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.name() == kind)
+    /// The namespace an object of this kind is stored with (see [`Kind::key`]).
+    pub fn namespace_of(self, namespace: Option<&str>) -> Option<String> {
+        self.namespaced().then(|| namespace.filter(|n| !n.is_empty()).unwrap_or(DEFAULT_NAMESPACE).to_string())
+    }
+
+    /// How many objects of this kind the store holds.
+    pub fn count(self, store: &Store) -> usize {
+        struct Count<'s>(&'s Store);
+        impl KindOp for Count<'_> {
+            type Output = usize;
+            fn run<R: Stored>(self) -> usize {
+                self.0.len::<R>()
+            }
+        }
+        self.dispatch(Count(store))
+    }
+
+    /// Every object of this kind, in key order (cloned: callers take them off the World's thread).
+    pub fn list(self, store: &Store) -> Vec<Object> {
+        struct List<'s>(&'s Store);
+        impl KindOp for List<'_> {
+            type Output = Vec<Object>;
+            fn run<R: Stored>(self) -> Vec<Object> {
+                self.0.list::<R>().cloned().map(Into::into).collect()
+            }
+        }
+        self.dispatch(List(store))
+    }
+
+    /// One object of this kind, cloned.
+    pub fn get(self, store: &Store, key: &ObjectKey) -> Option<Object> {
+        self.meta_in(store, key)?;
+        struct Get<'s, 'k>(&'s Store, &'k ObjectKey);
+        impl KindOp for Get<'_, '_> {
+            type Output = Option<Object>;
+            fn run<R: Stored>(self) -> Option<Object> {
+                self.0.get::<R>(self.1).cloned().map(Into::into)
+            }
+        }
+        self.dispatch(Get(store, key))
+    }
+
+    /// One object's metadata, borrowed: what an event about it needs, without a clone of the object.
+    pub fn meta_in<'s>(self, store: &'s Store, key: &ObjectKey) -> Option<&'s ObjectMeta> {
+        struct Meta<'s, 'k>(&'s Store, &'k ObjectKey);
+        impl<'s> KindOp for Meta<'s, '_> {
+            type Output = Option<&'s ObjectMeta>;
+            fn run<R: Stored>(self) -> Option<&'s ObjectMeta> {
+                self.0.get::<R>(self.1).map(Resource::meta)
+            }
+        }
+        self.dispatch(Meta(store, key))
+    }
+
+    /// Removes one object of this kind now (see [`Store::delete`]).
+    pub fn delete(self, store: &mut Store, key: &ObjectKey) -> Result<Object, StoreError> {
+        struct Delete<'s, 'k>(&'s mut Store, &'k ObjectKey);
+        impl KindOp for Delete<'_, '_> {
+            type Output = Result<Object, StoreError>;
+            fn run<R: Stored>(self) -> Result<Object, StoreError> {
+                self.0.delete::<R>(self.1).map(Into::into)
+            }
+        }
+        self.dispatch(Delete(store, key))
     }
 }
 
@@ -104,17 +304,9 @@ impl fmt::Display for Kind {
     }
 }
 
-/// Any object the store holds.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Object {
-    Node(Node),
-    Pod(Pod),
-    ReplicaSet(ReplicaSet),
-    Deployment(Deployment),
-    Event(Event),
-    Lease(Lease),
-    Service(Service),
-    Endpoints(Endpoints),
+/// `Node, Pod, ...`: the kinds named in errors.
+fn supported_kinds() -> String {
+    Kind::ALL.map(Kind::name).join(", ")
 }
 
 /// Why a document is not an object we can take.
@@ -122,9 +314,7 @@ pub enum Object {
 pub enum ObjectError {
     #[error("missing field \"kind\"")]
     MissingKind,
-    #[error(
-        "kind {0:?} is not supported (supported: Node, Pod, ReplicaSet, Deployment, Event, Lease, Service, Endpoints)"
-    )]
+    #[error("kind {0:?} is not supported (supported: {supported})", supported = supported_kinds())]
     UnsupportedKind(String),
     #[error("apiVersion {found:?} does not serve kind {kind} (expected {expected:?})")]
     WrongApiVersion { kind: Kind, found: String, expected: &'static str },
@@ -143,66 +333,35 @@ impl Object {
         {
             return Err(ObjectError::WrongApiVersion { kind, found: found.to_string(), expected: kind.api_version() });
         }
-        fn decode<R: Resource>(value: serde_json::Value) -> Result<Object, ObjectError> {
-            serde_path_to_error::deserialize::<_, R>(value)
-                .map(Into::into)
-                .map_err(|e| ObjectError::Field { path: e.path().to_string(), message: e.inner().to_string() })
+        struct Decode(serde_json::Value);
+        impl KindOp for Decode {
+            type Output = Result<Object, ObjectError>;
+            fn run<R: Stored>(self) -> Result<Object, ObjectError> {
+                serde_path_to_error::deserialize::<_, R>(self.0)
+                    .map(|mut o| {
+                        o.decoded();
+                        o.into()
+                    })
+                    .map_err(|e| ObjectError::Field { path: e.path().to_string(), message: e.inner().to_string() })
+            }
         }
-        match kind {
-            Kind::Node => decode::<Node>(value),
-            Kind::Pod => decode::<Pod>(value),
-            Kind::ReplicaSet => decode::<ReplicaSet>(value),
-            Kind::Deployment => decode::<Deployment>(value),
-            Kind::Event => decode::<Event>(value),
-            Kind::Lease => decode::<Lease>(value),
-            Kind::Service => decode::<Service>(value),
-            Kind::Endpoints => decode::<Endpoints>(value),
-        }
+        kind.dispatch(Decode(value))
     }
 
-    pub fn kind(&self) -> Kind {
-        match self {
-            Object::Node(_) => Kind::Node,
-            Object::Pod(_) => Kind::Pod,
-            Object::ReplicaSet(_) => Kind::ReplicaSet,
-            Object::Deployment(_) => Kind::Deployment,
-            Object::Event(_) => Kind::Event,
-            Object::Lease(_) => Kind::Lease,
-            Object::Service(_) => Kind::Service,
-            Object::Endpoints(_) => Kind::Endpoints,
+    /// Creates this object in the store (see [`Store::create`]).
+    pub fn create_in(self, store: &mut Store, now: Millis) -> Result<Object, StoreError> {
+        struct Create<'s>(&'s mut Store, Millis);
+        impl ObjectOp for Create<'_> {
+            type Output = Result<Object, StoreError>;
+            fn run<R: Stored>(self, object: R) -> Result<Object, StoreError> {
+                self.0.create(object, self.1).map(Into::into)
+            }
         }
-    }
-
-    pub fn meta(&self) -> &ObjectMeta {
-        match self {
-            Object::Node(o) => &o.metadata,
-            Object::Pod(o) => &o.metadata,
-            Object::ReplicaSet(o) => &o.metadata,
-            Object::Deployment(o) => &o.metadata,
-            Object::Event(o) => &o.metadata,
-            Object::Lease(o) => &o.metadata,
-            Object::Service(o) => &o.metadata,
-            Object::Endpoints(o) => &o.metadata,
-        }
+        self.dispatch(Create(store, now))
     }
 }
 
-impl Serialize for Object {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Object::Node(o) => o.serialize(serializer),
-            Object::Pod(o) => o.serialize(serializer),
-            Object::ReplicaSet(o) => o.serialize(serializer),
-            Object::Deployment(o) => o.serialize(serializer),
-            Object::Event(o) => o.serialize(serializer),
-            Object::Lease(o) => o.serialize(serializer),
-            Object::Service(o) => o.serialize(serializer),
-            Object::Endpoints(o) => o.serialize(serializer),
-        }
-    }
-}
-
-/// What the store needs to know about a kind. One impl per kind, below.
+/// What the store needs to know about a kind. One impl per kind, from the kinds table.
 pub trait Resource: Clone + PartialEq + fmt::Debug + Serialize + DeserializeOwned + Into<Object> {
     const KIND: Kind;
     fn meta(&self) -> &ObjectMeta;
@@ -210,8 +369,22 @@ pub trait Resource: Clone + PartialEq + fmt::Debug + Serialize + DeserializeOwne
     fn from_object(object: &Object) -> Option<&Self>;
     /// Fills `apiVersion` and `kind`, which callers may leave empty.
     fn set_type_meta(&mut self);
+    /// Where this object lives (its namespace defaulted as [`Kind::key`] does).
+    fn key(&self) -> ObjectKey {
+        Self::KIND.key(self.meta().namespace.as_deref(), self.meta().name.clone())
+    }
+    /// Puts a namespaced object without one in `default`, and clears a cluster-scoped one's.
+    fn default_namespace(&mut self) {
+        let namespace = Self::KIND.namespace_of(self.meta().namespace.as_deref());
+        self.meta_mut().namespace = namespace;
+    }
+    /// Just decoded from a request: apply the version's conversion and defaults (Secret's
+    /// `stringData` into `data`, its `type`), as upstream's decoder does.
+    fn decoded(&mut self) {}
     /// Kind-specific validation; name and labels are checked for every kind by the store.
     fn validate(&self, _errors: &mut Vec<FieldError>) {}
+    /// Kind-specific rules for an update against the stored object (immutable fields).
+    fn validate_update(&self, _old: &Self, _errors: &mut Vec<FieldError>) {}
     /// Whether `metadata.generation` should move: spec changes do, status changes do not.
     fn spec_changed(&self, _old: &Self) -> bool {
         false
@@ -225,14 +398,22 @@ pub trait Resource: Clone + PartialEq + fmt::Debug + Serialize + DeserializeOwne
     }
 }
 
+/// One kind's `Resource` impl; the hooks, each optional, in this order.
 macro_rules! resource {
-    ($ty:ident, $kind:ident $(, validate = $validate:path)? $(, spec = $spec:tt)? $(, node = $node:expr)? $(, status = $status:tt)?) => {
-        impl From<$ty> for Object {
-            fn from(o: $ty) -> Object {
+    ($kind:ident {
+        $(validate: $validate:path,)?
+        $(validate_update: $validate_update:path,)?
+        $(decoded: $decoded:path,)?
+        $(bound_node: $node:path,)?
+        $(spec_moves_generation: $spec:ident,)?
+        $(keep_status: $status:ident,)?
+    }) => {
+        impl From<$kind> for Object {
+            fn from(o: $kind) -> Object {
                 Object::$kind(o)
             }
         }
-        impl Resource for $ty {
+        impl Resource for $kind {
             const KIND: Kind = Kind::$kind;
             fn meta(&self) -> &ObjectMeta {
                 &self.metadata
@@ -253,6 +434,15 @@ macro_rules! resource {
             $(fn validate(&self, errors: &mut Vec<FieldError>) {
                 $validate(self, errors)
             })?
+            $(fn validate_update(&self, old: &Self, errors: &mut Vec<FieldError>) {
+                $validate_update(self, old, errors)
+            })?
+            $(fn decoded(&mut self) {
+                $decoded(self)
+            })?
+            $(fn bound_node(&self) -> Option<&str> {
+                $node(self)
+            })?
             $(fn spec_changed(&self, old: &Self) -> bool {
                 let _ = stringify!($spec);
                 self.spec != old.spec
@@ -261,21 +451,79 @@ macro_rules! resource {
                 let _ = stringify!($status);
                 self.status = old.status.clone();
             })?
-            $(fn bound_node(&self) -> Option<&str> {
-                ($node)(self)
-            })?
         }
     };
 }
 
-resource!(Node, Node, validate = validate::node, status = yes);
-resource!(Pod, Pod, validate = validate::pod, node = Pod::node_name, status = yes);
-resource!(ReplicaSet, ReplicaSet, validate = validate::replica_set, spec = yes, status = yes);
-resource!(Deployment, Deployment, validate = validate::deployment, spec = yes, status = yes);
-resource!(Event, Event);
-resource!(Lease, Lease);
-resource!(Service, Service, validate = validate::service, status = yes);
-resource!(Endpoints, Endpoints);
+// The kinds table: one entry per built-in kind, and everything that differs by kind is here —
+// the `Kind` and `Object` variants, the store's map, discovery, `kubectl get` columns, and the
+// kind's hooks (validation, status, ...). Everything else reaches kinds through `Kind` and
+// `Object` methods generated from it (`Kind::ALL`, `kind.plural()`, `kind.list(store)`, ...).
+// Variant order is `Kind`'s order (it sorts by it), so new kinds go at the end.
+kinds! {
+    Node {
+        store: nodes, group: "", version: "v1", plural: "nodes", singular: "node", short_names: ["no"],
+        namespaced: false, verbs: ALL_VERBS, categories: [],
+        columns: [("Name", 0), ("Status", 0), ("Roles", 0), ("Age", 0), ("Version", 0), ("Internal-IP", 1),
+            ("External-IP", 1), ("OS-Image", 1), ("Kernel-Version", 1), ("Container-Runtime", 1)],
+        cells: print::node,
+        hooks: { validate: validate::node, keep_status: yes, },
+    }
+    Pod {
+        store: pods, group: "", version: "v1", plural: "pods", singular: "pod", short_names: ["po"],
+        namespaced: true, verbs: ALL_VERBS, categories: ["all"],
+        columns: [("Name", 0), ("Ready", 0), ("Status", 0), ("Restarts", 0), ("Age", 0), ("IP", 1), ("Node", 1),
+            ("Nominated Node", 1), ("Readiness Gates", 1)],
+        cells: print::pod,
+        hooks: { validate: validate::pod, bound_node: Pod::node_name, keep_status: yes, },
+    }
+    ReplicaSet {
+        store: replica_sets, group: "apps", version: "v1", plural: "replicasets", singular: "replicaset",
+        short_names: ["rs"], namespaced: true, verbs: ALL_VERBS, categories: ["all"],
+        columns: [("Name", 0), ("Desired", 0), ("Current", 0), ("Ready", 0), ("Age", 0), ("Containers", 1),
+            ("Images", 1), ("Selector", 1)],
+        cells: print::replica_set,
+        hooks: { validate: validate::replica_set, spec_moves_generation: yes, keep_status: yes, },
+    }
+    Deployment {
+        store: deployments, group: "apps", version: "v1", plural: "deployments", singular: "deployment",
+        short_names: ["deploy"], namespaced: true, verbs: ALL_VERBS, categories: ["all"],
+        columns: [("Name", 0), ("Ready", 0), ("Up-to-date", 0), ("Available", 0), ("Age", 0), ("Containers", 1),
+            ("Images", 1), ("Selector", 1)],
+        cells: print::deployment,
+        hooks: { validate: validate::deployment, spec_moves_generation: yes, keep_status: yes, },
+    }
+    Event {
+        store: events, group: "", version: "v1", plural: "events", singular: "event", short_names: ["ev"],
+        namespaced: true, verbs: ALL_VERBS, categories: [],
+        columns: [("Last Seen", 0), ("Type", 0), ("Reason", 0), ("Object", 0), ("Subobject", 1), ("Source", 1),
+            ("Message", 0), ("First Seen", 1), ("Count", 1), ("Name", 1)],
+        cells: print::event,
+        hooks: {},
+    }
+    Lease {
+        store: leases, group: "coordination.k8s.io", version: "v1", plural: "leases", singular: "lease",
+        short_names: [], namespaced: true, verbs: ALL_VERBS, categories: [],
+        columns: [("Name", 0), ("Holder", 0), ("Age", 0)],
+        cells: print::lease,
+        hooks: {},
+    }
+    Service {
+        store: services, group: "", version: "v1", plural: "services", singular: "service", short_names: ["svc"],
+        namespaced: true, verbs: ALL_VERBS, categories: ["all"],
+        columns: [("Name", 0), ("Type", 0), ("Cluster-IP", 0), ("External-IP", 0), ("Port(s)", 0), ("Age", 0),
+            ("Selector", 1)],
+        cells: print::service,
+        hooks: { validate: validate::service, keep_status: yes, },
+    }
+    Endpoints {
+        store: endpoints, group: "", version: "v1", plural: "endpoints", singular: "endpoints",
+        short_names: ["ep"], namespaced: true, verbs: ALL_VERBS, categories: [],
+        columns: [("Name", 0), ("Endpoints", 0), ("Age", 0)],
+        cells: print::endpoints,
+        hooks: {},
+    }
+}
 
 /// Kind-specific validation rules, following upstream's `pkg/apis/*/validation` in spirit.
 mod validate {
@@ -417,5 +665,76 @@ mod validate {
 
     pub fn deployment(d: &Deployment, errors: &mut Vec<FieldError>) {
         workload(d.spec.replicas, &d.spec.selector, &d.spec.template, errors);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A valid object of `kind` named `name` in `default`: the minimal document, plus what the
+    /// kinds with required fields need.
+    fn sample(kind: Kind, name: &str) -> Object {
+        let template =
+            json!({"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}});
+        let mut doc = json!({"kind": kind.name(), "apiVersion": kind.api_version(), "metadata": {"name": name}});
+        match kind {
+            Kind::Pod => doc["spec"] = template["spec"].clone(),
+            Kind::ReplicaSet | Kind::Deployment => {
+                doc["spec"] = json!({"selector": {"matchLabels": {"app": "x"}}, "template": template});
+            }
+            Kind::Service => doc["spec"] = json!({"ports": [{"port": 80}]}),
+            _ => {}
+        }
+        Object::from_value(doc).unwrap()
+    }
+
+    #[test]
+    fn every_kind_prints_one_cell_per_column() {
+        for kind in Kind::ALL {
+            let object = sample(kind, "x");
+            assert_eq!(object.cells(Millis(0)).len(), kind.columns().len(), "{kind}");
+            assert_eq!(kind.columns()[..].iter().filter(|(name, _)| *name == "Name").count(), 1, "{kind}");
+        }
+    }
+
+    #[test]
+    fn every_kind_is_listed_got_counted_and_deleted_through_the_table() {
+        let mut store = Store::new(crate::rng::stream(1, "store"));
+        for kind in Kind::ALL {
+            let created = sample(kind, "x").create_in(&mut store, Millis(0)).unwrap();
+            let key = kind.key(None, "x");
+            assert_eq!(created.meta().namespace.as_deref(), kind.namespaced().then_some(DEFAULT_NAMESPACE), "{kind}");
+            assert_eq!(kind.count(&store), 1, "{kind}");
+            assert_eq!(kind.get(&store, &key).as_ref(), Some(&created), "{kind}");
+            assert_eq!(kind.meta_in(&store, &key).map(|m| m.uid.as_str()), Some(created.meta().uid.as_str()));
+            assert_eq!(kind.list(&store), std::slice::from_ref(&created), "{kind}");
+            assert_eq!(kind.delete(&mut store, &key).unwrap().meta().name, "x", "{kind}");
+            assert_eq!(kind.count(&store), 0, "{kind}");
+            assert!(kind.get(&store, &key).is_none(), "{kind}");
+        }
+    }
+
+    #[test]
+    fn names_plurals_and_api_versions_find_their_kind() {
+        for kind in Kind::ALL {
+            assert_eq!(Kind::parse(kind.name()), Some(kind));
+            assert_eq!(Kind::from_plural(kind.plural()), Some(kind));
+            assert_eq!(sample(kind, "x").kind(), kind);
+        }
+        assert_eq!(Kind::Deployment.api_version(), "apps/v1");
+        assert_eq!(Kind::Lease.qualified_resource(), "leases.coordination.k8s.io");
+        assert_eq!(Kind::Pod.api_version(), "v1");
+        let err = Object::from_value(json!({"kind": "Widget"})).unwrap_err();
+        assert!(err.to_string().starts_with("kind \"Widget\" is not supported (supported: Node, Pod, "), "{err}");
+    }
+
+    #[test]
+    fn namespaces_are_defaulted_by_scope() {
+        assert_eq!(Kind::Pod.key(None, "p"), ObjectKey::new("default", "p"));
+        assert_eq!(Kind::Pod.key(Some(""), "p"), ObjectKey::new("default", "p"));
+        assert_eq!(Kind::Pod.key(Some("kube-system"), "p"), ObjectKey::new("kube-system", "p"));
+        assert_eq!(Kind::Node.key(Some("default"), "n"), ObjectKey::cluster("n"));
     }
 }

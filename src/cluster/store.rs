@@ -4,10 +4,7 @@
 //! appended to a bounded change log. Controllers follow the log (as informers follow a watch);
 //! a follower that falls out of the window must relist, as a watch gets `410 Gone`.
 
-use super::objects::{
-    Deployment, Endpoints, Event, FieldError, Kind, Lease, Node, Object, ObjectMeta, Pod, ReplicaSet, Resource,
-    Service, meta,
-};
+use super::objects::{FieldError, Kind, KindTables, Object, ObjectMeta, Pod, Resource, meta};
 use crate::clock::Millis;
 use rand::RngExt;
 use rand::rngs::Xoshiro256PlusPlus;
@@ -80,14 +77,8 @@ pub const DEFAULT_LOG_CAPACITY: usize = 50_000;
 
 #[derive(Debug, Clone)]
 pub struct Store {
-    nodes: BTreeMap<ObjectKey, Node>,
-    pods: BTreeMap<ObjectKey, Pod>,
-    replica_sets: BTreeMap<ObjectKey, ReplicaSet>,
-    deployments: BTreeMap<ObjectKey, Deployment>,
-    events: BTreeMap<ObjectKey, Event>,
-    leases: BTreeMap<ObjectKey, Lease>,
-    services: BTreeMap<ObjectKey, Service>,
-    endpoints: BTreeMap<ObjectKey, Endpoints>,
+    /// One map per kind, as the kinds table (`objects.rs`) declares them.
+    tables: KindTables,
     /// Pods by `spec.nodeName`: the kubelet's and the scheduler's view, kept on the write path.
     pods_by_node: BTreeMap<String, BTreeSet<ObjectKey>>,
     /// Pods by their controlling owner's uid: what a ReplicaSet reconcile reads.
@@ -101,32 +92,12 @@ pub struct Store {
 /// Upstream's alphabet for generated name suffixes: no vowels, no look-alikes.
 const NAME_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
-/// Per-kind access to the store's tables, so the write path is written once, generically.
+/// Per-kind access to the store's maps, so the write path is written once, generically. The
+/// impls come from the kinds table (`objects.rs`).
 pub trait Stored: Resource + 'static {
-    fn table(store: &Store) -> &BTreeMap<ObjectKey, Self>;
-    fn table_mut(store: &mut Store) -> &mut BTreeMap<ObjectKey, Self>;
+    fn table(tables: &KindTables) -> &BTreeMap<ObjectKey, Self>;
+    fn table_mut(tables: &mut KindTables) -> &mut BTreeMap<ObjectKey, Self>;
 }
-
-macro_rules! stored {
-    ($ty:ty, $field:ident) => {
-        impl Stored for $ty {
-            fn table(store: &Store) -> &BTreeMap<ObjectKey, Self> {
-                &store.$field
-            }
-            fn table_mut(store: &mut Store) -> &mut BTreeMap<ObjectKey, Self> {
-                &mut store.$field
-            }
-        }
-    };
-}
-stored!(Node, nodes);
-stored!(Pod, pods);
-stored!(ReplicaSet, replica_sets);
-stored!(Deployment, deployments);
-stored!(Event, events);
-stored!(Lease, leases);
-stored!(Service, services);
-stored!(Endpoints, endpoints);
 
 impl Store {
     pub fn new(rng: Xoshiro256PlusPlus) -> Store {
@@ -135,14 +106,7 @@ impl Store {
 
     pub fn with_log_capacity(rng: Xoshiro256PlusPlus, log_capacity: usize) -> Store {
         Store {
-            nodes: BTreeMap::new(),
-            pods: BTreeMap::new(),
-            replica_sets: BTreeMap::new(),
-            deployments: BTreeMap::new(),
-            events: BTreeMap::new(),
-            leases: BTreeMap::new(),
-            services: BTreeMap::new(),
-            endpoints: BTreeMap::new(),
+            tables: KindTables::default(),
             pods_by_node: BTreeMap::new(),
             pods_by_owner: BTreeMap::new(),
             resource_version: 0,
@@ -166,29 +130,29 @@ impl Store {
     }
 
     pub fn get<R: Stored>(&self, key: &ObjectKey) -> Option<&R> {
-        R::table(self).get(key)
+        R::table(&self.tables).get(key)
     }
 
     pub fn list<R: Stored>(&self) -> impl DoubleEndedIterator<Item = &R> + ExactSizeIterator {
-        R::table(self).values()
+        R::table(&self.tables).values()
     }
 
     pub fn len<R: Stored>(&self) -> usize {
-        R::table(self).len()
+        R::table(&self.tables).len()
     }
 
     pub fn is_empty<R: Stored>(&self) -> bool {
-        R::table(self).is_empty()
+        R::table(&self.tables).is_empty()
     }
 
     /// Pods bound to `node`, in key order.
     pub fn pods_on_node(&self, node: &str) -> impl Iterator<Item = &Pod> {
-        self.pods_by_node.get(node).into_iter().flatten().filter_map(|k| self.pods.get(k))
+        self.pods_by_node.get(node).into_iter().flatten().filter_map(|k| Pod::table(&self.tables).get(k))
     }
 
     /// Pods whose controlling owner has this uid.
     pub fn pods_owned_by(&self, owner_uid: &str) -> impl Iterator<Item = &Pod> {
-        self.pods_by_owner.get(owner_uid).into_iter().flatten().filter_map(|k| self.pods.get(k))
+        self.pods_by_owner.get(owner_uid).into_iter().flatten().filter_map(|k| Pod::table(&self.tables).get(k))
     }
 
     /// Changes after `resource_version`, or `None` when the log no longer reaches back that far
@@ -213,13 +177,17 @@ impl Store {
         format!("{}-{}-4{}-{}-{}", &hex[0..8], &hex[8..12], &hex[13..16], &hex[16..20], &hex[20..32])
     }
 
-    fn validate<R: Resource>(obj: &R) -> Result<(), StoreError> {
+    /// Every kind's metadata rules, then the kind's own (and its update rules against `old`).
+    fn validate<R: Resource>(obj: &R, old: Option<&R>) -> Result<(), StoreError> {
         let mut causes = Vec::new();
         let m = obj.meta();
         meta::validate_dns_subdomain("metadata.name", &m.name, &mut causes);
         meta::validate_labels("metadata.labels", &m.labels, &mut causes);
         meta::validate_annotations("metadata.annotations", &m.annotations, &mut causes);
         obj.validate(&mut causes);
+        if let Some(old) = old {
+            obj.validate_update(old, &mut causes);
+        }
         if causes.is_empty() {
             Ok(())
         } else {
@@ -231,30 +199,23 @@ impl Store {
     /// generation and creationTimestamp, as the API server does.
     pub fn create<R: Stored>(&mut self, mut obj: R, now: Millis) -> Result<R, StoreError> {
         obj.set_type_meta();
-        {
-            let namespaced = R::KIND.namespaced();
-            let m = obj.meta_mut();
-            if namespaced && m.namespace.as_deref().is_none_or(str::is_empty) {
-                m.namespace = Some("default".into());
-            }
-            if !namespaced {
-                m.namespace = None;
-            }
-        }
+        obj.default_namespace();
         if obj.meta().name.is_empty() && !obj.meta().generate_name.is_empty() {
             let mut attempts = 0;
             loop {
                 let name = format!("{}{}", obj.meta().generate_name, self.random_suffix(5));
-                if !R::table(self).contains_key(&ObjectKey::new(obj.meta().namespace(), name.clone())) || attempts > 8 {
+                if !R::table(&self.tables).contains_key(&ObjectKey::new(obj.meta().namespace(), name.clone()))
+                    || attempts > 8
+                {
                     obj.meta_mut().name = name;
                     break;
                 }
                 attempts += 1;
             }
         }
-        Self::validate(&obj)?;
+        Self::validate(&obj, None)?;
         let key = ObjectKey::of(obj.meta());
-        if R::table(self).contains_key(&key) {
+        if R::table(&self.tables).contains_key(&key) {
             return Err(StoreError::AlreadyExists { resource: R::KIND.qualified_resource(), name: key.name });
         }
         let uid = self.new_uid();
@@ -266,7 +227,7 @@ impl Store {
         m.deletion_timestamp = None;
         m.generation = Some(1);
         self.index(None, Some(&obj));
-        R::table_mut(self).insert(key, obj.clone());
+        R::table_mut(&mut self.tables).insert(key, obj.clone());
         self.append(rv, ChangeType::Added, obj.clone().into());
         Ok(obj)
     }
@@ -277,18 +238,16 @@ impl Store {
     /// resourceVersion, no change-log entry, as the API server skips no-op updates.
     pub fn update<R: Stored>(&mut self, mut obj: R) -> Result<R, StoreError> {
         obj.set_type_meta();
-        if R::KIND.namespaced() && obj.meta().namespace.as_deref().is_none_or(str::is_empty) {
-            obj.meta_mut().namespace = Some("default".into());
-        }
+        obj.default_namespace();
         let key = ObjectKey::of(obj.meta());
-        let Some(old) = R::table(self).get(&key) else {
+        let Some(old) = R::table(&self.tables).get(&key) else {
             return Err(StoreError::NotFound { resource: R::KIND.qualified_resource(), name: key.name });
         };
         let sent_rv = &obj.meta().resource_version;
         if !sent_rv.is_empty() && *sent_rv != old.meta().resource_version {
             return Err(StoreError::Conflict { resource: R::KIND.qualified_resource(), name: key.name });
         }
-        Self::validate(&obj)?;
+        Self::validate(&obj, Some(old))?;
         {
             let old_meta = old.meta();
             let spec_changed = obj.spec_changed(old);
@@ -314,16 +273,16 @@ impl Store {
         }
         let rv = self.next_rv();
         obj.meta_mut().resource_version = rv.to_string();
-        let old = R::table(self).get(&key).cloned();
+        let old = R::table(&self.tables).get(&key).cloned();
         self.index(old.as_ref(), Some(&obj));
-        R::table_mut(self).insert(key, obj.clone());
+        R::table_mut(&mut self.tables).insert(key, obj.clone());
         self.append(rv, ChangeType::Modified, obj.clone().into());
         Ok(obj)
     }
 
     /// Reads, changes and writes back one object: the controllers' read-modify-write.
     pub fn modify<R: Stored>(&mut self, key: &ObjectKey, change: impl FnOnce(&mut R)) -> Result<R, StoreError> {
-        let Some(mut obj) = R::table(self).get(key).cloned() else {
+        let Some(mut obj) = R::table(&self.tables).get(key).cloned() else {
             return Err(StoreError::NotFound { resource: R::KIND.qualified_resource(), name: key.name.clone() });
         };
         change(&mut obj);
@@ -333,7 +292,7 @@ impl Store {
     /// Removes an object now. (Graceful deletion — setting `deletionTimestamp` and letting the
     /// kubelet finish — is an update; this is its last step.)
     pub fn delete<R: Stored>(&mut self, key: &ObjectKey) -> Result<R, StoreError> {
-        let Some(mut obj) = R::table_mut(self).remove(key) else {
+        let Some(mut obj) = R::table_mut(&mut self.tables).remove(key) else {
             return Err(StoreError::NotFound { resource: R::KIND.qualified_resource(), name: key.name.clone() });
         };
         self.index(Some(&obj), None);
