@@ -485,7 +485,7 @@ impl Cluster {
                     self.node_lifecycle.observe_lease(&lease.metadata.name, now);
                 }
             }
-            Object::Event(_) | Object::Endpoints(_) => {}
+            Object::Event(_) | Object::Endpoints(_) | Object::ConfigMap(_) | Object::Secret(_) => {}
         }
     }
 

@@ -8,7 +8,8 @@
 //! - [`world`]: the deterministic core — the cluster and the alley under one virtual clock, with
 //!   `handle_input` / `step` / `poll_output`. Same seed + same inputs = same event log.
 //! - [`cluster`]: the mini-Kubernetes, knowing nothing of bowling.
-//!   - [`cluster::objects`]: Node, Pod, ReplicaSet, Deployment, Event, Lease, quantities.
+//!   - [`cluster::objects`]: the kinds table (one entry per kind) and the kinds: Node, Pod,
+//!     ReplicaSet, Deployment, Event, Lease, Service, Endpoints, ConfigMap, Secret; quantities.
 //!   - [`cluster::store`]: the versioned store (resourceVersion, change log, one write path).
 //!   - [`cluster::scheduler`]: queue, filter and score plugins (`framework`), one file per
 //!     policy (`greedy`, `round_robin`, `spread`, `binpack`, `flow`), `preemption`.

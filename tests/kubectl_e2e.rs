@@ -172,6 +172,73 @@ fn the_real_kubectl_drives_the_lane() {
 }
 
 #[test]
+fn configmaps_and_secrets_with_the_real_kubectl() {
+    if !kubectl_present() {
+        return;
+    }
+    let s = Serve::start();
+
+    // create configmap/secret send protobuf; get prints upstream's columns.
+    assert!(s.ok(&["create", "configmap", "x", "--from-literal=a=b"]).contains("configmap/x created"));
+    let cms = s.ok(&["get", "cm"]);
+    let header: Vec<&str> = cms.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "DATA", "AGE"], "{cms}");
+    let row: Vec<&str> = cms.lines().find(|l| l.starts_with("x ")).unwrap().split_whitespace().collect();
+    assert_eq!(row[..2], ["x", "1"], "{cms}");
+    assert!(
+        s.ok(&["create", "secret", "generic", "s", "--from-literal=password=hunter2"]).contains("secret/s created")
+    );
+    let secrets = s.ok(&["get", "secret"]);
+    let header: Vec<&str> = secrets.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "TYPE", "DATA", "AGE"], "{secrets}");
+    let row: Vec<&str> = secrets.lines().find(|l| l.starts_with("s ")).unwrap().split_whitespace().collect();
+    assert_eq!(row[..3], ["s", "Opaque", "1"], "{secrets}");
+    assert_eq!(s.ok(&["get", "secret", "s", "-o", "jsonpath={.data.password}"]), "aHVudGVyMg==");
+    assert_eq!(s.ok(&["get", "configmap", "x", "-o", "jsonpath={.data.a}"]), "b");
+
+    // describe reads them as its own.
+    let described = s.ok(&["describe", "configmap", "x"]);
+    assert!(described.contains("Name:") && described.contains("a:") && described.contains("\nb"), "{described}");
+    let described = s.ok(&["describe", "secret", "s"]);
+    assert!(described.contains("Type:  Opaque") && described.contains("password:  7 bytes"), "{described}");
+
+    // stringData is merged into data on write and never stored.
+    let manifest = s.dir.join("config.yaml");
+    std::fs::write(&manifest, "apiVersion: v1\nkind: Secret\nmetadata: {name: creds}\nstringData: {user: admin}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: frozen}\nimmutable: true\ndata: {a: b}\n").unwrap();
+    let applied = s.ok(&["apply", "-f", manifest.to_str().unwrap()]);
+    assert!(applied.contains("secret/creds created") && applied.contains("configmap/frozen created"), "{applied}");
+    let creds: serde_json::Value = serde_json::from_str(&s.ok(&["get", "secret", "creds", "-o", "json"])).unwrap();
+    assert_eq!(creds["data"], serde_json::json!({"user": "YWRtaW4="}));
+    assert_eq!(creds["type"], "Opaque");
+    assert!(creds.get("stringData").is_none(), "{creds}");
+
+    // An immutable ConfigMap refuses a change to its data, with upstream's 422.
+    let out = s.kubectl(&["patch", "configmap", "frozen", "-p", r#"{"data":{"a":"c"}}"#]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(r#"ConfigMap "frozen" is invalid: data: Forbidden: field is immutable when `immutable` is set"#),
+        "{err}"
+    );
+    assert_eq!(s.ok(&["get", "configmap", "frozen", "-o", "jsonpath={.data.a}"]), "b");
+
+    // Secret data that is not base64 is refused and creates nothing.
+    let bad = s.dir.join("bad-secret.yaml");
+    std::fs::write(&bad, "apiVersion: v1\nkind: Secret\nmetadata: {name: bad}\ndata: {a: 'not base64!'}\n").unwrap();
+    let out = s.kubectl(&["apply", "-f", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("illegal base64 data at input byte 3"), "{err}");
+    assert!(!s.kubectl(&["get", "secret", "bad"]).status.success());
+
+    // delete removes them.
+    assert!(s.ok(&["delete", "configmap", "x"]).contains("configmap \"x\" deleted"));
+    assert!(s.ok(&["delete", "secret", "s"]).contains("secret \"s\" deleted"));
+    assert!(!s.kubectl(&["get", "cm", "x"]).status.success());
+    assert!(!s.kubectl(&["get", "secret", "s"]).status.success());
+}
+
+#[test]
 fn serve_stops_cleanly_on_sigterm() {
     let mut s = Serve::start();
     let pid = s.child.id().to_string();

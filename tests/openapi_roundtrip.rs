@@ -90,3 +90,52 @@ fn every_kind_round_trips_through_the_upstream_types() {
         assert!(theirs.spec.unwrap().renew_time.is_some(), "renewTime is a MicroTime upstream can parse");
     }
 }
+
+/// A ConfigMap and a Secret written with the upstream types come back from the store as the
+/// same objects (server fields aside), `stringData` merged into `data` as upstream does.
+#[test]
+fn configmaps_and_secrets_round_trip_through_the_upstream_types() {
+    use k8s_openapi::ByteString;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    use pinsetter::cluster::objects::{ConfigMap, Kind, Secret};
+    use pinsetter::cluster::store::ObjectKey;
+
+    let mut world = World::new(1, Preset::Arcade, &Scenario::resolve("default").unwrap()).unwrap();
+    let meta = |name: &str| ObjectMeta { name: Some(name.into()), ..ObjectMeta::default() };
+    let cm = core::ConfigMap {
+        metadata: meta("settings"),
+        data: Some([("lane".to_string(), "10".to_string()), ("empty".to_string(), String::new())].into()),
+        binary_data: Some([("logo".to_string(), ByteString(vec![0, 159, 146, 150]))].into()),
+        immutable: Some(true),
+    };
+    let secret = core::Secret {
+        metadata: meta("creds"),
+        data: Some([("password".to_string(), ByteString(b"hunter2".to_vec()))].into()),
+        string_data: Some([("user".to_string(), "admin".to_string())].into()),
+        type_: Some("kubernetes.io/basic-auth".into()),
+        immutable: None,
+    };
+    for theirs in [serde_json::to_value(&cm).unwrap(), serde_json::to_value(&secret).unwrap()] {
+        let mut theirs = theirs;
+        let kind = if theirs.get("type").is_some() { Kind::Secret } else { Kind::ConfigMap };
+        theirs["apiVersion"] = "v1".into();
+        theirs["kind"] = kind.name().into();
+        world.handle_input(Input::Apply(Box::new(Object::from_value(theirs).unwrap()))).unwrap();
+    }
+    let store = &world.cluster().store;
+
+    let ours = store.get::<ConfigMap>(&ObjectKey::new("default", "settings")).unwrap();
+    let back: core::ConfigMap = upstream(ours);
+    assert_eq!((back.data, back.binary_data, back.immutable), (cm.data, cm.binary_data, cm.immutable));
+    assert_eq!(back.metadata.uid.as_deref(), Some(ours.metadata.uid.as_str()));
+
+    let ours = store.get::<Secret>(&ObjectKey::new("default", "creds")).unwrap();
+    let back: core::Secret = upstream(ours);
+    let expected = [
+        ("password".to_string(), ByteString(b"hunter2".to_vec())),
+        ("user".to_string(), ByteString(b"admin".to_vec())),
+    ];
+    assert_eq!(back.data, Some(expected.into()));
+    assert_eq!(back.string_data, None);
+    assert_eq!(back.type_.as_deref(), Some("kubernetes.io/basic-auth"));
+}

@@ -27,7 +27,21 @@ pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
     }
     let raw = unknown.raw.unwrap_or_default();
     let bad = |e: prost::DecodeError| ApiError::bad_request(format!("malformed protobuf {kind}: {e}"));
+    // Map values (ConfigMap and Secret data) are kept whole: an empty value is still a key.
+    let mut data = Map::new();
     let mut value = match (api_version.as_str(), kind.as_str()) {
+        ("v1", "ConfigMap") => {
+            let cm = core::ConfigMap::decode(raw.as_slice()).map_err(bad)?;
+            data.insert("data".into(), json!(cm.data));
+            data.insert("binaryData".into(), base64_values(&cm.binary_data));
+            json!({"metadata": object_meta(cm.metadata.as_ref()), "immutable": cm.immutable})
+        }
+        ("v1", "Secret") => {
+            let secret = core::Secret::decode(raw.as_slice()).map_err(bad)?;
+            data.insert("data".into(), base64_values(&secret.data));
+            data.insert("stringData".into(), json!(secret.string_data));
+            json!({"metadata": object_meta(secret.metadata.as_ref()), "immutable": secret.immutable, "type": secret.r#type})
+        }
         ("apps/v1", "Deployment") => deployment(&apps::Deployment::decode(raw.as_slice()).map_err(bad)?),
         ("v1", "Service") => service(&core::Service::decode(raw.as_slice()).map_err(bad)?),
         ("v1", "Pod") => {
@@ -37,14 +51,25 @@ pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
         _ => {
             return Err(ApiError::unsupported_media_type(
                 &format!("{CONTENT_TYPE} for {api_version} {kind}"),
-                "application/json, application/yaml, and protobuf for apps/v1 Deployment, v1 Pod and v1 Service",
+                "application/json, application/yaml, and protobuf for apps/v1 Deployment, v1 Pod, v1 Service, v1 ConfigMap and v1 Secret",
             ));
         }
     };
     value["apiVersion"] = json!(api_version);
     value["kind"] = json!(kind);
     prune(&mut value);
+    for (field, values) in data {
+        if values.as_object().is_some_and(|m| !m.is_empty()) {
+            value[field] = values;
+        }
+    }
     Ok(value)
+}
+
+/// `[]byte` map values as JSON writes them: base64.
+fn base64_values(values: &std::collections::BTreeMap<String, Vec<u8>>) -> Value {
+    use base64::Engine;
+    values.iter().map(|(k, v)| (k.clone(), json!(base64::engine::general_purpose::STANDARD.encode(v)))).collect()
 }
 
 fn object_meta(m: Option<&meta::ObjectMeta>) -> Value {
@@ -184,6 +209,47 @@ mod tests {
         );
         let object = crate::cluster::objects::Object::from_value(value).unwrap();
         assert_eq!(object.kind(), crate::cluster::objects::Kind::Deployment);
+    }
+
+    fn envelope(kind: &str, raw: Vec<u8>) -> Vec<u8> {
+        let unknown = k8s_pb::apimachinery::pkg::runtime::Unknown {
+            type_meta: Some(k8s_pb::apimachinery::pkg::runtime::TypeMeta {
+                api_version: Some("v1".into()),
+                kind: Some(kind.into()),
+            }),
+            raw: Some(raw),
+            content_encoding: Some(String::new()),
+            content_type: Some(String::new()),
+        };
+        [MAGIC, &unknown.encode_to_vec()].concat()
+    }
+
+    #[test]
+    fn decodes_what_kubectl_create_configmap_and_secret_send() {
+        let metadata = Some(meta::ObjectMeta { name: Some("x".into()), ..Default::default() });
+        let cm = core::ConfigMap {
+            metadata: metadata.clone(),
+            data: [("a".to_string(), "b".to_string()), ("empty".to_string(), String::new())].into(),
+            ..Default::default()
+        };
+        let value = decode(&envelope("ConfigMap", cm.encode_to_vec())).unwrap();
+        assert_eq!(
+            value,
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": {"a": "b", "empty": ""}})
+        );
+        let secret = core::Secret {
+            metadata,
+            data: [("a".to_string(), b"b".to_vec())].into(),
+            r#type: Some(String::new()),
+            ..Default::default()
+        };
+        let value = decode(&envelope("Secret", secret.encode_to_vec())).unwrap();
+        assert_eq!(
+            value,
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"}, "data": {"a": "Yg=="}})
+        );
+        let object = crate::cluster::objects::Object::from_value(value).unwrap();
+        assert_eq!(serde_json::to_value(&object).unwrap()["type"], "Opaque");
     }
 
     #[test]

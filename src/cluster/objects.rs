@@ -1,6 +1,7 @@
 //! Kubernetes-shaped objects: the same field names and JSON as upstream `core/v1`, `apps/v1` and
 //! `coordination.k8s.io/v1`, so the real kubectl (and the k8s-openapi types) read them as their own.
 
+pub mod config;
 pub mod event;
 pub mod meta;
 pub mod node;
@@ -10,6 +11,7 @@ pub mod quantity;
 pub mod service;
 pub mod workload;
 
+pub use config::{ConfigMap, Secret};
 pub use event::{Event, EventSource, Lease, LeaseSpec, ObjectReference};
 pub use meta::{FieldError, LabelSelector, ObjectMeta, OwnerReference};
 pub use node::{Node, NodeCondition, NodeSpec, NodeStatus, Readiness, ResourceList, Taint};
@@ -522,6 +524,24 @@ kinds! {
         columns: [("Name", 0), ("Endpoints", 0), ("Age", 0)],
         cells: print::endpoints,
         hooks: {},
+    }
+    ConfigMap {
+        store: config_maps, group: "", version: "v1", plural: "configmaps", singular: "configmap",
+        short_names: ["cm"], namespaced: true, verbs: ALL_VERBS, categories: [],
+        columns: [("Name", 0), ("Data", 0), ("Age", 0)],
+        cells: config::config_map_cells,
+        hooks: { validate: config::validate_config_map, validate_update: config::validate_config_map_update, },
+    }
+    Secret {
+        store: secrets, group: "", version: "v1", plural: "secrets", singular: "secret", short_names: [],
+        namespaced: true, verbs: ALL_VERBS, categories: [],
+        columns: [("Name", 0), ("Type", 0), ("Data", 0), ("Age", 0)],
+        cells: config::secret_cells,
+        hooks: {
+            validate: config::validate_secret,
+            validate_update: config::validate_secret_update,
+            decoded: Secret::merge_string_data,
+        },
     }
 }
 

@@ -184,10 +184,11 @@ impl Store {
         meta::validate_dns_subdomain("metadata.name", &m.name, &mut causes);
         meta::validate_labels("metadata.labels", &m.labels, &mut causes);
         meta::validate_annotations("metadata.annotations", &m.annotations, &mut causes);
-        obj.validate(&mut causes);
+        // Upstream's order: the update rules (immutable fields), then the object's own.
         if let Some(old) = old {
             obj.validate_update(old, &mut causes);
         }
+        obj.validate(&mut causes);
         if causes.is_empty() {
             Ok(())
         } else {
