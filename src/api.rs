@@ -26,7 +26,7 @@ use self::status::ApiError;
 use self::view::ReadView;
 use crate::cluster::objects::{Deployment, Endpoints, Event, Kind, Lease, Node, Object, Pod, ReplicaSet, Service};
 use crate::cluster::store::{ChangeType, ObjectKey, Store};
-use crate::world::World;
+use crate::world::{Answer, Request as WorldRequest, RequestId, World, WorldError};
 use anyhow::Context;
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -48,17 +48,22 @@ const WATCH_IDLE: Duration = Duration::from_millis(500);
 /// How long a stopping server waits for requests in flight before it lets them go.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 
-/// Work for the World's owner: runs against the World and hands back the sending of its answer,
-/// which the owner does only after publishing the read view (so a client that wrote and then
-/// reads sees its own write).
-pub type Job = Box<dyn FnOnce(&mut World) -> Reply + Send>;
-/// Sends one job's answer.
-pub type Reply = Box<dyn FnOnce() + Send>;
+/// What handlers send the World's owner.
+pub enum Work {
+    /// A write, answered on the oneshot once the owner has applied it and published the view.
+    Request(WorldRequest, Waiting),
+    /// A read of state the read view does not hold (the pin agents' sessions), run between
+    /// ticks. It gets `&World`: it cannot write.
+    Read(Box<dyn FnOnce(&World) + Send>),
+}
+
+/// Where a handler waits for the World's answer.
+pub type Waiting = tokio::sync::oneshot::Sender<Result<Answer, WorldError>>;
 
 /// The API side of the inbox: cheap to clone, one per handler.
 #[derive(Clone)]
 pub struct WorldHandle {
-    tx: std::sync::mpsc::Sender<Job>,
+    tx: std::sync::mpsc::Sender<Work>,
     /// Where GET, list and watch read, without waiting for the World.
     view: Arc<ReadView>,
     /// The view's resourceVersion as last published (`None` before the first publish): watches
@@ -68,11 +73,13 @@ pub struct WorldHandle {
     pub requests: Arc<AtomicU64>,
 }
 
-/// The owner's side: drain it between ticks.
+/// The owner's side: [`crate::driver::pump`] drains it between ticks.
 pub struct Inbox {
-    rx: std::sync::mpsc::Receiver<Job>,
+    rx: std::sync::mpsc::Receiver<Work>,
     view: Arc<ReadView>,
     changed: tokio::sync::watch::Sender<Option<u64>>,
+    /// The id the next request gets (ids travel in the input log, so they are the owner's).
+    next_id: std::cell::Cell<RequestId>,
 }
 
 pub fn inbox() -> (WorldHandle, Inbox) {
@@ -86,35 +93,30 @@ pub fn inbox_with_view(view: ReadView) -> (WorldHandle, Inbox) {
     let view = Arc::new(view);
     (
         WorldHandle { tx, view: view.clone(), changed: changed_rx, requests: Arc::new(AtomicU64::new(0)) },
-        Inbox { rx, view, changed: changed_tx },
+        Inbox { rx, view, changed: changed_tx, next_id: std::cell::Cell::new(1) },
     )
 }
 
 impl Inbox {
-    /// Runs every waiting request against the World, publishes the read view (the changes of
-    /// requests and ticks alike since the last drain), then answers the requests and wakes
-    /// watches. Returns how many requests ran.
+    /// Applies every waiting request, publishes the read view, then answers (see
+    /// [`crate::driver::pump`], which this is without an input log). Returns how many ran.
     pub fn drain(&self, world: &mut World) -> usize {
-        let mut replies = Vec::new();
-        while let Ok(job) = self.rx.try_recv() {
-            // A bug reachable from one request must cost that request (its caller sees the
-            // oneshot dropped: 503), never the World and every other client with it.
-            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(world))) {
-                Ok(reply) => replies.push(reply),
-                Err(_) => {
-                    tracing::error!("a request panicked on the World's thread; it was refused and the World kept")
-                }
-            }
-        }
-        self.publish(world);
-        let n = replies.len();
-        for reply in replies {
-            reply();
-        }
-        n
+        crate::driver::pump(world, self)
     }
 
-    /// Publishes the World's state to the read view without running requests.
+    /// The next waiting work, if any.
+    pub fn next_work(&self) -> Option<Work> {
+        self.rx.try_recv().ok()
+    }
+
+    /// A fresh request id.
+    pub fn next_id(&self) -> RequestId {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        id
+    }
+
+    /// Publishes the World's state to the read view and wakes watches if it moved.
     pub fn publish(&self, world: &World) {
         let rv = self.view.publish(world);
         self.changed.send_if_modified(|seen| seen.replace(rv) != Some(rv));
@@ -122,22 +124,39 @@ impl Inbox {
 }
 
 impl WorldHandle {
-    /// Runs `f` on the World's owner and waits for the answer.
-    pub async fn call<R: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut World) -> R + Send + 'static,
-    ) -> Result<R, ApiError> {
+    /// Sends a write to the World's owner and waits for its answer (the outer error: the owner
+    /// is gone).
+    pub async fn submit(&self, request: WorldRequest) -> Result<Result<Answer, WorldError>, ApiError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.tx.send(Work::Request(request, tx)).map_err(|_| ApiError::unavailable())?;
+        rx.await.map_err(|_| ApiError::unavailable())
+    }
+
+    /// As [`WorldHandle::submit`], for API writes: the World's refusal as a `Status`.
+    async fn write(&self, request: WorldRequest) -> Result<Answer, ApiError> {
+        self.submit(request).await?.map_err(world_error)
+    }
+
+    /// Reads state the view does not hold on the World's owner, between ticks.
+    pub async fn read<R: Send + 'static>(&self, f: impl FnOnce(&World) -> R + Send + 'static) -> Result<R, ApiError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.tx
-            .send(Box::new(move |w| {
-                let answer = f(w);
-                Box::new(move || {
-                    // The caller may have gone (its client hung up): nobody is left to answer.
-                    tx.send(answer).ok();
-                })
-            }))
+            .send(Work::Read(Box::new(move |w| {
+                // The caller may have gone (its client hung up): nobody is left to answer.
+                tx.send(f(w)).ok();
+            })))
             .map_err(|_| ApiError::unavailable())?;
         rx.await.map_err(|_| ApiError::unavailable())
+    }
+
+    /// Waits until the owner publishes a view newer than `resource_version`.
+    async fn published_after(&self, resource_version: u64) -> Result<(), ApiError> {
+        let mut published = self.changed.clone();
+        published
+            .wait_for(|rv| rv.is_some_and(|rv| rv > resource_version))
+            .await
+            .map_err(|_| ApiError::unavailable())?;
+        Ok(())
     }
 
     /// The read view, once the World's owner has published it.
@@ -146,6 +165,28 @@ impl WorldHandle {
         published.wait_for(Option::is_some).await.map_err(|_| ApiError::unavailable())?;
         Ok(&self.view)
     }
+}
+
+/// The World's refusal of an API write, as kube-apiserver words it.
+fn world_error(error: WorldError) -> ApiError {
+    match error {
+        WorldError::Cluster(e) => e.into(),
+        WorldError::UnknownNode(name) => ApiError::not_found("nodes", &name),
+        other => ApiError::bad_request(other.to_string()),
+    }
+}
+
+/// The object an API write answered with.
+fn answered_object(answer: Answer) -> Result<Object, ApiError> {
+    match answer {
+        Answer::Object(object) => Ok(*object),
+        other => Err(unexpected(other)),
+    }
+}
+
+fn unexpected(answer: Answer) -> ApiError {
+    tracing::error!(?answer, "the World answered a request with something else");
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "an internal error occurred")
 }
 
 /// A running API server; dropping it (or [`Server::stop`]) shuts it down.
@@ -732,12 +773,8 @@ async fn pin_action(api: &Api, method: &Method, node: &str, verb: &str) -> Resul
         return Err(ApiError::method_not_allowed("knock and restore take POST"));
     }
     let name = node.to_string();
-    let input = if verb == "knock" {
-        crate::world::Input::Knock(name.clone())
-    } else {
-        crate::world::Input::Restore(name.clone())
-    };
-    api.world.call(move |w| w.handle_input(input)).await?.map_err(|_| ApiError::not_found("nodes", &name))?;
+    let request = if verb == "knock" { WorldRequest::Knock(name) } else { WorldRequest::Restore(name) };
+    api.world.write(request).await?;
     Ok(json_response(
         StatusCode::OK,
         &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 200}),
@@ -778,19 +815,6 @@ fn objects_of(store: &Store, kind: Kind) -> Vec<Object> {
         Kind::Lease => store.list::<Lease>().cloned().map(Object::Lease).collect(),
         Kind::Service => store.list::<Service>().cloned().map(Object::Service).collect(),
         Kind::Endpoints => store.list::<Endpoints>().cloned().map(Object::Endpoints).collect(),
-    }
-}
-
-fn object_of(store: &Store, kind: Kind, key: &ObjectKey) -> Option<Object> {
-    match kind {
-        Kind::Pod => store.get::<Pod>(key).cloned().map(Object::Pod),
-        Kind::Node => store.get::<Node>(key).cloned().map(Object::Node),
-        Kind::Deployment => store.get::<Deployment>(key).cloned().map(Object::Deployment),
-        Kind::ReplicaSet => store.get::<ReplicaSet>(key).cloned().map(Object::ReplicaSet),
-        Kind::Event => store.get::<Event>(key).cloned().map(Object::Event),
-        Kind::Lease => store.get::<Lease>(key).cloned().map(Object::Lease),
-        Kind::Service => store.get::<Service>(key).cloned().map(Object::Service),
-        Kind::Endpoints => store.get::<Endpoints>(key).cloned().map(Object::Endpoints),
     }
 }
 
@@ -1060,7 +1084,7 @@ async fn create(api: &Api, target: Target, content_type: &str, body: Bytes) -> R
     if target.info.namespaced {
         crate::cluster::admission::admit_namespace(object.meta().namespace())?;
     }
-    let created = api.world.call(move |w| w.request(|cluster, now| cluster.create(object, now))).await??;
+    let created = answered_object(api.world.write(WorldRequest::Create(Box::new(object))).await?)?;
     Ok(json_response(StatusCode::CREATED, &to_json(&created)))
 }
 
@@ -1069,7 +1093,7 @@ async fn replace(api: &Api, target: Target, content_type: &str, body: Bytes) -> 
     if Some(&object.meta().name) != target.name.as_ref() {
         return Err(ApiError::bad_request("the name of the object does not match the name on the URL"));
     }
-    let replaced = api.world.call(move |w| w.request(|cluster, _| cluster.replace(object))).await??;
+    let replaced = answered_object(api.world.write(WorldRequest::Replace(Box::new(object))).await?)?;
     Ok(json_response(StatusCode::OK, &to_json(&replaced)))
 }
 
@@ -1080,28 +1104,36 @@ async fn patch_object(api: &Api, target: Target, content_type: &str, body: Bytes
     let content_type = content_type.to_string();
     let patch = off_the_workers(move || patch::parse(&content_type, &body)).await?;
     let info = target.info;
-    let patched = api
-        .world
-        .call(move |w| -> Result<Object, ApiError> {
-            let current =
-                object_of(&w.cluster().store, kind, &key).ok_or_else(|| ApiError::not_found(&qualified, &key.name))?;
-            let mut doc = to_json(&current);
-            patch.apply(&mut doc)?;
-            let target = Target {
-                info,
-                namespace: Some(key.namespace.clone()).filter(|n| !n.is_empty()),
-                name: Some(key.name.clone()),
-                sub: None,
-            };
-            let object = decode_body(&target, "application/json", doc.to_string().as_bytes())?;
-            if object.meta().name != key.name {
-                return Err(ApiError::bad_request("a patch cannot change the object's name"));
+    let view = api.world.view().await?;
+    // Read, patch, write back with the read resourceVersion as precondition; a write that lost
+    // a race (409) is retried on the newer object, as kube-apiserver's GuaranteedUpdate does.
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let current = view.get(kind, &key).items.ok_or_else(|| ApiError::not_found(&qualified, &key.name))?;
+        let mut doc = to_json(&current);
+        patch.apply(&mut doc)?;
+        let target = Target {
+            info,
+            namespace: Some(key.namespace.clone()).filter(|n| !n.is_empty()),
+            name: Some(key.name.clone()),
+            sub: None,
+        };
+        let object = decode_body(&target, "application/json", doc.to_string().as_bytes())?;
+        if object.meta().name != key.name {
+            return Err(ApiError::bad_request("a patch cannot change the object's name"));
+        }
+        match api.world.write(WorldRequest::Replace(Box::new(object))).await {
+            Err(e) if e.code == StatusCode::CONFLICT && attempts < PATCH_ATTEMPTS => {
+                api.world.published_after(view.resource_version()).await?;
             }
-            Ok(w.request(|cluster, _| cluster.replace(object))?)
-        })
-        .await??;
-    Ok(json_response(StatusCode::OK, &to_json(&patched)))
+            written => return Ok(json_response(StatusCode::OK, &to_json(&answered_object(written?)?))),
+        }
+    }
 }
+
+/// How often a patch is retried when the object changed under it.
+const PATCH_ATTEMPTS: usize = 5;
 
 async fn delete(api: &Api, target: Target, body: Bytes) -> Result<Response, ApiError> {
     let kind = target.info.kind.ok_or_else(ApiError::path_not_found)?;
@@ -1110,18 +1142,8 @@ async fn delete(api: &Api, target: Target, body: Bytes) -> Result<Response, ApiE
     let force =
         serde_json::from_slice::<Value>(&body).ok().and_then(|v| v.get("gracePeriodSeconds").and_then(Value::as_i64))
             == Some(0);
-    let deleted = api
-        .world
-        .call(move |w| {
-            w.request(|cluster, now| {
-                if force && kind == Kind::Pod {
-                    cluster.store.delete::<Pod>(&key).map(Object::Pod).map_err(Into::into)
-                } else {
-                    cluster.remove(kind, &key, now)
-                }
-            })
-        })
-        .await??;
+    let deleted =
+        answered_object(api.world.write(WorldRequest::Delete { kind, key, force: force && kind == Kind::Pod }).await?)?;
     Ok(json_response(StatusCode::OK, &to_json(&deleted)))
 }
 
@@ -1135,14 +1157,10 @@ async fn delete_collection(api: &Api, target: Target, query: Query) -> Result<Re
         .filter(|o| in_scope(&target, &query, o, &to_json(o)))
         .map(|o| ObjectKey::of(o.meta()))
         .collect();
-    let deleted = api
-        .world
-        .call(move |w| {
-            w.request(|cluster, now| {
-                keys.iter().filter_map(|k| cluster.remove(kind, k, now).ok()).map(|o| to_json(&o)).collect::<Vec<_>>()
-            })
-        })
-        .await?;
+    let deleted: Vec<Value> = match api.world.write(WorldRequest::DeleteCollection { kind, keys }).await? {
+        Answer::Objects(objects) => objects.iter().map(to_json).collect(),
+        other => return Err(unexpected(other)),
+    };
     Ok(json_response(
         StatusCode::OK,
         &json!({"kind": list_kind(target.info), "apiVersion": api_version(target.info), "metadata": {}, "items": deleted}),
@@ -1152,7 +1170,7 @@ async fn delete_collection(api: &Api, target: Target, query: Query) -> Result<Re
 /// `pods/eviction` (what `kubectl drain` uses): a graceful delete.
 async fn evict(api: &Api, target: Target) -> Result<Response, ApiError> {
     let key = key_of(&target);
-    api.world.call(move |w| w.request(|cluster, now| cluster.remove(Kind::Pod, &key, now))).await??;
+    api.world.write(WorldRequest::Evict(key)).await?;
     Ok(json_response(
         StatusCode::CREATED,
         &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
@@ -1191,36 +1209,27 @@ async fn scale(api: &Api, target: Target, write: Option<(Method, String, Bytes)>
             Some(ScaleWrite::Patch(off_the_workers(move || patch::parse(&content_type, &body)).await?))
         }
     };
-    let result = api
-        .world
-        .call(move |w| -> Result<Value, ApiError> {
-            let lookup = |w: &World| {
-                w.cluster()
-                    .store
-                    .get::<Deployment>(&key)
-                    .cloned()
-                    .ok_or_else(|| ApiError::not_found("deployments.apps", &key.name))
-            };
-            let d = lookup(w)?;
-            let doc = match write {
-                None => return Ok(scale_of(&d)),
-                Some(ScaleWrite::Replace(doc)) => doc,
-                Some(ScaleWrite::Patch(patch)) => {
-                    let mut doc = scale_of(&d);
-                    patch.apply(&mut doc)?;
-                    doc
-                }
-            };
-            check_scale_body(&doc, &key)?;
-            let replicas = doc["spec"]["replicas"]
-                .as_i64()
-                .ok_or_else(|| ApiError::bad_request("spec.replicas must be a number"))?;
-            let replicas =
-                i32::try_from(replicas).map_err(|_| ApiError::bad_request("spec.replicas is out of range"))?;
-            w.request(|cluster, _| cluster.scale(&key, replicas))?;
-            Ok(scale_of(&lookup(w)?))
-        })
-        .await??;
+    let Some(write) = write else { return Err(ApiError::path_not_found()) };
+    let snapshot = api.world.view().await?.get(Kind::Deployment, &key);
+    let Some(Object::Deployment(d)) = snapshot.items.as_deref() else {
+        return Err(ApiError::not_found("deployments.apps", &key.name));
+    };
+    let doc = match write {
+        ScaleWrite::Replace(doc) => doc,
+        ScaleWrite::Patch(patch) => {
+            let mut doc = scale_of(d);
+            patch.apply(&mut doc)?;
+            doc
+        }
+    };
+    check_scale_body(&doc, &key)?;
+    let replicas =
+        doc["spec"]["replicas"].as_i64().ok_or_else(|| ApiError::bad_request("spec.replicas must be a number"))?;
+    let replicas = i32::try_from(replicas).map_err(|_| ApiError::bad_request("spec.replicas is out of range"))?;
+    let result = match answered_object(api.world.write(WorldRequest::Scale { deployment: key, replicas }).await?)? {
+        Object::Deployment(d) => scale_of(&d),
+        other => return Err(unexpected(Answer::Object(Box::new(other)))),
+    };
     Ok(json_response(StatusCode::OK, &result))
 }
 

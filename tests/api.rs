@@ -327,7 +327,7 @@ async fn watch_streams_the_current_state_then_changes() {
 
 #[tokio::test]
 async fn a_watch_from_a_forgotten_resource_version_is_told_it_expired() {
-    let lane = lane_with(|world| world.request(|cluster, _| cluster.store.set_log_capacity(16)));
+    let lane = lane_with(|world| world.set_change_log_capacity(16));
     let request = Request::builder().uri("/api/v1/nodes?watch=true&resourceVersion=1").body(Body::empty()).unwrap();
     let response = lane.router.clone().oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK, "kube-apiserver answers 200, then an ERROR event");

@@ -315,7 +315,7 @@ mod tests {
         let view = ReadView::with_window(8);
         view.publish(&world);
         let before = view.resource_version();
-        world.request(|cluster, _| cluster.store.set_log_capacity(16));
+        world.set_change_log_capacity(16);
         scale(&mut world, 40);
         for _ in 0..200 {
             world.step();
@@ -328,7 +328,7 @@ mod tests {
         assert!(view.list(Kind::Pod, None, Some(before), None).is_err());
         // Within the window, changes keep flowing after the rebuild.
         let rebuilt = view.resource_version();
-        world.request(|cluster, _| cluster.store.set_log_capacity(10_000));
+        world.set_change_log_capacity(10_000);
         scale(&mut world, 41);
         view.publish(&world);
         assert!(!view.changes_since(Kind::Pod, rebuilt).unwrap().items.is_empty());
