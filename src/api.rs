@@ -101,7 +101,7 @@ impl Inbox {
     /// Applies every waiting request, publishes the read view, then answers (see
     /// [`crate::driver::pump`], which this is without an input log). Returns how many ran.
     pub fn drain(&self, world: &mut World) -> usize {
-        crate::driver::pump(world, self)
+        crate::driver::pump(world, self, None)
     }
 
     /// The next waiting work, if any.
