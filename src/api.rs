@@ -1,12 +1,15 @@
 //! The Kubernetes-compatible API server, so the real `kubectl` can drive the game.
 //!
-//! A thin shell: handlers never hold the World. Each request becomes a closure sent through an
-//! inbox to whichever loop owns the World (`pinsetter serve`'s loop, or the game's), which runs it
-//! between ticks and answers on a oneshot. Watches read the store's change log the same way, so
-//! they see exactly the writes the World made, in order, with their resourceVersions; the owner
-//! publishes each new resourceVersion so a watch wakes when there is something to read.
+//! A thin shell: handlers never hold the World. Writes are sent through an inbox to whichever
+//! loop owns the World (`pinsetter serve`'s loop, or the game's), which runs them between ticks.
+//! Reads (GET, list, watch) never wait for that loop: after each drain the owner publishes the
+//! store's new changes to a [`view::ReadView`] (kube-apiserver's watch cache), and handlers
+//! serve from it, so they see exactly the writes the World made, in order, with their
+//! resourceVersions. Answers to writes are sent only after that publish, so a client reads
+//! its own writes.
 
 pub mod discovery;
+pub mod paging;
 pub mod patch;
 pub mod pins;
 pub mod protobuf;
@@ -14,13 +17,16 @@ pub mod select;
 pub mod status;
 pub mod table;
 pub mod tls;
+pub mod view;
 
 use self::discovery::{NAMESPACES, ResourceInfo};
+use self::paging::ContinueToken;
 use self::select::{FieldSelector, LabelSelector};
 use self::status::ApiError;
-use crate::cluster::objects::{Deployment, Kind, Object, Pod};
+use self::view::ReadView;
+use crate::cluster::objects::{Deployment, Kind, Object};
 use crate::cluster::store::{ChangeType, ObjectKey, Store};
-use crate::world::World;
+use crate::world::{Answer, Request as WorldRequest, RequestId, World, WorldError};
 use anyhow::Context;
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -29,7 +35,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,64 +48,145 @@ const WATCH_IDLE: Duration = Duration::from_millis(500);
 /// How long a stopping server waits for requests in flight before it lets them go.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 
-/// Work for the World's owner.
-pub type Job = Box<dyn FnOnce(&mut World) + Send>;
+/// What handlers send the World's owner.
+pub enum Work {
+    /// A write, answered on the oneshot once the owner has applied it and published the view.
+    Request(WorldRequest, Waiting),
+    /// A read of state the read view does not hold (the pin agents' sessions), run between
+    /// ticks. It gets `&World`: it cannot write.
+    Read(Box<dyn FnOnce(&World) + Send>),
+}
+
+/// Where a handler waits for the World's answer.
+pub type Waiting = tokio::sync::oneshot::Sender<Result<Answer, WorldError>>;
 
 /// The API side of the inbox: cheap to clone, one per handler.
 #[derive(Clone)]
 pub struct WorldHandle {
-    tx: std::sync::mpsc::Sender<Job>,
-    /// The store's resourceVersion as last published by the owner: watches wake on it.
-    changed: tokio::sync::watch::Receiver<u64>,
+    tx: std::sync::mpsc::Sender<Work>,
+    /// Where GET, list and watch read, without waiting for the World.
+    view: Arc<ReadView>,
+    /// The view's resourceVersion as last published (`None` before the first publish): watches
+    /// wake on it.
+    changed: tokio::sync::watch::Receiver<Option<u64>>,
     /// Requests served so far (the pinsetter panel shows the rate).
     pub requests: Arc<AtomicU64>,
 }
 
-/// The owner's side: drain it between ticks.
+/// The owner's side: [`crate::driver::pump`] drains it between ticks.
 pub struct Inbox {
-    rx: std::sync::mpsc::Receiver<Job>,
-    changed: tokio::sync::watch::Sender<u64>,
+    rx: std::sync::mpsc::Receiver<Work>,
+    view: Arc<ReadView>,
+    changed: tokio::sync::watch::Sender<Option<u64>>,
+    /// The id the next request gets (ids travel in the input log, so they are the owner's).
+    next_id: std::cell::Cell<RequestId>,
 }
 
 pub fn inbox() -> (WorldHandle, Inbox) {
+    inbox_with_view(ReadView::default())
+}
+
+/// An inbox whose read view keeps `view`'s window (tests use a small one).
+pub fn inbox_with_view(view: ReadView) -> (WorldHandle, Inbox) {
     let (tx, rx) = std::sync::mpsc::channel();
-    let (changed_tx, changed_rx) = tokio::sync::watch::channel(0);
-    (WorldHandle { tx, changed: changed_rx, requests: Arc::new(AtomicU64::new(0)) }, Inbox { rx, changed: changed_tx })
+    let (changed_tx, changed_rx) = tokio::sync::watch::channel(None);
+    let view = Arc::new(view);
+    (
+        WorldHandle { tx, view: view.clone(), changed: changed_rx, requests: Arc::new(AtomicU64::new(0)) },
+        Inbox { rx, view, changed: changed_tx, next_id: std::cell::Cell::new(1) },
+    )
 }
 
 impl Inbox {
-    /// Runs every waiting request against the World, then tells watches whether the store
-    /// moved (since the last drain: requests and ticks alike). Returns how many requests ran.
+    /// Applies every waiting request, publishes the read view, then answers (see
+    /// [`crate::driver::pump`], which this is without an input log). Returns how many ran.
     pub fn drain(&self, world: &mut World) -> usize {
-        let mut n = 0;
-        while let Ok(job) = self.rx.try_recv() {
-            // A bug reachable from one request must cost that request (its caller sees the
-            // oneshot dropped: 503), never the World and every other client with it.
-            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(world))).is_err() {
-                tracing::error!("a request panicked on the World's thread; it was refused and the World kept");
-            }
-            n += 1;
-        }
-        let rv = world.cluster().store.resource_version();
-        self.changed.send_if_modified(|seen| std::mem::replace(seen, rv) != rv);
-        n
+        crate::driver::pump(world, self, None)
+    }
+
+    /// The next waiting work, if any.
+    pub fn next_work(&self) -> Option<Work> {
+        self.rx.try_recv().ok()
+    }
+
+    /// A fresh request id.
+    pub fn next_id(&self) -> RequestId {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        id
+    }
+
+    /// Publishes the World's state to the read view and wakes watches if it moved.
+    pub fn publish(&self, world: &World) {
+        let rv = self.view.publish(world);
+        self.changed.send_if_modified(|seen| seen.replace(rv) != Some(rv));
     }
 }
 
 impl WorldHandle {
-    /// Runs `f` on the World's owner and waits for the answer.
-    pub async fn call<R: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut World) -> R + Send + 'static,
-    ) -> Result<R, ApiError> {
+    /// Sends a write to the World's owner and waits for its answer (the outer error: the owner
+    /// is gone).
+    pub async fn submit(&self, request: WorldRequest) -> Result<Result<Answer, WorldError>, ApiError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.tx.send(Work::Request(request, tx)).map_err(|_| ApiError::unavailable())?;
+        rx.await.map_err(|_| ApiError::unavailable())
+    }
+
+    /// As [`WorldHandle::submit`], for API writes: the World's refusal as a `Status`.
+    async fn write(&self, request: WorldRequest) -> Result<Answer, ApiError> {
+        self.submit(request).await?.map_err(world_error)
+    }
+
+    /// Reads state the view does not hold on the World's owner, between ticks.
+    pub async fn read<R: Send + 'static>(&self, f: impl FnOnce(&World) -> R + Send + 'static) -> Result<R, ApiError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.tx
-            .send(Box::new(move |w| {
-                let _ = tx.send(f(w));
-            }))
+            .send(Work::Read(Box::new(move |w| {
+                // The caller may have gone (its client hung up): nobody is left to answer.
+                tx.send(f(w)).ok();
+            })))
             .map_err(|_| ApiError::unavailable())?;
         rx.await.map_err(|_| ApiError::unavailable())
     }
+
+    /// Waits until the owner publishes a view newer than `resource_version`.
+    async fn published_after(&self, resource_version: u64) -> Result<(), ApiError> {
+        let mut published = self.changed.clone();
+        published
+            .wait_for(|rv| rv.is_some_and(|rv| rv > resource_version))
+            .await
+            .map_err(|_| ApiError::unavailable())?;
+        Ok(())
+    }
+
+    /// The read view, once the World's owner has published it.
+    pub async fn view(&self) -> Result<&ReadView, ApiError> {
+        let mut published = self.changed.clone();
+        published.wait_for(Option::is_some).await.map_err(|_| ApiError::unavailable())?;
+        Ok(&self.view)
+    }
+}
+
+/// The World's refusal of an API write, as kube-apiserver words it.
+fn world_error(error: WorldError) -> ApiError {
+    match error {
+        WorldError::Cluster(e) => e.into(),
+        WorldError::UnknownNode(name) => ApiError::not_found("nodes", &name),
+        other => ApiError::bad_request(other.to_string()),
+    }
+}
+
+/// The object an API write answered with.
+fn answered_object(answer: Answer) -> Result<Object, ApiError> {
+    match answer {
+        Answer::Object(object) => Ok(*object),
+        other => Err(unexpected(other)),
+    }
+}
+
+fn unexpected(answer: Answer) -> ApiError {
+    tracing::error!(?answer, "the World answered a request with something else");
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "an internal error occurred")
 }
 
 /// A running API server; dropping it (or [`Server::stop`]) shuts it down.
@@ -552,6 +639,12 @@ struct Query {
     fields: FieldSelector,
     include_object: bool,
     timeout: Option<Duration>,
+    /// Whether a label or field selector was given (upstream then omits `remainingItemCount`).
+    selective: bool,
+    /// Page size for a list (`limit`; 0 or absent: everything).
+    limit: Option<usize>,
+    /// Where the previous page ended (`continue`).
+    continue_from: Option<ContinueToken>,
 }
 
 impl Query {
@@ -565,12 +658,26 @@ impl Query {
                     q.resource_version =
                         Some(v.parse().map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {v:?}")))?)
                 }
-                "labelSelector" => q.labels = LabelSelector::parse(&v)?,
-                "fieldSelector" => q.fields = FieldSelector::parse(&v)?,
+                "labelSelector" => {
+                    q.labels = LabelSelector::parse(&v)?;
+                    q.selective |= !v.trim().is_empty();
+                }
+                "fieldSelector" => {
+                    q.fields = FieldSelector::parse(&v)?;
+                    q.selective |= !q.fields.is_empty();
+                }
+                "limit" => {
+                    let limit: usize = v.parse().map_err(|_| ApiError::bad_request(format!("invalid limit {v:?}")))?;
+                    q.limit = Some(limit).filter(|l| *l > 0);
+                }
+                "continue" if !v.is_empty() => q.continue_from = Some(ContinueToken::decode(&v)?),
                 "includeObject" => q.include_object = v == "Object",
                 "timeoutSeconds" => q.timeout = v.parse().ok().map(Duration::from_secs),
                 _ => {}
             }
+        }
+        if q.continue_from.is_some() && q.resource_version.is_some_and(|rv| rv != 0) && !q.watch {
+            return Err(ApiError::bad_request("specifying resource version is not allowed when using continue"));
         }
         Ok(q)
     }
@@ -666,12 +773,8 @@ async fn pin_action(api: &Api, method: &Method, node: &str, verb: &str) -> Resul
         return Err(ApiError::method_not_allowed("knock and restore take POST"));
     }
     let name = node.to_string();
-    let input = if verb == "knock" {
-        crate::world::Input::Knock(name.clone())
-    } else {
-        crate::world::Input::Restore(name.clone())
-    };
-    api.world.call(move |w| w.handle_input(input)).await?.map_err(|_| ApiError::not_found("nodes", &name))?;
+    let request = if verb == "knock" { WorldRequest::Knock(name) } else { WorldRequest::Restore(name) };
+    api.world.write(request).await?;
     Ok(json_response(
         StatusCode::OK,
         &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 200}),
@@ -706,10 +809,6 @@ fn objects_of(store: &Store, kind: Kind) -> Vec<Object> {
     kind.list(store)
 }
 
-fn object_of(store: &Store, kind: Kind, key: &ObjectKey) -> Option<Object> {
-    kind.get(store, key)
-}
-
 fn key_of(target: &Target) -> ObjectKey {
     let name = target.name.clone().unwrap_or_default();
     match target.info.kind {
@@ -720,6 +819,11 @@ fn key_of(target: &Target) -> ObjectKey {
 
 fn to_json(object: &Object) -> Value {
     serde_json::to_value(object).unwrap_or(Value::Null)
+}
+
+/// An object's JSON when a field selector needs it to decide (JSON null otherwise: unread).
+fn to_json_if(object: &Object, query: &Query) -> Value {
+    if query.fields.is_empty() { Value::Null } else { to_json(object) }
 }
 
 fn in_scope(target: &Target, query: &Query, object: &Object, json: &Value) -> bool {
@@ -737,65 +841,97 @@ fn api_version(info: &ResourceInfo) -> String {
     if info.group.is_empty() { "v1".into() } else { format!("{}/v1", info.group) }
 }
 
+/// A list, served from the read view: the whole of it, or one page (`limit`/`continue`) of the
+/// list as it was at the first page's resourceVersion.
 async fn list(api: &Api, target: Target, query: Query, table: bool) -> Result<Response, ApiError> {
     let kind = target.info.kind.ok_or_else(ApiError::path_not_found)?;
-    let (objects, rv, now) = api
-        .world
-        .call(move |w| (objects_of(&w.cluster().store, kind), w.cluster().store.resource_version(), w.now()))
-        .await?;
-    if !table && query.fields.is_empty() {
-        // The common `-o json` / informer list: write each object straight out, no Value tree.
-        let mut body = format!(
-            r#"{{"kind":"{}","apiVersion":"{}","metadata":{{"resourceVersion":"{rv}"}},"items":["#,
-            list_kind(target.info),
-            api_version(target.info)
-        );
-        let wanted = objects.iter().filter(|o| {
-            let meta = o.meta();
-            target.namespace.as_deref().is_none_or(|ns| meta.namespace() == ns) && query.labels.matches(&meta.labels)
-        });
-        for (i, o) in wanted.enumerate() {
-            if i > 0 {
-                body.push(',');
+    let view = api.world.view().await?;
+    let (at, after) = match &query.continue_from {
+        Some(token) => (Some(token.resource_version), Some(&token.after)),
+        None => (None, None),
+    };
+    let snapshot = view.list(kind, target.namespace.as_deref(), at, after).map_err(|_| paging::expired())?;
+    let (rv, now) = (snapshot.resource_version, snapshot.now);
+    // Only a field selector needs an object's JSON to decide; keep it once made.
+    let mut selected: Vec<(Arc<Object>, Option<Value>)> = Vec::new();
+    let mut rest = snapshot.items.into_iter();
+    let limit = query.limit.unwrap_or(usize::MAX);
+    let pick = |o: Arc<Object>| -> Option<(Arc<Object>, Option<Value>)> {
+        let json = (!query.fields.is_empty()).then(|| to_json(&o));
+        let matches = query.labels.matches(&o.meta().labels) && json.as_ref().is_none_or(|j| query.fields.matches(j));
+        matches.then_some((o, json))
+    };
+    for o in rest.by_ref() {
+        if selected.len() == limit {
+            // One more than a page: put it back by counting it below.
+            let more = pick(o).is_some() || rest.clone().any(|o| pick(o).is_some());
+            let mut metadata = json!({"resourceVersion": rv.to_string()});
+            if more && let Some((last, _)) = selected.last() {
+                let after = ObjectKey::of(last.meta());
+                metadata["continue"] = json!(ContinueToken { resource_version: rv, after }.encode());
+                if !query.selective {
+                    metadata["remainingItemCount"] = json!(1 + rest.len());
+                }
             }
-            body.push_str(&serde_json::to_string(o).unwrap_or_default());
+            return list_response(&target, &query, table, selected, metadata, now);
         }
-        body.push_str("]}");
-        return Ok((StatusCode::OK, [("content-type", "application/json")], body).into_response());
+        if let Some(item) = pick(o) {
+            selected.push(item);
+        }
     }
-    let selected: Vec<(Object, Value)> = objects
-        .into_iter()
-        .map(|o| {
-            let j = to_json(&o);
-            (o, j)
-        })
-        .filter(|(o, j)| in_scope(&target, &query, o, j))
-        .collect();
+    list_response(&target, &query, table, selected, json!({"resourceVersion": rv.to_string()}), now)
+}
+
+fn list_response(
+    target: &Target,
+    query: &Query,
+    table: bool,
+    selected: Vec<(Arc<Object>, Option<Value>)>,
+    metadata: Value,
+    now: crate::clock::Millis,
+) -> Result<Response, ApiError> {
     if table {
-        let rows = selected.into_iter().map(|(o, j)| (table::cells(&o, now), j)).collect();
-        return Ok(json_response(StatusCode::OK, &table::table(target.info.plural, rows, rv, query.include_object)));
+        let rv = metadata["resourceVersion"].as_str().and_then(|r| r.parse().ok()).unwrap_or(0);
+        let rows =
+            selected.into_iter().map(|(o, j)| (table::cells(&o, now), j.unwrap_or_else(|| to_json(&o)))).collect();
+        let mut table = table::table(target.info.plural, rows, rv, query.include_object);
+        table["metadata"] = metadata;
+        return Ok(json_response(StatusCode::OK, &table));
     }
-    let items: Vec<Value> = selected.into_iter().map(|(_, j)| j).collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"kind": list_kind(target.info), "apiVersion": api_version(target.info), "metadata": {"resourceVersion": rv.to_string()}, "items": items}),
-    ))
+    // Each object is written straight out, no Value tree for the list.
+    let mut body = format!(
+        r#"{{"kind":"{}","apiVersion":"{}","metadata":{metadata},"items":["#,
+        list_kind(target.info),
+        api_version(target.info)
+    );
+    for (i, (o, j)) in selected.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        match j {
+            Some(j) => body.push_str(&j.to_string()),
+            None => body.push_str(&serde_json::to_string(o.as_ref()).unwrap_or_default()),
+        }
+    }
+    body.push_str("]}");
+    Ok((StatusCode::OK, [("content-type", "application/json")], body).into_response())
 }
 
 async fn get(api: &Api, target: Target, query: Query, table: bool) -> Result<Response, ApiError> {
     let kind = target.info.kind.ok_or_else(ApiError::path_not_found)?;
     let key = key_of(&target);
-    let lookup = key.clone();
-    let (object, rv, now) = api
-        .world
-        .call(move |w| (object_of(&w.cluster().store, kind, &lookup), w.cluster().store.resource_version(), w.now()))
-        .await?;
-    let object = object.ok_or_else(|| ApiError::not_found(&qualified(target.info), &key.name))?;
+    let snapshot = api.world.view().await?.get(kind, &key);
+    let object = snapshot.items.ok_or_else(|| ApiError::not_found(&qualified(target.info), &key.name))?;
     let j = to_json(&object);
     if table {
         return Ok(json_response(
             StatusCode::OK,
-            &table::table(target.info.plural, vec![(table::cells(&object, now), j)], rv, query.include_object),
+            &table::table(
+                target.info.plural,
+                vec![(table::cells(&object, snapshot.now), j)],
+                snapshot.resource_version,
+                query.include_object,
+            ),
         ));
     }
     Ok(json_response(StatusCode::OK, &j))
@@ -937,7 +1073,7 @@ async fn create(api: &Api, target: Target, content_type: &str, body: Bytes) -> R
     if target.info.namespaced {
         crate::cluster::admission::admit_namespace(object.meta().namespace())?;
     }
-    let created = api.world.call(move |w| w.request(|cluster, now| cluster.create(object, now))).await??;
+    let created = answered_object(api.world.write(WorldRequest::Create(Box::new(object))).await?)?;
     Ok(json_response(StatusCode::CREATED, &to_json(&created)))
 }
 
@@ -946,7 +1082,7 @@ async fn replace(api: &Api, target: Target, content_type: &str, body: Bytes) -> 
     if Some(&object.meta().name) != target.name.as_ref() {
         return Err(ApiError::bad_request("the name of the object does not match the name on the URL"));
     }
-    let replaced = api.world.call(move |w| w.request(|cluster, _| cluster.replace(object))).await??;
+    let replaced = answered_object(api.world.write(WorldRequest::Replace(Box::new(object))).await?)?;
     Ok(json_response(StatusCode::OK, &to_json(&replaced)))
 }
 
@@ -957,28 +1093,36 @@ async fn patch_object(api: &Api, target: Target, content_type: &str, body: Bytes
     let content_type = content_type.to_string();
     let patch = off_the_workers(move || patch::parse(&content_type, &body)).await?;
     let info = target.info;
-    let patched = api
-        .world
-        .call(move |w| -> Result<Object, ApiError> {
-            let current =
-                object_of(&w.cluster().store, kind, &key).ok_or_else(|| ApiError::not_found(&qualified, &key.name))?;
-            let mut doc = to_json(&current);
-            patch.apply(&mut doc)?;
-            let target = Target {
-                info,
-                namespace: Some(key.namespace.clone()).filter(|n| !n.is_empty()),
-                name: Some(key.name.clone()),
-                sub: None,
-            };
-            let object = decode_body(&target, "application/json", doc.to_string().as_bytes())?;
-            if object.meta().name != key.name {
-                return Err(ApiError::bad_request("a patch cannot change the object's name"));
+    let view = api.world.view().await?;
+    // Read, patch, write back with the read resourceVersion as precondition; a write that lost
+    // a race (409) is retried on the newer object, as kube-apiserver's GuaranteedUpdate does.
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let current = view.get(kind, &key).items.ok_or_else(|| ApiError::not_found(&qualified, &key.name))?;
+        let mut doc = to_json(&current);
+        patch.apply(&mut doc)?;
+        let target = Target {
+            info,
+            namespace: Some(key.namespace.clone()).filter(|n| !n.is_empty()),
+            name: Some(key.name.clone()),
+            sub: None,
+        };
+        let object = decode_body(&target, "application/json", doc.to_string().as_bytes())?;
+        if object.meta().name != key.name {
+            return Err(ApiError::bad_request("a patch cannot change the object's name"));
+        }
+        match api.world.write(WorldRequest::Replace(Box::new(object))).await {
+            Err(e) if e.code == StatusCode::CONFLICT && attempts < PATCH_ATTEMPTS => {
+                api.world.published_after(view.resource_version()).await?;
             }
-            Ok(w.request(|cluster, _| cluster.replace(object))?)
-        })
-        .await??;
-    Ok(json_response(StatusCode::OK, &to_json(&patched)))
+            written => return Ok(json_response(StatusCode::OK, &to_json(&answered_object(written?)?))),
+        }
+    }
 }
+
+/// How often a patch is retried when the object changed under it.
+const PATCH_ATTEMPTS: usize = 5;
 
 async fn delete(api: &Api, target: Target, body: Bytes) -> Result<Response, ApiError> {
     let kind = target.info.kind.ok_or_else(ApiError::path_not_found)?;
@@ -987,34 +1131,25 @@ async fn delete(api: &Api, target: Target, body: Bytes) -> Result<Response, ApiE
     let force =
         serde_json::from_slice::<Value>(&body).ok().and_then(|v| v.get("gracePeriodSeconds").and_then(Value::as_i64))
             == Some(0);
-    let deleted = api
-        .world
-        .call(move |w| {
-            w.request(|cluster, now| {
-                if force && kind == Kind::Pod {
-                    cluster.store.delete::<Pod>(&key).map(Object::Pod).map_err(Into::into)
-                } else {
-                    cluster.remove(kind, &key, now)
-                }
-            })
-        })
-        .await??;
+    let deleted =
+        answered_object(api.world.write(WorldRequest::Delete { kind, key, force: force && kind == Kind::Pod }).await?)?;
     Ok(json_response(StatusCode::OK, &to_json(&deleted)))
 }
 
 async fn delete_collection(api: &Api, target: Target, query: Query) -> Result<Response, ApiError> {
     let kind = target.info.kind.ok_or_else(ApiError::path_not_found)?;
-    let objects = api.world.call(move |w| objects_of(&w.cluster().store, kind)).await?;
-    let keys: Vec<ObjectKey> =
-        objects.iter().filter(|o| in_scope(&target, &query, o, &to_json(o))).map(|o| ObjectKey::of(o.meta())).collect();
-    let deleted = api
-        .world
-        .call(move |w| {
-            w.request(|cluster, now| {
-                keys.iter().filter_map(|k| cluster.remove(kind, k, now).ok()).map(|o| to_json(&o)).collect::<Vec<_>>()
-            })
-        })
-        .await?;
+    let objects =
+        api.world.view().await?.list(kind, target.namespace.as_deref(), None, None).map_err(|_| paging::expired())?;
+    let keys: Vec<ObjectKey> = objects
+        .items
+        .iter()
+        .filter(|o| in_scope(&target, &query, o, &to_json(o)))
+        .map(|o| ObjectKey::of(o.meta()))
+        .collect();
+    let deleted: Vec<Value> = match api.world.write(WorldRequest::DeleteCollection { kind, keys }).await? {
+        Answer::Objects(objects) => objects.iter().map(to_json).collect(),
+        other => return Err(unexpected(other)),
+    };
     Ok(json_response(
         StatusCode::OK,
         &json!({"kind": list_kind(target.info), "apiVersion": api_version(target.info), "metadata": {}, "items": deleted}),
@@ -1024,7 +1159,7 @@ async fn delete_collection(api: &Api, target: Target, query: Query) -> Result<Re
 /// `pods/eviction` (what `kubectl drain` uses): a graceful delete.
 async fn evict(api: &Api, target: Target) -> Result<Response, ApiError> {
     let key = key_of(&target);
-    api.world.call(move |w| w.request(|cluster, now| cluster.remove(Kind::Pod, &key, now))).await??;
+    api.world.write(WorldRequest::Evict(key)).await?;
     Ok(json_response(
         StatusCode::CREATED,
         &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
@@ -1045,7 +1180,13 @@ async fn scale(api: &Api, target: Target, write: Option<(Method, String, Bytes)>
         Patch(patch::Patch),
     }
     let write = match write {
-        None => None,
+        None => {
+            let snapshot = api.world.view().await?.get(Kind::Deployment, &key);
+            let Some(Object::Deployment(d)) = snapshot.items.as_deref() else {
+                return Err(ApiError::not_found("deployments.apps", &key.name));
+            };
+            return Ok(json_response(StatusCode::OK, &scale_of(d)));
+        }
         Some((Method::PUT, _, body)) => Some(ScaleWrite::Replace(
             off_the_workers(move || {
                 serde_json::from_slice(&body)
@@ -1057,36 +1198,27 @@ async fn scale(api: &Api, target: Target, write: Option<(Method, String, Bytes)>
             Some(ScaleWrite::Patch(off_the_workers(move || patch::parse(&content_type, &body)).await?))
         }
     };
-    let result = api
-        .world
-        .call(move |w| -> Result<Value, ApiError> {
-            let lookup = |w: &World| {
-                w.cluster()
-                    .store
-                    .get::<Deployment>(&key)
-                    .cloned()
-                    .ok_or_else(|| ApiError::not_found("deployments.apps", &key.name))
-            };
-            let d = lookup(w)?;
-            let doc = match write {
-                None => return Ok(scale_of(&d)),
-                Some(ScaleWrite::Replace(doc)) => doc,
-                Some(ScaleWrite::Patch(patch)) => {
-                    let mut doc = scale_of(&d);
-                    patch.apply(&mut doc)?;
-                    doc
-                }
-            };
-            check_scale_body(&doc, &key)?;
-            let replicas = doc["spec"]["replicas"]
-                .as_i64()
-                .ok_or_else(|| ApiError::bad_request("spec.replicas must be a number"))?;
-            let replicas =
-                i32::try_from(replicas).map_err(|_| ApiError::bad_request("spec.replicas is out of range"))?;
-            w.request(|cluster, _| cluster.scale(&key, replicas))?;
-            Ok(scale_of(&lookup(w)?))
-        })
-        .await??;
+    let Some(write) = write else { return Err(ApiError::path_not_found()) };
+    let snapshot = api.world.view().await?.get(Kind::Deployment, &key);
+    let Some(Object::Deployment(d)) = snapshot.items.as_deref() else {
+        return Err(ApiError::not_found("deployments.apps", &key.name));
+    };
+    let doc = match write {
+        ScaleWrite::Replace(doc) => doc,
+        ScaleWrite::Patch(patch) => {
+            let mut doc = scale_of(d);
+            patch.apply(&mut doc)?;
+            doc
+        }
+    };
+    check_scale_body(&doc, &key)?;
+    let replicas =
+        doc["spec"]["replicas"].as_i64().ok_or_else(|| ApiError::bad_request("spec.replicas must be a number"))?;
+    let replicas = i32::try_from(replicas).map_err(|_| ApiError::bad_request("spec.replicas is out of range"))?;
+    let result = match answered_object(api.world.write(WorldRequest::Scale { deployment: key, replicas }).await?)? {
+        Object::Deployment(d) => scale_of(&d),
+        other => return Err(unexpected(Answer::Object(Box::new(other)))),
+    };
     Ok(json_response(StatusCode::OK, &result))
 }
 
@@ -1125,8 +1257,10 @@ fn check_scale_body(doc: &Value, key: &ObjectKey) -> Result<(), ApiError> {
 /// `pods/log`: the simulated containers' synthetic output.
 async fn logs(api: &Api, target: Target) -> Result<Response, ApiError> {
     let key = key_of(&target);
-    let pod = api.world.call(move |w| w.cluster().store.get::<Pod>(&key).cloned()).await?;
-    let pod = pod.ok_or_else(|| ApiError::not_found("pods", target.name.as_deref().unwrap_or("")))?;
+    let pod = api.world.view().await?.get(Kind::Pod, &key).items;
+    let Some(Object::Pod(pod)) = pod.as_deref() else {
+        return Err(ApiError::not_found("pods", target.name.as_deref().unwrap_or("")));
+    };
     let mut text = String::new();
     for c in &pod.spec.containers {
         let node = pod.node_name().unwrap_or("<none>");
@@ -1155,33 +1289,24 @@ async fn logs(api: &Api, target: Target) -> Result<Response, ApiError> {
 async fn watch(api: &Api, target: Target, query: Query, table: bool) -> Result<Response, ApiError> {
     let kind = target.info.kind.ok_or_else(ApiError::path_not_found)?;
     let from = query.resource_version.unwrap_or(0);
-    let (objects, rv, now) = api
-        .world
-        .call(move |w| (objects_of(&w.cluster().store, kind), w.cluster().store.resource_version(), w.now()))
-        .await?;
-    let mut matched = BTreeSet::new();
+    let view = api.world.view().await?;
     let mut initial = Vec::new();
-    for o in objects {
-        let j = to_json(&o);
-        if in_scope(&target, &query, &o, &j) {
-            matched.insert(ObjectKey::of(o.meta()));
-            if from == 0 {
-                initial.push(encode_event("ADDED", &target, &o, j, now, table, query.include_object));
+    let cursor = if from == 0 {
+        // No resourceVersion: the current state first, as ADDED events, then what follows it.
+        let snapshot = view.list(kind, target.namespace.as_deref(), None, None).map_err(|_| paging::expired())?;
+        for o in snapshot.items {
+            let j = to_json(&o);
+            if in_scope(&target, &query, &o, &j) {
+                initial.push(encode_event("ADDED", &target, &o, j, snapshot.now, table, query.include_object));
             }
         }
-    }
-    let deadline = query.timeout.map(|t| tokio::time::Instant::now() + t);
-    let mut state = WatchState {
-        api: api.clone(),
-        target,
-        query,
-        table,
-        kind,
-        cursor: if from == 0 { rv } else { from },
-        matched,
-        pending: VecDeque::new(),
-        done: false,
+        snapshot.resource_version
+    } else {
+        from
     };
+    let deadline = query.timeout.map(|t| tokio::time::Instant::now() + t);
+    let mut state =
+        WatchState { api: api.clone(), target, query, table, kind, cursor, pending: VecDeque::new(), done: false };
     let (events, queue) = tokio::sync::mpsc::channel::<Bytes>(api.limits.watch_queue);
     let expired = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let fell_behind = expired.clone();
@@ -1274,64 +1399,56 @@ struct WatchState {
     table: bool,
     kind: Kind,
     cursor: u64,
-    matched: BTreeSet<ObjectKey>,
     pending: VecDeque<Bytes>,
     done: bool,
 }
 
 impl WatchState {
+    /// Turns the view's changes since the cursor into events. Whether a change is ADDED,
+    /// MODIFIED or DELETED *for this watch* depends on whether the object before it (`prev`)
+    /// and after it are in the watch's scope, as upstream's cacher decides.
     async fn poll(&mut self) {
-        let (cursor, kind) = (self.cursor, self.kind);
-        let answer = self
-            .api
-            .world
-            .call(move |w| {
-                let store = &w.cluster().store;
-                let changes = store.changes_since(cursor).map(|c| {
-                    c.filter(|c| c.object.kind() == kind)
-                        .map(|c| (c.type_, c.object.as_ref().clone()))
-                        .collect::<Vec<_>>()
-                });
-                (changes, store.resource_version(), w.now())
-            })
-            .await;
-        let Ok((changes, rv, now)) = answer else {
-            self.done = true;
-            return;
-        };
-        let Some(changes) = changes else {
-            // Fell out of the change log: tell the client to relist (kube-apiserver's form).
-            let status =
-                ApiError::new(StatusCode::GONE, "Expired", format!("too old resource version: {} ({rv})", self.cursor))
-                    .to_status();
-            self.pending.push_back(Bytes::from(format!("{}\n", json!({"type": "ERROR", "object": status}))));
-            self.done = true;
-            return;
-        };
-        self.cursor = rv;
-        for (type_, object) in changes {
-            let key = ObjectKey::of(object.meta());
-            let j = to_json(&object);
-            let now_matches = type_ != ChangeType::Deleted && in_scope(&self.target, &self.query, &object, &j);
-            let was = self.matched.contains(&key);
-            let event = match (type_, was, now_matches) {
-                (ChangeType::Deleted, true, _) => "DELETED",
-                (_, true, true) => "MODIFIED",
-                (_, false, true) => "ADDED",
-                (_, true, false) => "DELETED",
-                _ => continue,
-            };
-            if now_matches {
-                self.matched.insert(key);
-            } else {
-                self.matched.remove(&key);
+        let answer = self.api.world.view.changes_since(self.kind, self.cursor);
+        let snapshot = match answer {
+            Ok(snapshot) => snapshot,
+            Err(too_old) => {
+                // Fell out of the view's window: tell the client to relist (kube-apiserver's form).
+                let status = ApiError::new(
+                    StatusCode::GONE,
+                    "Expired",
+                    format!("too old resource version: {} ({})", self.cursor, too_old.current),
+                )
+                .to_status();
+                self.pending.push_back(Bytes::from(format!("{}\n", json!({"type": "ERROR", "object": status}))));
+                self.done = true;
+                return;
             }
+        };
+        self.cursor = self.cursor.max(snapshot.resource_version);
+        for change in snapshot.items {
+            let j = to_json(&change.object);
+            let was = change
+                .prev
+                .as_ref()
+                .is_some_and(|p| in_scope(&self.target, &self.query, p, &to_json_if(p, &self.query)));
+            let event = match change.type_ {
+                ChangeType::Deleted if in_scope(&self.target, &self.query, &change.object, &j) => "DELETED",
+                ChangeType::Deleted => continue,
+                ChangeType::Added | ChangeType::Modified => {
+                    match (was, in_scope(&self.target, &self.query, &change.object, &j)) {
+                        (true, true) => "MODIFIED",
+                        (false, true) => "ADDED",
+                        (true, false) => "DELETED",
+                        (false, false) => continue,
+                    }
+                }
+            };
             self.pending.push_back(encode_event(
                 event,
                 &self.target,
-                &object,
+                &change.object,
                 j,
-                now,
+                snapshot.now,
                 self.table,
                 self.query.include_object,
             ));

@@ -1,10 +1,62 @@
 //! The driver: the only owner of the World in an interactive session. It maps wall time to game
 //! time with a speed multiplier and advances the World in fixed ticks (pause stops stepping), so
-//! the game plays the same at any frame rate.
+//! the game plays the same at any frame rate; and between ticks [`pump`] applies what API
+//! clients and pin agents sent as [`Input`]s, publishes the read view and routes the World's
+//! replies to the handlers waiting for them. `play`, `serve` and the tests all go through it.
 
+use crate::api::{Inbox, Work};
 use crate::clock::TICK_MS;
-use crate::world::World;
+use crate::world::{Input, World};
+use std::collections::BTreeMap;
 use std::time::Duration;
+
+/// Applies every request waiting in `inbox` to the World as an [`Input::Request`] (at this tick
+/// boundary), runs the agent-state reads, publishes the read view, then sends each reply to the
+/// handler waiting for it: after the publish, so a client reads its own write. Returns how
+/// many requests ran.
+pub fn pump(world: &mut World, inbox: &Inbox, mut log: Option<&mut InputLog>) -> usize {
+    let mut waiting = BTreeMap::new();
+    while let Some(work) = inbox.next_work() {
+        match work {
+            Work::Request(request, reply) => {
+                let id = inbox.next_id();
+                waiting.insert(id, reply);
+                let input = Input::Request { id, request };
+                if let Some(log) = log.as_deref_mut() {
+                    log.record(world.now(), &input);
+                }
+                // A bug reachable from one request must cost that request (its caller sees the
+                // oneshot dropped: 503), never the World and every other client with it.
+                let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| world.handle_input(input)));
+                match applied {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::error!("a request input was refused outright: {e}"),
+                    Err(_) => {
+                        waiting.remove(&id);
+                        tracing::error!("a request panicked on the World's thread; it was refused and the World kept");
+                    }
+                }
+            }
+            Work::Read(read) => {
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read(world))).is_err() {
+                    tracing::error!("a read panicked on the World's thread; it was refused and the World kept");
+                }
+            }
+        }
+    }
+    inbox.publish(world);
+    let ran = waiting.len();
+    while let Some(reply) = world.poll_reply() {
+        match waiting.remove(&reply.id) {
+            // The caller may have gone (its client hung up): nobody is left to answer.
+            Some(handler) => {
+                handler.send(reply.result).ok();
+            }
+            None => tracing::error!(id = reply.id, "a reply nobody waits for"),
+        }
+    }
+    ran
+}
 
 /// Speeds the `+`/`-` keys step through.
 pub const SPEEDS: [f64; 7] = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0];
@@ -15,6 +67,8 @@ const MAX_TICKS_PER_ADVANCE: u32 = 400;
 
 pub struct Driver {
     pub world: World,
+    /// Where the session's inputs are recorded (`--record`), if anywhere.
+    pub log: Option<InputLog>,
     pub speed: f64,
     pub paused: bool,
     /// Game-time milliseconds owed but not yet stepped.
@@ -23,7 +77,31 @@ pub struct Driver {
 
 impl Driver {
     pub fn new(world: World, speed: f64) -> Driver {
-        Driver { world, speed, paused: false, owed_ms: 0.0 }
+        Driver { world, log: None, speed, paused: false, owed_ms: 0.0 }
+    }
+
+    /// Applies a player's input (recorded first, when recording).
+    pub fn handle_input(&mut self, input: Input) -> Result<(), crate::world::WorldError> {
+        if let Some(log) = &mut self.log {
+            log.record(self.world.now(), &input);
+        }
+        self.world.handle_input(input)
+    }
+
+    /// [`pump`] for this driver's World and input log.
+    pub fn pump(&mut self, inbox: &Inbox) -> usize {
+        pump(&mut self.world, inbox, self.log.as_mut())
+    }
+
+    /// Ends the recording, if any, with the session's digest; returns the digest.
+    pub fn finish(&mut self) -> String {
+        let digest = self.world.digest();
+        if let Some(log) = self.log.take()
+            && let Err(e) = log.finish(&self.world)
+        {
+            tracing::error!("the input log is incomplete: {e:#}");
+        }
+        digest
     }
 
     /// Advances by `wall` of real time; returns how many ticks ran.
@@ -51,4 +129,229 @@ impl Driver {
     pub fn slower(&mut self) {
         self.speed = SPEEDS.iter().rev().copied().find(|s| *s < self.speed).unwrap_or(self.speed);
     }
+}
+
+/// What the first line of an input log says it is (so another file is refused for what it is).
+pub const INPUT_LOG_FORMAT: &str = "pinsetter-input-log";
+/// The input log format this build writes and replays.
+pub const INPUT_LOG_VERSION: u32 = 1;
+
+/// The input log's first line: everything needed to build the same World again.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogHeader {
+    pub format: String,
+    pub version: u32,
+    pub seed: u64,
+    /// The timing preset (`arcade`, `kubernetes`).
+    pub preset: String,
+    /// Unix seconds that game time 0 stands for (objects' timestamps are stamped from it).
+    pub epoch: i64,
+    pub scenario: LoggedScenario,
+}
+
+/// The lane itself, so a replay needs no other file; `digest` checks it arrived whole.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoggedScenario {
+    pub origin: String,
+    pub digest: String,
+    pub scheduler: String,
+    pub objects: Vec<serde_json::Value>,
+}
+
+/// One line after the header: an input and the tick it was applied at, or the trailer.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum LogLine {
+    Input {
+        tick: u64,
+        input: Input,
+    },
+    /// The session's end: the tick it stopped at and the digest it ended with.
+    End {
+        tick: u64,
+        digest: String,
+        events: u64,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InputLogError {
+    #[error("cannot read the input log {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{path} is not a pinsetter input log (its first line must be the {INPUT_LOG_FORMAT} header)")]
+    NotALog { path: String },
+    #[error(
+        "{path} is input log format version {found}; this pinsetter replays version {INPUT_LOG_VERSION} only (record the session again with this version)"
+    )]
+    Version { path: String, found: u32 },
+    #[error("{path}:{line}: {message}")]
+    Line { path: String, line: usize, message: String },
+    #[error("{path}: the recorded lane is damaged (its digest does not match its objects)")]
+    ScenarioDigest { path: String },
+}
+
+fn scenario_digest(objects: &[serde_json::Value], scheduler: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(scheduler.as_bytes());
+    for object in objects {
+        hash.update(object.to_string().as_bytes());
+        hash.update(b"\n");
+    }
+    format!("{:x}", hash.finalize())
+}
+
+impl LogHeader {
+    pub fn new(
+        seed: u64,
+        preset: crate::cluster::timing::Preset,
+        epoch: i64,
+        scenario: &crate::scenario::Scenario,
+    ) -> LogHeader {
+        let objects: Vec<serde_json::Value> =
+            scenario.objects.iter().map(|(_, o)| serde_json::to_value(o).unwrap_or_default()).collect();
+        let scheduler = scenario.scheduler.name().to_string();
+        let preset = serde_json::to_value(preset).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+        LogHeader {
+            format: INPUT_LOG_FORMAT.into(),
+            version: INPUT_LOG_VERSION,
+            seed,
+            preset,
+            epoch,
+            scenario: LoggedScenario {
+                origin: scenario.origin.clone(),
+                digest: scenario_digest(&objects, &scheduler),
+                scheduler,
+                objects,
+            },
+        }
+    }
+
+    /// The lane as recorded.
+    pub fn scenario(&self, path: &str) -> Result<crate::scenario::Scenario, InputLogError> {
+        let logged = &self.scenario;
+        if scenario_digest(&logged.objects, &logged.scheduler) != logged.digest {
+            return Err(InputLogError::ScenarioDigest { path: path.into() });
+        }
+        let line = |message: String| InputLogError::Line { path: path.into(), line: 1, message };
+        let objects = logged
+            .objects
+            .iter()
+            .enumerate()
+            .map(|(i, o)| crate::cluster::objects::Object::from_value(o.clone()).map(|o| (i + 1, o)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| line(format!("a recorded object: {e}")))?;
+        let scheduler = crate::cluster::scheduler::Policy::ALL
+            .into_iter()
+            .find(|p| p.name() == logged.scheduler)
+            .ok_or_else(|| line(format!("unknown scheduler {:?}", logged.scheduler)))?;
+        Ok(crate::scenario::Scenario { origin: logged.origin.clone(), objects, scheduler })
+    }
+
+    pub fn preset(&self, path: &str) -> Result<crate::cluster::timing::Preset, InputLogError> {
+        use clap::ValueEnum;
+        crate::cluster::timing::Preset::from_str(&self.preset, true).map_err(|e| InputLogError::Line {
+            path: path.into(),
+            line: 1,
+            message: format!("timing preset: {e}"),
+        })
+    }
+}
+
+/// Writes a session's inputs as versioned line-delimited JSON (`play --record`, `serve --record`):
+/// the [`LogHeader`], one [`LogLine::Input`] per input as it is applied, and [`LogLine::End`].
+pub struct InputLog {
+    path: std::path::PathBuf,
+    out: std::io::BufWriter<std::fs::File>,
+    /// The first write that failed: later inputs are not written (a log with a hole would
+    /// replay to another history), and [`InputLog::finish`] reports it.
+    failed: Option<std::io::Error>,
+}
+
+impl InputLog {
+    pub fn create(path: &std::path::Path, header: &LogHeader) -> anyhow::Result<InputLog> {
+        use anyhow::Context;
+        let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        let mut log = InputLog { path: path.to_path_buf(), out: std::io::BufWriter::new(file), failed: None };
+        log.write(&serde_json::to_string(header).context("encoding the input log header")?);
+        if let Some(e) = log.failed.take() {
+            return Err(e).with_context(|| format!("cannot write {}", path.display()));
+        }
+        Ok(log)
+    }
+
+    fn write(&mut self, line: &str) {
+        use std::io::Write;
+        if self.failed.is_some() {
+            return;
+        }
+        // Flushed line by line: a session that dies still leaves every input it applied.
+        if let Err(e) = writeln!(self.out, "{line}").and_then(|()| self.out.flush()) {
+            tracing::error!("cannot write the input log {}: {e}; recording stopped", self.path.display());
+            self.failed = Some(e);
+        }
+    }
+
+    /// Records `input`, applied at game time `at`.
+    pub fn record(&mut self, at: crate::clock::Millis, input: &Input) {
+        let line = LogLine::Input { tick: at.0 / TICK_MS, input: input.clone() };
+        match serde_json::to_string(&line) {
+            Ok(text) => self.write(&text),
+            Err(e) => {
+                tracing::error!("cannot encode an input for the log: {e}; recording stopped");
+                self.failed = Some(std::io::Error::other(e));
+            }
+        }
+    }
+
+    /// Writes the trailer: the tick the session stopped at and its digest.
+    pub fn finish(mut self, world: &World) -> anyhow::Result<()> {
+        let end = LogLine::End { tick: world.now().0 / TICK_MS, digest: world.digest(), events: world.event_count() };
+        self.write(&serde_json::to_string(&end)?);
+        match self.failed {
+            Some(e) => Err(anyhow::Error::from(e).context(format!("writing {}", self.path.display()))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A recorded session, read back: the header and every line after it.
+pub struct RecordedSession {
+    pub header: LogHeader,
+    pub lines: Vec<LogLine>,
+}
+
+/// Reads an input log, refusing one of another format version.
+pub fn read_input_log(path: &std::path::Path) -> Result<RecordedSession, InputLogError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| InputLogError::Io { path: shown.clone(), source })?;
+    let mut lines = text.lines();
+    let first: serde_json::Value = lines
+        .next()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .filter(|v: &serde_json::Value| v.get("format").and_then(|f| f.as_str()) == Some(INPUT_LOG_FORMAT))
+        .ok_or_else(|| InputLogError::NotALog { path: shown.clone() })?;
+    let found = first.get("version").and_then(serde_json::Value::as_u64).unwrap_or(0);
+    if found != u64::from(INPUT_LOG_VERSION) {
+        return Err(InputLogError::Version { path: shown, found: u32::try_from(found).unwrap_or(u32::MAX) });
+    }
+    let header: LogHeader = serde_json::from_value(first).map_err(|e| InputLogError::Line {
+        path: shown.clone(),
+        line: 1,
+        message: e.to_string(),
+    })?;
+    let lines = lines
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| InputLogError::Line {
+                path: shown.clone(),
+                line: i + 2,
+                message: e.to_string(),
+            })
+        })
+        .collect::<Result<Vec<LogLine>, _>>()?;
+    Ok(RecordedSession { header, lines })
 }

@@ -66,6 +66,10 @@ struct ServeArgs {
     speed: f64,
     #[command(flatten)]
     security: SecurityArgs,
+    /// Record the session's inputs (API writes, agent messages) to FILE, line-delimited JSON
+    /// that `pinsetter sim --replay FILE` replays to the same digest.
+    #[arg(long, value_name = "FILE", allow_hyphen_values = true)]
+    record: Option<std::path::PathBuf>,
 }
 
 /// HTTPS and bearer tokens for the API (off by default).
@@ -252,6 +256,10 @@ struct PlayArgs {
     listen: Option<std::net::SocketAddr>,
     #[command(flatten)]
     security: SecurityArgs,
+    /// Record the game's inputs (keys and API writes) to FILE, for `pinsetter sim --replay`.
+    /// A new game (`n`) ends the recording: the file holds the first game.
+    #[arg(long, value_name = "FILE", allow_hyphen_values = true)]
+    record: Option<std::path::PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -272,6 +280,10 @@ struct SimArgs {
     /// (with --json, {"compare": [one report per policy]}), e.g. --compare greedy,spread,binpack,flow.
     #[arg(long, value_delimiter = ',', value_name = "POLICY,...", value_parser = policy_parser(), allow_hyphen_values = true)]
     compare: Vec<Policy>,
+    /// Replay a session recorded with `play --record` or `serve --record` (its own lane, seed
+    /// and timing) and report its digest next to the one the live session ended with.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["actions", "compare"], allow_hyphen_values = true)]
+    replay: Option<std::path::PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -425,26 +437,47 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// Interactive runs stamp objects with real time (see `clock::set_epoch`).
-fn anchor_clock_now() {
+/// Interactive runs stamp objects with real time (see `clock::set_epoch`). Returns the epoch
+/// (an input log records it, so a replay stamps the same times).
+fn anchor_clock_now() -> i64 {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     pinsetter::clock::set_epoch(now as i64);
+    now as i64
+}
+
+/// Opens `--record FILE` for a session about to start.
+fn input_log(
+    path: Option<&std::path::Path>,
+    seed: u64,
+    timing: pinsetter::cluster::timing::Preset,
+    epoch: i64,
+    scenario: &pinsetter::scenario::Scenario,
+) -> Result<Option<pinsetter::driver::InputLog>> {
+    path.map(|path| {
+        let header = pinsetter::driver::LogHeader::new(seed, timing, epoch, scenario);
+        pinsetter::driver::InputLog::create(path, &header)
+    })
+    .transpose()
 }
 
 fn play(args: PlayArgs) -> Result<()> {
-    anchor_clock_now();
+    let epoch = anchor_clock_now();
     let scenario = args.lane.scenario()?;
-    let ended = pinsetter::tui::run(pinsetter::tui::PlayOptions {
-        scenario,
-        seed: args.lane.seed,
-        timing: args.lane.timing,
-        speed: args.speed,
-        ascii: args.ascii,
-        listen: match args.listen {
-            Some(addr) => Some((addr, args.security.load(addr)?)),
-            None => None,
+    let log = input_log(args.record.as_deref(), args.lane.seed, args.lane.timing, epoch, &scenario)?;
+    let ended = pinsetter::tui::run_recorded(
+        pinsetter::tui::PlayOptions {
+            scenario,
+            seed: args.lane.seed,
+            timing: args.lane.timing,
+            speed: args.speed,
+            ascii: args.ascii,
+            listen: match args.listen {
+                Some(addr) => Some((addr, args.security.load(addr)?)),
+                None => None,
+            },
         },
-    })?;
+        log,
+    )?;
     // Ended by a signal: the terminal is restored and everything dropped; exit as the shell
     // expects of a process that signal ended (128 + its number), so `kill` reports it.
     if let pinsetter::tui::Ended::Signal(number) = ended {
@@ -459,10 +492,11 @@ fn serve(args: ServeArgs) -> Result<()> {
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
-    anchor_clock_now();
+    let epoch = anchor_clock_now();
     let scenario = args.lane.scenario()?;
     let world = pinsetter::world::World::new(args.lane.seed, args.lane.timing, &scenario)
         .with_context(|| format!("cannot start scenario {}", scenario.origin))?;
+    let log = input_log(args.record.as_deref(), args.lane.seed, args.lane.timing, epoch, &scenario)?;
     let (handle, inbox) = pinsetter::api::inbox();
     let security = args.security.load(args.listen)?;
     let server = pinsetter::api::Server::start_with(args.listen, handle, security)?;
@@ -475,9 +509,10 @@ fn serve(args: ServeArgs) -> Result<()> {
         scheme = args.security.scheme()
     );
     let mut driver = pinsetter::driver::Driver::new(world, args.speed);
+    driver.log = log;
     let mut last = std::time::Instant::now();
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        inbox.drain(&mut driver.world);
+        driver.pump(&inbox);
         let now = std::time::Instant::now();
         driver.advance(now - last);
         last = now;
@@ -486,6 +521,8 @@ fn serve(args: ServeArgs) -> Result<()> {
     }
     eprintln!("pinsetter: shutting down");
     server.stop();
+    let digest = driver.finish();
+    eprintln!("pinsetter: session digest {digest} at {}", driver.world.now());
     Ok(())
 }
 
@@ -524,6 +561,25 @@ fn shutdown_signal() -> Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
 }
 
 fn run_sim(args: SimArgs) -> Result<()> {
+    if let Some(path) = &args.replay {
+        let session = pinsetter::driver::read_input_log(path)?;
+        pinsetter::clock::set_epoch(session.header.epoch);
+        let replayed = sim::replay(&session, &path.display().to_string())?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&replayed)?);
+        } else {
+            println!("replayed {} inputs to {}", replayed.inputs, replayed.report.until_ms);
+            println!("digest   {}", replayed.report.digest);
+            match &replayed.recorded_digest {
+                Some(recorded) => println!(
+                    "recorded {recorded} ({})",
+                    if replayed.digest_matches == Some(true) { "the same" } else { "DIFFERENT" }
+                ),
+                None => println!("recorded (no trailer: the session did not end cleanly)"),
+            }
+        }
+        return Ok(());
+    }
     let scenario = args.lane.scenario()?;
     sim::check_envelope(&scenario, &args.actions, args.until)?;
     let json = args.json;

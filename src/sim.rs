@@ -441,3 +441,73 @@ mod tests {
         assert_eq!(Percentiles::of(&[]).count, 0);
     }
 }
+
+/// What `sim --replay` reports: the replayed run's figures and digest, next to the digest the
+/// live session recorded at its end.
+#[derive(Debug, Clone, Serialize)]
+pub struct Replayed {
+    #[serde(flatten)]
+    pub report: Report,
+    /// Inputs the log held (and the replay applied).
+    pub inputs: usize,
+    /// The digest the live session ended with (its trailer), if it ended cleanly.
+    pub recorded_digest: Option<String>,
+    /// Whether the replay ended with the recorded digest.
+    pub digest_matches: Option<bool>,
+}
+
+/// Replays a recorded session headlessly: the same World (seed, timing, lane from the log's
+/// header), each input applied at the tick it was recorded at, stepped to the tick the session
+/// ended at (or its last input, for a log without a trailer). The clock epoch must already be
+/// the header's (the caller sets it: it is process-global).
+pub fn replay(session: &crate::driver::RecordedSession, path: &str) -> Result<Replayed, ReplayError> {
+    use crate::driver::LogLine;
+    let start = Instant::now();
+    let header = &session.header;
+    let scenario = header.scenario(path)?;
+    let preset = header.preset(path)?;
+    let mut world = World::new(header.seed, preset, &scenario)?;
+    let drain = |world: &mut World| {
+        while world.poll_output().is_some() {}
+        while world.poll_reply().is_some() {}
+    };
+    let step_to = |world: &mut World, tick: u64| {
+        while world.now().0 < tick * crate::clock::TICK_MS {
+            world.step();
+            while world.poll_output().is_some() {}
+        }
+    };
+    let (mut inputs, mut recorded) = (0, None);
+    let mut until = 0;
+    for line in &session.lines {
+        match line {
+            LogLine::Input { tick, input } => {
+                step_to(&mut world, *tick);
+                // A refused input was refused live too, and changed nothing there either.
+                if let Err(e) = world.handle_input(input.clone()) {
+                    tracing::debug!("replayed input refused, as it was live: {e}");
+                }
+                drain(&mut world);
+                inputs += 1;
+                until = until.max(*tick);
+            }
+            LogLine::End { tick, digest, .. } => {
+                until = until.max(*tick);
+                recorded = Some(digest.clone());
+            }
+        }
+    }
+    step_to(&mut world, until);
+    drain(&mut world);
+    let report = self::report(&world, &scenario, header.seed, preset, world.now(), start.elapsed());
+    let digest_matches = recorded.as_ref().map(|d| *d == report.digest);
+    Ok(Replayed { report, inputs, recorded_digest: recorded, digest_matches })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error(transparent)]
+    Log(#[from] crate::driver::InputLogError),
+    #[error(transparent)]
+    World(#[from] WorldError),
+}

@@ -159,7 +159,7 @@ impl App {
     }
 
     fn input(&mut self, input: Input) {
-        if let Err(e) = self.driver.world.handle_input(input) {
+        if let Err(e) = self.driver.handle_input(input) {
             self.say(e.to_string());
         }
     }
@@ -204,6 +204,8 @@ impl App {
         self.options.seed = self.options.seed.wrapping_add(1);
         match World::new(self.options.seed, self.driver.world.cluster().timing.preset, &self.options.scenario) {
             Ok(world) => {
+                // A recording holds one game: the next would need its own header.
+                self.driver.finish();
                 let speed = self.driver.speed;
                 self.driver = Driver::new(world, speed);
                 self.overlay = Overlay::None;
@@ -399,11 +401,18 @@ fn catch_ending_signals() -> Result<std::sync::Arc<std::sync::atomic::AtomicUsiz
 /// Plays until the player quits. The terminal is restored on every exit path, panics included
 /// (`ratatui::init` installs the hook).
 pub fn run(options: PlayOptions) -> Result<Ended> {
+    run_recorded(options, None)
+}
+
+/// [`run`], recording the game's inputs to `log` (`play --record`).
+pub fn run_recorded(options: PlayOptions, log: Option<crate::driver::InputLog>) -> Result<Ended> {
     require_terminal()?;
     let data_dir = crate::storage::data_dir();
     let (_log, log_problem) = init_logging(&data_dir);
     let listen = options.listen.clone();
     let mut app = App::new(options, Some(data_dir.join("highscores.json")))?;
+    let recording = log.is_some();
+    app.driver.log = log;
     if let Some(problem) = log_problem {
         app.problem(problem);
     }
@@ -425,6 +434,11 @@ pub fn run(options: PlayOptions) -> Result<Ended> {
     let result = play_loop(&mut terminal, &mut app, inbox.as_ref(), &signal);
     ratatui::restore();
     drop(server);
+    let digest = app.driver.finish();
+    tracing::info!(digest, "session digest");
+    if recording {
+        eprintln!("pinsetter: session digest {digest} at {}", app.driver.world.now());
+    }
     let ended = result?;
     if let Ended::Signal(number) = ended {
         tracing::info!(signal = number, "game ended by a signal");
@@ -470,7 +484,7 @@ fn play_loop(
         }
         let working = Instant::now();
         if let Some(inbox) = inbox {
-            inbox.drain(&mut app.driver.world);
+            app.driver.pump(inbox);
         }
         if let Some(api) = &mut app.api {
             api.tick();

@@ -7,21 +7,26 @@
 //! wall clock, no I/O, no threads; ordered maps only; randomness from named seeded streams.
 //! Same seed + same inputs = same event log, byte for byte ([`World::digest`]).
 
+use crate::agent::protocol::{Capacity, PodPhase, PodRef};
 use crate::alley::{Alley, AlleyEvent, AlleyInput};
 use crate::clock::{Millis, TICK_MS};
+use crate::cluster::agents::{AgentError, Joined, Registration};
 use crate::cluster::events::EventRecord;
+use crate::cluster::objects::Kind;
 use crate::cluster::objects::{Deployment, Node, Object, Pod, PodState};
 use crate::cluster::scheduler::{Policy, rack_order_key};
 use crate::cluster::store::{ChangeType, ObjectKey};
 use crate::cluster::timing::{Preset, Timing};
 use crate::cluster::{Cluster, ClusterError};
 use crate::scenario::{Scenario, ScenarioError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-/// Everything the outside world can ask of the World.
-#[derive(Debug, Clone, PartialEq)]
+/// Everything the outside world can ask of the World. Serializable, so a session's inputs can
+/// be logged and replayed ([`crate::driver::InputLog`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum Input {
     /// A node stops dead, as if its pin was knocked over (chaos key, `sim --at '5s knock pin-3'`).
     Knock(String),
@@ -30,8 +35,9 @@ pub enum Input {
     /// The pinsetter stands every pin again and every knocked node comes back.
     ResetPins,
     /// Create or replace an object (`kubectl apply`).
-    Apply(Box<Object>),
+    Apply(#[serde(with = "serde_object")] Box<Object>),
     Scale {
+        #[serde(with = "serde_key")]
         deployment: ObjectKey,
         replicas: i32,
     },
@@ -39,13 +45,129 @@ pub enum Input {
         node: String,
         unschedulable: bool,
     },
-    DeletePod(ObjectKey),
-    SetTiming(Preset),
+    DeletePod(#[serde(with = "serde_key")] ObjectKey),
+    SetTiming(#[serde(with = "serde_preset")] Preset),
     /// Switch the scheduling policy (the game's `s` key). Pods already bound stay where they are;
     /// the next scheduling cycle uses the new policy.
-    SetPolicy(Policy),
+    SetPolicy(#[serde(with = "serde_policy")] Policy),
     /// A bowling control.
     Alley(AlleyInput),
+    /// An API server write or a pin agent's message, answered by a [`Reply`] with this id
+    /// (from [`World::poll_reply`]).
+    Request {
+        id: RequestId,
+        request: Request,
+    },
+}
+
+/// Tells a [`Reply`] to its [`Input::Request`].
+pub type RequestId = u64;
+
+/// What API clients and pin agents ask of the World: everything that writes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Request {
+    /// POST: a new object (answers it as stored).
+    Create(#[serde(with = "serde_object")] Box<Object>),
+    /// PUT, and PATCH once applied by the API: the object's `resourceVersion`, when set, must
+    /// still be current (answers it as stored).
+    Replace(#[serde(with = "serde_object")] Box<Object>),
+    /// DELETE; `force` (`gracePeriodSeconds: 0`) removes a pod at once, without its kubelet.
+    Delete {
+        #[serde(with = "serde_kind")]
+        kind: Kind,
+        #[serde(with = "serde_key")]
+        key: ObjectKey,
+        force: bool,
+    },
+    /// DELETE on a collection: the keys the API selected (answers those it deleted).
+    DeleteCollection {
+        #[serde(with = "serde_kind")]
+        kind: Kind,
+        #[serde(with = "serde_keys")]
+        keys: Vec<ObjectKey>,
+    },
+    /// `pods/eviction`: a graceful delete.
+    Evict(#[serde(with = "serde_key")] ObjectKey),
+    /// `deployments/scale` (answers the deployment).
+    Scale {
+        #[serde(with = "serde_key")]
+        deployment: ObjectKey,
+        replicas: i32,
+    },
+    /// The pins API's knock and restore (`pinsetter ctl knock`).
+    Knock(String),
+    Restore(String),
+    /// A pin agent joins (`pinsetter pin --join`); the new secret is made by the shell so the
+    /// input replays the same.
+    AgentJoin(Box<AgentJoin>),
+    AgentHeartbeat {
+        node: String,
+        session: u64,
+    },
+    AgentPodStatus {
+        node: String,
+        session: u64,
+        pod: PodRef,
+        phase: PodPhase,
+        pod_ip: Option<String>,
+    },
+    AgentPodDeleted {
+        node: String,
+        session: u64,
+        pod: PodRef,
+    },
+    AgentDrain {
+        node: String,
+        session: u64,
+    },
+    AgentLeave {
+        node: String,
+        session: u64,
+    },
+    AgentDisconnected {
+        node: String,
+        session: u64,
+    },
+    /// Agents disconnected for longer than this leave (`pinsetter ctl prune`).
+    PruneAgents {
+        older_than_ms: u64,
+    },
+}
+
+/// An agent's registration, owned (see [`Registration`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentJoin {
+    pub name: String,
+    pub capacity: Capacity,
+    pub labels: BTreeMap<String, String>,
+    pub pods: Vec<PodRef>,
+    pub address: String,
+    pub node_secret: Option<String>,
+    pub new_secret: String,
+    pub max_per_source: usize,
+}
+
+/// The World's answer to one [`Input::Request`].
+#[derive(Debug)]
+pub struct Reply {
+    pub id: RequestId,
+    pub result: Result<Answer, WorldError>,
+}
+
+#[derive(Debug)]
+pub enum Answer {
+    Done,
+    Object(Box<Object>),
+    Objects(Vec<Object>),
+    Joined(Joined),
+    /// Whether a heartbeat was heard (a knocked pin's is not).
+    Heard(bool),
+    /// Pods an agent's drain evicted.
+    Evicted(usize),
+    /// Agents pruned: name, disconnected at, and why one could not leave.
+    Pruned(Vec<(String, Millis, Option<AgentError>)>),
 }
 
 /// What the World reports, in order.
@@ -67,6 +189,8 @@ pub enum WorldError {
     Cluster(#[from] ClusterError),
     #[error("no pin is node {0:?}")]
     UnknownNode(String),
+    #[error(transparent)]
+    Agent(#[from] AgentError),
 }
 
 /// Something that went wrong while the World ran on its own (not in answer to an input):
@@ -147,6 +271,9 @@ pub struct World {
     /// Node name for each rack slot (pin 1 = index 0); pins beyond ten are nodes without a pin.
     pins: Vec<String>,
     outputs: VecDeque<Output>,
+    /// Answers to [`Input::Request`]s, kept apart from the outputs: those may be dropped when
+    /// undrained, an answer must not be.
+    replies: VecDeque<Reply>,
     log: VecDeque<Output>,
     digest: Sha256,
     event_count: u64,
@@ -197,6 +324,7 @@ impl World {
             alley: Alley::new(crate::rng::stream(seed, "alley")),
             pins,
             outputs: VecDeque::new(),
+            replies: VecDeque::new(),
             log: VecDeque::new(),
             digest: Sha256::new(),
             event_count: 0,
@@ -273,6 +401,13 @@ impl World {
     }
 
     pub fn handle_input(&mut self, input: Input) -> Result<(), WorldError> {
+        let applied = self.apply(input);
+        self.settle();
+        applied
+    }
+
+    /// Applies one input; the control plane reacts in [`World::settle`], which the caller runs.
+    fn apply(&mut self, input: Input) -> Result<(), WorldError> {
         let now = self.now;
         match input {
             Input::Knock(node) => {
@@ -312,37 +447,131 @@ impl World {
                 }
             }
             Input::Alley(input) => self.alley.handle(input),
+            Input::Request { id, request } => {
+                let result = self.request(request);
+                self.replies.push_back(Reply { id, result });
+            }
         }
-        self.settle();
         Ok(())
     }
 
-    /// Runs an API server request against the cluster, then lets the control plane react at
-    /// this instant, as any other input does.
-    pub fn request<R>(&mut self, call: impl FnOnce(&mut Cluster, Millis) -> R) -> R {
-        let result = call(&mut self.cluster, self.now);
-        self.settle();
-        result
+    /// Sets how many changes the store's change log keeps (tests shrink it to force relists).
+    pub fn set_change_log_capacity(&mut self, capacity: usize) {
+        self.cluster.store.set_log_capacity(capacity);
+    }
+
+    /// The next answer to an [`Input::Request`], in the order they were handled.
+    pub fn poll_reply(&mut self) -> Option<Reply> {
+        self.replies.pop_front()
+    }
+
+    /// Runs one request (the control plane reacts afterwards, in [`World::handle_input`]).
+    fn request(&mut self, request: Request) -> Result<Answer, WorldError> {
+        let now = self.now;
+        let object = |o: Object| Answer::Object(Box::new(o));
+        Ok(match request {
+            Request::Create(o) => object(self.cluster.create(*o, now)?),
+            Request::Replace(o) => object(self.cluster.replace(*o)?),
+            Request::Delete { kind: Kind::Pod, key, force: true } => {
+                object(Object::Pod(self.cluster.store.delete::<Pod>(&key).map_err(ClusterError::from)?))
+            }
+            Request::Delete { kind, key, .. } => object(self.cluster.remove(kind, &key, now)?),
+            Request::DeleteCollection { kind, keys } => {
+                // An object already gone (deleted meanwhile) is simply not in the answer.
+                Answer::Objects(keys.iter().filter_map(|k| self.cluster.remove(kind, k, now).ok()).collect())
+            }
+            Request::Evict(key) => object(self.cluster.remove(Kind::Pod, &key, now)?),
+            Request::Scale { deployment, replicas } => {
+                self.cluster.scale(&deployment, replicas)?;
+                let scaled = self.cluster.store.get::<Deployment>(&deployment).cloned();
+                object(Object::Deployment(scaled.ok_or_else(|| {
+                    WorldError::Cluster(ClusterError::from(crate::cluster::store::StoreError::NotFound {
+                        resource: "deployments.apps".into(),
+                        name: deployment.name.clone(),
+                    }))
+                })?))
+            }
+            Request::Knock(node) => {
+                self.apply(Input::Knock(node))?;
+                Answer::Done
+            }
+            Request::Restore(node) => {
+                self.apply(Input::Restore(node))?;
+                Answer::Done
+            }
+            Request::AgentJoin(join) => {
+                let registration = Registration {
+                    name: &join.name,
+                    capacity: &join.capacity,
+                    labels: &join.labels,
+                    pods: &join.pods,
+                    address: &join.address,
+                    node_secret: join.node_secret.as_deref(),
+                    new_secret: &join.new_secret,
+                    max_per_source: join.max_per_source,
+                };
+                Answer::Joined(self.join_agent_unsettled(&registration)?)
+            }
+            Request::AgentHeartbeat { node, session } => {
+                Answer::Heard(self.cluster.agent_heartbeat(&node, session, now)?)
+            }
+            Request::AgentPodStatus { node, session, pod, phase, pod_ip } => {
+                self.cluster.agent_pod_status(&node, session, &pod, phase, pod_ip, now)?;
+                Answer::Done
+            }
+            Request::AgentPodDeleted { node, session, pod } => {
+                self.cluster.agent_pod_deleted(&node, session, &pod, now)?;
+                Answer::Done
+            }
+            Request::AgentDrain { node, session } => Answer::Evicted(self.cluster.agent_drain(&node, session, now)?),
+            Request::AgentLeave { node, session } => {
+                self.agent_leave_unsettled(&node, session)?;
+                Answer::Done
+            }
+            Request::AgentDisconnected { node, session } => {
+                self.cluster.agent_disconnected(&node, session, now)?;
+                Answer::Done
+            }
+            Request::PruneAgents { older_than_ms } => {
+                let gone = self.cluster.agents_gone_for(Millis(older_than_ms), now);
+                let pruned = gone
+                    .into_iter()
+                    .map(|(name, session, at)| {
+                        let refused = self.agent_leave_unsettled(&name, session).err();
+                        (name, at, refused)
+                    })
+                    .collect();
+                Answer::Pruned(pruned)
+            }
+        })
     }
 
     /// A pin agent joins (`pinsetter pin --join`): its node takes the next place in the rack (a
     /// pin on the deck when the lane has fewer than ten), so it can be knocked and stood like
     /// any other. Returns its session, and whether the registration's new node secret was issued.
-    pub fn join_agent(
-        &mut self,
-        registration: &crate::cluster::agents::Registration,
-    ) -> Result<crate::cluster::agents::Joined, crate::cluster::agents::AgentError> {
+    pub fn join_agent(&mut self, registration: &Registration) -> Result<Joined, AgentError> {
+        let joined = self.join_agent_unsettled(registration)?;
+        self.settle();
+        Ok(joined)
+    }
+
+    fn join_agent_unsettled(&mut self, registration: &Registration) -> Result<Joined, AgentError> {
         let joined = self.cluster.join_agent(registration, self.now)?;
         let name = registration.name;
         if !self.pins.iter().any(|p| p == name) {
             self.pins.push(name.to_string());
         }
-        self.settle();
         Ok(joined)
     }
 
     /// A pin agent left gracefully: its node is gone from the cluster and from the rack.
-    pub fn agent_leave(&mut self, name: &str, session: u64) -> Result<(), crate::cluster::agents::AgentError> {
+    pub fn agent_leave(&mut self, name: &str, session: u64) -> Result<(), AgentError> {
+        self.agent_leave_unsettled(name, session)?;
+        self.settle();
+        Ok(())
+    }
+
+    fn agent_leave_unsettled(&mut self, name: &str, session: u64) -> Result<(), AgentError> {
         self.cluster.agent_leave(name, session)?;
         if let Some(at) = self.pins.iter().position(|p| p == name)
             && at >= 10
@@ -351,7 +580,6 @@ impl World {
             // every pin after it onto another rack slot.
             self.pins.remove(at);
         }
-        self.settle();
         Ok(())
     }
 
@@ -667,6 +895,109 @@ pub struct PodCounts {
     pub lost: i64,
 }
 
+/// Serde for the core types an [`Input`] carries that have no serde of their own (the store's
+/// key, a kind, an object, the timing preset, the scheduling policy), as the log writes them.
+mod serde_key {
+    use crate::cluster::store::ObjectKey;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// `namespace/name`, or `name` for a cluster-scoped object (names never contain `/`).
+    pub fn to_text(key: &ObjectKey) -> String {
+        if key.namespace.is_empty() { key.name.clone() } else { format!("{}/{}", key.namespace, key.name) }
+    }
+
+    pub fn from_text(text: &str) -> ObjectKey {
+        match text.split_once('/') {
+            Some((namespace, name)) => ObjectKey::new(namespace, name),
+            None => ObjectKey::cluster(text),
+        }
+    }
+
+    pub fn serialize<S: Serializer>(key: &ObjectKey, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&to_text(key))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectKey, D::Error> {
+        Ok(from_text(&String::deserialize(d)?))
+    }
+}
+
+mod serde_keys {
+    use crate::cluster::store::ObjectKey;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(keys: &[ObjectKey], s: S) -> Result<S::Ok, S::Error> {
+        keys.iter().map(super::serde_key::to_text).collect::<Vec<_>>().serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ObjectKey>, D::Error> {
+        Ok(Vec::<String>::deserialize(d)?.iter().map(|t| super::serde_key::from_text(t)).collect())
+    }
+}
+
+mod serde_kind {
+    use crate::cluster::objects::Kind;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(kind: &Kind, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(kind.name())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Kind, D::Error> {
+        let name = String::deserialize(d)?;
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.name() == name)
+            .ok_or_else(|| D::Error::custom(format!("unknown kind {name:?}")))
+    }
+}
+
+mod serde_object {
+    use crate::cluster::objects::Object;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(object: &Object, s: S) -> Result<S::Ok, S::Error> {
+        object.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Box<Object>, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        Object::from_value(value).map(Box::new).map_err(D::Error::custom)
+    }
+}
+
+mod serde_preset {
+    use crate::cluster::timing::Preset;
+    use clap::ValueEnum;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(preset: &Preset, s: S) -> Result<S::Ok, S::Error> {
+        preset.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Preset, D::Error> {
+        let name = String::deserialize(d)?;
+        Preset::from_str(&name, true).map_err(D::Error::custom)
+    }
+}
+
+mod serde_policy {
+    use crate::cluster::scheduler::Policy;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(policy: &Policy, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(policy.name())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Policy, D::Error> {
+        let name = String::deserialize(d)?;
+        Policy::ALL
+            .into_iter()
+            .find(|p| p.name() == name)
+            .ok_or_else(|| D::Error::custom(format!("unknown policy {name:?}")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -691,7 +1022,7 @@ mod tests {
     fn pods_pending_through_a_change_log_overflow_count_as_pending() {
         let scenario = Scenario::resolve("tiny").unwrap();
         let mut world = World::new(1, Preset::Arcade, &scenario).unwrap();
-        world.cluster.store.set_log_capacity(4);
+        world.set_change_log_capacity(4);
         // Far more web pods than three 2-cpu pins hold, all created in one burst.
         world.handle_input(Input::Scale { deployment: ObjectKey::new("default", "web"), replicas: 100 }).unwrap();
         for _ in 0..500 {
@@ -699,5 +1030,49 @@ mod tests {
         }
         assert!(world.pod_counts().pending > 50, "{:?}", world.pod_counts());
         assert!(world.metrics().longest_pending_ms >= 4_000, "{}", world.metrics().longest_pending_ms);
+    }
+
+    /// Issue 10: API writes and agent messages are inputs (serializable, so they can be logged)
+    /// answered by id; a refusal is an answer too, and changes nothing.
+    #[test]
+    fn requests_are_serializable_inputs_answered_by_id() {
+        let scenario = Scenario::resolve("tiny").unwrap();
+        let mut world = World::new(1, Preset::Arcade, &scenario).unwrap();
+        let deployment = scenario.objects.iter().find(|(_, o)| o.kind() == Kind::Deployment).unwrap().1.clone();
+        let inputs = [
+            Input::Request {
+                id: 7,
+                request: Request::Scale { deployment: ObjectKey::new("default", "web"), replicas: 4 },
+            },
+            Input::Request { id: 8, request: Request::Knock("no-such-pin".into()) },
+            Input::Request { id: 9, request: Request::Create(Box::new(deployment)) },
+            Input::Request {
+                id: 10,
+                request: Request::Delete { kind: Kind::Node, key: ObjectKey::cluster("pin-1"), force: false },
+            },
+            Input::SetPolicy(Policy::ALL[1]),
+            Input::SetTiming(Preset::Kubernetes),
+        ];
+        for input in inputs {
+            let line = serde_json::to_string(&input).unwrap();
+            let back: Input = serde_json::from_str(&line).unwrap();
+            assert_eq!(back, input, "{line}");
+            world.handle_input(back).unwrap();
+        }
+        let replies: Vec<Reply> = std::iter::from_fn(|| world.poll_reply()).collect();
+        assert_eq!(replies.iter().map(|r| r.id).collect::<Vec<_>>(), [7, 8, 9, 10]);
+        match &replies[0].result {
+            Ok(Answer::Object(o)) => match o.as_ref() {
+                Object::Deployment(d) => assert_eq!(d.spec.replicas, Some(4)),
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(&replies[1].result, Err(WorldError::UnknownNode(n)) if n == "no-such-pin"));
+        assert!(matches!(&replies[2].result, Err(WorldError::Cluster(_))), "web exists: {:?}", replies[2].result);
+        assert!(matches!(&replies[3].result, Ok(Answer::Object(_))));
+        assert!(
+            world.cluster().store.get::<Node>(&ObjectKey::cluster("pin-1")).is_none_or(|n| n.metadata.is_terminating())
+        );
     }
 }

@@ -327,7 +327,7 @@ async fn watch_streams_the_current_state_then_changes() {
 
 #[tokio::test]
 async fn a_watch_from_a_forgotten_resource_version_is_told_it_expired() {
-    let lane = lane_with(|world| world.request(|cluster, _| cluster.store.set_log_capacity(16)));
+    let lane = lane_with(|world| world.set_change_log_capacity(16));
     let request = Request::builder().uri("/api/v1/nodes?watch=true&resourceVersion=1").body(Body::empty()).unwrap();
     let response = lane.router.clone().oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK, "kube-apiserver answers 200, then an ERROR event");
@@ -836,4 +836,153 @@ fn fuzz_request_decoding_and_patching() {
     });
     println!("fuzz: {} requests, {} refused, by status: {:?}", run.get(), refused.get(), codes.borrow());
     result.unwrap();
+}
+
+/// Reads the lines of a watch until `enough` says so (or 20 s pass: then the test fails).
+async fn watch_lines(response: axum::response::Response, enough: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let mut body = response.into_body();
+    let mut lines: Vec<Value> = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !enough(&lines) {
+        let frame = tokio::time::timeout_at(deadline, body.frame()).await.expect("watch went quiet").unwrap().unwrap();
+        if let Ok(data) = frame.into_data() {
+            for line in String::from_utf8_lossy(&data).lines() {
+                lines.push(serde_json::from_str(line).unwrap());
+            }
+        }
+    }
+    lines
+}
+
+/// Issue 10: GET, list and watch are served from the published read view, so they answer while
+/// the World's owner is busy (here: it published once and then never drains again).
+#[tokio::test]
+async fn reads_answer_while_the_worlds_owner_is_busy() {
+    let (handle, inbox) = api::inbox();
+    let mut world = World::new(1, Preset::Arcade, &Scenario::resolve("default").unwrap()).unwrap();
+    for _ in 0..200 {
+        world.step();
+    }
+    inbox.drain(&mut world);
+    // The owner keeps the inbox and the World but never drains again.
+    let _busy_owner = (inbox, world);
+    let lane =
+        Lane { router: api::router(handle, "127.0.0.1:0".parse().unwrap()), stop: Arc::new(AtomicBool::new(false)) };
+    let answer = |uri: &'static str| {
+        let lane = &lane;
+        async move {
+            tokio::time::timeout(Duration::from_secs(10), get(lane, uri)).await.expect("answered without the World")
+        }
+    };
+    let (code, node) = answer("/api/v1/nodes/pin-1").await;
+    assert_eq!((code, node["metadata"]["name"].as_str()), (StatusCode::OK, Some("pin-1")));
+    let (code, pods) = answer("/api/v1/namespaces/default/pods").await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(pods["items"].as_array().unwrap().len(), 45);
+    let (code, scale) = answer("/apis/apps/v1/namespaces/default/deployments/web/scale").await;
+    assert_eq!((code, scale["kind"].as_str()), (StatusCode::OK, Some("Scale")));
+    let request = Request::builder().uri("/api/v1/nodes?watch=true").body(Body::empty()).unwrap();
+    let response = lane.router.clone().oneshot(request).await.unwrap();
+    let lines = watch_lines(response, |lines| lines.len() == 10).await;
+    assert!(lines.iter().all(|l| l["type"] == "ADDED"), "{lines:?}");
+}
+
+/// Issue 11: a watch started from a list's resourceVersion reports objects created after the
+/// list as ADDED (upstream's cacher: no previous object, so ADDED), and every event comes in
+/// resourceVersion order.
+#[tokio::test]
+async fn a_watch_from_a_lists_resource_version_sees_later_objects_as_added_in_order() {
+    let lane = lane();
+    let (_, list) = get(&lane, "/api/v1/namespaces/default/pods?labelSelector=app%3Dcache").await;
+    let listed: Vec<String> =
+        list["items"].as_array().unwrap().iter().map(|p| p["metadata"]["name"].as_str().unwrap().to_string()).collect();
+    let rv = list["metadata"]["resourceVersion"].as_str().unwrap().to_string();
+    // Two cache pods are created after the list and before the watch starts.
+    let (code, _) = send(
+        &lane,
+        "PATCH",
+        "/apis/apps/v1/namespaces/default/deployments/cache/scale",
+        "application/merge-patch+json",
+        r#"{"spec":{"replicas":5}}"#,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK);
+    let request = Request::builder()
+        .uri(format!("/api/v1/namespaces/default/pods?watch=true&resourceVersion={rv}&labelSelector=app%3Dcache"))
+        .body(Body::empty())
+        .unwrap();
+    let response = lane.router.clone().oneshot(request).await.unwrap();
+    let is_new = |l: &Value| !listed.iter().any(|n| l["object"]["metadata"]["name"] == n.as_str());
+    let lines = watch_lines(response, |lines| lines.iter().filter(|l| is_new(l)).count() >= 2).await;
+    let firsts: Vec<&Value> = lines
+        .iter()
+        .filter(|l| is_new(l))
+        .filter({
+            let mut seen = std::collections::BTreeSet::new();
+            move |l| seen.insert(l["object"]["metadata"]["name"].as_str().unwrap().to_string())
+        })
+        .collect();
+    assert_eq!(firsts.len(), 2, "{lines:?}");
+    assert!(firsts.iter().all(|l| l["type"] == "ADDED"), "new pods must arrive as ADDED: {firsts:?}");
+    let versions: Vec<u64> =
+        lines.iter().map(|l| l["object"]["metadata"]["resourceVersion"].as_str().unwrap().parse().unwrap()).collect();
+    assert!(versions.windows(2).all(|w| w[0] < w[1]), "events in resourceVersion order: {versions:?}");
+    assert!(versions[0] > rv.parse().unwrap(), "nothing from before the list");
+}
+
+/// Issue 11: `limit`/`continue` as upstream: pages with an opaque continue token and
+/// `remainingItemCount`, all pages one consistent list (as of the first page) even when objects
+/// change in between; a garbled token is a 400, one older than the view's window a 410.
+#[tokio::test]
+async fn lists_paginate_with_limit_and_continue_consistently() {
+    let lane = lane();
+    let (_, whole) = get(&lane, "/api/v1/namespaces/default/pods").await;
+    let whole_names: Vec<&str> =
+        whole["items"].as_array().unwrap().iter().map(|p| p["metadata"]["name"].as_str().unwrap()).collect();
+    assert_eq!(whole_names.len(), 45);
+    let (code, first) = get(&lane, "/api/v1/namespaces/default/pods?limit=10").await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(first["items"].as_array().unwrap().len(), 10);
+    assert_eq!(first["metadata"]["remainingItemCount"], 35);
+    // The lane changes between pages: the pages still add up to the list of the first page.
+    let (code, _) = send(
+        &lane,
+        "PATCH",
+        "/apis/apps/v1/namespaces/default/deployments/web/scale",
+        "application/merge-patch+json",
+        r#"{"spec":{"replicas":2}}"#,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK);
+    let mut names: Vec<String> = Vec::new();
+    let mut page = first;
+    let first_rv = page["metadata"]["resourceVersion"].clone();
+    loop {
+        assert_eq!(page["metadata"]["resourceVersion"], first_rv, "every page is served at the first page's version");
+        names.extend(
+            page["items"].as_array().unwrap().iter().map(|p| p["metadata"]["name"].as_str().unwrap().to_string()),
+        );
+        let Some(token) = page["metadata"]["continue"].as_str() else { break };
+        let (code, next) = get(&lane, &format!("/api/v1/namespaces/default/pods?limit=10&continue={token}")).await;
+        assert_eq!(code, StatusCode::OK, "{next}");
+        page = next;
+    }
+    assert_eq!(names, whole_names);
+    let (_, now) = get(&lane, "/api/v1/namespaces/default/pods").await;
+    assert_ne!(now["metadata"]["resourceVersion"], first_rv, "the lane did change between the pages");
+    // A selector narrows pages; upstream then sends no remainingItemCount.
+    let (_, cache) = get(&lane, "/api/v1/namespaces/default/pods?limit=1&labelSelector=app%3Dcache").await;
+    assert_eq!(cache["items"].as_array().unwrap().len(), 1);
+    assert!(cache["metadata"]["continue"].is_string() && cache["metadata"].get("remainingItemCount").is_none());
+    // Garbled and expired tokens.
+    let (code, status) = get(&lane, "/api/v1/namespaces/default/pods?limit=10&continue=garbage!").await;
+    assert_eq!((code, status["reason"].as_str()), (StatusCode::BAD_REQUEST, Some("BadRequest")));
+    assert!(status["message"].as_str().unwrap().starts_with("invalid continue token"), "{status}");
+    let ancient = api::paging::ContinueToken {
+        resource_version: 1,
+        after: pinsetter::cluster::store::ObjectKey::new("default", "a"),
+    }
+    .encode();
+    let (code, status) = get(&lane, &format!("/api/v1/namespaces/default/pods?limit=10&continue={ancient}")).await;
+    assert_eq!((code, status["reason"].as_str()), (StatusCode::GONE, Some("Expired")), "{status}");
 }

@@ -103,6 +103,11 @@ fn the_real_kubectl_drives_the_lane() {
     assert!(s.ok(&["get", "deployment", "web", "-o", "yaml"]).contains("kind: Deployment"));
     let node = s.ok(&["describe", "node", "pin-1"]);
     assert!(node.contains("KubeletReady") && node.contains("Non-terminated Pods"), "{node}");
+    // Chunked lists (issue 11): kubectl follows `continue` tokens and still lists everything.
+    let chunked = s.kubectl(&["get", "pods", "--chunk-size=2", "-v=6"]);
+    assert!(chunked.status.success(), "{}", String::from_utf8_lossy(&chunked.stderr));
+    assert_eq!(String::from_utf8_lossy(&chunked.stdout).matches(" Running ").count(), 45);
+    assert!(String::from_utf8_lossy(&chunked.stderr).contains("continue="), "kubectl fetched more than one page");
     let first_pod = json["items"][0]["metadata"]["name"].as_str().unwrap().to_string();
     assert!(s.ok(&["describe", "pod", &first_pod]).contains("Successfully assigned"));
 

@@ -1,7 +1,7 @@
 //! The pin WebSocket (`GET /pins/join`) and the list of connected pins (`GET /nodes`).
 //!
 //! A thin shell like the rest of the API: each connection is one task that turns pin-protocol
-//! frames ([`crate::agent::protocol`]) into calls on the World through the inbox, and follows the
+//! frames ([`crate::agent::protocol`]) into `Request` inputs for the World, and follows the
 //! pods bound to its node to tell the agent what to run (`bindPod`) and stop (`deletePod`). A
 //! knocked pin is told `stopHeartbeats`, and `resume` when it stands again. The control plane's
 //! rules for what an agent may do live in `cluster/agents.rs`; nothing here writes the store.
@@ -15,10 +15,10 @@
 use super::Api;
 use super::status::ApiError;
 use crate::agent::protocol::{self, AgentMessage, ContainerSpec, PodRef, ProtocolError, ServerMessage};
-use crate::cluster::agents::{AgentError, DEFAULT_MAX_PINS_PER_SOURCE, Registration};
+use crate::cluster::agents::{AgentError, DEFAULT_MAX_PINS_PER_SOURCE};
 use crate::cluster::objects::{Pod, Readiness};
 use crate::cluster::store::ObjectKey;
-use crate::world::World;
+use crate::world::{AgentJoin, Answer, Request, World, WorldError};
 use axum::Router;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, RawQuery, State};
@@ -70,20 +70,21 @@ async fn prune(State(api): State<Api>, RawQuery(query): RawQuery) -> Response {
         Ok(d) => d,
         Err(e) => return ApiError::bad_request(format!("olderThan {older_than:?}: {e}")).into_response(),
     };
-    let pruned = api
-        .world
-        .call(move |w: &mut World| {
-            let gone = w.request(|c, now| c.agents_gone_for(older_than, now));
+    let pruned = match api.world.submit(Request::PruneAgents { older_than_ms: older_than.0 }).await {
+        Ok(Ok(Answer::Pruned(pruned))) => {
             let mut items = Vec::new();
-            for (name, session, at) in gone {
-                match w.agent_leave(&name, session) {
-                    Ok(()) => items.push(json!({"name": name, "disconnectedAt": at.to_rfc3339()})),
-                    Err(e) => tracing::warn!(node = name, "[WS] cannot prune pin: {e}"),
+            for (name, at, refused) in pruned {
+                match refused {
+                    None => items.push(json!({"name": name, "disconnectedAt": at.to_rfc3339()})),
+                    Some(e) => tracing::warn!(node = name, "[WS] cannot prune pin: {e}"),
                 }
             }
-            json!({"kind": "PinList", "apiVersion": "pinsetter.dev/v1", "items": items})
-        })
-        .await;
+            Ok(json!({"kind": "PinList", "apiVersion": "pinsetter.dev/v1", "items": items}))
+        }
+        Ok(Ok(other)) => Err(ApiError::bad_request(format!("unexpected answer {other:?}"))),
+        Ok(Err(e)) => Err(ApiError::bad_request(e.to_string())),
+        Err(e) => Err(e),
+    };
     match pruned {
         Ok(value) => {
             tracing::info!(pruned = value["items"].as_array().map_or(0, Vec::len), "[WS] pruned gone pins");
@@ -105,7 +106,7 @@ async fn join(State(api): State<Api>, ws: WebSocketUpgrade, extensions: Extensio
 async fn nodes(State(api): State<Api>) -> Response {
     let listing = api
         .world
-        .call(|w: &mut World| {
+        .read(|w: &World| {
             let cluster = w.cluster();
             let items: Vec<serde_json::Value> = cluster
                 .agents()
@@ -222,10 +223,9 @@ impl Connection {
             }
             Close::Gone => {
                 let (node, session) = (self.node.clone(), self.session);
-                let marked =
-                    self.api.world.call(move |w| w.request(|c, now| c.agent_disconnected(&node, session, now))).await;
+                let marked = self.api.world.submit(Request::AgentDisconnected { node, session }).await;
                 match marked {
-                    Ok(Ok(())) => tracing::info!(node = self.node, session = self.session, "[WS] pin disconnected"),
+                    Ok(Ok(_)) => tracing::info!(node = self.node, session = self.session, "[WS] pin disconnected"),
                     Ok(Err(e)) => tracing::warn!(node = self.node, "[WS] pin disconnected; cannot mark its node: {e}"),
                     Err(e) => {
                         tracing::warn!(node = self.node, "[WS] pin disconnected; the World is gone: {}", e.message)
@@ -262,30 +262,25 @@ impl Connection {
             ));
         }
         let address = self.peer.clone().or(address).unwrap_or_else(|| "unknown".into());
-        let name = node.clone();
         let new_secret = new_node_secret();
-        let issued = new_secret.clone();
         let max_per_source = self.api.max_pins_per_source.unwrap_or(DEFAULT_MAX_PINS_PER_SOURCE);
-        let joined = self
-            .api
-            .world
-            .call(move |w| {
-                let timing = w.cluster().timing;
-                let registration = Registration {
-                    name: &name,
-                    capacity: &capacity,
-                    labels: &labels,
-                    pods: &pods,
-                    address: &address,
-                    node_secret: node_secret.as_deref(),
-                    new_secret: &issued,
-                    max_per_source,
-                };
-                w.join_agent(&registration).map(|joined| (joined, timing, pods))
-            })
-            .await
-            .map_err(|e| e.message)?;
-        let (joined, timing, pods) = joined.map_err(|e| e.to_string())?;
+        let timing = self.api.world.read(|w: &World| w.cluster().timing).await.map_err(|e| e.message)?;
+        let join = AgentJoin {
+            name: node.clone(),
+            capacity,
+            labels,
+            pods: pods.clone(),
+            address,
+            node_secret,
+            new_secret: new_secret.clone(),
+            max_per_source,
+        };
+        let joined = match agent_request(&self.api.world, Request::AgentJoin(Box::new(join))).await {
+            Ok(Ok(Answer::Joined(joined))) => joined,
+            Ok(Ok(other)) => return Err(format!("unexpected answer {other:?}")),
+            Ok(Err(e)) => return Err(e.to_string()),
+            Err(_) => return Err(ApiError::unavailable().message),
+        };
         let session = joined.session;
         self.node = node;
         self.session = session;
@@ -324,8 +319,9 @@ impl Connection {
             }
             AgentMessage::Heartbeat { seq } => {
                 let start = Instant::now();
-                let heard =
-                    call(&self.api.world, move |w| w.request(|c, now| c.agent_heartbeat(&node, session, now))).await?;
+                let heard = agent_request(&self.api.world, Request::AgentHeartbeat { node, session })
+                    .await?
+                    .map(|answer| matches!(answer, Answer::Heard(true)));
                 tracing::debug!(
                     node = self.node,
                     seq,
@@ -334,30 +330,27 @@ impl Connection {
                 );
                 heard.map(|heard| heard.then_some(ServerMessage::HeartbeatAck { seq }))
             }
-            AgentMessage::PodStatus { pod, phase, pod_ip } => call(&self.api.world, move |w| {
-                w.request(|c, now| c.agent_pod_status(&node, session, &pod, phase, pod_ip, now))
-            })
-            .await?
-            .map(|()| None),
+            AgentMessage::PodStatus { pod, phase, pod_ip } => {
+                agent_request(&self.api.world, Request::AgentPodStatus { node, session, pod, phase, pod_ip })
+                    .await?
+                    .map(|_| None)
+            }
             AgentMessage::PodDeleted { pod } => {
                 let key = ObjectKey::new(&pod.namespace, &pod.name);
                 running.remove(&key);
                 stopping.remove(&key);
-                call(&self.api.world, move |w| w.request(|c, now| c.agent_pod_deleted(&node, session, &pod, now)))
-                    .await?
-                    .map(|()| None)
+                agent_request(&self.api.world, Request::AgentPodDeleted { node, session, pod }).await?.map(|_| None)
             }
             AgentMessage::Drain {} => {
-                let evicted =
-                    call(&self.api.world, move |w| w.request(|c, now| c.agent_drain(&node, session, now))).await?;
-                if let Ok(n) = evicted {
+                let evicted = agent_request(&self.api.world, Request::AgentDrain { node, session }).await?;
+                if let Ok(Answer::Evicted(n)) = evicted {
                     tracing::info!(node = self.node, pods = n, "[WS] pin draining: cordoned, evicting its pods");
                 }
                 evicted.map(|_| None)
             }
             AgentMessage::Leave {} => {
-                return match call(&self.api.world, move |w| w.agent_leave(&node, session)).await? {
-                    Ok(()) => Err(Close::Left),
+                return match agent_request(&self.api.world, Request::AgentLeave { node, session }).await? {
+                    Ok(_) => Err(Close::Left),
                     Err(e) => self.fatal(e).await,
                 };
             }
@@ -385,7 +378,7 @@ impl Connection {
         told_knocked: &mut bool,
     ) -> Result<(), Close> {
         let (node, session) = (self.node.clone(), self.session);
-        let snapshot = call(&self.api.world, move |w| {
+        let snapshot = read(&self.api.world, move |w| {
             let cluster = w.cluster();
             let current = cluster.agents().get(&node).is_some_and(|p| p.session == session);
             let pods = cluster
@@ -471,10 +464,20 @@ impl Connection {
     }
 }
 
-/// Runs `f` on the World; an unavailable World ends the connection.
-async fn call<R: Send + 'static>(
+/// Reads agent state on the World's owner; an unavailable World ends the connection.
+async fn read<R: Send + 'static>(
     world: &super::WorldHandle,
-    f: impl FnOnce(&mut World) -> R + Send + 'static,
+    f: impl FnOnce(&World) -> R + Send + 'static,
 ) -> Result<R, Close> {
-    world.call(f).await.map_err(|_| Close::Gone)
+    world.read(f).await.map_err(|_| Close::Gone)
+}
+
+/// Sends an agent's message to the World as an input; an unavailable World ends the connection.
+async fn agent_request(world: &super::WorldHandle, request: Request) -> Result<Result<Answer, AgentError>, Close> {
+    match world.submit(request).await {
+        Err(_) => Err(Close::Gone),
+        Ok(Ok(answer)) => Ok(Ok(answer)),
+        Ok(Err(WorldError::Agent(e))) => Ok(Err(e)),
+        Ok(Err(other)) => Ok(Err(AgentError::InvalidReport(other.to_string()))),
+    }
 }
