@@ -264,7 +264,6 @@ impl Kind {
 
     /// One object of this kind, cloned.
     pub fn get(self, store: &Store, key: &ObjectKey) -> Option<Object> {
-        self.meta_in(store, key)?;
         struct Get<'s, 'k>(&'s Store, &'k ObjectKey);
         impl KindOp for Get<'_, '_> {
             type Output = Option<Object>;
