@@ -1019,7 +1019,7 @@ async fn delete(api: &Api, target: Target, body: Bytes) -> Result<Response, ApiE
             })
         })
         .await??;
-    Ok(json_response(StatusCode::OK, &to_json(&deleted)))
+    Ok(json_response(StatusCode::OK, &status::deleted(target.info.group, target.info.plural, to_json(&deleted))))
 }
 
 async fn delete_collection(api: &Api, target: Target, query: Query) -> Result<Response, ApiError> {

@@ -837,3 +837,27 @@ fn fuzz_request_decoding_and_patching() {
     println!("fuzz: {} requests, {} refused, by status: {:?}", run.get(), refused.get(), codes.borrow());
     result.unwrap();
 }
+
+#[tokio::test]
+async fn delete_answers_as_upstreams_storage_does_for_each_kind() {
+    let lane = lane();
+    let (code, created) =
+        send(&lane, "POST", "/apis/apps/v1/namespaces/default/deployments", "application/json", DEPLOYMENT).await;
+    assert_eq!(code, StatusCode::CREATED, "{created}");
+    // Deployments (like nodes, replicasets, events, leases, endpoints): a Status naming what went.
+    let (code, status) = send(&lane, "DELETE", "/apis/apps/v1/namespaces/default/deployments/lane", "", "").await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(
+        status,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+               "details": {"name": "lane", "group": "apps", "kind": "deployments", "uid": created["metadata"]["uid"]}})
+    );
+    // Pods: the object itself (upstream's pod storage sets ReturnDeletedObject).
+    let (_, pods) = get(&lane, "/api/v1/namespaces/default/pods").await;
+    let name = pods["items"][0]["metadata"]["name"].as_str().unwrap().to_string();
+    let (code, pod) = send(&lane, "DELETE", &format!("/api/v1/namespaces/default/pods/{name}"), "", "").await;
+    assert_eq!(
+        (code, pod["kind"].as_str(), pod["metadata"]["name"].as_str()),
+        (StatusCode::OK, Some("Pod"), Some(&*name))
+    );
+}

@@ -133,3 +133,40 @@ impl IntoResponse for ApiError {
         (self.code, [("content-type", "application/json")], body).into_response()
     }
 }
+
+/// What a DELETE answers, as upstream's generic registry (`Store.finalizeDelete`) does: kinds whose
+/// storage sets `ReturnDeletedObject` (pods and services, of ours) return the object; every
+/// other kind returns a `Status` Success whose details name the object, with `kind` set to the
+/// resource (upstream's "Yes we set Kind field to resource"), so a client can tell it is gone.
+pub fn deleted(group: &str, resource: &str, object: Value) -> Value {
+    if matches!((group, resource), ("", "pods" | "services")) {
+        return object;
+    }
+    let meta = &object["metadata"];
+    json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": {"name": meta["name"], "group": group, "kind": resource, "uid": meta["uid"]},
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deleting_returns_a_status_unless_the_storage_returns_the_object() {
+        let object = json!({"kind": "Deployment", "metadata": {"name": "web", "uid": "u-1"}});
+        let status = deleted("apps", "deployments", object.clone());
+        assert_eq!(
+            status,
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                   "details": {"name": "web", "group": "apps", "kind": "deployments", "uid": "u-1"}})
+        );
+        assert_eq!(deleted("", "nodes", object.clone())["details"]["kind"], "nodes");
+        assert_eq!(deleted("", "pods", object.clone()), object);
+        assert_eq!(deleted("", "services", object.clone()), object);
+    }
+}

@@ -88,7 +88,11 @@ assert apps.read_namespaced_deployment("py-web", NS).spec.replicas == 3
 print("ok: scaled Deployment py-web to 3")
 
 deleted = apps.delete_namespaced_deployment("py-web", NS)
-print(f"ok: deleted Deployment py-web (answered {type(deleted).__name__})")
+# Upstream's deployment storage answers a delete with a Status naming what went (this client
+# hands it back as a plain dict).
+assert (deleted["kind"], deleted["status"]) == ("Status", "Success"), deleted
+assert deleted["details"] == {"name": "py-web", "group": "apps", "kind": "deployments", "uid": created.metadata.uid}, deleted
+print("ok: deleted Deployment py-web: Status Success with its name, kind and uid")
 try:
     apps.read_namespaced_deployment("py-web", NS)
     raise AssertionError("the deleted Deployment can still be read")
