@@ -861,3 +861,53 @@ async fn delete_answers_as_upstreams_storage_does_for_each_kind() {
         (StatusCode::OK, Some("Pod"), Some(&*name))
     );
 }
+
+#[tokio::test]
+async fn validation_causes_carry_upstreams_field_error_types() {
+    let lane = lane();
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "causes"},
+        "spec": {"containers": [{"name": "a", "image": "ball:1"}, {"name": "a", "image": ""}]}});
+    let (code, status) =
+        send(&lane, "POST", "/api/v1/namespaces/default/pods", "application/json", pod.to_string()).await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{status}");
+    let causes = status["details"]["causes"].as_array().unwrap();
+    let reason_of = |field: &str| causes.iter().find(|c| c["field"] == field).map(|c| c["reason"].clone());
+    assert_eq!(reason_of("spec.containers[1].name"), Some(json!("FieldValueDuplicate")), "{status}");
+    assert_eq!(reason_of("spec.containers[1].image"), Some(json!("FieldValueRequired")), "{status}");
+
+    let (_, node) = get(&lane, "/api/v1/nodes/pin-3").await;
+    let mut bad = node.clone();
+    bad["spec"]["taints"] = json!([{"key": "k", "effect": "Sometimes"}]);
+    let (code, status) = send(&lane, "PUT", "/api/v1/nodes/pin-3", "application/json", bad.to_string()).await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{status}");
+    assert_eq!(status["details"]["causes"][0]["reason"], "FieldValueNotSupported", "{status}");
+    assert_eq!(status["details"]["causes"][0]["field"], "spec.taints[0].effect", "{status}");
+}
+
+#[tokio::test]
+async fn cordon_taints_the_node_as_upstreams_node_lifecycle_controller_does() {
+    let lane = lane();
+    let cordon = |on: bool| format!(r#"{{"spec":{{"unschedulable":{on}}}}}"#);
+    let unschedulable_taint = |node: &Value| {
+        node["spec"]["taints"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|t| t["key"] == "node.kubernetes.io/unschedulable" && t["effect"] == "NoSchedule")
+    };
+    for on in [true, false] {
+        let (code, _) =
+            send(&lane, "PATCH", "/api/v1/nodes/pin-4", "application/strategic-merge-patch+json", cordon(on)).await;
+        assert_eq!(code, StatusCode::OK);
+        // The controller acts on its next monitor pass.
+        let mut node = Value::Null;
+        for _ in 0..200 {
+            node = get(&lane, "/api/v1/nodes/pin-4").await.1;
+            if unschedulable_taint(&node) == on {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert_eq!(unschedulable_taint(&node), on, "{}", node["spec"]);
+    }
+}

@@ -103,14 +103,18 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// Upstream's `field.ErrorType` reason for a cause, read from the message it produced.
+/// Upstream's `field.ErrorType` reason for a cause, read from the message it produced: each type
+/// has one message prefix (`ErrorType.String()`), which the validators here write verbatim.
 fn cause_reason(message: &str) -> &'static str {
     match message.split(':').next().unwrap_or("") {
+        "Not found" => "FieldValueNotFound",
         "Required value" => "FieldValueRequired",
-        "Too long" => "FieldValueTooLong",
         "Duplicate value" => "FieldValueDuplicate",
         "Unsupported value" => "FieldValueNotSupported",
         "Forbidden" => "FieldValueForbidden",
+        "Too long" => "FieldValueTooLong",
+        "Too many" => "FieldValueTooMany",
+        "Internal error" => "InternalError",
         _ => "FieldValueInvalid",
     }
 }
@@ -155,6 +159,23 @@ pub fn deleted(group: &str, resource: &str, object: Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_upstream_field_error_type_has_its_reason() {
+        for (message, reason) in [
+            ("Not found: \"x\"", "FieldValueNotFound"),
+            ("Required value", "FieldValueRequired"),
+            ("Duplicate value: \"web\"", "FieldValueDuplicate"),
+            ("Invalid value: -1: must be greater than or equal to 0", "FieldValueInvalid"),
+            ("Unsupported value: \"Sometimes\": supported values: \"NoSchedule\"", "FieldValueNotSupported"),
+            ("Forbidden: is not allowed", "FieldValueForbidden"),
+            ("Too long: may not be more than 128 bytes", "FieldValueTooLong"),
+            ("Too many: 65: must have at most 64 items", "FieldValueTooMany"),
+            ("Internal error: oops", "InternalError"),
+        ] {
+            assert_eq!(cause_reason(message), reason, "{message}");
+        }
+    }
 
     #[test]
     fn deleting_returns_a_status_unless_the_storage_returns_the_object() {
