@@ -7,6 +7,7 @@
 //! publishes each new resourceVersion so a watch wakes when there is something to read.
 
 pub mod discovery;
+pub mod logs;
 pub mod patch;
 pub mod pins;
 pub mod protobuf;
@@ -644,7 +645,7 @@ async fn route(api: &Api, method: &Method, uri: &Uri, headers: &HeaderMap, body:
         (Method::GET, None, None) if query.watch => watch(api, target, query, table).await,
         (Method::GET, None, None) => list(api, target, query, table).await,
         (Method::GET, Some(_), None | Some("status")) => get(api, target, query, table).await,
-        (Method::GET, Some(_), Some("log")) if info.plural == "pods" => logs(api, target).await,
+        (Method::GET, Some(_), Some("log")) if info.plural == "pods" => logs::logs(api, target, uri).await,
         (Method::GET, Some(_), Some("scale")) if info.plural == "deployments" => scale(api, target, None).await,
         (Method::PATCH | Method::PUT, Some(_), Some("scale")) if info.plural == "deployments" => {
             scale(api, target, Some((method.clone(), content_type, body))).await
@@ -1140,33 +1141,6 @@ fn check_scale_body(doc: &Value, key: &ObjectKey) -> Result<(), ApiError> {
         )));
     }
     Ok(())
-}
-
-/// `pods/log`: the simulated containers' synthetic output.
-async fn logs(api: &Api, target: Target) -> Result<Response, ApiError> {
-    let key = key_of(&target);
-    let pod = api.world.call(move |w| w.cluster().store.get::<Pod>(&key).cloned()).await?;
-    let pod = pod.ok_or_else(|| ApiError::not_found("pods", target.name.as_deref().unwrap_or("")))?;
-    let mut text = String::new();
-    for c in &pod.spec.containers {
-        let node = pod.node_name().unwrap_or("<none>");
-        match pod.status.start_time.as_deref() {
-            Some(start) => {
-                text.push_str(&format!("{start} pinsetter: container {} ({}) started on {node}\n", c.name, c.image));
-                text.push_str(&format!(
-                    "{start} {}: ready to serve on {}\n",
-                    c.name,
-                    pod.status.pod_ip.as_deref().unwrap_or("?")
-                ));
-            }
-            None => text.push_str(&format!(
-                "pinsetter: container {} is not running yet ({})\n",
-                c.name,
-                pod.state().as_str()
-            )),
-        }
-    }
-    Ok((StatusCode::OK, [("content-type", "text/plain")], text).into_response())
 }
 
 /// One watch stream. A task per watch polls the change log into a bounded queue the response

@@ -911,3 +911,44 @@ async fn cordon_taints_the_node_as_upstreams_node_lifecycle_controller_does() {
         assert_eq!(unschedulable_taint(&node), on, "{}", node["spec"]);
     }
 }
+
+#[tokio::test]
+async fn pod_logs_take_upstreams_options_and_follow_until_the_pod_stops() {
+    let lane = lane();
+    let (_, pods) = get(&lane, "/api/v1/namespaces/default/pods?fieldSelector=status.phase=Running").await;
+    let name = pods["items"][0]["metadata"]["name"].as_str().unwrap().to_string();
+    let container = pods["items"][0]["spec"]["containers"][0]["name"].as_str().unwrap().to_string();
+    let log = |query: &str| format!("/api/v1/namespaces/default/pods/{name}/log?{query}");
+    let text = |v: Value| v.as_str().unwrap_or_default().to_string();
+
+    let (code, all) = send(&lane, "GET", &log(""), "", "").await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(text(all.clone()).lines().count(), 2, "{all}");
+    let (_, tail) = send(&lane, "GET", &log("tailLines=1"), "", "").await;
+    assert_eq!(text(tail), text(all.clone()).lines().last().unwrap().to_string() + "\n");
+    let (_, limited) = send(&lane, "GET", &log("limitBytes=7"), "", "").await;
+    assert_eq!(text(limited), text(all.clone())[..7]);
+    let (_, stamped) = send(&lane, "GET", &log(&format!("timestamps=true&container={container}")), "", "").await;
+    let start = pods["items"][0]["status"]["startTime"].as_str().unwrap();
+    assert!(text(stamped).lines().all(|l| l.starts_with(&format!("{start} "))));
+
+    let (code, status) = send(&lane, "GET", &log("container=nope"), "", "").await;
+    assert_eq!(
+        (code, status["message"].as_str()),
+        (StatusCode::BAD_REQUEST, Some(&*format!("container nope is not valid for pod {name}")))
+    );
+    let (code, status) = send(&lane, "GET", &log("previous=true"), "", "").await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{status}");
+
+    // follow: the log, then the stream stays open until the pod goes.
+    let request = Request::builder().uri(log("follow=true")).body(Body::empty()).unwrap();
+    let mut body = lane.router.clone().oneshot(request).await.unwrap().into_body();
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert_eq!(String::from_utf8_lossy(&first), text(all));
+    assert!(tokio::time::timeout(Duration::from_millis(300), body.frame()).await.is_err(), "ended while running");
+    let force = r#"{"gracePeriodSeconds":0}"#;
+    let (code, _) =
+        send(&lane, "DELETE", &format!("/api/v1/namespaces/default/pods/{name}"), "application/json", force).await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(tokio::time::timeout(Duration::from_secs(20), body.frame()).await.unwrap().is_none(), "still open");
+}
