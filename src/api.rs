@@ -6,6 +6,7 @@
 //! they see exactly the writes the World made, in order, with their resourceVersions; the owner
 //! publishes each new resourceVersion so a watch wakes when there is something to read.
 
+pub mod apply;
 pub mod discovery;
 pub mod logs;
 pub mod patch;
@@ -653,6 +654,9 @@ async fn route(api: &Api, method: &Method, uri: &Uri, headers: &HeaderMap, body:
         (Method::POST, Some(_), Some("eviction")) if info.plural == "pods" => evict(api, target).await,
         (Method::POST, None, None) => create(api, target, &content_type, body).await,
         (Method::PUT, Some(_), None | Some("status")) => replace(api, target, &content_type, body).await,
+        (Method::PATCH, Some(_), None) if content_type == patch::APPLY => {
+            apply::server_side_apply(api, target, uri, body).await
+        }
         (Method::PATCH, Some(_), None | Some("status")) => patch_object(api, target, &content_type, body).await,
         (Method::DELETE, Some(_), None) => delete(api, target, body).await,
         (Method::DELETE, None, None) => delete_collection(api, target, query).await,

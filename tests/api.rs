@@ -952,3 +952,38 @@ async fn pod_logs_take_upstreams_options_and_follow_until_the_pod_stops() {
     assert_eq!(code, StatusCode::OK);
     assert!(tokio::time::timeout(Duration::from_secs(20), body.frame()).await.unwrap().is_none(), "still open");
 }
+
+#[tokio::test]
+async fn server_side_apply_creates_updates_and_records_managers() {
+    let lane = lane();
+    let uri = |query: &str| format!("/apis/apps/v1/namespaces/default/deployments/ssa?{query}");
+    let yaml = |replicas: u32| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ssa\nspec:\n  replicas: {replicas}\n  selector:\n    matchLabels: {{app: ssa}}\n  template:\n    metadata:\n      labels: {{app: ssa}}\n    spec:\n      containers:\n      - name: web\n        image: nginx:1\n"
+        )
+    };
+    const APPLY: &str = "application/apply-patch+yaml";
+    let (code, status) = send(&lane, "PATCH", &uri(""), APPLY, yaml(1)).await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{status}");
+    assert_eq!(status["details"]["causes"][0]["field"], "fieldManager");
+
+    let (code, created) = send(&lane, "PATCH", &uri("fieldManager=alice"), APPLY, yaml(1)).await;
+    assert_eq!(code, StatusCode::CREATED, "{created}");
+    let entry = &created["metadata"]["managedFields"][0];
+    assert_eq!(
+        (&entry["manager"], &entry["operation"], &entry["apiVersion"], &entry["fieldsType"]),
+        (&json!("alice"), &json!("Apply"), &json!("apps/v1"), &json!("FieldsV1"))
+    );
+    assert!(entry["time"].is_string());
+    assert_eq!(entry["fieldsV1"]["f:spec"]["f:replicas"], json!({}));
+
+    let (code, updated) = send(&lane, "PATCH", &uri("fieldManager=alice"), APPLY, yaml(3)).await;
+    assert_eq!((code, &updated["spec"]["replicas"]), (StatusCode::OK, &json!(3)));
+    assert_eq!(updated["metadata"]["uid"], created["metadata"]["uid"]);
+
+    let (code, conflict) = send(&lane, "PATCH", &uri("fieldManager=bob"), APPLY, yaml(4)).await;
+    assert_eq!(code, StatusCode::CONFLICT, "{conflict}");
+    assert_eq!(conflict["message"], "Apply failed with 1 conflict: conflict with \"alice\": .spec.replicas");
+    let (code, forced) = send(&lane, "PATCH", &uri("fieldManager=bob&force=true"), APPLY, yaml(4)).await;
+    assert_eq!((code, &forced["spec"]["replicas"]), (StatusCode::OK, &json!(4)));
+}
