@@ -8,6 +8,7 @@
 
 pub mod apply;
 pub mod discovery;
+pub mod events_v1;
 pub mod logs;
 pub mod patch;
 pub mod pins;
@@ -641,6 +642,9 @@ async fn route(api: &Api, method: &Method, uri: &Uri, headers: &HeaderMap, body:
 
     if info.kind.is_none() {
         return namespaces(method, &target, table);
+    }
+    if info.group == events_v1::GROUP {
+        return events_v1::route(api, method, target, query, table).await;
     }
     match (method.clone(), &target.name, target.sub.as_deref()) {
         (Method::GET, None, None) if query.watch => watch(api, target, query, table).await,

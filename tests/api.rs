@@ -987,3 +987,43 @@ async fn server_side_apply_creates_updates_and_records_managers() {
     let (code, forced) = send(&lane, "PATCH", &uri("fieldManager=bob&force=true"), APPLY, yaml(4)).await;
     assert_eq!((code, &forced["spec"]["replicas"]), (StatusCode::OK, &json!(4)));
 }
+
+#[tokio::test]
+async fn events_are_served_through_events_k8s_io_v1_too() {
+    let lane = lane();
+    let (_, groups) = get(&lane, "/apis").await;
+    assert!(groups["groups"].as_array().unwrap().iter().any(|g| g["name"] == "events.k8s.io"), "{groups}");
+    let (code, resources) = get(&lane, "/apis/events.k8s.io/v1").await;
+    assert_eq!((code, &resources["resources"][0]["name"]), (StatusCode::OK, &json!("events")));
+
+    let (code, list) = get(&lane, "/apis/events.k8s.io/v1/namespaces/default/events").await;
+    assert_eq!(
+        (code, &list["apiVersion"], &list["kind"]),
+        (StatusCode::OK, &json!("events.k8s.io/v1"), &json!("EventList"))
+    );
+    let (_, core) = get(&lane, "/api/v1/namespaces/default/events").await;
+    let (event, core_event) = (&list["items"][0], &core["items"][0]);
+    assert_eq!(event["apiVersion"], "events.k8s.io/v1");
+    assert_eq!(event["note"], core_event["message"]);
+    assert_eq!(event["regarding"], core_event["involvedObject"]);
+    assert_eq!(event["deprecatedSource"], core_event["source"]);
+    assert!(event["eventTime"].is_string() && event.get("message").is_none(), "{event}");
+
+    let name = event["metadata"]["name"].as_str().unwrap();
+    let (code, one) = get(&lane, &format!("/apis/events.k8s.io/v1/namespaces/default/events/{name}")).await;
+    assert_eq!((code, &one["note"]), (StatusCode::OK, &core_event["message"]));
+
+    let request = Request::builder()
+        .uri("/apis/events.k8s.io/v1/namespaces/default/events?watch=true")
+        .body(Body::empty())
+        .unwrap();
+    let mut body = lane.router.clone().oneshot(request).await.unwrap().into_body();
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    let first: Value = serde_json::from_slice(&first).unwrap();
+    assert_eq!((&first["type"], &first["object"]["apiVersion"]), (&json!("ADDED"), &json!("events.k8s.io/v1")));
+    assert!(first["object"]["note"].is_string(), "{first}");
+
+    let (code, _) =
+        send(&lane, "DELETE", &format!("/apis/events.k8s.io/v1/namespaces/default/events/{name}"), "", "").await;
+    assert_eq!(code, StatusCode::METHOD_NOT_ALLOWED);
+}

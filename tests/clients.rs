@@ -87,7 +87,7 @@ fn run_client(script: &str) -> Option<String> {
 #[test]
 fn the_official_python_client_lists_reads_watches_and_writes() {
     let Some(out) = run_client("official.py") else { return };
-    for kind in ["Node", "Pod", "Service", "Endpoints", "Event", "Deployment", "ReplicaSet", "Lease"] {
+    for kind in ["Node", "Pod", "Service", "Endpoints", "Event", "Deployment", "ReplicaSet", "Lease", "EventsV1Event"] {
         assert!(out.contains(&format!("ok: watched {kind}")), "{kind} was not watched:\n{out}");
     }
     assert!(out.trim_end().ends_with("all ok"), "{out}");

@@ -21,7 +21,7 @@ pub struct ResourceInfo {
 
 const ALL_VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
 
-pub const RESOURCES: [ResourceInfo; 9] = [
+pub const RESOURCES: [ResourceInfo; 10] = [
     ResourceInfo {
         plural: "pods",
         singular: "pod",
@@ -52,6 +52,18 @@ pub const RESOURCES: [ResourceInfo; 9] = [
         namespaced: true,
         short_names: &["ev"],
         verbs: ALL_VERBS,
+        categories: &[],
+        kind: Some(Kind::Event),
+    },
+    // The same Events through the newer API (src/api/events_v1.rs converts them).
+    ResourceInfo {
+        plural: "events",
+        singular: "event",
+        kind_name: "Event",
+        group: "events.k8s.io",
+        namespaced: true,
+        short_names: &["ev"],
+        verbs: &["get", "list", "watch"],
         categories: &[],
         kind: Some(Kind::Event),
     },
@@ -130,7 +142,7 @@ pub fn find(group: &str, plural: &str) -> Option<&'static ResourceInfo> {
     RESOURCES.iter().find(|r| r.group == group && r.plural == plural)
 }
 
-pub const GROUPS: [&str; 2] = ["apps", "coordination.k8s.io"];
+pub const GROUPS: [&str; 3] = ["apps", "coordination.k8s.io", "events.k8s.io"];
 
 /// kubectl picks its bundled minor version from this (see kubectl-compat.md §1): report 1.32.
 pub fn version() -> Value {

@@ -11,6 +11,7 @@ from kubernetes.client.rest import ApiException
 config.load_kube_config(config_file=sys.argv[1])
 assert client.Configuration.get_default_copy().client_side_validation, "strict models expected"
 core, apps, coordination = client.CoreV1Api(), client.AppsV1Api(), client.CoordinationV1Api()
+events = client.EventsV1Api()
 NS = "default"
 
 service = client.V1Service(
@@ -31,6 +32,7 @@ kinds = [
     ("Deployment", apps.list_deployment_for_all_namespaces, apps.read_namespaced_deployment),
     ("ReplicaSet", apps.list_replica_set_for_all_namespaces, apps.read_namespaced_replica_set),
     ("Lease", coordination.list_lease_for_all_namespaces, coordination.read_namespaced_lease),
+    ("EventsV1Event", events.list_event_for_all_namespaces, events.read_namespaced_event),
 ]
 for kind, list_all, read in kinds:
     items = list_all().items
