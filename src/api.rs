@@ -1366,6 +1366,13 @@ pub fn kubeconfig(server: &str, ca_pem: Option<&str>, token: Option<&str>) -> St
     let ca = ca_pem.map_or(String::new(), |pem| {
         format!("    certificate-authority-data: {}\n", base64::engine::general_purpose::STANDARD.encode(pem))
     });
+    // Plain HTTP has no certificate to verify, but @kubernetes/client-node refuses an http://
+    // server unless the kubeconfig says this (kubectl and the other clients ignore it there).
+    let ca = if ca.is_empty() && server.starts_with("http://") {
+        "    insecure-skip-tls-verify: true\n".to_string()
+    } else {
+        ca
+    };
     let user = token.map_or("{}".to_string(), |t| format!("\n    token: {t}"));
     format!(
         "apiVersion: v1\nkind: Config\nclusters:\n- name: pinsetter\n  cluster:\n    server: {server}\n{ca}contexts:\n- name: pinsetter\n  context:\n    cluster: pinsetter\n    user: player\n    namespace: default\ncurrent-context: pinsetter\nusers:\n- name: player\n  user: {user}\n"

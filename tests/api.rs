@@ -1027,3 +1027,12 @@ async fn events_are_served_through_events_k8s_io_v1_too() {
         send(&lane, "DELETE", &format!("/apis/events.k8s.io/v1/namespaces/default/events/{name}"), "", "").await;
     assert_eq!(code, StatusCode::METHOD_NOT_ALLOWED);
 }
+
+#[test]
+fn a_plain_http_kubeconfig_satisfies_client_node_and_an_https_one_verifies() {
+    // @kubernetes/client-node: "HTTP protocol is not allowed when skipTLSVerify is not set or false".
+    let http = api::kubeconfig("http://127.0.0.1:8001", None, None);
+    assert!(http.contains("    server: http://127.0.0.1:8001\n    insecure-skip-tls-verify: true\n"), "{http}");
+    let https = api::kubeconfig("https://127.0.0.1:8001", Some("PEM"), Some("t"));
+    assert!(https.contains("certificate-authority-data") && !https.contains("insecure"), "{https}");
+}
