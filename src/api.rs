@@ -8,7 +8,10 @@
 //! resourceVersions. Answers to writes are sent only after that publish, so a client reads
 //! its own writes.
 
+pub mod apply;
 pub mod discovery;
+pub mod events_v1;
+pub mod logs;
 pub mod paging;
 pub mod patch;
 pub mod pins;
@@ -747,11 +750,14 @@ async fn route(api: &Api, method: &Method, uri: &Uri, headers: &HeaderMap, body:
     if info.kind.is_none() {
         return namespaces(method, &target, table);
     }
+    if info.group == events_v1::GROUP {
+        return events_v1::route(api, method, target, query, table).await;
+    }
     match (method.clone(), &target.name, target.sub.as_deref()) {
         (Method::GET, None, None) if query.watch => watch(api, target, query, table).await,
         (Method::GET, None, None) => list(api, target, query, table).await,
         (Method::GET, Some(_), None | Some("status")) => get(api, target, query, table).await,
-        (Method::GET, Some(_), Some("log")) if info.plural == "pods" => logs(api, target).await,
+        (Method::GET, Some(_), Some("log")) if info.plural == "pods" => logs::logs(api, target, uri).await,
         (Method::GET, Some(_), Some("scale")) if info.plural == "deployments" => scale(api, target, None).await,
         (Method::PATCH | Method::PUT, Some(_), Some("scale")) if info.plural == "deployments" => {
             scale(api, target, Some((method.clone(), content_type, body))).await
@@ -759,6 +765,9 @@ async fn route(api: &Api, method: &Method, uri: &Uri, headers: &HeaderMap, body:
         (Method::POST, Some(_), Some("eviction")) if info.plural == "pods" => evict(api, target).await,
         (Method::POST, None, None) => create(api, target, &content_type, body).await,
         (Method::PUT, Some(_), None | Some("status")) => replace(api, target, &content_type, body).await,
+        (Method::PATCH, Some(_), None) if content_type == patch::APPLY => {
+            apply::server_side_apply(api, target, uri, body).await
+        }
         (Method::PATCH, Some(_), None | Some("status")) => patch_object(api, target, &content_type, body).await,
         (Method::DELETE, Some(_), None) => delete(api, target, body).await,
         (Method::DELETE, None, None) => delete_collection(api, target, query).await,
@@ -1133,7 +1142,7 @@ async fn delete(api: &Api, target: Target, body: Bytes) -> Result<Response, ApiE
             == Some(0);
     let deleted =
         answered_object(api.world.write(WorldRequest::Delete { kind, key, force: force && kind == Kind::Pod }).await?)?;
-    Ok(json_response(StatusCode::OK, &to_json(&deleted)))
+    Ok(json_response(StatusCode::OK, &status::deleted(target.info.group, target.info.plural, to_json(&deleted))))
 }
 
 async fn delete_collection(api: &Api, target: Target, query: Query) -> Result<Response, ApiError> {
@@ -1252,35 +1261,6 @@ fn check_scale_body(doc: &Value, key: &ObjectKey) -> Result<(), ApiError> {
         )));
     }
     Ok(())
-}
-
-/// `pods/log`: the simulated containers' synthetic output.
-async fn logs(api: &Api, target: Target) -> Result<Response, ApiError> {
-    let key = key_of(&target);
-    let pod = api.world.view().await?.get(Kind::Pod, &key).items;
-    let Some(Object::Pod(pod)) = pod.as_deref() else {
-        return Err(ApiError::not_found("pods", target.name.as_deref().unwrap_or("")));
-    };
-    let mut text = String::new();
-    for c in &pod.spec.containers {
-        let node = pod.node_name().unwrap_or("<none>");
-        match pod.status.start_time.as_deref() {
-            Some(start) => {
-                text.push_str(&format!("{start} pinsetter: container {} ({}) started on {node}\n", c.name, c.image));
-                text.push_str(&format!(
-                    "{start} {}: ready to serve on {}\n",
-                    c.name,
-                    pod.status.pod_ip.as_deref().unwrap_or("?")
-                ));
-            }
-            None => text.push_str(&format!(
-                "pinsetter: container {} is not running yet ({})\n",
-                c.name,
-                pod.state().as_str()
-            )),
-        }
-    }
-    Ok((StatusCode::OK, [("content-type", "text/plain")], text).into_response())
 }
 
 /// One watch stream. A task per watch polls the change log into a bounded queue the response
@@ -1481,6 +1461,13 @@ pub fn kubeconfig(server: &str, ca_pem: Option<&str>, token: Option<&str>) -> St
     let ca = ca_pem.map_or(String::new(), |pem| {
         format!("    certificate-authority-data: {}\n", base64::engine::general_purpose::STANDARD.encode(pem))
     });
+    // Plain HTTP has no certificate to verify, but @kubernetes/client-node refuses an http://
+    // server unless the kubeconfig says this (kubectl and the other clients ignore it there).
+    let ca = if ca.is_empty() && server.starts_with("http://") {
+        "    insecure-skip-tls-verify: true\n".to_string()
+    } else {
+        ca
+    };
     let user = token.map_or("{}".to_string(), |t| format!("\n    token: {t}"));
     format!(
         "apiVersion: v1\nkind: Config\nclusters:\n- name: pinsetter\n  cluster:\n    server: {server}\n{ca}contexts:\n- name: pinsetter\n  context:\n    cluster: pinsetter\n    user: player\n    namespace: default\ncurrent-context: pinsetter\nusers:\n- name: player\n  user: {user}\n"

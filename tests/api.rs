@@ -986,3 +986,202 @@ async fn lists_paginate_with_limit_and_continue_consistently() {
     let (code, status) = get(&lane, &format!("/api/v1/namespaces/default/pods?limit=10&continue={ancient}")).await;
     assert_eq!((code, status["reason"].as_str()), (StatusCode::GONE, Some("Expired")), "{status}");
 }
+
+#[tokio::test]
+async fn delete_answers_as_upstreams_storage_does_for_each_kind() {
+    let lane = lane();
+    let (code, created) =
+        send(&lane, "POST", "/apis/apps/v1/namespaces/default/deployments", "application/json", DEPLOYMENT).await;
+    assert_eq!(code, StatusCode::CREATED, "{created}");
+    // Deployments (like nodes, replicasets, events, leases, endpoints): a Status naming what went.
+    let (code, status) = send(&lane, "DELETE", "/apis/apps/v1/namespaces/default/deployments/lane", "", "").await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(
+        status,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+               "details": {"name": "lane", "group": "apps", "kind": "deployments", "uid": created["metadata"]["uid"]}})
+    );
+    // Pods: the object itself (upstream's pod storage sets ReturnDeletedObject).
+    let (_, pods) = get(&lane, "/api/v1/namespaces/default/pods").await;
+    let name = pods["items"][0]["metadata"]["name"].as_str().unwrap().to_string();
+    let (code, pod) = send(&lane, "DELETE", &format!("/api/v1/namespaces/default/pods/{name}"), "", "").await;
+    assert_eq!(
+        (code, pod["kind"].as_str(), pod["metadata"]["name"].as_str()),
+        (StatusCode::OK, Some("Pod"), Some(&*name))
+    );
+}
+
+#[tokio::test]
+async fn validation_causes_carry_upstreams_field_error_types() {
+    let lane = lane();
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "causes"},
+        "spec": {"containers": [{"name": "a", "image": "ball:1"}, {"name": "a", "image": ""}]}});
+    let (code, status) =
+        send(&lane, "POST", "/api/v1/namespaces/default/pods", "application/json", pod.to_string()).await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{status}");
+    let causes = status["details"]["causes"].as_array().unwrap();
+    let reason_of = |field: &str| causes.iter().find(|c| c["field"] == field).map(|c| c["reason"].clone());
+    assert_eq!(reason_of("spec.containers[1].name"), Some(json!("FieldValueDuplicate")), "{status}");
+    assert_eq!(reason_of("spec.containers[1].image"), Some(json!("FieldValueRequired")), "{status}");
+
+    let (_, node) = get(&lane, "/api/v1/nodes/pin-3").await;
+    let mut bad = node.clone();
+    bad["spec"]["taints"] = json!([{"key": "k", "effect": "Sometimes"}]);
+    let (code, status) = send(&lane, "PUT", "/api/v1/nodes/pin-3", "application/json", bad.to_string()).await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{status}");
+    assert_eq!(status["details"]["causes"][0]["reason"], "FieldValueNotSupported", "{status}");
+    assert_eq!(status["details"]["causes"][0]["field"], "spec.taints[0].effect", "{status}");
+}
+
+#[tokio::test]
+async fn cordon_taints_the_node_as_upstreams_node_lifecycle_controller_does() {
+    let lane = lane();
+    let cordon = |on: bool| format!(r#"{{"spec":{{"unschedulable":{on}}}}}"#);
+    let unschedulable_taint = |node: &Value| {
+        node["spec"]["taints"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|t| t["key"] == "node.kubernetes.io/unschedulable" && t["effect"] == "NoSchedule")
+    };
+    for on in [true, false] {
+        let (code, _) =
+            send(&lane, "PATCH", "/api/v1/nodes/pin-4", "application/strategic-merge-patch+json", cordon(on)).await;
+        assert_eq!(code, StatusCode::OK);
+        // The controller acts on its next monitor pass.
+        let mut node = Value::Null;
+        for _ in 0..200 {
+            node = get(&lane, "/api/v1/nodes/pin-4").await.1;
+            if unschedulable_taint(&node) == on {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert_eq!(unschedulable_taint(&node), on, "{}", node["spec"]);
+    }
+}
+
+#[tokio::test]
+async fn pod_logs_take_upstreams_options_and_follow_until_the_pod_stops() {
+    let lane = lane();
+    let (_, pods) = get(&lane, "/api/v1/namespaces/default/pods?fieldSelector=status.phase=Running").await;
+    let name = pods["items"][0]["metadata"]["name"].as_str().unwrap().to_string();
+    let container = pods["items"][0]["spec"]["containers"][0]["name"].as_str().unwrap().to_string();
+    let log = |query: &str| format!("/api/v1/namespaces/default/pods/{name}/log?{query}");
+    let text = |v: Value| v.as_str().unwrap_or_default().to_string();
+
+    let (code, all) = send(&lane, "GET", &log(""), "", "").await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(text(all.clone()).lines().count(), 2, "{all}");
+    let (_, tail) = send(&lane, "GET", &log("tailLines=1"), "", "").await;
+    assert_eq!(text(tail), text(all.clone()).lines().last().unwrap().to_string() + "\n");
+    let (_, limited) = send(&lane, "GET", &log("limitBytes=7"), "", "").await;
+    assert_eq!(text(limited), text(all.clone())[..7]);
+    let (_, stamped) = send(&lane, "GET", &log(&format!("timestamps=true&container={container}")), "", "").await;
+    let start = pods["items"][0]["status"]["startTime"].as_str().unwrap();
+    assert!(text(stamped).lines().all(|l| l.starts_with(&format!("{start} "))));
+
+    let (code, status) = send(&lane, "GET", &log("container=nope"), "", "").await;
+    assert_eq!(
+        (code, status["message"].as_str()),
+        (StatusCode::BAD_REQUEST, Some(&*format!("container nope is not valid for pod {name}")))
+    );
+    let (code, status) = send(&lane, "GET", &log("previous=true"), "", "").await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{status}");
+
+    // follow: the log, then the stream stays open until the pod goes.
+    let request = Request::builder().uri(log("follow=true")).body(Body::empty()).unwrap();
+    let mut body = lane.router.clone().oneshot(request).await.unwrap().into_body();
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert_eq!(String::from_utf8_lossy(&first), text(all));
+    assert!(tokio::time::timeout(Duration::from_millis(300), body.frame()).await.is_err(), "ended while running");
+    let force = r#"{"gracePeriodSeconds":0}"#;
+    let (code, _) =
+        send(&lane, "DELETE", &format!("/api/v1/namespaces/default/pods/{name}"), "application/json", force).await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(tokio::time::timeout(Duration::from_secs(20), body.frame()).await.unwrap().is_none(), "still open");
+}
+
+#[tokio::test]
+async fn server_side_apply_creates_updates_and_records_managers() {
+    let lane = lane();
+    let uri = |query: &str| format!("/apis/apps/v1/namespaces/default/deployments/ssa?{query}");
+    let yaml = |replicas: u32| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ssa\nspec:\n  replicas: {replicas}\n  selector:\n    matchLabels: {{app: ssa}}\n  template:\n    metadata:\n      labels: {{app: ssa}}\n    spec:\n      containers:\n      - name: web\n        image: nginx:1\n"
+        )
+    };
+    const APPLY: &str = "application/apply-patch+yaml";
+    let (code, status) = send(&lane, "PATCH", &uri(""), APPLY, yaml(1)).await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{status}");
+    assert_eq!(status["details"]["causes"][0]["field"], "fieldManager");
+
+    let (code, created) = send(&lane, "PATCH", &uri("fieldManager=alice"), APPLY, yaml(1)).await;
+    assert_eq!(code, StatusCode::CREATED, "{created}");
+    let entry = &created["metadata"]["managedFields"][0];
+    assert_eq!(
+        (&entry["manager"], &entry["operation"], &entry["apiVersion"], &entry["fieldsType"]),
+        (&json!("alice"), &json!("Apply"), &json!("apps/v1"), &json!("FieldsV1"))
+    );
+    assert!(entry["time"].is_string());
+    assert_eq!(entry["fieldsV1"]["f:spec"]["f:replicas"], json!({}));
+
+    let (code, updated) = send(&lane, "PATCH", &uri("fieldManager=alice"), APPLY, yaml(3)).await;
+    assert_eq!((code, &updated["spec"]["replicas"]), (StatusCode::OK, &json!(3)));
+    assert_eq!(updated["metadata"]["uid"], created["metadata"]["uid"]);
+
+    let (code, conflict) = send(&lane, "PATCH", &uri("fieldManager=bob"), APPLY, yaml(4)).await;
+    assert_eq!(code, StatusCode::CONFLICT, "{conflict}");
+    assert_eq!(conflict["message"], "Apply failed with 1 conflict: conflict with \"alice\": .spec.replicas");
+    let (code, forced) = send(&lane, "PATCH", &uri("fieldManager=bob&force=true"), APPLY, yaml(4)).await;
+    assert_eq!((code, &forced["spec"]["replicas"]), (StatusCode::OK, &json!(4)));
+}
+
+#[tokio::test]
+async fn events_are_served_through_events_k8s_io_v1_too() {
+    let lane = lane();
+    let (_, groups) = get(&lane, "/apis").await;
+    assert!(groups["groups"].as_array().unwrap().iter().any(|g| g["name"] == "events.k8s.io"), "{groups}");
+    let (code, resources) = get(&lane, "/apis/events.k8s.io/v1").await;
+    assert_eq!((code, &resources["resources"][0]["name"]), (StatusCode::OK, &json!("events")));
+
+    let (code, list) = get(&lane, "/apis/events.k8s.io/v1/namespaces/default/events").await;
+    assert_eq!(
+        (code, &list["apiVersion"], &list["kind"]),
+        (StatusCode::OK, &json!("events.k8s.io/v1"), &json!("EventList"))
+    );
+    let (_, core) = get(&lane, "/api/v1/namespaces/default/events").await;
+    let (event, core_event) = (&list["items"][0], &core["items"][0]);
+    assert_eq!(event["apiVersion"], "events.k8s.io/v1");
+    assert_eq!(event["note"], core_event["message"]);
+    assert_eq!(event["regarding"], core_event["involvedObject"]);
+    assert_eq!(event["deprecatedSource"], core_event["source"]);
+    assert!(event["eventTime"].is_string() && event.get("message").is_none(), "{event}");
+
+    let name = event["metadata"]["name"].as_str().unwrap();
+    let (code, one) = get(&lane, &format!("/apis/events.k8s.io/v1/namespaces/default/events/{name}")).await;
+    assert_eq!((code, &one["note"]), (StatusCode::OK, &core_event["message"]));
+
+    let request = Request::builder()
+        .uri("/apis/events.k8s.io/v1/namespaces/default/events?watch=true")
+        .body(Body::empty())
+        .unwrap();
+    let mut body = lane.router.clone().oneshot(request).await.unwrap().into_body();
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    let first: Value = serde_json::from_slice(&first).unwrap();
+    assert_eq!((&first["type"], &first["object"]["apiVersion"]), (&json!("ADDED"), &json!("events.k8s.io/v1")));
+    assert!(first["object"]["note"].is_string(), "{first}");
+
+    let (code, _) =
+        send(&lane, "DELETE", &format!("/apis/events.k8s.io/v1/namespaces/default/events/{name}"), "", "").await;
+    assert_eq!(code, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[test]
+fn a_plain_http_kubeconfig_satisfies_client_node_and_an_https_one_verifies() {
+    // @kubernetes/client-node: "HTTP protocol is not allowed when skipTLSVerify is not set or false".
+    let http = api::kubeconfig("http://127.0.0.1:8001", None, None);
+    assert!(http.contains("    server: http://127.0.0.1:8001\n    insecure-skip-tls-verify: true\n"), "{http}");
+    let https = api::kubeconfig("https://127.0.0.1:8001", Some("PEM"), Some("t"));
+    assert!(https.contains("certificate-authority-data") && !https.contains("insecure"), "{https}");
+}

@@ -49,14 +49,28 @@ const NAMESPACE_RESOURCE: ResourceInfo = ResourceInfo {
     kind: None,
 };
 
-/// Every kind in the kinds table, then namespaces.
-pub const RESOURCES: [ResourceInfo; Kind::ALL.len() + 1] = {
-    let mut all = [NAMESPACE_RESOURCE; Kind::ALL.len() + 1];
+/// The same Events through the newer API (`src/api/events_v1.rs` converts them).
+const EVENTS_V1_RESOURCE: ResourceInfo = ResourceInfo {
+    plural: "events",
+    singular: "event",
+    kind_name: "Event",
+    group: "events.k8s.io",
+    namespaced: true,
+    short_names: &["ev"],
+    verbs: &["get", "list", "watch"],
+    categories: &[],
+    kind: Some(Kind::Event),
+};
+
+/// Every kind in the kinds table, then namespaces and events.k8s.io's view of Events.
+pub const RESOURCES: [ResourceInfo; Kind::ALL.len() + 2] = {
+    let mut all = [NAMESPACE_RESOURCE; Kind::ALL.len() + 2];
     let mut i = 0;
     while i < Kind::ALL.len() {
         all[i] = ResourceInfo::of(Kind::ALL[i]);
         i += 1;
     }
+    all[Kind::ALL.len() + 1] = EVENTS_V1_RESOURCE;
     all
 };
 
@@ -67,7 +81,7 @@ pub fn find(group: &str, plural: &str) -> Option<&'static ResourceInfo> {
     RESOURCES.iter().find(|r| r.group == group && r.plural == plural)
 }
 
-/// The named API groups the kinds table serves, in table order.
+/// The named API groups served: the kinds table's, in table order, then events.k8s.io.
 pub static GROUPS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
     let mut groups: Vec<&str> = Vec::new();
     for group in Kind::ALL.map(Kind::group) {
@@ -75,6 +89,7 @@ pub static GROUPS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock:
             groups.push(group);
         }
     }
+    groups.push(EVENTS_V1_RESOURCE.group);
     groups
 });
 
@@ -195,7 +210,7 @@ mod tests {
                 if kind.group().is_empty() { "v1".to_string() } else { format!("{}/v1", kind.group()) };
             assert_eq!(list["groupVersion"], expected_group);
         }
-        assert_eq!(*GROUPS, ["apps", "coordination.k8s.io"]);
+        assert_eq!(*GROUPS, ["apps", "coordination.k8s.io", "events.k8s.io"]);
         assert!(find("", "namespaces").is_some_and(|r| r.kind.is_none()));
     }
 }

@@ -103,14 +103,18 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// Upstream's `field.ErrorType` reason for a cause, read from the message it produced.
+/// Upstream's `field.ErrorType` reason for a cause, read from the message it produced: each type
+/// has one message prefix (`ErrorType.String()`), which the validators here write verbatim.
 fn cause_reason(message: &str) -> &'static str {
     match message.split(':').next().unwrap_or("") {
+        "Not found" => "FieldValueNotFound",
         "Required value" => "FieldValueRequired",
-        "Too long" => "FieldValueTooLong",
         "Duplicate value" => "FieldValueDuplicate",
         "Unsupported value" => "FieldValueNotSupported",
         "Forbidden" => "FieldValueForbidden",
+        "Too long" => "FieldValueTooLong",
+        "Too many" => "FieldValueTooMany",
+        "Internal error" => "InternalError",
         _ => "FieldValueInvalid",
     }
 }
@@ -131,5 +135,59 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = self.to_status().to_string();
         (self.code, [("content-type", "application/json")], body).into_response()
+    }
+}
+
+/// What a DELETE answers, as upstream's generic registry (`Store.finalizeDelete`) does: kinds whose
+/// storage sets `ReturnDeletedObject` (pods and services, of ours) return the object; every
+/// other kind returns a `Status` Success whose details name the object, with `kind` set to the
+/// resource (upstream's "Yes we set Kind field to resource"), so a client can tell it is gone.
+pub fn deleted(group: &str, resource: &str, object: Value) -> Value {
+    if matches!((group, resource), ("", "pods" | "services")) {
+        return object;
+    }
+    let meta = &object["metadata"];
+    json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": {"name": meta["name"], "group": group, "kind": resource, "uid": meta["uid"]},
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_upstream_field_error_type_has_its_reason() {
+        for (message, reason) in [
+            ("Not found: \"x\"", "FieldValueNotFound"),
+            ("Required value", "FieldValueRequired"),
+            ("Duplicate value: \"web\"", "FieldValueDuplicate"),
+            ("Invalid value: -1: must be greater than or equal to 0", "FieldValueInvalid"),
+            ("Unsupported value: \"Sometimes\": supported values: \"NoSchedule\"", "FieldValueNotSupported"),
+            ("Forbidden: is not allowed", "FieldValueForbidden"),
+            ("Too long: may not be more than 128 bytes", "FieldValueTooLong"),
+            ("Too many: 65: must have at most 64 items", "FieldValueTooMany"),
+            ("Internal error: oops", "InternalError"),
+        ] {
+            assert_eq!(cause_reason(message), reason, "{message}");
+        }
+    }
+
+    #[test]
+    fn deleting_returns_a_status_unless_the_storage_returns_the_object() {
+        let object = json!({"kind": "Deployment", "metadata": {"name": "web", "uid": "u-1"}});
+        let status = deleted("apps", "deployments", object.clone());
+        assert_eq!(
+            status,
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                   "details": {"name": "web", "group": "apps", "kind": "deployments", "uid": "u-1"}})
+        );
+        assert_eq!(deleted("", "nodes", object.clone())["details"]["kind"], "nodes");
+        assert_eq!(deleted("", "pods", object.clone()), object);
+        assert_eq!(deleted("", "services", object.clone()), object);
     }
 }

@@ -165,6 +165,7 @@ impl Kubelet {
                 architecture: "amd64".into(),
                 operating_system: "linux".into(),
                 container_runtime_version: "pinsetter://0.1.0".into(),
+                ..Default::default()
             });
             if n.status.allocatable.is_empty() {
                 n.status.allocatable = n.status.capacity.clone();
@@ -349,6 +350,7 @@ fn set_container_creating(key: &ObjectKey, host_ip: String, ctx: &mut Context) -
                 ready: false,
                 restart_count: restarts.get(&c.name).copied().unwrap_or(0),
                 image: c.image.clone(),
+                image_id: String::new(),
                 started: Some(false),
                 state: ContainerState {
                     waiting: Some(ContainerStateWaiting { reason: "ContainerCreating".into() }),

@@ -115,6 +115,7 @@ impl EvictionLimiter {
             pods_retry = mark_pods_not_ready(name, ctx);
         }
 
+        pods_retry = earliest(pods_retry, sync_unschedulable_taint(&key, ctx));
         let node = ctx.store.get::<Node>(&key)?;
         // A node whose kubelet has not reported yet is neither: it gets the grace period.
         let wanted = match node.ready_condition().map(|_| node.readiness()) {
@@ -147,6 +148,26 @@ impl EvictionLimiter {
             }
         });
         earliest(pods_retry, written.err().and_then(|err| write_failed(ctx, Kind::Node, &key, COMPONENT, &err)))
+    }
+}
+
+/// Upstream's `doNoScheduleTaintingPass` for cordon: `spec.unschedulable` is mirrored by the
+/// `node.kubernetes.io/unschedulable:NoSchedule` taint, added on cordon and removed on uncordon.
+/// Returns when to retry if the node could not be written.
+fn sync_unschedulable_taint(key: &ObjectKey, ctx: &mut Context) -> Option<Millis> {
+    let node = ctx.store.get::<Node>(key)?;
+    if node.spec.unschedulable == node.has_taint(Taint::UNSCHEDULABLE, Taint::NO_SCHEDULE) {
+        return None;
+    }
+    let written = ctx.store.modify::<Node>(key, mirror_unschedulable);
+    written.err().and_then(|err| write_failed(ctx, Kind::Node, key, COMPONENT, &err))
+}
+
+fn mirror_unschedulable(node: &mut Node) {
+    let is_unschedulable_taint = |t: &Taint| t.key == Taint::UNSCHEDULABLE && t.effect == Taint::NO_SCHEDULE;
+    node.spec.taints.retain(|t| !is_unschedulable_taint(t));
+    if node.spec.unschedulable {
+        node.spec.taints.push(Taint::new(Taint::UNSCHEDULABLE, Taint::NO_SCHEDULE));
     }
 }
 
@@ -224,5 +245,24 @@ mod tests {
         assert_eq!(order, ["pin-2", "pin-10"]);
         lifecycle.observe_node("pin-10", true, now);
         assert_eq!(lifecycle.probes.len(), 1);
+    }
+
+    #[test]
+    fn cordon_adds_the_unschedulable_taint_and_uncordon_removes_it() {
+        let mut store = Store::new(crate::rng::stream(1, "store"));
+        let mut recorder = EventRecorder::default();
+        let timing = Timing::preset(Preset::Arcade);
+        let key = ObjectKey::cluster("pin-1");
+        ready_node(&mut store, "pin-1");
+        let unschedulable_taints = |store: &Store| {
+            let node = store.get::<Node>(&key).unwrap();
+            node.spec.taints.iter().filter(|t| t.key == Taint::UNSCHEDULABLE && t.effect == Taint::NO_SCHEDULE).count()
+        };
+        for (cordoned, taints) in [(true, 1), (true, 1), (false, 0)] {
+            store.modify::<Node>(&key, |n| n.spec.unschedulable = cordoned).unwrap();
+            let mut ctx = Context { store: &mut store, recorder: &mut recorder, now: Millis::ZERO, timing: &timing };
+            assert_eq!(sync_unschedulable_taint(&key, &mut ctx), None);
+            assert_eq!(unschedulable_taints(&store), taints, "unschedulable: {cordoned}");
+        }
     }
 }

@@ -34,6 +34,30 @@ pub struct ObjectMeta {
     pub annotations: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub owner_references: Vec<OwnerReference>,
+    /// Server-side apply's field ownership. Boxed: most objects never have any, and an empty
+    /// one costs a pointer, not a Vec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_fields: Option<Box<Vec<ManagedFieldsEntry>>>,
+}
+
+/// `metav1.ManagedFieldsEntry`: which manager set which fields (`fieldsV1`), and how.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedFieldsEntry {
+    #[serde(default)]
+    pub manager: String,
+    #[serde(default)]
+    pub operation: String,
+    #[serde(default)]
+    pub api_version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+    #[serde(default)]
+    pub fields_type: String,
+    #[serde(default, rename = "fieldsV1", skip_serializing_if = "serde_json::Value::is_null")]
+    pub fields_v1: serde_json::Value,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub subresource: String,
 }
 
 impl ObjectMeta {

@@ -104,9 +104,21 @@ pub struct NodeAddress {
     pub address: String,
 }
 
+/// Upstream's kubelet always sends every field (`""` when it does not know), and strict generated
+/// clients (the official Python client, lightkube) refuse a Node that lacks any of them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NodeSystemInfo {
+    #[serde(default, rename = "machineID")]
+    pub machine_id: String,
+    #[serde(default, rename = "systemUUID")]
+    pub system_uuid: String,
+    #[serde(default, rename = "bootID")]
+    pub boot_id: String,
+    #[serde(default)]
+    pub kernel_version: String,
+    #[serde(default)]
+    pub kube_proxy_version: String,
     #[serde(default)]
     pub kubelet_version: String,
     #[serde(default)]

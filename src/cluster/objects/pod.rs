@@ -176,6 +176,10 @@ pub struct ContainerStatus {
     pub restart_count: i32,
     #[serde(default)]
     pub image: String,
+    /// Always sent, as upstream's kubelet does (`""` until the image is pulled): strict
+    /// generated clients refuse a container status without it.
+    #[serde(default, rename = "imageID")]
+    pub image_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started: Option<bool>,
     #[serde(default)]

@@ -117,7 +117,7 @@ impl Unfit {
         match self {
             Unfit::Unschedulable => vec!["node(s) were unschedulable".into()],
             Unfit::UntoleratedTaint { key, value } => vec![format!("node(s) had untolerated taint {{{key}: {value}}}")],
-            Unfit::NodeSelectorMismatch => vec!["node(s) didn't match Node's node affinity/selector".into()],
+            Unfit::NodeSelectorMismatch => vec!["node(s) didn't match Pod's node affinity/selector".into()],
             Unfit::Insufficient(what) => what
                 .iter()
                 .map(|r| if *r == "pods" { "Too many pods".to_string() } else { format!("Insufficient {r}") })
