@@ -1111,6 +1111,9 @@ async fn patch_object(api: &Api, target: Target, content_type: &str, body: Bytes
         let current = view.get(kind, &key).items.ok_or_else(|| ApiError::not_found(&qualified, &key.name))?;
         let mut doc = to_json(&current);
         patch.apply(&mut doc)?;
+        // A patch that names a resourceVersion is the client's precondition: not retried.
+        let precondition =
+            doc["metadata"]["resourceVersion"].as_str() != Some(current.meta().resource_version.as_str());
         let target = Target {
             info,
             namespace: Some(key.namespace.clone()).filter(|n| !n.is_empty()),
@@ -1122,7 +1125,7 @@ async fn patch_object(api: &Api, target: Target, content_type: &str, body: Bytes
             return Err(ApiError::bad_request("a patch cannot change the object's name"));
         }
         match api.world.write(WorldRequest::Replace(Box::new(object))).await {
-            Err(e) if e.code == StatusCode::CONFLICT && attempts < PATCH_ATTEMPTS => {
+            Err(e) if e.code == StatusCode::CONFLICT && !precondition && attempts < PATCH_ATTEMPTS => {
                 api.world.published_after(view.resource_version()).await?;
             }
             written => return Ok(json_response(StatusCode::OK, &to_json(&answered_object(written?)?))),

@@ -568,7 +568,7 @@ fn run_sim(args: SimArgs) -> Result<()> {
         if args.json {
             println!("{}", serde_json::to_string_pretty(&replayed)?);
         } else {
-            println!("replayed {} inputs to {}", replayed.inputs, replayed.report.until_ms);
+            println!("replayed {} inputs over {} ms of game time", replayed.inputs, replayed.report.until_ms);
             println!("digest   {}", replayed.report.digest);
             match &replayed.recorded_digest {
                 Some(recorded) => println!(
