@@ -18,6 +18,11 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 /// must relist (410 Expired), as with upstream's watch cache capacity.
 pub const DEFAULT_WINDOW: usize = 50_000;
 
+/// Changes older than this (game time) are compacted away, as kube-apiserver compacts etcd every
+/// `--etcd-compaction-interval` (5 min by default): a client that comes back after a longer pause
+/// with an old resourceVersion gets 410 Expired and relists, whatever the count.
+pub const COMPACTION_INTERVAL: Millis = Millis(5 * 60 * 1000);
+
 /// One change as a watcher sees it, with the object it replaced.
 #[derive(Debug, Clone)]
 pub struct WindowEntry {
@@ -26,6 +31,8 @@ pub struct WindowEntry {
     pub object: Arc<Object>,
     /// The object as it was before this change (`None` for a creation).
     pub prev: Option<Arc<Object>>,
+    /// When the change was published (game time): compaction goes by it.
+    pub published_at: Millis,
 }
 
 /// The view no longer reaches back to the resourceVersion asked for: the client must relist.
@@ -111,6 +118,7 @@ impl ReadView {
         let mut state = self.write();
         state.now = now;
         if rv == state.resource_version && state.resyncs > 0 {
+            compact(&mut state.kinds, now);
             return rv;
         }
         let first = state.resyncs == 0;
@@ -134,8 +142,10 @@ impl ReadView {
                         type_: change.type_,
                         object: change.object.clone(),
                         prev,
+                        published_at: now,
                     });
                 }
+                compact(&mut state.kinds, now);
             }
             None => {
                 if !first {
@@ -245,6 +255,18 @@ impl ReadView {
     }
 }
 
+/// Drops changes published more than [`COMPACTION_INTERVAL`] before `now`.
+fn compact(kinds: &mut BTreeMap<Kind, KindCache>, now: Millis) {
+    let horizon = now.saturating_sub(COMPACTION_INTERVAL);
+    for cache in kinds.values_mut() {
+        while cache.window.front().is_some_and(|e| e.published_at < horizon) {
+            if let Some(dropped) = cache.window.pop_front() {
+                cache.complete_after = dropped.resource_version;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,6 +329,34 @@ mod tests {
         let middle = ObjectKey::of(first.items[20].meta());
         let rest = view.list(Kind::Pod, Some("default"), Some(first.resource_version), Some(&middle)).unwrap();
         assert_eq!(versions(&rest.items), versions(&first.items[21..]));
+    }
+
+    #[test]
+    fn changes_older_than_the_compaction_interval_are_gone_and_their_readers_must_relist() {
+        let mut world = World::new(1, Preset::Arcade, &Scenario::resolve("default").unwrap()).unwrap();
+        let view = ReadView::default();
+        view.publish_store(&world.cluster().store, Millis::ZERO);
+        let listed = view.resource_version();
+        scale(&mut world, 30);
+        for _ in 0..100 {
+            world.step();
+        }
+        view.publish_store(&world.cluster().store, Millis(1_000));
+        let early = view.changes_since(Kind::Pod, listed).expect("within the interval: all there");
+        assert!(!early.items.is_empty());
+        // Four minutes later a client that listed at `listed` can still catch up.
+        scale(&mut world, 10);
+        for _ in 0..100 {
+            world.step();
+        }
+        view.publish_store(&world.cluster().store, Millis(1_000) + Millis(4 * 60 * 1000));
+        assert!(view.changes_since(Kind::Pod, listed).is_ok());
+        let recent = view.resource_version();
+        // Past five minutes the changes published at 1 s are compacted: few changes, yet 410.
+        view.publish_store(&world.cluster().store, Millis(1_000) + COMPACTION_INTERVAL + Millis(1));
+        let too_old = view.changes_since(Kind::Pod, listed).unwrap_err();
+        assert!(too_old.oldest > listed, "{too_old:?}");
+        assert!(view.changes_since(Kind::Pod, recent).is_ok(), "a reader from after the compaction carries on");
     }
 
     #[test]
