@@ -116,7 +116,7 @@ fn pinsetter_panel(frame: &mut Frame, app: &App, area: Rect) {
     let counts = world.pod_counts();
     let sched = &cluster.scheduler;
     let last = sched.stats.recent.back().map_or("-".to_string(), |(p, n, _)| format!("{p} → {n}"));
-    let stats = &cluster.stats;
+    let stats = cluster.controller_stats();
     let clock = format!(
         "{} {}×{} {}",
         world.now(),
@@ -160,7 +160,10 @@ fn pinsetter_panel(frame: &mut Frame, app: &App, area: Rect) {
         Span::styled("controllers ", t.title()),
         Span::raw(format!(
             "replicaset {}  deployment {}  node-lifecycle {}  taint-eviction {}  ",
-            stats.replicaset, stats.deployment, stats.node_lifecycle, stats.taint_eviction
+            stats.get("replicaset"),
+            stats.get("deployment"),
+            stats.get("node_lifecycle"),
+            stats.get("taint_eviction")
         )),
         Span::styled("pods ", t.title()),
         Span::styled(format!("{} running", counts.running), t.good()),
