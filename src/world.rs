@@ -73,7 +73,8 @@ pub enum WorldError {
 /// recorded and reported (`sim` prints them) instead of being hidden.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Fault {
-    /// The control plane hit its round bound at one instant (see [`ClusterError::Livelock`]).
+    /// The control plane failed on its own: its round bound hit at one instant (see
+    /// [`ClusterError::Livelock`]), or a pin that could not be stood again.
     #[error(transparent)]
     Cluster(#[from] ClusterError),
     /// Outputs were discarded because nobody drained them and the queue reached its bound.
@@ -402,7 +403,10 @@ impl World {
     fn restore(&mut self, nodes: &[String]) {
         let back: Vec<String> = nodes.iter().filter(|n| self.cluster.is_knocked(n)).cloned().collect();
         for node in &back {
-            let _ = self.cluster.restore(node, self.now);
+            if let Err(err) = self.cluster.restore(node, self.now) {
+                self.record_fault(err.into());
+                continue;
+            }
             // Pods not yet evicted simply come back with their node: nothing to recover.
             let on_node: Vec<ObjectKey> =
                 self.cluster.store.pods_on_node(node).map(|p| ObjectKey::of(&p.metadata)).collect();

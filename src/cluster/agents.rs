@@ -16,13 +16,15 @@
 //! scenario) is never taken over, and every field an agent reports is validated before any
 //! write.
 
+pub mod protocol;
+
+use self::protocol::{Capacity, PodPhase, PodRef};
 use super::kubelet::Kubelet;
 use super::objects::meta::{FieldError, validate_dns_subdomain, validate_labels};
 use super::objects::node::NodeAddress;
 use super::objects::{Kind, Lease, Node, NodeStatus, ObjectMeta, Pod, Quantity};
 use super::store::ObjectKey;
 use super::{Cluster, Context, controllers};
-use crate::agent::protocol::{Capacity, PodPhase, PodRef};
 use crate::clock::Millis;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};

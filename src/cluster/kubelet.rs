@@ -12,6 +12,7 @@
 //! writes and events from both.
 
 use super::Context;
+use super::agents::protocol::{PodPhase, PodRef};
 use super::controllers::node_lifecycle::LEASE_NAMESPACE;
 use super::controllers::{earliest, write_failed};
 use super::objects::node::{NodeAddress, NodeSystemInfo};
@@ -20,7 +21,6 @@ use super::objects::pod::{
 };
 use super::objects::{Kind, Lease, LeaseSpec, Node, NodeCondition, ObjectMeta, Pod, Readiness};
 use super::store::{ObjectKey, StoreError};
-use crate::agent::protocol::{PodPhase, PodRef};
 use crate::clock::Millis;
 use std::collections::{BTreeMap, BTreeSet};
 

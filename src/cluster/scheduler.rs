@@ -632,7 +632,7 @@ impl Scheduler {
             let victim = residents[candidate.node][v].key.clone();
             // As upstream: mark why the pod is going (DisruptionTarget), delete it gracefully,
             // then tell its owner's watchers with an event.
-            let _ = store.modify::<Pod>(&victim, |p| {
+            let marked = store.modify::<Pod>(&victim, |p| {
                 set_condition(
                     p,
                     "DisruptionTarget",
@@ -642,6 +642,25 @@ impl Scheduler {
                     now,
                 )
             });
+            // A victim that cannot be marked is not deleted: gone is fine (the next cycle
+            // re-plans with what is there); any other failure is reported on it.
+            if let Err(err) = marked {
+                if !matches!(err, super::store::StoreError::NotFound { .. }) {
+                    let meta = super::objects::ObjectMeta::namespaced(&victim.namespace, &victim.name);
+                    let message = format!("Error updating Pod {}: {err}", victim.name);
+                    recorder.record(
+                        store,
+                        now,
+                        Kind::Pod,
+                        &meta,
+                        "Warning",
+                        "FailedUpdate",
+                        message,
+                        "default-scheduler",
+                    );
+                }
+                continue;
+            }
             if delete_pod_gracefully(store, &victim, now).is_err() {
                 continue;
             }
