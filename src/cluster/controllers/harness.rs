@@ -190,3 +190,66 @@ pub fn replica_set(name: &str, replicas: i32) -> ReplicaSet {
         ..ReplicaSet::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The minimal controller of `docs/extending.md` (the same code), so the guide stays true.
+    use super::*;
+    use crate::cluster::controllers::settle;
+    use crate::cluster::objects::Service;
+    use crate::cluster::objects::{Object, service::ServicePort};
+    use crate::cluster::store::Change;
+
+    #[derive(Debug, Default)]
+    pub struct ServiceLabeller;
+
+    impl Controller for ServiceLabeller {
+        fn name(&self) -> &'static str {
+            "service_labeller"
+        }
+        fn component(&self) -> &'static str {
+            "service-labeller"
+        }
+        fn watches(&self) -> &'static [Kind] {
+            &[Kind::Service]
+        }
+
+        fn triggers(&mut self, change: &Change, _store: &Store, _now: Millis, out: &mut Vec<Key>) {
+            if let Object::Service(svc) = &*change.object
+                && change.type_ != ChangeType::Deleted
+            {
+                out.push(Key::Object(ObjectKey::of(&svc.metadata)));
+            }
+        }
+
+        fn reconcile(&mut self, key: &Key, ctx: &mut Context) -> Result<Action, ControllerError> {
+            let Key::Object(key) = key else {
+                return Err(ControllerError::UnexpectedKey { controller: self.name(), key: key.clone() });
+            };
+            let labelled = ctx.store.get::<Service>(key).is_none_or(|s| s.metadata.labels.contains_key("seen"));
+            if !labelled {
+                let written = ctx.store.modify::<Service>(key, |s| {
+                    s.metadata.labels.insert("seen".into(), "true".into());
+                });
+                if let Some(at) = settle(written, Kind::Service, key, ctx.now)? {
+                    return Ok(Action::requeue_at(ctx.now, Some(at)));
+                }
+            }
+            Ok(Action::await_change())
+        }
+    }
+
+    #[test]
+    fn the_guide_s_minimal_controller_labels_a_service_once() {
+        let mut h = Harness::new();
+        let mut svc = Service { metadata: ObjectMeta::namespaced("default", "web"), ..Service::default() };
+        svc.spec.ports = vec![ServicePort { port: 80, ..ServicePort::default() }];
+        let key = h.seed(svc);
+        let mut labeller = ServiceLabeller;
+        assert_eq!(h.triggered(&mut labeller, 0), [Key::Object(key.clone())]);
+        assert_eq!(h.run(&mut labeller, &Key::Object(key.clone())), Action::await_change());
+        assert_eq!(h.store.get::<Service>(&key).unwrap().metadata.labels.get("seen").map(String::as_str), Some("true"));
+        h.run(&mut labeller, &Key::Object(key));
+        assert_eq!(h.writes(), []);
+    }
+}
