@@ -27,11 +27,16 @@ impl Controller for TaintEvictionController {
         &[Kind::Pod, Kind::Node]
     }
 
-    /// A bound pod that changed, and every pod on a node that has a NoExecute taint.
+    /// A pod that changed on a node with a NoExecute taint, and every pod on a node that has
+    /// one. As upstream's taint manager, a pod on an untainted node is not looked at: its
+    /// kubelet's status writes would otherwise each cost a reconcile that finds nothing.
     fn triggers(&mut self, change: &Change, store: &Store, _now: Millis, out: &mut Vec<Key>) {
         match &*change.object {
-            Object::Pod(pod) if pod.node_name().is_some() && change.type_ != ChangeType::Deleted => {
-                out.push(Key::Object(ObjectKey::of(&pod.metadata)))
+            Object::Pod(pod) if change.type_ != ChangeType::Deleted => {
+                let node = pod.node_name().and_then(|name| store.get::<Node>(&ObjectKey::cluster(name)));
+                if node.is_some_and(|n| n.spec.taints.iter().any(|t| t.effect == Taint::NO_EXECUTE)) {
+                    out.push(Key::Object(ObjectKey::of(&pod.metadata)));
+                }
             }
             Object::Node(node) if node.spec.taints.iter().any(|t| t.effect == Taint::NO_EXECUTE) => {
                 out.extend(store.pods_on_node(&node.metadata.name).map(|p| Key::Object(ObjectKey::of(&p.metadata))))
@@ -172,19 +177,27 @@ mod tests {
     }
 
     #[test]
-    fn a_no_execute_taint_triggers_the_pods_on_its_node_and_bound_pods_trigger_themselves() {
+    fn a_no_execute_taint_triggers_the_pods_on_its_node_and_only_such_pods_trigger_themselves() {
         let mut h = Harness::new();
         let mut quiet = unreachable_node(Millis::ZERO);
         quiet.metadata.name = "pin-2".into();
         quiet.spec.taints.retain(|t| t.effect != Taint::NO_EXECUTE);
         h.seed(quiet);
         let on_node = h.seed(on_pin_1("a", None));
+        let mut elsewhere = on_pin_1("b", None);
+        elsewhere.spec.node_name = Some("pin-2".into());
+        h.seed(elsewhere);
         h.seed(harness::pod("unbound"));
+        // pin-1 does not exist yet: its pod triggers nothing.
+        assert_eq!(h.triggered(&mut TaintEvictionController, 0), []);
         let since = h.store.resource_version();
         h.seed(unreachable_node(Millis::ZERO));
         assert_eq!(h.triggered(&mut TaintEvictionController, since), [Key::Object(on_node.clone())]);
-        // From the start: pin-2 (NoSchedule only) triggers nothing, the bound pod itself, the
-        // unbound one nothing, pin-1 its pod.
-        assert_eq!(h.triggered(&mut TaintEvictionController, 0), [Key::Object(on_node.clone()), Key::Object(on_node)]);
+        // Now a change to the pod on pin-1 triggers it; the one on pin-2 (NoSchedule only) not.
+        let since = h.store.resource_version();
+        for name in ["a", "b"] {
+            h.store.modify::<Pod>(&ObjectKey::new("default", name), |p| p.status.message = "x".into()).unwrap();
+        }
+        assert_eq!(h.triggered(&mut TaintEvictionController, since), [Key::Object(on_node)]);
     }
 }
