@@ -638,7 +638,8 @@ async fn route(api: &Api, method: &Method, uri: &Uri, headers: &HeaderMap, body:
     let content_type = content_type.split(';').next().unwrap_or("").trim().to_string();
 
     if info.kind.is_none() {
-        return namespaces(method, &target, table);
+        let epoch = api.world.call(|w| w.cluster().store.epoch()).await?;
+        return namespaces(method, &target, table, epoch);
     }
     match (method.clone(), &target.name, target.sub.as_deref()) {
         (Method::GET, None, None) if query.watch => watch(api, target, query, table).await,
@@ -678,11 +679,11 @@ async fn pin_action(api: &Api, method: &Method, node: &str, verb: &str) -> Resul
     ))
 }
 
-fn namespaces(method: &Method, target: &Target, table: bool) -> Result<Response, ApiError> {
+fn namespaces(method: &Method, target: &Target, table: bool, epoch: crate::clock::Epoch) -> Result<Response, ApiError> {
     if *method != Method::GET {
         return Err(ApiError::method_not_allowed("namespaces are fixed in this cluster"));
     }
-    let object = |name: &str| json!({"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": name, "uid": format!("ns-{name}"), "resourceVersion": "1", "creationTimestamp": crate::clock::Millis::ZERO.to_rfc3339()}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}});
+    let object = |name: &str| json!({"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": name, "uid": format!("ns-{name}"), "resourceVersion": "1", "creationTimestamp": epoch.stamp(crate::clock::Millis::ZERO)}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}});
     let names: Vec<&str> = match &target.name {
         Some(n) if NAMESPACES.contains(&n.as_str()) => vec![n.as_str()],
         Some(n) => return Err(ApiError::not_found("namespaces", n)),
@@ -760,7 +761,7 @@ async fn list(api: &Api, target: Target, query: Query, table: bool) -> Result<Re
     let kind = target.info.kind.ok_or_else(ApiError::path_not_found)?;
     let (objects, rv, now) = api
         .world
-        .call(move |w| (objects_of(&w.cluster().store, kind), w.cluster().store.resource_version(), w.now()))
+        .call(move |w| (objects_of(&w.cluster().store, kind), w.cluster().store.resource_version(), w.reading()))
         .await?;
     if !table && query.fields.is_empty() {
         // The common `-o json` / informer list: write each object straight out, no Value tree.
@@ -807,7 +808,9 @@ async fn get(api: &Api, target: Target, query: Query, table: bool) -> Result<Res
     let lookup = key.clone();
     let (object, rv, now) = api
         .world
-        .call(move |w| (object_of(&w.cluster().store, kind, &lookup), w.cluster().store.resource_version(), w.now()))
+        .call(move |w| {
+            (object_of(&w.cluster().store, kind, &lookup), w.cluster().store.resource_version(), w.reading())
+        })
         .await?;
     let object = object.ok_or_else(|| ApiError::not_found(&qualified(target.info), &key.name))?;
     let j = to_json(&object);
@@ -1177,7 +1180,7 @@ async fn watch(api: &Api, target: Target, query: Query, table: bool) -> Result<R
     let from = query.resource_version.unwrap_or(0);
     let (objects, rv, now) = api
         .world
-        .call(move |w| (objects_of(&w.cluster().store, kind), w.cluster().store.resource_version(), w.now()))
+        .call(move |w| (objects_of(&w.cluster().store, kind), w.cluster().store.resource_version(), w.reading()))
         .await?;
     let mut matched = BTreeSet::new();
     let mut initial = Vec::new();
@@ -1312,7 +1315,7 @@ impl WatchState {
                         .map(|c| (c.type_, c.object.as_ref().clone()))
                         .collect::<Vec<_>>()
                 });
-                (changes, store.resource_version(), w.now())
+                (changes, store.resource_version(), w.reading())
             })
             .await;
         let Ok((changes, rv, now)) = answer else {
@@ -1364,7 +1367,7 @@ fn encode_event(
     target: &Target,
     object: &Object,
     json: Value,
-    now: crate::clock::Millis,
+    now: crate::clock::Reading,
     table: bool,
     include_object: bool,
 ) -> Bytes {

@@ -425,14 +425,13 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// Interactive runs stamp objects with real time (see `clock::set_epoch`).
-fn anchor_clock_now() {
+/// Interactive runs stamp objects with real time: game time zero is now (see `clock::Epoch`).
+fn real_time_epoch() -> pinsetter::clock::Epoch {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    pinsetter::clock::set_epoch(now as i64);
+    pinsetter::clock::Epoch::at_unix_seconds(now as i64)
 }
 
 fn play(args: PlayArgs) -> Result<()> {
-    anchor_clock_now();
     let scenario = args.lane.scenario()?;
     let ended = pinsetter::tui::run(pinsetter::tui::PlayOptions {
         scenario,
@@ -444,6 +443,7 @@ fn play(args: PlayArgs) -> Result<()> {
             Some(addr) => Some((addr, args.security.load(addr)?)),
             None => None,
         },
+        epoch: real_time_epoch(),
     })?;
     // Ended by a signal: the terminal is restored and everything dropped; exit as the shell
     // expects of a process that signal ended (128 + its number), so `kill` reports it.
@@ -459,9 +459,8 @@ fn serve(args: ServeArgs) -> Result<()> {
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
-    anchor_clock_now();
     let scenario = args.lane.scenario()?;
-    let world = pinsetter::world::World::new(args.lane.seed, args.lane.timing, &scenario)
+    let world = pinsetter::world::World::with_epoch(args.lane.seed, args.lane.timing, &scenario, real_time_epoch())
         .with_context(|| format!("cannot start scenario {}", scenario.origin))?;
     let (handle, inbox) = pinsetter::api::inbox();
     let security = args.security.load(args.listen)?;

@@ -77,7 +77,7 @@ async fn prune(State(api): State<Api>, RawQuery(query): RawQuery) -> Response {
             let mut items = Vec::new();
             for (name, session, at) in gone {
                 match w.agent_leave(&name, session) {
-                    Ok(()) => items.push(json!({"name": name, "disconnectedAt": at.to_rfc3339()})),
+                    Ok(()) => items.push(json!({"name": name, "disconnectedAt": w.cluster().store.epoch().stamp(at)})),
                     Err(e) => tracing::warn!(node = name, "[WS] cannot prune pin: {e}"),
                 }
             }
@@ -107,6 +107,7 @@ async fn nodes(State(api): State<Api>) -> Response {
         .world
         .call(|w: &mut World| {
             let cluster = w.cluster();
+            let epoch = cluster.store.epoch();
             let items: Vec<serde_json::Value> = cluster
                 .agents()
                 .iter()
@@ -127,9 +128,9 @@ async fn nodes(State(api): State<Api>) -> Response {
                         "name": name,
                         "address": pin.address,
                         "connected": pin.connected,
-                        "disconnectedAt": pin.disconnected_at.map(|t| t.to_rfc3339()),
-                        "connectedSince": pin.connected_since.to_rfc3339(),
-                        "lastHeartbeat": pin.last_heartbeat.map(|t| t.to_rfc3339()),
+                        "disconnectedAt": pin.disconnected_at.map(|t| epoch.stamp(t)),
+                        "connectedSince": epoch.stamp(pin.connected_since),
+                        "lastHeartbeat": pin.last_heartbeat.map(|t| epoch.stamp(t)),
                         "heartbeats": pin.heartbeats,
                         "session": pin.session,
                         "ready": ready,

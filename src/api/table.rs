@@ -1,7 +1,7 @@
 //! Server-side printing: `meta.k8s.io/v1 Table` with kube-apiserver's columns, so `kubectl get`
 //! shows what users expect (READY, STATUS, RESTARTS, AGE; `-o wide` adds the priority-1 ones).
 
-use crate::clock::Millis;
+use crate::clock::Reading;
 use crate::cluster::objects::{Deployment, Endpoints, Event, Lease, Node, Object, Pod, Readiness, ReplicaSet, Service};
 use serde_json::{Value, json};
 
@@ -38,8 +38,8 @@ pub fn human_duration(ms: u64) -> String {
     }
 }
 
-fn age(created: Option<&str>, now: Millis) -> String {
-    created.and_then(Millis::parse_rfc3339).map_or("<unknown>".into(), |c| human_duration(now.saturating_sub(c).0))
+fn age(created: Option<&str>, now: Reading) -> String {
+    created.and_then(|c| now.age_of(c)).map_or("<unknown>".into(), |age| human_duration(age.0))
 }
 
 fn col(name: &str, priority: u8) -> Value {
@@ -123,7 +123,7 @@ pub fn columns(resource: &str) -> Vec<Value> {
 }
 
 /// The cells of one row.
-pub fn cells(object: &Object, now: Millis) -> Vec<Value> {
+pub fn cells(object: &Object, now: Reading) -> Vec<Value> {
     match object {
         Object::Pod(p) => pod_cells(p, now),
         Object::Node(n) => node_cells(n, now),
@@ -136,7 +136,7 @@ pub fn cells(object: &Object, now: Millis) -> Vec<Value> {
     }
 }
 
-fn pod_cells(p: &Pod, now: Millis) -> Vec<Value> {
+fn pod_cells(p: &Pod, now: Reading) -> Vec<Value> {
     let total = p.spec.containers.len();
     let ready = p.status.container_statuses.iter().filter(|c| c.ready).count();
     let restarts: i32 = p.status.container_statuses.iter().map(|c| c.restart_count).sum();
@@ -169,7 +169,7 @@ fn pod_cells(p: &Pod, now: Millis) -> Vec<Value> {
     ]
 }
 
-fn node_cells(n: &Node, now: Millis) -> Vec<Value> {
+fn node_cells(n: &Node, now: Reading) -> Vec<Value> {
     let mut status = match n.readiness() {
         Readiness::Ready => "Ready".to_string(),
         _ if n.ready_condition().is_none() => "Unknown".into(),
@@ -202,7 +202,7 @@ fn containers_images(spec: &crate::cluster::objects::PodSpec) -> (String, String
     (names.join(","), images.join(","))
 }
 
-fn deployment_cells(d: &Deployment, now: Millis) -> Vec<Value> {
+fn deployment_cells(d: &Deployment, now: Reading) -> Vec<Value> {
     let desired = d.spec.replicas.unwrap_or(1);
     let (containers, images) = containers_images(&d.spec.template.spec);
     vec![
@@ -217,7 +217,7 @@ fn deployment_cells(d: &Deployment, now: Millis) -> Vec<Value> {
     ]
 }
 
-fn replica_set_cells(rs: &ReplicaSet, now: Millis) -> Vec<Value> {
+fn replica_set_cells(rs: &ReplicaSet, now: Reading) -> Vec<Value> {
     let (containers, images) = containers_images(&rs.spec.template.spec);
     vec![
         json!(rs.metadata.name),
@@ -231,7 +231,7 @@ fn replica_set_cells(rs: &ReplicaSet, now: Millis) -> Vec<Value> {
     ]
 }
 
-fn event_cells(e: &Event, now: Millis) -> Vec<Value> {
+fn event_cells(e: &Event, now: Reading) -> Vec<Value> {
     let last = e.last_timestamp.as_deref().or(e.first_timestamp.as_deref());
     vec![
         json!(age(last, now)),
@@ -247,7 +247,7 @@ fn event_cells(e: &Event, now: Millis) -> Vec<Value> {
     ]
 }
 
-fn service_cells(svc: &Service, now: Millis) -> Vec<Value> {
+fn service_cells(svc: &Service, now: Reading) -> Vec<Value> {
     let ports: Vec<String> = svc
         .spec
         .ports
@@ -270,7 +270,7 @@ fn service_cells(svc: &Service, now: Millis) -> Vec<Value> {
 }
 
 /// `10.244.1.5:80,10.244.2.3:80 + 3 more...`, as kubectl prints endpoints.
-fn endpoints_cells(ep: &Endpoints, now: Millis) -> Vec<Value> {
+fn endpoints_cells(ep: &Endpoints, now: Reading) -> Vec<Value> {
     let mut all: Vec<String> = Vec::new();
     for subset in &ep.subsets {
         for a in &subset.addresses {
@@ -292,7 +292,7 @@ fn endpoints_cells(ep: &Endpoints, now: Millis) -> Vec<Value> {
     vec![json!(ep.metadata.name), json!(shown), json!(age(ep.metadata.creation_timestamp.as_deref(), now))]
 }
 
-fn lease_cells(l: &Lease, now: Millis) -> Vec<Value> {
+fn lease_cells(l: &Lease, now: Reading) -> Vec<Value> {
     vec![
         json!(l.metadata.name),
         json!(l.spec.holder_identity.clone().unwrap_or_default()),

@@ -506,9 +506,10 @@ impl Cluster {
         pin.disconnected_at = Some(now);
         let key = ObjectKey::cluster(name);
         if self.store.get::<Node>(&key).is_some() {
+            let stamp = self.store.epoch().stamp(now);
             self.store
                 .modify::<Node>(&key, |n| {
-                    n.metadata.annotations.insert(DISCONNECTED_AT_ANNOTATION.into(), now.to_rfc3339());
+                    n.metadata.annotations.insert(DISCONNECTED_AT_ANNOTATION.into(), stamp);
                 })
                 .map_err(|e| AgentError::Invalid(e.to_string()))?;
         }
@@ -747,7 +748,10 @@ mod tests {
         join(&mut cluster, "live", "127.0.0.1:2", None, "s", 0).unwrap();
         cluster.agent_disconnected("gone", gone, Millis(1_000)).unwrap();
         let node = node(&cluster, "gone").unwrap();
-        assert_eq!(node.metadata.annotations.get(DISCONNECTED_AT_ANNOTATION), Some(&Millis(1_000).to_rfc3339()));
+        assert_eq!(
+            node.metadata.annotations.get(DISCONNECTED_AT_ANNOTATION),
+            Some(&cluster.store.epoch().stamp(Millis(1_000)))
+        );
         assert!(cluster.agents_gone_for(Millis(5_000), Millis(5_999)).is_empty());
         assert_eq!(
             cluster.agents_gone_for(Millis(5_000), Millis(6_000)),

@@ -247,8 +247,9 @@ pub fn delete_pod_gracefully(store: &mut Store, key: &ObjectKey, now: Millis) ->
         return Ok(());
     }
     let grace = pod.spec.termination_grace_period_seconds.unwrap_or(30);
+    let deadline = store.epoch().stamp(now + Millis(grace.max(0) as u64 * 1000));
     store.modify::<Pod>(key, |p| {
-        p.metadata.deletion_timestamp = Some((now + Millis(grace.max(0) as u64 * 1000)).to_rfc3339());
+        p.metadata.deletion_timestamp = Some(deadline);
         p.metadata.deletion_grace_period_seconds = Some(grace);
     })?;
     Ok(())

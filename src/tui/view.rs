@@ -878,6 +878,7 @@ fn describe_node(app: &App, pin: u8) -> Vec<Line<'static>> {
     let cluster = world.cluster();
     let Some(name) = world.pins().get(usize::from(pin) - 1) else { return vec![] };
     let Some(node) = cluster.store.get::<Node>(&ObjectKey::cluster(name)) else { return vec![] };
+    let epoch = cluster.store.epoch();
     let mut lines = vec![Line::from(vec![
         Span::styled("Pin:         ", t.title()),
         Span::raw(format!(
@@ -894,14 +895,8 @@ fn describe_node(app: &App, pin: u8) -> Vec<Line<'static>> {
                 c.status,
                 c.reason,
                 c.message,
-                c.last_heartbeat_time
-                    .as_deref()
-                    .and_then(crate::clock::Millis::parse_rfc3339)
-                    .map_or("-".into(), |m| m.to_string()),
-                c.last_transition_time
-                    .as_deref()
-                    .and_then(crate::clock::Millis::parse_rfc3339)
-                    .map_or("-".into(), |m| m.to_string()),
+                c.last_heartbeat_time.as_deref().and_then(|t| epoch.parse(t)).map_or("-".into(), |m| m.to_string()),
+                c.last_transition_time.as_deref().and_then(|t| epoch.parse(t)).map_or("-".into(), |m| m.to_string()),
             )),
         ]));
     }

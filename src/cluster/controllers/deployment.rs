@@ -118,7 +118,7 @@ fn sync(key: &ObjectKey, ctx: &mut Context) -> Result<Option<Millis>, Controller
     let ready: i32 = owned.iter().map(|rs| rs.status.ready_replicas).sum();
     let available: i32 = owned.iter().map(|rs| rs.status.available_replicas).sum();
     let updated = owned.iter().find(|rs| rs.metadata.name == new_name).map_or(0, |rs| rs.status.replicas);
-    let now = ctx.now.to_rfc3339();
+    let now = ctx.store.epoch().stamp(ctx.now);
     let generation = d.metadata.generation;
     let written = ctx.store.modify::<Deployment>(key, |d| {
         let s = &mut d.status;

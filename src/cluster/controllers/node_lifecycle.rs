@@ -150,7 +150,7 @@ impl EvictionLimiter {
         let mut pods_retry = None;
 
         if silent && node.readiness() != Readiness::Unknown {
-            let now = ctx.now.to_rfc3339();
+            let now = ctx.store.epoch().stamp(ctx.now);
             let updated = match ctx.store.modify::<Node>(&key, |n| {
                 if n.ready_condition().is_none() {
                     n.status
@@ -199,7 +199,7 @@ impl EvictionLimiter {
         if need_no_execute {
             self.last_no_execute = Some(ctx.now);
         }
-        let now = ctx.now.to_rfc3339();
+        let now = ctx.store.epoch().stamp(ctx.now);
         let written = ctx.store.modify::<Node>(&key, |n| {
             n.spec.taints.retain(|t| !is_condition_taint(t) || Some(t.key.as_str()) == wanted);
             if let Some(k) = wanted {
@@ -220,7 +220,7 @@ impl EvictionLimiter {
 fn mark_pods_not_ready(node: &str, ctx: &mut Context) -> Result<Option<Millis>, ControllerError> {
     let pods: Vec<ObjectKey> =
         ctx.store.pods_on_node(node).filter(|p| p.is_ready()).map(|p| ObjectKey::of(&p.metadata)).collect();
-    let now = ctx.now.to_rfc3339();
+    let now = ctx.store.epoch().stamp(ctx.now);
     let mut requeue = None;
     for key in pods {
         let written = ctx.store.modify::<Pod>(&key, |p| {

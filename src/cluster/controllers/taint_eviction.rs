@@ -74,7 +74,7 @@ fn sync(key: &ObjectKey, ctx: &mut Context) -> Result<Option<Millis>, Controller
                 .collect::<Option<Vec<i64>>>()
                 .and_then(|s| s.into_iter().min());
             seconds.map(|s| {
-                let added = taint.time_added.as_deref().and_then(Millis::parse_rfc3339).unwrap_or(ctx.now);
+                let added = taint.time_added.as_deref().and_then(|t| ctx.store.epoch().parse(t)).unwrap_or(ctx.now);
                 added + Millis(s.max(0) as u64 * 1000)
             })
         };
@@ -116,7 +116,10 @@ mod tests {
         let mut node = Node { metadata: ObjectMeta::named("pin-1"), ..Node::default() };
         node.spec.taints = vec![
             Taint::new(Taint::UNREACHABLE, Taint::NO_SCHEDULE),
-            Taint { time_added: Some(since.to_rfc3339()), ..Taint::new(Taint::UNREACHABLE, Taint::NO_EXECUTE) },
+            Taint {
+                time_added: Some(crate::clock::Epoch::default().stamp(since)),
+                ..Taint::new(Taint::UNREACHABLE, Taint::NO_EXECUTE)
+            },
         ];
         node
     }
