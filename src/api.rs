@@ -748,7 +748,8 @@ async fn route(api: &Api, method: &Method, uri: &Uri, headers: &HeaderMap, body:
     let content_type = content_type.split(';').next().unwrap_or("").trim().to_string();
 
     if info.kind.is_none() {
-        return namespaces(method, &target, table);
+        let epoch = api.world.view().await?.reading().epoch;
+        return namespaces(method, &target, table, epoch);
     }
     if info.group == events_v1::GROUP {
         return events_v1::route(api, method, target, query, table).await;
@@ -790,11 +791,11 @@ async fn pin_action(api: &Api, method: &Method, node: &str, verb: &str) -> Resul
     ))
 }
 
-fn namespaces(method: &Method, target: &Target, table: bool) -> Result<Response, ApiError> {
+fn namespaces(method: &Method, target: &Target, table: bool, epoch: crate::clock::Epoch) -> Result<Response, ApiError> {
     if *method != Method::GET {
         return Err(ApiError::method_not_allowed("namespaces are fixed in this cluster"));
     }
-    let object = |name: &str| json!({"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": name, "uid": format!("ns-{name}"), "resourceVersion": "1", "creationTimestamp": crate::clock::Millis::ZERO.to_rfc3339()}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}});
+    let object = |name: &str| json!({"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": name, "uid": format!("ns-{name}"), "resourceVersion": "1", "creationTimestamp": epoch.stamp(crate::clock::Millis::ZERO)}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}});
     let names: Vec<&str> = match &target.name {
         Some(n) if NAMESPACES.contains(&n.as_str()) => vec![n.as_str()],
         Some(n) => return Err(ApiError::not_found("namespaces", n)),
@@ -897,7 +898,7 @@ fn list_response(
     table: bool,
     selected: Vec<(Arc<Object>, Option<Value>)>,
     metadata: Value,
-    now: crate::clock::Millis,
+    now: crate::clock::Reading,
 ) -> Result<Response, ApiError> {
     if table {
         let rv = metadata["resourceVersion"].as_str().and_then(|r| r.parse().ok()).unwrap_or(0);
@@ -1444,7 +1445,7 @@ fn encode_event(
     target: &Target,
     object: &Object,
     json: Value,
-    now: crate::clock::Millis,
+    now: crate::clock::Reading,
     table: bool,
     include_object: bool,
 ) -> Bytes {

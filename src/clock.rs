@@ -12,17 +12,74 @@ pub const TICK_MS: u64 = 10;
 /// (`creationTimestamp`, `lastHeartbeatTime`): fixed, so headless runs replay byte for byte.
 pub const EPOCH_UNIX_SECONDS: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
 
-static EPOCH: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(EPOCH_UNIX_SECONDS);
-
-/// Interactive shells (`serve`, `play`) anchor virtual time zero at their start, so the
-/// timestamps kubectl reads ages from are real. The core never reads a clock itself: it is
-/// told. Digests do not depend on this (they hash game milliseconds).
-pub fn set_epoch(unix_seconds: i64) {
-    EPOCH.store(unix_seconds, std::sync::atomic::Ordering::Relaxed);
+/// The instant virtual time zero maps to in object timestamps: a World's own (its store
+/// carries it), so two Worlds in one process stamp independently. Headless runs keep
+/// [`EPOCH_UNIX_SECONDS`]; interactive shells (`serve`, `play`) anchor it at their start, so the
+/// timestamps kubectl reads ages from are real. The core never reads a clock itself: it is told.
+/// Digests do not depend on it (they hash game milliseconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Epoch {
+    unix_seconds: i64,
 }
 
-fn epoch() -> i64 {
-    EPOCH.load(std::sync::atomic::Ordering::Relaxed)
+impl Default for Epoch {
+    fn default() -> Epoch {
+        Epoch { unix_seconds: EPOCH_UNIX_SECONDS }
+    }
+}
+
+impl Epoch {
+    /// Virtual time zero at this many seconds since 1970 (UTC).
+    pub fn at_unix_seconds(unix_seconds: i64) -> Epoch {
+        Epoch { unix_seconds }
+    }
+
+    /// Seconds since 1970 (UTC) that virtual time zero stands for (an input log records it).
+    pub fn unix_seconds(self) -> i64 {
+        self.unix_seconds
+    }
+
+    /// RFC 3339 with second precision, as Kubernetes writes `metav1.Time`.
+    pub fn stamp(self, at: Millis) -> String {
+        let secs = self.unix_seconds + (at.0 / 1000) as i64;
+        jiff::Timestamp::from_second(secs).map(|t| t.to_string()).unwrap_or_default()
+    }
+
+    /// RFC 3339 with microseconds, as Kubernetes writes `metav1.MicroTime` (Lease renewTime).
+    pub fn stamp_micros(self, at: Millis) -> String {
+        let secs = self.unix_seconds + (at.0 / 1000) as i64;
+        let micros = (at.0 % 1000) * 1000;
+        match jiff::Timestamp::from_second(secs) {
+            Ok(t) => {
+                let whole = t.strftime("%Y-%m-%dT%H:%M:%S").to_string();
+                format!("{whole}.{micros:06}Z")
+            }
+            Err(_) => String::new(),
+        }
+    }
+
+    /// Parses what [`Epoch::stamp`] and [`Epoch::stamp_micros`] write (and any RFC 3339
+    /// instant) back to game time; instants before the epoch clamp to zero.
+    pub fn parse(self, text: &str) -> Option<Millis> {
+        let ts: jiff::Timestamp = text.parse().ok()?;
+        let ms = ts.as_millisecond() - self.unix_seconds * 1000;
+        Some(Millis(ms.max(0) as u64))
+    }
+}
+
+/// A World's clock read at one instant: game time now, and where game time zero is in the
+/// timestamps its objects carry (what a shell needs to show an object's age).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reading {
+    pub now: Millis,
+    pub epoch: Epoch,
+}
+
+impl Reading {
+    /// How long ago a timestamp written by this World was.
+    pub fn age_of(self, stamp: &str) -> Option<Millis> {
+        self.epoch.parse(stamp).map(|at| self.now.saturating_sub(at))
+    }
 }
 
 /// Milliseconds of game time since the world started.
@@ -42,33 +99,6 @@ impl Millis {
 
     pub fn saturating_sub(self, other: Millis) -> Millis {
         Millis(self.0.saturating_sub(other.0))
-    }
-
-    /// RFC 3339 with second precision, as Kubernetes writes `metav1.Time`.
-    pub fn to_rfc3339(self) -> String {
-        let secs = epoch() + (self.0 / 1000) as i64;
-        jiff::Timestamp::from_second(secs).map(|t| t.to_string()).unwrap_or_default()
-    }
-
-    /// RFC 3339 with microseconds, as Kubernetes writes `metav1.MicroTime` (Lease renewTime).
-    pub fn to_rfc3339_micros(self) -> String {
-        let secs = epoch() + (self.0 / 1000) as i64;
-        let micros = (self.0 % 1000) * 1000;
-        match jiff::Timestamp::from_second(secs) {
-            Ok(t) => {
-                let whole = t.strftime("%Y-%m-%dT%H:%M:%S").to_string();
-                format!("{whole}.{micros:06}Z")
-            }
-            Err(_) => String::new(),
-        }
-    }
-
-    /// Parses what [`Millis::to_rfc3339`] and [`Millis::to_rfc3339_micros`] write (and any RFC
-    /// 3339 instant) back to game time; instants before the epoch clamp to zero.
-    pub fn parse_rfc3339(text: &str) -> Option<Millis> {
-        let ts: jiff::Timestamp = text.parse().ok()?;
-        let ms = ts.as_millisecond() - epoch() * 1000;
-        Some(Millis(ms.max(0) as u64))
     }
 }
 
@@ -138,9 +168,20 @@ mod tests {
     #[test]
     fn timestamps_round_trip() {
         let t = Millis(61_250);
-        assert_eq!(t.to_rfc3339(), "2026-01-01T00:01:01Z");
-        assert_eq!(t.to_rfc3339_micros(), "2026-01-01T00:01:01.250000Z");
-        assert_eq!(Millis::parse_rfc3339(&t.to_rfc3339_micros()), Some(t));
+        let epoch = Epoch::default();
+        assert_eq!(epoch.stamp(t), "2026-01-01T00:01:01Z");
+        assert_eq!(epoch.stamp_micros(t), "2026-01-01T00:01:01.250000Z");
+        assert_eq!(epoch.parse(&epoch.stamp_micros(t)), Some(t));
         assert_eq!(t.to_string(), "1:01.2");
+    }
+
+    #[test]
+    fn each_epoch_stamps_its_own_instants() {
+        let (a, b) = (Epoch::default(), Epoch::at_unix_seconds(EPOCH_UNIX_SECONDS + 3_600));
+        assert_eq!(a.stamp(Millis(1_000)), "2026-01-01T00:00:01Z");
+        assert_eq!(b.stamp(Millis(1_000)), "2026-01-01T01:00:01Z");
+        // The same text is a different game time to each.
+        assert_eq!(b.parse("2026-01-01T01:00:01Z"), Some(Millis(1_000)));
+        assert_eq!(a.parse("2026-01-01T01:00:01Z"), Some(Millis(3_601_000)));
     }
 }

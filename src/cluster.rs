@@ -15,10 +15,10 @@ pub mod scheduler;
 pub mod store;
 pub mod timing;
 
-use self::controllers::{deployment, endpoints, garbage_collector, node_lifecycle, replicaset, taint_eviction};
+use self::controllers::{Controller, Key};
 use self::events::EventRecorder;
 use self::kubelet::Kubelet;
-use self::objects::{Deployment, Kind, Node, Object, Pod, ReplicaSet, Resource};
+use self::objects::{Deployment, Kind, Node, Object, Pod, Resource};
 use self::scheduler::{Policy, Scheduler};
 use self::store::{Change, ChangeType, ObjectKey, Store, StoreError};
 use self::timing::Timing;
@@ -50,15 +50,8 @@ const ROUNDS_PER_OBJECT: usize = 8;
 /// Work the control plane does at a given instant.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Task {
-    ReconcileDeployment(ObjectKey),
-    ReconcileReplicaSet(ObjectKey),
-    /// The endpoints controller brings one Service's Endpoints up to date.
-    ReconcileEndpoints(ObjectKey),
-    /// The taint-eviction controller checks one pod against its node's NoExecute taints.
-    TaintEviction(ObjectKey),
-    /// Delete what an owner (by uid) left behind.
-    CollectGarbage(String),
-    NodeMonitor,
+    /// One key of one controller (its index in [`controllers::registry`]).
+    Reconcile(usize, Key),
     KubeletHeartbeat(String),
     KubeletSyncPod(String, ObjectKey),
 }
@@ -100,15 +93,24 @@ impl WorkQueue {
     }
 }
 
-/// How many times each controller has reconciled: the pinsetter panel shows them.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct ControllerStats {
-    pub deployment: u64,
-    pub replicaset: u64,
-    pub node_lifecycle: u64,
-    pub taint_eviction: u64,
-    pub garbage_collector: u64,
-    pub endpoints: u64,
+/// How many times each controller has reconciled, by controller name: the pinsetter panel
+/// shows them.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[serde(transparent)]
+pub struct ControllerStats(pub BTreeMap<&'static str, u64>);
+
+impl ControllerStats {
+    /// Reconciles so far of the controller named `name` (0 for a name not registered).
+    pub fn get(&self, name: &str) -> u64 {
+        self.0.get(name).copied().unwrap_or(0)
+    }
+}
+
+/// A registered controller with what the cluster keeps about it.
+#[derive(Debug)]
+struct Registered {
+    controller: Box<dyn Controller>,
+    reconciles: u64,
 }
 
 /// What a reconcile may touch: the store, the event recorder, the clock and the timing preset.
@@ -127,17 +129,22 @@ impl Context<'_> {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Cluster {
     pub store: Store,
     pub timing: Timing,
     pub scheduler: Scheduler,
     pub recorder: EventRecorder,
-    pub stats: ControllerStats,
     kubelets: BTreeMap<String, Kubelet>,
     /// Pin agents' connections (their kubelets are the remote ones in `kubelets`).
     agents: agents::Agents,
-    node_lifecycle: node_lifecycle::NodeLifecycle,
+    /// The controllers, from [`controllers::registry`]; a task names one by its index here.
+    controllers: Vec<Registered>,
+    /// Failures in a row per (controller, key), for the error policy's backoff; a success
+    /// forgets the key, as client-go's rate limiter does.
+    failures: BTreeMap<(usize, Key), u32>,
+    /// Reused buffer for the keys a change triggers.
+    triggered: Vec<Key>,
     queue: WorkQueue,
     /// How far this cluster's informers have read the store's change log.
     cursor: u64,
@@ -147,17 +154,24 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn new(seed: u64, timing: Timing) -> Cluster {
+        let controllers: Vec<Registered> =
+            controllers::registry().into_iter().map(|controller| Registered { controller, reconciles: 0 }).collect();
         let mut queue = WorkQueue::default();
-        queue.add(Task::NodeMonitor, Millis::ZERO);
+        for (index, registered) in controllers.iter().enumerate() {
+            for key in registered.controller.initial_keys() {
+                queue.add(Task::Reconcile(index, key), Millis::ZERO);
+            }
+        }
         Cluster {
             store: Store::new(crate::rng::stream(seed, "store")),
             timing,
             scheduler: Scheduler::new(Policy::Greedy),
             recorder: EventRecorder::new(&timing),
-            stats: ControllerStats::default(),
             kubelets: BTreeMap::new(),
             agents: agents::Agents::default(),
-            node_lifecycle: node_lifecycle::NodeLifecycle::default(),
+            controllers,
+            failures: BTreeMap::new(),
+            triggered: Vec::new(),
             queue,
             cursor: 0,
             next_cluster_ip: 0,
@@ -334,7 +348,17 @@ impl Cluster {
         for node in self.kubelets.keys() {
             self.queue.add(Task::KubeletHeartbeat(node.clone()), now);
         }
-        self.queue.add(Task::NodeMonitor, now);
+        // Periodic controllers pick up the new period at once.
+        for (index, registered) in self.controllers.iter().enumerate() {
+            for key in registered.controller.initial_keys() {
+                self.queue.add(Task::Reconcile(index, key), now);
+            }
+        }
+    }
+
+    /// How many times each registered controller has reconciled, by name.
+    pub fn controller_stats(&self) -> ControllerStats {
+        ControllerStats(self.controllers.iter().map(|r| (r.controller.name(), r.reconciles)).collect())
     }
 
     /// When something is next due, so headless loops may skip idle time.
@@ -374,29 +398,24 @@ impl Cluster {
     fn run(&mut self, task: Task, now: Millis) {
         let mut ctx = Context { store: &mut self.store, recorder: &mut self.recorder, now, timing: &self.timing };
         let requeue = match &task {
-            Task::ReconcileDeployment(key) => {
-                self.stats.deployment += 1;
-                deployment::reconcile(key, &mut ctx)
-            }
-            Task::ReconcileReplicaSet(key) => {
-                self.stats.replicaset += 1;
-                replicaset::reconcile(key, &mut ctx)
-            }
-            Task::TaintEviction(key) => {
-                self.stats.taint_eviction += 1;
-                taint_eviction::reconcile(key, &mut ctx)
-            }
-            Task::ReconcileEndpoints(key) => {
-                self.stats.endpoints += 1;
-                endpoints::reconcile(key, &mut ctx)
-            }
-            Task::CollectGarbage(uid) => {
-                self.stats.garbage_collector += 1;
-                garbage_collector::collect(uid, &mut ctx)
-            }
-            Task::NodeMonitor => {
-                self.stats.node_lifecycle += 1;
-                self.node_lifecycle.monitor(&mut ctx)
+            Task::Reconcile(index, key) => {
+                let Some(registered) = self.controllers.get_mut(*index) else { return };
+                registered.reconciles += 1;
+                let controller = &mut registered.controller;
+                let action = match controller.reconcile(key, &mut ctx) {
+                    Ok(action) => {
+                        if !self.failures.is_empty() {
+                            self.failures.remove(&(*index, key.clone()));
+                        }
+                        action
+                    }
+                    Err(err) => {
+                        let failures = self.failures.entry((*index, key.clone())).or_insert(0);
+                        *failures = failures.saturating_add(1);
+                        controller.error_policy(key, &err, *failures, &mut ctx)
+                    }
+                };
+                action.requeue_after().map(|after| now + after)
             }
             Task::KubeletHeartbeat(node) => self.kubelets.get_mut(node).and_then(|k| k.heartbeat(&mut ctx)),
             Task::KubeletSyncPod(node, pod) => self.kubelets.get_mut(node).and_then(|k| k.sync_pod(pod, &mut ctx)),
@@ -421,89 +440,41 @@ impl Cluster {
         }
     }
 
+    /// Offers a change to every controller (in registration order) and queues the keys it
+    /// triggers; a change to a bound pod also wakes its kubelet.
     fn route(&mut self, change: &Change, now: Millis) {
-        let deleted = change.type_ == ChangeType::Deleted;
-        match &*change.object {
-            Object::Pod(pod) => {
-                let key = ObjectKey::of(&pod.metadata);
-                // Services whose selector picks this pod (few per namespace: a scan is fine).
-                let services: Vec<ObjectKey> = self
-                    .store
-                    .list::<objects::Service>()
-                    .filter(|s| s.metadata.namespace() == pod.metadata.namespace() && !s.spec.selector.is_empty())
-                    .filter(|s| s.spec.selector.iter().all(|(k, v)| pod.metadata.labels.get(k) == Some(v)))
-                    .map(|s| ObjectKey::of(&s.metadata))
-                    .collect();
-                for service in services {
-                    self.queue.add(Task::ReconcileEndpoints(service), now);
-                }
-                if let Some(owner) = pod.metadata.controller().filter(|o| o.kind == "ReplicaSet") {
-                    self.queue
-                        .add(Task::ReconcileReplicaSet(ObjectKey::new(pod.metadata.namespace(), &owner.name)), now);
-                }
-                if let Some(node) = pod.node_name()
-                    && !deleted
-                {
-                    if self.kubelets.contains_key(node) {
-                        self.queue.add(Task::KubeletSyncPod(node.to_string(), key.clone()), now);
-                    }
-                    self.queue.add(Task::TaintEviction(key), now);
-                }
+        let mut triggered = std::mem::take(&mut self.triggered);
+        for (index, registered) in self.controllers.iter_mut().enumerate() {
+            registered.controller.triggers(change, &self.store, now, &mut triggered);
+            for key in triggered.drain(..) {
+                self.queue.add(Task::Reconcile(index, key), now);
             }
-            Object::ReplicaSet(rs) => {
-                let key = ObjectKey::of(&rs.metadata);
-                if deleted {
-                    self.queue.add(Task::CollectGarbage(rs.metadata.uid.clone()), now);
-                } else {
-                    self.queue.add(Task::ReconcileReplicaSet(key), now);
-                }
-                if let Some(owner) = rs.metadata.controller().filter(|o| o.kind == "Deployment") {
-                    self.queue
-                        .add(Task::ReconcileDeployment(ObjectKey::new(rs.metadata.namespace(), &owner.name)), now);
-                }
-            }
-            Object::Deployment(d) => {
-                if deleted {
-                    self.queue.add(Task::CollectGarbage(d.metadata.uid.clone()), now);
-                } else {
-                    self.queue.add(Task::ReconcileDeployment(ObjectKey::of(&d.metadata)), now);
-                }
-            }
-            Object::Node(node) => {
-                self.node_lifecycle.observe_node(&node.metadata.name, deleted, now);
-                if node.spec.taints.iter().any(|t| t.effect == objects::Taint::NO_EXECUTE) {
-                    let pods: Vec<ObjectKey> =
-                        self.store.pods_on_node(&node.metadata.name).map(|p| ObjectKey::of(&p.metadata)).collect();
-                    for pod in pods {
-                        self.queue.add(Task::TaintEviction(pod), now);
-                    }
-                }
-            }
-            Object::Service(svc) => self.queue.add(Task::ReconcileEndpoints(ObjectKey::of(&svc.metadata)), now),
-            Object::Lease(lease) => {
-                if !deleted && lease.metadata.namespace() == node_lifecycle::LEASE_NAMESPACE {
-                    self.node_lifecycle.observe_lease(&lease.metadata.name, now);
-                }
-            }
-            Object::Event(_) | Object::Endpoints(_) | Object::ConfigMap(_) | Object::Secret(_) => {}
+        }
+        self.triggered = triggered;
+        if let Object::Pod(pod) = &*change.object
+            && change.type_ != ChangeType::Deleted
+            && let Some(node) = pod.node_name()
+            && self.kubelets.contains_key(node)
+        {
+            self.queue.add(Task::KubeletSyncPod(node.to_string(), ObjectKey::of(&pod.metadata)), now);
         }
     }
 
-    /// Fell out of the change log's window: relist everything, as an informer does after 410.
+    /// Fell out of the change log's window: relist what the controllers, the scheduler and the
+    /// kubelets watch, as an informer does after 410, and offer it all as added.
     fn resync(&mut self, now: Millis) {
-        let mut synthetic: Vec<Change> = Vec::new();
+        let mut watched: BTreeSet<Kind> = [Kind::Node, Kind::Pod].into();
+        watched.extend(self.controllers.iter().flat_map(|r| r.controller.watches().iter().copied()));
         let rv = self.store.resource_version();
-        let wrap =
-            |o: Object| Change { resource_version: rv, type_: ChangeType::Added, object: std::sync::Arc::new(o) };
-        synthetic.extend(self.store.list::<Node>().cloned().map(Object::Node).map(wrap));
-        synthetic.extend(self.store.list::<Deployment>().cloned().map(Object::Deployment).map(wrap));
-        synthetic.extend(self.store.list::<ReplicaSet>().cloned().map(Object::ReplicaSet).map(wrap));
-        synthetic.extend(self.store.list::<Pod>().cloned().map(Object::Pod).map(wrap));
-        synthetic.extend(self.store.list::<objects::Service>().cloned().map(Object::Service).map(wrap));
-        // Leases too: a relist is a renewal observed now, or nodes would look silent.
-        synthetic.extend(self.store.list::<objects::Lease>().cloned().map(Object::Lease).map(wrap));
-        let store = &self.store;
-        self.node_lifecycle.forget_missing(|name| store.get::<Node>(&ObjectKey::cluster(name)).is_some());
+        let synthetic: Vec<Change> = RELIST_ORDER
+            .into_iter()
+            .filter(|kind| watched.contains(kind))
+            .flat_map(|kind| kind.list(&self.store))
+            .map(|o| Change { resource_version: rv, type_: ChangeType::Added, object: std::sync::Arc::new(o) })
+            .collect();
+        for registered in &mut self.controllers {
+            registered.controller.relisted(&self.store);
+        }
         for change in &synthetic {
             self.scheduler.observe(change, now);
             self.route(change, now);
@@ -515,6 +486,22 @@ impl Cluster {
         Kind::ALL.into_iter().map(|k| (k, k.count(&self.store))).collect()
     }
 }
+
+/// The order a relist offers kinds in: owners before what they own, so a relisted pod finds its
+/// ReplicaSet already queued; Leases last (a relist is a renewal observed now, or nodes would
+/// look silent). Every kind is here, so no watched kind can be forgotten.
+const RELIST_ORDER: [Kind; Kind::ALL.len()] = [
+    Kind::Node,
+    Kind::Deployment,
+    Kind::ReplicaSet,
+    Kind::Pod,
+    Kind::Service,
+    Kind::Endpoints,
+    Kind::ConfigMap,
+    Kind::Secret,
+    Kind::Event,
+    Kind::Lease,
+];
 
 /// Create, or update when it exists (keeping the stored resourceVersion: apply is last-writer-wins).
 /// [`upsert`] for an object of any kind.
@@ -553,6 +540,69 @@ mod tests {
             cluster.apply(object, Millis::ZERO).unwrap();
         }
         cluster
+    }
+
+    #[test]
+    fn controllers_come_from_one_registry_with_stats_by_name() {
+        let names: Vec<&str> = controllers::registry().iter().map(|c| c.name()).collect();
+        let unique: BTreeSet<&str> = names.iter().copied().collect();
+        assert_eq!(unique.len(), names.len(), "{names:?}");
+        // A relist can offer every kind, so no watched kind is forgotten.
+        assert_eq!(RELIST_ORDER.into_iter().collect::<BTreeSet<_>>(), Kind::ALL.into_iter().collect());
+
+        let mut cluster = lane(3, 6);
+        for t in 0..100 {
+            cluster.step(Millis(t * 10)).unwrap();
+        }
+        let stats = cluster.controller_stats();
+        assert_eq!(stats.0.keys().copied().collect::<BTreeSet<_>>(), unique);
+        for name in ["deployment", "replicaset", "node_lifecycle"] {
+            assert!(stats.get(name) > 0, "{name}: {stats:?}");
+        }
+        let json = serde_json::to_value(&stats).unwrap();
+        assert_eq!(json["replicaset"], stats.get("replicaset"));
+    }
+
+    #[test]
+    fn a_relist_reaches_every_controller_that_watches_a_kind() {
+        let mut cluster = Cluster::new(1, Timing::preset(timing::Preset::Arcade));
+        // A Service that selects no pod: only its own change can wake the endpoints controller.
+        let mut svc =
+            objects::Service { metadata: objects::ObjectMeta::namespaced("default", "web"), ..Default::default() };
+        svc.spec.selector = [("app".to_string(), "web".to_string())].into();
+        svc.spec.ports = vec![objects::service::ServicePort { port: 80, ..Default::default() }];
+        cluster.apply(Object::Service(svc), Millis::ZERO).unwrap();
+        cluster
+            .apply(
+                Object::Node(Node { metadata: objects::ObjectMeta::named("pin-1"), ..Node::default() }),
+                Millis::ZERO,
+            )
+            .unwrap();
+        // The informers have read nothing and the log keeps only the last write: a relist.
+        cluster.store.set_log_capacity(1);
+        assert!(cluster.store.changes_since(0).is_none());
+        cluster.step(Millis::ZERO).unwrap();
+        let endpoints = cluster.store.get::<objects::Endpoints>(&ObjectKey::new("default", "web"));
+        assert!(endpoints.expect("the relisted Service was reconciled").subsets.is_empty());
+    }
+
+    #[test]
+    fn a_failing_key_is_retried_with_growing_backoff_and_a_warning_each_time() {
+        use controllers::harness;
+        let mut cluster = Cluster::new(1, Timing::preset(timing::Preset::Arcade));
+        let d = harness::deployment("web", 1);
+        let hash = controllers::deployment::pod_template_hash(&d);
+        // Another's ReplicaSet holds the name the Deployment's must have.
+        cluster.apply(Object::ReplicaSet(harness::replica_set(&format!("web-{hash}"), 0)), Millis::ZERO).unwrap();
+        cluster.apply(Object::Deployment(d), Millis::ZERO).unwrap();
+        let mut warned = Vec::new();
+        for t in 0..800 {
+            cluster.step(Millis(t * 10)).unwrap();
+            warned.extend(cluster.recorder.drain().filter(|r| r.reason == "FailedUpdate").map(|r| (r.at, r.object)));
+        }
+        let at: Vec<u64> = warned.iter().map(|(at, _)| at.0).collect();
+        assert_eq!(at, [0, 1_000, 3_000, 7_000]);
+        assert!(warned.iter().all(|(_, object)| object == "deployment/web"));
     }
 
     #[test]

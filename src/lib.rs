@@ -13,8 +13,9 @@
 //!   - [`cluster::store`]: the versioned store (resourceVersion, change log, one write path).
 //!   - [`cluster::scheduler`]: queue, filter and score plugins (`framework`), one file per
 //!     policy (`greedy`, `round_robin`, `spread`, `binpack`, `flow`), `preemption`.
-//!   - [`cluster::controllers`]: replicaset, deployment, node_lifecycle, taint_eviction,
-//!     garbage_collector — one file per upstream controller.
+//!   - [`cluster::controllers`]: the `Controller` trait and `registry()` (the one list the
+//!     cluster runs); replicaset, deployment, endpoints, node_lifecycle, taint_eviction,
+//!     garbage_collector — one file per upstream controller, unit-tested on `harness`.
 //!   - [`cluster::kubelet`]: a simulated pin: heartbeats and pod phases.
 //!   - [`cluster::timing`]: the `arcade` and `kubernetes` presets.
 //! - [`alley`]: the bowling game (lane, ball, pins, scoring), knowing nothing of Kubernetes.

@@ -437,31 +437,30 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// Interactive runs stamp objects with real time (see `clock::set_epoch`). Returns the epoch
-/// (an input log records it, so a replay stamps the same times).
-fn anchor_clock_now() -> i64 {
+/// Interactive runs stamp objects with real time: game time zero is now (see `clock::Epoch`).
+fn real_time_epoch() -> pinsetter::clock::Epoch {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    pinsetter::clock::set_epoch(now as i64);
-    now as i64
+    pinsetter::clock::Epoch::at_unix_seconds(now as i64)
 }
 
-/// Opens `--record FILE` for a session about to start.
+/// Opens `--record FILE` for a session about to start (the log records the epoch, so a replay
+/// stamps the same times).
 fn input_log(
     path: Option<&std::path::Path>,
     seed: u64,
     timing: pinsetter::cluster::timing::Preset,
-    epoch: i64,
+    epoch: pinsetter::clock::Epoch,
     scenario: &pinsetter::scenario::Scenario,
 ) -> Result<Option<pinsetter::driver::InputLog>> {
     path.map(|path| {
-        let header = pinsetter::driver::LogHeader::new(seed, timing, epoch, scenario);
+        let header = pinsetter::driver::LogHeader::new(seed, timing, epoch.unix_seconds(), scenario);
         pinsetter::driver::InputLog::create(path, &header)
     })
     .transpose()
 }
 
 fn play(args: PlayArgs) -> Result<()> {
-    let epoch = anchor_clock_now();
+    let epoch = real_time_epoch();
     let scenario = args.lane.scenario()?;
     let log = input_log(args.record.as_deref(), args.lane.seed, args.lane.timing, epoch, &scenario)?;
     let ended = pinsetter::tui::run_recorded(
@@ -475,6 +474,7 @@ fn play(args: PlayArgs) -> Result<()> {
                 Some(addr) => Some((addr, args.security.load(addr)?)),
                 None => None,
             },
+            epoch,
         },
         log,
     )?;
@@ -492,9 +492,9 @@ fn serve(args: ServeArgs) -> Result<()> {
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
-    let epoch = anchor_clock_now();
+    let epoch = real_time_epoch();
     let scenario = args.lane.scenario()?;
-    let world = pinsetter::world::World::new(args.lane.seed, args.lane.timing, &scenario)
+    let world = pinsetter::world::World::with_epoch(args.lane.seed, args.lane.timing, &scenario, epoch)
         .with_context(|| format!("cannot start scenario {}", scenario.origin))?;
     let log = input_log(args.record.as_deref(), args.lane.seed, args.lane.timing, epoch, &scenario)?;
     let (handle, inbox) = pinsetter::api::inbox();
@@ -563,7 +563,6 @@ fn shutdown_signal() -> Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
 fn run_sim(args: SimArgs) -> Result<()> {
     if let Some(path) = &args.replay {
         let session = pinsetter::driver::read_input_log(path)?;
-        pinsetter::clock::set_epoch(session.header.epoch);
         let replayed = sim::replay(&session, &path.display().to_string())?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&replayed)?);

@@ -34,6 +34,8 @@ pub struct PlayOptions {
     pub ascii: bool,
     /// Serve the Kubernetes API here (with this TLS and auth) while playing.
     pub listen: Option<(std::net::SocketAddr, crate::api::Security)>,
+    /// Where game time zero is in object timestamps (`play` passes its start in real time).
+    pub epoch: crate::clock::Epoch,
 }
 
 /// The API server running beside the game, and its request rate for the pinsetter panel.
@@ -98,7 +100,7 @@ const PROBLEM_SHOWN: Duration = Duration::from_secs(20);
 
 impl App {
     pub fn new(options: PlayOptions, high_score_file: Option<PathBuf>) -> Result<App> {
-        let world = World::new(options.seed, options.timing, &options.scenario)?;
+        let world = World::with_epoch(options.seed, options.timing, &options.scenario, options.epoch)?;
         let loaded = high_score_file.as_deref().map(high_scores::load);
         let (high_scores, problem, high_score_file) = match loaded {
             Some(loaded) => (loaded.scores, loaded.problem, loaded.path),
@@ -202,7 +204,8 @@ impl App {
 
     fn new_game(&mut self) {
         self.options.seed = self.options.seed.wrapping_add(1);
-        match World::new(self.options.seed, self.driver.world.cluster().timing.preset, &self.options.scenario) {
+        let preset = self.driver.world.cluster().timing.preset;
+        match World::with_epoch(self.options.seed, preset, &self.options.scenario, self.options.epoch) {
             Ok(world) => {
                 // A recording holds one game: the next would need its own header.
                 self.driver.finish();
@@ -509,6 +512,7 @@ pub fn bench_frame() -> Measurement {
         speed: 1.0,
         ascii: false,
         listen: None,
+        epoch: Default::default(),
     };
     let mut app = App::new(options, None).expect("the default lane is valid");
     let mut terminal = Terminal::new(TestBackend::new(200, 50)).expect("a test backend never fails");
@@ -557,6 +561,7 @@ mod tests {
             speed: 1.0,
             ascii: true,
             listen: None,
+            epoch: Default::default(),
         };
         let mut app = App::new(options, Some(blocker.join("highscores.json"))).expect("app");
         app.game_over(187);

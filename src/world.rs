@@ -7,9 +7,9 @@
 //! wall clock, no I/O, no threads; ordered maps only; randomness from named seeded streams.
 //! Same seed + same inputs = same event log, byte for byte ([`World::digest`]).
 
-use crate::agent::protocol::{Capacity, PodPhase, PodRef};
 use crate::alley::{Alley, AlleyEvent, AlleyInput};
-use crate::clock::{Millis, TICK_MS};
+use crate::clock::{Epoch, Millis, TICK_MS};
+use crate::cluster::agents::protocol::{Capacity, PodPhase, PodRef};
 use crate::cluster::agents::{AgentError, Joined, Registration};
 use crate::cluster::events::EventRecord;
 use crate::cluster::objects::Kind;
@@ -197,7 +197,8 @@ pub enum WorldError {
 /// recorded and reported (`sim` prints them) instead of being hidden.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Fault {
-    /// The control plane hit its round bound at one instant (see [`ClusterError::Livelock`]).
+    /// The control plane failed on its own: its round bound hit at one instant (see
+    /// [`ClusterError::Livelock`]), or a pin that could not be stood again.
     #[error(transparent)]
     Cluster(#[from] ClusterError),
     /// Outputs were discarded because nobody drained them and the queue reached its bound.
@@ -296,7 +297,14 @@ pub struct World {
 
 impl World {
     pub fn new(seed: u64, preset: Preset, scenario: &Scenario) -> Result<World, WorldError> {
+        World::with_epoch(seed, preset, scenario, Epoch::default())
+    }
+
+    /// A World whose object timestamps count from `epoch`: interactive shells pass their start
+    /// in real time; headless runs keep the fixed default, so they replay byte for byte.
+    pub fn with_epoch(seed: u64, preset: Preset, scenario: &Scenario, epoch: Epoch) -> Result<World, WorldError> {
         let mut cluster = Cluster::new(seed, Timing::preset(preset));
+        cluster.store.set_epoch(epoch);
         cluster.scheduler.policy = scenario.scheduler;
         if scenario.objects.iter().filter(|(_, o)| matches!(o, Object::Node(_))).count() > 100 {
             // Keep every node's verdict for every pod on game-sized lanes; on big ones only messages.
@@ -342,6 +350,11 @@ impl World {
         };
         world.settle();
         Ok(world)
+    }
+
+    /// The clock as a shell shows it: now, and the epoch object timestamps count from.
+    pub fn reading(&self) -> crate::clock::Reading {
+        crate::clock::Reading { now: self.now, epoch: self.cluster.store.epoch() }
     }
 
     pub fn now(&self) -> Millis {
@@ -630,7 +643,10 @@ impl World {
     fn restore(&mut self, nodes: &[String]) {
         let back: Vec<String> = nodes.iter().filter(|n| self.cluster.is_knocked(n)).cloned().collect();
         for node in &back {
-            let _ = self.cluster.restore(node, self.now);
+            if let Err(err) = self.cluster.restore(node, self.now) {
+                self.record_fault(err.into());
+                continue;
+            }
             // Pods not yet evicted simply come back with their node: nothing to recover.
             let on_node: Vec<ObjectKey> =
                 self.cluster.store.pods_on_node(node).map(|p| ObjectKey::of(&p.metadata)).collect();
@@ -1014,6 +1030,26 @@ mod tests {
         }
         assert_eq!(world.faults(), [Fault::OutputsDropped { first_at: Millis::ZERO, dropped: 5, cap }]);
         assert!(world.faults()[0].to_string().starts_with("5 outputs dropped"));
+    }
+
+    #[test]
+    fn two_worlds_in_one_process_stamp_from_their_own_epochs() {
+        let scenario = Scenario::resolve("tiny").unwrap();
+        let hour_later = Epoch::at_unix_seconds(crate::clock::EPOCH_UNIX_SECONDS + 3_600);
+        let mut first = World::new(1, Preset::Arcade, &scenario).unwrap();
+        let mut second = World::with_epoch(1, Preset::Arcade, &scenario, hour_later).unwrap();
+        // Both run after both exist: pods the first creates now still count from its epoch.
+        for _ in 0..100 {
+            first.step();
+            second.step();
+        }
+        let created = |w: &World| {
+            let pod = w.cluster.store.list::<Pod>().next().expect("pods were created");
+            pod.metadata.creation_timestamp.clone().unwrap_or_default()
+        };
+        assert!(created(&first).starts_with("2026-01-01T00:00:"), "{}", created(&first));
+        assert!(created(&second).starts_with("2026-01-01T01:00:"), "{}", created(&second));
+        assert_eq!(first.digest(), second.digest(), "digests hash game time, not stamps");
     }
 
     /// Issue 10: a start-up burst overflowed the change log, the relist forgot pending pods,

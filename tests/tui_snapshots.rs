@@ -16,6 +16,7 @@ fn app() -> App {
         speed: 1.0,
         ascii: false,
         listen: None,
+        epoch: Default::default(),
     };
     App::new(options, None).unwrap()
 }
@@ -141,6 +142,7 @@ fn ascii_mode_draws_no_unicode_glyphs_on_cards() {
         speed: 1.0,
         ascii: true,
         listen: None,
+        epoch: Default::default(),
     };
     let mut app = App::new(options, None).unwrap();
     run_for(&mut app, 2_000);

@@ -37,6 +37,7 @@ fn describe_pod_shows_why_spread_put_it_there() {
         speed: 1.0,
         ascii: false,
         listen: None,
+        epoch: Default::default(),
     };
     let mut app = App::new(options, None).unwrap();
     run_for(&mut app, 1_000);

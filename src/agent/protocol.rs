@@ -15,26 +15,7 @@ use std::collections::BTreeMap;
 /// refused with a clear error rather than half-supported.
 pub const VERSION: u64 = 2;
 
-/// A pod, as both sides name it: the uid tells a pod from a later one of the same name.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PodRef {
-    pub namespace: String,
-    pub name: String,
-    #[serde(default)]
-    pub uid: String,
-}
-
-/// What a pin offers the scheduler.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Capacity {
-    /// Cores, as a Kubernetes quantity (`"4"`, `"2500m"`).
-    pub cpu: String,
-    /// Bytes, as a Kubernetes quantity (`"8Gi"`).
-    pub memory: String,
-    pub pods: u32,
-}
+pub use crate::cluster::agents::protocol::{Capacity, PodPhase, PodRef};
 
 /// One container of a bound pod: what the agent must run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,16 +23,6 @@ pub struct Capacity {
 pub struct ContainerSpec {
     pub name: String,
     pub image: String,
-}
-
-/// The phase an agent reports for a pod's containers: the same two steps the simulated kubelet
-/// takes (created, then up).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum PodPhase {
-    /// Bound and accepted: containers being created (`ContainerCreating`).
-    Pending,
-    /// Containers up and ready.
-    Running,
 }
 
 /// Messages from an agent to the control plane.

@@ -297,7 +297,7 @@ pub(super) async fn server_side_apply(api: &Api, target: Target, uri: &Uri, body
         attempts += 1;
         let snapshot = view.get(kind, &key);
         let api_version = config["apiVersion"].as_str().unwrap_or_default().to_string();
-        let time = snapshot.now.to_rfc3339();
+        let time = snapshot.now.epoch.stamp(snapshot.now.now);
         let created = snapshot.items.is_none();
         let mut doc = match snapshot.items.as_deref() {
             Some(current) => to_json(current),

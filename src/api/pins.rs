@@ -72,10 +72,11 @@ async fn prune(State(api): State<Api>, RawQuery(query): RawQuery) -> Response {
     };
     let pruned = match api.world.submit(Request::PruneAgents { older_than_ms: older_than.0 }).await {
         Ok(Ok(Answer::Pruned(pruned))) => {
+            let epoch = api.world.view().await.map(|v| v.reading().epoch).unwrap_or_default();
             let mut items = Vec::new();
             for (name, at, refused) in pruned {
                 match refused {
-                    None => items.push(json!({"name": name, "disconnectedAt": at.to_rfc3339()})),
+                    None => items.push(json!({"name": name, "disconnectedAt": epoch.stamp(at)})),
                     Some(e) => tracing::warn!(node = name, "[WS] cannot prune pin: {e}"),
                 }
             }
@@ -108,6 +109,7 @@ async fn nodes(State(api): State<Api>) -> Response {
         .world
         .read(|w: &World| {
             let cluster = w.cluster();
+            let epoch = cluster.store.epoch();
             let items: Vec<serde_json::Value> = cluster
                 .agents()
                 .iter()
@@ -128,9 +130,9 @@ async fn nodes(State(api): State<Api>) -> Response {
                         "name": name,
                         "address": pin.address,
                         "connected": pin.connected,
-                        "disconnectedAt": pin.disconnected_at.map(|t| t.to_rfc3339()),
-                        "connectedSince": pin.connected_since.to_rfc3339(),
-                        "lastHeartbeat": pin.last_heartbeat.map(|t| t.to_rfc3339()),
+                        "disconnectedAt": pin.disconnected_at.map(|t| epoch.stamp(t)),
+                        "connectedSince": epoch.stamp(pin.connected_since),
+                        "lastHeartbeat": pin.last_heartbeat.map(|t| epoch.stamp(t)),
                         "heartbeats": pin.heartbeats,
                         "session": pin.session,
                         "ready": ready,

@@ -1,7 +1,7 @@
 //! Server-side printing: `meta.k8s.io/v1 Table` with kube-apiserver's columns, so `kubectl get`
 //! shows what users expect (READY, STATUS, RESTARTS, AGE; `-o wide` adds the priority-1 ones).
 
-use crate::clock::Millis;
+use crate::clock::Reading;
 use crate::cluster::objects::{Kind, Object};
 use serde_json::{Value, json};
 
@@ -23,7 +23,7 @@ pub fn columns(resource: &str) -> Vec<Value> {
 }
 
 /// The cells of one row.
-pub fn cells(object: &Object, now: Millis) -> Vec<Value> {
+pub fn cells(object: &Object, now: Reading) -> Vec<Value> {
     object.cells(now)
 }
 

@@ -7,7 +7,7 @@
 //! (upstream's `prevObject`), so a watch can tell ADDED from MODIFIED for its own selector and a
 //! paginated list can be answered as of the resourceVersion its first page was served at.
 
-use crate::clock::Millis;
+use crate::clock::{Millis, Reading};
 use crate::cluster::objects::{Kind, Object};
 use crate::cluster::store::{ChangeType, ObjectKey, Store};
 use crate::world::World;
@@ -44,12 +44,13 @@ pub struct TooOld {
     pub current: u64,
 }
 
-/// A consistent read: objects (in key order), at `resource_version`, at game time `now`.
+/// A consistent read: objects (in key order), at `resource_version`, with the World's clock
+/// read when it was published (`now`: game time and the epoch its timestamps count from).
 #[derive(Debug, Clone)]
 pub struct Snapshot<T> {
     pub items: T,
     pub resource_version: u64,
-    pub now: Millis,
+    pub now: Reading,
 }
 
 #[derive(Debug, Default)]
@@ -63,7 +64,7 @@ struct KindCache {
 #[derive(Debug)]
 struct ViewState {
     resource_version: u64,
-    now: Millis,
+    now: Reading,
     kinds: BTreeMap<Kind, KindCache>,
     window: usize,
     /// Times the publisher fell out of the store's change log and rebuilt the view.
@@ -88,7 +89,7 @@ impl ReadView {
         ReadView {
             state: RwLock::new(ViewState {
                 resource_version: 0,
-                now: Millis::ZERO,
+                now: Reading { now: Millis::ZERO, epoch: Default::default() },
                 kinds,
                 window: window.max(1),
                 resyncs: 0,
@@ -116,7 +117,7 @@ impl ReadView {
     pub fn publish_store(&self, store: &Store, now: Millis) -> u64 {
         let rv = store.resource_version();
         let mut state = self.write();
-        state.now = now;
+        state.now = Reading { now, epoch: store.epoch() };
         if rv == state.resource_version && state.resyncs > 0 {
             compact(&mut state.kinds, now);
             return rv;
@@ -172,6 +173,11 @@ impl ReadView {
     /// The view's resourceVersion.
     pub fn resource_version(&self) -> u64 {
         self.read().resource_version
+    }
+
+    /// The World's clock as last published.
+    pub fn reading(&self) -> Reading {
+        self.read().now
     }
 
     /// How many times the view was rebuilt from the whole store (the first publish included).

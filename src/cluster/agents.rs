@@ -16,13 +16,15 @@
 //! scenario) is never taken over, and every field an agent reports is validated before any
 //! write.
 
+pub mod protocol;
+
+use self::protocol::{Capacity, PodPhase, PodRef};
 use super::kubelet::Kubelet;
 use super::objects::meta::{FieldError, validate_dns_subdomain, validate_labels};
 use super::objects::node::NodeAddress;
 use super::objects::{Kind, Lease, Node, NodeStatus, ObjectMeta, Pod, Quantity};
 use super::store::ObjectKey;
 use super::{Cluster, Context, controllers};
-use crate::agent::protocol::{Capacity, PodPhase, PodRef};
 use crate::clock::Millis;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -504,9 +506,10 @@ impl Cluster {
         pin.disconnected_at = Some(now);
         let key = ObjectKey::cluster(name);
         if self.store.get::<Node>(&key).is_some() {
+            let stamp = self.store.epoch().stamp(now);
             self.store
                 .modify::<Node>(&key, |n| {
-                    n.metadata.annotations.insert(DISCONNECTED_AT_ANNOTATION.into(), now.to_rfc3339());
+                    n.metadata.annotations.insert(DISCONNECTED_AT_ANNOTATION.into(), stamp);
                 })
                 .map_err(|e| AgentError::Invalid(e.to_string()))?;
         }
@@ -745,7 +748,10 @@ mod tests {
         join(&mut cluster, "live", "127.0.0.1:2", None, "s", 0).unwrap();
         cluster.agent_disconnected("gone", gone, Millis(1_000)).unwrap();
         let node = node(&cluster, "gone").unwrap();
-        assert_eq!(node.metadata.annotations.get(DISCONNECTED_AT_ANNOTATION), Some(&Millis(1_000).to_rfc3339()));
+        assert_eq!(
+            node.metadata.annotations.get(DISCONNECTED_AT_ANNOTATION),
+            Some(&cluster.store.epoch().stamp(Millis(1_000)))
+        );
         assert!(cluster.agents_gone_for(Millis(5_000), Millis(5_999)).is_empty());
         assert_eq!(
             cluster.agents_gone_for(Millis(5_000), Millis(6_000)),

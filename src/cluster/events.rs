@@ -149,10 +149,11 @@ impl EventRecorder {
         };
         let (event_key, message) = self.aggregate(similar, message, now);
 
+        let stamp = store.epoch().stamp(now);
         if let Some(key) = self.observed.get(&event_key).cloned() {
             match store.modify::<Event>(&key, |e| {
                 e.count += 1;
-                e.last_timestamp = Some(now.to_rfc3339());
+                e.last_timestamp = Some(stamp.clone());
                 e.message.clone_from(&message);
             }) {
                 Ok(_) => {
@@ -180,8 +181,8 @@ impl EventRecorder {
             message,
             type_: type_.into(),
             count: 1,
-            first_timestamp: Some(now.to_rfc3339()),
-            last_timestamp: Some(now.to_rfc3339()),
+            first_timestamp: Some(stamp.clone()),
+            last_timestamp: Some(stamp),
             source: EventSource { component: component.into(), host: String::new() },
             reporting_component: component.into(),
             ..Default::default()
@@ -329,8 +330,8 @@ mod tests {
         let events: Vec<&Event> = store.list::<Event>().collect();
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].count, 3);
-        assert_eq!(events[0].first_timestamp, Some(Millis(0).to_rfc3339()));
-        assert_eq!(events[0].last_timestamp, Some(Millis(200).to_rfc3339()));
+        assert_eq!(events[0].first_timestamp, Some(crate::clock::Epoch::default().stamp(Millis(0))));
+        assert_eq!(events[0].last_timestamp, Some(crate::clock::Epoch::default().stamp(Millis(200))));
         // The world's log keeps every report.
         assert_eq!(recorder.drain().count(), 3);
     }
@@ -369,7 +370,7 @@ mod tests {
         record(&mut store, &mut recorder, ttl.0 + 2, &pod, "first");
         let first = store.list::<Event>().find(|e| e.message == "first").unwrap();
         assert_eq!(first.count, 1);
-        assert_eq!(first.first_timestamp, Some(Millis(ttl.0 + 2).to_rfc3339()));
+        assert_eq!(first.first_timestamp, Some(crate::clock::Epoch::default().stamp(Millis(ttl.0 + 2))));
     }
 
     #[test]

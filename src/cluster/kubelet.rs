@@ -12,6 +12,7 @@
 //! writes and events from both.
 
 use super::Context;
+use super::agents::protocol::{PodPhase, PodRef};
 use super::controllers::node_lifecycle::LEASE_NAMESPACE;
 use super::controllers::{earliest, write_failed};
 use super::objects::node::{NodeAddress, NodeSystemInfo};
@@ -20,7 +21,6 @@ use super::objects::pod::{
 };
 use super::objects::{Kind, Lease, LeaseSpec, Node, NodeCondition, ObjectMeta, Pod, Readiness};
 use super::store::{ObjectKey, StoreError};
-use crate::agent::protocol::{PodPhase, PodRef};
 use crate::clock::Millis;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -107,7 +107,7 @@ impl Kubelet {
     /// Renews the Lease and reports status; returns when to retry a write that failed.
     fn renew(&mut self, ctx: &mut Context) -> Option<Millis> {
         let lease_key = ObjectKey::new(LEASE_NAMESPACE, &self.node);
-        let renew = Some(ctx.now.to_rfc3339_micros());
+        let renew = Some(ctx.store.epoch().stamp_micros(ctx.now));
         let renewed = if ctx.store.get::<Lease>(&lease_key).is_some() {
             ctx.store.modify::<Lease>(&lease_key, |l| l.spec.renew_time = renew).map(drop)
         } else {
@@ -137,7 +137,7 @@ impl Kubelet {
             return None;
         }
         self.last_status_report = Some(ctx.now);
-        let now = ctx.now.to_rfc3339();
+        let now = ctx.store.epoch().stamp(ctx.now);
         let host_ip = self.host_ip();
         let written = ctx.store.modify::<Node>(&key, |n| {
             let ready = NodeCondition {
@@ -364,7 +364,7 @@ fn set_container_creating(key: &ObjectKey, host_ip: String, ctx: &mut Context) -
 
 /// Containers up: `Running`, ready, with the pod's conditions and a `Started` event per container.
 fn set_running(key: &ObjectKey, pod_ip: String, ctx: &mut Context) -> Result<(), StoreError> {
-    let now = ctx.now.to_rfc3339();
+    let now = ctx.store.epoch().stamp(ctx.now);
     let pod = ctx.store.modify::<Pod>(key, |p| {
         p.status.phase = "Running".into();
         p.status.start_time.get_or_insert_with(|| now.clone());

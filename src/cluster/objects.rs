@@ -156,7 +156,7 @@ macro_rules! kinds {
             }
 
             /// The row `kubectl get` prints for this object, one cell per [`Kind::columns`].
-            pub fn cells(&self, now: Millis) -> Vec<serde_json::Value> {
+            pub fn cells(&self, now: crate::clock::Reading) -> Vec<serde_json::Value> {
                 match self {
                     $(Object::$kind(o) => $cells(o, now),)*
                 }
@@ -713,7 +713,11 @@ mod tests {
     fn every_kind_prints_one_cell_per_column() {
         for kind in Kind::ALL {
             let object = sample(kind, "x");
-            assert_eq!(object.cells(Millis(0)).len(), kind.columns().len(), "{kind}");
+            assert_eq!(
+                object.cells(crate::clock::Reading { now: Millis(0), epoch: Default::default() }).len(),
+                kind.columns().len(),
+                "{kind}"
+            );
             assert_eq!(kind.columns()[..].iter().filter(|(name, _)| *name == "Name").count(), 1, "{kind}");
         }
     }

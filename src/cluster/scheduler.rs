@@ -632,16 +632,36 @@ impl Scheduler {
             let victim = residents[candidate.node][v].key.clone();
             // As upstream: mark why the pod is going (DisruptionTarget), delete it gracefully,
             // then tell its owner's watchers with an event.
-            let _ = store.modify::<Pod>(&victim, |p| {
+            let stamp = store.epoch().stamp(now);
+            let marked = store.modify::<Pod>(&victim, |p| {
                 set_condition(
                     p,
                     "DisruptionTarget",
                     "True",
                     "PreemptionByScheduler",
                     "default-scheduler: preempting to accommodate a higher priority pod",
-                    now,
+                    &stamp,
                 )
             });
+            // A victim that cannot be marked is not deleted: gone is fine (the next cycle
+            // re-plans with what is there); any other failure is reported on it.
+            if let Err(err) = marked {
+                if !matches!(err, super::store::StoreError::NotFound { .. }) {
+                    let meta = super::objects::ObjectMeta::namespaced(&victim.namespace, &victim.name);
+                    let message = format!("Error updating Pod {}: {err}", victim.name);
+                    recorder.record(
+                        store,
+                        now,
+                        Kind::Pod,
+                        &meta,
+                        "Warning",
+                        "FailedUpdate",
+                        message,
+                        "default-scheduler",
+                    );
+                }
+                continue;
+            }
             if delete_pod_gracefully(store, &victim, now).is_err() {
                 continue;
             }
@@ -692,9 +712,10 @@ impl Scheduler {
             message,
         };
         let annotation = decision.annotation();
+        let stamp = store.epoch().stamp(now);
         let bound = store.modify::<Pod>(&pod.key, |p| {
             p.spec.node_name = Some(node.clone());
-            set_pod_scheduled(p, "True", "", "", now);
+            set_pod_scheduled(p, "True", "", "", &stamp);
             p.metadata.annotations.insert(DECISION_ANNOTATION.into(), annotation);
         });
         let Ok(bound) = bound else { return };
@@ -751,8 +772,9 @@ impl Scheduler {
         if new_message || new_nomination {
             self.last_failure.insert(pod.key.clone(), message.clone());
             let annotation = decision.annotation();
+            let stamp = store.epoch().stamp(now);
             let updated = store.modify::<Pod>(&pod.key, |p| {
-                set_pod_scheduled(p, "False", "Unschedulable", &message, now);
+                set_pod_scheduled(p, "False", "Unschedulable", &message, &stamp);
                 p.status.nominated_node_name = nominated;
                 p.metadata.annotations.insert(DECISION_ANNOTATION.into(), annotation);
             });
@@ -828,12 +850,13 @@ fn release(node: &mut NodeInfo, r: &Resources) {
     node.requested.pods -= 1;
 }
 
-fn set_condition(pod: &mut Pod, type_: &str, status: &str, reason: &str, message: &str, now: Millis) {
+/// `at` is the transition time, already stamped with the store's epoch.
+fn set_condition(pod: &mut Pod, type_: &str, status: &str, reason: &str, message: &str, at: &str) {
     use super::objects::pod::PodCondition;
     let condition = PodCondition {
         type_: type_.into(),
         status: status.into(),
-        last_transition_time: Some(now.to_rfc3339()),
+        last_transition_time: Some(at.to_string()),
         reason: reason.into(),
         message: message.into(),
     };
@@ -844,8 +867,8 @@ fn set_condition(pod: &mut Pod, type_: &str, status: &str, reason: &str, message
     }
 }
 
-fn set_pod_scheduled(pod: &mut Pod, status: &str, reason: &str, message: &str, now: Millis) {
-    set_condition(pod, "PodScheduled", status, reason, message, now);
+fn set_pod_scheduled(pod: &mut Pod, status: &str, reason: &str, message: &str, at: &str) {
+    set_condition(pod, "PodScheduled", status, reason, message, at);
     if pod.status.phase.is_empty() {
         pod.status.phase = "Pending".into();
     }

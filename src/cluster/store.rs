@@ -87,6 +87,8 @@ pub struct Store {
     log: VecDeque<Change>,
     log_capacity: usize,
     rng: Xoshiro256PlusPlus,
+    /// Where game time zero is in the timestamps written here (the World's, set at its start).
+    epoch: crate::clock::Epoch,
 }
 
 /// Upstream's alphabet for generated name suffixes: no vowels, no look-alikes.
@@ -113,7 +115,18 @@ impl Store {
             log: VecDeque::new(),
             log_capacity: log_capacity.max(1),
             rng,
+            epoch: crate::clock::Epoch::default(),
         }
+    }
+
+    /// Formats and parses this store's timestamps (`creationTimestamp` and every other).
+    pub fn epoch(&self) -> crate::clock::Epoch {
+        self.epoch
+    }
+
+    /// Sets where game time zero is; before the first write, so every timestamp agrees.
+    pub fn set_epoch(&mut self, epoch: crate::clock::Epoch) {
+        self.epoch = epoch;
     }
 
     /// Shrinks or grows the change log's window (tests use a small one to exercise relists).
@@ -224,7 +237,7 @@ impl Store {
         let m = obj.meta_mut();
         m.uid = uid;
         m.resource_version = rv.to_string();
-        m.creation_timestamp = Some(now.to_rfc3339());
+        m.creation_timestamp = Some(self.epoch.stamp(now));
         m.deletion_timestamp = None;
         m.generation = Some(1);
         self.index(None, Some(&obj));

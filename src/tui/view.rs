@@ -116,7 +116,7 @@ fn pinsetter_panel(frame: &mut Frame, app: &App, area: Rect) {
     let counts = world.pod_counts();
     let sched = &cluster.scheduler;
     let last = sched.stats.recent.back().map_or("-".to_string(), |(p, n, _)| format!("{p} → {n}"));
-    let stats = &cluster.stats;
+    let stats = cluster.controller_stats();
     let clock = format!(
         "{} {}×{} {}",
         world.now(),
@@ -160,7 +160,10 @@ fn pinsetter_panel(frame: &mut Frame, app: &App, area: Rect) {
         Span::styled("controllers ", t.title()),
         Span::raw(format!(
             "replicaset {}  deployment {}  node-lifecycle {}  taint-eviction {}  ",
-            stats.replicaset, stats.deployment, stats.node_lifecycle, stats.taint_eviction
+            stats.get("replicaset"),
+            stats.get("deployment"),
+            stats.get("node_lifecycle"),
+            stats.get("taint_eviction")
         )),
         Span::styled("pods ", t.title()),
         Span::styled(format!("{} running", counts.running), t.good()),
@@ -875,6 +878,7 @@ fn describe_node(app: &App, pin: u8) -> Vec<Line<'static>> {
     let cluster = world.cluster();
     let Some(name) = world.pins().get(usize::from(pin) - 1) else { return vec![] };
     let Some(node) = cluster.store.get::<Node>(&ObjectKey::cluster(name)) else { return vec![] };
+    let epoch = cluster.store.epoch();
     let mut lines = vec![Line::from(vec![
         Span::styled("Pin:         ", t.title()),
         Span::raw(format!(
@@ -891,14 +895,8 @@ fn describe_node(app: &App, pin: u8) -> Vec<Line<'static>> {
                 c.status,
                 c.reason,
                 c.message,
-                c.last_heartbeat_time
-                    .as_deref()
-                    .and_then(crate::clock::Millis::parse_rfc3339)
-                    .map_or("-".into(), |m| m.to_string()),
-                c.last_transition_time
-                    .as_deref()
-                    .and_then(crate::clock::Millis::parse_rfc3339)
-                    .map_or("-".into(), |m| m.to_string()),
+                c.last_heartbeat_time.as_deref().and_then(|t| epoch.parse(t)).map_or("-".into(), |m| m.to_string()),
+                c.last_transition_time.as_deref().and_then(|t| epoch.parse(t)).map_or("-".into(), |m| m.to_string()),
             )),
         ]));
     }

@@ -4,10 +4,10 @@
 
 use crate::clock::Millis;
 use crate::cluster::Context;
-use crate::cluster::controllers::{earliest, write_failed};
+use crate::cluster::controllers::{Action, Controller, ControllerError, Key, earliest, settle};
 use crate::cluster::objects::workload::DeploymentCondition;
-use crate::cluster::objects::{Deployment, Kind, ObjectMeta, OwnerReference, ReplicaSet, ReplicaSetSpec};
-use crate::cluster::store::ObjectKey;
+use crate::cluster::objects::{Deployment, Kind, Object, ObjectMeta, OwnerReference, ReplicaSet, ReplicaSetSpec};
+use crate::cluster::store::{Change, ChangeType, ObjectKey, Store};
 use sha2::{Digest, Sha256};
 
 const HASH_LABEL: &str = "pod-template-hash";
@@ -22,8 +22,48 @@ pub fn pod_template_hash(d: &Deployment) -> String {
     digest.iter().take(10).map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
 }
 
-pub fn reconcile(key: &ObjectKey, ctx: &mut Context) -> Option<Millis> {
-    let d = ctx.store.get::<Deployment>(key)?.clone();
+#[derive(Debug, Default)]
+pub struct DeploymentController;
+
+impl Controller for DeploymentController {
+    fn name(&self) -> &'static str {
+        "deployment"
+    }
+
+    fn component(&self) -> &'static str {
+        COMPONENT
+    }
+
+    fn watches(&self) -> &'static [Kind] {
+        &[Kind::Deployment, Kind::ReplicaSet]
+    }
+
+    /// A Deployment itself (the garbage collector handles its deletion), and the owner of a
+    /// ReplicaSet that changed.
+    fn triggers(&mut self, change: &Change, _store: &Store, _now: Millis, out: &mut Vec<Key>) {
+        match &*change.object {
+            Object::Deployment(d) if change.type_ != ChangeType::Deleted => {
+                out.push(Key::Object(ObjectKey::of(&d.metadata)))
+            }
+            Object::ReplicaSet(rs) => {
+                if let Some(owner) = rs.metadata.controller().filter(|o| o.kind == "Deployment") {
+                    out.push(Key::Object(ObjectKey::new(rs.metadata.namespace(), &owner.name)));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn reconcile(&mut self, key: &Key, ctx: &mut Context) -> Result<Action, ControllerError> {
+        let Key::Object(key) = key else {
+            return Err(ControllerError::UnexpectedKey { controller: self.name(), key: key.clone() });
+        };
+        Ok(Action::requeue_at(ctx.now, sync(key, ctx)?))
+    }
+}
+
+fn sync(key: &ObjectKey, ctx: &mut Context) -> Result<Option<Millis>, ControllerError> {
+    let Some(d) = ctx.store.get::<Deployment>(key).cloned() else { return Ok(None) };
     let desired = d.spec.replicas.unwrap_or(1).max(0);
     let hash = pod_template_hash(&d);
     let new_name = format!("{}-{hash}", d.metadata.name);
@@ -43,7 +83,7 @@ pub fn reconcile(key: &ObjectKey, ctx: &mut Context) -> Option<Millis> {
             let rs = new_replica_set(&d, &new_name, &hash, desired);
             match ctx.store.create(rs, ctx.now) {
                 Ok(_) => scaled(ctx, &d, &new_name, "up", None, desired),
-                Err(err) => requeue = earliest(requeue, write_failed(ctx, Kind::Deployment, key, COMPONENT, &err)),
+                Err(err) => requeue = earliest(requeue, settle(Err::<(), _>(err), Kind::Deployment, key, ctx.now)?),
             }
         }
         Some(rs) if rs.spec.replicas != Some(desired) => {
@@ -51,7 +91,7 @@ pub fn reconcile(key: &ObjectKey, ctx: &mut Context) -> Option<Millis> {
             let rs_key = ObjectKey::of(&rs.metadata);
             match ctx.store.modify::<ReplicaSet>(&rs_key, |rs| rs.spec.replicas = Some(desired)) {
                 Ok(_) => scaled(ctx, &d, &new_name, if desired > from { "up" } else { "down" }, Some(from), desired),
-                Err(err) => requeue = earliest(requeue, write_failed(ctx, Kind::ReplicaSet, &rs_key, COMPONENT, &err)),
+                Err(err) => requeue = earliest(requeue, settle(Err::<(), _>(err), Kind::ReplicaSet, &rs_key, ctx.now)?),
             }
         }
         Some(_) => {}
@@ -62,7 +102,7 @@ pub fn reconcile(key: &ObjectKey, ctx: &mut Context) -> Option<Millis> {
         let old_key = ObjectKey::of(&old.metadata);
         match ctx.store.modify::<ReplicaSet>(&old_key, |rs| rs.spec.replicas = Some(0)) {
             Ok(_) => scaled(ctx, &d, &old.metadata.name, "down", Some(from), 0),
-            Err(err) => requeue = earliest(requeue, write_failed(ctx, Kind::ReplicaSet, &old_key, COMPONENT, &err)),
+            Err(err) => requeue = earliest(requeue, settle(Err::<(), _>(err), Kind::ReplicaSet, &old_key, ctx.now)?),
         }
     }
 
@@ -78,7 +118,7 @@ pub fn reconcile(key: &ObjectKey, ctx: &mut Context) -> Option<Millis> {
     let ready: i32 = owned.iter().map(|rs| rs.status.ready_replicas).sum();
     let available: i32 = owned.iter().map(|rs| rs.status.available_replicas).sum();
     let updated = owned.iter().find(|rs| rs.metadata.name == new_name).map_or(0, |rs| rs.status.replicas);
-    let now = ctx.now.to_rfc3339();
+    let now = ctx.store.epoch().stamp(ctx.now);
     let generation = d.metadata.generation;
     let written = ctx.store.modify::<Deployment>(key, |d| {
         let s = &mut d.status;
@@ -101,7 +141,7 @@ pub fn reconcile(key: &ObjectKey, ctx: &mut Context) -> Option<Millis> {
         };
         set_condition(&mut s.conditions, "Progressing", "True", reason, message, &now);
     });
-    earliest(requeue, written.err().and_then(|err| write_failed(ctx, Kind::Deployment, key, COMPONENT, &err)))
+    Ok(earliest(requeue, settle(written, Kind::Deployment, key, ctx.now)?))
 }
 
 fn set_condition(
@@ -175,5 +215,107 @@ fn new_replica_set(d: &Deployment, name: &str, hash: &str, replicas: i32) -> Rep
         },
         spec: ReplicaSetSpec { replicas: Some(replicas), selector, template },
         ..ReplicaSet::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::controllers::harness::{self, Harness};
+    use crate::cluster::controllers::{MAX_FAILURE_BACKOFF, failure_backoff};
+
+    fn replica_sets(h: &Harness) -> Vec<(String, Option<i32>)> {
+        h.store.list::<ReplicaSet>().map(|rs| (rs.metadata.name.clone(), rs.spec.replicas)).collect()
+    }
+
+    #[test]
+    fn a_new_deployment_gets_one_replica_set_named_by_its_template_hash() {
+        let mut h = Harness::new();
+        let key = h.seed(harness::deployment("web", 3));
+        let d = h.store.get::<Deployment>(&key).unwrap().clone();
+        let hash = pod_template_hash(&d);
+
+        assert_eq!(h.run(&mut DeploymentController, &Key::Object(key.clone())), Action::await_change());
+        let name = format!("web-{hash}");
+        assert_eq!(replica_sets(&h), [(name.clone(), Some(3))]);
+        let rs = h.store.get::<ReplicaSet>(&ObjectKey::new("default", &name)).unwrap();
+        assert_eq!(rs.spec.template.metadata.labels.get(HASH_LABEL), Some(&hash));
+        assert_eq!(rs.metadata.controller().map(|o| o.uid.as_str()), Some(d.metadata.uid.as_str()));
+        let events = h.events();
+        assert_eq!(events.len(), 1);
+        assert_eq!(
+            (events[0].1, events[0].3.as_str()),
+            ("ScalingReplicaSet", &*format!("Scaled up replica set {name} to 3"))
+        );
+        // Nothing is available yet, and the status says so.
+        let status = &h.store.get::<Deployment>(&key).unwrap().status;
+        let available = status.conditions.iter().find(|c| c.type_ == "Available").unwrap();
+        assert_eq!((available.status.as_str(), available.reason.as_str()), ("False", "MinimumReplicasUnavailable"));
+
+        // Level-triggered: a second run changes nothing.
+        h.run(&mut DeploymentController, &Key::Object(key));
+        assert_eq!(h.writes(), []);
+    }
+
+    #[test]
+    fn a_changed_template_scales_the_old_replica_set_to_zero_and_a_new_one_up() {
+        let mut h = Harness::new();
+        let key = h.seed(harness::deployment("web", 3));
+        h.run(&mut DeploymentController, &Key::Object(key.clone()));
+        let old = replica_sets(&h)[0].0.clone();
+        h.store.modify::<Deployment>(&key, |d| d.spec.template.spec.containers[0].image = "nginx:2".into()).unwrap();
+
+        h.run(&mut DeploymentController, &Key::Object(key.clone()));
+        let new = format!("web-{}", pod_template_hash(h.store.get::<Deployment>(&key).unwrap()));
+        assert_ne!(new, old);
+        let mut expected = vec![(old.clone(), Some(0)), (new.clone(), Some(3))];
+        expected.sort();
+        assert_eq!(replica_sets(&h), expected);
+        let messages: Vec<String> = h.events().into_iter().map(|e| e.3).collect();
+        assert_eq!(
+            messages,
+            [format!("Scaled up replica set {new} to 3"), format!("Scaled down replica set {old} from 3 to 0")]
+        );
+    }
+
+    #[test]
+    fn a_taken_replica_set_name_fails_with_a_warning_and_backs_off_longer_each_time() {
+        let mut h = Harness::new();
+        let key = h.seed(harness::deployment("web", 1));
+        let hash = pod_template_hash(h.store.get::<Deployment>(&key).unwrap());
+        // Someone else's ReplicaSet holds the name this Deployment's must have.
+        h.seed(harness::replica_set(&format!("web-{hash}"), 1));
+        let key = Key::Object(key);
+
+        for (failures, backoff) in [(1, 1_000), (2, 2_000), (3, 4_000)] {
+            assert_eq!(failure_backoff(failures), Millis(backoff));
+            assert_eq!(h.run(&mut DeploymentController, &key), Action::requeue(Millis(backoff)));
+            let events = h.events();
+            assert_eq!(events.len(), 1, "{events:?}");
+            let (type_, reason, object, message) = &events[0];
+            assert_eq!((*type_, *reason, object.as_str()), ("Warning", "FailedUpdate", "deployment/web"));
+            assert!(message.starts_with("Error updating Deployment web: "), "{message}");
+            assert!(message.contains("already exists"), "{message}");
+        }
+        assert_eq!(failure_backoff(40), MAX_FAILURE_BACKOFF);
+
+        // Once the name is free the sync succeeds, and the next failure starts over at 1 s.
+        h.store.delete::<ReplicaSet>(&ObjectKey::new("default", format!("web-{hash}"))).unwrap();
+        assert_eq!(h.run(&mut DeploymentController, &key), Action::await_change());
+        h.store.delete::<ReplicaSet>(&ObjectKey::new("default", format!("web-{hash}"))).unwrap();
+        h.seed(harness::replica_set(&format!("web-{hash}"), 1));
+        assert_eq!(h.run(&mut DeploymentController, &key), Action::requeue(Millis(1_000)));
+    }
+
+    #[test]
+    fn a_replica_set_change_triggers_the_deployment_that_controls_it() {
+        let mut h = Harness::new();
+        let key = h.seed(harness::deployment("web", 1));
+        h.run(&mut DeploymentController, &Key::Object(key.clone()));
+        let since = h.store.resource_version();
+        h.seed(harness::replica_set("loose", 1));
+        let rs = ObjectKey::new("default", replica_sets(&h)[1].0.clone());
+        h.store.modify::<ReplicaSet>(&rs, |rs| rs.status.replicas = 1).unwrap();
+        assert_eq!(h.triggered(&mut DeploymentController, since), [Key::Object(key)]);
     }
 }

@@ -9,11 +9,11 @@
 
 use crate::clock::Millis;
 use crate::cluster::Context;
-use crate::cluster::controllers::{earliest, write_failed};
+use crate::cluster::controllers::{Action, Controller, ControllerError, Key, default_error_policy, earliest, settle};
 use crate::cluster::objects::pod::PodCondition;
-use crate::cluster::objects::{Kind, Node, Pod, Readiness, Taint};
+use crate::cluster::objects::{Kind, Node, Object, Pod, Readiness, Taint};
 use crate::cluster::scheduler::rack_order_key;
-use crate::cluster::store::ObjectKey;
+use crate::cluster::store::{Change, ChangeType, ObjectKey, Store};
 use std::collections::BTreeMap;
 
 pub const LEASE_NAMESPACE: &str = "kube-node-lease";
@@ -66,26 +66,91 @@ impl NodeLifecycle {
         self.probes.retain(|(_, _, name), _| exists(name));
     }
 
-    pub fn monitor(&mut self, ctx: &mut Context) -> Option<Millis> {
+    /// One pass over every node. A node whose write fails does not stop the pass: the others
+    /// are still checked, and the first failure is returned after.
+    pub fn monitor(&mut self, ctx: &mut Context) -> Result<Action, ControllerError> {
         let NodeLifecycle { probes, limiter } = self;
         let mut requeue = Some(ctx.now + ctx.timing.monitor_period);
+        let mut failure = None;
         for ((_, _, name), probe) in probes.iter() {
-            requeue = earliest(requeue, limiter.monitor_node(name, *probe, ctx));
+            match limiter.monitor_node(name, *probe, ctx) {
+                Ok(at) => requeue = earliest(requeue, at),
+                Err(err) => {
+                    failure.get_or_insert(err);
+                }
+            }
         }
-        requeue
+        match failure {
+            Some(err) => Err(err),
+            None => Ok(Action::requeue_at(ctx.now, requeue)),
+        }
+    }
+}
+
+/// The node monitor is periodic: one key, requeued every `monitor_period`, that checks every
+/// node; the change stream only keeps each node's probe time.
+impl Controller for NodeLifecycle {
+    fn name(&self) -> &'static str {
+        "node_lifecycle"
+    }
+
+    fn component(&self) -> &'static str {
+        COMPONENT
+    }
+
+    fn watches(&self) -> &'static [Kind] {
+        &[Kind::Node, Kind::Lease]
+    }
+
+    fn initial_keys(&self) -> Vec<Key> {
+        vec![Key::Periodic]
+    }
+
+    fn triggers(&mut self, change: &Change, _store: &Store, now: Millis, _out: &mut Vec<Key>) {
+        let deleted = change.type_ == ChangeType::Deleted;
+        match &*change.object {
+            Object::Node(node) => self.observe_node(&node.metadata.name, deleted, now),
+            Object::Lease(lease) if !deleted && lease.metadata.namespace() == LEASE_NAMESPACE => {
+                self.observe_lease(&lease.metadata.name, now)
+            }
+            _ => {}
+        }
+    }
+
+    fn relisted(&mut self, store: &Store) {
+        self.forget_missing(|name| store.get::<Node>(&ObjectKey::cluster(name)).is_some());
+    }
+
+    fn reconcile(&mut self, key: &Key, ctx: &mut Context) -> Result<Action, ControllerError> {
+        match key {
+            Key::Periodic => self.monitor(ctx),
+            _ => Err(ControllerError::UnexpectedKey { controller: self.name(), key: key.clone() }),
+        }
+    }
+
+    /// A failed write is reported as usual, but the next pass is never later than the period:
+    /// every other node still needs watching.
+    fn error_policy(&mut self, _key: &Key, error: &ControllerError, failures: u32, ctx: &mut Context) -> Action {
+        let backoff = default_error_policy(COMPONENT, error, failures, ctx).requeue_after();
+        Action::requeue(backoff.map_or(ctx.timing.monitor_period, |b| b.min(ctx.timing.monitor_period)))
     }
 }
 
 impl EvictionLimiter {
     /// Checks one node; returns when to look again sooner than the next period (a failed write).
-    fn monitor_node(&mut self, name: &str, probe: Millis, ctx: &mut Context) -> Option<Millis> {
+    fn monitor_node(
+        &mut self,
+        name: &str,
+        probe: Millis,
+        ctx: &mut Context,
+    ) -> Result<Option<Millis>, ControllerError> {
         let key = ObjectKey::cluster(name);
-        let node = ctx.store.get::<Node>(&key)?;
+        let Some(node) = ctx.store.get::<Node>(&key) else { return Ok(None) };
         let silent = ctx.now.saturating_sub(probe) > ctx.timing.grace;
         let mut pods_retry = None;
 
         if silent && node.readiness() != Readiness::Unknown {
-            let now = ctx.now.to_rfc3339();
+            let now = ctx.store.epoch().stamp(ctx.now);
             let updated = match ctx.store.modify::<Node>(&key, |n| {
                 if n.ready_condition().is_none() {
                     n.status
@@ -100,7 +165,7 @@ impl EvictionLimiter {
                 }
             }) {
                 Ok(updated) => updated,
-                Err(err) => return write_failed(ctx, Kind::Node, &key, COMPONENT, &err),
+                Err(err) => return settle(Err::<(), _>(err), Kind::Node, &key, ctx.now),
             };
             ctx.recorder.record(
                 ctx.store,
@@ -110,13 +175,13 @@ impl EvictionLimiter {
                 "Normal",
                 "NodeNotReady",
                 format!("Node {name} status is now: NodeNotReady"),
-                "node-controller",
+                COMPONENT,
             );
-            pods_retry = mark_pods_not_ready(name, ctx);
+            pods_retry = mark_pods_not_ready(name, ctx)?;
         }
 
         pods_retry = earliest(pods_retry, sync_unschedulable_taint(&key, ctx));
-        let node = ctx.store.get::<Node>(&key)?;
+        let Some(node) = ctx.store.get::<Node>(&key) else { return Ok(pods_retry) };
         // A node whose kubelet has not reported yet is neither: it gets the grace period.
         let wanted = match node.ready_condition().map(|_| node.readiness()) {
             None | Some(Readiness::Ready) => None,
@@ -130,12 +195,12 @@ impl EvictionLimiter {
         let rate_ok = self.last_no_execute.is_none_or(|t| ctx.now.saturating_sub(t) >= ctx.timing.eviction_interval());
         let need_no_execute = wanted.is_some() && !has(Taint::NO_EXECUTE) && rate_ok;
         if !(stale || need_no_schedule || need_no_execute) {
-            return pods_retry;
+            return Ok(pods_retry);
         }
         if need_no_execute {
             self.last_no_execute = Some(ctx.now);
         }
-        let now = ctx.now.to_rfc3339();
+        let now = ctx.store.epoch().stamp(ctx.now);
         let written = ctx.store.modify::<Node>(&key, |n| {
             n.spec.taints.retain(|t| !is_condition_taint(t) || Some(t.key.as_str()) == wanted);
             if let Some(k) = wanted {
@@ -147,7 +212,7 @@ impl EvictionLimiter {
                 }
             }
         });
-        earliest(pods_retry, written.err().and_then(|err| write_failed(ctx, Kind::Node, &key, COMPONENT, &err)))
+        Ok(earliest(pods_retry, settle(written, Kind::Node, &key, ctx.now)?))
     }
 }
 
@@ -160,7 +225,7 @@ fn sync_unschedulable_taint(key: &ObjectKey, ctx: &mut Context) -> Option<Millis
         return None;
     }
     let written = ctx.store.modify::<Node>(key, mirror_unschedulable);
-    written.err().and_then(|err| write_failed(ctx, Kind::Node, key, COMPONENT, &err))
+    written.err().and_then(|err| super::write_failed(ctx, Kind::Node, key, COMPONENT, &err))
 }
 
 fn mirror_unschedulable(node: &mut Node) {
@@ -173,10 +238,10 @@ fn mirror_unschedulable(node: &mut Node) {
 
 /// Upstream's `MarkPodsNotReady`: the pods' Ready condition turns False. Returns when to retry
 /// if a pod could not be written.
-fn mark_pods_not_ready(node: &str, ctx: &mut Context) -> Option<Millis> {
+fn mark_pods_not_ready(node: &str, ctx: &mut Context) -> Result<Option<Millis>, ControllerError> {
     let pods: Vec<ObjectKey> =
         ctx.store.pods_on_node(node).filter(|p| p.is_ready()).map(|p| ObjectKey::of(&p.metadata)).collect();
-    let now = ctx.now.to_rfc3339();
+    let now = ctx.store.epoch().stamp(ctx.now);
     let mut requeue = None;
     for key in pods {
         let written = ctx.store.modify::<Pod>(&key, |p| {
@@ -193,20 +258,16 @@ fn mark_pods_not_ready(node: &str, ctx: &mut Context) -> Option<Millis> {
                 cs.ready = false;
             }
         });
-        if let Err(err) = written {
-            requeue = earliest(requeue, write_failed(ctx, Kind::Pod, &key, COMPONENT, &err));
-        }
+        requeue = earliest(requeue, settle(written, Kind::Pod, &key, ctx.now)?);
     }
-    requeue
+    Ok(requeue)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::events::EventRecorder;
-    use crate::cluster::objects::{NodeCondition, ObjectMeta};
-    use crate::cluster::store::Store;
-    use crate::cluster::timing::{Preset, Timing};
+    use crate::cluster::controllers::harness::{self, Harness};
+    use crate::cluster::objects::{Lease, NodeCondition, ObjectMeta};
 
     fn ready_node(store: &mut Store, name: &str) {
         let mut node = Node { metadata: ObjectMeta::named(name), ..Node::default() };
@@ -222,47 +283,115 @@ mod tests {
         store.get::<Node>(&ObjectKey::cluster(name)).unwrap().readiness()
     }
 
+    fn taints(h: &Harness, name: &str) -> Vec<(String, String)> {
+        let node = h.store.get::<Node>(&ObjectKey::cluster(name)).unwrap();
+        node.spec.taints.iter().map(|t| (t.key.clone(), t.effect.clone())).collect()
+    }
+
     #[test]
     fn probe_times_come_from_observed_lease_renewals() {
-        let mut store = Store::new(crate::rng::stream(1, "store"));
-        let mut recorder = EventRecorder::default();
-        let timing = Timing::preset(Preset::Arcade);
+        let mut h = Harness::new();
         let mut lifecycle = NodeLifecycle::default();
         for name in ["pin-10", "pin-2"] {
-            ready_node(&mut store, name);
-            lifecycle.observe_node(name, false, Millis::ZERO);
+            ready_node(&mut h.store, name);
         }
+        let triggered = h.triggered(&mut lifecycle, 0);
+        assert_eq!(triggered, [], "a periodic controller queues no keys on changes");
         // Only pin-2's lease renewal is observed, late: pin-10 has been silent since it was added.
-        let heard = Millis(timing.grace.0);
-        lifecycle.observe_lease("pin-2", heard);
-        let now = Millis(timing.grace.0 + 1);
-        let mut ctx = Context { store: &mut store, recorder: &mut recorder, now, timing: &timing };
-        assert_eq!(lifecycle.monitor(&mut ctx), Some(now + timing.monitor_period));
-        assert_eq!(readiness(&store, "pin-2"), Readiness::Ready);
-        assert_eq!(readiness(&store, "pin-10"), Readiness::Unknown);
+        h.now = h.timing.grace;
+        let since = h.store.resource_version();
+        let lease = Lease { metadata: ObjectMeta::namespaced(LEASE_NAMESPACE, "pin-2"), ..Lease::default() };
+        h.seed(lease);
+        h.triggered(&mut lifecycle, since);
+        h.now = h.timing.grace + Millis(1);
+        assert_eq!(h.run(&mut lifecycle, &Key::Periodic), Action::requeue(h.timing.monitor_period));
+        assert_eq!(readiness(&h.store, "pin-2"), Readiness::Ready);
+        assert_eq!(readiness(&h.store, "pin-10"), Readiness::Unknown);
         // Rack order: pin-2 before pin-10, whatever the string order.
         let order: Vec<&str> = lifecycle.probes.keys().map(|(_, _, n)| n.as_str()).collect();
         assert_eq!(order, ["pin-2", "pin-10"]);
-        lifecycle.observe_node("pin-10", true, now);
+        let since = h.store.resource_version();
+        h.store.delete::<Node>(&ObjectKey::cluster("pin-10")).unwrap();
+        h.triggered(&mut lifecycle, since);
         assert_eq!(lifecycle.probes.len(), 1);
     }
 
     #[test]
     fn cordon_adds_the_unschedulable_taint_and_uncordon_removes_it() {
-        let mut store = Store::new(crate::rng::stream(1, "store"));
-        let mut recorder = EventRecorder::default();
-        let timing = Timing::preset(Preset::Arcade);
+        let mut h = Harness::new();
         let key = ObjectKey::cluster("pin-1");
-        ready_node(&mut store, "pin-1");
+        ready_node(&mut h.store, "pin-1");
         let unschedulable_taints = |store: &Store| {
             let node = store.get::<Node>(&key).unwrap();
             node.spec.taints.iter().filter(|t| t.key == Taint::UNSCHEDULABLE && t.effect == Taint::NO_SCHEDULE).count()
         };
         for (cordoned, taints) in [(true, 1), (true, 1), (false, 0)] {
-            store.modify::<Node>(&key, |n| n.spec.unschedulable = cordoned).unwrap();
-            let mut ctx = Context { store: &mut store, recorder: &mut recorder, now: Millis::ZERO, timing: &timing };
+            h.store.modify::<Node>(&key, |n| n.spec.unschedulable = cordoned).unwrap();
+            let mut ctx = h.context();
             assert_eq!(sync_unschedulable_taint(&key, &mut ctx), None);
-            assert_eq!(unschedulable_taints(&store), taints, "unschedulable: {cordoned}");
+            assert_eq!(unschedulable_taints(&h.store), taints, "unschedulable: {cordoned}");
         }
+    }
+
+    #[test]
+    fn a_node_silent_past_the_grace_period_goes_unknown_unreachable_and_its_pods_not_ready() {
+        let mut h = Harness::new();
+        let mut lifecycle = NodeLifecycle::default();
+        assert_eq!(lifecycle.initial_keys(), [Key::Periodic]);
+        ready_node(&mut h.store, "pin-1");
+        let pod = h.seed(harness::running(harness::pod("web-x"), "pin-1", "10.0.0.1", true));
+        h.triggered(&mut lifecycle, 0);
+
+        // Within the grace period: nothing happens.
+        h.now = h.timing.grace;
+        h.run(&mut lifecycle, &Key::Periodic);
+        assert_eq!(h.writes(), []);
+        assert_eq!(readiness(&h.store, "pin-1"), Readiness::Ready);
+
+        h.now = h.timing.grace + Millis(1);
+        h.run(&mut lifecycle, &Key::Periodic);
+        let node = h.store.get::<Node>(&ObjectKey::cluster("pin-1")).unwrap();
+        let ready = node.ready_condition().unwrap();
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str(), ready.message.as_str()),
+            ("Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status.")
+        );
+        assert_eq!(
+            taints(&h, "pin-1"),
+            [
+                (Taint::UNREACHABLE.into(), Taint::NO_SCHEDULE.into()),
+                (Taint::UNREACHABLE.into(), Taint::NO_EXECUTE.into())
+            ]
+        );
+        assert!(!h.store.get::<Pod>(&pod).unwrap().is_ready());
+        let events = h.events();
+        assert_eq!(
+            events,
+            [(
+                "Normal",
+                "NodeNotReady",
+                "node/pin-1".to_string(),
+                "Node pin-1 status is now: NodeNotReady".to_string()
+            )]
+        );
+    }
+
+    #[test]
+    fn a_node_ready_again_loses_its_condition_taints() {
+        let mut h = Harness::new();
+        let mut lifecycle = NodeLifecycle::default();
+        ready_node(&mut h.store, "pin-1");
+        h.store
+            .modify::<Node>(&ObjectKey::cluster("pin-1"), |n| {
+                n.spec.taints = vec![
+                    Taint::new(Taint::UNREACHABLE, Taint::NO_SCHEDULE),
+                    Taint::new(Taint::UNREACHABLE, Taint::NO_EXECUTE),
+                    Taint::new("dedicated", Taint::NO_SCHEDULE),
+                ]
+            })
+            .unwrap();
+        h.triggered(&mut lifecycle, 0);
+        h.run(&mut lifecycle, &Key::Periodic);
+        assert_eq!(taints(&h, "pin-1"), [("dedicated".into(), Taint::NO_SCHEDULE.into())]);
     }
 }

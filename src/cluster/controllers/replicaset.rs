@@ -4,9 +4,9 @@
 
 use crate::clock::Millis;
 use crate::cluster::Context;
-use crate::cluster::controllers::{delete_pod_gracefully, earliest, write_failed};
-use crate::cluster::objects::{Kind, ObjectMeta, OwnerReference, Pod, PodState, ReplicaSet};
-use crate::cluster::store::{ObjectKey, StoreError};
+use crate::cluster::controllers::{Action, Controller, ControllerError, Key, delete_pod_gracefully, earliest, settle};
+use crate::cluster::objects::{Kind, Object, ObjectMeta, OwnerReference, Pod, PodState, ReplicaSet};
+use crate::cluster::store::{Change, ChangeType, ObjectKey, Store, StoreError};
 
 const COMPONENT: &str = "replicaset-controller";
 
@@ -21,10 +21,50 @@ pub const BURST_RESYNC: Millis = Millis(crate::clock::TICK_MS);
 /// How soon a sync that failed to create is retried.
 const FAILED_CREATE_RETRY: Millis = Millis(1_000);
 
-pub fn reconcile(key: &ObjectKey, ctx: &mut Context) -> Option<Millis> {
-    let rs = ctx.store.get::<ReplicaSet>(key)?;
+#[derive(Debug, Default)]
+pub struct ReplicaSetController;
+
+impl Controller for ReplicaSetController {
+    fn name(&self) -> &'static str {
+        "replicaset"
+    }
+
+    fn component(&self) -> &'static str {
+        COMPONENT
+    }
+
+    fn watches(&self) -> &'static [Kind] {
+        &[Kind::ReplicaSet, Kind::Pod]
+    }
+
+    /// A ReplicaSet itself (the garbage collector handles its deletion), and the owner of a pod
+    /// that changed.
+    fn triggers(&mut self, change: &Change, _store: &Store, _now: Millis, out: &mut Vec<Key>) {
+        match &*change.object {
+            Object::ReplicaSet(rs) if change.type_ != ChangeType::Deleted => {
+                out.push(Key::Object(ObjectKey::of(&rs.metadata)))
+            }
+            Object::Pod(pod) => {
+                if let Some(owner) = pod.metadata.controller().filter(|o| o.kind == "ReplicaSet") {
+                    out.push(Key::Object(ObjectKey::new(pod.metadata.namespace(), &owner.name)));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn reconcile(&mut self, key: &Key, ctx: &mut Context) -> Result<Action, ControllerError> {
+        let Key::Object(key) = key else {
+            return Err(ControllerError::UnexpectedKey { controller: self.name(), key: key.clone() });
+        };
+        Ok(Action::requeue_at(ctx.now, sync(key, ctx)?))
+    }
+}
+
+fn sync(key: &ObjectKey, ctx: &mut Context) -> Result<Option<Millis>, ControllerError> {
+    let Some(rs) = ctx.store.get::<ReplicaSet>(key) else { return Ok(None) };
     if rs.metadata.is_terminating() {
-        return None;
+        return Ok(None);
     }
     let desired = rs.spec.replicas.unwrap_or(1).max(0) as usize;
     // Borrowed, not cloned: only counts and (when scaling down) the victims' keys are needed.
@@ -55,7 +95,7 @@ pub fn reconcile(key: &ObjectKey, ctx: &mut Context) -> Option<Millis> {
         } else {
             None
         };
-        return earliest(requeue, update_status(key, ctx));
+        return Ok(earliest(requeue, update_status(key, ctx)?));
     } else if active > desired {
         // Upstream's deletion ranking: unscheduled before scheduled, pending before running,
         // not-ready before ready, newest first.
@@ -111,12 +151,12 @@ pub fn reconcile(key: &ObjectKey, ctx: &mut Context) -> Option<Millis> {
             requeue = Some(ctx.now + BURST_RESYNC);
         }
     }
-    earliest(requeue, update_status(key, ctx))
+    Ok(earliest(requeue, update_status(key, ctx)?))
 }
 
 /// Status from what exists now (level-triggered: recomputed, never incremented).
-fn update_status(key: &ObjectKey, ctx: &mut Context) -> Option<Millis> {
-    let rs = ctx.store.get::<ReplicaSet>(key)?;
+fn update_status(key: &ObjectKey, ctx: &mut Context) -> Result<Option<Millis>, ControllerError> {
+    let Some(rs) = ctx.store.get::<ReplicaSet>(key) else { return Ok(None) };
     let (mut replicas, mut ready) = (0, 0);
     for pod in ctx.store.pods_owned_by(&rs.metadata.uid).filter(|p| p.is_active()) {
         replicas += 1;
@@ -130,7 +170,7 @@ fn update_status(key: &ObjectKey, ctx: &mut Context) -> Option<Millis> {
         && status.available_replicas == ready
         && status.observed_generation == generation
     {
-        return None;
+        return Ok(None);
     }
     let written = ctx.store.modify::<ReplicaSet>(key, |rs| {
         rs.status.replicas = replicas;
@@ -139,7 +179,7 @@ fn update_status(key: &ObjectKey, ctx: &mut Context) -> Option<Millis> {
         rs.status.available_replicas = ready;
         rs.status.observed_generation = generation;
     });
-    written.err().and_then(|err| write_failed(ctx, Kind::ReplicaSet, key, COMPONENT, &err))
+    settle(written, Kind::ReplicaSet, key, ctx.now)
 }
 
 /// Upstream's `slowStartBatch`: calls `create` in batches of `initial`, then twice as many each
@@ -195,14 +235,12 @@ fn pod_from_template(rs: &ReplicaSet) -> Pod {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::events::EventRecorder;
+    use crate::cluster::controllers::harness::{self, Harness, Write};
     use crate::cluster::objects::{Container, LabelSelector, PodSpec, PodTemplateSpec, ReplicaSetSpec};
-    use crate::cluster::store::Store;
-    use crate::cluster::timing::{Preset, Timing};
 
-    fn replica_set(store: &mut Store, replicas: i32) -> ObjectKey {
+    fn replica_set(replicas: i32) -> ReplicaSet {
         let labels: std::collections::BTreeMap<String, String> = [("app".to_string(), "web".to_string())].into();
-        let rs = ReplicaSet {
+        ReplicaSet {
             metadata: ObjectMeta::namespaced("default", "web-1"),
             spec: ReplicaSetSpec {
                 replicas: Some(replicas),
@@ -216,8 +254,14 @@ mod tests {
                 },
             },
             ..ReplicaSet::default()
-        };
-        ObjectKey::of(&store.create(rs, Millis::ZERO).unwrap().metadata)
+        }
+    }
+
+    /// A pod of `rs` (as its template makes them) named `name`.
+    fn pod_of(h: &Harness, rs: &ObjectKey, name: &str) -> Pod {
+        let mut pod = pod_from_template(h.store.get::<ReplicaSet>(rs).unwrap());
+        pod.metadata.name = name.into();
+        pod
     }
 
     #[test]
@@ -252,28 +296,102 @@ mod tests {
 
     #[test]
     fn a_big_scale_up_creates_one_burst_per_sync_and_asks_to_run_again() {
-        let mut store = Store::new(crate::rng::stream(1, "store"));
-        let mut recorder = EventRecorder::default();
-        let timing = Timing::preset(Preset::Arcade);
-        let key = replica_set(&mut store, 1_200);
-        let mut ctx = Context { store: &mut store, recorder: &mut recorder, now: Millis(50), timing: &timing };
+        let mut h = Harness::new();
+        h.now = Millis(50);
+        let rs = h.seed(replica_set(1_200));
+        let key = Key::Object(rs.clone());
+        let controller = &mut ReplicaSetController;
 
-        assert_eq!(reconcile(&key, &mut ctx), Some(Millis(50) + BURST_RESYNC));
-        assert_eq!(ctx.store.len::<Pod>(), BURST_REPLICAS);
-        assert_eq!(reconcile(&key, &mut ctx), Some(Millis(50) + BURST_RESYNC));
-        assert_eq!(ctx.store.len::<Pod>(), 2 * BURST_REPLICAS);
-        assert_eq!(reconcile(&key, &mut ctx), None);
-        assert_eq!(ctx.store.len::<Pod>(), 1_200);
-        assert_eq!(ctx.store.get::<ReplicaSet>(&key).unwrap().status.replicas, 1_200);
+        assert_eq!(h.run(controller, &key), Action::requeue(BURST_RESYNC));
+        assert_eq!(h.store.len::<Pod>(), BURST_REPLICAS);
+        let events = h.events();
+        assert_eq!(events.len(), BURST_REPLICAS);
+        assert!(events.iter().all(|(type_, reason, object, _)| (*type_, *reason, object.as_str())
+            == ("Normal", "SuccessfulCreate", "replicaset/web-1")));
+        assert_eq!(h.run(controller, &key), Action::requeue(BURST_RESYNC));
+        assert_eq!(h.store.len::<Pod>(), 2 * BURST_REPLICAS);
+        assert_eq!(h.run(controller, &key), Action::await_change());
+        assert_eq!(h.store.len::<Pod>(), 1_200);
+        assert_eq!(h.store.get::<ReplicaSet>(&rs).unwrap().status.replicas, 1_200);
 
         // Scaling down is capped the same way.
-        ctx.store.modify::<ReplicaSet>(&key, |rs| rs.spec.replicas = Some(100)).unwrap();
-        assert_eq!(reconcile(&key, &mut ctx), Some(Millis(50) + BURST_RESYNC));
-        let active = |ctx: &Context| ctx.store.list::<Pod>().filter(|p| p.is_active()).count();
-        assert_eq!(active(&ctx), 1_200 - BURST_REPLICAS);
-        assert_eq!(reconcile(&key, &mut ctx), Some(Millis(50) + BURST_RESYNC));
-        assert_eq!(active(&ctx), 1_200 - 2 * BURST_REPLICAS);
-        assert_eq!(reconcile(&key, &mut ctx), None);
-        assert_eq!(active(&ctx), 100);
+        h.store.modify::<ReplicaSet>(&rs, |rs| rs.spec.replicas = Some(100)).unwrap();
+        let active = |h: &Harness| h.store.list::<Pod>().filter(|p| p.is_active()).count();
+        assert_eq!(h.run(controller, &key), Action::requeue(BURST_RESYNC));
+        assert_eq!(active(&h), 1_200 - BURST_REPLICAS);
+        assert_eq!(h.run(controller, &key), Action::requeue(BURST_RESYNC));
+        assert_eq!(active(&h), 1_200 - 2 * BURST_REPLICAS);
+        assert_eq!(h.run(controller, &key), Action::await_change());
+        assert_eq!(active(&h), 100);
+    }
+
+    #[test]
+    fn created_pods_carry_the_template_and_a_controller_reference() {
+        let mut h = Harness::new();
+        let rs = h.seed(replica_set(2));
+        h.run(&mut ReplicaSetController, &Key::Object(rs.clone()));
+        let uid = h.store.get::<ReplicaSet>(&rs).unwrap().metadata.uid.clone();
+        let pods: Vec<&Pod> = h.store.list::<Pod>().collect();
+        assert_eq!(pods.len(), 2);
+        for pod in pods {
+            assert!(pod.metadata.name.starts_with("web-1-"), "{}", pod.metadata.name);
+            assert_eq!(pod.metadata.labels.get("app").map(String::as_str), Some("web"));
+            let owner = pod.metadata.controller().unwrap();
+            assert_eq!((owner.kind.as_str(), owner.uid.as_str()), ("ReplicaSet", uid.as_str()));
+        }
+    }
+
+    #[test]
+    fn scaling_down_deletes_unscheduled_then_not_ready_pods_and_keeps_ready_ones() {
+        let mut h = Harness::new();
+        let rs = h.seed(replica_set(3));
+        let ready = pod_of(&h, &rs, "web-1-ready");
+        let not_ready = pod_of(&h, &rs, "web-1-slow");
+        let unscheduled = pod_of(&h, &rs, "web-1-pending");
+        h.seed(harness::running(ready, "pin-1", "10.0.0.1", true));
+        h.seed(harness::running(not_ready, "pin-2", "10.0.0.2", false));
+        h.seed(unscheduled);
+        h.store.modify::<ReplicaSet>(&rs, |rs| rs.spec.replicas = Some(1)).unwrap();
+
+        assert_eq!(h.run(&mut ReplicaSetController, &Key::Object(rs.clone())), Action::await_change());
+        let pod = |name: &str| h.store.get::<Pod>(&ObjectKey::new("default", name));
+        // Unbound: gone at once. Bound: marked for its kubelet to finish.
+        assert!(pod("web-1-pending").is_none());
+        assert!(pod("web-1-slow").unwrap().metadata.is_terminating());
+        assert!(pod("web-1-ready").unwrap().is_active());
+        let deleted: Vec<String> = h.events().into_iter().filter(|e| e.1 == "SuccessfulDelete").map(|e| e.3).collect();
+        assert_eq!(deleted, ["Deleted pod: web-1-pending", "Deleted pod: web-1-slow"]);
+        // Status counts what remains active.
+        let status = &h.store.get::<ReplicaSet>(&rs).unwrap().status;
+        assert_eq!((status.replicas, status.ready_replicas), (1, 1));
+    }
+
+    #[test]
+    fn a_replacement_is_created_for_a_terminating_pod_and_the_status_write_is_the_last() {
+        let mut h = Harness::new();
+        let rs = h.seed(replica_set(1));
+        let gone = h.seed(harness::running(pod_of(&h, &rs, "web-1-old"), "pin-1", "10.0.0.1", true));
+        delete_pod_gracefully(&mut h.store, &gone, Millis::ZERO).unwrap();
+        h.run(&mut ReplicaSetController, &Key::Object(rs.clone()));
+        let writes = h.writes();
+        assert_eq!(writes.len(), 2, "{writes:?}");
+        assert_eq!((writes[0].type_, writes[0].kind), (ChangeType::Added, Kind::Pod));
+        assert_eq!(writes[1], Write { type_: ChangeType::Modified, kind: Kind::ReplicaSet, name: "web-1".into() });
+    }
+
+    #[test]
+    fn a_pod_change_triggers_the_replica_set_that_controls_it() {
+        let mut h = Harness::new();
+        let rs = h.seed(replica_set(1));
+        let since = h.store.resource_version();
+        h.seed(harness::owned_by(harness::pod("web-1-x"), "ReplicaSet", "web-1", "any"));
+        h.seed(harness::owned_by(harness::pod("job-x"), "Job", "job", "other"));
+        h.seed(harness::pod("bare"));
+        assert_eq!(h.triggered(&mut ReplicaSetController, since), [Key::Object(rs.clone())]);
+        // Its own creation triggers it too; its deletion is the garbage collector's business.
+        assert_eq!(h.triggered(&mut ReplicaSetController, 0)[0], Key::Object(rs.clone()));
+        h.store.delete::<ReplicaSet>(&rs).unwrap();
+        let since = h.store.resource_version() - 1;
+        assert_eq!(h.triggered(&mut ReplicaSetController, since), []);
     }
 }

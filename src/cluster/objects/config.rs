@@ -4,7 +4,6 @@
 
 use super::meta::{FieldError, ObjectMeta};
 use super::print::age;
-use crate::clock::Millis;
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -222,7 +221,7 @@ pub fn validate_secret_update(new: &Secret, old: &Secret, errors: &mut Vec<Field
 }
 
 /// `kubectl get configmaps`: NAME, DATA (keys in `data` and `binaryData`), AGE.
-pub fn config_map_cells(cm: &ConfigMap, now: Millis) -> Vec<Value> {
+pub fn config_map_cells(cm: &ConfigMap, now: crate::clock::Reading) -> Vec<Value> {
     vec![
         json!(cm.metadata.name),
         json!(cm.data.len() + cm.binary_data.len()),
@@ -231,7 +230,7 @@ pub fn config_map_cells(cm: &ConfigMap, now: Millis) -> Vec<Value> {
 }
 
 /// `kubectl get secrets`: NAME, TYPE, DATA, AGE.
-pub fn secret_cells(secret: &Secret, now: Millis) -> Vec<Value> {
+pub fn secret_cells(secret: &Secret, now: crate::clock::Reading) -> Vec<Value> {
     vec![
         json!(secret.metadata.name),
         json!(secret.type_),
@@ -280,7 +279,7 @@ mod tests {
             immutable: Some(true),
             ..ConfigMap::default()
         };
-        store.create(frozen, Millis(0)).unwrap();
+        store.create(frozen, crate::clock::Millis(0)).unwrap();
         let key = ObjectKey::new("default", "frozen");
         let err = store.modify::<ConfigMap>(&key, |cm| drop(cm.data.insert("a".into(), "c".into()))).unwrap_err();
         assert!(matches!(err, StoreError::Invalid { .. }));
@@ -310,7 +309,7 @@ mod tests {
             ..Secret::default()
         };
         secret.merge_string_data();
-        store.create(secret, Millis(0)).unwrap();
+        store.create(secret, crate::clock::Millis(0)).unwrap();
         let key = ObjectKey::new("default", "s");
         let err = store
             .modify::<Secret>(&key, |s| {

@@ -3,7 +3,7 @@
 //! (`objects.rs`), beside the kind, so the two are read together.
 
 use super::{Deployment, Endpoints, Event, Lease, Node, Pod, PodSpec, Readiness, ReplicaSet, Service};
-use crate::clock::Millis;
+use crate::clock::Reading;
 use serde_json::{Value, json};
 
 /// kubectl's `HumanDuration`: `42s`, `5m3s`, `3h`, `2d4h`.
@@ -39,11 +39,11 @@ pub fn human_duration(ms: u64) -> String {
     }
 }
 
-pub fn age(created: Option<&str>, now: Millis) -> String {
-    created.and_then(Millis::parse_rfc3339).map_or("<unknown>".into(), |c| human_duration(now.saturating_sub(c).0))
+pub fn age(created: Option<&str>, now: Reading) -> String {
+    created.and_then(|c| now.age_of(c)).map_or("<unknown>".into(), |age| human_duration(age.0))
 }
 
-pub fn pod(p: &Pod, now: Millis) -> Vec<Value> {
+pub fn pod(p: &Pod, now: Reading) -> Vec<Value> {
     let total = p.spec.containers.len();
     let ready = p.status.container_statuses.iter().filter(|c| c.ready).count();
     let restarts: i32 = p.status.container_statuses.iter().map(|c| c.restart_count).sum();
@@ -76,7 +76,7 @@ pub fn pod(p: &Pod, now: Millis) -> Vec<Value> {
     ]
 }
 
-pub fn node(n: &Node, now: Millis) -> Vec<Value> {
+pub fn node(n: &Node, now: Reading) -> Vec<Value> {
     let mut status = match n.readiness() {
         Readiness::Ready => "Ready".to_string(),
         _ if n.ready_condition().is_none() => "Unknown".into(),
@@ -109,7 +109,7 @@ fn containers_images(spec: &PodSpec) -> (String, String) {
     (names.join(","), images.join(","))
 }
 
-pub fn deployment(d: &Deployment, now: Millis) -> Vec<Value> {
+pub fn deployment(d: &Deployment, now: Reading) -> Vec<Value> {
     let desired = d.spec.replicas.unwrap_or(1);
     let (containers, images) = containers_images(&d.spec.template.spec);
     vec![
@@ -124,7 +124,7 @@ pub fn deployment(d: &Deployment, now: Millis) -> Vec<Value> {
     ]
 }
 
-pub fn replica_set(rs: &ReplicaSet, now: Millis) -> Vec<Value> {
+pub fn replica_set(rs: &ReplicaSet, now: Reading) -> Vec<Value> {
     let (containers, images) = containers_images(&rs.spec.template.spec);
     vec![
         json!(rs.metadata.name),
@@ -138,7 +138,7 @@ pub fn replica_set(rs: &ReplicaSet, now: Millis) -> Vec<Value> {
     ]
 }
 
-pub fn event(e: &Event, now: Millis) -> Vec<Value> {
+pub fn event(e: &Event, now: Reading) -> Vec<Value> {
     let last = e.last_timestamp.as_deref().or(e.first_timestamp.as_deref());
     vec![
         json!(age(last, now)),
@@ -154,7 +154,7 @@ pub fn event(e: &Event, now: Millis) -> Vec<Value> {
     ]
 }
 
-pub fn service(svc: &Service, now: Millis) -> Vec<Value> {
+pub fn service(svc: &Service, now: Reading) -> Vec<Value> {
     let ports: Vec<String> = svc
         .spec
         .ports
@@ -177,7 +177,7 @@ pub fn service(svc: &Service, now: Millis) -> Vec<Value> {
 }
 
 /// `10.244.1.5:80,10.244.2.3:80 + 3 more...`, as kubectl prints endpoints.
-pub fn endpoints(ep: &Endpoints, now: Millis) -> Vec<Value> {
+pub fn endpoints(ep: &Endpoints, now: Reading) -> Vec<Value> {
     let mut all: Vec<String> = Vec::new();
     for subset in &ep.subsets {
         for a in &subset.addresses {
@@ -199,7 +199,7 @@ pub fn endpoints(ep: &Endpoints, now: Millis) -> Vec<Value> {
     vec![json!(ep.metadata.name), json!(shown), json!(age(ep.metadata.creation_timestamp.as_deref(), now))]
 }
 
-pub fn lease(l: &Lease, now: Millis) -> Vec<Value> {
+pub fn lease(l: &Lease, now: Reading) -> Vec<Value> {
     vec![
         json!(l.metadata.name),
         json!(l.spec.holder_identity.clone().unwrap_or_default()),
