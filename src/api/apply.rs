@@ -5,8 +5,8 @@
 //! unless it forces and takes the field over.
 //!
 //! Without the OpenAPI schema upstream merges with, lists are merged by their strategic merge
-//! key (`containers` by name, ...) and every other list is atomic; fields a manager stops
-//! applying are not removed from the object.
+//! key (`containers` by name, ...) and every other list is atomic. A field a manager stops
+//! applying is removed unless another manager owns it too.
 
 use super::patch::strategic_merge;
 use super::status::ApiError;
@@ -105,7 +105,9 @@ fn fields_of(value: &Value, field: &str) -> Value {
             if is_map(field) {
                 set.insert(".".into(), json!({}));
             }
-            for (k, v) in map {
+            // An empty struct (`spec: {}`) sets nothing; an empty map is still set.
+            let sets_something = |k: &str, v: &Value| !v.as_object().is_some_and(Map::is_empty) || is_map(k);
+            for (k, v) in map.iter().filter(|(k, v)| sets_something(k, v)) {
                 set.insert(format!("f:{k}"), fields_of(v, k));
             }
         }
@@ -164,6 +166,55 @@ fn value_at<'a>(doc: &'a Value, path: &[PathElement]) -> Option<&'a Value> {
 /// Whether a FieldsV1 set holds `path`.
 fn owns(set: &Value, path: &[PathElement]) -> bool {
     path.iter().try_fold(set, |at, element| at.get(element)).is_some()
+}
+
+/// Removes from the live object what `manager` applied before (`previous`) and no longer applies
+/// (`now`), unless another manager owns it too: upstream's apply drops such fields.
+fn remove_unapplied(live: &mut Value, previous: &Value, now: &Value, others: &[&Value], path: &mut Vec<PathElement>) {
+    let Some(members) = previous.as_object() else { return };
+    for (element, below) in members.iter().filter(|(k, _)| *k != ".") {
+        path.push(element.clone());
+        let shared = others.iter().any(|set| owns(set, path));
+        // A leaf, a map or a list item is owned as a whole; a struct on the way (`f:metadata`)
+        // is not, and only what was applied below it goes.
+        let whole = below.as_object().is_none_or(|m| m.is_empty() || m.contains_key("."));
+        match now.get(element) {
+            Some(still) => remove_unapplied(live, below, still, others, path),
+            None if whole && !shared => remove_at(live, path),
+            None => remove_unapplied(live, below, &json!({}), others, path),
+        }
+        path.pop();
+    }
+}
+
+/// Removes the field or list item a path names from an object.
+fn remove_at(doc: &mut Value, path: &[PathElement]) {
+    let Some((last, parent)) = path.split_last() else { return };
+    let mut at = doc;
+    for element in parent {
+        let next = if let Some(field) = element.strip_prefix("f:") {
+            at.get_mut(field)
+        } else {
+            let key: Option<Map<String, Value>> = element.strip_prefix("k:").and_then(|k| serde_json::from_str(k).ok());
+            match (key, at.as_array_mut()) {
+                (Some(key), Some(items)) => {
+                    items.iter_mut().find(|item| key.iter().all(|(k, v)| item.get(k) == Some(v)))
+                }
+                _ => None,
+            }
+        };
+        let Some(next) = next else { return };
+        at = next;
+    }
+    if let Some(field) = last.strip_prefix("f:") {
+        if let Some(map) = at.as_object_mut() {
+            map.remove(field);
+        }
+    } else if let (Some(Ok(key)), Some(items)) =
+        (last.strip_prefix("k:").map(serde_json::from_str::<Map<String, Value>>), at.as_array_mut())
+    {
+        items.retain(|item| !key.iter().all(|(k, v)| item.get(k) == Some(v)));
+    }
 }
 
 /// Upstream's path notation: `.spec.template.spec.containers[name="web"].image`.
@@ -265,6 +316,10 @@ pub fn merge_applied(
             meta.remove(server_owned);
         }
     }
+    if let Some(previous) = entries.iter().find(|e| e.manager == manager && e.operation == "Apply") {
+        let others: Vec<&Value> = entries.iter().filter(|e| e.manager != manager).map(|e| &e.fields_v1).collect();
+        remove_unapplied(live, &previous.fields_v1, &fields, &others, &mut Vec::new());
+    }
     strategic_merge(live, &applied, "");
     let entry = ManagedFieldsEntry {
         manager: manager.to_string(),
@@ -329,6 +384,27 @@ mod tests {
 
     const DEPLOYMENT: &str = r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","labels":{"app":"web"}},
       "spec":{"replicas":2,"template":{"spec":{"containers":[{"name":"web","image":"nginx:1"}]}}}}"#;
+
+    #[test]
+    fn fields_an_applier_stops_applying_are_removed_unless_another_owns_them() {
+        let config: Value = serde_json::from_str(DEPLOYMENT).unwrap();
+        let mut live = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}});
+        merge_applied(&mut live, &config, "alice", false, "apps/v1", "T1".into()).unwrap();
+        let mut smaller = config.clone();
+        smaller["metadata"].as_object_mut().unwrap().remove("labels");
+        smaller["spec"].as_object_mut().unwrap().remove("replicas");
+        // bob shares replicas (same value), so only the labels go.
+        let mut bob = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 2}});
+        merge_applied(&mut live, &bob, "bob", false, "apps/v1", "T2".into()).unwrap();
+        merge_applied(&mut live, &smaller, "alice", false, "apps/v1", "T3".into()).unwrap();
+        assert!(live["metadata"].get("labels").is_none(), "{live}");
+        assert_eq!(live["metadata"]["name"], "web", "only what was applied goes: {live}");
+        assert_eq!(live["spec"]["replicas"], 2);
+        assert_eq!(live["spec"]["template"]["spec"]["containers"][0]["image"], "nginx:1");
+        bob["spec"] = json!({});
+        merge_applied(&mut live, &bob, "bob", false, "apps/v1", "T4".into()).unwrap();
+        assert!(live["spec"].get("replicas").is_none(), "{live}");
+    }
 
     #[test]
     fn fields_v1_is_upstreams_shape() {
