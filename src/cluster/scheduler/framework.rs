@@ -567,19 +567,35 @@ pub fn fit_error_for(pod: &PodInfo, nodes: &[NodeInfo]) -> String {
             *unfits.entry(unfit).or_default() += 1;
         }
     }
+    fit_error_from_counts(nodes.len(), unfits.into_iter().map(|(unfit, n)| (unfit.reasons(), n)))
+}
+
+/// Upstream's FitError message from each distinct list of reasons and how many nodes gave it.
+pub fn fit_error_from_counts(total: usize, counted: impl IntoIterator<Item = (Vec<String>, usize)>) -> String {
     let mut histogram: BTreeMap<String, usize> = BTreeMap::new();
-    for (unfit, n) in unfits {
-        for reason in unfit.reasons() {
+    for (reasons, n) in counted {
+        for reason in reasons {
             *histogram.entry(reason).or_default() += n;
         }
     }
     let mut parts: Vec<String> = histogram.iter().map(|(reason, n)| format!("{n} {reason}")).collect();
     parts.sort();
     if parts.is_empty() {
-        format!("0/{} nodes are available.", nodes.len())
+        format!("0/{total} nodes are available.")
     } else {
-        format!("0/{} nodes are available: {}.", nodes.len(), parts.join(", "))
+        format!("0/{total} nodes are available: {}.", parts.join(", "))
     }
+}
+
+/// The first dynamic filter of [`FILTERS`] (those that look at what the node's pods request)
+/// that fails, if any: for a node already known to pass the static ones.
+pub fn dynamic_unfit(pod: &PodInfo, node: &NodeInfo) -> Option<Unfit> {
+    FILTERS.iter().filter(|p| !p.is_static()).find_map(|plugin| plugin.filter(pod, node).err())
+}
+
+/// The dynamic filters of [`FILTERS`] as a yes or no.
+pub fn passes_dynamic_filters(pod: &PodInfo, node: &NodeInfo) -> bool {
+    FILTERS.iter().filter(|p| !p.is_static()).all(|p| p.passes(pod, node))
 }
 
 #[cfg(test)]
