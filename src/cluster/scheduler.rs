@@ -371,7 +371,10 @@ struct Failure {
 /// snapshot stands (a bind clears it): pods alike fail alike, so an over-capacity lane's
 /// 26,000 unschedulable pods cost one pass over the nodes per pod shape, not one each.
 #[derive(Default)]
-struct FitErrors(BTreeMap<(i64, i64, Vec<super::objects::Toleration>, BTreeMap<String, String>), String>);
+struct FitErrors(BTreeMap<FilterClass, String>);
+
+/// What the filters look at in a pod: cpu and memory requests, tolerations, nodeSelector.
+type FilterClass = (i64, i64, Vec<super::objects::Toleration>, BTreeMap<String, String>);
 
 impl FitErrors {
     fn message(&mut self, pod: &PodInfo, nodes: &[NodeInfo]) -> String {
