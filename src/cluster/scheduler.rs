@@ -29,7 +29,7 @@ pub mod spread;
 
 use self::framework::{
     Explanation, LeastAllocated, NodeInfo, NodeScore, Placement, PodInfo, Resources, Verdict, Weighted, add_request,
-    fit_error_message, fits, run_filters, snapshot,
+    fit_error_for, fit_error_message, fits, run_filters, snapshot,
 };
 use self::preemption::Resident;
 use self::queue::{Requeue, SchedulingQueue};
@@ -357,12 +357,31 @@ pub fn rack_order_key(name: &str) -> (&str, u64) {
     (prefix, number.parse().unwrap_or(0))
 }
 
-/// A pod the policy could not place: its index in the batch, every node's verdict, and the
-/// scores the policy saw (if it scores).
+/// A pod the policy could not place: its index in the batch, every node's verdict (when
+/// verdicts are recorded), upstream's FitError message, and the scores the policy saw (if it
+/// scores).
 struct Failure {
     pod: usize,
     verdicts: Vec<(String, Verdict)>,
+    fit_error: String,
     scores: Vec<NodeScore>,
+}
+
+/// The FitError messages of one cycle by what the filters look at in a pod, valid while the
+/// snapshot stands (a bind clears it): pods alike fail alike, so an over-capacity lane's
+/// 26,000 unschedulable pods cost one pass over the nodes per pod shape, not one each.
+#[derive(Default)]
+struct FitErrors(BTreeMap<FilterClass, String>);
+
+/// What the filters look at in a pod: cpu and memory requests, tolerations, nodeSelector.
+type FilterClass = (i64, i64, Vec<super::objects::Toleration>, BTreeMap<String, String>);
+
+impl FitErrors {
+    fn message(&mut self, pod: &PodInfo, nodes: &[NodeInfo]) -> String {
+        let class =
+            (pod.requests.cpu_milli, pod.requests.memory_milli, pod.tolerations.clone(), pod.node_selector.clone());
+        self.0.entry(class).or_insert_with(|| fit_error_for(pod, nodes)).clone()
+    }
 }
 
 /// What PostFilter (preemption) made of a pod that fits nowhere.
@@ -552,6 +571,7 @@ impl Scheduler {
             self.bind(store, recorder, now, pod, node, verdicts, Some(why));
         }
         let mut failures: Vec<Failure> = Vec::new();
+        let mut fit_errors = FitErrors::default();
         for &k in &placement.order {
             let pod = &rest[k];
             self.stats.attempts += 1;
@@ -560,12 +580,21 @@ impl Scheduler {
                 Some(n) => {
                     let verdicts = if record { verdicts_for(pod, &replay) } else { Vec::new() };
                     add_request(&mut replay[n], &pod.requests);
+                    fit_errors = FitErrors::default();
                     let node = replay[n].name.clone();
                     self.bind(store, recorder, now, pod, node, verdicts, why);
                 }
                 None => {
                     let scores = why.map(|w| w.scores).unwrap_or_default();
-                    failures.push(Failure { pod: k, verdicts: verdicts_for(pod, &replay), scores });
+                    // Every node's verdict only where it is kept; the message alone otherwise.
+                    let (verdicts, fit_error) = if record {
+                        let verdicts = verdicts_for(pod, &replay);
+                        let fit_error = fit_error_message(verdicts.iter().map(|(_, v)| v));
+                        (verdicts, fit_error)
+                    } else {
+                        (Vec::new(), fit_errors.message(pod, &replay))
+                    };
+                    failures.push(Failure { pod: k, verdicts, fit_error, scores });
                 }
             }
         }
@@ -577,9 +606,8 @@ impl Scheduler {
         failures.sort_by_key(|f| (std::cmp::Reverse(rest[f.pod].priority), f.pod));
         let mut residents = residents(store, &replay);
         let mut hopeless: BTreeMap<PreemptionClass, String> = BTreeMap::new();
-        for Failure { pod, verdicts, scores } in failures {
+        for Failure { pod, verdicts, fit_error, scores } in failures {
             let pod = &rest[pod];
-            let fit_error = fit_error_message(verdicts.iter().map(|(_, v)| v));
             let message = match self.post_filter(store, recorder, now, pod, &mut replay, &mut residents, &mut hopeless)
             {
                 PostFilter::Nominated => fit_error,

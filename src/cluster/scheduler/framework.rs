@@ -100,7 +100,7 @@ pub fn snapshot<'a>(store: &Store, nodes: impl IntoIterator<Item = &'a Node>) ->
 
 /// Why a node failed a pod. `reasons()` gives upstream's exact strings, which the
 /// FailedScheduling message counts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub enum Unfit {
     Unschedulable,
     UntoleratedTaint {
@@ -557,6 +557,47 @@ pub fn fit_error_message<'a>(verdicts: impl IntoIterator<Item = &'a Verdict>) ->
     }
 }
 
+/// [`fit_error_message`] straight from the nodes, without a verdict per node: each distinct
+/// [`Unfit`] is counted and spelled once, so a pod failing on thousands of nodes costs no
+/// string per node.
+pub fn fit_error_for(pod: &PodInfo, nodes: &[NodeInfo]) -> String {
+    let mut unfits: BTreeMap<Unfit, usize> = BTreeMap::new();
+    for node in nodes {
+        if let Some(unfit) = FILTERS.iter().find_map(|plugin| plugin.filter(pod, node).err()) {
+            *unfits.entry(unfit).or_default() += 1;
+        }
+    }
+    fit_error_from_counts(nodes.len(), unfits.into_iter().map(|(unfit, n)| (unfit.reasons(), n)))
+}
+
+/// Upstream's FitError message from each distinct list of reasons and how many nodes gave it.
+pub fn fit_error_from_counts(total: usize, counted: impl IntoIterator<Item = (Vec<String>, usize)>) -> String {
+    let mut histogram: BTreeMap<String, usize> = BTreeMap::new();
+    for (reasons, n) in counted {
+        for reason in reasons {
+            *histogram.entry(reason).or_default() += n;
+        }
+    }
+    let mut parts: Vec<String> = histogram.iter().map(|(reason, n)| format!("{n} {reason}")).collect();
+    parts.sort();
+    if parts.is_empty() {
+        format!("0/{total} nodes are available.")
+    } else {
+        format!("0/{total} nodes are available: {}.", parts.join(", "))
+    }
+}
+
+/// The first dynamic filter of [`FILTERS`] (those that look at what the node's pods request)
+/// that fails, if any: for a node already known to pass the static ones.
+pub fn dynamic_unfit(pod: &PodInfo, node: &NodeInfo) -> Option<Unfit> {
+    FILTERS.iter().filter(|p| !p.is_static()).find_map(|plugin| plugin.filter(pod, node).err())
+}
+
+/// The dynamic filters of [`FILTERS`] as a yes or no.
+pub fn passes_dynamic_filters(pod: &PodInfo, node: &NodeInfo) -> bool {
+    FILTERS.iter().filter(|p| !p.is_static()).all(|p| p.passes(pod, node))
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -758,6 +799,27 @@ pub(crate) mod tests {
         assert_eq!(placed.why[1].as_ref().unwrap().scores.len(), 420);
         assert_eq!(cursor, (1_000 + 2 * 420) % 1_000);
         assert!(placed.node[1].is_some_and(|j| j < 420) && placed.node[2].is_some_and(|j| (420..840).contains(&j)));
+    }
+
+    #[test]
+    fn fit_error_from_the_nodes_equals_the_message_from_every_verdict() {
+        let mut nodes: Vec<NodeInfo> = (0..12).map(|j| node(&format!("pin-{}", j + 1), 4000, 8)).collect();
+        nodes[0].unschedulable = true;
+        nodes[1].taints.push(Taint::new("node.kubernetes.io/unreachable", Taint::NO_EXECUTE));
+        nodes[2].taints.push(Taint::new("node.kubernetes.io/unreachable", Taint::NO_EXECUTE));
+        nodes[3].taints.push(Taint::new("dedicated", Taint::NO_SCHEDULE));
+        nodes[4].requested = Resources { cpu_milli: 3_900, memory_milli: 0, pods: 0 };
+        nodes[5].requested = Resources { cpu_milli: 3_900, memory_milli: 8 << 30 << 10, pods: 0 };
+        nodes[6].requested = Resources { cpu_milli: 0, memory_milli: 0, pods: 110 };
+        nodes[7].requested = Resources { cpu_milli: 3_900, memory_milli: 0, pods: 0 };
+        let pod = pod_named("p", 500);
+        let mut picky = pod_named("picky", 100);
+        picky.node_selector.insert("disk".into(), "ssd".into());
+        for pod in [pod, picky] {
+            let verdicts: Vec<Verdict> = nodes.iter().map(|n| run_filters(&pod, n)).collect();
+            assert_eq!(fit_error_for(&pod, &nodes), fit_error_message(&verdicts));
+        }
+        assert_eq!(fit_error_for(&pod_named("p", 1), &[]), "0/0 nodes are available.");
     }
 
     #[test]

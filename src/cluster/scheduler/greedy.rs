@@ -6,7 +6,9 @@
 //! `n` nodes costs about `p·log n` instead of `p·n`. Static filters (cordon, taints, selector) are
 //! evaluated once per node for each distinct (tolerations, nodeSelector) class in the batch.
 
-use super::framework::{Explanation, NodeInfo, Placement, PodInfo, Resources, fits, passes_static_filters};
+use super::framework::{
+    Explanation, NodeInfo, Placement, PodInfo, Resources, passes_dynamic_filters, passes_static_filters,
+};
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
@@ -97,8 +99,9 @@ pub fn place_batch(pods: &[PodInfo], nodes: &mut [NodeInfo]) -> Vec<Option<usize
 
 /// A segment tree of per-subtree maxima of free cpu, memory and pod slots. A subtree whose
 /// maxima are all too small cannot hold a fitting node, so the leftmost fit is found by a
-/// pruned descent. The tree only prunes: a leaf is taken only if [`fits`] agrees, so every
-/// filter in the framework's list binds greedy too.
+/// pruned descent. The tree only prunes: a leaf is taken only if the framework's filters
+/// agree (the static ones through the class's mask, which keeps a failing node out of the
+/// tree; the dynamic ones asked at the leaf), so every filter in the list binds greedy too.
 struct FirstFitTree {
     leaves: usize,
     max: Vec<Resources>,
@@ -150,7 +153,8 @@ impl FirstFitTree {
         }
         if v >= self.leaves {
             let node = v - self.leaves;
-            return fits(pod, &nodes[node]).then_some(node);
+            // The static filters passed for this pod's class when the tree was built.
+            return passes_dynamic_filters(pod, &nodes[node]).then_some(node);
         }
         self.descend(2 * v, pod, nodes).or_else(|| self.descend(2 * v + 1, pod, nodes))
     }

@@ -12,10 +12,12 @@
 //! and victims' start times (upstream's last tie-breaker; we fall back to rack order).
 
 use super::framework::{
-    NodeInfo, PodInfo, Resources, Verdict, fit_error_message, fits, passes_static_filters, run_filters,
+    NodeInfo, PodInfo, Resources, Unfit, dynamic_unfit, fit_error_from_counts, passes_dynamic_filters,
+    passes_static_filters,
 };
 use crate::cluster::store::ObjectKey;
 use std::cmp::Reverse;
+use std::collections::BTreeMap;
 
 /// Upstream's reason for a node where no eviction could help (it fails a filter that evicting
 /// pods does not change: cordon, taints, nodeSelector).
@@ -35,6 +37,28 @@ pub struct Resident {
     pub terminating: bool,
 }
 
+/// Why evicting pods on a node cannot make room for the preemptor.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum NoRoom {
+    /// It fails a filter evictions do not change ([`NOT_HELPFUL`]).
+    NotHelpful,
+    /// No pod there has lower priority ([`NO_VICTIMS`]).
+    NoVictims,
+    /// Even with every lower-priority pod gone it does not fit.
+    Unfit(Unfit),
+}
+
+impl NoRoom {
+    /// Upstream's words for the FitError message.
+    pub fn reasons(&self) -> Vec<String> {
+        match self {
+            NoRoom::NotHelpful => vec![NOT_HELPFUL.into()],
+            NoRoom::NoVictims => vec![NO_VICTIMS.into()],
+            NoRoom::Unfit(unfit) => unfit.reasons(),
+        }
+    }
+}
+
 /// The node to preempt on and the victims there (indexes into that node's residents).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
@@ -44,32 +68,39 @@ pub struct Candidate {
 
 /// Upstream's `SelectVictimsOnNode`: remove every lower-priority pod; if the preemptor then
 /// fits, give pods back, most important first, as long as it still fits. What cannot be given
-/// back are the victims. `Err` carries this node's reasons for the FitError message.
-pub fn select_victims_on_node(
-    pod: &PodInfo,
-    node: &NodeInfo,
-    residents: &[Resident],
-) -> Result<Vec<usize>, Vec<String>> {
+/// back are the victims. `Err` says why not, for the FitError message.
+pub fn select_victims_on_node(pod: &PodInfo, node: &NodeInfo, residents: &[Resident]) -> Result<Vec<usize>, NoRoom> {
     if !passes_static_filters(pod, node) {
-        return Err(vec![NOT_HELPFUL.into()]);
+        return Err(NoRoom::NotHelpful);
     }
     let mut potential: Vec<usize> =
         (0..residents.len()).filter(|&i| !residents[i].terminating && residents[i].priority < pod.priority).collect();
     if potential.is_empty() {
-        return Err(vec![NO_VICTIMS.into()]);
+        return Err(NoRoom::NoVictims);
     }
-    let mut trial = node.clone();
+    // The node passes the static filters, which evictions do not change: only the dynamic
+    // ones are tried again, on a copy of its room alone (no name, taints or labels to clone;
+    // this runs for every node, for every pod that preempts).
+    let mut trial = NodeInfo {
+        name: String::new(),
+        allocatable: node.allocatable,
+        requested: node.requested,
+        taints: Vec::new(),
+        labels: BTreeMap::new(),
+        unschedulable: false,
+        readiness: node.readiness,
+    };
     for &i in &potential {
         adjust(&mut trial, &residents[i].requests, -1);
     }
-    if let Verdict::Unfit { reasons, .. } = run_filters(pod, &trial) {
-        return Err(reasons);
+    if let Some(unfit) = dynamic_unfit(pod, &trial) {
+        return Err(NoRoom::Unfit(unfit));
     }
     potential.sort_by_key(|&i| (Reverse(residents[i].priority), i));
     let mut victims = Vec::new();
     for i in potential {
         adjust(&mut trial, &residents[i].requests, 1);
-        if !fits(pod, &trial) {
+        if !passes_dynamic_filters(pod, &trial) {
             adjust(&mut trial, &residents[i].requests, -1);
             victims.push(i);
         }
@@ -91,7 +122,7 @@ pub fn find_candidate(pod: &PodInfo, nodes: &[NodeInfo], residents: &[Vec<Reside
     // (most important victim's priority, sum of shifted priorities, victims, rack position)
     type Rank = (i32, i64, usize, usize);
     let mut best: Option<(Rank, Vec<usize>)> = None;
-    let mut verdicts = Vec::new();
+    let mut no_room: BTreeMap<NoRoom, usize> = BTreeMap::new();
     for (j, node) in nodes.iter().enumerate() {
         let here = residents.get(j).map_or(&[][..], Vec::as_slice);
         match select_victims_on_node(pod, node, here) {
@@ -104,12 +135,12 @@ pub fn find_candidate(pod: &PodInfo, nodes: &[NodeInfo], residents: &[Vec<Reside
                     best = Some((rank, victims));
                 }
             }
-            Err(reasons) => verdicts.push(Verdict::Unfit { plugin: "DefaultPreemption", reasons }),
+            Err(why) => *no_room.entry(why).or_default() += 1,
         }
     }
     match best {
         Some(((_, _, _, node), victims)) => Ok(Candidate { node, victims }),
-        None => Err(fit_error_message(&verdicts)),
+        None => Err(fit_error_from_counts(nodes.len(), no_room.into_iter().map(|(why, n)| (why.reasons(), n)))),
     }
 }
 
