@@ -22,7 +22,15 @@
 //! - [`scenario`]: loading lanes from multi-document YAML manifests, and generated lanes.
 //! - [`sim`]: the headless runner behind `pinsetter sim` (scripted knocks, metrics, digest).
 //! - [`bench`]: the benchmarks behind `pinsetter bench`.
-//! - [`tui`], [`driver`]: the terminal shell and the fixed-timestep loop that owns the World.
+//! - [`driver`]: owns the World between ticks: `pump` applies queued API and agent requests
+//!   (each a serializable `world::Input`), publishes the read view, then answers; the input log
+//!   (`--record`) that `sim --replay` replays to the same digest.
+//! - [`api`]: the Kubernetes-compatible HTTP API. Reads come from [`api::view`] (kube-apiserver's
+//!   watch cache, published by the driver), never from the World's thread; writes are requests
+//!   answered by id. `paging` (limit/continue), `logs`, `apply` (server-side apply),
+//!   `events_v1`, `discovery` and `table` (both from the kinds table), `pins` (agents' WebSocket).
+//! - [`agent`]: `pinsetter pin --join`, a pin as its own process; [`ctl`]: the tiny built-in client.
+//! - [`tui`]: the terminal shell (ratatui), driving the World through the driver.
 //! - [`clock`], [`rng`]: virtual time and named seeded random streams.
 //! - [`storage`]: the data directory (`PINSETTER_DATA_DIR`) and atomic file writes.
 //!
