@@ -3,7 +3,8 @@
 //! lacks a required field), lightkube (strict dataclass models) and `@kubernetes/client-node`
 //! (which refuses a plain-HTTP kubeconfig without `insecure-skip-tls-verify`). Each runs a script from
 //! `tests/clients/` that lists, reads and watches every kind and creates, patches, scales and
-//! deletes a Deployment. The Python interpreter comes from `PINSETTER_PYTHON` (a venv with both
+//! deletes a Deployment; `official.py` also evicts a pod, resumes a watch and checks the errors.
+//! kubectl's server-side apply is checked here too. The Python interpreter comes from `PINSETTER_PYTHON` (a venv with both
 //! packages) and client-node from `PINSETTER_NODE_PATH` (a node_modules); `.ci/run` sets both up.
 
 mod common;
@@ -92,8 +93,42 @@ fn python() -> Option<PathBuf> {
 fn the_official_python_client_lists_reads_watches_and_writes() {
     let Some(python) = python() else { return };
     let out = run_client(&python, "official.py", &[]);
-    for kind in ["Node", "Pod", "Service", "Endpoints", "Event", "Deployment", "ReplicaSet", "Lease", "EventsV1Event"] {
-        assert!(out.contains(&format!("ok: watched {kind}")), "{kind} was not watched:\n{out}");
+    assert_official_client_passed(&out);
+}
+
+/// What `official.py` must have printed: every kind served (the script reads them from discovery;
+/// these are the ones Pinsetter serves today) listed, read and watched, then the writes and errors.
+fn assert_official_client_passed(out: &str) {
+    let kinds = [
+        "Node",
+        "Pod",
+        "Event",
+        "Service",
+        "Endpoints",
+        "ConfigMap",
+        "Secret",
+        "ReplicaSet.apps",
+        "Deployment.apps",
+        "Lease.coordination.k8s.io",
+        "Event.events.k8s.io",
+    ];
+    for kind in kinds.into_iter().chain(["Namespace"]) {
+        let listed =
+            out.lines().any(|line| line.starts_with("ok: listed and read ") && line.ends_with(&format!(" {kind}")));
+        assert!(listed, "{kind} was not listed and read:\n{out}");
+    }
+    for kind in kinds {
+        assert!(out.contains(&format!("ok: watched {kind}: ")), "{kind} was not watched:\n{out}");
+    }
+    for step in [
+        "saw py-web ADDED, then MODIFIED",
+        "ok: scaled Deployment py-web to 3",
+        "ok: evicted pod py-web-",
+        "ApiException 409 Conflict",
+        "ApiException 422 Invalid",
+        "ApiException 404 NotFound",
+    ] {
+        assert!(out.contains(step), "missing {step:?}:\n{out}");
     }
     assert!(out.trim_end().ends_with("all ok"), "{out}");
 }
@@ -117,4 +152,60 @@ fn kubernetes_client_node_works_with_the_printed_kubeconfig() {
     };
     let out = run_client(Path::new("node"), "client_node.cjs", &[("NODE_PATH", &modules)]);
     assert!(out.contains("ok: watched") && out.trim_end().ends_with("all ok"), "{out}");
+}
+
+/// kubectl, where installed (CI installs it): skips with a message elsewhere.
+fn kubectl_present() -> bool {
+    let present = Command::new("kubectl").args(["version", "--client"]).output().is_ok();
+    if !present {
+        assert!(std::env::var_os("CI").is_none_or(|ci| ci != "true"), "CI must install kubectl (.ci/run does)");
+        eprintln!("kubectl is not installed: skipping the server-side apply test");
+    }
+    present
+}
+
+/// `kubectl apply --server-side` (kubectl sends `application/apply-patch+yaml` with its field
+/// manager) creates a missing Deployment, updates it on a second apply, records kubectl as the
+/// manager, and a different manager changing kubectl's field is refused as a conflict naming it.
+#[test]
+fn kubectl_apply_server_side_creates_then_updates() {
+    if !kubectl_present() {
+        return;
+    }
+    let serve = Serve::start("ssa");
+    let manifest = serve.dir.join("web.yaml");
+    let kubectl = |args: &[&str]| {
+        Command::new("kubectl").arg("--kubeconfig").arg(serve.kubeconfig()).args(args).output().expect("kubectl runs")
+    };
+    let apply = |replicas: u32, manager: &str| {
+        let yaml = format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ssa-web\nspec:\n  replicas: {replicas}\n  selector:\n    matchLabels: {{app: ssa-web}}\n  template:\n    metadata:\n      labels: {{app: ssa-web}}\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.27\n"
+        );
+        std::fs::write(&manifest, yaml).unwrap();
+        kubectl(&["apply", "--server-side", "--field-manager", manager, "-f", manifest.to_str().unwrap()])
+    };
+    let ok = |out: std::process::Output| {
+        assert!(out.status.success(), "kubectl failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let replicas_and_managers = || {
+        ok(kubectl(&[
+            "get",
+            "deployment",
+            "ssa-web",
+            "-o",
+            "jsonpath={.spec.replicas} {.metadata.managedFields[*].manager}/{.metadata.managedFields[*].operation}",
+        ]))
+    };
+
+    assert!(ok(apply(1, "kubectl")).contains("deployment.apps/ssa-web serverside-applied"));
+    assert_eq!(replicas_and_managers(), "1 kubectl/Apply", "created by the apply");
+    assert!(ok(apply(2, "kubectl")).contains("deployment.apps/ssa-web serverside-applied"));
+    assert_eq!(replicas_and_managers(), "2 kubectl/Apply", "updated by the second apply");
+
+    let conflict = apply(4, "someone-else");
+    assert!(!conflict.status.success(), "another manager took kubectl's field without --force-conflicts");
+    let stderr = String::from_utf8_lossy(&conflict.stderr);
+    assert!(stderr.contains("conflict with \"kubectl\"") && stderr.contains(".spec.replicas"), "{stderr}");
+    assert_eq!(replicas_and_managers(), "2 kubectl/Apply", "the refused apply changed nothing");
 }
