@@ -424,7 +424,11 @@ pub fn run_recorded(options: PlayOptions, log: Option<crate::driver::InputLog>) 
         Some((addr, security)) => {
             let (handle, inbox) = crate::api::inbox();
             let requests = handle.requests.clone();
+            let scheme = if security.tls.is_some() { "https" } else { "http" };
             let server = crate::api::Server::start_with(addr, handle, security)?;
+            // `serve`'s announcement, in the log: the game's screen would hide it on stderr, and a
+            // port-0 address must be findable (tests/clients.rs reads it).
+            tracing::info!("serving the Kubernetes API on {scheme}://{}", server.addr);
             app.api = Some(ApiStatus { addr: server.addr, requests, window: (0, Instant::now()), rate: 0.0 });
             (Some(inbox), Some(server))
         }
