@@ -438,7 +438,8 @@ pub fn run_recorded(options: PlayOptions, log: Option<crate::driver::InputLog>) 
     // Caught before the terminal is taken, so no moment leaves it raw on a signal.
     let signal = catch_ending_signals()?;
     let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
-    let result = play_loop(&mut terminal, &mut app, inbox.as_ref(), &signal);
+    let result =
+        terminal_reader().and_then(|events| play_loop(&mut terminal, &mut app, inbox.as_ref(), &signal, &events));
     ratatui::restore();
     drop(server);
     let digest = app.driver.finish();
@@ -453,11 +454,33 @@ pub fn run_recorded(options: PlayOptions, log: Option<crate::driver::InputLog>) 
     Ok(ended)
 }
 
+/// Terminal events, read on a thread of their own. crossterm's `poll` can spin forever on a
+/// terminal that has gone (an ssh drop, a closed pane: crossterm#793), and the game must still
+/// notice SIGHUP or SIGTERM and stop; with the reads here, the frame loop never blocks in them.
+/// A read error (the terminal closed) is sent once and ends the thread.
+fn terminal_reader() -> Result<std::sync::mpsc::Receiver<std::io::Result<Event>>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("terminal-input".into())
+        .spawn(move || {
+            loop {
+                let event = event::read();
+                let failed = event.is_err();
+                if tx.send(event).is_err() || failed {
+                    break;
+                }
+            }
+        })
+        .context("cannot start reading the terminal")?;
+    Ok(rx)
+}
+
 fn play_loop(
     terminal: &mut ratatui::DefaultTerminal,
     app: &mut App,
     inbox: Option<&crate::api::Inbox>,
     signal: &std::sync::atomic::AtomicUsize,
+    events: &std::sync::mpsc::Receiver<std::io::Result<Event>>,
 ) -> Result<Ended> {
     let caught = || match signal.load(std::sync::atomic::Ordering::Relaxed) {
         0 => None,
@@ -477,13 +500,13 @@ fn play_loop(
         tracing::debug!(work_us = work.as_micros() as u64, "frame");
         let deadline = Instant::now() + FRAME;
         while let Some(wait) = deadline.checked_duration_since(Instant::now()) {
-            if !event::poll(wait).context("reading the terminal")? {
-                break;
-            }
-            match event::read().context("reading the terminal")? {
-                Event::Key(key) => app.handle_key(key),
-                Event::Resize(..) => {}
-                _ => {}
+            let event = match events.recv_timeout(wait) {
+                Ok(event) => event.context("reading the terminal")?,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => break,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => anyhow::bail!("the terminal's input ended"),
+            };
+            if let Event::Key(key) = event {
+                app.handle_key(key);
             }
             if app.quit || signal.load(std::sync::atomic::Ordering::Relaxed) != 0 {
                 break;

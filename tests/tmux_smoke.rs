@@ -75,3 +75,45 @@ fn knocking_a_pin_in_the_real_terminal_reschedules_its_pods() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Whether the process is gone (or a zombie nobody has reaped yet).
+fn exited(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map_or(true, |stat| stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')))
+}
+
+/// A terminal that goes away (an ssh drop, a closed window) ends the game: it used to spin at
+/// full CPU forever inside crossterm's `poll` on the dead terminal (crossterm#793), deaf to
+/// SIGHUP. The 20 s bound only catches that hang; the game normally ends at once.
+#[test]
+fn the_game_ends_when_its_terminal_goes_away() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        assert!(std::env::var_os("CI").is_none(), "CI must install tmux (.ci/run does)");
+        eprintln!("tmux is not installed: skipping the terminal smoke test");
+        return;
+    }
+    let tmux = Tmux { socket: format!("pinsetter-hangup-{}", std::process::id()) };
+    let data = std::env::temp_dir().join(format!("pinsetter-hangup-{}", std::process::id()));
+    let bin = env!("CARGO_BIN_EXE_pinsetter");
+    // `exec`, so the pane's process is the game itself. `--listen` is what made it spin.
+    let command = format!("PINSETTER_DATA_DIR={} exec {bin} play --listen 127.0.0.1:0", data.display());
+    let started = tmux.run(&["new-session", "-d", "-s", "smoke", "-x", "160", "-y", "48", &command]);
+    assert!(started.status.success(), "tmux failed: {}", String::from_utf8_lossy(&started.stderr));
+    wait_for(&tmux, "the game", Duration::from_secs(20), |s| s.contains("PINSETTER"));
+    let pid = String::from_utf8_lossy(&tmux.run(&["display-message", "-p", "-t", "smoke", "#{pane_pid}"]).stdout)
+        .trim()
+        .to_string();
+    assert!(!pid.is_empty() && !exited(&pid), "the game runs as pid {pid:?}");
+
+    tmux.run(&["kill-server"]);
+    let start = Instant::now();
+    while !exited(&pid) && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let hung = !exited(&pid);
+    if hung {
+        Command::new("kill").args(["-KILL", &pid]).status().ok();
+    }
+    std::fs::remove_dir_all(&data).ok();
+    assert!(!hung, "the game kept running after its terminal went away");
+}
