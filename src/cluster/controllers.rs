@@ -40,6 +40,24 @@ pub enum Key {
     Periodic,
 }
 
+impl Key {
+    /// The object key a controller keyed by objects was handed; any other key is a routing bug,
+    /// reported as [`ControllerError::UnexpectedKey`] against `controller`.
+    pub fn object(&self, controller: &'static str) -> Result<&ObjectKey, ControllerError> {
+        match self {
+            Key::Object(key) => Ok(key),
+            other => Err(ControllerError::UnexpectedKey { controller, key: other.clone() }),
+        }
+    }
+
+    /// The key of `meta`'s controlling owner when that owner is a `kind` (kube-runtime's
+    /// `trigger_owners`: a change to what a controller owns reconciles the owner).
+    pub fn controlling_owner(meta: &crate::cluster::objects::ObjectMeta, kind: &str) -> Option<Key> {
+        let owner = meta.controller().filter(|o| o.kind == kind)?;
+        Some(Key::Object(ObjectKey::new(meta.namespace(), &owner.name)))
+    }
+}
+
 impl std::fmt::Display for Key {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

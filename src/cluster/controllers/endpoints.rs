@@ -45,10 +45,7 @@ impl Controller for EndpointsController {
     }
 
     fn reconcile(&mut self, key: &Key, ctx: &mut Context) -> Result<Action, ControllerError> {
-        let Key::Object(key) = key else {
-            return Err(ControllerError::UnexpectedKey { controller: self.name(), key: key.clone() });
-        };
-        Ok(Action::requeue_at(ctx.now, sync(key, ctx)?))
+        Ok(Action::requeue_at(ctx.now, sync(key.object(self.name())?, ctx)?))
     }
 }
 

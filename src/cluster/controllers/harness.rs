@@ -223,9 +223,7 @@ mod tests {
         }
 
         fn reconcile(&mut self, key: &Key, ctx: &mut Context) -> Result<Action, ControllerError> {
-            let Key::Object(key) = key else {
-                return Err(ControllerError::UnexpectedKey { controller: self.name(), key: key.clone() });
-            };
+            let key = key.object(self.name())?;
             let labelled = ctx.store.get::<Service>(key).is_none_or(|s| s.metadata.labels.contains_key("seen"));
             if !labelled {
                 let written = ctx.store.modify::<Service>(key, |s| {
