@@ -541,7 +541,11 @@ mod tests {
         s.create(pod("unowned"), Millis(0)).unwrap();
         assert_eq!(s.owned_pod_counts("rs-uid"), OwnedPodCounts { active: 3, ready: 0 });
         let ready = |p: &mut Pod| {
-            p.status.conditions.push(PodCondition { type_: "Ready".into(), status: "True".into(), ..Default::default() })
+            p.status.conditions.push(PodCondition {
+                type_: "Ready".into(),
+                status: "True".into(),
+                ..Default::default()
+            })
         };
         s.modify::<Pod>(&ObjectKey::new("default", "a"), ready).unwrap();
         s.modify::<Pod>(&ObjectKey::new("default", "b"), ready).unwrap();
