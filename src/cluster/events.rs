@@ -15,6 +15,8 @@ use super::timing::Timing;
 use crate::clock::Millis;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
 
 /// Events kept in the store at most, whatever the TTL: the oldest-written go first.
 const MAX_STORED_EVENTS: usize = 2_000;
@@ -42,7 +44,7 @@ pub struct EventRecord {
 
 /// What makes events "similar" (upstream's `EventAggregatorByReasonFunc` key): everything but
 /// the message.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 struct SimilarKey {
     component: &'static str,
     kind: &'static str,
@@ -55,7 +57,26 @@ struct SimilarKey {
 
 /// What makes an event "the same event again" (upstream's `getEventKey`): the similar key plus
 /// the message, or no message for the combined event of its similar group.
-type EventKey = (SimilarKey, Option<String>);
+/// Shared, not cloned: one group's key sits in several indexes.
+type EventKey = Hashed<(Arc<SimilarKey>, Option<String>)>;
+
+/// A key behind its 64-bit hash: the maps order by the hash first, so a lookup compares integers
+/// and the full key only where the hashes match (once, on a hit; a collision still compares
+/// correctly). Nothing iterates these maps in key order, so the hash order is never seen.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Hashed<K> {
+    hash: u64,
+    key: K,
+}
+
+impl<K: Hash> Hashed<K> {
+    fn new(key: K) -> Hashed<K> {
+        // `DefaultHasher::new()` has fixed keys: the same hashes every run.
+        let mut hasher = DefaultHasher::new();
+        key.hash(&mut hasher);
+        Hashed { hash: hasher.finish(), key }
+    }
+}
 
 /// The distinct messages seen lately for one similar group (upstream's `aggregateRecord`).
 #[derive(Debug, Clone, Default)]
@@ -75,9 +96,10 @@ pub struct EventRecorder {
     stored: BTreeMap<ObjectKey, (EventKey, Millis)>,
     /// Stored Events by expiry, oldest first.
     expiry: BTreeSet<(Millis, ObjectKey)>,
-    similar: BTreeMap<SimilarKey, SimilarGroup>,
-    /// Similar groups by last use, so groups idle past the window are dropped in order.
-    similar_by_last: BTreeSet<(Millis, SimilarKey)>,
+    similar: BTreeMap<Hashed<Arc<SimilarKey>>, SimilarGroup>,
+    /// Similar groups by last use (ties in key order), so groups idle past the window are
+    /// dropped in order; the hash rides along to find the group again.
+    similar_by_last: BTreeSet<(Millis, Arc<SimilarKey>, u64)>,
     /// How long an Event lives after its last write (upstream's `--event-ttl`, 1 h).
     ttl: Millis,
     /// How far back similar events count towards combining (upstream: 10 min).
@@ -149,11 +171,11 @@ impl EventRecorder {
         };
         let (event_key, message) = self.aggregate(similar, message, now);
 
-        let stamp = store.epoch().stamp(now);
         if let Some(key) = self.observed.get(&event_key).cloned() {
+            let stamp = store.epoch().stamp(now);
             match store.modify::<Event>(&key, |e| {
                 e.count += 1;
-                e.last_timestamp = Some(stamp.clone());
+                e.last_timestamp = Some(stamp);
                 e.message.clone_from(&message);
             }) {
                 Ok(_) => {
@@ -166,7 +188,8 @@ impl EventRecorder {
         }
 
         self.counter += 1;
-        let (similar, _) = &event_key;
+        let stamp = store.epoch().stamp(now);
+        let (similar, _) = &event_key.key;
         let namespace = involved.namespace.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| "default".into());
         let event = Event {
             metadata: ObjectMeta::namespaced(namespace, format!("{}.{:016x}", involved.name, self.counter)),
@@ -205,31 +228,44 @@ impl EventRecorder {
     /// stored with — its own, or combined once its group has seen enough distinct messages.
     fn aggregate(&mut self, similar: SimilarKey, message: String, now: Millis) -> (EventKey, String) {
         // Groups idle longer than the window start afresh (and are dropped to bound memory).
-        while let Some((last, _)) = self.similar_by_last.first()
+        while let Some((last, ..)) = self.similar_by_last.first()
             && now.saturating_sub(*last) > self.similar_window
         {
-            if let Some((_, idle)) = self.similar_by_last.pop_first() {
-                self.similar.remove(&idle);
+            if let Some((_, key, hash)) = self.similar_by_last.pop_first() {
+                self.similar.remove(&Hashed { hash, key });
             }
         }
-        let group = self.similar.entry(similar.clone()).or_default();
-        self.similar_by_last.remove(&(group.last, similar.clone()));
+        let similar = Hashed::new(Arc::new(similar));
+        let mut fresh = false;
+        let group = self.similar.entry(similar.clone()).or_insert_with(|| {
+            fresh = true;
+            SimilarGroup::default()
+        });
+        // A group already used at `now` keeps its place in the LRU order.
+        let touched = fresh || group.last != now;
+        if touched && !fresh {
+            self.similar_by_last.remove(&(group.last, Arc::clone(&similar.key), similar.hash));
+        }
         group.last = now;
-        group.messages.insert(message.clone());
+        if !group.messages.contains(&message) {
+            group.messages.insert(message.clone());
+        }
         let combine = group.messages.len() >= AGGREGATE_MAX_EVENTS;
         if combine {
             // Keep the set below the bound, as upstream's `PopAny` does (here: the least).
             group.messages.pop_first();
         }
-        self.similar_by_last.insert((now, similar.clone()));
+        if touched {
+            self.similar_by_last.insert((now, Arc::clone(&similar.key), similar.hash));
+        }
         while self.similar.len() > MAX_SIMILAR_GROUPS {
-            let Some((_, least_recent)) = self.similar_by_last.pop_first() else { break };
-            self.similar.remove(&least_recent);
+            let Some((_, key, hash)) = self.similar_by_last.pop_first() else { break };
+            self.similar.remove(&Hashed { hash, key });
         }
         if combine {
-            ((similar, None), format!("{COMBINED_PREFIX}{message}"))
+            (Hashed::new((similar.key, None)), format!("{COMBINED_PREFIX}{message}"))
         } else {
-            ((similar, Some(message.clone())), message)
+            (Hashed::new((similar.key, Some(message.clone()))), message)
         }
     }
 
@@ -262,7 +298,9 @@ impl EventRecorder {
     }
 
     fn set_expiry(&mut self, key: &ObjectKey, expires: Millis) {
-        if let Some((_, at)) = self.stored.get_mut(key) {
+        if let Some((_, at)) = self.stored.get_mut(key)
+            && *at != expires
+        {
             self.expiry.remove(&(*at, key.clone()));
             *at = expires;
             self.expiry.insert((expires, key.clone()));
@@ -315,10 +353,30 @@ mod tests {
             record(&mut store, &mut recorder, i as u64, &other, "0/3 nodes are available");
         }
         assert_eq!(recorder.similar.len(), MAX_SIMILAR_GROUPS);
-        assert!(!recorder.similar.keys().any(|k| k.name == "web-49"), "the least recently used went first");
+        assert!(!recorder.similar.keys().any(|k| k.key.name == "web-49"), "the least recently used went first");
         assert_eq!(recorder.similar_by_last.len(), MAX_SIMILAR_GROUPS);
         // The most recent group is the one kept.
-        assert!(recorder.similar.keys().any(|k| k.name == format!("web-{}", MAX_SIMILAR_GROUPS + 49)));
+        assert!(recorder.similar.keys().any(|k| k.key.name == format!("web-{}", MAX_SIMILAR_GROUPS + 49)));
+    }
+
+    #[test]
+    fn groups_last_used_at_the_same_time_are_evicted_in_key_order() {
+        // Hashing the keys must not change which group goes first: ties in last use fall to the
+        // least key, as they did when the maps were keyed by the full key.
+        let (mut store, mut recorder, pod) = setup();
+        for i in (0..MAX_SIMILAR_GROUPS).rev() {
+            let mut other = pod.clone();
+            other.name = format!("web-{i:05}");
+            other.uid = format!("uid-{i}");
+            record(&mut store, &mut recorder, 0, &other, "0/3 nodes are available");
+        }
+        let mut last = pod.clone();
+        last.name = "web-last".into();
+        record(&mut store, &mut recorder, 1, &last, "0/3 nodes are available");
+        let names: BTreeSet<&str> = recorder.similar.keys().map(|k| k.key.name.as_str()).collect();
+        assert!(!names.contains("web-00000"), "the least key of the oldest use went first");
+        assert!(names.contains("web-00001") && names.contains(format!("web-{:05}", MAX_SIMILAR_GROUPS - 1).as_str()));
+        assert!(names.contains("web-last"));
     }
 
     #[test]

@@ -83,6 +83,9 @@ pub struct Store {
     pods_by_node: BTreeMap<String, BTreeSet<ObjectKey>>,
     /// Pods by their controlling owner's uid: what a ReplicaSet reconcile reads.
     pods_by_owner: BTreeMap<String, BTreeSet<ObjectKey>>,
+    /// Active and ready pod counts by controlling owner's uid, kept on the write path, so a
+    /// ReplicaSet sync counts its pods without looking each one up by key.
+    owned_counts: BTreeMap<String, OwnedPodCounts>,
     resource_version: u64,
     log: VecDeque<Change>,
     log_capacity: usize,
@@ -111,6 +114,7 @@ impl Store {
             tables: KindTables::default(),
             pods_by_node: BTreeMap::new(),
             pods_by_owner: BTreeMap::new(),
+            owned_counts: BTreeMap::new(),
             resource_version: 0,
             log: VecDeque::new(),
             log_capacity: log_capacity.max(1),
@@ -166,6 +170,12 @@ impl Store {
     /// Pods whose controlling owner has this uid.
     pub fn pods_owned_by(&self, owner_uid: &str) -> impl Iterator<Item = &Pod> {
         self.pods_by_owner.get(owner_uid).into_iter().flatten().filter_map(|k| Pod::table(&self.tables).get(k))
+    }
+
+    /// How many pods controlled by this uid are active (not terminating, not finished), and how
+    /// many of those are ready.
+    pub fn owned_pod_counts(&self, owner_uid: &str) -> OwnedPodCounts {
+        self.owned_counts.get(owner_uid).copied().unwrap_or_default()
     }
 
     /// Changes after `resource_version`, or `None` when the log no longer reaches back that far
@@ -329,16 +339,57 @@ impl Store {
     }
 
     /// Keeps the pod indexes (by node, by controlling owner) in step with the pods table.
-    fn index<R: Resource>(&mut self, old: Option<&R>, new: Option<&R>) {
+    fn index<R: Stored>(&mut self, old: Option<&R>, new: Option<&R>) {
         if R::KIND != Kind::Pod {
             return;
         }
+        self.count_owned(as_pod(old), as_pod(new));
         let node_of = |o: Option<&R>| o.and_then(|o| o.bound_node().map(|n| (n.to_string(), ObjectKey::of(o.meta()))));
         let owner_of =
             |o: Option<&R>| o.and_then(|o| o.meta().controller().map(|r| (r.uid.clone(), ObjectKey::of(o.meta()))));
         reindex(&mut self.pods_by_node, node_of(old), node_of(new));
         reindex(&mut self.pods_by_owner, owner_of(old), owner_of(new));
     }
+}
+
+/// Active pods (and the ready among them) of one controlling owner.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OwnedPodCounts {
+    pub active: usize,
+    pub ready: usize,
+}
+
+impl Store {
+    /// Moves a pod's contribution to its owner's counts from what it was to what it is.
+    fn count_owned(&mut self, old: Option<&Pod>, new: Option<&Pod>) {
+        fn contribution(p: Option<&Pod>) -> Option<(&str, bool)> {
+            p.filter(|p| p.is_active())
+                .and_then(|p| p.metadata.controller().map(|owner| (owner.uid.as_str(), p.is_ready())))
+        }
+        let (before, after) = (contribution(old), contribution(new));
+        if before == after {
+            return;
+        }
+        if let Some((uid, ready)) = before
+            && let Some(counts) = self.owned_counts.get_mut(uid)
+        {
+            counts.active -= 1;
+            counts.ready -= usize::from(ready);
+            if counts.active == 0 {
+                self.owned_counts.remove(uid);
+            }
+        }
+        if let Some((uid, ready)) = after {
+            let counts = self.owned_counts.entry(uid.to_string()).or_default();
+            counts.active += 1;
+            counts.ready += usize::from(ready);
+        }
+    }
+}
+
+/// The pod behind a generic object, when it is one.
+fn as_pod<R: Stored>(object: Option<&R>) -> Option<&Pod> {
+    object.and_then(|o| (o as &dyn std::any::Any).downcast_ref::<Pod>())
 }
 
 fn reindex(
@@ -462,6 +513,54 @@ mod tests {
         s.modify::<Pod>(&ObjectKey::of(&p.metadata), |p| p.spec.node_name = Some("pin-2".into())).unwrap();
         assert_eq!(s.pods_on_node("pin-1").count(), 0);
         assert_eq!(s.pods_on_node("pin-2").count(), 1);
+    }
+
+    #[test]
+    fn owned_pod_counts_follow_every_write() {
+        use crate::cluster::objects::OwnerReference;
+        use crate::cluster::objects::pod::PodCondition;
+        let mut s = store();
+        let owned = |name: &str| {
+            let mut p = pod(name);
+            p.metadata.owner_references.push(OwnerReference {
+                kind: "ReplicaSet".into(),
+                name: "web".into(),
+                uid: "rs-uid".into(),
+                controller: true,
+                ..Default::default()
+            });
+            p
+        };
+        let scan = |s: &Store| {
+            let active: Vec<&Pod> = s.pods_owned_by("rs-uid").filter(|p| p.is_active()).collect();
+            OwnedPodCounts { active: active.len(), ready: active.iter().filter(|p| p.is_ready()).count() }
+        };
+        for name in ["a", "b", "c"] {
+            s.create(owned(name), Millis(0)).unwrap();
+        }
+        s.create(pod("unowned"), Millis(0)).unwrap();
+        assert_eq!(s.owned_pod_counts("rs-uid"), OwnedPodCounts { active: 3, ready: 0 });
+        let ready = |p: &mut Pod| {
+            p.status.conditions.push(PodCondition {
+                type_: "Ready".into(),
+                status: "True".into(),
+                ..Default::default()
+            })
+        };
+        s.modify::<Pod>(&ObjectKey::new("default", "a"), ready).unwrap();
+        s.modify::<Pod>(&ObjectKey::new("default", "b"), ready).unwrap();
+        assert_eq!(s.owned_pod_counts("rs-uid"), OwnedPodCounts { active: 3, ready: 2 });
+        // Terminating and finished pods are not active; a deleted one is gone.
+        s.modify::<Pod>(&ObjectKey::new("default", "a"), |p| {
+            p.metadata.deletion_timestamp = Some(crate::clock::Epoch::default().stamp(Millis(1)))
+        })
+        .unwrap();
+        s.modify::<Pod>(&ObjectKey::new("default", "c"), |p| p.status.phase = "Failed".into()).unwrap();
+        assert_eq!(s.owned_pod_counts("rs-uid"), OwnedPodCounts { active: 1, ready: 1 });
+        assert_eq!(s.owned_pod_counts("rs-uid"), scan(&s));
+        s.delete::<Pod>(&ObjectKey::new("default", "b")).unwrap();
+        assert_eq!(s.owned_pod_counts("rs-uid"), OwnedPodCounts::default());
+        assert_eq!(s.owned_pod_counts("rs-uid"), scan(&s));
     }
 
     #[test]

@@ -67,8 +67,8 @@ fn sync(key: &ObjectKey, ctx: &mut Context) -> Result<Option<Millis>, Controller
         return Ok(None);
     }
     let desired = rs.spec.replicas.unwrap_or(1).max(0) as usize;
-    // Borrowed, not cloned: only counts and (when scaling down) the victims' keys are needed.
-    let active = ctx.store.pods_owned_by(&rs.metadata.uid).filter(|p| p.is_active()).count();
+    // Counted by the store on its write path: a sync costs nothing per pod unless it scales down.
+    let active = ctx.store.owned_pod_counts(&rs.metadata.uid).active;
     let mut requeue = None;
 
     if active < desired {
@@ -157,11 +157,8 @@ fn sync(key: &ObjectKey, ctx: &mut Context) -> Result<Option<Millis>, Controller
 /// Status from what exists now (level-triggered: recomputed, never incremented).
 fn update_status(key: &ObjectKey, ctx: &mut Context) -> Result<Option<Millis>, ControllerError> {
     let Some(rs) = ctx.store.get::<ReplicaSet>(key) else { return Ok(None) };
-    let (mut replicas, mut ready) = (0, 0);
-    for pod in ctx.store.pods_owned_by(&rs.metadata.uid).filter(|p| p.is_active()) {
-        replicas += 1;
-        ready += i32::from(pod.is_ready());
-    }
+    let counts = ctx.store.owned_pod_counts(&rs.metadata.uid);
+    let (replicas, ready) = (counts.active as i32, counts.ready as i32);
     let generation = rs.metadata.generation;
     let status = &rs.status;
     if status.replicas == replicas
