@@ -46,19 +46,14 @@ impl Controller for DeploymentController {
                 out.push(Key::Object(ObjectKey::of(&d.metadata)))
             }
             Object::ReplicaSet(rs) => {
-                if let Some(owner) = rs.metadata.controller().filter(|o| o.kind == "Deployment") {
-                    out.push(Key::Object(ObjectKey::new(rs.metadata.namespace(), &owner.name)));
-                }
+                out.extend(Key::controlling_owner(&rs.metadata, "Deployment"));
             }
             _ => {}
         }
     }
 
     fn reconcile(&mut self, key: &Key, ctx: &mut Context) -> Result<Action, ControllerError> {
-        let Key::Object(key) = key else {
-            return Err(ControllerError::UnexpectedKey { controller: self.name(), key: key.clone() });
-        };
-        Ok(Action::requeue_at(ctx.now, sync(key, ctx)?))
+        Ok(Action::requeue_at(ctx.now, sync(key.object(self.name())?, ctx)?))
     }
 }
 

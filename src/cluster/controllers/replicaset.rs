@@ -45,19 +45,14 @@ impl Controller for ReplicaSetController {
                 out.push(Key::Object(ObjectKey::of(&rs.metadata)))
             }
             Object::Pod(pod) => {
-                if let Some(owner) = pod.metadata.controller().filter(|o| o.kind == "ReplicaSet") {
-                    out.push(Key::Object(ObjectKey::new(pod.metadata.namespace(), &owner.name)));
-                }
+                out.extend(Key::controlling_owner(&pod.metadata, "ReplicaSet"));
             }
             _ => {}
         }
     }
 
     fn reconcile(&mut self, key: &Key, ctx: &mut Context) -> Result<Action, ControllerError> {
-        let Key::Object(key) = key else {
-            return Err(ControllerError::UnexpectedKey { controller: self.name(), key: key.clone() });
-        };
-        Ok(Action::requeue_at(ctx.now, sync(key, ctx)?))
+        Ok(Action::requeue_at(ctx.now, sync(key.object(self.name())?, ctx)?))
     }
 }
 
