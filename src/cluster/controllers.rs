@@ -177,19 +177,15 @@ pub fn default_error_policy(
     ctx: &mut Context,
 ) -> Action {
     if let Some((kind, key)) = error.involved() {
-        let involved = ctx.store_meta(kind, key);
-        ctx.recorder.record(
-            ctx.store,
-            ctx.now,
-            kind,
-            &involved,
-            "Warning",
-            "FailedUpdate",
-            error.to_string(),
-            component,
-        );
+        record_failed_update(ctx, kind, key, error.to_string(), component);
     }
     Action::requeue(failure_backoff(failures))
+}
+
+/// A `FailedUpdate` Warning on the object a failed write was for.
+fn record_failed_update(ctx: &mut Context, kind: Kind, key: &ObjectKey, message: String, component: &'static str) {
+    let involved = ctx.store_meta(kind, key);
+    ctx.recorder.record(ctx.store, ctx.now, kind, &involved, "Warning", "FailedUpdate", message, component);
 }
 
 /// A controller's write, sorted as client-go's work queue sorts failures: success or an object
@@ -234,14 +230,10 @@ pub fn write_failed(
         StoreError::Conflict { .. } => Some(ctx.now),
         StoreError::NotFound { .. } => None,
         StoreError::AlreadyExists { .. } | StoreError::Invalid { .. } => {
-            let involved = ctx.store_meta(kind, key);
-            ctx.recorder.record(
-                ctx.store,
-                ctx.now,
+            record_failed_update(
+                ctx,
                 kind,
-                &involved,
-                "Warning",
-                "FailedUpdate",
+                key,
                 format!("Error updating {} {}: {err}", kind.name(), key.name),
                 component,
             );

@@ -180,7 +180,7 @@ impl EvictionLimiter {
             pods_retry = mark_pods_not_ready(name, ctx)?;
         }
 
-        pods_retry = earliest(pods_retry, sync_unschedulable_taint(&key, ctx));
+        pods_retry = earliest(pods_retry, sync_unschedulable_taint(&key, ctx)?);
         let Some(node) = ctx.store.get::<Node>(&key) else { return Ok(pods_retry) };
         // A node whose kubelet has not reported yet is neither: it gets the grace period.
         let wanted = match node.ready_condition().map(|_| node.readiness()) {
@@ -218,14 +218,14 @@ impl EvictionLimiter {
 
 /// Upstream's `doNoScheduleTaintingPass` for cordon: `spec.unschedulable` is mirrored by the
 /// `node.kubernetes.io/unschedulable:NoSchedule` taint, added on cordon and removed on uncordon.
-/// Returns when to retry if the node could not be written.
-fn sync_unschedulable_taint(key: &ObjectKey, ctx: &mut Context) -> Option<Millis> {
-    let node = ctx.store.get::<Node>(key)?;
+/// Returns when to retry if the write lost a race; other write failures go to the error policy,
+/// as every other write of this controller.
+fn sync_unschedulable_taint(key: &ObjectKey, ctx: &mut Context) -> Result<Option<Millis>, ControllerError> {
+    let Some(node) = ctx.store.get::<Node>(key) else { return Ok(None) };
     if node.spec.unschedulable == node.has_taint(Taint::UNSCHEDULABLE, Taint::NO_SCHEDULE) {
-        return None;
+        return Ok(None);
     }
-    let written = ctx.store.modify::<Node>(key, mirror_unschedulable);
-    written.err().and_then(|err| super::write_failed(ctx, Kind::Node, key, COMPONENT, &err))
+    settle(ctx.store.modify::<Node>(key, mirror_unschedulable), Kind::Node, key, ctx.now)
 }
 
 fn mirror_unschedulable(node: &mut Node) {
@@ -328,7 +328,7 @@ mod tests {
         for (cordoned, taints) in [(true, 1), (true, 1), (false, 0)] {
             h.store.modify::<Node>(&key, |n| n.spec.unschedulable = cordoned).unwrap();
             let mut ctx = h.context();
-            assert_eq!(sync_unschedulable_taint(&key, &mut ctx), None);
+            assert_eq!(sync_unschedulable_taint(&key, &mut ctx), Ok(None));
             assert_eq!(unschedulable_taints(&h.store), taints, "unschedulable: {cordoned}");
         }
     }
