@@ -176,6 +176,21 @@ pub enum LogLine {
     },
 }
 
+/// A session as it unfolds, for those who follow it rather than drive it: a spectator's replica
+/// World (`pinsetter watch`) and the replay viewer (`pinsetter replay`) consume the same lines.
+/// Because the World is deterministic, the header plus these lines rebuild the game exactly.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeedLine {
+    /// An input, applied when the World's clock reads `tick` (before it steps past it), as
+    /// [`LogLine::Input`].
+    Input { tick: u64, input: Input },
+    /// The session's World has reached `tick`: a follower may step its replica up to it.
+    Reached(u64),
+    /// The session ended: its final digest when known (a recorded trailer), `None` when the
+    /// source went away.
+    End { digest: Option<String> },
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum InputLogError {
     #[error("cannot read the input log {path}: {source}")]
