@@ -49,8 +49,11 @@ fn knocking_a_pin_in_the_real_terminal_reschedules_its_pods() {
         return;
     }
     let tmux = Tmux { socket: format!("pinsetter-smoke-{}", std::process::id()) };
+    // Its own data directory: a test must not write high scores into the player's.
+    let data = std::env::temp_dir().join(format!("pinsetter-smoke-{}", std::process::id()));
     let bin = env!("CARGO_BIN_EXE_pinsetter");
-    let started = tmux.run(&["new-session", "-d", "-s", "smoke", "-x", "160", "-y", "48", bin]);
+    let command = format!("PINSETTER_DATA_DIR={} exec {bin}", data.display());
+    let started = tmux.run(&["new-session", "-d", "-s", "smoke", "-x", "160", "-y", "48", &command]);
     assert!(started.status.success(), "tmux failed: {}", String::from_utf8_lossy(&started.stderr));
 
     let screen = wait_for(&tmux, "ten pins and the scorecard", Duration::from_secs(20), |s| {
@@ -74,6 +77,7 @@ fn knocking_a_pin_in_the_real_terminal_reschedules_its_pods() {
         assert!(start.elapsed() < Duration::from_secs(5), "q did not quit");
         std::thread::sleep(Duration::from_millis(50));
     }
+    std::fs::remove_dir_all(&data).ok();
 }
 
 /// Whether the process is gone (or a zombie nobody has reaped yet).
