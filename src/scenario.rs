@@ -94,6 +94,9 @@ pub struct Scenario {
     /// It travels with the lane so every shell that builds a World from one (play, sim, serve)
     /// starts it the same way; the game's `s` key changes it afterwards.
     pub scheduler: Policy,
+    /// Replicas of kube-scheduler and of kube-controller-manager, each contending for its
+    /// Lease (`--control-plane-replicas`; travels with the lane like `scheduler`).
+    pub control_plane_replicas: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -165,7 +168,8 @@ impl Scenario {
         if !objects.iter().any(|(_, o)| matches!(o, Object::Node(_))) {
             return Err(ScenarioError::Empty(origin.into()));
         }
-        let scenario = Scenario { origin: origin.into(), objects, scheduler: Policy::default() };
+        let scenario =
+            Scenario { origin: origin.into(), objects, scheduler: Policy::default(), control_plane_replicas: 1 };
         scenario.check_envelope()?;
         Ok(scenario)
     }
@@ -310,7 +314,12 @@ impl Scenario {
         for (shape, count) in GENERATED_SHAPES.iter().zip(replicas) {
             objects.push((objects.len() + 1, Object::Deployment(generated_deployment(shape, count as i32))));
         }
-        Scenario { origin: format!("generated:{nodes}x{}", size.pods), objects, scheduler: Policy::default() }
+        Scenario {
+            origin: format!("generated:{nodes}x{}", size.pods),
+            objects,
+            scheduler: Policy::default(),
+            control_plane_replicas: 1,
+        }
     }
 }
 
