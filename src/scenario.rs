@@ -111,15 +111,15 @@ pub enum ScenarioError {
     Invalid { origin: String, document: usize, kind: String, name: String, message: String },
     #[error("{0}: no objects: a scenario needs at least one Node")]
     Empty(String),
-    #[error("unknown scenario {0:?}: give a path to a YAML file, or one of: default, tiny, stadium, envelope")]
+    #[error("unknown scenario {0:?}: give a path to a YAML file, or one of: default, tiny, ha, stadium, envelope")]
     Unknown(String),
     #[error(transparent)]
     Envelope(#[from] EnvelopeError),
 }
 
 impl Scenario {
-    /// `--scenario` takes a path, or the name of a built-in lane (`default`, `tiny`, `stadium`,
-    /// `envelope`).
+    /// `--scenario` takes a path, or the name of a built-in lane (`default`, `tiny`, `ha` (the
+    /// default lane with 3 control-plane replicas), `stadium`, `envelope`).
     pub fn resolve(spec: &str) -> Result<Scenario, ScenarioError> {
         let path = Path::new(spec);
         if path.exists() {
@@ -130,6 +130,13 @@ impl Scenario {
         let name = spec.trim_end_matches(".yaml").rsplit('/').next().unwrap_or(spec);
         match name {
             "stadium" => return Ok(Scenario::generate(&STADIUM)?),
+            // The default lane with a highly available control plane: knock its leader.
+            "ha" => {
+                let mut lane = Scenario::resolve("default")?;
+                lane.origin = "builtin:ha".into();
+                lane.control_plane_replicas = 3;
+                return Ok(lane);
+            }
             "envelope" => return Ok(Scenario::generate(&ENVELOPE)?),
             _ => {}
         }
