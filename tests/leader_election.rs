@@ -87,7 +87,7 @@ proptest! {
                     let since = *waiting_since[slot].get_or_insert(now);
                     // A replica reconnected or restored meanwhile restarts its observation: the
                     // wait counts from the last chaos at the latest.
-                    let from = since.max(last_chaos.min(now));
+                    let from = since.max(last_chaos);
                     prop_assert!(
                         now - from <= bound,
                         "{} leaderless for {} ms with a live replica (bound {bound} ms)", elected.component.name(), now - from
