@@ -32,4 +32,10 @@ t send-keys -t shot Escape '?'
 sleep 0.3; shot help
 t send-keys -t shot q
 t kill-server 2>/dev/null || true
+# The pinsetter knocked: three control-plane replicas, upstream's timing, 12.4 s into the gap.
+t new-session -d -s shot -x 160 -y 48 "$bin play --control-plane-replicas 3 --timing kubernetes --seed 1"
+sleep 6; t send-keys -t shot k
+sleep 12.4; shot leader-knocked
+t send-keys -t shot q
+t kill-server 2>/dev/null || true
 echo "captured: $(ls screenshots/*.txt screenshots/*.png | tr '\n' ' ')"

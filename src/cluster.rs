@@ -10,6 +10,7 @@ pub mod agents;
 pub mod controllers;
 pub mod events;
 pub mod kubelet;
+pub mod leader_election;
 pub mod objects;
 pub mod scheduler;
 pub mod store;
@@ -18,6 +19,7 @@ pub mod timing;
 use self::controllers::{Controller, Key};
 use self::events::EventRecorder;
 use self::kubelet::Kubelet;
+use self::leader_election::{Component, LeaderElection};
 use self::objects::{Deployment, Kind, Node, Object, Pod, Resource};
 use self::scheduler::{Policy, Scheduler};
 use self::store::{Change, ChangeType, ObjectKey, Store, StoreError};
@@ -150,6 +152,12 @@ pub struct Cluster {
     cursor: u64,
     /// Service cluster IPs handed out so far (deterministic, in order).
     next_cluster_ip: u32,
+    /// The replicas of kube-scheduler and kube-controller-manager: each acts only while one of
+    /// its replicas holds its Lease.
+    pub leader_election: LeaderElection,
+    /// Reconciles that fell due while kube-controller-manager had no leader: run when one
+    /// acquires (a new leader starts from what its informers list).
+    parked: BTreeSet<Task>,
 }
 
 impl Cluster {
@@ -175,7 +183,30 @@ impl Cluster {
             queue,
             cursor: 0,
             next_cluster_ip: 0,
+            leader_election: LeaderElection::single(seed),
+            parked: BTreeSet::new(),
         }
+    }
+
+    /// Runs `replicas` of each elected component instead of one (before the first step).
+    pub fn set_control_plane_replicas(
+        &mut self,
+        seed: u64,
+        replicas: usize,
+    ) -> Result<(), leader_election::ElectionError> {
+        self.leader_election = LeaderElection::new(seed, replicas)?;
+        Ok(())
+    }
+
+    /// The pinsetter itself is knocked: the leading replica of each given component crashes.
+    /// Returns the identities that went down.
+    pub fn knock_leader(&mut self, components: &[Component], now: Millis) -> Vec<String> {
+        components.iter().filter_map(|c| self.leader_election.knock_leader(*c, now)).collect()
+    }
+
+    /// The knocked replicas of the given components start again, as standbys.
+    pub fn restore_control_plane(&mut self, components: &[Component], now: Millis) -> usize {
+        components.iter().map(|c| self.leader_election.restore(*c, now)).sum()
     }
 
     /// Creates or replaces an object the way `kubectl apply` would (admission included).
@@ -363,7 +394,9 @@ impl Cluster {
 
     /// When something is next due, so headless loops may skip idle time.
     pub fn next_deadline(&self) -> Option<Millis> {
-        [self.queue.next_deadline(), self.scheduler.next_deadline()].into_iter().flatten().min()
+        let scheduler =
+            self.scheduler.next_deadline().filter(|_| self.leader_election.is_led(Component::KubeScheduler));
+        [self.queue.next_deadline(), scheduler, Some(self.leader_election.next_deadline())].into_iter().flatten().min()
     }
 
     /// Runs everything due at `now` until the control plane is quiet for this instant. A bound
@@ -375,6 +408,17 @@ impl Cluster {
 
     fn step_bounded(&mut self, now: Millis, base_rounds: usize, per_object: usize) -> Result<(), ClusterError> {
         self.recorder.expire(&mut self.store, now);
+        if self.leader_election.next_deadline() <= now {
+            self.leader_election.step(&mut self.store, &mut self.recorder, now, &self.timing);
+        }
+        // Leadership changes only here and between steps (a knock), never within one.
+        let scheduling = self.leader_election.is_led(Component::KubeScheduler);
+        let reconciling = self.leader_election.is_led(Component::KubeControllerManager);
+        if reconciling {
+            for task in std::mem::take(&mut self.parked) {
+                self.queue.add(task, now);
+            }
+        }
         let mut rounds = 0;
         // Honest work grows with the cluster (a kubelet sync per pod, a heartbeat per node, all
         // at one instant at start-up), so the bound does too: only work beyond a few rounds per
@@ -383,10 +427,14 @@ impl Cluster {
             rounds += 1;
             self.dispatch(now);
             if let Some(task) = self.queue.pop_due(now) {
-                self.run(task, now);
+                if !reconciling && matches!(task, Task::Reconcile(..)) {
+                    self.parked.insert(task);
+                } else {
+                    self.run(task, now);
+                }
                 continue;
             }
-            if self.scheduler.next_deadline().is_some_and(|t| t <= now) {
+            if scheduling && self.scheduler.next_deadline().is_some_and(|t| t <= now) {
                 self.scheduler.run_cycle(&mut self.store, &mut self.recorder, now, &self.timing);
                 continue;
             }

@@ -157,7 +157,14 @@ pub struct LoggedScenario {
     pub origin: String,
     pub digest: String,
     pub scheduler: String,
+    /// `--control-plane-replicas` (logs from before it existed ran one).
+    #[serde(default = "one_replica")]
+    pub control_plane_replicas: usize,
     pub objects: Vec<serde_json::Value>,
+}
+
+fn one_replica() -> usize {
+    1
 }
 
 /// One line after the header: an input and the tick it was applied at, or the trailer.
@@ -239,6 +246,7 @@ impl LogHeader {
                 origin: scenario.origin.clone(),
                 digest: scenario_digest(&objects, &scheduler),
                 scheduler,
+                control_plane_replicas: scenario.control_plane_replicas,
                 objects,
             },
         }
@@ -262,7 +270,12 @@ impl LogHeader {
             .into_iter()
             .find(|p| p.name() == logged.scheduler)
             .ok_or_else(|| line(format!("unknown scheduler {:?}", logged.scheduler)))?;
-        Ok(crate::scenario::Scenario { origin: logged.origin.clone(), objects, scheduler })
+        Ok(crate::scenario::Scenario {
+            origin: logged.origin.clone(),
+            objects,
+            scheduler,
+            control_plane_replicas: logged.control_plane_replicas,
+        })
     }
 
     pub fn preset(&self, path: &str) -> Result<crate::cluster::timing::Preset, InputLogError> {

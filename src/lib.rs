@@ -17,6 +17,8 @@
 //!     cluster runs); replicaset, deployment, endpoints, node_lifecycle, taint_eviction,
 //!     garbage_collector — one file per upstream controller, unit-tested on `harness`.
 //!   - [`cluster::kubelet`]: a simulated pin: heartbeats and pod phases.
+//!   - [`cluster::leader_election`]: kube-scheduler's and kube-controller-manager's replicas
+//!     contending for their Leases in `kube-system` (client-go's algorithm); only a leader acts.
 //!   - [`cluster::timing`]: the `arcade` and `kubernetes` presets.
 //! - [`alley`]: the bowling game (lane, ball, pins, scoring), knowing nothing of Kubernetes.
 //! - [`scenario`]: loading lanes from multi-document YAML manifests, and generated lanes.

@@ -183,7 +183,7 @@ struct KubeconfigArgs {
 #[derive(Args, Debug, Clone)]
 struct LaneArgs {
     /// A scenario file (multi-document YAML of Nodes and Deployments), or a built-in lane:
-    /// default, tiny, stadium (1,000 pins), envelope (Kubernetes' limits: 5,000 nodes of
+    /// default, tiny, ha (default with 3 control-plane replicas), stadium (1,000 pins), envelope (Kubernetes' limits: 5,000 nodes of
     /// 32 cpu / 128Gi, 150,000 pods).
     #[arg(long, default_value = "default", global = true, allow_hyphen_values = true)]
     scenario: String,
@@ -215,6 +215,10 @@ struct LaneArgs {
     /// The scheduling policy to start with (in the game, `s` cycles them).
     #[arg(long, default_value = "greedy", value_parser = policy_parser(), allow_hyphen_values = true)]
     scheduler: Policy,
+    /// Replicas of kube-scheduler and of kube-controller-manager (1 to 9), each contending for
+    /// its Lease in kube-system; only the leader acts. The `ha` lane runs 3.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=9), allow_hyphen_values = true)]
+    control_plane_replicas: Option<u8>,
 }
 
 /// `--scheduler` and `--compare` accept the policy registry's names, and `--help` lists each
@@ -237,6 +241,9 @@ impl LaneArgs {
             _ => Scenario::resolve(&self.scenario)?,
         };
         scenario.scheduler = self.scheduler;
+        if let Some(replicas) = self.control_plane_replicas {
+            scenario.control_plane_replicas = usize::from(replicas);
+        }
         Ok(scenario)
     }
 }
@@ -267,7 +274,8 @@ struct SimArgs {
     #[command(flatten)]
     lane: LaneArgs,
     /// A timed action, repeatable: '<time> knock NODE' | 'restore NODE' | 'reset' |
-    /// 'scale DEPLOYMENT N' | 'cordon NODE' | 'uncordon NODE' | 'delete-pod POD'.
+    /// 'scale DEPLOYMENT N' | 'cordon NODE' | 'uncordon NODE' | 'delete-pod POD' |
+    /// 'knock-leader [kube-scheduler|kube-controller-manager]' | 'restore-leader [COMPONENT]'.
     #[arg(long = "at", value_name = "'TIME ACTION'", value_parser = sim::parse_action, allow_hyphen_values = true)]
     actions: Vec<sim::Action>,
     /// How much game time to simulate.

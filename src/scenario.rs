@@ -94,6 +94,9 @@ pub struct Scenario {
     /// It travels with the lane so every shell that builds a World from one (play, sim, serve)
     /// starts it the same way; the game's `s` key changes it afterwards.
     pub scheduler: Policy,
+    /// Replicas of kube-scheduler and of kube-controller-manager, each contending for its
+    /// Lease (`--control-plane-replicas`; travels with the lane like `scheduler`).
+    pub control_plane_replicas: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -108,15 +111,15 @@ pub enum ScenarioError {
     Invalid { origin: String, document: usize, kind: String, name: String, message: String },
     #[error("{0}: no objects: a scenario needs at least one Node")]
     Empty(String),
-    #[error("unknown scenario {0:?}: give a path to a YAML file, or one of: default, tiny, stadium, envelope")]
+    #[error("unknown scenario {0:?}: give a path to a YAML file, or one of: default, tiny, ha, stadium, envelope")]
     Unknown(String),
     #[error(transparent)]
     Envelope(#[from] EnvelopeError),
 }
 
 impl Scenario {
-    /// `--scenario` takes a path, or the name of a built-in lane (`default`, `tiny`, `stadium`,
-    /// `envelope`).
+    /// `--scenario` takes a path, or the name of a built-in lane (`default`, `tiny`, `ha` (the
+    /// default lane with 3 control-plane replicas), `stadium`, `envelope`).
     pub fn resolve(spec: &str) -> Result<Scenario, ScenarioError> {
         let path = Path::new(spec);
         if path.exists() {
@@ -127,6 +130,13 @@ impl Scenario {
         let name = spec.trim_end_matches(".yaml").rsplit('/').next().unwrap_or(spec);
         match name {
             "stadium" => return Ok(Scenario::generate(&STADIUM)?),
+            // The default lane with a highly available control plane: knock its leader.
+            "ha" => {
+                let mut lane = Scenario::resolve("default")?;
+                lane.origin = "builtin:ha".into();
+                lane.control_plane_replicas = 3;
+                return Ok(lane);
+            }
             "envelope" => return Ok(Scenario::generate(&ENVELOPE)?),
             _ => {}
         }
@@ -165,7 +175,8 @@ impl Scenario {
         if !objects.iter().any(|(_, o)| matches!(o, Object::Node(_))) {
             return Err(ScenarioError::Empty(origin.into()));
         }
-        let scenario = Scenario { origin: origin.into(), objects, scheduler: Policy::default() };
+        let scenario =
+            Scenario { origin: origin.into(), objects, scheduler: Policy::default(), control_plane_replicas: 1 };
         scenario.check_envelope()?;
         Ok(scenario)
     }
@@ -310,7 +321,12 @@ impl Scenario {
         for (shape, count) in GENERATED_SHAPES.iter().zip(replicas) {
             objects.push((objects.len() + 1, Object::Deployment(generated_deployment(shape, count as i32))));
         }
-        Scenario { origin: format!("generated:{nodes}x{}", size.pods), objects, scheduler: Policy::default() }
+        Scenario {
+            origin: format!("generated:{nodes}x{}", size.pods),
+            objects,
+            scheduler: Policy::default(),
+            control_plane_replicas: 1,
+        }
     }
 }
 

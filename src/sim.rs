@@ -82,10 +82,11 @@ pub struct Action {
 }
 
 /// Parses `5s knock pin-3`, `40s reset`, `10s restore pin-3`, `12s scale web 20`,
-/// `3s cordon pin-2`, `3s uncordon pin-2`, `4s delete-pod web-abcde`.
+/// `3s cordon pin-2`, `3s uncordon pin-2`, `4s delete-pod web-abcde`, `5s knock-leader`,
+/// `5s knock-leader kube-scheduler`, `9s restore-leader`.
 pub fn parse_action(text: &str) -> Result<Action, String> {
     let words: Vec<&str> = text.split_whitespace().collect();
-    let usage = "expected '<time> <action>', e.g. '5s knock pin-3'. Actions: knock NODE, restore NODE, reset, scale DEPLOYMENT REPLICAS, cordon NODE, uncordon NODE, delete-pod POD";
+    let usage = "expected '<time> <action>', e.g. '5s knock pin-3'. Actions: knock NODE, restore NODE, reset, scale DEPLOYMENT REPLICAS, cordon NODE, uncordon NODE, delete-pod POD, knock-leader [COMPONENT], restore-leader [COMPONENT]";
     let [time, verb, args @ ..] = words.as_slice() else {
         return Err(format!("bad --at {text:?}: {usage}"));
     };
@@ -101,6 +102,13 @@ pub fn parse_action(text: &str) -> Result<Action, String> {
         ("cordon", [node]) => Input::Cordon { node: node.to_string(), unschedulable: true },
         ("uncordon", [node]) => Input::Cordon { node: node.to_string(), unschedulable: false },
         ("delete-pod", [pod]) => Input::DeletePod(key(pod)),
+        ("knock-leader" | "restore-leader", [] | [_]) => {
+            let component = match args.first() {
+                Some(name) => Some(name.parse().map_err(|e| format!("bad --at {text:?}: {e}"))?),
+                None => None,
+            };
+            if *verb == "knock-leader" { Input::KnockLeader(component) } else { Input::RestoreLeader(component) }
+        }
         ("scale", [deployment, replicas]) => {
             let replicas: i32 =
                 replicas.parse().ok().filter(|r| *r >= 0).ok_or_else(|| {
@@ -160,12 +168,45 @@ pub struct Report {
     pub digest: String,
     /// What went wrong while running (a control-plane livelock, dropped outputs): empty when healthy.
     pub faults: Vec<String>,
+    /// Per elected component (kube-scheduler, kube-controller-manager): its replicas, who
+    /// leads at the end, how often the leader changed and the longest time without one.
+    pub leader_election: Vec<LeaderReport>,
     /// Wall time of the run (building the World and stepping it), milliseconds. Measured by
     /// this shell; the core reads no clock.
     pub wall_ms: u64,
     /// The process's peak resident set at the end of the run (VmHWM), if the OS reports it.
     /// Under `--compare` it covers every run so far, not this one alone.
     pub peak_rss_bytes: Option<u64>,
+}
+
+/// One elected component in `sim --json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct LeaderReport {
+    pub component: &'static str,
+    pub replicas: usize,
+    /// The holder at the end (None while leaderless).
+    pub leader: Option<String>,
+    /// Times a replica became leader (the first acquisition included).
+    pub leader_changes: u64,
+    /// The longest stretch without a leader, the one still open at the end included.
+    pub longest_leaderless_ms: u64,
+}
+
+fn leader_reports(world: &World) -> Vec<LeaderReport> {
+    let now = world.now();
+    world
+        .cluster()
+        .leader_election
+        .components()
+        .iter()
+        .map(|elected| LeaderReport {
+            component: elected.component.name(),
+            replicas: elected.replicas.len(),
+            leader: elected.leader().map(|i| elected.replicas[i].identity.clone()),
+            leader_changes: elected.leader_changes,
+            longest_leaderless_ms: elected.longest_gap_until(now).0,
+        })
+        .collect()
 }
 
 /// Runs the scenario to `until`, applying `actions` at their times; calls `on_event` for every
@@ -242,6 +283,7 @@ fn report(world: &World, scenario: &Scenario, seed: u64, timing: Preset, until: 
         resource_version: world.cluster().store.resource_version(),
         digest: world.digest(),
         faults: world.faults().iter().map(ToString::to_string).collect(),
+        leader_election: leader_reports(world),
         wall_ms: wall.as_millis() as u64,
         peak_rss_bytes: peak_rss_bytes(),
     }
@@ -433,7 +475,21 @@ mod tests {
             parse_action("1m scale web 20").unwrap().input,
             Input::Scale { deployment: ObjectKey::new("default", "web"), replicas: 20 }
         );
-        for bad in ["", "5s", "knock pin-3", "5x knock pin-3", "5s explode pin-3", "5s scale web -1", "5s knock"] {
+        let a = parse_action("5s knock-leader kube-scheduler").unwrap();
+        assert_eq!(a.input, Input::KnockLeader(Some(crate::cluster::leader_election::Component::KubeScheduler)));
+        assert_eq!(parse_action("9s restore-leader").unwrap().input, Input::RestoreLeader(None));
+        let err = parse_action("5s knock-leader kube-proxy").unwrap_err();
+        assert!(err.contains("unknown component \"kube-proxy\""), "{err}");
+        for bad in [
+            "",
+            "5s",
+            "knock pin-3",
+            "5x knock pin-3",
+            "5s explode pin-3",
+            "5s scale web -1",
+            "5s knock",
+            "5s knock-leader a b",
+        ] {
             let err = parse_action(bad).unwrap_err();
             assert!(err.starts_with("bad --at"), "{bad:?}: {err}");
         }

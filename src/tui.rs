@@ -305,6 +305,8 @@ impl App {
                 None => self.say("select a pin first (tab)"),
             },
             KeyCode::Char('r') => self.input(Input::ResetPins),
+            KeyCode::Char('k') => self.input(Input::KnockLeader(None)),
+            KeyCode::Char('K') => self.input(Input::RestoreLeader(None)),
             KeyCode::Char('c') => match self.selected_node() {
                 Some(node) => {
                     let cordoned = self

@@ -12,6 +12,7 @@ use crate::clock::{Epoch, Millis, TICK_MS};
 use crate::cluster::agents::protocol::{Capacity, PodPhase, PodRef};
 use crate::cluster::agents::{AgentError, Joined, Registration};
 use crate::cluster::events::EventRecord;
+use crate::cluster::leader_election::{Component, ElectionError};
 use crate::cluster::objects::Kind;
 use crate::cluster::objects::{Deployment, Node, Object, Pod, PodState};
 use crate::cluster::scheduler::{Policy, rack_order_key};
@@ -34,6 +35,12 @@ pub enum Input {
     Restore(String),
     /// The pinsetter stands every pin again and every knocked node comes back.
     ResetPins,
+    /// The pinsetter itself is knocked: the leading replica of the component (of both when
+    /// None) crashes; nothing it does happens until a standby acquires the Lease
+    /// (`sim --at '5s knock-leader kube-scheduler'`, the game's `k` key).
+    KnockLeader(Option<Component>),
+    /// The knocked replicas of the component (of both when None) start again, as standbys.
+    RestoreLeader(Option<Component>),
     /// Create or replace an object (`kubectl apply`).
     Apply(#[serde(with = "serde_object")] Box<Object>),
     Scale {
@@ -191,6 +198,8 @@ pub enum WorldError {
     UnknownNode(String),
     #[error(transparent)]
     Agent(#[from] AgentError),
+    #[error(transparent)]
+    ControlPlane(#[from] ElectionError),
 }
 
 /// Something that went wrong while the World ran on its own (not in answer to an input):
@@ -304,6 +313,7 @@ impl World {
     /// in real time; headless runs keep the fixed default, so they replay byte for byte.
     pub fn with_epoch(seed: u64, preset: Preset, scenario: &Scenario, epoch: Epoch) -> Result<World, WorldError> {
         let mut cluster = Cluster::new(seed, Timing::preset(preset));
+        cluster.set_control_plane_replicas(seed, scenario.control_plane_replicas)?;
         cluster.store.set_epoch(epoch);
         cluster.scheduler.policy = scenario.scheduler;
         if scenario.objects.iter().filter(|(_, o)| matches!(o, Object::Node(_))).count() > 100 {
@@ -444,6 +454,32 @@ impl World {
                 self.alley.reset_rack();
                 let all = self.pins.clone();
                 self.restore(&all);
+            }
+            Input::KnockLeader(component) => {
+                let components = component.map_or(Component::ALL.to_vec(), |c| vec![c]);
+                let knocked = self.cluster.knock_leader(&components, now);
+                let text = if knocked.is_empty() {
+                    "pinsetter: no leader to knock: every replica is down or still waiting for the Lease".to_string()
+                } else {
+                    format!(
+                        "pinsetter: knocked the leader ({}): nothing of its work happens until a standby acquires the Lease, {} s after it last saw it renewed",
+                        knocked.join(", "),
+                        self.cluster.timing.lease_duration.0 as f64 / 1000.0
+                    )
+                };
+                self.emit(Output::Note { at: now, text });
+            }
+            Input::RestoreLeader(component) => {
+                let components = component.map_or(Component::ALL.to_vec(), |c| vec![c]);
+                let back = self.cluster.restore_control_plane(&components, now);
+                if back > 0 {
+                    let text = format!(
+                        "pinsetter: {back} control-plane replica{} restarted as standby{}",
+                        if back == 1 { "" } else { "s" },
+                        if back == 1 { "" } else { "s" }
+                    );
+                    self.emit(Output::Note { at: now, text });
+                }
             }
             Input::Apply(object) => {
                 self.cluster.apply(*object, now)?;

@@ -23,8 +23,13 @@ impl Drop for Serve {
 
 impl Serve {
     fn start() -> Serve {
+        Serve::start_with(&[])
+    }
+
+    fn start_with(extra: &[&str]) -> Serve {
         let mut child = Command::new(env!("CARGO_BIN_EXE_pinsetter"))
             .args(["serve", "--listen", "127.0.0.1:0", "--seed", "3"])
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
@@ -174,6 +179,31 @@ fn the_real_kubectl_drives_the_lane() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("is invalid") && err.contains("spec.replicas"), "{err}");
     assert!(!s.kubectl(&["get", "deployment", "bad"]).status.success());
+}
+
+#[test]
+fn leader_election_leases_with_the_real_kubectl() {
+    if !kubectl_present() {
+        return;
+    }
+    let s = Serve::start_with(&["--control-plane-replicas", "3"]);
+    let leases = s.eventually("both control-plane leases", &["get", "leases", "-n", "kube-system"], |o| {
+        o.contains("kube-scheduler") && o.contains("kube-controller-manager")
+    });
+    let header: Vec<&str> = leases.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "HOLDER", "AGE"], "{leases}");
+    for name in ["kube-scheduler", "kube-controller-manager"] {
+        let row = leases.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{leases}"));
+        let holder = row.split_whitespace().nth(1).unwrap_or_default();
+        assert!(holder.starts_with("pinsetter-cp-") && holder.contains('_'), "{row}");
+    }
+    let lease: serde_json::Value =
+        serde_json::from_str(&s.ok(&["get", "lease", "kube-scheduler", "-n", "kube-system", "-o", "json"])).unwrap();
+    assert_eq!(lease["spec"]["leaseTransitions"], 0, "{lease:#}");
+    assert!(lease["spec"]["acquireTime"].as_str().is_some_and(|t| t.ends_with('Z') && t.contains('.')), "{lease:#}");
+    assert!(lease["spec"]["renewTime"].is_string(), "{lease:#}");
+    let events = s.ok(&["get", "events", "-n", "kube-system"]);
+    assert!(events.contains("LeaderElection") && events.contains("became leader"), "{events}");
 }
 
 #[test]

@@ -165,3 +165,30 @@ fn pins_beyond_ten_stand_in_a_side_rack_marked_external() {
     let line = text.lines().find(|l| l.contains("agent-a")).expect("the agent's pin is listed");
     assert!(line.contains("ext"), "agent-run pins are marked external: {line}");
 }
+
+#[test]
+fn pinsetter_panel_shows_three_replicas_and_the_leaderless_gap_after_k() {
+    let options = PlayOptions {
+        scenario: Scenario::resolve("ha").unwrap(),
+        seed: 7,
+        timing: Preset::Arcade,
+        speed: 1.0,
+        ascii: false,
+        listen: None,
+        epoch: Default::default(),
+    };
+    let mut app = App::new(options, None).unwrap();
+    run_for(&mut app, 1_000);
+    let before = screen(&app, 160, 48);
+    assert!(before.contains("kube-scheduler ●○○ pinsetter-cp-1_"), "{before}");
+    press(&mut app, KeyCode::Char('k'));
+    // 0.4 s into the gap: the standbys wait out the 0.75 s lease duration.
+    run_for(&mut app, 400);
+    let text = screen(&app, 160, 48);
+    assert!(text.contains("kube-scheduler ✖○○ no leader for 0.4 s"), "{text}");
+    assert!(text.contains("kube-controller-manager ✖○○ no leader for 0.4 s"), "{text}");
+    insta::assert_snapshot!(text);
+    run_for(&mut app, 500);
+    let after = screen(&app, 160, 48);
+    assert!(after.contains("kube-scheduler ✖●○ pinsetter-cp-2_"), "{after}");
+}

@@ -117,6 +117,7 @@ impl Kubelet {
                     holder_identity: Some(self.node.clone()),
                     lease_duration_seconds: Some(40),
                     renew_time: renew,
+                    ..LeaseSpec::default()
                 },
                 ..Lease::default()
             };

@@ -3,6 +3,8 @@
 //! `kubernetes` is upstream's defaults (kubelet lease renewal 10 s, node-monitor-grace-period
 //! 50 s, default toleration 300 s for not-ready/unreachable, node-eviction-rate 0.1/s), so the
 //! real six-minute timeline plays out. `arcade` compresses it so recovery is visible in ~2 s.
+//! Leader election keeps client-go's defaults in `kubernetes` (leaseDuration 15 s, renewDeadline
+//! 10 s, retryPeriod 2 s) and is scaled by 1/20 in `arcade`, as the kubelet's lease renewal is.
 
 use crate::clock::Millis;
 use serde::Serialize;
@@ -40,6 +42,15 @@ pub struct Timing {
     /// podMaxInUnschedulablePodsDuration: the longest an unschedulable pod stays parked without
     /// a cluster event that could help it (upstream: 5 min).
     pub pod_max_in_unschedulable: Millis,
+    /// Leader election (client-go's `LeaderElectionConfig`, kube-scheduler's and
+    /// kube-controller-manager's defaults): how long a standby waits after it last saw the
+    /// Lease renewed before taking it (upstream: 15 s),
+    pub lease_duration: Millis,
+    /// how long a leader keeps trying to renew before it stops leading (upstream: 10 s; less
+    /// than `lease_duration`, so the old leader has stopped before anyone may take over),
+    pub renew_deadline: Millis,
+    /// and how often every replica tries to acquire or renew (upstream: 2 s).
+    pub retry_period: Millis,
 }
 
 impl Timing {
@@ -58,6 +69,10 @@ impl Timing {
                 pod_initial_backoff: Millis(50),
                 pod_max_backoff: Millis(500),
                 pod_max_in_unschedulable: Millis(15_000),
+                // Scaled by 1/20 too: 15 s, 10 s and 2 s become 750, 500 and 100 ms.
+                lease_duration: Millis(750),
+                renew_deadline: Millis(500),
+                retry_period: Millis(100),
             },
             Preset::Kubernetes => Timing {
                 preset,
@@ -71,6 +86,9 @@ impl Timing {
                 pod_initial_backoff: Millis(1_000),
                 pod_max_backoff: Millis(10_000),
                 pod_max_in_unschedulable: Millis(300_000),
+                lease_duration: Millis(15_000),
+                renew_deadline: Millis(10_000),
+                retry_period: Millis(2_000),
             },
         }
     }

@@ -53,7 +53,7 @@ fn draw(frame: &mut Frame, app: &App) {
     // Tall screens get the full cluster sheet (four rows); short ones keep room for the lane.
     let score_height = if area.height >= 40 { 7 } else { 5 };
     let [top, middle, score, hints] = Layout::vertical([
-        Constraint::Length(4),
+        Constraint::Length(5),
         Constraint::Min(10),
         Constraint::Length(score_height),
         Constraint::Length(1),
@@ -176,7 +176,42 @@ fn pinsetter_panel(frame: &mut Frame, app: &App, area: Rect) {
         ),
     ]);
     let title = Line::from(vec![Span::styled(" PINSETTER ", t.title()), Span::styled("control plane ", t.dim())]);
-    frame.render_widget(Paragraph::new(vec![l1, l2]).block(block(title, app)), area);
+    let l3 = leaders_line(app);
+    frame.render_widget(Paragraph::new(vec![l1, l2, l3]).block(block(title, app)), area);
+}
+
+/// Each elected component's replicas (● leader, ○ standby, ✖ knocked; `* o X` in ASCII), then its holder or,
+/// while nobody leads, how long it has been without one: the gap the `k` key opens.
+fn leaders_line(app: &App) -> Line<'static> {
+    let t = &app.theme;
+    let world = &app.driver.world;
+    let mut spans = vec![Span::styled("leaders ", t.title())];
+    for elected in world.cluster().leader_election.components() {
+        spans.push(Span::raw(format!("{} ", elected.component.name())));
+        for (index, replica) in elected.replicas.iter().enumerate() {
+            let (glyph, style) = match (replica.alive, elected.leader() == Some(index)) {
+                (false, _) => (t.down(), t.bad()),
+                (true, true) => (t.ready(), t.good()),
+                (true, false) => (if t.unicode { "○" } else { "o" }, t.dim()),
+            };
+            spans.push(Span::styled(glyph, style));
+        }
+        spans.push(Span::raw(" "));
+        match (elected.leader(), elected.leaderless_since) {
+            (Some(index), _) => {
+                // `pinsetter-cp-2_1ee1d4a8-…`: the host and the uuid's first group tell them apart.
+                let identity = &elected.replicas[index].identity;
+                let short = identity.split('-').take(3).collect::<Vec<_>>().join("-");
+                spans.push(Span::raw(short));
+            }
+            (None, since) => {
+                let gap = since.map_or(0, |s| world.now().saturating_sub(s).0);
+                spans.push(Span::styled(format!("no leader for {:.1} s", gap as f64 / 1000.0), t.bad()));
+            }
+        }
+        spans.push(Span::raw("   "));
+    }
+    Line::from(spans)
 }
 
 /// Pins in the 4-3-2-1 rack, back row first (as seen from the bowler, looking down the lane).
@@ -784,6 +819,7 @@ fn hint_bar(frame: &mut Frame, app: &App, area: Rect) {
         ("[]", "hook"),
         ("space", action),
         ("1-0", "knock pin"),
+        ("k", "leader"),
         ("u", "restore"),
         ("r", "reset"),
         ("tab", "select"),
@@ -827,13 +863,14 @@ fn help(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let policies: Vec<&str> = crate::cluster::scheduler::POLICIES.iter().map(|e| e.name).collect();
     let policies = format!("scheduler policy: {}", policies.join(" → "));
-    let rows: [(&str, &str); 21] = [
+    let rows: [(&str, &str); 22] = [
         ("←  →", "move the ball's start position one board"),
         ("↑  ↓", "aim: angle the launch right / left"),
         ("[  ]", "hook: curve left / right on the dry back end"),
         ("space", "start the power meter, press again to release"),
         ("1 … 9, 0", "knock pin 1 … 10 over (its node stops heartbeating)"),
         ("u", "restore the selected pin (its kubelet comes back)"),
+        ("k  K", "knock the pinsetter: its leading scheduler and controller manager crash / K restarts them"),
         ("r", "reset the rack: every pin stands, every node rejoins"),
         ("tab  shift-tab", "select the next / previous pin or pending pod"),
         ("d  enter", "describe the selection: conditions, taints, why each pod is here"),

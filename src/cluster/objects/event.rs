@@ -1,5 +1,5 @@
 //! `core/v1` Event (the shape `kubectl get events` and `describe` read) and
-//! `coordination.k8s.io/v1` Lease (node heartbeats).
+//! `coordination.k8s.io/v1` Lease (node heartbeats, and the control plane's leader election).
 
 use super::meta::ObjectMeta;
 use serde::{Deserialize, Serialize};
@@ -80,4 +80,10 @@ pub struct LeaseSpec {
     pub lease_duration_seconds: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub renew_time: Option<String>,
+    /// `metav1.MicroTime` of the current holder's acquisition (leader election only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acquire_time: Option<String>,
+    /// How many times the Lease changed holder (leader election only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_transitions: Option<i32>,
 }
