@@ -210,7 +210,7 @@ mod tests {
                 if kind.group().is_empty() { "v1".to_string() } else { format!("{}/v1", kind.group()) };
             assert_eq!(list["groupVersion"], expected_group);
         }
-        assert_eq!(*GROUPS, ["apps", "coordination.k8s.io", "events.k8s.io"]);
+        assert_eq!(*GROUPS, ["apps", "coordination.k8s.io", "rbac.authorization.k8s.io", "events.k8s.io"]);
         assert!(find("", "namespaces").is_some_and(|r| r.kind.is_none()));
     }
 }
