@@ -105,11 +105,17 @@ impl Controller for ClusterRoleAggregation {
 
 /// The rules of every other ClusterRole a selector matches, selector by selector and role by
 /// name, each rule once (upstream's `ruleExists` keeps the first).
-fn aggregate(store: &Store, name: &str, aggregation: &crate::cluster::objects::rbac::AggregationRule) -> Vec<PolicyRule> {
+fn aggregate(
+    store: &Store,
+    name: &str,
+    aggregation: &crate::cluster::objects::rbac::AggregationRule,
+) -> Vec<PolicyRule> {
     let mut rules: Vec<PolicyRule> = Vec::new();
     for selector in &aggregation.cluster_role_selectors {
         // The store lists in key order, which is name order for a cluster-scoped kind.
-        for other in store.list::<ClusterRole>().filter(|r| r.metadata.name != name && selector.matches(&r.metadata.labels)) {
+        for other in
+            store.list::<ClusterRole>().filter(|r| r.metadata.name != name && selector.matches(&r.metadata.labels))
+        {
             for rule in &other.rules {
                 if !rules.contains(rule) {
                     rules.push(rule.clone());

@@ -85,6 +85,9 @@ mod tests {
         let due = h.triggered(&mut controller, before);
         assert_eq!(due, [Key::Object(key.clone())]);
         h.run(&mut controller, &due[0]);
-        assert_eq!(h.writes().iter().map(|w| (w.type_, w.kind)).collect::<Vec<_>>(), [(ChangeType::Added, Kind::ServiceAccount)]);
+        assert_eq!(
+            h.writes().iter().map(|w| (w.type_, w.kind)).collect::<Vec<_>>(),
+            [(ChangeType::Added, Kind::ServiceAccount)]
+        );
     }
 }

@@ -32,7 +32,12 @@ impl PolicyRule {
     /// A resource rule (the shape of upstream's `rbacv1helpers.NewRule(...).Groups(...).Resources(...)`).
     pub fn resources(verbs: &[&str], groups: &[&str], resources: &[&str]) -> PolicyRule {
         let strings = |s: &[&str]| s.iter().map(|s| s.to_string()).collect();
-        PolicyRule { verbs: strings(verbs), api_groups: strings(groups), resources: strings(resources), ..Default::default() }
+        PolicyRule {
+            verbs: strings(verbs),
+            api_groups: strings(groups),
+            resources: strings(resources),
+            ..Default::default()
+        }
     }
 
     /// A non-resource rule (`/healthz`, `/api/*`).
@@ -407,8 +412,10 @@ fn bootstrap_meta(name: &str, labels: &[(&str, &str)]) -> ObjectMeta {
 }
 
 fn aggregated(name: &str, labels: &[(&str, &str)], into: &str) -> ClusterRole {
-    let selector =
-        LabelSelector { match_labels: BTreeMap::from([(format!("{AGGREGATE_TO}{into}"), "true".into())]), ..Default::default() };
+    let selector = LabelSelector {
+        match_labels: BTreeMap::from([(format!("{AGGREGATE_TO}{into}"), "true".into())]),
+        ..Default::default()
+    };
     ClusterRole {
         metadata: bootstrap_meta(name, labels),
         aggregation_rule: Some(AggregationRule { cluster_role_selectors: vec![selector] }),
@@ -428,11 +435,7 @@ pub fn bootstrap_cluster_roles() -> Vec<ClusterRole> {
     let rule = PolicyRule::resources;
     let true_ = "true";
     vec![
-        plain(
-            "cluster-admin",
-            &[],
-            vec![rule(&["*"], &["*"], &["*"]), PolicyRule::urls(&["*"], &["*"])],
-        ),
+        plain("cluster-admin", &[], vec![rule(&["*"], &["*"], &["*"]), PolicyRule::urls(&["*"], &["*"])]),
         aggregated("admin", &[], "admin"),
         aggregated("edit", &[("rbac.authorization.k8s.io/aggregate-to-admin", true_)], "edit"),
         aggregated("view", &[("rbac.authorization.k8s.io/aggregate-to-edit", true_)], "view"),
@@ -452,20 +455,47 @@ pub fn bootstrap_cluster_roles() -> Vec<ClusterRole> {
                 rule(&["impersonate"], &[""], &["serviceaccounts"]),
                 rule(WRITE, &[""], &["pods", "pods/attach", "pods/exec", "pods/portforward", "pods/proxy"]),
                 rule(&["create"], &[""], &["pods/eviction"]),
-                rule(WRITE, &[""], &["configmaps", "events", "secrets", "serviceaccounts", "services", "services/proxy"]),
+                rule(
+                    WRITE,
+                    &[""],
+                    &["configmaps", "events", "secrets", "serviceaccounts", "services", "services/proxy"],
+                ),
                 rule(&["create"], &[""], &["serviceaccounts/token"]),
-                rule(WRITE, &["apps"], &["deployments", "deployments/rollback", "deployments/scale", "replicasets", "replicasets/scale"]),
-                rule(READ, &[""], &["pods/attach", "pods/exec", "pods/portforward", "pods/proxy", "secrets", "services/proxy"]),
+                rule(
+                    WRITE,
+                    &["apps"],
+                    &["deployments", "deployments/rollback", "deployments/scale", "replicasets", "replicasets/scale"],
+                ),
+                rule(
+                    READ,
+                    &[""],
+                    &["pods/attach", "pods/exec", "pods/portforward", "pods/proxy", "secrets", "services/proxy"],
+                ),
             ],
         ),
         plain(
             "system:aggregate-to-view",
             &[("rbac.authorization.k8s.io/aggregate-to-view", true_)],
             vec![
-                rule(READ, &[""], &["configmaps", "endpoints", "pods", "serviceaccounts", "services", "services/status"]),
+                rule(
+                    READ,
+                    &[""],
+                    &["configmaps", "endpoints", "pods", "serviceaccounts", "services", "services/status"],
+                ),
                 rule(READ, &[""], &["events", "namespaces/status", "pods/log", "pods/status"]),
                 rule(READ, &[""], &["namespaces"]),
-                rule(READ, &["apps"], &["deployments", "deployments/scale", "deployments/status", "replicasets", "replicasets/scale", "replicasets/status"]),
+                rule(
+                    READ,
+                    &["apps"],
+                    &[
+                        "deployments",
+                        "deployments/scale",
+                        "deployments/status",
+                        "replicasets",
+                        "replicasets/scale",
+                        "replicasets/status",
+                    ],
+                ),
             ],
         ),
         plain(
@@ -481,7 +511,19 @@ pub fn bootstrap_cluster_roles() -> Vec<ClusterRole> {
             &[],
             vec![PolicyRule::urls(
                 &["get"],
-                &["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*", "/readyz", "/version", "/version/"],
+                &[
+                    "/api",
+                    "/api/*",
+                    "/apis",
+                    "/apis/*",
+                    "/healthz",
+                    "/livez",
+                    "/openapi",
+                    "/openapi/*",
+                    "/readyz",
+                    "/version",
+                    "/version/",
+                ],
             )],
         ),
     ]
@@ -567,7 +609,9 @@ mod tests {
         changed.role_ref.name = "edit".into();
         assert_eq!(
             errors_of(|e| validate_role_binding_update(&changed, &user, e)),
-            ["roleRef: Invalid value: rbac.RoleRef{APIGroup:\"rbac.authorization.k8s.io\", Kind:\"ClusterRole\", Name:\"edit\"}: cannot change roleRef"]
+            [
+                "roleRef: Invalid value: rbac.RoleRef{APIGroup:\"rbac.authorization.k8s.io\", Kind:\"ClusterRole\", Name:\"edit\"}: cannot change roleRef"
+            ]
         );
     }
 
@@ -576,7 +620,10 @@ mod tests {
         assert!(errors_of(|e| validate_path_segment_name("metadata.name", "system:basic-user", e)).is_empty());
         assert_eq!(
             errors_of(|e| validate_path_segment_name("metadata.name", "a/b%", e)),
-            ["metadata.name: Invalid value: \"a/b%\": may not contain '/'", "metadata.name: Invalid value: \"a/b%\": may not contain '%'"]
+            [
+                "metadata.name: Invalid value: \"a/b%\": may not contain '/'",
+                "metadata.name: Invalid value: \"a/b%\": may not contain '%'"
+            ]
         );
     }
 
