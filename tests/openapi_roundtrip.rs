@@ -168,10 +168,7 @@ fn service_accounts_and_rbac_round_trip_through_the_upstream_types() {
     assert!(!rules.is_empty(), "view is aggregated");
     assert!(rules.iter().any(|r| r.resources.as_ref().is_some_and(|res| res.iter().any(|x| x == "pods/log"))));
     let selectors = theirs.aggregation_rule.unwrap().cluster_role_selectors.unwrap();
-    assert_eq!(
-        selectors[0].match_labels.as_ref().unwrap()["rbac.authorization.k8s.io/aggregate-to-view"],
-        "true"
-    );
+    assert_eq!(selectors[0].match_labels.as_ref().unwrap()["rbac.authorization.k8s.io/aggregate-to-view"], "true");
     for binding in store.list::<ClusterRoleBinding>() {
         let theirs: rbac::ClusterRoleBinding = upstream(binding);
         assert_eq!(theirs.role_ref.name, binding.role_ref.name);
