@@ -8,8 +8,9 @@
 
 use pinsetter::api::rbac::{Attributes, Policy, UserInfo, authorize};
 use pinsetter::cluster::objects::rbac::{RoleRef, Subject};
-use pinsetter::cluster::objects::{ClusterRole, ClusterRoleBinding, ObjectMeta, PolicyRule, Role, RoleBinding};
+use pinsetter::cluster::objects::{ClusterRole, ClusterRoleBinding, Object, ObjectMeta, PolicyRule, Role, RoleBinding};
 use proptest::prelude::*;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Default)]
 struct Lists {
@@ -19,21 +20,26 @@ struct Lists {
     cluster_role_bindings: Vec<ClusterRoleBinding>,
 }
 
+/// Shared as the read view shares them (test-only copies into `Arc`s).
 impl Policy for Lists {
-    fn cluster_role_bindings(&self) -> Vec<ClusterRoleBinding> {
-        self.cluster_role_bindings.clone()
+    fn cluster_role_bindings(&self) -> Vec<Arc<Object>> {
+        self.cluster_role_bindings.iter().map(|b| Arc::new(Object::ClusterRoleBinding(b.clone()))).collect()
     }
-    fn role_bindings(&self, namespace: &str) -> Vec<RoleBinding> {
-        self.role_bindings.iter().filter(|b| b.metadata.namespace.as_deref() == Some(namespace)).cloned().collect()
+    fn role_bindings(&self, namespace: &str) -> Vec<Arc<Object>> {
+        self.role_bindings
+            .iter()
+            .filter(|b| b.metadata.namespace.as_deref() == Some(namespace))
+            .map(|b| Arc::new(Object::RoleBinding(b.clone())))
+            .collect()
     }
-    fn cluster_role(&self, name: &str) -> Option<ClusterRole> {
-        self.cluster_roles.iter().find(|r| r.metadata.name == name).cloned()
+    fn cluster_role(&self, name: &str) -> Option<Arc<Object>> {
+        self.cluster_roles.iter().find(|r| r.metadata.name == name).map(|r| Arc::new(Object::ClusterRole(r.clone())))
     }
-    fn role(&self, namespace: &str, name: &str) -> Option<Role> {
+    fn role(&self, namespace: &str, name: &str) -> Option<Arc<Object>> {
         self.roles
             .iter()
             .find(|r| r.metadata.name == name && r.metadata.namespace.as_deref() == Some(namespace))
-            .cloned()
+            .map(|r| Arc::new(Object::Role(r.clone())))
     }
 }
 
@@ -49,7 +55,7 @@ enum Scope {
 fn is_subject(user: &UserInfo, subject: &Subject, binding_namespace: Option<&str>) -> bool {
     match subject.kind.as_str() {
         "User" => subject.name == user.name,
-        "Group" => user.groups.iter().any(|g| *g == subject.name),
+        "Group" => user.groups.contains(&subject.name),
         "ServiceAccount" => {
             let namespace = Some(subject.namespace.as_str()).filter(|n| !n.is_empty()).or(binding_namespace);
             namespace.is_some_and(|ns| user.name == format!("system:serviceaccount:{ns}:{}", subject.name))

@@ -592,7 +592,7 @@ mod tests {
         assert!(key.verify(&key.sign(&claims(-1, ISSUER)).unwrap()).is_err(), "expired");
         assert!(key.verify(&key.sign(&claims(600, "vault")).unwrap()).is_err(), "another audience");
         let mut tampered = good.clone();
-        tampered.insert_str(good.find('.').unwrap() + 1, "e");
+        tampered.insert(good.find('.').unwrap() + 1, 'e');
         assert!(key.verify(&tampered).is_err(), "altered claims");
         // The key survives a restart.
         let dir = tempfile::tempdir().unwrap();

@@ -5,8 +5,9 @@
 //! Nothing is denied explicitly: no matching rule is "no opinion", answered 403.
 
 use crate::cluster::objects::rbac::{MASTERS_GROUP, PolicyRule, RoleRef, Subject};
-use crate::cluster::objects::{ClusterRole, ClusterRoleBinding, Kind, Object, Role, RoleBinding, ServiceAccount};
+use crate::cluster::objects::{Kind, Object, ServiceAccount};
 use crate::cluster::store::ObjectKey;
+use std::sync::Arc;
 
 /// Who is asking: upstream's `user.Info`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -180,12 +181,14 @@ pub fn applies_to(user: &UserInfo, subject: &Subject, namespace: &str) -> bool {
 }
 
 /// The bindings and roles RBAC reads, however they are stored (the read view's snapshots, or a
-/// test's plain lists).
+/// test's plain lists). Shared, not cloned: a request reads them and lets go.
 pub trait Policy {
-    fn cluster_role_bindings(&self) -> Vec<ClusterRoleBinding>;
-    fn role_bindings(&self, namespace: &str) -> Vec<RoleBinding>;
-    fn cluster_role(&self, name: &str) -> Option<ClusterRole>;
-    fn role(&self, namespace: &str, name: &str) -> Option<Role>;
+    /// Every ClusterRoleBinding (each an `Object::ClusterRoleBinding`).
+    fn cluster_role_bindings(&self) -> Vec<Arc<Object>>;
+    /// The RoleBindings in `namespace` (each an `Object::RoleBinding`).
+    fn role_bindings(&self, namespace: &str) -> Vec<Arc<Object>>;
+    fn cluster_role(&self, name: &str) -> Option<Arc<Object>>;
+    fn role(&self, namespace: &str, name: &str) -> Option<Arc<Object>>;
 }
 
 /// The verdict, with upstream's reason when a binding pointed at a role that is not there.
@@ -202,29 +205,37 @@ pub fn authorize(policy: &dyn Policy, user: &UserInfo, attributes: &Attributes) 
         return Decision { allowed: true, reason: String::new() };
     }
     let mut errors: Vec<String> = Vec::new();
-    let mut rules_of = |role_ref: &RoleRef, namespace: &str| -> Vec<PolicyRule> {
-        let found = match (role_ref.kind.as_str(), namespace) {
-            ("ClusterRole", _) => policy.cluster_role(&role_ref.name).map(|r| r.rules),
-            ("Role", ns) if !ns.is_empty() => policy.role(ns, &role_ref.name).map(|r| r.rules),
+    // Whether the role a binding names (in `namespace` for a Role) has a rule allowing the request.
+    let mut role_allows = |role_ref: &RoleRef, namespace: &str| -> bool {
+        let role = match (role_ref.kind.as_str(), namespace) {
+            ("ClusterRole", _) => policy.cluster_role(&role_ref.name),
+            ("Role", ns) if !ns.is_empty() => policy.role(ns, &role_ref.name),
             _ => None,
         };
-        found.unwrap_or_else(|| {
-            let what = if role_ref.kind == "ClusterRole" { "clusterrole" } else { "role" };
-            errors.push(format!("{what}.rbac.authorization.k8s.io {:?} not found", role_ref.name));
-            Vec::new()
-        })
+        let rules = match role.as_deref() {
+            Some(Object::ClusterRole(r)) => &r.rules,
+            Some(Object::Role(r)) => &r.rules,
+            _ => {
+                let what = if role_ref.kind == "ClusterRole" { "clusterrole" } else { "role" };
+                errors.push(format!("{what}.rbac.authorization.k8s.io {:?} not found", role_ref.name));
+                return false;
+            }
+        };
+        rules.iter().any(|r| rule_allows(attributes, r))
     };
     for binding in policy.cluster_role_bindings() {
-        if binding.subjects.iter().any(|s| applies_to(user, s, ""))
-            && rules_of(&binding.role_ref, "").iter().any(|r| rule_allows(attributes, r))
+        if let Object::ClusterRoleBinding(b) = &*binding
+            && b.subjects.iter().any(|s| applies_to(user, s, ""))
+            && role_allows(&b.role_ref, "")
         {
             return Decision { allowed: true, reason: String::new() };
         }
     }
     if !attributes.namespace.is_empty() {
         for binding in policy.role_bindings(&attributes.namespace) {
-            if binding.subjects.iter().any(|s| applies_to(user, s, &attributes.namespace))
-                && rules_of(&binding.role_ref, &attributes.namespace).iter().any(|r| rule_allows(attributes, r))
+            if let Object::RoleBinding(b) = &*binding
+                && b.subjects.iter().any(|s| applies_to(user, s, &attributes.namespace))
+                && role_allows(&b.role_ref, &attributes.namespace)
             {
                 return Decision { allowed: true, reason: String::new() };
             }
@@ -237,45 +248,21 @@ pub fn authorize(policy: &dyn Policy, user: &UserInfo, attributes: &Attributes) 
 /// The read view as RBAC's informers: bindings and roles as last published.
 pub struct ViewPolicy<'v>(pub &'v super::view::ReadView);
 
-impl ViewPolicy<'_> {
-    fn all(&self, kind: Kind, namespace: Option<&str>) -> Vec<std::sync::Arc<Object>> {
-        self.0.list(kind, namespace, None, None).map(|s| s.items).unwrap_or_default()
-    }
-}
-
 impl Policy for ViewPolicy<'_> {
-    fn cluster_role_bindings(&self) -> Vec<ClusterRoleBinding> {
-        self.all(Kind::ClusterRoleBinding, None)
-            .iter()
-            .filter_map(|o| match &**o {
-                Object::ClusterRoleBinding(b) => Some(b.clone()),
-                _ => None,
-            })
-            .collect()
+    fn cluster_role_bindings(&self) -> Vec<Arc<Object>> {
+        self.0.list(Kind::ClusterRoleBinding, None, None, None).map(|s| s.items).unwrap_or_default()
     }
 
-    fn role_bindings(&self, namespace: &str) -> Vec<RoleBinding> {
-        self.all(Kind::RoleBinding, Some(namespace))
-            .iter()
-            .filter_map(|o| match &**o {
-                Object::RoleBinding(b) => Some(b.clone()),
-                _ => None,
-            })
-            .collect()
+    fn role_bindings(&self, namespace: &str) -> Vec<Arc<Object>> {
+        self.0.list(Kind::RoleBinding, Some(namespace), None, None).map(|s| s.items).unwrap_or_default()
     }
 
-    fn cluster_role(&self, name: &str) -> Option<ClusterRole> {
-        match self.0.get(Kind::ClusterRole, &ObjectKey::cluster(name)).items.as_deref() {
-            Some(Object::ClusterRole(r)) => Some(r.clone()),
-            _ => None,
-        }
+    fn cluster_role(&self, name: &str) -> Option<Arc<Object>> {
+        self.0.get(Kind::ClusterRole, &ObjectKey::cluster(name)).items
     }
 
-    fn role(&self, namespace: &str, name: &str) -> Option<Role> {
-        match self.0.get(Kind::Role, &ObjectKey::new(namespace, name)).items.as_deref() {
-            Some(Object::Role(r)) => Some(r.clone()),
-            _ => None,
-        }
+    fn role(&self, namespace: &str, name: &str) -> Option<Arc<Object>> {
+        self.0.get(Kind::Role, &ObjectKey::new(namespace, name)).items
     }
 }
 
