@@ -566,6 +566,30 @@ mod tests {
         }
     }
 
+    #[test]
+    fn discovery_lists_the_token_subresource_and_the_review_apis() {
+        let core = super::super::discovery::resource_list("").unwrap();
+        let token =
+            core["resources"].as_array().unwrap().iter().find(|r| r["name"] == "serviceaccounts/token").unwrap();
+        assert_eq!(
+            (&token["kind"], &token["group"], &token["verbs"]),
+            (&json!("TokenRequest"), &json!("authentication.k8s.io"), &json!(["create"]))
+        );
+        for (group, resource) in
+            [("authentication.k8s.io", "selfsubjectreviews"), ("authorization.k8s.io", "selfsubjectaccessreviews")]
+        {
+            let list = super::super::discovery::resource_list(group).unwrap();
+            assert_eq!(list["resources"][0]["name"], resource, "{group}");
+            assert!(
+                super::super::discovery::api_groups()["groups"].as_array().unwrap().iter().any(|g| g["name"] == group)
+            );
+        }
+        let rbac = super::super::discovery::resource_list("rbac.authorization.k8s.io").unwrap();
+        let names: Vec<&str> =
+            rbac["resources"].as_array().unwrap().iter().filter_map(|r| r["name"].as_str()).collect();
+        assert_eq!(names, ["roles", "clusterroles", "rolebindings", "clusterrolebindings"]);
+    }
+
     fn claims(exp_from_now: i64, aud: &str) -> Claims {
         let now = unix_now();
         Claims {
