@@ -303,6 +303,18 @@ mod tests {
     }
 
     #[test]
+    fn a_service_account_subject_without_a_namespace_means_the_bindings_own() {
+        let subject = Subject { kind: "ServiceAccount".into(), name: "ci".into(), ..Default::default() };
+        let user = UserInfo { name: "system:serviceaccount:kube-system:ci".into(), ..Default::default() };
+        assert!(applies_to(&user, &subject, "kube-system"));
+        assert!(!applies_to(&user, &subject, "default"));
+        assert!(!applies_to(&user, &subject, ""), "a ClusterRoleBinding must name the namespace");
+        let group = Subject::group("system:serviceaccounts:kube-system");
+        let in_group = UserInfo { groups: vec!["system:serviceaccounts:kube-system".into()], ..user };
+        assert!(applies_to(&in_group, &group, ""));
+    }
+
+    #[test]
     fn forbidden_messages_are_upstreams_words() {
         let a = Attributes::from_request("GET", "/api/v1/namespaces/default/pods", None);
         assert_eq!(
