@@ -9,6 +9,7 @@
 //! its own writes.
 
 pub mod apply;
+pub mod auth;
 pub mod discovery;
 pub mod events_v1;
 pub mod logs;
@@ -16,6 +17,7 @@ pub mod paging;
 pub mod patch;
 pub mod pins;
 pub mod protobuf;
+pub mod rbac;
 pub mod select;
 pub mod status;
 pub mod table;
@@ -199,65 +201,15 @@ pub struct Server {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-/// Who may use the API: bearer tokens, each with a user and a role.
-#[derive(Clone, Default)]
-pub struct Tokens(std::collections::BTreeMap<String, (String, Role)>);
-
-impl std::fmt::Debug for Tokens {
-    /// Counts, never contents: tokens must not reach a log.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Tokens({} users)", self.0.len())
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// Every verb.
-    Admin,
-    /// get, list and watch.
-    Viewer,
-}
-
-impl Tokens {
-    /// Parses a token file: one `token,user,role` a line (role `admin` or `viewer`); `#` comments.
-    pub fn parse(text: &str, origin: &str) -> anyhow::Result<Tokens> {
-        let mut tokens = std::collections::BTreeMap::new();
-        for (i, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let parts: Vec<&str> = line.split(',').map(str::trim).collect();
-            let [token, user, role] = parts.as_slice() else {
-                anyhow::bail!("{origin}:{}: expected token,user,role", i + 1);
-            };
-            let role = match *role {
-                "admin" => Role::Admin,
-                "viewer" => Role::Viewer,
-                other => anyhow::bail!("{origin}:{}: unknown role {other:?} (admin or viewer)", i + 1),
-            };
-            if token.is_empty() || user.is_empty() {
-                anyhow::bail!("{origin}:{}: the token and the user must not be empty", i + 1);
-            }
-            tokens.insert(token.to_string(), (user.to_string(), role));
-        }
-        if tokens.is_empty() {
-            anyhow::bail!("{origin}: no tokens (expected lines of token,user,role)");
-        }
-        Ok(Tokens(tokens))
-    }
-
-    fn check(&self, authorization: Option<&str>) -> Option<&(String, Role)> {
-        let token = authorization?.strip_prefix("Bearer ")?.trim();
-        self.0.get(token)
-    }
-}
+pub use auth::Tokens;
 
 /// TLS and authentication, both off by default.
 #[derive(Clone, Default)]
 pub struct Security {
     pub tls: Option<Arc<rustls::ServerConfig>>,
-    pub tokens: Option<Arc<Tokens>>,
+    /// Bearer tokens (the token file's users and ServiceAccount tokens), then RBAC; `None`
+    /// serves everyone, as `--authorization-mode=AlwaysAllow`.
+    pub authn: Option<Arc<auth::Authenticator>>,
     /// The token `pinsetter pin --join` agents must present.
     pub join_token: Option<String>,
     /// How many agent nodes one source address may hold (None: the default).
@@ -269,7 +221,7 @@ impl std::fmt::Debug for Security {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Security")
             .field("tls", &self.tls.is_some())
-            .field("tokens", &self.tokens.as_ref().map(|t| t.0.len()))
+            .field("authn", &self.authn.as_ref().map(|a| &a.tokens))
             .finish()
     }
 }
@@ -471,7 +423,7 @@ impl Default for Limits {
 struct Api {
     world: WorldHandle,
     address: String,
-    tokens: Option<Arc<Tokens>>,
+    authn: Option<Arc<auth::Authenticator>>,
     join_token: Option<String>,
     max_pins_per_source: Option<usize>,
     limits: Limits,
@@ -506,7 +458,7 @@ fn build_router(
     let api = Api {
         world,
         address: addr.to_string(),
-        tokens: security.tokens.clone(),
+        authn: security.authn.clone(),
         join_token: security.join_token.clone(),
         max_pins_per_source: security.max_pins_per_source,
         limits,
@@ -565,58 +517,24 @@ fn panic_status(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     .into_response()
 }
 
-#[cfg(test)]
-mod token_tests {
-    use super::*;
-
-    #[test]
-    fn token_files_parse_and_explain_mistakes() {
-        let tokens = Tokens::parse("# users\nabc,alice,admin\n\nxyz, bob , viewer\n", "t.csv").unwrap();
-        assert_eq!(tokens.check(Some("Bearer abc")), Some(&("alice".to_string(), Role::Admin)));
-        assert_eq!(tokens.check(Some("Bearer xyz")), Some(&("bob".to_string(), Role::Viewer)));
-        assert_eq!(tokens.check(Some("Bearer nope")), None);
-        assert_eq!(tokens.check(Some("abc")), None, "only bearer tokens");
-        assert_eq!(tokens.check(None), None);
-        assert!(!format!("{tokens:?}").contains("abc"), "Debug must not show tokens");
-        for (bad, says) in [
-            ("abc,alice", "t.csv:1"),
-            ("abc,alice,root", "unknown role"),
-            ("", "no tokens"),
-            (",alice,admin", "must not be empty"),
-        ] {
-            let err = Tokens::parse(bad, "t.csv").unwrap_err().to_string();
-            assert!(err.contains(says), "{bad:?}: {err}");
-        }
-    }
-}
-
-/// With tokens configured: no valid bearer token is 401, a viewer's write is 403, both as
-/// Status objects. Tokens are never logged.
-async fn authenticate(State(api): State<Api>, request: Request, next: Next) -> Response {
-    let Some(tokens) = &api.tokens else { return next.run(request).await };
-    if matches!(request.uri().path(), "/healthz" | "/livez" | "/readyz") {
+/// With a token file: authentication (a bearer token from it, or a ServiceAccount token), then
+/// RBAC; an unknown token is 401 and a request no role allows 403, both as Status objects, and
+/// the user is handed to the handlers. Tokens are never logged. Health checks stay open, and
+/// pin agents authenticate with their join token in `/pins/join` itself.
+async fn authenticate(State(api): State<Api>, mut request: Request, next: Next) -> Response {
+    if api.authn.is_none() || matches!(request.uri().path(), "/healthz" | "/livez" | "/readyz" | "/pins/join") {
         return next.run(request).await;
     }
     let authorization = request.headers().get("authorization").and_then(|h| h.to_str().ok());
-    let Some((user, role)) = tokens.check(authorization) else {
-        return ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized").into_response();
-    };
-    let read = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if *role == Role::Viewer && !read {
-        let verb = match *request.method() {
-            Method::POST => "create",
-            Method::PUT => "update",
-            Method::PATCH => "patch",
-            Method::DELETE => "delete",
-            _ => "write",
-        };
-        let message = format!(
-            "User {user:?} cannot {verb} {}: the viewer role may only get, list and watch",
-            request.uri().path()
-        );
-        return ApiError::new(StatusCode::FORBIDDEN, "Forbidden", message).into_response();
+    match auth::admit(&api, request.method(), request.uri(), authorization).await {
+        Ok(user) => {
+            if let Some(user) = user {
+                request.extensions_mut().insert(Arc::new(user));
+            }
+            next.run(request).await
+        }
+        Err(refused) => refused.into_response(),
     }
-    next.run(request).await
 }
 
 /// Logs every request (method, path, status, latency) and counts it.
@@ -695,7 +613,19 @@ struct Target {
     sub: Option<String>,
 }
 
-async fn dispatch(State(api): State<Api>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn dispatch(
+    State(api): State<Api>,
+    user: Option<axum::Extension<Arc<rbac::UserInfo>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let user = user.map(|u| u.0);
+    let content_type = headers.get("content-type").and_then(|c| c.to_str().ok()).unwrap_or("");
+    if let Some(answer) = auth::route(&api, &method, &uri, content_type, user.as_deref(), &body).await {
+        return answer.unwrap_or_else(IntoResponse::into_response);
+    }
     match route(&api, &method, &uri, &headers, body).await {
         Ok(response) => response,
         Err(e) => e.into_response(),

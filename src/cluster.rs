@@ -549,6 +549,11 @@ const RELIST_ORDER: [Kind; Kind::ALL.len()] = [
     Kind::Secret,
     Kind::Event,
     Kind::Lease,
+    Kind::ServiceAccount,
+    Kind::ClusterRole,
+    Kind::Role,
+    Kind::ClusterRoleBinding,
+    Kind::RoleBinding,
 ];
 
 /// Create, or update when it exists (keeping the stored resourceVersion: apply is last-writer-wins).

@@ -79,8 +79,10 @@ struct SecurityArgs {
     /// `pinsetter kubeconfig --server https://…` embeds it, so kubectl verifies the server).
     #[arg(long)]
     tls: bool,
-    /// Require a bearer token: lines of `token,user,role` with role admin (every verb) or
-    /// viewer (get, list, watch). Needs --tls: kubectl never sends tokens over plain http.
+    /// Turn on authentication and RBAC: bootstrap users as lines of `token,user,group...`
+    /// (`admin` means group system:masters, `viewer` a binding to the view ClusterRole);
+    /// ServiceAccount tokens (`kubectl create token`) work too. Without it every request is
+    /// allowed. Needs --tls: kubectl never sends tokens over plain http.
     #[arg(long, value_name = "FILE", requires = "tls", allow_hyphen_values = true)]
     token_file: Option<std::path::PathBuf>,
     /// Require this token from `pinsetter pin --join` agents (their `--token`).
@@ -99,17 +101,19 @@ impl SecurityArgs {
         } else {
             None
         };
-        let tokens = match &self.token_file {
+        let authn = match &self.token_file {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("cannot read token file {}", path.display()))?;
-                Some(std::sync::Arc::new(pinsetter::api::Tokens::parse(&text, &path.display().to_string())?))
+                let tokens = pinsetter::api::Tokens::parse(&text, &path.display().to_string())?;
+                let key = pinsetter::api::auth::ServiceAccountKey::load_or_create(&pinsetter::api::auth::key_dir())?;
+                Some(std::sync::Arc::new(pinsetter::api::auth::Authenticator { tokens, key }))
             }
             None => None,
         };
         Ok(pinsetter::api::Security {
             tls,
-            tokens,
+            authn,
             join_token: self.join_token.clone(),
             max_pins_per_source: self.max_pins_per_source.map(|n| n as usize),
         })

@@ -139,3 +139,43 @@ fn configmaps_and_secrets_round_trip_through_the_upstream_types() {
     assert_eq!(back.string_data, None);
     assert_eq!(back.type_.as_deref(), Some("kubernetes.io/basic-auth"));
 }
+
+/// ServiceAccounts and RBAC (issue 14): the `default` accounts and the bootstrap policy a lane
+/// starts with, aggregated, and a RoleBinding to a ServiceAccount, read as k8s-openapi's types.
+#[test]
+fn service_accounts_and_rbac_round_trip_through_the_upstream_types() {
+    use k8s_openapi::api::rbac::v1 as rbac;
+    use pinsetter::cluster::objects::{ClusterRole, ClusterRoleBinding, RoleBinding, ServiceAccount};
+    let mut world = World::new(1, Preset::Arcade, &Scenario::resolve("default").unwrap()).unwrap();
+    let binding: RoleBinding = serde_json::from_value(serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding", "metadata": {"name": "reader", "namespace": "default"},
+        "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": "default"}],
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"}}))
+    .unwrap();
+    world.handle_input(Input::Apply(Box::new(Object::RoleBinding(binding)))).unwrap();
+    for _ in 0..20 {
+        world.step();
+    }
+    let store = &world.cluster().store;
+    assert!(store.list::<ServiceAccount>().any(|sa| sa.metadata.name == "default"));
+    for sa in store.list::<ServiceAccount>() {
+        let theirs: core::ServiceAccount = upstream(sa);
+        assert_eq!(theirs.metadata.namespace.as_deref(), sa.metadata.namespace.as_deref());
+    }
+    let view = store.list::<ClusterRole>().find(|r| r.metadata.name == "view").expect("the bootstrap view role");
+    let theirs: rbac::ClusterRole = upstream(view);
+    let rules = theirs.rules.unwrap();
+    assert!(!rules.is_empty(), "view is aggregated");
+    assert!(rules.iter().any(|r| r.resources.as_ref().is_some_and(|res| res.iter().any(|x| x == "pods/log"))));
+    let selectors = theirs.aggregation_rule.unwrap().cluster_role_selectors.unwrap();
+    assert_eq!(selectors[0].match_labels.as_ref().unwrap()["rbac.authorization.k8s.io/aggregate-to-view"], "true");
+    for binding in store.list::<ClusterRoleBinding>() {
+        let theirs: rbac::ClusterRoleBinding = upstream(binding);
+        assert_eq!(theirs.role_ref.name, binding.role_ref.name);
+        assert_eq!(theirs.subjects.unwrap().len(), binding.subjects.len());
+    }
+    for binding in store.list::<RoleBinding>() {
+        let theirs: rbac::RoleBinding = upstream(binding);
+        assert_eq!(theirs.subjects.unwrap()[0].kind, "ServiceAccount");
+    }
+}

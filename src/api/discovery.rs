@@ -90,8 +90,15 @@ pub static GROUPS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock:
         }
     }
     groups.push(EVENTS_V1_RESOURCE.group);
+    groups.extend(REVIEWS.iter().map(|(group, ..)| *group));
     groups
 });
+
+/// The review APIs (`src/api/auth.rs`): create-only, nothing stored. (group, resource, kind)
+const REVIEWS: [(&str, &str, &str); 2] = [
+    ("authentication.k8s.io", "selfsubjectreviews", "SelfSubjectReview"),
+    ("authorization.k8s.io", "selfsubjectaccessreviews", "SelfSubjectAccessReview"),
+];
 
 /// kubectl picks its bundled minor version from this (see kubectl-compat.md §1): report 1.32.
 pub fn version() -> Value {
@@ -154,8 +161,18 @@ pub fn resource_list(group: &str) -> Option<Value> {
                 resources.push(sub("status", "Deployment", &["get", "patch", "update"]));
             }
             "nodes" => resources.push(sub("status", "Node", &["get", "patch", "update"])),
+            "serviceaccounts" => {
+                let mut token = sub("token", "TokenRequest", &["create"]);
+                token["group"] = json!("authentication.k8s.io");
+                token["version"] = json!("v1");
+                resources.push(token);
+            }
             _ => {}
         }
+    }
+    for (_, name, kind) in REVIEWS.iter().filter(|(g, ..)| *g == group) {
+        resources
+            .push(json!({"name": name, "singularName": "", "namespaced": false, "kind": kind, "verbs": ["create"]}));
     }
     let group_version = if group.is_empty() { "v1".to_string() } else { format!("{group}/v1") };
     Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}))
@@ -210,7 +227,17 @@ mod tests {
                 if kind.group().is_empty() { "v1".to_string() } else { format!("{}/v1", kind.group()) };
             assert_eq!(list["groupVersion"], expected_group);
         }
-        assert_eq!(*GROUPS, ["apps", "coordination.k8s.io", "events.k8s.io"]);
+        assert_eq!(
+            *GROUPS,
+            [
+                "apps",
+                "coordination.k8s.io",
+                "rbac.authorization.k8s.io",
+                "events.k8s.io",
+                "authentication.k8s.io",
+                "authorization.k8s.io"
+            ]
+        );
         assert!(find("", "namespaces").is_some_and(|r| r.kind.is_none()));
     }
 }

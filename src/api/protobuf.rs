@@ -48,10 +48,21 @@ pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
             let pod = core::Pod::decode(raw.as_slice()).map_err(bad)?;
             json!({"metadata": object_meta(pod.metadata.as_ref()), "spec": pod.spec.as_ref().map(pod_spec)})
         }
+        (
+            _,
+            "ServiceAccount"
+            | "Role"
+            | "ClusterRole"
+            | "RoleBinding"
+            | "ClusterRoleBinding"
+            | "TokenRequest"
+            | "SelfSubjectAccessReview"
+            | "SelfSubjectReview",
+        ) => super::auth::protobuf_to_json(&kind, &raw).map_err(bad)?,
         _ => {
             return Err(ApiError::unsupported_media_type(
                 &format!("{CONTENT_TYPE} for {api_version} {kind}"),
-                "application/json, application/yaml, and protobuf for apps/v1 Deployment, v1 Pod, v1 Service, v1 ConfigMap and v1 Secret",
+                "application/json, application/yaml, and protobuf for the kinds kubectl creates",
             ));
         }
     };
@@ -72,7 +83,7 @@ fn base64_values(values: &std::collections::BTreeMap<String, Vec<u8>>) -> Value 
     values.iter().map(|(k, v)| (k.clone(), json!(base64::engine::general_purpose::STANDARD.encode(v)))).collect()
 }
 
-fn object_meta(m: Option<&meta::ObjectMeta>) -> Value {
+pub(super) fn object_meta(m: Option<&meta::ObjectMeta>) -> Value {
     let Some(m) = m else { return json!({}) };
     json!({
         "name": m.name, "generateName": m.generate_name, "namespace": m.namespace,

@@ -44,7 +44,8 @@ fn load_or_create_ca(dir: &Path) -> Result<(String, Issuer<'static, KeyPair>)> {
     Ok((cert.pem(), Issuer::new(ca_params(), key)))
 }
 
-fn write_private(path: &Path, text: &str) -> Result<()> {
+/// Writes a private key readable by its owner only.
+pub(crate) fn write_private(path: &Path, text: &str) -> Result<()> {
     use std::io::Write;
     #[cfg(unix)]
     use std::os::unix::fs::OpenOptionsExt;

@@ -9,7 +9,9 @@ pub mod garbage_collector;
 #[cfg(test)]
 pub mod harness;
 pub mod node_lifecycle;
+pub mod rbac;
 pub mod replicaset;
+pub mod service_account;
 pub mod taint_eviction;
 
 use super::Context;
@@ -27,6 +29,9 @@ pub fn registry() -> Vec<Box<dyn Controller>> {
         Box::new(deployment::DeploymentController),
         Box::new(taint_eviction::TaintEvictionController),
         Box::new(node_lifecycle::NodeLifecycle::default()),
+        Box::new(service_account::ServiceAccountsController),
+        Box::new(rbac::BootstrapPolicy),
+        Box::new(rbac::ClusterRoleAggregation),
     ]
 }
 

@@ -8,7 +8,9 @@ pub mod node;
 pub mod pod;
 pub mod print;
 pub mod quantity;
+pub mod rbac;
 pub mod service;
+pub mod service_account;
 pub mod workload;
 
 pub use config::{ConfigMap, Secret};
@@ -17,7 +19,9 @@ pub use meta::{FieldError, LabelSelector, ObjectMeta, OwnerReference};
 pub use node::{Node, NodeCondition, NodeSpec, NodeStatus, Readiness, ResourceList, Taint};
 pub use pod::{Container, Pod, PodSpec, PodState, PodTemplateSpec, Requests, Toleration};
 pub use quantity::{Quantity, QuantityError};
+pub use rbac::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, Subject};
 pub use service::{Endpoints, Service};
+pub use service_account::ServiceAccount;
 pub use workload::{Deployment, DeploymentSpec, ReplicaSet, ReplicaSetSpec};
 
 use super::store::{ObjectKey, Store, StoreError, Stored};
@@ -542,6 +546,50 @@ kinds! {
             decoded: Secret::merge_string_data,
         },
     }
+    ServiceAccount {
+        store: service_accounts, group: "", version: "v1", plural: "serviceaccounts", singular: "serviceaccount",
+        short_names: ["sa"], namespaced: true, verbs: ALL_VERBS, categories: [],
+        columns: [("Name", 0), ("Secrets", 0), ("Age", 0)],
+        cells: service_account::service_account_cells,
+        hooks: {},
+    }
+    Role {
+        store: roles, group: "rbac.authorization.k8s.io", version: "v1", plural: "roles", singular: "role",
+        short_names: [], namespaced: true, verbs: ALL_VERBS, categories: [],
+        columns: [("Name", 0), ("Created At", 0)],
+        cells: rbac::role_cells,
+        hooks: { validate: rbac::validate_role, },
+    }
+    ClusterRole {
+        store: cluster_roles, group: "rbac.authorization.k8s.io", version: "v1", plural: "clusterroles",
+        singular: "clusterrole", short_names: [], namespaced: false, verbs: ALL_VERBS, categories: [],
+        columns: [("Name", 0), ("Created At", 0)],
+        cells: rbac::cluster_role_cells,
+        hooks: { validate: rbac::validate_cluster_role, },
+    }
+    RoleBinding {
+        store: role_bindings, group: "rbac.authorization.k8s.io", version: "v1", plural: "rolebindings",
+        singular: "rolebinding", short_names: [], namespaced: true, verbs: ALL_VERBS, categories: [],
+        columns: [("Name", 0), ("Role", 0), ("Age", 0), ("Users", 1), ("Groups", 1), ("ServiceAccounts", 1)],
+        cells: rbac::role_binding_cells,
+        hooks: {
+            validate: rbac::validate_role_binding,
+            validate_update: rbac::validate_role_binding_update,
+            decoded: rbac::default_role_binding,
+        },
+    }
+    ClusterRoleBinding {
+        store: cluster_role_bindings, group: "rbac.authorization.k8s.io", version: "v1",
+        plural: "clusterrolebindings", singular: "clusterrolebinding", short_names: [], namespaced: false,
+        verbs: ALL_VERBS, categories: [],
+        columns: [("Name", 0), ("Role", 0), ("Age", 0), ("Users", 1), ("Groups", 1), ("ServiceAccounts", 1)],
+        cells: rbac::cluster_role_binding_cells,
+        hooks: {
+            validate: rbac::validate_cluster_role_binding,
+            validate_update: rbac::validate_cluster_role_binding_update,
+            decoded: rbac::default_cluster_role_binding,
+        },
+    }
 }
 
 /// Kind-specific validation rules, following upstream's `pkg/apis/*/validation` in spirit.
@@ -704,6 +752,9 @@ mod tests {
                 doc["spec"] = json!({"selector": {"matchLabels": {"app": "x"}}, "template": template});
             }
             Kind::Service => doc["spec"] = json!({"ports": [{"port": 80}]}),
+            Kind::RoleBinding | Kind::ClusterRoleBinding => {
+                doc["roleRef"] = json!({"apiGroup": rbac::GROUP, "kind": "ClusterRole", "name": "view"});
+            }
             _ => {}
         }
         Object::from_value(doc).unwrap()

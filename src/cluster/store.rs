@@ -204,7 +204,12 @@ impl Store {
     fn validate<R: Resource>(obj: &R, old: Option<&R>) -> Result<(), StoreError> {
         let mut causes = Vec::new();
         let m = obj.meta();
-        meta::validate_dns_subdomain("metadata.name", &m.name, &mut causes);
+        // RBAC names are path segments (`system:basic-user`), as upstream's `ValidateRBACName`.
+        if R::KIND.group() == crate::cluster::objects::rbac::GROUP {
+            crate::cluster::objects::rbac::validate_path_segment_name("metadata.name", &m.name, &mut causes);
+        } else {
+            meta::validate_dns_subdomain("metadata.name", &m.name, &mut causes);
+        }
         meta::validate_labels("metadata.labels", &m.labels, &mut causes);
         meta::validate_annotations("metadata.annotations", &m.annotations, &mut causes);
         // Upstream's order: the update rules (immutable fields), then the object's own.
