@@ -384,6 +384,11 @@ fn init_logging(dir: &std::path::Path) -> (Option<tracing_appender::non_blocking
 
 /// `play` draws on a terminal and reads keys from it; refuse plainly when either end isn't one.
 pub fn require_terminal() -> Result<()> {
+    require_terminal_for("play")
+}
+
+/// [`require_terminal`], naming the command that needs it (`replay`, `watch`).
+fn require_terminal_for(command: &str) -> Result<()> {
     use std::io::IsTerminal;
     let missing = match (std::io::stdin().is_terminal(), std::io::stdout().is_terminal()) {
         (true, true) => return Ok(()),
@@ -391,7 +396,7 @@ pub fn require_terminal() -> Result<()> {
         (true, false) => "stdout is not",
         (false, false) => "stdin and stdout are not",
     };
-    anyhow::bail!("play needs a terminal, and {missing} one (for a headless run, try `pinsetter sim`)")
+    anyhow::bail!("{command} needs a terminal, and {missing} one (for a headless run, try `pinsetter sim`)")
 }
 
 /// How a game ended: the player quit, or a signal asked the process to stop.

@@ -264,7 +264,7 @@ pub(super) fn handle_key(app: &mut App, key: KeyEvent) {
 /// Shows the live session `header` describes, fed by `feed`, until the viewer quits; `title`
 /// names the source. The terminal is restored on every exit path.
 pub fn spectate(header: LogHeader, feed: Receiver<FeedLine>, title: String) -> Result<()> {
-    super::require_terminal()?;
+    super::require_terminal_for("watch")?;
     let app = App::spectating(header, feed, title)?;
     run(app).map(|_| ())
 }
@@ -273,7 +273,7 @@ pub fn spectate(header: LogHeader, feed: Receiver<FeedLine>, title: String) -> R
 /// was not one, before the terminal is taken. Returns the digest check at quit, if the replay
 /// got to the end.
 pub fn replay(session: &RecordedSession, source: String, ascii: bool) -> Result<Option<DigestCheck>> {
-    super::require_terminal()?;
+    super::require_terminal_for("replay")?;
     let app = App::replaying(session, source, ascii)?;
     run(app)
 }
