@@ -838,7 +838,7 @@ fn follow_bar(frame: &mut Frame, app: &App, following: &super::Following, area: 
         } else {
             "playing"
         };
-        let percent = if total == 0 { 100 } else { now * 100 / total };
+        let percent = (now * 100).checked_div(total).unwrap_or(100);
         let alley = world.alley();
         spans.push(Span::raw(format!(
             " {state} {}×  tick {now} / {total} ({percent}%)  frame {} of 10  ",
