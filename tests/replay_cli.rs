@@ -72,3 +72,55 @@ fn replay_help_shows_the_keys_and_an_example() {
     );
     assert!(help.contains("←/→ previous/next bowling frame") && help.contains("space/p pause"), "{help}");
 }
+
+/// The real binary in a real terminal (tmux): the replay shows REPLAY and its progress line,
+/// `end` seeks to the end, where it says the digest matches, `home` plays it again, and `q`
+/// quits cleanly.
+#[test]
+fn a_replay_in_a_real_terminal_seeks_and_ends_on_the_recorded_digest() {
+    use std::process::Command;
+    use std::time::{Duration, Instant};
+    if Command::new("tmux").arg("-V").output().is_err() {
+        assert!(std::env::var_os("CI").is_none(), "CI must install tmux (.ci/run does)");
+        eprintln!("tmux is not installed: skipping");
+        return;
+    }
+    struct Tmux(String);
+    impl Tmux {
+        fn run(&self, args: &[&str]) -> std::process::Output {
+            Command::new("tmux").arg("-L").arg(&self.0).args(args).output().expect("tmux runs")
+        }
+        fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+            let start = Instant::now();
+            loop {
+                let out = self.run(&["capture-pane", "-p", "-t", "replay"]);
+                let screen = String::from_utf8_lossy(&out.stdout).into_owned();
+                if ok(&screen) {
+                    return screen;
+                }
+                assert!(start.elapsed() < Duration::from_secs(30), "timed out waiting for {what}; screen:\n{screen}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+    impl Drop for Tmux {
+        fn drop(&mut self) {
+            let _ = self.run(&["kill-server"]);
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = recorded(dir.path());
+    let tmux = Tmux(format!("pinsetter-replay-{}", std::process::id()));
+    let command = format!("{} replay {}; echo EXITED $?; sleep 60", env!("CARGO_BIN_EXE_pinsetter"), path.display());
+    let started = tmux.run(&["new-session", "-d", "-s", "replay", "-x", "160", "-y", "48", &command]);
+    assert!(started.status.success(), "tmux failed: {}", String::from_utf8_lossy(&started.stderr));
+    let screen = tmux.wait_for("the replay's screen", |s| s.contains("REPLAY") && s.contains("tick"));
+    assert!(screen.contains("read only") && screen.contains("frame 1 of 10"), "{screen}");
+    tmux.run(&["send-keys", "-t", "replay", "End"]);
+    let screen = tmux.wait_for("the end", |s| s.contains("replay ended"));
+    assert!(screen.contains("digest matches the recording") && screen.contains("Final score"), "{screen}");
+    tmux.run(&["send-keys", "-t", "replay", "Home"]);
+    tmux.wait_for("the start again, playing", |s| s.contains("REPLAY  playing"));
+    tmux.run(&["send-keys", "-t", "replay", "q"]);
+    tmux.wait_for("a clean exit", |s| s.contains("EXITED 0"));
+}
