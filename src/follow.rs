@@ -88,6 +88,15 @@ impl Follower {
         &self.header
     }
 
+    /// The session's lane, as its header recorded it.
+    pub fn scenario(&self) -> &Scenario {
+        &self.scenario
+    }
+
+    pub fn preset(&self) -> Preset {
+        self.preset
+    }
+
     /// Takes the next line of the feed. Nothing is applied until [`Follower::advance`].
     pub fn push(&mut self, line: FeedLine) -> Result<(), FollowError> {
         if self.end.is_some() {

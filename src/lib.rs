@@ -32,7 +32,8 @@
 //!   answered by id. `paging` (limit/continue), `logs`, `apply` (server-side apply),
 //!   `events_v1`, `discovery` and `table` (both from the kinds table), `pins` (agents' WebSocket).
 //! - [`agent`]: `pinsetter pin --join`, a pin as its own process; [`ctl`]: the tiny built-in client.
-//! - [`tui`]: the terminal shell (ratatui), driving the World through the driver.
+//! - [`tui`]: the terminal shell (ratatui), driving the World through the driver; `tui::following`
+//!   is the same screen read-only over a follower's replica (`replay`, the spectator).
 //! - [`clock`], [`rng`]: virtual time and named seeded random streams.
 //! - [`storage`]: the data directory (`PINSETTER_DATA_DIR`) and atomic file writes.
 //!

@@ -54,16 +54,18 @@ impl Following {
     }
 }
 
-fn options_for(header: &LogHeader, follower: &Follower, ascii: bool) -> Result<PlayOptions> {
-    Ok(PlayOptions {
-        scenario: header.scenario("the session")?,
+/// What `play` would have been started with for the followed session (the app keeps them).
+fn options_for(follower: &Follower, ascii: bool) -> PlayOptions {
+    let header = follower.header();
+    PlayOptions {
+        scenario: follower.scenario().clone(),
         seed: header.seed,
-        timing: header.preset("the session")?,
+        timing: follower.preset(),
         speed: 1.0,
         ascii,
         listen: None,
-        epoch: Epoch::at_unix_seconds(follower.header().epoch),
-    })
+        epoch: Epoch::at_unix_seconds(header.epoch),
+    }
 }
 
 impl App {
@@ -71,7 +73,7 @@ impl App {
     /// it on screen (e.g. `grpc://127.0.0.1:8001`).
     pub fn spectating(header: LogHeader, feed: Receiver<FeedLine>, source: String) -> Result<App> {
         let (follower, world) = Follower::new(header, &source)?;
-        let options = options_for(follower.header(), &follower, false)?;
+        let options = options_for(&follower, false);
         let mut app = App::with_world(world, options, None);
         app.following = Some(Following { follower, source, kind: FollowKind::Spectate { feed }, end_shown: false });
         Ok(app)
@@ -81,7 +83,7 @@ impl App {
     pub fn replaying(session: &RecordedSession, source: String, ascii: bool) -> Result<App> {
         let frame_starts = frame_starts(session, &source)?;
         let (follower, world) = Follower::recorded(session, &source)?;
-        let options = options_for(follower.header(), &follower, ascii)?;
+        let options = options_for(&follower, ascii);
         let mut app = App::with_world(world, options, None);
         app.following = Some(Following {
             follower,
