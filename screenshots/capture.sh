@@ -11,10 +11,12 @@ t() { tmux -L "$sock" "$@"; }
 shot() {
   t capture-pane -p -t shot > "screenshots/$1.txt"
   t capture-pane -e -p -t shot > "/tmp/pinsetter-$1.ansi"
+  [ "$1" = replay ] && cp "/tmp/pinsetter-$1.ansi" "screenshots/$1.ansi"
   python3 screenshots/render_png.py "/tmp/pinsetter-$1.ansi" "screenshots/$1.png" || echo "no PNG for $1 (pip install pillow)"
 }
 t kill-server 2>/dev/null || true
-t new-session -d -s shot -x 160 -y 48 "$bin --seed 1"
+rm -f /tmp/pinsetter-shots-game.jsonl
+t new-session -d -s shot -x 160 -y 48 "$bin --seed 1 --record /tmp/pinsetter-shots-game.jsonl"
 sleep 2
 shot opening
 # A pocket shot for a right-hander: 8 boards right, aim 0.5° out, full hook, lock at ~80 %.
@@ -30,6 +32,15 @@ t send-keys -t shot Tab d
 sleep 0.3; shot describe
 t send-keys -t shot Escape '?'
 sleep 0.3; shot help
+t send-keys -t shot q
+sleep 1
+# The same game, replayed: past the strike, then to the second frame's start and on a little.
+t kill-server 2>/dev/null || true
+t new-session -d -s shot -x 160 -y 48 "$bin replay /tmp/pinsetter-shots-game.jsonl"
+sleep 2; t send-keys -t shot Right
+sleep 2.5; shot replay
+t send-keys -t shot End
+sleep 0.5; shot replay-ended
 t send-keys -t shot q
 t kill-server 2>/dev/null || true
 # The pinsetter knocked: three control-plane replicas, upstream's timing, 12.4 s into the gap.

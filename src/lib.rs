@@ -29,6 +29,8 @@
 //! - [`driver`]: owns the World between ticks: `pump` applies queued API and agent requests
 //!   (each a serializable `world::Input`), publishes the read view, then answers; the input log
 //!   (`--record`) that `sim --replay` replays to the same digest.
+//! - [`follow`]: a replica World fed a session's inputs (`FeedLine`s), for the spectator and
+//!   `pinsetter replay`: never ahead of its source, seeks back by rebuilding from the header.
 //! - [`api`]: the Kubernetes-compatible HTTP API. Reads come from [`api::view`] (kube-apiserver's
 //!   watch cache, published by the driver), never from the World's thread; writes are requests
 //!   answered by id. `paging` (limit/continue), `logs`, `apply` (server-side apply),
@@ -36,7 +38,8 @@
 //!   `auth` (token file, ServiceAccount JWTs, TokenRequest, whoami/can-i) and `rbac` (the
 //!   authorizer), run as one middleware before every handler.
 //! - [`agent`]: `pinsetter pin --join`, a pin as its own process; [`ctl`]: the tiny built-in client.
-//! - [`tui`]: the terminal shell (ratatui), driving the World through the driver.
+//! - [`tui`]: the terminal shell (ratatui), driving the World through the driver; `tui::following`
+//!   is the same screen read-only over a follower's replica (`replay`, the spectator).
 //! - [`clock`], [`rng`]: virtual time and named seeded random streams.
 //! - [`storage`]: the data directory (`PINSETTER_DATA_DIR`) and atomic file writes.
 //!
@@ -52,6 +55,7 @@ pub mod clock;
 pub mod cluster;
 pub mod ctl;
 pub mod driver;
+pub mod follow;
 pub mod rng;
 pub mod scenario;
 pub mod sim;

@@ -28,6 +28,14 @@ struct Cli {
 enum Command {
     /// Play the game in the terminal (the default).
     Play(PlayArgs),
+    /// Play a recorded session back in the game's screen: pause, speed, seek by frame.
+    #[command(after_help = "Keys: space/p pause · ←/→ previous/next bowling frame · home/end start/end · +/- speed ·
+tab select · d describe · ? help · q quit. At the end: the final score and whether the
+replayed digest matches the recording's.
+Example:
+  pinsetter play --record game.jsonl   # bowl, then q
+  pinsetter replay game.jsonl")]
+    Replay(ReplayArgs),
     /// Run a scenario headless in virtual time and print what the control plane did.
     #[command(
         after_help = "Examples:\n  pinsetter sim --scenario default --seed 1 --at '2s knock pin-3' --until 30s\n  pinsetter sim --at '5s knock pin-3' --at '5s knock pin-4' --at '40s reset' --until 60s --json\n  pinsetter sim --nodes 1000 --pods 20000 --at '10s knock pin-7' --until 30s --json"
@@ -274,6 +282,16 @@ struct PlayArgs {
 }
 
 #[derive(Args, Debug)]
+struct ReplayArgs {
+    /// An input log written by `play --record` or `serve --record`.
+    #[arg(value_name = "FILE")]
+    file: std::path::PathBuf,
+    /// Plain ASCII glyphs, for terminals without Unicode. (Colour follows NO_COLOR.)
+    #[arg(long)]
+    ascii: bool,
+}
+
+#[derive(Args, Debug)]
 struct SimArgs {
     #[command(flatten)]
     lane: LaneArgs,
@@ -430,6 +448,7 @@ fn run(cli: Cli) -> Result<()> {
         None => play(cli.play),
         Some(Command::Play(args)) => play(args),
         Some(Command::Sim(args)) => run_sim(args),
+        Some(Command::Replay(args)) => replay(args),
         Some(Command::Bench(args)) => run_bench(args),
         Some(Command::Serve(args)) => serve(args),
         Some(Command::Pin(args)) => pinsetter::agent::run(args),
@@ -570,6 +589,24 @@ fn shutdown_signal() -> Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
         raised.store(true, std::sync::atomic::Ordering::Relaxed);
     });
     Ok(flag)
+}
+
+/// `pinsetter replay FILE`: the log is read (and refused if it is not one this build replays)
+/// before the terminal is taken, so the refusal is a plain message.
+fn replay(args: ReplayArgs) -> Result<()> {
+    let session = pinsetter::driver::read_input_log(&args.file)?;
+    let source = args.file.display().to_string();
+    match pinsetter::tui::replay(&session, source.clone(), args.ascii)? {
+        Some(pinsetter::follow::DigestCheck::Matches) => eprintln!("pinsetter: {source}: digest matches the recording"),
+        Some(pinsetter::follow::DigestCheck::Differs { recorded, replayed }) => {
+            eprintln!("pinsetter: {source}: digest DIFFERS: recorded {recorded}, replayed {replayed}")
+        }
+        Some(pinsetter::follow::DigestCheck::Unknown) => {
+            eprintln!("pinsetter: {source}: the log has no end (its session did not finish): no digest to check")
+        }
+        None => {}
+    }
+    Ok(())
 }
 
 fn run_sim(args: SimArgs) -> Result<()> {

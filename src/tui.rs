@@ -2,10 +2,12 @@
 //! overlays, flashes) lives here; the game and the cluster live in the World, owned by the
 //! [`Driver`](crate::driver::Driver).
 
+pub mod following;
 pub mod high_scores;
 pub mod theme;
 pub mod view;
 
+pub use following::{Following, replay, spectate};
 pub use high_scores::HighScore;
 
 use crate::alley::{AlleyEvent, AlleyInput, Phase};
@@ -63,6 +65,8 @@ pub enum Overlay {
     Help,
     Describe,
     GameOver,
+    /// A followed session ended (spectating or replaying): how, over its last frame.
+    Ended,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -87,6 +91,8 @@ pub struct App {
     high_score_file: Option<PathBuf>,
     pub quit: bool,
     pub api: Option<ApiStatus>,
+    /// Set when this screen follows a session (spectating, replaying) rather than plays one.
+    pub following: Option<Following>,
 }
 
 const FLASH: Millis = Millis(1_500);
@@ -101,6 +107,11 @@ const PROBLEM_SHOWN: Duration = Duration::from_secs(20);
 impl App {
     pub fn new(options: PlayOptions, high_score_file: Option<PathBuf>) -> Result<App> {
         let world = World::with_epoch(options.seed, options.timing, &options.scenario, options.epoch)?;
+        Ok(App::with_world(world, options, high_score_file))
+    }
+
+    /// An app around a World already built (a follower's replica).
+    fn with_world(world: World, options: PlayOptions, high_score_file: Option<PathBuf>) -> App {
         let loaded = high_score_file.as_deref().map(high_scores::load);
         let (high_scores, problem, high_score_file) = match loaded {
             Some(loaded) => (loaded.scores, loaded.problem, loaded.path),
@@ -120,13 +131,14 @@ impl App {
             high_score_file,
             quit: false,
             api: None,
+            following: None,
         };
         app.index_deployments();
         app.drain();
         if let Some(problem) = problem {
             app.problem(problem);
         }
-        Ok(app)
+        app
     }
 
     fn index_deployments(&mut self) {
@@ -174,7 +186,8 @@ impl App {
                 Output::Alley(AlleyEvent::PinDown(pin)) => {
                     self.flash_pins.insert(pin, now + FLASH);
                 }
-                Output::Alley(AlleyEvent::GameOver { score }) => self.game_over(score),
+                // A followed game's score is not the spectator's: no high score, no new-game menu.
+                Output::Alley(AlleyEvent::GameOver { score }) if self.following.is_none() => self.game_over(score),
                 Output::Event(e) if e.reason == "Scheduled" => {
                     if let Some(name) = e.object.strip_prefix("pod/") {
                         self.flash_pods.insert(ObjectKey::new("default", name), e.at + FLASH);
@@ -254,6 +267,10 @@ impl App {
 
     pub fn handle_key(&mut self, key: KeyEvent) {
         if key.kind != KeyEventKind::Press {
+            return;
+        }
+        if self.following.is_some() {
+            following::handle_key(self, key);
             return;
         }
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
@@ -369,6 +386,11 @@ fn init_logging(dir: &std::path::Path) -> (Option<tracing_appender::non_blocking
 
 /// `play` draws on a terminal and reads keys from it; refuse plainly when either end isn't one.
 pub fn require_terminal() -> Result<()> {
+    require_terminal_for("play")
+}
+
+/// [`require_terminal`], naming the command that needs it (`replay`, `watch`).
+fn require_terminal_for(command: &str) -> Result<()> {
     use std::io::IsTerminal;
     let missing = match (std::io::stdin().is_terminal(), std::io::stdout().is_terminal()) {
         (true, true) => return Ok(()),
@@ -376,7 +398,7 @@ pub fn require_terminal() -> Result<()> {
         (true, false) => "stdout is not",
         (false, false) => "stdin and stdout are not",
     };
-    anyhow::bail!("play needs a terminal, and {missing} one (for a headless run, try `pinsetter sim`)")
+    anyhow::bail!("{command} needs a terminal, and {missing} one (for a headless run, try `pinsetter sim`)")
 }
 
 /// How a game ended: the player quit, or a signal asked the process to stop.
@@ -522,7 +544,11 @@ fn play_loop(
             api.tick();
         }
         let now = Instant::now();
-        app.driver.advance(now - last);
+        if app.following.is_some() {
+            app.follow(now - last);
+        } else {
+            app.driver.advance(now - last);
+        }
         last = now;
         app.drain();
         work = working.elapsed();

@@ -71,6 +71,7 @@ fn draw(frame: &mut Frame, app: &App) {
         Overlay::Help => help(frame, app, area),
         Overlay::Describe => describe(frame, app, area),
         Overlay::GameOver => game_over(frame, app, area),
+        Overlay::Ended => ended(frame, app, area),
     }
 }
 
@@ -124,11 +125,16 @@ fn pinsetter_panel(frame: &mut Frame, app: &App, area: Rect) {
         if app.driver.paused { " PAUSED" } else { "" },
         cluster.timing.name()
     );
-    let api = match &app.api {
-        Some(api) => {
+    let api = match (&app.api, &app.following) {
+        (_, Some(following)) => vec![
+            Span::styled("source ", t.title()),
+            Span::raw(format!("{} ", following.source)),
+            Span::styled("read only   ", t.dim()),
+        ],
+        (Some(api), None) => {
             vec![Span::styled("api ", t.title()), Span::raw(format!("{:.0} req/s on {}   ", api.rate, api.addr))]
         }
-        None => vec![Span::styled("api ", t.title()), Span::styled("off (play --listen ADDR)   ", t.dim())],
+        (None, None) => vec![Span::styled("api ", t.title()), Span::styled("off (play --listen ADDR)   ", t.dim())],
     };
     let l1 = Line::from(
         [
@@ -175,7 +181,12 @@ fn pinsetter_panel(frame: &mut Frame, app: &App, area: Rect) {
             if counts.terminating > 0 { t.bad() } else { t.dim() },
         ),
     ]);
-    let title = Line::from(vec![Span::styled(" PINSETTER ", t.title()), Span::styled("control plane ", t.dim())]);
+    let mut title = vec![Span::styled(" PINSETTER ", t.title()), Span::styled("control plane ", t.dim())];
+    if let Some(following) = &app.following {
+        let ended = if following.follower.finished(world) { " ENDED" } else { "" };
+        title.push(Span::styled(format!(" {}{ended} {} ", following.label(), following.source), t.warn()));
+    }
+    let title = Line::from(title);
     let l3 = leaders_line(app);
     frame.render_widget(Paragraph::new(vec![l1, l2, l3]).block(block(title, app)), area);
 }
@@ -805,6 +816,9 @@ fn scorecard(frame: &mut Frame, app: &App, area: Rect) {
 }
 
 fn hint_bar(frame: &mut Frame, app: &App, area: Rect) {
+    if let Some(following) = &app.following {
+        return follow_bar(frame, app, following, area);
+    }
     let t = &app.theme;
     let phase = app.driver.world.alley().phase();
     let action = match phase {
@@ -843,6 +857,63 @@ fn hint_bar(frame: &mut Frame, app: &App, area: Rect) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
+/// A followed session's bar: where it is (the progress line, for a replay) and the keys that
+/// work on a read-only screen.
+fn follow_bar(frame: &mut Frame, app: &App, following: &super::Following, area: Rect) {
+    let t = &app.theme;
+    let world = &app.driver.world;
+    let now = crate::follow::tick_of(world);
+    let total = following.follower.reached();
+    let finished = following.follower.finished(world);
+    let mut spans = vec![Span::styled(format!(" {} ", following.label()), t.warn().add_modifier(Modifier::REVERSED))];
+    let keys: &[(&str, &str)] = if following.is_replay() {
+        let state = if finished {
+            "ended"
+        } else if app.driver.paused {
+            "paused"
+        } else {
+            "playing"
+        };
+        let percent = (now * 100).checked_div(total).unwrap_or(100);
+        let alley = world.alley();
+        spans.push(Span::raw(format!(
+            " {state} {}×  tick {now} / {total} ({percent}%)  frame {} of 10  ",
+            app.driver.speed,
+            alley.frame()
+        )));
+        &[
+            ("space", "pause"),
+            ("←→", "frame"),
+            ("home end", "seek"),
+            ("+-", "speed"),
+            ("tab", "select"),
+            ("d", "describe"),
+            ("?", "help"),
+            ("q", "quit"),
+        ]
+    } else {
+        let state = match (finished, following.follower.ended()) {
+            (true, _) => "ended".to_string(),
+            (false, true) => format!("ending: catching up, tick {now} of {total}"),
+            (false, false) if total > now + 1 => format!("catching up: tick {now} of {total}"),
+            (false, false) => "live".to_string(),
+        };
+        spans.push(Span::raw(format!(" {state}  frame {} of 10  ", world.alley().frame())));
+        &[("tab", "select"), ("d", "describe"), ("?", "help"), ("q", "quit")]
+    };
+    for (k, what) in keys {
+        spans.push(Span::styled(format!(" {k} "), t.title()));
+        spans.push(Span::styled(format!("{what} "), t.dim()));
+    }
+    if let Some((msg, until)) = &app.message
+        && *until > std::time::Instant::now()
+    {
+        spans.truncate(2);
+        spans.push(Span::styled(format!(" {msg}"), t.warn()));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
 fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let w = width.min(area.width.saturating_sub(4));
     let h = height.min(area.height.saturating_sub(2));
@@ -860,6 +931,9 @@ fn overlay(frame: &mut Frame, app: &App, area: Rect, title: String, lines: Vec<L
 }
 
 fn help(frame: &mut Frame, app: &App, area: Rect) {
+    if let Some(following) = &app.following {
+        return follow_help(frame, app, following, area);
+    }
     let t = &app.theme;
     let policies: Vec<&str> = crate::cluster::scheduler::POLICIES.iter().map(|e| e.name).collect();
     let policies = format!("scheduler policy: {}", policies.join(" → "));
@@ -892,6 +966,33 @@ fn help(frame: &mut Frame, app: &App, area: Rect) {
         .map(|(k, v)| Line::from(vec![Span::styled(format!("{k:>16}  "), t.title()), Span::raw(*v)]))
         .collect();
     overlay(frame, app, area, " help ".into(), lines);
+}
+
+fn follow_help(frame: &mut Frame, app: &App, following: &super::Following, area: Rect) {
+    let t = &app.theme;
+    let mut rows: Vec<(&str, &str)> = Vec::new();
+    if following.is_replay() {
+        rows.extend([
+            ("space  p", "pause / play"),
+            ("←  →", "seek to the previous / next bowling frame"),
+            ("home  end", "seek to the start / the end"),
+            ("+  -", "replay speed ¼× … 16×"),
+        ]);
+    }
+    rows.extend([
+        ("tab  shift-tab", "select the next / previous pin or pending pod"),
+        ("d  enter", "describe the selection: conditions, taints, why each pod is here"),
+        ("?", "this help"),
+        ("esc", "close an overlay"),
+        ("q  esc  ctrl-c", "quit"),
+        ("", ""),
+        ("", "read only: this screen follows the game, it does not play it"),
+    ]);
+    let lines = rows
+        .iter()
+        .map(|(k, v)| Line::from(vec![Span::styled(format!("{k:>16}  "), t.title()), Span::raw(*v)]))
+        .collect();
+    overlay(frame, app, area, format!(" help: {} {} ", following.label().to_lowercase(), following.source), lines);
 }
 
 fn describe(frame: &mut Frame, app: &App, area: Rect) {
@@ -1127,6 +1228,51 @@ fn game_over(frame: &mut Frame, app: &App, area: Rect) {
     lines.push(Line::default());
     lines.push(Line::styled("n: new game   q: quit", t.warn()));
     overlay(frame, app, area, " game over ".into(), lines);
+}
+
+/// A followed session's end, over its last frame: the score and whether the replica's history
+/// is the session's.
+fn ended(frame: &mut Frame, app: &App, area: Rect) {
+    use crate::follow::DigestCheck;
+    let t = &app.theme;
+    let Some(following) = &app.following else { return };
+    let world = &app.driver.world;
+    let whose = if following.is_replay() { "the recording" } else { "the game followed" };
+    let check = match app.digest_check() {
+        Some(DigestCheck::Matches) => Line::styled(format!("digest matches {whose}"), t.good()),
+        Some(DigestCheck::Differs { recorded, replayed }) => Line::styled(
+            format!(
+                "digest DIFFERS from {whose}: recorded {}, replayed {}",
+                truncate(&recorded, 12),
+                truncate(&replayed, 12)
+            ),
+            t.bad(),
+        ),
+        Some(DigestCheck::Unknown) => Line::styled("the source went away before its end: no digest to check", t.warn()),
+        None => Line::from("not at the end"),
+    };
+    let mut lines = vec![
+        Line::styled(format!("Final score: {}", world.alley().scorecard().total()), t.title()),
+        Line::from(format!("frame {} of 10, at {}", world.alley().frame(), world.now())),
+        Line::default(),
+        check,
+        Line::styled(format!("  {}", world.digest()), t.dim()),
+    ];
+    if following.follower.refused() > 0 {
+        lines.push(Line::styled(
+            format!("{} inputs refused, as they were in the session", following.follower.refused()),
+            t.dim(),
+        ));
+    }
+    lines.push(Line::default());
+    let keys = if following.is_replay() {
+        "home: watch again   esc: stay on the last frame   q: quit"
+    } else {
+        "esc: stay on the last frame   q: quit"
+    };
+    lines.push(Line::styled(keys, t.warn()));
+    let title = if following.is_replay() { " replay ended " } else { " the game ended " };
+    overlay(frame, app, area, title.into(), lines);
 }
 
 fn truncate(text: &str, width: usize) -> String {
