@@ -499,6 +499,7 @@ const RELIST_ORDER: [Kind; Kind::ALL.len()] = [
     Kind::Endpoints,
     Kind::ConfigMap,
     Kind::Secret,
+    Kind::CustomResourceDefinition,
     Kind::Event,
     Kind::Lease,
 ];

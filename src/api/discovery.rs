@@ -154,6 +154,9 @@ pub fn resource_list(group: &str) -> Option<Value> {
                 resources.push(sub("status", "Deployment", &["get", "patch", "update"]));
             }
             "nodes" => resources.push(sub("status", "Node", &["get", "patch", "update"])),
+            "customresourcedefinitions" => {
+                resources.push(sub("status", "CustomResourceDefinition", &["get", "patch", "update"]))
+            }
             _ => {}
         }
     }
@@ -210,7 +213,7 @@ mod tests {
                 if kind.group().is_empty() { "v1".to_string() } else { format!("{}/v1", kind.group()) };
             assert_eq!(list["groupVersion"], expected_group);
         }
-        assert_eq!(*GROUPS, ["apps", "coordination.k8s.io", "events.k8s.io"]);
+        assert_eq!(*GROUPS, ["apps", "coordination.k8s.io", "apiextensions.k8s.io", "events.k8s.io"]);
         assert!(find("", "namespaces").is_some_and(|r| r.kind.is_none()));
     }
 }

@@ -3,6 +3,7 @@
 //! triggers are declared beside `reconcile`, which reads the store, writes what differs from the
 //! desired state and returns an [`Action`]. [`registry`] is the one list the cluster runs.
 
+pub mod crd;
 pub mod deployment;
 pub mod endpoints;
 pub mod garbage_collector;
@@ -27,6 +28,7 @@ pub fn registry() -> Vec<Box<dyn Controller>> {
         Box::new(deployment::DeploymentController),
         Box::new(taint_eviction::TaintEvictionController),
         Box::new(node_lifecycle::NodeLifecycle::default()),
+        Box::new(crd::CrdEstablishingController),
     ]
 }
 

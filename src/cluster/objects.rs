@@ -2,6 +2,7 @@
 //! `coordination.k8s.io/v1`, so the real kubectl (and the k8s-openapi types) read them as their own.
 
 pub mod config;
+pub mod crd;
 pub mod event;
 pub mod meta;
 pub mod node;
@@ -12,6 +13,7 @@ pub mod service;
 pub mod workload;
 
 pub use config::{ConfigMap, Secret};
+pub use crd::CustomResourceDefinition;
 pub use event::{Event, EventSource, Lease, LeaseSpec, ObjectReference};
 pub use meta::{FieldError, LabelSelector, ObjectMeta, OwnerReference};
 pub use node::{Node, NodeCondition, NodeSpec, NodeStatus, Readiness, ResourceList, Taint};
@@ -224,6 +226,14 @@ impl Kind {
         match self.group() {
             "" => self.plural().to_string(),
             group => format!("{}.{group}", self.plural()),
+        }
+    }
+
+    /// `Deployment.apps`: how upstream names a kind in an Invalid error (core kinds bare).
+    pub fn qualified_kind(self) -> String {
+        match self.group() {
+            "" => self.name().to_string(),
+            group => format!("{}.{group}", self.name()),
         }
     }
 
@@ -542,6 +552,20 @@ kinds! {
             decoded: Secret::merge_string_data,
         },
     }
+    CustomResourceDefinition {
+        store: custom_resource_definitions, group: "apiextensions.k8s.io", version: "v1",
+        plural: "customresourcedefinitions", singular: "customresourcedefinition", short_names: ["crd", "crds"],
+        namespaced: false, verbs: ALL_VERBS, categories: ["api-extensions"],
+        columns: [("Name", 0), ("Created At", 0)],
+        cells: crd::cells,
+        hooks: {
+            validate: crd::validate,
+            validate_update: crd::validate_update,
+            decoded: CustomResourceDefinition::set_defaults,
+            spec_moves_generation: yes,
+            keep_status: yes,
+        },
+    }
 }
 
 /// Kind-specific validation rules, following upstream's `pkg/apis/*/validation` in spirit.
@@ -704,6 +728,13 @@ mod tests {
                 doc["spec"] = json!({"selector": {"matchLabels": {"app": "x"}}, "template": template});
             }
             Kind::Service => doc["spec"] = json!({"ports": [{"port": 80}]}),
+            Kind::CustomResourceDefinition => {
+                doc["metadata"]["name"] = json!(format!("{name}s.example.com"));
+                doc["spec"] = json!({"group": "example.com", "scope": "Namespaced",
+                    "names": {"plural": format!("{name}s"), "kind": "X"},
+                    "versions": [{"name": "v1", "served": true, "storage": true,
+                        "schema": {"openAPIV3Schema": {"type": "object"}}}]});
+            }
             _ => {}
         }
         Object::from_value(doc).unwrap()
@@ -727,13 +758,13 @@ mod tests {
         let mut store = Store::new(crate::rng::stream(1, "store"));
         for kind in Kind::ALL {
             let created = sample(kind, "x").create_in(&mut store, Millis(0)).unwrap();
-            let key = kind.key(None, "x");
+            let key = kind.key(None, created.meta().name.clone());
             assert_eq!(created.meta().namespace.as_deref(), kind.namespaced().then_some(DEFAULT_NAMESPACE), "{kind}");
             assert_eq!(kind.count(&store), 1, "{kind}");
             assert_eq!(kind.get(&store, &key).as_ref(), Some(&created), "{kind}");
             assert_eq!(kind.meta_in(&store, &key).map(|m| m.uid.as_str()), Some(created.meta().uid.as_str()));
             assert_eq!(kind.list(&store), std::slice::from_ref(&created), "{kind}");
-            assert_eq!(kind.delete(&mut store, &key).unwrap().meta().name, "x", "{kind}");
+            assert_eq!(kind.delete(&mut store, &key).unwrap().meta().name, key.name, "{kind}");
             assert_eq!(kind.count(&store), 0, "{kind}");
             assert!(kind.get(&store, &key).is_none(), "{kind}");
         }

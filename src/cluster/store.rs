@@ -53,7 +53,7 @@ pub enum StoreError {
     )]
     Conflict { resource: String, name: String },
     /// 422: the object breaks a validation rule; `causes` name the fields.
-    #[error("{kind} {name:?} is invalid: {}", causes.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))]
+    #[error("{} {name:?} is invalid: {}", kind.qualified_kind(), causes.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))]
     Invalid { kind: Kind, name: String, causes: Vec<FieldError> },
 }
 
