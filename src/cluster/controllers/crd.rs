@@ -1,14 +1,18 @@
 //! apiextensions-apiserver's naming and establishing controllers, folded into one: a CRD's
 //! names are accepted (nothing else here can claim them: the name `<plural>.<group>` is unique
 //! in the store, and built-in kinds are in other groups) and the resource is established, so
-//! `status` carries `NamesAccepted` and `Established` as upstream writes them.
+//! `status` carries `NamesAccepted` and `Established` as upstream writes them. A deleted CRD's
+//! objects are deleted with it (upstream's `customresourcecleanup` finalizer), so their
+//! watchers see them go.
 
 use super::{Action, Controller, ControllerError, Key, settle};
 use crate::clock::Millis;
 use crate::cluster::Context;
 use crate::cluster::objects::crd::established_status;
-use crate::cluster::objects::{CustomResourceDefinition, Kind, Object};
-use crate::cluster::store::{Change, ChangeType, ObjectKey, Store};
+use crate::cluster::objects::{CustomObject, CustomResourceDefinition, Kind, Object, Resource};
+#[cfg(test)]
+use crate::cluster::store::ChangeType;
+use crate::cluster::store::{Change, ObjectKey, Store};
 
 #[derive(Debug, Default)]
 pub struct CrdEstablishingController;
@@ -27,9 +31,7 @@ impl Controller for CrdEstablishingController {
     }
 
     fn triggers(&mut self, change: &Change, _store: &Store, _now: Millis, out: &mut Vec<Key>) {
-        if let Object::CustomResourceDefinition(crd) = &*change.object
-            && change.type_ != ChangeType::Deleted
-        {
+        if let Object::CustomResourceDefinition(crd) = &*change.object {
             out.push(Key::Object(ObjectKey::of(&crd.metadata)));
         }
     }
@@ -37,6 +39,12 @@ impl Controller for CrdEstablishingController {
     fn reconcile(&mut self, key: &Key, ctx: &mut Context) -> Result<Action, ControllerError> {
         let key = key.object(self.name())?;
         let Some(crd) = ctx.store.get::<CustomResourceDefinition>(key) else {
+            let orphans: Vec<ObjectKey> =
+                ctx.store.range::<CustomObject>(CustomObject::range_of(&key.name)).map(Resource::key).collect();
+            for orphan in orphans {
+                let deleted = ctx.store.delete::<CustomObject>(&orphan);
+                settle(deleted, Kind::CustomObject, &orphan, ctx.now)?;
+            }
             return Ok(Action::await_change());
         };
         let now = ctx.store.epoch().stamp(ctx.now);
@@ -91,5 +99,35 @@ mod tests {
         h.now = Millis(5_000);
         h.run(&mut controller, &Key::Object(key));
         assert_eq!(h.writes(), []);
+    }
+
+    #[test]
+    fn a_deleted_definition_takes_its_objects_and_no_others() {
+        let mut h = Harness::new();
+        let key = h.seed(widgets());
+        let mut controller = CrdEstablishingController;
+        h.run(&mut controller, &Key::Object(key.clone()));
+        let mut other = widgets();
+        other.metadata.name = "gadgets.example.com".into();
+        other.spec.names.plural = "gadgets".into();
+        other.spec.names.kind = "Gadget".into();
+        let other_key = h.seed(other);
+        h.run(&mut controller, &Key::Object(other_key.clone()));
+        for (api_version, kind, name) in
+            [("example.com/v1", "Widget", "a"), ("example.com/v1", "Widget", "b"), ("example.com/v1", "Gadget", "a")]
+        {
+            let object = crate::cluster::objects::Object::from_value(serde_json::json!({
+                "apiVersion": api_version, "kind": kind, "metadata": {"name": name, "namespace": "default"}, "spec": {}
+            }))
+            .unwrap();
+            let admitted = crate::cluster::objects::custom::admit(&h.store, object, true).unwrap();
+            admitted.create_in(&mut h.store, h.now).unwrap();
+        }
+        h.store.delete::<CustomResourceDefinition>(&key).unwrap();
+        h.run(&mut controller, &Key::Object(key));
+        let deleted: Vec<(ChangeType, String)> = h.writes().into_iter().map(|w| (w.type_, w.name)).collect();
+        assert_eq!(deleted, [(ChangeType::Deleted, "a".to_string()), (ChangeType::Deleted, "b".to_string())]);
+        let left: Vec<&str> = h.store.list::<CustomObject>().map(|o| o.kind.as_str()).collect();
+        assert_eq!(left, ["Gadget"]);
     }
 }
