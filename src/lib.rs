@@ -9,13 +9,16 @@
 //!   `handle_input` / `step` / `poll_output`. Same seed + same inputs = same event log.
 //! - [`cluster`]: the mini-Kubernetes, knowing nothing of bowling.
 //!   - [`cluster::objects`]: the kinds table (one entry per kind) and the kinds: Node, Pod,
-//!     ReplicaSet, Deployment, Event, Lease, Service, Endpoints, ConfigMap, Secret; quantities.
+//!     ReplicaSet, Deployment, Event, Lease, Service, Endpoints, ConfigMap, Secret,
+//!     CustomResourceDefinition (`crd`); quantities. `custom`: CRD-defined objects kept as JSON
+//!     (one table keyed by resource), admitted against their structural schema.
 //!   - [`cluster::store`]: the versioned store (resourceVersion, change log, one write path).
 //!   - [`cluster::scheduler`]: queue, filter and score plugins (`framework`), one file per
 //!     policy (`greedy`, `round_robin`, `spread`, `binpack`, `flow`), `preemption`.
 //!   - [`cluster::controllers`]: the `Controller` trait and `registry()` (the one list the
 //!     cluster runs); replicaset, deployment, endpoints, node_lifecycle, taint_eviction,
-//!     garbage_collector — one file per upstream controller, unit-tested on `harness`.
+//!     garbage_collector, crd (establishes CRDs, deletes a deleted CRD's objects) — one file per
+//!     upstream controller, unit-tested on `harness`.
 //!   - [`cluster::kubelet`]: a simulated pin: heartbeats and pod phases.
 //!   - [`cluster::timing`]: the `arcade` and `kubernetes` presets.
 //! - [`alley`]: the bowling game (lane, ball, pins, scoring), knowing nothing of Kubernetes.
@@ -28,7 +31,8 @@
 //! - [`api`]: the Kubernetes-compatible HTTP API. Reads come from [`api::view`] (kube-apiserver's
 //!   watch cache, published by the driver), never from the World's thread; writes are requests
 //!   answered by id. `paging` (limit/continue), `logs`, `apply` (server-side apply),
-//!   `events_v1`, `discovery` and `table` (both from the kinds table), `pins` (agents' WebSocket).
+//!   `events_v1`, `discovery` and `table` (both from the kinds table), `crd` (CRDs' resources:
+//!   discovery, printer columns), `pins` (agents' WebSocket).
 //! - [`agent`]: `pinsetter pin --join`, a pin as its own process; [`ctl`]: the tiny built-in client.
 //! - [`tui`]: the terminal shell (ratatui), driving the World through the driver.
 //! - [`clock`], [`rng`]: virtual time and named seeded random streams.
