@@ -449,7 +449,10 @@ fn custom_resources_with_the_real_kubectl() {
 
     assert!(s.ok(&["delete", "roll", "split"]).contains("roll.pinsetter.dev \"split\" deleted"));
     assert!(s.ok(&["get", "rolls"]).is_empty());
-    assert!(s.ok(&["apply", "-f", &split]).contains("created"));
+    assert!(s.ok(&["apply", "--server-side", "-f", &split]).contains("roll.pinsetter.dev/split serverside-applied"));
+    let managers =
+        s.ok(&["get", "roll", "split", "--show-managed-fields", "-o", "jsonpath={.metadata.managedFields[*].manager}"]);
+    assert_eq!(managers, "kubectl");
     s.ok(&["delete", "crd", "rolls.pinsetter.dev"]);
     let out = s.kubectl(&["get", "rolls"]);
     assert!(!out.status.success(), "the resource is gone with its CRD");
