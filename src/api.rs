@@ -10,6 +10,7 @@
 
 pub mod apply;
 pub mod auth;
+pub mod crd;
 pub mod discovery;
 pub mod events_v1;
 pub mod logs;
@@ -608,6 +609,8 @@ impl Query {
 #[derive(Debug, Clone)]
 struct Target {
     info: &'static ResourceInfo,
+    /// The CRD-defined resource the URL names, when it is one (`info` is then its entry).
+    custom: Option<&'static crd::CustomInfo>,
     namespace: Option<String>,
     name: Option<String>,
     sub: Option<String>,
@@ -640,21 +643,36 @@ async fn route(api: &Api, method: &Method, uri: &Uri, headers: &HeaderMap, body:
         }
         value.map(|v| json_response(StatusCode::OK, &v)).ok_or_else(ApiError::path_not_found)
     };
-    let (group, rest) = match segments.as_slice() {
+    let (group, version, rest) = match segments.as_slice() {
         ["version"] => return get_only(Some(discovery::version())),
         ["healthz"] | ["livez"] | ["readyz"] => return Ok((StatusCode::OK, "ok").into_response()),
         ["api"] => return get_only(Some(discovery::api_versions(&api.address))),
-        ["apis"] => return get_only(Some(discovery::api_groups())),
+        ["apis"] => {
+            let mut groups = discovery::api_groups();
+            let custom = crd::groups(api.world.view().await?);
+            if let Some(list) = groups["groups"].as_array_mut() {
+                list.extend(custom);
+            }
+            return get_only(Some(groups));
+        }
         ["api", "v1"] => return get_only(discovery::resource_list("")),
-        ["apis", group, "v1"] => return get_only(discovery::resource_list(group)),
+        ["apis", group, version] => {
+            let listed = discovery::resource_list(group).filter(|_| *version == "v1");
+            let custom = || async { Ok::<_, ApiError>(crd::resource_list(api.world.view().await?, group, version)) };
+            let listed = match listed {
+                Some(listed) => Some(listed),
+                None => custom().await?,
+            };
+            return get_only(listed);
+        }
         ["openapi", "v3"] => return get_only(Some(discovery::openapi_root())),
         ["openapi", "v3", "api", "v1"] => return get_only(discovery::openapi_group("")),
         ["openapi", "v3", "apis", group, "v1"] => return get_only(discovery::openapi_group(group)),
         ["pinsetter", "v1", "nodes", node, verb @ ("knock" | "restore")] => {
             return pin_action(api, method, node, verb).await;
         }
-        ["api", "v1", rest @ ..] => ("", rest),
-        ["apis", group, "v1", rest @ ..] => (*group, rest),
+        ["api", "v1", rest @ ..] => ("", "v1", rest),
+        ["apis", group, version, rest @ ..] => (*group, *version, rest),
         _ => return Err(ApiError::path_not_found()),
     };
     let (namespace, rest) = match rest {
@@ -667,11 +685,23 @@ async fn route(api: &Api, method: &Method, uri: &Uri, headers: &HeaderMap, body:
         [plural, name, sub] => (*plural, Some(name.to_string()), Some(sub.to_string())),
         _ => return Err(ApiError::path_not_found()),
     };
-    let info = discovery::find(group, plural).ok_or_else(ApiError::path_not_found)?;
+    let (info, custom) = match discovery::find(group, plural).filter(|_| version == "v1") {
+        Some(info) => (info, None),
+        None => {
+            let custom =
+                crd::resolve(api.world.view().await?, group, version, plural).ok_or_else(ApiError::path_not_found)?;
+            (&custom.info, Some(custom))
+        }
+    };
     if namespace.is_some() && !info.namespaced {
         return Err(ApiError::path_not_found());
     }
-    let target = Target { info, namespace, name, sub };
+    if custom.is_some()
+        && sub.as_deref().is_some_and(|s| s != "status" || !custom.is_some_and(|c| c.status_subresource))
+    {
+        return Err(ApiError::path_not_found());
+    }
+    let target = Target { info, custom, namespace, name, sub };
     let query = Query::parse(uri)?;
     let table = headers.get("accept").and_then(|a| a.to_str().ok()).is_some_and(|a| a.contains("as=Table"));
     let content_type = headers.get("content-type").and_then(|c| c.to_str().ok()).unwrap_or("application/json");
@@ -751,6 +781,14 @@ fn objects_of(store: &Store, kind: Kind) -> Vec<Object> {
 
 fn key_of(target: &Target) -> ObjectKey {
     let name = target.name.clone().unwrap_or_default();
+    if let Some(custom) = target.custom {
+        let namespace = if custom.info.namespaced {
+            target.namespace.as_deref().filter(|n| !n.is_empty()).unwrap_or(crate::cluster::objects::DEFAULT_NAMESPACE)
+        } else {
+            ""
+        };
+        return crate::cluster::objects::CustomObject::key_in(&custom.resource, namespace, name);
+    }
     match target.info.kind {
         Some(kind) => kind.key(target.namespace.as_deref(), name),
         None => ObjectKey::cluster(name),
@@ -766,9 +804,50 @@ fn to_json_if(object: &Object, query: &Query) -> Value {
     if query.fields.is_empty() { Value::Null } else { to_json(object) }
 }
 
+/// Where the store (and the view) files an object: custom objects under their resource.
+fn object_key(object: &Object) -> ObjectKey {
+    match object {
+        Object::CustomObject(o) => crate::cluster::objects::Resource::key(o),
+        other => ObjectKey::of(other.meta()),
+    }
+}
+
+/// The target's objects from the read view (one custom resource's, for a CRD's resource).
+fn list_target(
+    view: &ReadView,
+    kind: Kind,
+    target: &Target,
+    at: Option<u64>,
+    after: Option<&ObjectKey>,
+) -> Result<view::Snapshot<Vec<Arc<Object>>>, view::TooOld> {
+    match target.custom {
+        Some(custom) => view.list_custom(&custom.resource, target.namespace.as_deref(), at, after),
+        None => view.list(kind, target.namespace.as_deref(), at, after),
+    }
+}
+
+/// A `kubectl get` row: the kind's cells, or a CRD's printer columns read from the JSON.
+fn row(target: &Target, object: &Object, json: &Value, now: crate::clock::Reading) -> Vec<Value> {
+    match target.custom {
+        Some(custom) => crd::cells(custom, json, now),
+        None => table::cells(object, now),
+    }
+}
+
+fn table_of(target: &Target, rows: Vec<(Vec<Value>, Value)>, rv: u64, include_object: bool) -> Value {
+    let mut table = table::table(target.info.plural, rows, rv, include_object);
+    if let Some(custom) = target.custom {
+        table["columnDefinitions"] = json!(crd::column_definitions(custom));
+    }
+    table
+}
+
 fn in_scope(target: &Target, query: &Query, object: &Object, json: &Value) -> bool {
     let meta = object.meta();
-    target.namespace.as_deref().is_none_or(|ns| meta.namespace() == ns)
+    let of_resource =
+        |custom: &crd::CustomInfo| matches!(object, Object::CustomObject(o) if o.resource.name == custom.resource);
+    target.custom.is_none_or(of_resource)
+        && target.namespace.as_deref().is_none_or(|ns| meta.namespace() == ns)
         && query.labels.matches(&meta.labels)
         && query.fields.matches(json)
 }
@@ -778,7 +857,7 @@ fn list_kind(info: &ResourceInfo) -> String {
 }
 
 fn api_version(info: &ResourceInfo) -> String {
-    if info.group.is_empty() { "v1".into() } else { format!("{}/v1", info.group) }
+    if info.group.is_empty() { info.version.into() } else { format!("{}/{}", info.group, info.version) }
 }
 
 /// A list, served from the read view: the whole of it, or one page (`limit`/`continue`) of the
@@ -790,7 +869,7 @@ async fn list(api: &Api, target: Target, query: Query, table: bool) -> Result<Re
         Some(token) => (Some(token.resource_version), Some(&token.after)),
         None => (None, None),
     };
-    let snapshot = view.list(kind, target.namespace.as_deref(), at, after).map_err(|_| paging::expired())?;
+    let snapshot = list_target(view, kind, &target, at, after).map_err(|_| paging::expired())?;
     let (rv, now) = (snapshot.resource_version, snapshot.now);
     // Only a field selector needs an object's JSON to decide; keep it once made.
     let mut selected: Vec<(Arc<Object>, Option<Value>)> = Vec::new();
@@ -807,7 +886,7 @@ async fn list(api: &Api, target: Target, query: Query, table: bool) -> Result<Re
             let more = pick(o).is_some() || rest.clone().any(|o| pick(o).is_some());
             let mut metadata = json!({"resourceVersion": rv.to_string()});
             if more && let Some((last, _)) = selected.last() {
-                let after = ObjectKey::of(last.meta());
+                let after = object_key(last);
                 metadata["continue"] = json!(ContinueToken { resource_version: rv, after }.encode());
                 if !query.selective {
                     metadata["remainingItemCount"] = json!(1 + rest.len());
@@ -832,9 +911,14 @@ fn list_response(
 ) -> Result<Response, ApiError> {
     if table {
         let rv = metadata["resourceVersion"].as_str().and_then(|r| r.parse().ok()).unwrap_or(0);
-        let rows =
-            selected.into_iter().map(|(o, j)| (table::cells(&o, now), j.unwrap_or_else(|| to_json(&o)))).collect();
-        let mut table = table::table(target.info.plural, rows, rv, query.include_object);
+        let rows = selected
+            .into_iter()
+            .map(|(o, j)| {
+                let j = j.unwrap_or_else(|| to_json(&o));
+                (row(target, &o, &j, now), j)
+            })
+            .collect();
+        let mut table = table_of(target, rows, rv, query.include_object);
         table["metadata"] = metadata;
         return Ok(json_response(StatusCode::OK, &table));
     }
@@ -866,9 +950,9 @@ async fn get(api: &Api, target: Target, query: Query, table: bool) -> Result<Res
     if table {
         return Ok(json_response(
             StatusCode::OK,
-            &table::table(
-                target.info.plural,
-                vec![(table::cells(&object, snapshot.now), j)],
+            &table_of(
+                &target,
+                vec![(row(&target, &object, &j, snapshot.now), j)],
                 snapshot.resource_version,
                 query.include_object,
             ),
@@ -961,7 +1045,9 @@ fn decode_body(target: &Target, content_type: &str, body: &[u8]) -> Result<Objec
     if map.get("kind").and_then(Value::as_str) != Some(info.kind_name) {
         return Err(ApiError::bad_request(format!("the body is a {} but the URL is for {}", map["kind"], info.plural)));
     }
-    if let Some(url_ns) = info.kind.and_then(|kind| kind.namespace_of(target.namespace.as_deref())) {
+    if let Some(url_ns) =
+        info.kind.filter(|_| info.namespaced).and_then(|kind| kind.namespace_of(target.namespace.as_deref()))
+    {
         let Value::Object(meta) = map.entry("metadata").or_insert_with(|| json!({})) else {
             return Err(ApiError::bad_request(format!(
                 "{} in version \"v1\" cannot be handled as a {}: metadata must be an object",
@@ -1022,7 +1108,7 @@ async fn replace(api: &Api, target: Target, content_type: &str, body: Bytes) -> 
     if Some(&object.meta().name) != target.name.as_ref() {
         return Err(ApiError::bad_request("the name of the object does not match the name on the URL"));
     }
-    let replaced = answered_object(api.world.write(WorldRequest::Replace(Box::new(object))).await?)?;
+    let replaced = answered_object(api.world.write(replace_request(&target, object)).await?)?;
     Ok(json_response(StatusCode::OK, &to_json(&replaced)))
 }
 
@@ -1045,22 +1131,31 @@ async fn patch_object(api: &Api, target: Target, content_type: &str, body: Bytes
         // A patch that names a resourceVersion is the client's precondition: not retried.
         let precondition =
             doc["metadata"]["resourceVersion"].as_str() != Some(current.meta().resource_version.as_str());
-        let target = Target {
+        let decoded_as = Target {
             info,
-            namespace: Some(key.namespace.clone()).filter(|n| !n.is_empty()),
+            custom: target.custom,
+            namespace: current.meta().namespace.clone().filter(|n| !n.is_empty()),
             name: Some(key.name.clone()),
             sub: None,
         };
-        let object = decode_body(&target, "application/json", doc.to_string().as_bytes())?;
+        let object = decode_body(&decoded_as, "application/json", doc.to_string().as_bytes())?;
         if object.meta().name != key.name {
             return Err(ApiError::bad_request("a patch cannot change the object's name"));
         }
-        match api.world.write(WorldRequest::Replace(Box::new(object))).await {
+        match api.world.write(replace_request(&target, object)).await {
             Err(e) if e.code == StatusCode::CONFLICT && !precondition && attempts < PATCH_ATTEMPTS => {
                 api.world.published_after(view.resource_version()).await?;
             }
             written => return Ok(json_response(StatusCode::OK, &to_json(&answered_object(written?)?))),
         }
+    }
+}
+
+/// A PUT or applied PATCH: to a custom resource's `/status`, only its status is written.
+fn replace_request(target: &Target, object: Object) -> WorldRequest {
+    match (target.custom, target.sub.as_deref()) {
+        (Some(_), Some("status")) => WorldRequest::ReplaceStatus(Box::new(object)),
+        _ => WorldRequest::Replace(Box::new(object)),
     }
 }
 
@@ -1081,8 +1176,7 @@ async fn delete(api: &Api, target: Target, body: Bytes) -> Result<Response, ApiE
 
 async fn delete_collection(api: &Api, target: Target, query: Query) -> Result<Response, ApiError> {
     let kind = target.info.kind.ok_or_else(ApiError::path_not_found)?;
-    let objects =
-        api.world.view().await?.list(kind, target.namespace.as_deref(), None, None).map_err(|_| paging::expired())?;
+    let objects = list_target(api.world.view().await?, kind, &target, None, None).map_err(|_| paging::expired())?;
     let keys: Vec<ObjectKey> = objects
         .items
         .iter()
@@ -1207,7 +1301,7 @@ async fn watch(api: &Api, target: Target, query: Query, table: bool) -> Result<R
     let mut initial = Vec::new();
     let cursor = if from == 0 {
         // No resourceVersion: the current state first, as ADDED events, then what follows it.
-        let snapshot = view.list(kind, target.namespace.as_deref(), None, None).map_err(|_| paging::expired())?;
+        let snapshot = list_target(view, kind, &target, None, None).map_err(|_| paging::expired())?;
         for o in snapshot.items {
             let j = to_json(&o);
             if in_scope(&target, &query, &o, &j) {
@@ -1381,7 +1475,7 @@ fn encode_event(
 ) -> Bytes {
     let object = if table {
         let rv = object.meta().resource_version.parse().unwrap_or(0);
-        table::table(target.info.plural, vec![(table::cells(object, now), json)], rv, include_object)
+        table_of(target, vec![(row(target, object, &json, now), json)], rv, include_object)
     } else {
         json
     };

@@ -35,6 +35,9 @@ pub enum ClusterError {
     /// The named node has no kubelet in this world (not a pin).
     #[error("node {0:?} not found")]
     NoSuchNode(String),
+    /// A custom object no CRD serves, or one its schema refuses.
+    #[error(transparent)]
+    Custom(#[from] objects::custom::CustomError),
     /// The control plane kept finding work at one instant: a controller bug (two components
     /// undoing each other), reported rather than hanging the game or silently cut short.
     #[error(
@@ -212,6 +215,7 @@ impl Cluster {
     /// Creates or replaces an object the way `kubectl apply` would (admission included).
     /// A Node gets a simulated kubelet, which registers it and starts heartbeating.
     pub fn apply(&mut self, object: Object, now: Millis) -> Result<Object, ClusterError> {
+        let object = objects::custom::admit(&self.store, object, true)?;
         let applied = match object {
             Object::Node(node) => {
                 let name = node.metadata.name.clone();
@@ -243,7 +247,7 @@ impl Cluster {
     /// [`Cluster::apply`], an existing name is `AlreadyExists`, and a Node gets no simulated
     /// kubelet: a node nobody runs goes NotReady, as it would in a real cluster.
     pub fn create(&mut self, object: Object, now: Millis) -> Result<Object, ClusterError> {
-        Ok(match object {
+        Ok(match objects::custom::admit(&self.store, object, true)? {
             Object::Pod(mut o) => {
                 admission::admit_pod(&mut o, &self.timing);
                 Object::Pod(self.store.create(o, now)?)
@@ -295,7 +299,7 @@ impl Cluster {
                 self.0.update(obj).map(Into::into)
             }
         }
-        let object = match object {
+        let object = match objects::custom::admit(&self.store, object, false)? {
             Object::Service(mut o) => {
                 self.admit_service(&mut o);
                 Object::Service(o)
@@ -547,6 +551,7 @@ const RELIST_ORDER: [Kind; Kind::ALL.len()] = [
     Kind::Endpoints,
     Kind::ConfigMap,
     Kind::Secret,
+    Kind::CustomResourceDefinition,
     Kind::Event,
     Kind::Lease,
     Kind::ServiceAccount,
@@ -554,6 +559,7 @@ const RELIST_ORDER: [Kind; Kind::ALL.len()] = [
     Kind::Role,
     Kind::ClusterRoleBinding,
     Kind::RoleBinding,
+    Kind::CustomObject,
 ];
 
 /// Create, or update when it exists (keeping the stored resourceVersion: apply is last-writer-wins).

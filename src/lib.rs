@@ -10,14 +10,17 @@
 //! - [`cluster`]: the mini-Kubernetes, knowing nothing of bowling.
 //!   - [`cluster::objects`]: the kinds table (one entry per kind) and the kinds: Node, Pod,
 //!     ReplicaSet, Deployment, Event, Lease, Service, Endpoints, ConfigMap, Secret,
-//!     ServiceAccount, and RBAC's Role, ClusterRole, RoleBinding, ClusterRoleBinding; quantities.
+//!     ServiceAccount, and RBAC's Role, ClusterRole, RoleBinding, ClusterRoleBinding,
+//!     CustomResourceDefinition (`crd`); quantities. `custom`: CRD-defined objects kept as JSON
+//!     (one table keyed by resource), admitted against their structural schema.
 //!   - [`cluster::store`]: the versioned store (resourceVersion, change log, one write path).
 //!   - [`cluster::scheduler`]: queue, filter and score plugins (`framework`), one file per
 //!     policy (`greedy`, `round_robin`, `spread`, `binpack`, `flow`), `preemption`.
 //!   - [`cluster::controllers`]: the `Controller` trait and `registry()` (the one list the
 //!     cluster runs); replicaset, deployment, endpoints, node_lifecycle, taint_eviction,
-//!     garbage_collector, service_account, rbac (bootstrap policy, clusterrole aggregation) —
-//!     one file per upstream controller, unit-tested on `harness`.
+//!     garbage_collector, service_account, rbac (bootstrap policy, clusterrole aggregation),
+//!     crd (establishes CRDs, deletes a deleted CRD's objects) — one file per upstream
+//!     controller, unit-tested on `harness`.
 //!   - [`cluster::kubelet`]: a simulated pin: heartbeats and pod phases.
 //!   - [`cluster::leader_election`]: kube-scheduler's and kube-controller-manager's replicas
 //!     contending for their Leases in `kube-system` (client-go's algorithm); only a leader acts.
@@ -34,9 +37,10 @@
 //! - [`api`]: the Kubernetes-compatible HTTP API. Reads come from [`api::view`] (kube-apiserver's
 //!   watch cache, published by the driver), never from the World's thread; writes are requests
 //!   answered by id. `paging` (limit/continue), `logs`, `apply` (server-side apply),
-//!   `events_v1`, `discovery` and `table` (both from the kinds table), `pins` (agents' WebSocket),
-//!   `auth` (token file, ServiceAccount JWTs, TokenRequest, whoami/can-i) and `rbac` (the
-//!   authorizer), run as one middleware before every handler.
+//!   `events_v1`, `discovery` and `table` (both from the kinds table), `crd` (CRDs' resources:
+//!   discovery, printer columns), `pins` (agents' WebSocket), `auth` (token file, ServiceAccount
+//!   JWTs, TokenRequest, whoami/can-i) and `rbac` (the authorizer), run as one middleware before
+//!   every handler.
 //! - [`agent`]: `pinsetter pin --join`, a pin as its own process; [`ctl`]: the tiny built-in client.
 //! - [`tui`]: the terminal shell (ratatui), driving the World through the driver; `tui::following`
 //!   is the same screen read-only over a follower's replica (`replay`, the spectator).

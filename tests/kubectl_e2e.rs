@@ -421,3 +421,69 @@ fn the_built_in_client_drives_the_lane() {
     let (ok, _, err) = ctl(&["get", "gizmos"]);
     assert!(!ok && err.contains("unknown resource"), "{err}");
 }
+
+/// A CustomResourceDefinition applied with kubectl: its resource is discovered (by plural,
+/// singular and short name), its objects created, printed with the CRD's columns, described,
+/// refused naming the bad field, and deleted; deleting the CRD takes the resource away.
+#[test]
+fn custom_resources_with_the_real_kubectl() {
+    if !kubectl_present() {
+        return;
+    }
+    let s = Serve::start();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let crd = format!("{root}/assets/crds/roll.yaml");
+    let split = format!("{root}/assets/rolls/split.yaml");
+    assert!(s.ok(&["apply", "-f", &crd]).contains("customresourcedefinition.apiextensions.k8s.io/rolls.pinsetter.dev"));
+    s.eventually(
+        "the CRD established",
+        &[
+            "get",
+            "crd",
+            "rolls.pinsetter.dev",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Established\")].status}",
+        ],
+        |o| o == "True",
+    );
+    let crds = s.ok(&["get", "crds"]);
+    let header: Vec<&str> = crds.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "CREATED", "AT"], "{crds}");
+
+    assert!(s.ok(&["apply", "-f", &split]).contains("roll.pinsetter.dev/split created"));
+    let rolls = s.ok(&["get", "rolls"]);
+    let header: Vec<&str> = rolls.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "FAILURE", "PHASE", "DISPLACED", "RECOVERY", "AGE"], "{rolls}");
+    assert!(rolls.lines().nth(1).unwrap().starts_with("split "), "{rolls}");
+    assert!(s.ok(&["get", "rl", "split", "-o", "jsonpath={.spec.pins}"]).contains("[7,10]"));
+    assert!(s.ok(&["get", "roll"]).contains("split"), "the singular name works too");
+    let described = s.ok(&["describe", "roll", "split"]);
+    assert!(described.contains("Kind:         Roll") && described.contains("Restore After:  20s"), "{described}");
+
+    // Applying again is a patch of the same object.
+    assert!(s.ok(&["apply", "-f", &split]).contains("roll.pinsetter.dev/split unchanged"));
+
+    let bad = s.dir.join("bad.yaml");
+    std::fs::write(&bad, "apiVersion: pinsetter.dev/v1alpha1\nkind: Roll\nmetadata:\n  name: bad\nspec:\n  failure: partition\n  pins: [0]\n").unwrap();
+    let out = s.kubectl(&["apply", "-f", bad.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("The Roll \"bad\" is invalid: \n* spec.failure: Unsupported value: \"partition\": supported values: \"crash\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("spec.pins[0]: Invalid value: 0: spec.pins[0] in body should be greater than or equal to 1"),
+        "{err}"
+    );
+
+    assert!(s.ok(&["delete", "roll", "split"]).contains("roll.pinsetter.dev \"split\" deleted"));
+    assert!(s.ok(&["get", "rolls"]).is_empty());
+    assert!(s.ok(&["apply", "--server-side", "-f", &split]).contains("roll.pinsetter.dev/split serverside-applied"));
+    let managers =
+        s.ok(&["get", "roll", "split", "--show-managed-fields", "-o", "jsonpath={.metadata.managedFields[*].manager}"]);
+    assert_eq!(managers, "kubectl");
+    s.ok(&["delete", "crd", "rolls.pinsetter.dev"]);
+    let out = s.kubectl(&["get", "rolls"]);
+    assert!(!out.status.success(), "the resource is gone with its CRD");
+}

@@ -179,3 +179,40 @@ fn service_accounts_and_rbac_round_trip_through_the_upstream_types() {
         assert_eq!(theirs.subjects.unwrap()[0].kind, "ServiceAccount");
     }
 }
+
+/// The shipped `Roll` CustomResourceDefinition, applied and established, is upstream's
+/// `apiextensions.k8s.io/v1` object: its schema, printer columns, status subresource and the
+/// conditions the establishing controller wrote all read back through the k8s-openapi type.
+#[test]
+fn custom_resource_definitions_round_trip_through_the_upstream_types() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
+    use pinsetter::cluster::objects::CustomResourceDefinition;
+    use pinsetter::cluster::store::ObjectKey;
+
+    let manifest: serde_json::Value =
+        serde_norway::from_str(&std::fs::read_to_string("assets/crds/roll.yaml").unwrap()).unwrap();
+    let theirs: apiextensions::CustomResourceDefinition = serde_json::from_value(manifest.clone()).unwrap();
+    let mut world = World::new(1, Preset::Arcade, &Scenario::resolve("default").unwrap()).unwrap();
+    world.handle_input(Input::Apply(Box::new(Object::from_value(manifest).unwrap()))).unwrap();
+    for _ in 0..10 {
+        world.step();
+    }
+    let ours = world
+        .cluster()
+        .store
+        .get::<CustomResourceDefinition>(&ObjectKey::cluster("rolls.pinsetter.dev"))
+        .expect("applied")
+        .clone();
+    let back: apiextensions::CustomResourceDefinition = upstream(&ours);
+    assert_eq!(back.spec.group, "pinsetter.dev");
+    assert_eq!(back.spec.names.list_kind.as_deref(), Some("RollList"));
+    assert_eq!(back.spec.versions[0].schema, theirs.spec.versions[0].schema, "the schema is kept as sent");
+    assert_eq!(back.spec.versions[0].additional_printer_columns, theirs.spec.versions[0].additional_printer_columns);
+    assert!(back.spec.versions[0].subresources.as_ref().unwrap().status.is_some());
+    let status = back.status.expect("established");
+    let conditions: Vec<(String, String)> =
+        status.conditions.unwrap().into_iter().map(|c| (c.type_, c.status)).collect();
+    assert_eq!(conditions, [("NamesAccepted".into(), "True".into()), ("Established".into(), "True".into())]);
+    assert_eq!(status.stored_versions, Some(vec!["v1alpha1".to_string()]));
+    assert_eq!(status.accepted_names.unwrap().plural, "rolls");
+}

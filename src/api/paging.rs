@@ -56,7 +56,8 @@ impl ContinueToken {
             return Err(invalid(format!("incorrect encoded start resourceVersion (version {TOKEN_VERSION})")));
         }
         let start = encoded.start.strip_suffix('\0').unwrap_or(&encoded.start);
-        let Some((namespace, name)) = start.split_once('/').filter(|(_, name)| !name.is_empty()) else {
+        // Names hold no '/': the last one ends the namespace (a custom object's starts with its resource).
+        let Some((namespace, name)) = start.rsplit_once('/').filter(|(_, name)| !name.is_empty()) else {
             return Err(invalid(format!("encoded start key empty (version {TOKEN_VERSION})")));
         };
         Ok(ContinueToken { resource_version: encoded.resource_version, after: ObjectKey::new(namespace, name) })

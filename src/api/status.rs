@@ -124,9 +124,30 @@ impl From<ClusterError> for ApiError {
         match e {
             ClusterError::Store(s) => s.into(),
             ClusterError::NoSuchNode(n) => ApiError::not_found("nodes", &n),
+            ClusterError::Custom(e) => custom_error(e),
             e @ ClusterError::Livelock { .. } => {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", e.to_string())
             }
+        }
+    }
+}
+
+/// A custom object refused: no CRD serves it (404), or its schema does not hold (422 with the
+/// fields, as for any kind).
+fn custom_error(e: crate::cluster::objects::custom::CustomError) -> ApiError {
+    use crate::cluster::objects::custom::CustomError;
+    let message = e.to_string();
+    match e {
+        CustomError::NoMatch { kind, .. } => {
+            ApiError::new(StatusCode::NOT_FOUND, "NotFound", message).with_details(json!({"kind": kind}))
+        }
+        CustomError::Invalid { group, kind, name, causes } => {
+            let causes: Vec<Value> = causes
+                .iter()
+                .map(|c| json!({"reason": cause_reason(&c.message), "message": c.message, "field": c.field}))
+                .collect();
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", message)
+                .with_details(json!({"name": name, "group": group, "kind": kind, "causes": causes}))
         }
     }
 }

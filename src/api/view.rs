@@ -14,6 +14,15 @@ use crate::world::World;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+/// Where the view files an object: its store key (custom objects' keys start with their
+/// resource, so two resources' objects never collide in the one custom cache).
+fn key_of(object: &Object) -> ObjectKey {
+    match object {
+        Object::CustomObject(o) => crate::cluster::objects::Resource::key(o),
+        other => ObjectKey::of(other.meta()),
+    }
+}
+
 /// Changes each kind keeps for watches and `continue` tokens: a client further behind than this
 /// must relist (410 Expired), as with upstream's watch cache capacity.
 pub const DEFAULT_WINDOW: usize = 50_000;
@@ -128,7 +137,7 @@ impl ReadView {
                 let window = state.window;
                 for change in changes {
                     let cache = state.kinds.entry(change.object.kind()).or_default();
-                    let key = ObjectKey::of(change.object.meta());
+                    let key = key_of(&change.object);
                     let prev = match change.type_ {
                         ChangeType::Deleted => cache.objects.remove(&key),
                         ChangeType::Added | ChangeType::Modified => cache.objects.insert(key, change.object.clone()),
@@ -157,10 +166,8 @@ impl ReadView {
                     );
                 }
                 for kind in Kind::ALL {
-                    let objects = super::objects_of(store, kind)
-                        .into_iter()
-                        .map(|o| (ObjectKey::of(o.meta()), Arc::new(o)))
-                        .collect();
+                    let objects =
+                        super::objects_of(store, kind).into_iter().map(|o| (key_of(&o), Arc::new(o))).collect();
                     state.kinds.insert(kind, KindCache { objects, window: VecDeque::new(), complete_after: rv });
                 }
                 state.resyncs += 1;
@@ -201,6 +208,33 @@ impl ReadView {
         at: Option<u64>,
         after: Option<&ObjectKey>,
     ) -> Result<Snapshot<Vec<Arc<Object>>>, TooOld> {
+        self.list_where(kind, |key| namespace.is_none_or(|ns| key.namespace == ns), at, after)
+    }
+
+    /// One custom resource's objects (`resource` is its CRD's name), in `namespace` if given,
+    /// as [`ReadView::list`].
+    pub fn list_custom(
+        &self,
+        resource: &str,
+        namespace: Option<&str>,
+        at: Option<u64>,
+        after: Option<&ObjectKey>,
+    ) -> Result<Snapshot<Vec<Arc<Object>>>, TooOld> {
+        let prefix = format!("{resource}/");
+        let after = after.cloned().unwrap_or_else(|| ObjectKey::new(prefix.clone(), ""));
+        let in_scope = |key: &ObjectKey| {
+            key.namespace.strip_prefix(&prefix).is_some_and(|ns| namespace.is_none_or(|wanted| ns == wanted))
+        };
+        self.list_where(Kind::CustomObject, in_scope, at, Some(&after))
+    }
+
+    fn list_where(
+        &self,
+        kind: Kind,
+        in_namespace: impl Fn(&ObjectKey) -> bool,
+        at: Option<u64>,
+        after: Option<&ObjectKey>,
+    ) -> Result<Snapshot<Vec<Arc<Object>>>, TooOld> {
         use std::ops::Bound;
         let state = self.read();
         let current = state.resource_version;
@@ -212,12 +246,11 @@ impl ReadView {
             return Err(TooOld { oldest: cache.complete_after, current });
         }
         let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
-        let in_namespace = |key: &ObjectKey| namespace.is_none_or(|ns| key.namespace == ns);
         // Keys changed since `at`, with what they were then (None: they did not exist).
         let mut then: BTreeMap<ObjectKey, Option<Arc<Object>>> = BTreeMap::new();
         let start = cache.window.partition_point(|e| e.resource_version <= at);
         for entry in cache.window.range(start..) {
-            then.entry(ObjectKey::of(entry.object.meta())).or_insert_with(|| entry.prev.clone());
+            then.entry(key_of(&entry.object)).or_insert_with(|| entry.prev.clone());
         }
         let mut items = Vec::new();
         let mut current_items = cache.objects.range::<ObjectKey, _>((lower, Bound::Unbounded)).peekable();
@@ -321,7 +354,7 @@ mod tests {
         assert!(changes.items.len() > 100, "the lane changed: {}", changes.items.len());
         assert!(changes.items.windows(2).all(|w| w[0].resource_version < w[1].resource_version));
         for change in &changes.items {
-            let key = ObjectKey::of(change.object.meta());
+            let key = key_of(&change.object);
             assert_eq!(change.prev.is_none(), !replayed.contains_key(&key), "prev is what was there: {key}");
             match change.type_ {
                 ChangeType::Deleted => replayed.remove(&key),

@@ -3,6 +3,7 @@
 //! triggers are declared beside `reconcile`, which reads the store, writes what differs from the
 //! desired state and returns an [`Action`]. [`registry`] is the one list the cluster runs.
 
+pub mod crd;
 pub mod deployment;
 pub mod endpoints;
 pub mod garbage_collector;
@@ -32,6 +33,7 @@ pub fn registry() -> Vec<Box<dyn Controller>> {
         Box::new(service_account::ServiceAccountsController),
         Box::new(rbac::BootstrapPolicy),
         Box::new(rbac::ClusterRoleAggregation),
+        Box::new(crd::CrdEstablishingController),
     ]
 }
 

@@ -2,6 +2,8 @@
 //! `coordination.k8s.io/v1`, so the real kubectl (and the k8s-openapi types) read them as their own.
 
 pub mod config;
+pub mod crd;
+pub mod custom;
 pub mod event;
 pub mod meta;
 pub mod node;
@@ -14,6 +16,8 @@ pub mod service_account;
 pub mod workload;
 
 pub use config::{ConfigMap, Secret};
+pub use crd::CustomResourceDefinition;
+pub use custom::CustomObject;
 pub use event::{Event, EventSource, Lease, LeaseSpec, ObjectReference};
 pub use meta::{FieldError, LabelSelector, ObjectMeta, OwnerReference};
 pub use node::{Node, NodeCondition, NodeSpec, NodeStatus, Readiness, ResourceList, Taint};
@@ -231,6 +235,14 @@ impl Kind {
         }
     }
 
+    /// `Deployment.apps`: how upstream names a kind in an Invalid error (core kinds bare).
+    pub fn qualified_kind(self) -> String {
+        match self.group() {
+            "" => self.name().to_string(),
+            group => format!("{}.{group}", self.name()),
+        }
+    }
+
     /// Where an object of this kind lives: the one place namespaces are defaulted. A namespaced
     /// kind with no (or an empty) namespace is in `default`; a cluster-scoped one has none.
     pub fn key(self, namespace: Option<&str>, name: impl Into<String>) -> ObjectKey {
@@ -311,7 +323,7 @@ impl fmt::Display for Kind {
 
 /// `Node, Pod, ...`: the kinds named in errors.
 fn supported_kinds() -> String {
-    Kind::ALL.map(Kind::name).join(", ")
+    Kind::ALL.into_iter().filter(|k| *k != Kind::CustomObject).map(Kind::name).collect::<Vec<_>>().join(", ")
 }
 
 /// Why a document is not an object we can take.
@@ -332,8 +344,16 @@ impl Object {
     /// Decodes a JSON (or YAML-converted) document by its `kind`, naming the failing field.
     pub fn from_value(value: serde_json::Value) -> Result<Object, ObjectError> {
         let kind_text = value.get("kind").and_then(|k| k.as_str()).ok_or(ObjectError::MissingKind)?;
-        let kind = Kind::parse(kind_text).ok_or_else(|| ObjectError::UnsupportedKind(kind_text.to_string()))?;
+        let custom_group = value.get("apiVersion").and_then(|v| v.as_str()).is_some_and(|v| v.contains('/'));
+        let kind = match Kind::parse(kind_text).filter(|k| *k != Kind::CustomObject) {
+            Some(kind) => kind,
+            // A kind of a named group the table does not hold: a custom resource's, which
+            // the cluster resolves against its CRDs when it is admitted.
+            None if custom_group => Kind::CustomObject,
+            None => return Err(ObjectError::UnsupportedKind(kind_text.to_string())),
+        };
         if let Some(found) = value.get("apiVersion").and_then(|v| v.as_str())
+            && kind != Kind::CustomObject
             && found != kind.api_version()
         {
             return Err(ObjectError::WrongApiVersion { kind, found: found.to_string(), expected: kind.api_version() });
@@ -403,8 +423,10 @@ pub trait Resource: Clone + PartialEq + fmt::Debug + Serialize + DeserializeOwne
     }
 }
 
-/// One kind's `Resource` impl; the hooks, each optional, in this order.
+/// One kind's `Resource` impl; the hooks, each optional, in this order. `by_hand` kinds
+/// write their own (custom objects carry their own type meta and key).
 macro_rules! resource {
+    ($kind:ident { by_hand: yes, }) => {};
     ($kind:ident {
         $(validate: $validate:path,)?
         $(validate_update: $validate_update:path,)?
@@ -590,6 +612,29 @@ kinds! {
             decoded: rbac::default_cluster_role_binding,
         },
     }
+    CustomResourceDefinition {
+        store: custom_resource_definitions, group: "apiextensions.k8s.io", version: "v1",
+        plural: "customresourcedefinitions", singular: "customresourcedefinition", short_names: ["crd", "crds"],
+        namespaced: false, verbs: ALL_VERBS, categories: ["api-extensions"],
+        columns: [("Name", 0), ("Created At", 0)],
+        cells: crd::cells,
+        hooks: {
+            validate: crd::validate,
+            validate_update: crd::validate_update,
+            decoded: CustomResourceDefinition::set_defaults,
+            spec_moves_generation: yes,
+            keep_status: yes,
+        },
+    }
+    // Every custom resource's objects, keyed by resource first (`custom.rs`). Not a resource
+    // of its own: the API serves each CRD's resource from here, named by the CRD.
+    CustomObject {
+        store: custom_objects, group: "", version: "", plural: "", singular: "", short_names: [],
+        namespaced: true, verbs: &[], categories: [],
+        columns: [("Name", 0), ("Age", 0)],
+        cells: custom::cells,
+        hooks: { by_hand: yes, },
+    }
 }
 
 /// Kind-specific validation rules, following upstream's `pkg/apis/*/validation` in spirit.
@@ -743,6 +788,19 @@ mod tests {
     /// A valid object of `kind` named `name` in `default`: the minimal document, plus what the
     /// kinds with required fields need.
     fn sample(kind: Kind, name: &str) -> Object {
+        if kind == Kind::CustomObject {
+            return Object::CustomObject(CustomObject {
+                api_version: "example.com/v1".into(),
+                kind: "Widget".into(),
+                metadata: ObjectMeta::named(name),
+                resource: custom::ResourceRef {
+                    name: "widgets.example.com".into(),
+                    namespaced: true,
+                    ..Default::default()
+                },
+                ..Default::default()
+            });
+        }
         let template =
             json!({"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}});
         let mut doc = json!({"kind": kind.name(), "apiVersion": kind.api_version(), "metadata": {"name": name}});
@@ -754,6 +812,13 @@ mod tests {
             Kind::Service => doc["spec"] = json!({"ports": [{"port": 80}]}),
             Kind::RoleBinding | Kind::ClusterRoleBinding => {
                 doc["roleRef"] = json!({"apiGroup": rbac::GROUP, "kind": "ClusterRole", "name": "view"});
+            }
+            Kind::CustomResourceDefinition => {
+                doc["metadata"]["name"] = json!(format!("{name}s.example.com"));
+                doc["spec"] = json!({"group": "example.com", "scope": "Namespaced",
+                    "names": {"plural": format!("{name}s"), "kind": "X"},
+                    "versions": [{"name": "v1", "served": true, "storage": true,
+                        "schema": {"openAPIV3Schema": {"type": "object"}}}]});
             }
             _ => {}
         }
@@ -778,13 +843,16 @@ mod tests {
         let mut store = Store::new(crate::rng::stream(1, "store"));
         for kind in Kind::ALL {
             let created = sample(kind, "x").create_in(&mut store, Millis(0)).unwrap();
-            let key = kind.key(None, "x");
+            let key = match &created {
+                Object::CustomObject(o) => o.key(),
+                _ => kind.key(None, created.meta().name.clone()),
+            };
             assert_eq!(created.meta().namespace.as_deref(), kind.namespaced().then_some(DEFAULT_NAMESPACE), "{kind}");
             assert_eq!(kind.count(&store), 1, "{kind}");
             assert_eq!(kind.get(&store, &key).as_ref(), Some(&created), "{kind}");
             assert_eq!(kind.meta_in(&store, &key).map(|m| m.uid.as_str()), Some(created.meta().uid.as_str()));
             assert_eq!(kind.list(&store), std::slice::from_ref(&created), "{kind}");
-            assert_eq!(kind.delete(&mut store, &key).unwrap().meta().name, "x", "{kind}");
+            assert_eq!(kind.delete(&mut store, &key).unwrap().meta().name, key.name, "{kind}");
             assert_eq!(kind.count(&store), 0, "{kind}");
             assert!(kind.get(&store, &key).is_none(), "{kind}");
         }

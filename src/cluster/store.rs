@@ -53,7 +53,7 @@ pub enum StoreError {
     )]
     Conflict { resource: String, name: String },
     /// 422: the object breaks a validation rule; `causes` name the fields.
-    #[error("{kind} {name:?} is invalid: {}", causes.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))]
+    #[error("{} {name:?} is invalid: {}", kind.qualified_kind(), causes.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))]
     Invalid { kind: Kind, name: String, causes: Vec<FieldError> },
 }
 
@@ -154,6 +154,11 @@ impl Store {
         R::table(&self.tables).values()
     }
 
+    /// The objects with keys in `range`, in key order (one custom resource's objects).
+    pub fn range<R: Stored>(&self, range: std::ops::RangeInclusive<ObjectKey>) -> impl Iterator<Item = &R> {
+        R::table(&self.tables).range(range).map(|(_, o)| o)
+    }
+
     pub fn len<R: Stored>(&self) -> usize {
         R::table(&self.tables).len()
     }
@@ -233,17 +238,15 @@ impl Store {
             let mut attempts = 0;
             loop {
                 let name = format!("{}{}", obj.meta().generate_name, self.random_suffix(5));
-                if !R::table(&self.tables).contains_key(&ObjectKey::new(obj.meta().namespace(), name.clone()))
-                    || attempts > 8
-                {
-                    obj.meta_mut().name = name;
+                obj.meta_mut().name = name;
+                if !R::table(&self.tables).contains_key(&obj.key()) || attempts > 8 {
                     break;
                 }
                 attempts += 1;
             }
         }
         Self::validate(&obj, None)?;
-        let key = ObjectKey::of(obj.meta());
+        let key = obj.key();
         if R::table(&self.tables).contains_key(&key) {
             return Err(StoreError::AlreadyExists { resource: R::KIND.qualified_resource(), name: key.name });
         }
@@ -268,7 +271,7 @@ impl Store {
     pub fn update<R: Stored>(&mut self, mut obj: R) -> Result<R, StoreError> {
         obj.set_type_meta();
         obj.default_namespace();
-        let key = ObjectKey::of(obj.meta());
+        let key = obj.key();
         let Some(old) = R::table(&self.tables).get(&key) else {
             return Err(StoreError::NotFound { resource: R::KIND.qualified_resource(), name: key.name });
         };
