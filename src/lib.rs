@@ -29,6 +29,8 @@
 //!   watch cache, published by the driver), never from the World's thread; writes are requests
 //!   answered by id. `paging` (limit/continue), `logs`, `apply` (server-side apply),
 //!   `events_v1`, `discovery` and `table` (both from the kinds table), `pins` (agents' WebSocket).
+//! - [`grpc`]: the gRPC service (`proto/pinsetter/v1`) on the API's port: Watch, Events, the live
+//!   Game feed (the driver's `Feed`), Act; health and reflection; `grpc::client::follow`.
 //! - [`agent`]: `pinsetter pin --join`, a pin as its own process; [`ctl`]: the tiny built-in client.
 //! - [`tui`]: the terminal shell (ratatui), driving the World through the driver.
 //! - [`clock`], [`rng`]: virtual time and named seeded random streams.
@@ -46,6 +48,7 @@ pub mod clock;
 pub mod cluster;
 pub mod ctl;
 pub mod driver;
+pub mod grpc;
 pub mod rng;
 pub mod scenario;
 pub mod sim;
