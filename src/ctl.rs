@@ -224,12 +224,14 @@ pub fn watch(client: &Client, kind: &str) -> Result<()> {
 pub fn watch_grpc(server: &str, token: Option<&str>, kind: &str) -> Result<()> {
     use crate::grpc::proto::watch_event::Type;
     crate::grpc::client::watch(server, token, kind, |event, object| {
-        let type_ = Type::try_from(event.r#type).map_or("", |t| match t {
-            Type::Added => "ADDED",
-            Type::Modified => "MODIFIED",
-            Type::Deleted => "DELETED",
-            Type::Unspecified => "",
-        });
+        let type_ = match Type::try_from(event.r#type) {
+            Ok(Type::Added) => "ADDED",
+            Ok(Type::Modified) => "MODIFIED",
+            Ok(Type::Deleted) => "DELETED",
+            // Where to resume from: nothing to print.
+            Ok(Type::Bookmark) => return true,
+            Ok(Type::Unspecified) | Err(_) => "",
+        };
         writeln!(std::io::stdout().lock(), "{}", watch_line(type_, object)).is_ok()
     })
 }

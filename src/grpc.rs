@@ -297,12 +297,26 @@ impl Service {
             let mut last_sent = watcher.cursors.values().copied().min().unwrap_or(0);
             let produce = async {
                 // The initial state goes at the client's pace: it is bounded by the store.
+                let listed = !initial.is_empty() || from == 0;
                 for event in initial {
                     if let Some(item) = map(event)
                         && events.send(Ok(item)).await.is_err()
                     {
                         return;
                     }
+                }
+                // Where the listed state stands, so a client resumes from it (objects' own
+                // resourceVersions are older, and may be older than the view reaches).
+                let bookmark = proto::WatchEvent {
+                    r#type: proto::watch_event::Type::Bookmark as i32,
+                    resource_version: last_sent.to_string(),
+                    ..Default::default()
+                };
+                if listed
+                    && let Some(item) = map(bookmark)
+                    && events.send(Ok(item)).await.is_err()
+                {
+                    return;
                 }
                 loop {
                     while let Some((rv, _)) = watcher.pending.front() {
@@ -489,7 +503,8 @@ impl Pinsetter for Service {
         let scope = Scope { kinds: vec![Kind::Event], namespace, labels };
         let stream = self
             .watch_stream(scope, from, |event| {
-                if event.r#type == proto::watch_event::Type::Deleted as i32 {
+                use proto::watch_event::Type;
+                if event.r#type == Type::Deleted as i32 || event.r#type == Type::Bookmark as i32 {
                     return None;
                 }
                 let object: serde_json::Value = serde_json::from_slice(&event.object).ok()?;
