@@ -58,6 +58,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 pub enum Work {
     /// A write, answered on the oneshot once the owner has applied it and published the view.
     Request(WorldRequest, Waiting),
+    /// A control that is an [`crate::world::Input`] of its own (gRPC `Act`: reset, cordon, bowl),
+    /// applied and recorded as the player's keys are; answered `Done` or with the refusal.
+    Input(crate::world::Input, Waiting),
     /// A read of state the read view does not hold (the pin agents' sessions), run between
     /// ticks. It gets `&World`: it cannot write.
     Read(Box<dyn FnOnce(&World) + Send>),
@@ -77,6 +80,8 @@ pub struct WorldHandle {
     changed: tokio::sync::watch::Receiver<Option<u64>>,
     /// Requests served so far (the pinsetter panel shows the rate).
     pub requests: Arc<AtomicU64>,
+    /// The live game feed (gRPC `Game`), once the World's owner publishes one.
+    feed: Arc<std::sync::OnceLock<crate::driver::Feed>>,
 }
 
 /// The owner's side: [`crate::driver::pump`] drains it between ticks.
@@ -86,6 +91,7 @@ pub struct Inbox {
     changed: tokio::sync::watch::Sender<Option<u64>>,
     /// The id the next request gets (ids travel in the input log, so they are the owner's).
     next_id: std::cell::Cell<RequestId>,
+    feed: Arc<std::sync::OnceLock<crate::driver::Feed>>,
 }
 
 pub fn inbox() -> (WorldHandle, Inbox) {
@@ -97,9 +103,16 @@ pub fn inbox_with_view(view: ReadView) -> (WorldHandle, Inbox) {
     let (tx, rx) = std::sync::mpsc::channel();
     let (changed_tx, changed_rx) = tokio::sync::watch::channel(None);
     let view = Arc::new(view);
+    let feed = Arc::new(std::sync::OnceLock::new());
     (
-        WorldHandle { tx, view: view.clone(), changed: changed_rx, requests: Arc::new(AtomicU64::new(0)) },
-        Inbox { rx, view, changed: changed_tx, next_id: std::cell::Cell::new(1) },
+        WorldHandle {
+            tx,
+            view: view.clone(),
+            changed: changed_rx,
+            requests: Arc::new(AtomicU64::new(0)),
+            feed: feed.clone(),
+        },
+        Inbox { rx, view, changed: changed_tx, next_id: std::cell::Cell::new(1), feed },
     )
 }
 
@@ -108,6 +121,12 @@ impl Inbox {
     /// [`crate::driver::pump`], which this is without an input log). Returns how many ran.
     pub fn drain(&self, world: &mut World) -> usize {
         crate::driver::pump(world, self, None)
+    }
+
+    /// Offers `feed` to the API's followers (gRPC `Game`); a session has one feed, so a second
+    /// is refused (and returned).
+    pub fn publish_feed(&self, feed: crate::driver::Feed) -> Result<(), crate::driver::Feed> {
+        self.feed.set(feed)
     }
 
     /// The next waiting work, if any.
@@ -165,6 +184,25 @@ impl WorldHandle {
         Ok(())
     }
 
+    /// Sends an input to the World's owner and waits until it is applied (the outer error: the
+    /// owner is gone).
+    pub async fn send_input(&self, input: crate::world::Input) -> Result<Result<Answer, WorldError>, ApiError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.tx.send(Work::Input(input, tx)).map_err(|_| ApiError::unavailable())?;
+        rx.await.map_err(|_| ApiError::unavailable())
+    }
+
+    /// The session's live game feed, if its owner publishes one.
+    pub fn feed(&self) -> Option<&crate::driver::Feed> {
+        self.feed.get()
+    }
+
+    /// The read view as it is now (the gRPC service's reads), and a receiver that wakes when the
+    /// owner publishes a newer one.
+    pub fn view_now(&self) -> (&ReadView, tokio::sync::watch::Receiver<Option<u64>>) {
+        (&self.view, self.changed.clone())
+    }
+
     /// The read view, once the World's owner has published it.
     pub async fn view(&self) -> Result<&ReadView, ApiError> {
         let mut published = self.changed.clone();
@@ -174,7 +212,7 @@ impl WorldHandle {
 }
 
 /// The World's refusal of an API write, as kube-apiserver words it.
-fn world_error(error: WorldError) -> ApiError {
+pub(crate) fn world_error(error: WorldError) -> ApiError {
     match error {
         WorldError::Cluster(e) => e.into(),
         WorldError::UnknownNode(name) => ApiError::not_found("nodes", &name),
@@ -377,11 +415,12 @@ async fn serve_connection<I>(
     // Handlers see the peer's address, as axum::serve's connect info gave it.
     let router = router.layer(axum::Extension(axum::extract::ConnectInfo(peer)));
     let service = hyper_util::service::TowerToHyperService::new(router);
-    let connection = hyper::server::conn::http1::Builder::new()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(header_read_timeout)
-        .serve_connection(hyper_util::rt::TokioIo::new(io), service)
-        .with_upgrades();
+    // HTTP/1.1 for kubectl and the agents' WebSocket upgrades; HTTP/2 with prior knowledge for
+    // gRPC clients (h2c), told apart by the connection preface.
+    let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    builder.http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(header_read_timeout);
+    builder.http2().timer(hyper_util::rt::TokioTimer::new());
+    let connection = builder.serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(io), service);
     let mut connection = std::pin::pin!(connection);
     let result = tokio::select! {
         result = connection.as_mut() => result,
@@ -456,6 +495,7 @@ fn build_router(
     limits: Limits,
     closing: tokio::sync::watch::Receiver<bool>,
 ) -> Router {
+    let grpc = crate::grpc::routes(world.clone(), security.authn.clone(), closing.clone());
     let api = Api {
         world,
         address: addr.to_string(),
@@ -473,7 +513,21 @@ fn build_router(
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::map_response(errors_as_status))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_status))
+        .layer(middleware::from_fn_with_state(grpc, grpc_calls))
         .with_state(api)
+}
+
+/// gRPC calls (HTTP/2 with a gRPC content type) go to the gRPC service, which answers in gRPC
+/// statuses and checks tokens itself; everything else is the Kubernetes API.
+async fn grpc_calls(State(grpc): State<tonic::service::Routes>, request: Request, next: Next) -> Response {
+    use tower::ServiceExt;
+    if !crate::grpc::is_grpc(&request) {
+        return next.run(request).await;
+    }
+    match grpc.oneshot(request).await {
+        Ok(response) => response.map(Body::new),
+        Err(never) => match never {},
+    }
 }
 
 /// Errors axum and tower produce themselves (413 from the body limit, 405 from a method

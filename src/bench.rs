@@ -72,7 +72,7 @@ pub struct WorldFigures {
 }
 
 /// The names `pinsetter bench [FILTER]` matches against, in the order they run.
-pub const GROUPS: [&str; 9] = [
+pub const GROUPS: [&str; 10] = [
     "greedy_batch",
     "spread_one_by_one",
     "flow_replace",
@@ -82,6 +82,7 @@ pub const GROUPS: [&str; 9] = [
     "startup",
     "world_step_knock",
     "over_capacity",
+    "game_spectators",
 ];
 
 /// `nodes` pins with 30 pods each, generated as `--nodes N --pods 30N` generates them (sized

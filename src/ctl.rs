@@ -212,7 +212,33 @@ pub fn watch(client: &Client, kind: &str) -> Result<()> {
     for line in reader.lines() {
         let line = line.context("reading the watch stream")?;
         let Ok(event) = serde_json::from_str::<Value>(&line) else { continue };
-        let o = &event["object"];
+        let line = watch_line(event["type"].as_str().unwrap_or(""), &event["object"]);
+        if writeln!(std::io::stdout().lock(), "{line}").is_err() {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// `watch` over the gRPC service (`ctl --grpc watch`), printing the same lines.
+pub fn watch_grpc(server: &str, token: Option<&str>, kind: &str) -> Result<()> {
+    use crate::grpc::proto::watch_event::Type;
+    crate::grpc::client::watch(server, token, kind, |event, object| {
+        let type_ = match Type::try_from(event.r#type) {
+            Ok(Type::Added) => "ADDED",
+            Ok(Type::Modified) => "MODIFIED",
+            Ok(Type::Deleted) => "DELETED",
+            // Where to resume from: nothing to print.
+            Ok(Type::Bookmark) => return true,
+            Ok(Type::Unspecified) | Err(_) => "",
+        };
+        writeln!(std::io::stdout().lock(), "{}", watch_line(type_, object)).is_ok()
+    })
+}
+
+/// One watch event as `ctl watch` prints it: type, name, status, node.
+fn watch_line(type_: &str, o: &Value) -> String {
+    {
         let status = o["status"]["phase"]
             .as_str()
             .or_else(|| {
@@ -223,16 +249,12 @@ pub fn watch(client: &Client, kind: &str) -> Result<()> {
             })
             .unwrap_or("");
         let status = if o["metadata"]["deletionTimestamp"].is_string() { "Terminating" } else { status };
-        let line = format!(
+        format!(
             "{:<9} {:<34} {:<12} {}",
-            event["type"].as_str().unwrap_or(""),
+            type_,
             o["metadata"]["name"].as_str().unwrap_or(""),
             status,
             o["spec"]["nodeName"].as_str().unwrap_or("")
-        );
-        if writeln!(std::io::stdout().lock(), "{line}").is_err() {
-            return Ok(());
-        }
+        )
     }
-    Ok(())
 }

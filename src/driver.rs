@@ -14,7 +14,12 @@ use std::time::Duration;
 /// boundary), runs the agent-state reads, publishes the read view, then sends each reply to the
 /// handler waiting for it: after the publish, so a client reads its own write. Returns how
 /// many requests ran.
-pub fn pump(world: &mut World, inbox: &Inbox, mut log: Option<&mut InputLog>) -> usize {
+pub fn pump(world: &mut World, inbox: &Inbox, log: Option<&mut InputLog>) -> usize {
+    pump_fed(world, inbox, log, None)
+}
+
+/// [`pump`], also publishing each applied input to `feed`.
+fn pump_fed(world: &mut World, inbox: &Inbox, mut log: Option<&mut InputLog>, feed: Option<&Feed>) -> usize {
     let mut waiting = BTreeMap::new();
     while let Some(work) = inbox.next_work() {
         match work {
@@ -25,6 +30,9 @@ pub fn pump(world: &mut World, inbox: &Inbox, mut log: Option<&mut InputLog>) ->
                 if let Some(log) = log.as_deref_mut() {
                     log.record(world.now(), &input);
                 }
+                if let Some(feed) = feed {
+                    feed.input(world.now(), &input);
+                }
                 // A bug reachable from one request must cost that request (its caller sees the
                 // oneshot dropped: 503), never the World and every other client with it.
                 let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| world.handle_input(input)));
@@ -34,6 +42,24 @@ pub fn pump(world: &mut World, inbox: &Inbox, mut log: Option<&mut InputLog>) ->
                     Err(_) => {
                         waiting.remove(&id);
                         tracing::error!("a request panicked on the World's thread; it was refused and the World kept");
+                    }
+                }
+            }
+            Work::Input(input, reply) => {
+                if let Some(log) = log.as_deref_mut() {
+                    log.record(world.now(), &input);
+                }
+                if let Some(feed) = feed {
+                    feed.input(world.now(), &input);
+                }
+                let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| world.handle_input(input)));
+                match applied {
+                    // The caller may have gone (its client hung up): nobody is left to answer.
+                    Ok(result) => {
+                        reply.send(result.map(|()| crate::world::Answer::Done)).ok();
+                    }
+                    Err(_) => {
+                        tracing::error!("an input panicked on the World's thread; it was refused and the World kept")
                     }
                 }
             }
@@ -73,11 +99,13 @@ pub struct Driver {
     pub paused: bool,
     /// Game-time milliseconds owed but not yet stepped.
     owed_ms: f64,
+    /// Where the session is published to its followers (gRPC `Game`), if anywhere.
+    pub feed: Option<Feed>,
 }
 
 impl Driver {
     pub fn new(world: World, speed: f64) -> Driver {
-        Driver { world, log: None, speed, paused: false, owed_ms: 0.0 }
+        Driver { world, log: None, speed, paused: false, owed_ms: 0.0, feed: None }
     }
 
     /// Applies a player's input (recorded first, when recording).
@@ -85,17 +113,31 @@ impl Driver {
         if let Some(log) = &mut self.log {
             log.record(self.world.now(), &input);
         }
-        self.world.handle_input(input)
+        if let Some(feed) = &self.feed {
+            feed.input(self.world.now(), &input);
+        }
+        let applied = self.world.handle_input(input);
+        if let Some(feed) = &self.feed {
+            feed.state(&self.world);
+        }
+        applied
     }
 
-    /// [`pump`] for this driver's World and input log.
+    /// [`pump`] for this driver's World, input log and feed.
     pub fn pump(&mut self, inbox: &Inbox) -> usize {
-        pump(&mut self.world, inbox, self.log.as_mut())
+        let ran = pump_fed(&mut self.world, inbox, self.log.as_mut(), self.feed.as_ref());
+        if let Some(feed) = &self.feed {
+            feed.state(&self.world);
+        }
+        ran
     }
 
     /// Ends the recording, if any, with the session's digest; returns the digest.
     pub fn finish(&mut self) -> String {
         let digest = self.world.digest();
+        if let Some(feed) = &self.feed {
+            feed.end(&self.world, &digest);
+        }
         if let Some(log) = self.log.take()
             && let Err(e) = log.finish(&self.world)
         {
@@ -118,6 +160,11 @@ impl Driver {
         }
         if ticks == MAX_TICKS_PER_ADVANCE {
             self.owed_ms = 0.0;
+        }
+        if ticks > 0
+            && let Some(feed) = &self.feed
+        {
+            feed.reached(&self.world);
         }
         ticks
     }
@@ -382,4 +429,182 @@ pub fn read_input_log(path: &std::path::Path) -> Result<RecordedSession, InputLo
         })
         .collect::<Result<Vec<LogLine>, _>>()?;
     Ok(RecordedSession { header, lines })
+}
+
+/// How many feed items a follower may leave unread before it is cut off (it may resume from
+/// the header: the feed keeps every input). About twenty seconds of play at 60 frames a second.
+pub const FEED_CAPACITY: usize = 1024;
+
+/// The game as the session's World sees it, for followers that do not replicate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GameState {
+    pub tick: u64,
+    pub frame: u8,
+    pub roll: u8,
+    /// Pin 1 first.
+    pub standing: [bool; 10],
+    /// Pins down per roll, per frame bowled so far.
+    pub rolls: Vec<Vec<u8>>,
+    /// Running totals through each frame, once scorable.
+    pub frame_totals: Vec<Option<u16>>,
+    pub total: u16,
+    pub complete: bool,
+}
+
+impl GameState {
+    fn of(world: &World) -> GameState {
+        let alley = world.alley();
+        let card = alley.scorecard();
+        let frames = card.current_frame();
+        GameState {
+            tick: world.now().0 / TICK_MS,
+            frame: alley.frame(),
+            roll: alley.roll_in_frame(),
+            standing: alley.pins().map(|p| p.standing),
+            rolls: (1..=frames).map(|f| card.rolls(f).to_vec()).collect(),
+            frame_totals: card.frame_totals().to_vec(),
+            total: card.total(),
+            complete: card.is_complete(),
+        }
+    }
+
+    /// What changes whenever the state does, cheap to compute every frame.
+    fn key(world: &World) -> ([bool; 10], u8, u8, usize) {
+        let alley = world.alley();
+        let card = alley.scorecard();
+        let bowled = (1..=card.current_frame()).map(|f| card.rolls(f).len()).sum();
+        (alley.pins().map(|p| p.standing), alley.frame(), alley.roll_in_frame(), bowled)
+    }
+}
+
+/// What the feed sends its followers: the lines that rebuild the game, and its state.
+#[derive(Debug, Clone)]
+pub enum FeedItem {
+    Line(FeedLine),
+    State(std::sync::Arc<GameState>),
+}
+
+/// What a follower gets when it joins: everything so far, then the live items.
+pub struct FeedJoin {
+    pub header: std::sync::Arc<LogHeader>,
+    /// Every input applied so far, then the tick the World has reached.
+    pub catch_up: Vec<FeedLine>,
+    pub state: Option<std::sync::Arc<GameState>>,
+    pub live: tokio::sync::broadcast::Receiver<FeedItem>,
+    /// Whether the session has already ended (`catch_up` then ends with [`FeedLine::End`]).
+    pub ended: bool,
+}
+
+/// The live game feed (gRPC `Game`): the session's header, every input applied so far (late
+/// joiners catch up from these) and a bounded broadcast of what follows, so a slow follower
+/// never holds the game: it falls behind and is cut off instead. Cheap to clone.
+#[derive(Clone)]
+pub struct Feed(std::sync::Arc<std::sync::Mutex<FeedState>>);
+
+struct FeedState {
+    header: std::sync::Arc<LogHeader>,
+    inputs: Vec<FeedLine>,
+    reached: u64,
+    state: Option<std::sync::Arc<GameState>>,
+    state_key: Option<([bool; 10], u8, u8, usize)>,
+    end: Option<FeedLine>,
+    live: tokio::sync::broadcast::Sender<FeedItem>,
+}
+
+impl Feed {
+    pub fn new(header: LogHeader) -> Feed {
+        let (live, _) = tokio::sync::broadcast::channel(FEED_CAPACITY);
+        Feed(std::sync::Arc::new(std::sync::Mutex::new(FeedState {
+            header: std::sync::Arc::new(header),
+            inputs: Vec::new(),
+            reached: 0,
+            state: None,
+            state_key: None,
+            end: None,
+            live,
+        })))
+    }
+
+    /// The publisher does nothing fallible under the lock, so a poisoned one's data is whole.
+    fn lock(&self) -> std::sync::MutexGuard<'_, FeedState> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Joins the feed. The catch-up and the live receiver are taken under one lock, so nothing
+    /// is missed or sent twice between them.
+    pub fn join(&self) -> FeedJoin {
+        let state = self.lock();
+        let mut catch_up = state.inputs.clone();
+        catch_up.push(FeedLine::Reached(state.reached));
+        catch_up.extend(state.end.clone());
+        FeedJoin {
+            header: state.header.clone(),
+            catch_up,
+            state: state.state.clone(),
+            live: state.live.subscribe(),
+            ended: state.end.is_some(),
+        }
+    }
+
+    /// Whether the session has ended (its digest is published).
+    pub fn ended(&self) -> bool {
+        self.lock().end.is_some()
+    }
+
+    /// How many followers are joined.
+    pub fn followers(&self) -> usize {
+        self.lock().live.receiver_count()
+    }
+
+    fn send(state: &FeedState, item: FeedItem) {
+        // No follower joined: there is no one to tell, and joiners catch up from `inputs`.
+        if state.live.receiver_count() > 0 && state.live.send(item).is_err() {
+            tracing::debug!("the game feed's followers left while it sent");
+        }
+    }
+
+    fn input(&self, at: crate::clock::Millis, input: &Input) {
+        let line = FeedLine::Input { tick: at.0 / TICK_MS, input: input.clone() };
+        let mut state = self.lock();
+        state.inputs.push(line.clone());
+        Feed::send(&state, FeedItem::Line(line));
+    }
+
+    fn reached(&self, world: &World) {
+        let tick = world.now().0 / TICK_MS;
+        let mut state = self.lock();
+        if state.end.is_some() {
+            return;
+        }
+        state.reached = tick;
+        Feed::send(&state, FeedItem::Line(FeedLine::Reached(tick)));
+        drop(state);
+        self.state(world);
+    }
+
+    /// Publishes the game's state if it changed since last published.
+    fn state(&self, world: &World) {
+        let key = GameState::key(world);
+        let mut state = self.lock();
+        if state.state_key == Some(key) {
+            return;
+        }
+        let game = std::sync::Arc::new(GameState::of(world));
+        state.state_key = Some(key);
+        state.state = Some(game.clone());
+        Feed::send(&state, FeedItem::State(game));
+    }
+
+    fn end(&self, world: &World, digest: &str) {
+        let tick = world.now().0 / TICK_MS;
+        let mut state = self.lock();
+        if state.end.is_some() {
+            return;
+        }
+        state.reached = tick;
+        Feed::send(&state, FeedItem::Line(FeedLine::Reached(tick)));
+        let end = FeedLine::End { digest: Some(digest.to_string()) };
+        state.end = Some(end.clone());
+        Feed::send(&state, FeedItem::Line(end));
+    }
 }

@@ -41,6 +41,8 @@
 //!   discovery, printer columns), `pins` (agents' WebSocket), `auth` (token file, ServiceAccount
 //!   JWTs, TokenRequest, whoami/can-i) and `rbac` (the authorizer), run as one middleware before
 //!   every handler.
+//! - [`grpc`]: the gRPC service (`proto/pinsetter/v1`) on the API's port: Watch, Events, the live
+//!   Game feed (the driver's `Feed`), Act; health and reflection; `grpc::client::follow`.
 //! - [`agent`]: `pinsetter pin --join`, a pin as its own process; [`ctl`]: the tiny built-in client.
 //! - [`tui`]: the terminal shell (ratatui), driving the World through the driver; `tui::following`
 //!   is the same screen read-only over a follower's replica (`replay`, the spectator).
@@ -60,6 +62,7 @@ pub mod cluster;
 pub mod ctl;
 pub mod driver;
 pub mod follow;
+pub mod grpc;
 pub mod rng;
 pub mod scenario;
 pub mod sim;

@@ -43,7 +43,7 @@ Example:
     Sim(SimArgs),
     /// Measure scheduler and simulation throughput.
     #[command(
-        after_help = "Entries, in the order they run: greedy_batch, spread_one_by_one, flow_replace, flow_replace_mixed,\nworld_step (the ten-pin lane, then 1,000 and 5,000 pins of 30 pods), frame, startup (empty to all Running\nat 1,000 and 5,000 pins of 30 pods), world_step_knock (1 % of the pins knocked), over_capacity (1,000\npins, 30,000 pods, most unschedulable, 60 s of game time).\nWithout a FILTER, the whole-World entries at scale (startup, world_step at 1,000/5,000 pins,\nworld_step_knock, over_capacity) are skipped: name them to run them; the 5,000-pin ones take minutes\non a 2-core machine. --quick stops at 1,000 nodes and 10 s of game time. Examples:\n  pinsetter bench startup --quick\n  pinsetter bench flow --dump-flow-mixed /tmp/mixed.json && python3 benches/check_flow.py /tmp/mixed.json"
+        after_help = "Entries, in the order they run: greedy_batch, spread_one_by_one, flow_replace, flow_replace_mixed,\nworld_step (the ten-pin lane, then 1,000 and 5,000 pins of 30 pods), frame, startup (empty to all Running\nat 1,000 and 5,000 pins of 30 pods), world_step_knock (1 % of the pins knocked), over_capacity (1,000\npins, 30,000 pods, most unschedulable, 60 s of game time), game_spectators (the ten-pin game's step\nwith 0 and 50 gRPC Game followers, one never reading).\nWithout a FILTER, the whole-World entries at scale (startup, world_step at 1,000/5,000 pins,\nworld_step_knock, over_capacity) and game_spectators are skipped: name them to run them; the 5,000-pin ones take minutes\non a 2-core machine. --quick stops at 1,000 nodes and 10 s of game time. Examples:\n  pinsetter bench startup --quick\n  pinsetter bench flow --dump-flow-mixed /tmp/mixed.json && python3 benches/check_flow.py /tmp/mixed.json"
     )]
     Bench(BenchArgs),
     /// Run the control plane headless in real time and serve the Kubernetes API for kubectl.
@@ -140,6 +140,9 @@ struct CtlArgs {
     /// A bearer token.
     #[arg(long, global = true, allow_hyphen_values = true)]
     token: Option<String>,
+    /// Use the gRPC service (on the same port) instead of the HTTP API; for `watch`.
+    #[arg(long, global = true)]
+    grpc: bool,
     #[command(subcommand)]
     command: CtlCommand,
 }
@@ -541,6 +544,17 @@ fn serve(args: ServeArgs) -> Result<()> {
     );
     let mut driver = pinsetter::driver::Driver::new(world, args.speed);
     driver.log = log;
+    // The live game feed, for gRPC `Game` followers.
+    let feed = pinsetter::driver::Feed::new(pinsetter::driver::LogHeader::new(
+        args.lane.seed,
+        args.lane.timing,
+        epoch.unix_seconds(),
+        &scenario,
+    ));
+    if inbox.publish_feed(feed.clone()).is_err() {
+        bail!("the session's game feed was published twice");
+    }
+    driver.feed = Some(feed);
     let mut last = std::time::Instant::now();
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         driver.pump(&inbox);
@@ -551,14 +565,21 @@ fn serve(args: ServeArgs) -> Result<()> {
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
     eprintln!("pinsetter: shutting down");
-    server.stop();
+    // Finished first, so the game's followers hear its digest before their streams end.
     let digest = driver.finish();
+    server.stop();
     eprintln!("pinsetter: session digest {digest} at {}", driver.world.now());
     Ok(())
 }
 
 fn ctl(args: CtlArgs) -> Result<()> {
     use pinsetter::ctl;
+    if args.grpc {
+        return match args.command {
+            CtlCommand::Watch { kind } => ctl::watch_grpc(&args.server, args.token.as_deref(), &kind),
+            _ => bail!("--grpc: only watch goes over gRPC (the other commands use the HTTP API)"),
+        };
+    }
     let client = ctl::Client::new(&args.server, args.token)?;
     match args.command {
         CtlCommand::Get { kind, output } => ctl::get(&client, &kind, output.is_some()),
@@ -762,6 +783,12 @@ fn run_bench(args: BenchArgs) -> Result<()> {
     }
     if named("over_capacity") {
         results.push(bench::over_capacity(over));
+    }
+    // Serves gRPC on loopback: only when named too.
+    if named("game_spectators") {
+        for followers in [0, 50] {
+            results.push(pinsetter::grpc::bench::spectators(followers)?.into());
+        }
     }
     let results = bench::Results { results };
     if args.json {

@@ -198,7 +198,7 @@ fn rfc3339(seconds: i64) -> String {
 impl Authenticator {
     /// The user a bearer token is, if any: a token-file user, or a ServiceAccount whose token
     /// verifies and whose account still exists with the uid the token names.
-    pub(super) async fn authenticate(&self, api: &Api, token: &str) -> Option<UserInfo> {
+    pub async fn authenticate(&self, world: &super::WorldHandle, token: &str) -> Option<UserInfo> {
         if let Some(user) = self.tokens.user(token) {
             return Some(user.clone());
         }
@@ -214,7 +214,7 @@ impl Authenticator {
         if claims.sub != ServiceAccount::username(namespace, name) {
             return None;
         }
-        let view = api.world.view().await.ok()?;
+        let view = world.view().await.ok()?;
         let snapshot = view.get(Kind::ServiceAccount, &ObjectKey::new(namespace.as_str(), name.as_str()));
         match snapshot.items.as_deref() {
             Some(Object::ServiceAccount(sa)) if sa.metadata.uid == claims.kubernetes.serviceaccount.uid => {}
@@ -243,7 +243,7 @@ pub(super) async fn admit(
     let Some(authn) = &api.authn else { return Ok(None) };
     let unauthorized = || ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized");
     let token = authorization.and_then(|a| a.strip_prefix("Bearer ")).map(str::trim).ok_or_else(unauthorized)?;
-    let user = authn.authenticate(api, token).await.ok_or_else(unauthorized)?;
+    let user = authn.authenticate(&api.world, token).await.ok_or_else(unauthorized)?;
     let attributes = Attributes::from_request(method.as_str(), uri.path(), uri.query());
     let view = api.world.view().await?;
     let decision = rbac::authorize(&rbac::ViewPolicy(view), &user, &attributes);

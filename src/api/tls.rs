@@ -79,7 +79,8 @@ pub fn server_config(dir: &Path, addr: SocketAddr) -> Result<Arc<rustls::ServerC
         .with_no_client_auth()
         .with_single_cert(vec![cert.der().clone()], rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()))
         .context("the server certificate")?;
-    // The server speaks HTTP/1.1 (watch streams are chunked responses).
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // HTTP/1.1 by preference (rustls picks the server's first choice that the client offers), so
+    // kubectl and the agents keep it; gRPC clients offer only h2, and get it.
+    config.alpn_protocols = vec![b"http/1.1".to_vec(), b"h2".to_vec()];
     Ok(Arc::new(config))
 }
