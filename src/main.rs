@@ -36,6 +36,13 @@ Example:
   pinsetter play --record game.jsonl   # bowl, then q
   pinsetter replay game.jsonl")]
     Replay(ReplayArgs),
+    /// Watch someone else's game live, read-only, in the game's screen.
+    #[command(after_help = "The game must publish itself: `play --listen ADDR` or `serve` (gRPC shares the API's port).
+A late joiner catches up from the session's start, then follows live. Keys: tab select · d describe ·
+? help · q quit. Example:
+  pinsetter play --listen 127.0.0.1:8001     # in one terminal
+  pinsetter watch grpc://127.0.0.1:8001      # in another")]
+    Watch(WatchArgs),
     /// Run a scenario headless in virtual time and print what the control plane did.
     #[command(
         after_help = "Examples:\n  pinsetter sim --scenario default --seed 1 --at '2s knock pin-3' --until 30s\n  pinsetter sim --at '5s knock pin-3' --at '5s knock pin-4' --at '40s reset' --until 60s --json\n  pinsetter sim --nodes 1000 --pods 20000 --at '10s knock pin-7' --until 30s --json"
@@ -295,6 +302,16 @@ struct ReplayArgs {
 }
 
 #[derive(Args, Debug)]
+struct WatchArgs {
+    /// The game's address: grpc://HOST:PORT (grpcs://HOST:PORT when it serves --tls).
+    #[arg(value_name = "ADDRESS")]
+    address: String,
+    /// A bearer token, when the game's server has --token-file.
+    #[arg(long, allow_hyphen_values = true)]
+    token: Option<String>,
+}
+
+#[derive(Args, Debug)]
 struct SimArgs {
     #[command(flatten)]
     lane: LaneArgs,
@@ -452,6 +469,7 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Play(args)) => play(args),
         Some(Command::Sim(args)) => run_sim(args),
         Some(Command::Replay(args)) => replay(args),
+        Some(Command::Watch(args)) => watch(args),
         Some(Command::Bench(args)) => run_bench(args),
         Some(Command::Serve(args)) => serve(args),
         Some(Command::Pin(args)) => pinsetter::agent::run(args),
@@ -610,6 +628,14 @@ fn shutdown_signal() -> Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
         raised.store(true, std::sync::atomic::Ordering::Relaxed);
     });
     Ok(flag)
+}
+
+/// `pinsetter watch ADDRESS`: connects (a refusal is a plain message, before the terminal is
+/// taken), then renders a replica World fed by the game's live feed.
+fn watch(args: WatchArgs) -> Result<()> {
+    let (header, feed) = pinsetter::grpc::client::follow(&args.address, args.token.as_deref())
+        .with_context(|| format!("cannot follow the game at {}", args.address))?;
+    pinsetter::tui::spectate(header, feed, args.address)
 }
 
 /// `pinsetter replay FILE`: the log is read (and refused if it is not one this build replays)

@@ -454,6 +454,19 @@ pub fn run_recorded(options: PlayOptions, log: Option<crate::driver::InputLog>) 
             // port-0 address must be findable (tests/clients.rs reads it).
             tracing::info!("serving the Kubernetes API on {scheme}://{}", server.addr);
             app.api = Some(ApiStatus { addr: server.addr, requests, window: (0, Instant::now()), rate: 0.0 });
+            // The live game feed for `pinsetter watch` (gRPC `Game`): this game's header, then every
+            // input as the driver applies it. `n` starts a new World: followers see this one end.
+            let header = crate::driver::LogHeader::new(
+                app.options.seed,
+                app.options.timing,
+                app.options.epoch.unix_seconds(),
+                &app.options.scenario,
+            );
+            let feed = crate::driver::Feed::new(header);
+            if inbox.publish_feed(feed.clone()).is_err() {
+                anyhow::bail!("the session's game feed was published twice");
+            }
+            app.driver.feed = Some(feed);
             (Some(inbox), Some(server))
         }
         None => (None, None),
