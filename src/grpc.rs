@@ -10,11 +10,11 @@
 pub mod bench;
 pub mod client;
 
-use crate::api::status::ApiError;
-use crate::api::view::{ReadView, WindowEntry};
 use crate::api::WorldHandle;
 use crate::api::auth::Authenticator;
 use crate::api::rbac::{self, Attributes};
+use crate::api::status::ApiError;
+use crate::api::view::{ReadView, WindowEntry};
 use crate::cluster::objects::{Kind, Object};
 use crate::cluster::store::ChangeType;
 use crate::driver::{FeedItem, FeedLine};
@@ -162,7 +162,8 @@ impl Service {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
             .ok_or_else(|| Status::unauthenticated("Unauthorized"))?;
-        let user = authn.authenticate(&self.world, token).await.ok_or_else(|| Status::unauthenticated("Unauthorized"))?;
+        let user =
+            authn.authenticate(&self.world, token).await.ok_or_else(|| Status::unauthenticated("Unauthorized"))?;
         let view = self.world.view().await.map_err(|_| shutting_down())?;
         for wanted in attributes {
             let decision = rbac::authorize(&rbac::ViewPolicy(view), &user, wanted);

@@ -37,11 +37,13 @@ Example:
   pinsetter replay game.jsonl")]
     Replay(ReplayArgs),
     /// Watch someone else's game live, read-only, in the game's screen.
-    #[command(after_help = "The game must publish itself: `play --listen ADDR` or `serve` (gRPC shares the API's port).
+    #[command(
+        after_help = "The game must publish itself: `play --listen ADDR` or `serve` (gRPC shares the API's port).
 A late joiner catches up from the session's start, then follows live. Keys: tab select · d describe ·
 ? help · q quit. Example:
   pinsetter play --listen 127.0.0.1:8001     # in one terminal
-  pinsetter watch grpc://127.0.0.1:8001      # in another")]
+  pinsetter watch grpc://127.0.0.1:8001      # in another"
+    )]
     Watch(WatchArgs),
     /// Run a scenario headless in virtual time and print what the control plane did.
     #[command(

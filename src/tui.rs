@@ -478,8 +478,9 @@ pub fn run_recorded(options: PlayOptions, log: Option<crate::driver::InputLog>) 
     let result =
         terminal_reader().and_then(|events| play_loop(&mut terminal, &mut app, inbox.as_ref(), &signal, &events));
     ratatui::restore();
-    drop(server);
+    // Finished before the server stops, so the game's followers hear its end and digest.
     let digest = app.driver.finish();
+    drop(server);
     tracing::info!(digest, "session digest");
     if recording {
         eprintln!("pinsetter: session digest {digest} at {}", app.driver.world.now());
