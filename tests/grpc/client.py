@@ -6,7 +6,8 @@ grpcio-tools into a directory of the test's own. Run by tests/grpc.rs against `p
         resourceVersion it had reached and see that node go NotReady; a too-old resourceVersion
         is OUT_OF_RANGE with the reason Expired; health and reflection answer.
     python client.py PROTO_DIR STUBS_DIR tokens ADDRESS CA_PEM ADMIN_TOKEN VIEWER_TOKEN
-        over TLS: no token is UNAUTHENTICATED, a viewer may watch but not act, an admin acts.
+        over TLS: no token is UNAUTHENTICATED, a viewer may watch what RBAC's view grants (pods, not
+        nodes) but not act, an admin acts.
 """
 
 import json
@@ -122,11 +123,14 @@ def tokens():
         credentials = grpc.ssl_channel_credentials(root_certificates=f.read())
     stub = rpc.PinsetterStub(grpc.secure_channel(address, credentials))
 
-    def first_node(metadata):
-        stream = stub.Watch(pb.WatchRequest(kinds=["nodes"]), metadata=metadata, timeout=30)
+    def first_event(metadata, kind="nodes"):
+        stream = stub.Watch(pb.WatchRequest(kinds=[kind]), metadata=metadata, timeout=30)
         event = next(stream)
         stream.cancel()
         return event
+
+    def first_node(metadata):
+        return first_event(metadata, "nodes")
 
     try:
         first_node(())
@@ -140,7 +144,14 @@ def tokens():
         assert error.code() == grpc.StatusCode.UNAUTHENTICATED, error
     print("refused without a token")
     as_viewer = (("authorization", f"Bearer {viewer}"),)
-    assert first_node(as_viewer).kind == "Node"
+    # RBAC decides, as for the HTTP API: upstream's `view` role may watch pods, not nodes.
+    assert first_event(as_viewer, "pods").kind == "Pod"
+    try:
+        first_node(as_viewer)
+        raise AssertionError("a viewer watched nodes, which view does not grant")
+    except grpc.RpcError as error:
+        assert error.code() == grpc.StatusCode.PERMISSION_DENIED, error
+        assert 'cannot watch resource "nodes" in API group ""' in error.details(), error.details()
     try:
         list(stub.Act(iter([pb.Action(knock="pin-1")]), metadata=as_viewer, timeout=30))
         raise AssertionError("a viewer acted")
