@@ -28,7 +28,7 @@
 //! - [`alley`]: the bowling game (lane, ball, pins, scoring), knowing nothing of Kubernetes.
 //! - [`scenario`]: loading lanes from multi-document YAML manifests, and generated lanes.
 //! - [`sim`]: the headless runner behind `pinsetter sim` (scripted knocks, metrics, digest).
-//! - [`bench`]: the benchmarks behind `pinsetter bench`.
+//! - [`bench`](mod@bench): the benchmarks behind `pinsetter bench`.
 //! - [`driver`]: owns the World between ticks: `pump` applies queued API and agent requests
 //!   (each a serializable `world::Input`), publishes the read view, then answers; the input log
 //!   (`--record`) that `sim --replay` replays to the same digest.

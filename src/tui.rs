@@ -1,6 +1,6 @@
 //! The terminal shell: crossterm keys in, ratatui frames out. UI-only state (selection,
 //! overlays, flashes) lives here; the game and the cluster live in the World, owned by the
-//! [`Driver`](crate::driver::Driver).
+//! [`crate::driver::Driver`].
 
 pub mod following;
 pub mod high_scores;

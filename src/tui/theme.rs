@@ -23,7 +23,7 @@ const PALETTE: [Color; 8] = [
 ];
 
 impl Theme {
-    /// Colour unless `NO_COLOR` is set (https://no-color.org).
+    /// Colour unless `NO_COLOR` is set (<https://no-color.org>).
     pub fn from_env(ascii: bool) -> Theme {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         Theme { color: !no_color, unicode: !ascii }
