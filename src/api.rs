@@ -689,8 +689,18 @@ async fn dispatch(
     }
 }
 
+/// A path's non-empty segments, percent-decoded as kube-apiserver decodes them.
+pub(crate) fn path_segments(path: &str) -> Vec<std::borrow::Cow<'_, str>> {
+    path.split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy())
+        .collect()
+}
+
 async fn route(api: &Api, method: &Method, uri: &Uri, headers: &HeaderMap, body: Bytes) -> Result<Response, ApiError> {
-    let segments: Vec<&str> = uri.path().split('/').filter(|s| !s.is_empty()).collect();
+    // Clients percent-encode names (`system:basic-user` arrives as `system%3Abasic-user`).
+    let decoded = path_segments(uri.path());
+    let segments: Vec<&str> = decoded.iter().map(AsRef::as_ref).collect();
     let get_only = |value: Option<Value>| -> Result<Response, ApiError> {
         if method != Method::GET {
             return Err(ApiError::method_not_allowed(uri.path()));

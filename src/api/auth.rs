@@ -268,7 +268,8 @@ pub(super) async fn route(
     user: Option<&UserInfo>,
     body: &Bytes,
 ) -> Option<Result<Response, ApiError>> {
-    let segments: Vec<&str> = uri.path().split('/').filter(|s| !s.is_empty()).collect();
+    let decoded = super::path_segments(uri.path());
+    let segments: Vec<&str> = decoded.iter().map(AsRef::as_ref).collect();
     let answer = match segments.as_slice() {
         ["apis", "authentication.k8s.io", "v1", "selfsubjectreviews"] => {
             post_only(method).map(|()| self_subject_review(user))

@@ -50,7 +50,8 @@ impl Attributes {
             path: path.to_string(),
             ..Default::default()
         };
-        let parts: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+        let decoded = super::path_segments(path);
+        let parts: Vec<&str> = decoded.iter().map(AsRef::as_ref).collect();
         let (api_group, rest) = match parts.as_slice() {
             ["api", _version, rest @ ..] => ("", rest),
             ["apis", group, _version, rest @ ..] => (*group, rest),

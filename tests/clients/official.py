@@ -25,7 +25,32 @@ core.create_namespaced_service(NS, client.V1Service(
 ))
 core.create_namespaced_config_map(NS, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="py-cm"), data={"a": "1"}))
 core.create_namespaced_secret(NS, client.V1Secret(metadata=client.V1ObjectMeta(name="py-secret"), string_data={"k": "v"}))
-print("ok: created Service py-svc, ConfigMap py-cm, Secret py-secret")
+rbac = client.RbacAuthorizationV1Api()
+rbac.create_namespaced_role(NS, {"metadata": {"name": "py-role"},
+    "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]})
+rbac.create_namespaced_role_binding(NS, {"metadata": {"name": "py-rb"},
+    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "py-role"},
+    "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": NS}]})
+CRD_GROUP = "example.com"
+client.ApiextensionsV1Api().create_custom_resource_definition({
+    "metadata": {"name": f"widgets.{CRD_GROUP}"},
+    "spec": {"group": CRD_GROUP, "scope": "Namespaced",
+             "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
+             "versions": [{"name": "v1", "served": True, "storage": True,
+                           "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                               "spec": {"type": "object", "properties": {"size": {"type": "integer"}}}}}}}]}})
+custom = client.CustomObjectsApi()
+for attempt in range(50):  # the CRD is served once its controller has established it
+    try:
+        custom.create_namespaced_custom_object(CRD_GROUP, "v1", NS, "widgets",
+            {"apiVersion": f"{CRD_GROUP}/v1", "kind": "Widget", "metadata": {"name": "py-widget"}, "spec": {"size": 3}})
+        break
+    except ApiException as e:
+        assert e.status == 404 and attempt < 49, e
+        import time
+        time.sleep(0.1)
+print("ok: created Service py-svc, ConfigMap py-cm, Secret py-secret, Role py-role, RoleBinding py-rb, "
+      "CRD widgets.example.com and Widget py-widget")
 
 
 def snake(kind):
@@ -35,7 +60,11 @@ def snake(kind):
 def typed_api(group_version):
     """The generated API class for a group version: apps/v1 -> AppsV1Api, v1 -> CoreV1Api."""
     group, _, version = group_version.rpartition("/")
-    prefix = "".join(part.capitalize() for part in group.split(".")[0].split("-")) if group else "Core"
+    if not group:
+        return client.CoreV1Api()
+    # rbac.authorization.k8s.io/v1 -> RbacAuthorizationV1Api, apiextensions.k8s.io -> Apiextensions.
+    base = group[: -len(".k8s.io")] if group.endswith(".k8s.io") else group
+    prefix = "".join(part.capitalize() for part in re.split(r"[.-]", base))
     return getattr(client, f"{prefix}{version.capitalize()}Api")()
 
 
@@ -44,6 +73,14 @@ def typed_api(group_version):
 group_versions = ["v1"] + [g.preferred_version.group_version for g in client.ApisApi().get_api_versions().groups]
 kinds = []  # (label, list every, read one by (name, namespace), watchable)
 for group_version in group_versions:
+    if group_version.split("/")[0] == CRD_GROUP:
+        # A CRD's resource has no typed API: the generic CustomObjectsApi lists and reads it.
+        widgets = custom.list_namespaced_custom_object(CRD_GROUP, "v1", NS, "widgets")["items"]
+        assert [w["metadata"]["name"] for w in widgets] == ["py-widget"], widgets
+        got = custom.get_namespaced_custom_object(CRD_GROUP, "v1", NS, "widgets", "py-widget")
+        assert got["spec"] == {"size": 3}, got
+        print("ok: listed and read Widget.example.com through CustomObjectsApi")
+        continue
     api = typed_api(group_version)
     for resource in api.get_api_resources().resources:
         if "/" in resource.name or "list" not in resource.verbs:
