@@ -552,6 +552,17 @@ fn serve(args: ServeArgs) -> Result<()> {
         .with_context(|| format!("cannot start scenario {}", scenario.origin))?;
     let log = input_log(args.record.as_deref(), args.lane.seed, args.lane.timing, epoch, &scenario)?;
     let (handle, inbox) = pinsetter::api::inbox();
+    // The live game feed, for gRPC `Game` followers: published before the server announces
+    // itself, so a follower that connects at once finds it.
+    let feed = pinsetter::driver::Feed::new(pinsetter::driver::LogHeader::new(
+        args.lane.seed,
+        args.lane.timing,
+        epoch.unix_seconds(),
+        &scenario,
+    ));
+    if inbox.publish_feed(feed.clone()).is_err() {
+        bail!("the session's game feed was published twice");
+    }
     let security = args.security.load(args.listen)?;
     let server = pinsetter::api::Server::start_with(args.listen, handle, security)?;
     let stop = shutdown_signal()?;
@@ -564,16 +575,6 @@ fn serve(args: ServeArgs) -> Result<()> {
     );
     let mut driver = pinsetter::driver::Driver::new(world, args.speed);
     driver.log = log;
-    // The live game feed, for gRPC `Game` followers.
-    let feed = pinsetter::driver::Feed::new(pinsetter::driver::LogHeader::new(
-        args.lane.seed,
-        args.lane.timing,
-        epoch.unix_seconds(),
-        &scenario,
-    ));
-    if inbox.publish_feed(feed.clone()).is_err() {
-        bail!("the session's game feed was published twice");
-    }
     driver.feed = Some(feed);
     let mut last = std::time::Instant::now();
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {

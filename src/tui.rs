@@ -448,14 +448,9 @@ pub fn run_recorded(options: PlayOptions, log: Option<crate::driver::InputLog>) 
         Some((addr, security)) => {
             let (handle, inbox) = crate::api::inbox();
             let requests = handle.requests.clone();
-            let scheme = if security.tls.is_some() { "https" } else { "http" };
-            let server = crate::api::Server::start_with(addr, handle, security)?;
-            // `serve`'s announcement, in the log: the game's screen would hide it on stderr, and a
-            // port-0 address must be findable (tests/clients.rs reads it).
-            tracing::info!("serving the Kubernetes API on {scheme}://{}", server.addr);
-            app.api = Some(ApiStatus { addr: server.addr, requests, window: (0, Instant::now()), rate: 0.0 });
             // The live game feed for `pinsetter watch` (gRPC `Game`): this game's header, then every
             // input as the driver applies it. `n` starts a new World: followers see this one end.
+            // Published before the server announces itself, so a follower finds it at once.
             let header = crate::driver::LogHeader::new(
                 app.options.seed,
                 app.options.timing,
@@ -467,6 +462,12 @@ pub fn run_recorded(options: PlayOptions, log: Option<crate::driver::InputLog>) 
                 anyhow::bail!("the session's game feed was published twice");
             }
             app.driver.feed = Some(feed);
+            let scheme = if security.tls.is_some() { "https" } else { "http" };
+            let server = crate::api::Server::start_with(addr, handle, security)?;
+            // `serve`'s announcement, in the log: the game's screen would hide it on stderr, and a
+            // port-0 address must be findable (tests/clients.rs reads it).
+            tracing::info!("serving the Kubernetes API on {scheme}://{}", server.addr);
+            app.api = Some(ApiStatus { addr: server.addr, requests, window: (0, Instant::now()), rate: 0.0 });
             (Some(inbox), Some(server))
         }
         None => (None, None),
