@@ -13,38 +13,9 @@ use tokio_tungstenite::tungstenite;
 
 const BIN: &str = env!("CARGO_BIN_EXE_pinsetter");
 
-/// A lane with one cordoned simulated pin, so every pod of `web` must land on an agent.
-const LANE: &str = r#"
-apiVersion: v1
-kind: Node
-metadata:
-  name: pin-1
-  labels: {kubernetes.io/hostname: pin-1}
-spec:
-  unschedulable: true
-status:
-  capacity: {cpu: "2", memory: 4Gi, pods: "110"}
-  allocatable: {cpu: "2", memory: 4Gi, pods: "110"}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  labels: {app: web}
-spec:
-  replicas: 6
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-      - name: web
-        image: nginx:1.27
-        resources:
-          requests: {cpu: 500m, memory: 256Mi}
-"#;
+/// A lane with one cordoned simulated pin, so every pod of `web` lands on an agent (shared with
+/// `benches/agent_load.sh`).
+const LANE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/agents_lane.yaml");
 
 /// A child process killed and reaped on drop.
 struct Proc(Child);
@@ -76,12 +47,10 @@ impl Serve {
     fn start_with(test: &str, env: &[(&str, &str)], args: &[&str]) -> Serve {
         let dir = std::env::temp_dir().join(format!("pinsetter-agents-{test}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let lane = dir.join("lane.yaml");
-        std::fs::write(&lane, LANE).unwrap();
         let mut command = Command::new(BIN);
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--scheduler", "spread", "--scenario"])
-            .arg(&lane)
+            .arg(LANE)
             .args(args)
             .env("RUST_LOG", "warn")
             .stderr(Stdio::piped())

@@ -10,6 +10,7 @@
 //! up, and installs tmux.
 
 mod common;
+use common::kubectl_present;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -268,16 +269,6 @@ fn kubernetes_client_node_works_against_the_game() {
     let Some(modules) = node_modules() else { return };
     let Some(play) = Pinsetter::play("client-node-play") else { return };
     run_client_node(&play, &modules);
-}
-
-/// kubectl, where installed (CI installs it): skips with a message elsewhere.
-fn kubectl_present() -> bool {
-    let present = Command::new("kubectl").args(["version", "--client"]).output().is_ok();
-    if !present {
-        assert!(std::env::var_os("CI").is_none_or(|ci| ci != "true"), "CI must install kubectl (.ci/run does)");
-        eprintln!("kubectl is not installed: skipping the server-side apply test");
-    }
-    present
 }
 
 /// `kubectl apply --server-side` (kubectl sends `application/apply-patch+yaml` with its field

@@ -2,6 +2,7 @@
 //! learner types, with what they must print. CI installs kubectl (Debian's kubernetes-client).
 
 mod common;
+use common::kubectl_present;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -79,15 +80,6 @@ impl Serve {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
-}
-
-fn kubectl_present() -> bool {
-    let present = Command::new("kubectl").arg("version").arg("--client").output().is_ok();
-    if !present {
-        assert!(std::env::var_os("CI").is_none(), "CI must install kubectl (.ci/run installs kubernetes-client)");
-        eprintln!("kubectl is not installed: skipping the kubectl end-to-end test");
-    }
-    present
 }
 
 #[test]

@@ -3,6 +3,9 @@
 //! can-i`, a RoleBinding granting then revoking access, upstream's 403 on a refused delete,
 //! expired, forged and orphaned tokens refused with 401, and no token in the log.
 
+mod common;
+use common::kubectl_present;
+
 use pinsetter::api::auth::{ClaimedServiceAccount, Claims, ISSUER, KubernetesClaims, ServiceAccountKey};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -102,15 +105,6 @@ impl Drop for Server {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn kubectl_present() -> bool {
-    let present = Command::new("kubectl").arg("version").arg("--client").output().is_ok();
-    if !present {
-        assert!(std::env::var_os("CI").is_none(), "CI must install kubectl (.ci/run installs kubernetes-client)");
-        eprintln!("kubectl is not installed: skipping the kubectl end-to-end test");
-    }
-    present
 }
 
 /// Claims for `default/reader` with uid `uid`, valid from `from` to `to` seconds from now.

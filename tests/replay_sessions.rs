@@ -93,38 +93,9 @@ fn a_game_played_with_the_keys_replays_to_the_same_digest() {
     assert_eq!(follow_to_the_end(&path), (live, Some(DigestCheck::Matches)), "and so does the follower");
 }
 
-/// A lane with one cordoned simulated pin, so the pods land on the agents (as tests/agents.rs).
-const AGENT_LANE: &str = r#"
-apiVersion: v1
-kind: Node
-metadata:
-  name: pin-1
-  labels: {kubernetes.io/hostname: pin-1}
-spec:
-  unschedulable: true
-status:
-  capacity: {cpu: "2", memory: 4Gi, pods: "110"}
-  allocatable: {cpu: "2", memory: 4Gi, pods: "110"}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  labels: {app: web}
-spec:
-  replicas: 4
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-      - name: web
-        image: nginx:1.27
-        resources:
-          requests: {cpu: 500m, memory: 256Mi}
-"#;
+/// A lane with one cordoned simulated pin, so every pod of `web` lands on an agent (as in
+/// tests/agents.rs and `benches/agent_load.sh`).
+const AGENT_LANE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/agents_lane.yaml");
 
 /// A child process killed and reaped on drop, pass or fail.
 struct Proc(std::process::Child);
@@ -140,13 +111,12 @@ impl Drop for Proc {
 fn an_agent_session_replays_to_the_same_digest() {
     use std::io::{BufRead, BufReader, Read, Write};
     let dir = tempfile::tempdir().unwrap();
-    let (lane, record) = (dir.path().join("lane.yaml"), dir.path().join("agents.jsonl"));
-    std::fs::write(&lane, AGENT_LANE).unwrap();
+    let record = dir.path().join("agents.jsonl");
     let bin = env!("CARGO_BIN_EXE_pinsetter");
     let mut serve = Proc(
         Command::new(bin)
             .args(["serve", "--listen", "127.0.0.1:0", "--scheduler", "spread", "--scenario"])
-            .arg(&lane)
+            .arg(AGENT_LANE)
             .arg("--record")
             .arg(&record)
             .env("RUST_LOG", "warn")

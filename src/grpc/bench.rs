@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 /// Steps timed per run.
 const TICKS: u32 = 6_000;
 
-/// The ten-pin game stepped [`TICKS`] times (knocks and resets as in `world_step`), with
+/// The ten-pin game stepped `TICKS` times (knocks and resets as in `world_step`), with
 /// `followers` following it over gRPC (the last one never reads past the header).
 pub fn spectators(followers: usize) -> anyhow::Result<Measurement> {
     use anyhow::Context;

@@ -33,3 +33,15 @@ pub fn pinsetter(args: &[&str]) -> Output {
         .output()
         .expect("the pinsetter binary runs")
 }
+
+/// kubectl, where installed (CI installs it: `.ci/run` adds Debian's kubernetes-client); the
+/// caller skips with a message elsewhere.
+#[allow(dead_code)]
+pub fn kubectl_present() -> bool {
+    let present = Command::new("kubectl").args(["version", "--client"]).output().is_ok();
+    if !present {
+        assert!(std::env::var_os("CI").is_none_or(|ci| ci != "true"), "CI must install kubectl (.ci/run does)");
+        eprintln!("kubectl is not installed: skipping this kubectl test");
+    }
+    present
+}
