@@ -209,7 +209,7 @@ struct LaneArgs {
     /// A scenario file (multi-document YAML of Nodes and Deployments), or a built-in lane:
     /// default, tiny, ha (default with 3 control-plane replicas), stadium (1,000 pins), envelope (Kubernetes' limits: 5,000 nodes of
     /// 32 cpu / 128Gi, 150,000 pods).
-    #[arg(long, default_value = "default", global = true, allow_hyphen_values = true)]
+    #[arg(long, default_value = "default", allow_hyphen_values = true)]
     scenario: String,
     /// Generate a lane of N pins instead of loading a scenario (use with --pods; at most 5,000).
     /// Pins are named pin-1..pin-N, labelled kubernetes.io/hostname, kubernetes.io/os and
