@@ -322,6 +322,9 @@ impl World {
             // Keep every node's verdict for every pod on game-sized lanes; on big ones only messages.
             cluster.scheduler.record_verdicts = false;
         }
+        // The Roll CRD is part of every lane, as built-in APIs are: `kubectl get rolls` works at once.
+        let roll_crd = crate::cluster::controllers::roll::definition()?;
+        cluster.apply(roll_crd, Millis::ZERO)?;
         let mut pins = Vec::new();
         for (document, object) in &scenario.objects {
             let (kind, name) = (object.kind().name().to_string(), object.meta().name.clone());

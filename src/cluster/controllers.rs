@@ -12,6 +12,7 @@ pub mod harness;
 pub mod node_lifecycle;
 pub mod rbac;
 pub mod replicaset;
+pub mod roll;
 pub mod service_account;
 pub mod taint_eviction;
 
