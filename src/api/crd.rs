@@ -231,24 +231,21 @@ pub fn openapi_group(view: &ReadView, group: &str, version: &str) -> Option<Valu
             .and_then(|s| s.open_api_v3_schema.clone())
             .unwrap_or_else(|| json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}));
         // As apiextensions-apiserver publishes it: the type meta and metadata every object has.
-        if let Some(properties) = schema.as_object_mut().map(|s| s.entry("properties").or_insert_with(|| json!({}))) {
-            if let Some(properties) = properties.as_object_mut() {
-                properties.insert(
-                    "apiVersion".into(),
-                    json!({"type": "string",
+        if let Some(properties) =
+            schema.as_object_mut().and_then(|s| s.entry("properties").or_insert_with(|| json!({})).as_object_mut())
+        {
+            properties.insert(
+                "apiVersion".into(),
+                json!({"type": "string",
                     "description": "APIVersion defines the versioned schema of this representation of an object."}),
-                );
-                properties.insert(
-                    "kind".into(),
-                    json!({"type": "string",
+            );
+            properties.insert(
+                "kind".into(),
+                json!({"type": "string",
                     "description": "Kind is a string value representing the REST resource this object represents."}),
-                );
-                properties.insert(
-                    "metadata".into(),
-                    json!({"type": "object",
-                    "description": "Standard object's metadata."}),
-                );
-            }
+            );
+            properties
+                .insert("metadata".into(), json!({"type": "object", "description": "Standard object's metadata."}));
         }
         schema["x-kubernetes-group-version-kind"] = json!([gvk]);
         let reversed: Vec<&str> = group.split('.').rev().collect();

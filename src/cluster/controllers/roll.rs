@@ -682,7 +682,7 @@ mod tests {
 
         h.now = Millis(12_500);
         web_pod(&mut h, "web-b", "pin-4");
-        assert_eq!(h.triggered(&mut controller, rv), [key.clone()]);
+        assert_eq!(h.triggered(&mut controller, rv), std::slice::from_ref(&key));
         h.run(&mut controller, &key);
         let recovered = status(&h, &key);
         assert_eq!(recovered.recovery_seconds, Some(12.5));
@@ -750,7 +750,7 @@ mod tests {
         let rv = h.store.resource_version();
         let Key::Object(object_key) = &key else { unreachable!() };
         h.store.delete::<CustomObject>(object_key).unwrap();
-        assert_eq!(h.triggered(&mut controller, rv), [key.clone()]);
+        assert_eq!(h.triggered(&mut controller, rv), std::slice::from_ref(&key));
         h.now = Millis(5_000);
         h.run(&mut controller, &key);
         assert_eq!(knocks(&h), [(true, "pin-7"), (true, "pin-10"), (false, "pin-7"), (false, "pin-10")]);
