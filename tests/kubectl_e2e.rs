@@ -488,10 +488,12 @@ fn custom_resources_with_the_real_kubectl() {
     assert!(!out.status.success(), "the resource is gone with its CRD");
 }
 
-/// Issue 14's "done when": one `kubectl apply` of the CRD directory and a Roll (the CRD is
-/// installed at start, and the `pinsetter.dev` group has its OpenAPI v3 document, so kubectl
-/// neither misses the mapping nor the schema), then the game throws on its own: the Roll goes
-/// Knocked with its nodes NotReady, then Restored with them Ready. Short durations keep it quick.
+/// Issue 14's "done when": one `kubectl apply` of the CRD directory and a Roll (it works because
+/// the CRD is installed at start, so kubectl finds the Roll's mapping before it applies the CRD
+/// file), then the game throws on its own: the Roll goes Knocked with its nodes NotReady, then
+/// Restored with them Ready. `kubectl explain` reads the group's OpenAPI v3 document (without
+/// it: `couldn't find resource for "pinsetter.dev/v1alpha1, Resource=rolls"`). Short durations
+/// keep it quick.
 #[test]
 fn one_apply_of_the_crds_and_a_roll_makes_the_game_throw_on_its_own() {
     if !kubectl_present() {
