@@ -729,9 +729,21 @@ async fn route(api: &Api, method: &Method, uri: &Uri, headers: &HeaderMap, body:
             };
             return get_only(listed);
         }
-        ["openapi", "v3"] => return get_only(Some(discovery::openapi_root())),
+        ["openapi", "v3"] => {
+            let mut root = discovery::openapi_root();
+            let custom = crd::openapi_paths(api.world.view().await?);
+            if let Some(paths) = root["paths"].as_object_mut() {
+                paths.extend(custom);
+            }
+            return get_only(Some(root));
+        }
         ["openapi", "v3", "api", "v1"] => return get_only(discovery::openapi_group("")),
-        ["openapi", "v3", "apis", group, "v1"] => return get_only(discovery::openapi_group(group)),
+        ["openapi", "v3", "apis", group, version] => {
+            return match discovery::openapi_group(group).filter(|_| *version == "v1") {
+                Some(builtin) => get_only(Some(builtin)),
+                None => get_only(crd::openapi_group(api.world.view().await?, group, version)),
+            };
+        }
         ["pinsetter", "v1", "nodes", node, verb @ ("knock" | "restore")] => {
             return pin_action(api, method, node, verb).await;
         }

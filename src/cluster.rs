@@ -118,12 +118,27 @@ struct Registered {
     reconciles: u64,
 }
 
-/// What a reconcile may touch: the store, the event recorder, the clock and the timing preset.
+/// What a reconcile may touch: the store, the event recorder, the clock, the timing preset, and
+/// the chaos it asks the World for.
 pub struct Context<'a> {
     pub store: &'a mut Store,
     pub recorder: &'a mut EventRecorder,
     pub now: Millis,
     pub timing: &'a Timing,
+    pub chaos: &'a mut Vec<Chaos>,
+}
+
+/// A node failure a controller asks for (a Roll's throw). A controller cannot fell a pin: the
+/// pin is the World's. So the request waits in the cluster until the World takes it
+/// ([`Cluster::take_chaos`], after each step) and applies it exactly as a player's knock or
+/// restore. Requests come from the store's state, so a replay makes them again: they are not
+/// inputs and are never logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Chaos {
+    /// Knock `node` (its kubelet stops dead); `by` names who asked, for the log (`Roll split`).
+    Knock { node: String, by: String },
+    /// Stand `node` again.
+    Restore { node: String, by: String },
 }
 
 impl Context<'_> {
@@ -161,6 +176,8 @@ pub struct Cluster {
     /// Reconciles that fell due while kube-controller-manager had no leader: run when one
     /// acquires (a new leader starts from what its informers list).
     parked: BTreeSet<Task>,
+    /// Chaos the controllers asked for, until the World takes it.
+    chaos: Vec<Chaos>,
 }
 
 impl Cluster {
@@ -188,7 +205,13 @@ impl Cluster {
             next_cluster_ip: 0,
             leader_election: LeaderElection::single(seed),
             parked: BTreeSet::new(),
+            chaos: Vec::new(),
         }
+    }
+
+    /// The chaos asked for since the last call, in the order it was asked (the one drain point).
+    pub fn take_chaos(&mut self) -> Vec<Chaos> {
+        std::mem::take(&mut self.chaos)
     }
 
     /// Runs `replicas` of each elected component instead of one (before the first step).
@@ -448,7 +471,13 @@ impl Cluster {
     }
 
     fn run(&mut self, task: Task, now: Millis) {
-        let mut ctx = Context { store: &mut self.store, recorder: &mut self.recorder, now, timing: &self.timing };
+        let mut ctx = Context {
+            store: &mut self.store,
+            recorder: &mut self.recorder,
+            now,
+            timing: &self.timing,
+            chaos: &mut self.chaos,
+        };
         let requeue = match &task {
             Task::Reconcile(index, key) => {
                 let Some(registered) = self.controllers.get_mut(*index) else { return };

@@ -19,8 +19,9 @@
 //!   - [`cluster::controllers`]: the `Controller` trait and `registry()` (the one list the
 //!     cluster runs); replicaset, deployment, endpoints, node_lifecycle, taint_eviction,
 //!     garbage_collector, service_account, rbac (bootstrap policy, clusterrole aggregation),
-//!     crd (establishes CRDs, deletes a deleted CRD's objects) — one file per upstream
-//!     controller, unit-tested on `harness`.
+//!     crd (establishes CRDs, deletes a deleted CRD's objects), roll (the `Roll` CRD's scripted
+//!     throws: asks the World for knocks through `cluster::Chaos`) — one file per controller,
+//!     unit-tested on `harness`.
 //!   - [`cluster::kubelet`]: a simulated pin: heartbeats and pod phases.
 //!   - [`cluster::leader_election`]: kube-scheduler's and kube-controller-manager's replicas
 //!     contending for their Leases in `kube-system` (client-go's algorithm); only a leader acts.

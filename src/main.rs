@@ -336,6 +336,10 @@ struct SimArgs {
     /// and timing) and report its digest next to the one the live session ended with.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["actions", "compare"], allow_hyphen_values = true)]
     replay: Option<std::path::PathBuf>,
+    /// Apply the objects in this multi-document YAML file (Rolls: scripted throws, e.g.
+    /// assets/rolls/split.yaml) at time 0; repeatable. `--json` shows each Roll's final status.
+    #[arg(long, value_name = "FILE", conflicts_with = "replay", allow_hyphen_values = true)]
+    rolls: Vec<std::path::PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -659,7 +663,11 @@ fn replay(args: ReplayArgs) -> Result<()> {
     Ok(())
 }
 
-fn run_sim(args: SimArgs) -> Result<()> {
+fn run_sim(mut args: SimArgs) -> Result<()> {
+    for path in &args.rolls {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read --rolls {}", path.display()))?;
+        args.actions.extend(sim::manifest_actions(&text, &path.display().to_string())?);
+    }
     if let Some(path) = &args.replay {
         let session = pinsetter::driver::read_input_log(path)?;
         let replayed = sim::replay(&session, &path.display().to_string())?;

@@ -117,6 +117,36 @@ pub enum ScenarioError {
     Envelope(#[from] EnvelopeError),
 }
 
+/// The objects in multi-document YAML, each with its document number (from 1; empty documents
+/// are skipped); every error names the origin, the document and the field. Lanes, the Roll CRD
+/// and `sim --rolls` manifests are all read through here.
+pub fn parse_documents(text: &str, origin: &str) -> Result<Vec<(usize, Object)>, ScenarioError> {
+    let mut objects = Vec::new();
+    for (i, document) in serde_norway::Deserializer::from_str(text).enumerate() {
+        let number = i + 1;
+        let yaml = serde_norway::Value::deserialize(document).map_err(|e| ScenarioError::Yaml {
+            origin: origin.into(),
+            document: number,
+            message: e.to_string(),
+        })?;
+        if yaml.is_null() {
+            continue;
+        }
+        let json = serde_json::to_value(&yaml).map_err(|e| ScenarioError::Yaml {
+            origin: origin.into(),
+            document: number,
+            message: e.to_string(),
+        })?;
+        let object = Object::from_value(json).map_err(|error| ScenarioError::Object {
+            origin: origin.into(),
+            document: number,
+            error,
+        })?;
+        objects.push((number, object));
+    }
+    Ok(objects)
+}
+
 impl Scenario {
     /// `--scenario` takes a path, or the name of a built-in lane (`default`, `tiny`, `ha` (the
     /// default lane with 3 control-plane replicas), `stadium`, `envelope`).
@@ -149,29 +179,7 @@ impl Scenario {
 
     /// Parses multi-document YAML; every error names the origin, the document and the field.
     pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
-        let mut objects = Vec::new();
-        for (i, document) in serde_norway::Deserializer::from_str(text).enumerate() {
-            let number = i + 1;
-            let yaml = serde_norway::Value::deserialize(document).map_err(|e| ScenarioError::Yaml {
-                origin: origin.into(),
-                document: number,
-                message: e.to_string(),
-            })?;
-            if yaml.is_null() {
-                continue;
-            }
-            let json = serde_json::to_value(&yaml).map_err(|e| ScenarioError::Yaml {
-                origin: origin.into(),
-                document: number,
-                message: e.to_string(),
-            })?;
-            let object = Object::from_value(json).map_err(|error| ScenarioError::Object {
-                origin: origin.into(),
-                document: number,
-                error,
-            })?;
-            objects.push((number, object));
-        }
+        let objects = parse_documents(text, origin)?;
         if !objects.iter().any(|(_, o)| matches!(o, Object::Node(_))) {
             return Err(ScenarioError::Empty(origin.into()));
         }

@@ -2,8 +2,9 @@
 //! sleeping), with a script of timed actions, and report what the control plane did.
 
 use crate::clock::{Millis, parse_duration};
+use crate::cluster::controllers::roll::{self, RollStatus};
 use crate::cluster::events::EventRecord;
-use crate::cluster::objects::{Deployment, Node, Pod, Readiness};
+use crate::cluster::objects::{CustomObject, Deployment, Node, Pod, Readiness};
 use crate::cluster::scheduler::Policy;
 use crate::cluster::scheduler::framework::{
     FilterPlugin, NodeInfo, NodeResourcesFit, PodInfo, passes_static_filters, snapshot,
@@ -79,6 +80,46 @@ pub struct Action {
     pub input: Input,
     /// As the user wrote it, for the timeline.
     pub text: String,
+}
+
+/// `sim --rolls FILE`: every object in the manifest's documents (Rolls, or anything else
+/// `kubectl apply` takes), applied at time 0 in file order.
+pub fn manifest_actions(text: &str, origin: &str) -> Result<Vec<Action>, crate::scenario::ScenarioError> {
+    Ok(crate::scenario::parse_documents(text, origin)?
+        .into_iter()
+        .map(|(_, object)| {
+            let kind = match &object {
+                crate::cluster::objects::Object::CustomObject(o) => o.kind.clone(),
+                other => other.kind().name().to_string(),
+            };
+            Action {
+                at: Millis::ZERO,
+                text: format!("apply {kind} {} ({origin})", object.meta().name),
+                input: Input::Apply(Box::new(object)),
+            }
+        })
+        .collect())
+}
+
+/// One Roll at the end of a run, for `sim --json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RollReport {
+    pub namespace: String,
+    pub name: String,
+    pub status: RollStatus,
+}
+
+fn roll_reports(world: &World) -> Vec<RollReport> {
+    let store = &world.cluster().store;
+    store
+        .range::<CustomObject>(CustomObject::range_of(roll::CRD_NAME))
+        .filter(|o| roll::is_roll(o))
+        .map(|o| RollReport {
+            namespace: o.metadata.namespace().to_string(),
+            name: o.metadata.name.clone(),
+            status: RollStatus::of(o),
+        })
+        .collect()
 }
 
 /// Parses `5s knock pin-3`, `40s reset`, `10s restore pin-3`, `12s scale web 20`,
@@ -171,6 +212,10 @@ pub struct Report {
     /// Per elected component (kube-scheduler, kube-controller-manager): its replicas, who
     /// leads at the end, how often the leader changed and the longest time without one.
     pub leader_election: Vec<LeaderReport>,
+    /// Every Roll at the end (`--rolls`, or one a script applied) with its status: the last
+    /// throw's phase, times, displaced pods and recovery.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rolls: Vec<RollReport>,
     /// Wall time of the run (building the World and stepping it), milliseconds. Measured by
     /// this shell; the core reads no clock.
     pub wall_ms: u64,
@@ -284,6 +329,7 @@ fn report(world: &World, scenario: &Scenario, seed: u64, timing: Preset, until: 
         digest: world.digest(),
         faults: world.faults().iter().map(ToString::to_string).collect(),
         leader_election: leader_reports(world),
+        rolls: roll_reports(world),
         wall_ms: wall.as_millis() as u64,
         peak_rss_bytes: peak_rss_bytes(),
     }

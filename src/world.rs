@@ -18,7 +18,7 @@ use crate::cluster::objects::{Deployment, Node, Object, Pod, PodState};
 use crate::cluster::scheduler::{Policy, rack_order_key};
 use crate::cluster::store::{ChangeType, ObjectKey};
 use crate::cluster::timing::{Preset, Timing};
-use crate::cluster::{Cluster, ClusterError};
+use crate::cluster::{Chaos, Cluster, ClusterError};
 use crate::scenario::{Scenario, ScenarioError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -272,6 +272,8 @@ impl FrameReport {
 pub const PINSETTER_CYCLE: Millis = Millis(3_000);
 /// How often availability is sampled.
 const SAMPLE_EVERY: Millis = Millis(100);
+/// Rounds of controller chaos one instant may apply (a Roll throws once per instant).
+const MAX_CHAOS_ROUNDS: usize = 8;
 /// How many log lines the world keeps for the UI.
 const LOG_CAPACITY: usize = 500;
 
@@ -322,6 +324,9 @@ impl World {
             // Keep every node's verdict for every pod on game-sized lanes; on big ones only messages.
             cluster.scheduler.record_verdicts = false;
         }
+        // The Roll CRD is part of every lane, as built-in APIs are: `kubectl get rolls` works at once.
+        let roll_crd = crate::cluster::controllers::roll::definition()?;
+        cluster.apply(roll_crd, Millis::ZERO)?;
         let mut pins = Vec::new();
         for (document, object) in &scenario.objects {
             let (kind, name) = (object.kind().name().to_string(), object.meta().name.clone());
@@ -745,10 +750,19 @@ impl World {
                 .collect();
             self.restore(&standing);
         }
-        if let Err(err) = self.cluster.step(self.now) {
-            let text = format!("pinsetter: control plane fault: {err}");
-            self.record_fault(err.into());
-            self.emit(Output::Note { at: self.now, text });
+        self.step_cluster();
+        // Chaos a controller asked for (a Roll's throw) falls as a player's knock does; the
+        // control plane then sees it at this same instant. A bound, in case a controller keeps
+        // asking: what is left waits for the next tick.
+        for _ in 0..MAX_CHAOS_ROUNDS {
+            let chaos = self.cluster.take_chaos();
+            if chaos.is_empty() {
+                break;
+            }
+            for request in chaos {
+                self.apply_chaos(request);
+            }
+            self.step_cluster();
         }
         let records: Vec<EventRecord> = self.cluster.recorder.drain().collect();
         for record in records {
@@ -767,6 +781,47 @@ impl World {
             self.next_sample = self.now + SAMPLE_EVERY;
             self.sample_availability();
         }
+    }
+
+    fn step_cluster(&mut self) {
+        if let Err(err) = self.cluster.step(self.now) {
+            let text = format!("pinsetter: control plane fault: {err}");
+            self.record_fault(err.into());
+            self.emit(Output::Note { at: self.now, text });
+        }
+    }
+
+    /// Applies a controller's chaos exactly as `Input::Knock` / `Input::Restore` are applied
+    /// (the pin falls or stands on the lane too), with a log line saying who did it.
+    fn apply_chaos(&mut self, request: Chaos) {
+        let (node, by, knock) = match request {
+            Chaos::Knock { node, by } => (node, by, true),
+            Chaos::Restore { node, by } => (node, by, false),
+        };
+        if self.check_node(&node).is_err() {
+            return;
+        }
+        let verb = if knock {
+            if self.cluster.is_knocked(&node) {
+                return;
+            }
+            self.knock(&node);
+            if let Some(pin) = self.pin_number(&node) {
+                self.alley.knock_pin(pin);
+            }
+            "knocked"
+        } else {
+            if !self.cluster.is_knocked(&node) {
+                return;
+            }
+            if let Some(pin) = self.pin_number(&node) {
+                self.alley.stand_pin(pin);
+            }
+            self.restore(std::slice::from_ref(&node));
+            "stood"
+        };
+        let text = format!("{by} {verb} {node}{}", if knock { "" } else { " again" });
+        self.emit(Output::Note { at: self.now, text });
     }
 
     fn emit(&mut self, output: Output) {

@@ -134,7 +134,9 @@ async fn a_definition_is_validated_as_upstream_and_refused_whole() {
         "{status}"
     );
     let (_, list) = get(&lane, CRDS).await;
-    assert_eq!(list["items"], json!([]), "nothing was written");
+    let names: Vec<&str> =
+        list["items"].as_array().unwrap().iter().filter_map(|c| c["metadata"]["name"].as_str()).collect();
+    assert_eq!(names, ["rolls.pinsetter.dev"], "nothing was written: only the CRD every lane starts with is there");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -359,4 +361,60 @@ async fn deleting_the_definition_deletes_its_objects_and_their_watchers_see_them
     assert_eq!(events, [("DELETED".to_string(), "a".to_string()), ("DELETED".to_string(), "b".to_string())]);
     let (code, _) = get(&lane, WIDGETS).await;
     assert_eq!(code, StatusCode::NOT_FOUND, "the resource is no longer served");
+}
+
+/// Polls `/openapi/v3` until `ok` holds for its `paths`, and returns them.
+async fn openapi_index(lane: &Lane, ok: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..1000 {
+        let (code, root) = get(lane, "/openapi/v3").await;
+        assert_eq!(code, StatusCode::OK, "{root}");
+        if ok(&root["paths"]) {
+            return root["paths"].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("the /openapi/v3 index never got there");
+}
+
+/// kubectl asks `/openapi/v3` before any `apply -f`: a CRD's group and version must have a
+/// document there (the Roll CRD's from the start), built from its schema, that comes and goes
+/// with the CRD.
+#[tokio::test(flavor = "multi_thread")]
+async fn each_crd_group_version_has_an_openapi_v3_document_that_follows_the_crds() {
+    let lane = lane();
+    let paths = openapi_index(&lane, |p| p.get("apis/pinsetter.dev/v1alpha1").is_some()).await;
+    assert!(paths.get("apis/apps/v1").is_some(), "built-in groups stay listed: {paths}");
+    let url = paths["apis/pinsetter.dev/v1alpha1"]["serverRelativeURL"].as_str().unwrap().to_string();
+    assert!(url.starts_with("/openapi/v3/apis/pinsetter.dev/v1alpha1?hash="), "{url}");
+    let (code, doc) = get(&lane, &url).await;
+    assert_eq!(code, StatusCode::OK, "{doc}");
+    let patch = &doc["paths"]["/apis/pinsetter.dev/v1alpha1/namespaces/{namespace}/rolls/{name}"]["patch"];
+    assert_eq!(
+        patch["x-kubernetes-group-version-kind"],
+        json!({"group": "pinsetter.dev", "version": "v1alpha1", "kind": "Roll"}),
+        "{doc:#}"
+    );
+    assert_eq!(patch["parameters"][0]["name"], "fieldValidation");
+    let schema = &doc["components"]["schemas"]["dev.pinsetter.v1alpha1.Roll"];
+    assert_eq!(schema["properties"]["spec"]["properties"]["failure"]["enum"], json!(["crash"]), "{doc:#}");
+    assert_eq!(schema["x-kubernetes-group-version-kind"][0]["kind"], "Roll");
+
+    let (code, _) = send(&lane, "POST", CRDS, "application/json", widgets().to_string()).await;
+    assert_eq!(code, StatusCode::CREATED);
+    established(&lane, "widgets.example.com").await;
+    let paths = openapi_index(&lane, |p| p.get("apis/example.com/v1").is_some()).await;
+    let url = paths["apis/example.com/v1"]["serverRelativeURL"].as_str().unwrap().to_string();
+    let (code, doc) = get(&lane, &url).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(
+        doc["components"]["schemas"]["com.example.v1.Widget"]["properties"]["spec"]["required"],
+        json!(["replicas"])
+    );
+
+    let (code, _) =
+        send(&lane, "DELETE", &format!("{CRDS}/widgets.example.com"), "application/json", Body::empty()).await;
+    assert_eq!(code, StatusCode::OK);
+    openapi_index(&lane, |p| p.get("apis/example.com/v1").is_none()).await;
+    let (code, _) = get(&lane, "/openapi/v3/apis/example.com/v1").await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
 }

@@ -479,3 +479,58 @@ fn custom_resources_with_the_real_kubectl() {
     let out = s.kubectl(&["get", "rolls"]);
     assert!(!out.status.success(), "the resource is gone with its CRD");
 }
+
+/// Issue 14's "done when": one `kubectl apply` of the CRD directory and a Roll (it works because
+/// the CRD is installed at start, so kubectl finds the Roll's mapping before it applies the CRD
+/// file), then the game throws on its own: the Roll goes Knocked with its nodes NotReady, then
+/// Restored with them Ready. `kubectl explain` reads the group's OpenAPI v3 document (without
+/// it: `couldn't find resource for "pinsetter.dev/v1alpha1, Resource=rolls"`). Short durations
+/// keep it quick.
+#[test]
+fn one_apply_of_the_crds_and_a_roll_makes_the_game_throw_on_its_own() {
+    if !kubectl_present() {
+        return;
+    }
+    let s = Serve::start_with(&["--timing", "arcade"]);
+    let root = env!("CARGO_MANIFEST_DIR");
+    let quick = s.dir.join("quick.yaml");
+    std::fs::write(
+        &quick,
+        "apiVersion: pinsetter.dev/v1alpha1\nkind: Roll\nmetadata:\n  name: quick\nspec:\n  at: 1s\n  pins: [7, 10]\n  failure: crash\n  restoreAfter: 6s\n",
+    )
+    .unwrap();
+    s.eventually("ten Ready nodes", &["get", "nodes"], |o| o.matches(" Ready ").count() == 10);
+    let applied = s.ok(&["apply", "-f", &format!("{root}/assets/crds/"), "-f", quick.to_str().unwrap()]);
+    assert!(applied.contains("roll.pinsetter.dev/quick created"), "{applied}");
+
+    let rolls = s.ok(&["get", "rolls"]);
+    let header: Vec<&str> = rolls.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "FAILURE", "PHASE", "DISPLACED", "RECOVERY", "AGE"], "{rolls}");
+
+    let until = |what: &str, args: &[&str], ok: &dyn Fn(&str) -> bool| {
+        let start = Instant::now();
+        loop {
+            let out = s.ok(args);
+            if ok(&out) {
+                return out;
+            }
+            assert!(start.elapsed() < Duration::from_secs(120), "timed out waiting for {what}; last output:\n{out}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let phase = ["get", "roll", "quick", "-o", "jsonpath={.status.phase}"];
+    until("the Roll Knocked", &phase, &|o| o == "Knocked" || o == "Restored");
+    until("pin-7 NotReady", &["get", "node", "pin-7", "pin-10"], &|o| o.matches("NotReady").count() == 2);
+    let knocked = s.ok(&["get", "rolls", "quick"]);
+    assert!(knocked.lines().nth(1).is_some_and(|l| l.split_whitespace().nth(1) == Some("crash")), "{knocked}");
+    until("the Roll Restored", &phase, &|o| o == "Restored");
+    until("pin-7 Ready again", &["get", "node", "pin-7", "pin-10"], &|o| {
+        o.matches(" Ready ").count() == 2 && !o.contains("NotReady")
+    });
+    let described = s.ok(&["describe", "roll", "quick"]);
+    for reason in ["Knocked", "Restored"] {
+        assert!(described.contains(reason) && described.contains("roll-controller"), "{reason}:\n{described}");
+    }
+    let explained = s.ok(&["explain", "roll.spec"]);
+    assert!(explained.contains("restoreAfter") && explained.contains("KIND:       Roll"), "{explained}");
+}

@@ -389,3 +389,24 @@ fn a_replay_pauses_changes_speed_and_seeks_by_frame() {
     press(&mut app, KeyCode::End);
     assert_eq!(app.overlay, Overlay::Ended, "the end is said again after seeking back");
 }
+
+// Issue 14: a Roll's throw is a knock the player sees, with the log naming the Roll.
+
+#[test]
+fn a_roll_fells_its_pins_on_the_lane_and_the_log_names_it() {
+    let mut app = app();
+    run_for(&mut app, 500);
+    let split = pinsetter::cluster::objects::Object::from_value(serde_json::json!({
+        "apiVersion": "pinsetter.dev/v1alpha1", "kind": "Roll", "metadata": {"name": "split"},
+        "spec": {"at": "1s", "pins": [7, 10], "failure": "crash", "restoreAfter": "30s"}
+    }))
+    .unwrap();
+    app.driver.world.handle_input(Input::Apply(Box::new(split))).unwrap();
+    app.drain();
+    run_for(&mut app, 3_000);
+    let text = screen(&app, 160, 48);
+    assert!(text.contains("Roll split knocked pin-7"), "{text}");
+    assert!(text.contains("Roll split knocked pin-10"), "{text}");
+    assert_eq!(text.matches("DOWN · NotReady").count(), 2, "pins 7 and 10 are down:\n{text}");
+    insta::assert_snapshot!(text);
+}

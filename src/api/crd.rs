@@ -180,3 +180,79 @@ pub fn cells(custom: &CustomInfo, object: &Value, now: Reading) -> Vec<Value> {
         }))
         .collect()
 }
+
+/// `/openapi/v3` index entries (`apis/<group>/<version>`) for what established CRDs serve. The
+/// `hash` changes with the definitions behind a document (their resourceVersions), so kubectl's
+/// cache follows CRDs as they come, change and go.
+pub fn openapi_paths(view: &ReadView) -> Vec<(String, Value)> {
+    let mut by_group_version: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for crd in definitions(view) {
+        for version in crd.spec.versions.iter().filter(|v| v.served) {
+            let stamp = format!("{}@{}", crd.metadata.name, crd.metadata.resource_version);
+            by_group_version.entry(format!("apis/{}/{}", crd.spec.group, version.name)).or_default().push(stamp);
+        }
+    }
+    by_group_version
+        .into_iter()
+        .map(|(path, stamps)| {
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(stamps.join(",").as_bytes());
+            let hash: String = digest.iter().take(16).map(|b| format!("{b:02X}")).collect();
+            let url = json!({"serverRelativeURL": format!("/openapi/v3/{path}?hash={hash}")});
+            (path, url)
+        })
+        .collect()
+}
+
+/// The OpenAPI v3 document for a group and version CRDs serve (`/openapi/v3/apis/<g>/<v>`):
+/// per resource, a PATCH operation declaring `fieldValidation` (kubectl then leaves validation
+/// to the server, as for built-in kinds) and the version's `openAPIV3Schema` as a component
+/// carrying `x-kubernetes-group-version-kind` (what `kubectl explain` looks up), named as
+/// upstream names it (`dev.pinsetter.v1alpha1.Roll`). No `requestBody`: custom objects take
+/// JSON merge patches, never strategic ones, so kubectl must not look for merge keys here.
+pub fn openapi_group(view: &ReadView, group: &str, version: &str) -> Option<Value> {
+    let mut paths = serde_json::Map::new();
+    let mut schemas = serde_json::Map::new();
+    for crd in definitions(view).iter().filter(|c| c.spec.group == group) {
+        let Some(served) = crd.spec.versions.iter().find(|v| v.name == version && v.served) else { continue };
+        let names = &crd.spec.names;
+        let gvk = json!({"group": group, "version": version, "kind": names.kind});
+        let scope = if crd.namespaced() { "namespaces/{namespace}/" } else { "" };
+        paths.insert(
+            format!("/apis/{group}/{version}/{scope}{}/{{name}}", names.plural),
+            json!({"patch": {
+                "x-kubernetes-group-version-kind": gvk,
+                "parameters": [{"name": "fieldValidation", "in": "query"}]
+            }}),
+        );
+        let mut schema = served
+            .schema
+            .as_ref()
+            .and_then(|s| s.open_api_v3_schema.clone())
+            .unwrap_or_else(|| json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}));
+        // As apiextensions-apiserver publishes it: the type meta and metadata every object has.
+        if let Some(properties) =
+            schema.as_object_mut().and_then(|s| s.entry("properties").or_insert_with(|| json!({})).as_object_mut())
+        {
+            properties.insert(
+                "apiVersion".into(),
+                json!({"type": "string",
+                    "description": "APIVersion defines the versioned schema of this representation of an object."}),
+            );
+            properties.insert(
+                "kind".into(),
+                json!({"type": "string",
+                    "description": "Kind is a string value representing the REST resource this object represents."}),
+            );
+            properties
+                .insert("metadata".into(), json!({"type": "object", "description": "Standard object's metadata."}));
+        }
+        schema["x-kubernetes-group-version-kind"] = json!([gvk]);
+        let reversed: Vec<&str> = group.split('.').rev().collect();
+        schemas.insert(format!("{}.{version}.{}", reversed.join("."), names.kind), schema);
+    }
+    (!paths.is_empty()).then(|| {
+        json!({"openapi": "3.0.0", "info": {"title": "Pinsetter", "version": "v1.32.4"}, "paths": paths,
+            "components": {"schemas": schemas}})
+    })
+}

@@ -403,7 +403,13 @@ impl Cluster {
     /// dead kubelet's heartbeats are not heard). Returns whether it reached the store.
     pub fn agent_heartbeat(&mut self, name: &str, session: u64, now: Millis) -> Result<bool, AgentError> {
         self.current(name, session)?;
-        let mut ctx = Context { store: &mut self.store, recorder: &mut self.recorder, now, timing: &self.timing };
+        let mut ctx = Context {
+            store: &mut self.store,
+            recorder: &mut self.recorder,
+            now,
+            timing: &self.timing,
+            chaos: &mut self.chaos,
+        };
         let Some(kubelet) = self.kubelets.get_mut(name) else {
             return Err(AgentError::StaleSession { node: name.into(), session });
         };
@@ -436,7 +442,13 @@ impl Cluster {
         if !errors.is_empty() {
             return Err(AgentError::InvalidReport(join_errors(&errors)));
         }
-        let mut ctx = Context { store: &mut self.store, recorder: &mut self.recorder, now, timing: &self.timing };
+        let mut ctx = Context {
+            store: &mut self.store,
+            recorder: &mut self.recorder,
+            now,
+            timing: &self.timing,
+            chaos: &mut self.chaos,
+        };
         let kubelet =
             self.kubelets.get_mut(name).ok_or_else(|| AgentError::StaleSession { node: name.into(), session })?;
         kubelet.remote_pod_status(pod, phase, pod_ip, &mut ctx).map_err(AgentError::Forbidden)
@@ -450,7 +462,13 @@ impl Cluster {
         if !errors.is_empty() {
             return Err(AgentError::InvalidReport(join_errors(&errors)));
         }
-        let mut ctx = Context { store: &mut self.store, recorder: &mut self.recorder, now, timing: &self.timing };
+        let mut ctx = Context {
+            store: &mut self.store,
+            recorder: &mut self.recorder,
+            now,
+            timing: &self.timing,
+            chaos: &mut self.chaos,
+        };
         let kubelet =
             self.kubelets.get_mut(name).ok_or_else(|| AgentError::StaleSession { node: name.into(), session })?;
         kubelet.remote_pod_deleted(pod, &mut ctx).map_err(AgentError::Forbidden)

@@ -12,6 +12,7 @@ pub mod harness;
 pub mod node_lifecycle;
 pub mod rbac;
 pub mod replicaset;
+pub mod roll;
 pub mod service_account;
 pub mod taint_eviction;
 
@@ -34,6 +35,7 @@ pub fn registry() -> Vec<Box<dyn Controller>> {
         Box::new(rbac::BootstrapPolicy),
         Box::new(rbac::ClusterRoleAggregation),
         Box::new(crd::CrdEstablishingController),
+        Box::new(roll::RollController::default()),
     ]
 }
 
@@ -284,7 +286,14 @@ mod tests {
         let mut store = Store::new(crate::rng::stream(1, "store"));
         let mut recorder = EventRecorder::default();
         let timing = Timing::preset(Preset::Arcade);
-        let mut ctx = Context { store: &mut store, recorder: &mut recorder, now: Millis(500), timing: &timing };
+        let mut chaos = Vec::new();
+        let mut ctx = Context {
+            store: &mut store,
+            recorder: &mut recorder,
+            now: Millis(500),
+            timing: &timing,
+            chaos: &mut chaos,
+        };
         let key = ObjectKey::new("default", "web-abcde");
         let conflict = StoreError::Conflict { resource: "pods".into(), name: key.name.clone() };
         let gone = StoreError::NotFound { resource: "pods".into(), name: key.name.clone() };

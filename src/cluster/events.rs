@@ -154,15 +154,34 @@ impl EventRecorder {
         message: String,
         component: &'static str,
     ) {
-        let object = format!("{}/{}", kind.name().to_lowercase(), involved.name);
+        let type_meta = (kind.name(), kind.api_version());
+        self.record_as(store, now, type_meta, involved, type_, reason, message, component);
+    }
+
+    /// [`EventRecorder::record`] for an object whose kind is not a built-in one (a custom
+    /// object: `("Roll", "pinsetter.dev/v1alpha1")`), so its Events name its own kind, as
+    /// `kubectl describe` looks them up.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_as(
+        &mut self,
+        store: &mut Store,
+        now: Millis,
+        (kind, api_version): (&'static str, &'static str),
+        involved: &ObjectMeta,
+        type_: &'static str,
+        reason: &'static str,
+        message: String,
+        component: &'static str,
+    ) {
+        let object = format!("{}/{}", kind.to_lowercase(), involved.name);
         self.pending.push_back(EventRecord { at: now, type_, reason, object, message: message.clone(), component });
         self.expire(store, now);
 
         // Node events use the node's name as uid: `kubectl describe node` looks them up that way.
-        let uid = if kind == Kind::Node { involved.name.clone() } else { involved.uid.clone() };
+        let uid = if kind == Kind::Node.name() { involved.name.clone() } else { involved.uid.clone() };
         let similar = SimilarKey {
             component,
-            kind: kind.name(),
+            kind,
             namespace: involved.namespace.clone().unwrap_or_default(),
             name: involved.name.clone(),
             uid,
@@ -194,11 +213,11 @@ impl EventRecorder {
         let event = Event {
             metadata: ObjectMeta::namespaced(namespace, format!("{}.{:016x}", involved.name, self.counter)),
             involved_object: ObjectReference {
-                kind: kind.name().into(),
+                kind: kind.into(),
                 namespace: similar.namespace.clone(),
                 name: similar.name.clone(),
                 uid: similar.uid.clone(),
-                api_version: kind.api_version().into(),
+                api_version: api_version.into(),
             },
             reason: reason.into(),
             message,

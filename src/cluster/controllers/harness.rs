@@ -31,6 +31,8 @@ pub struct Harness {
     pub recorder: EventRecorder,
     pub timing: Timing,
     pub now: Millis,
+    /// Chaos the reconciles asked for (the World would apply it), oldest first.
+    pub chaos: Vec<crate::cluster::Chaos>,
     /// Failures in a row per key, as the cluster's rate limiter keeps them.
     failures: BTreeMap<Key, u32>,
     /// The store's resourceVersion before the last reconcile: its writes are those after.
@@ -51,6 +53,7 @@ impl Harness {
             recorder: EventRecorder::default(),
             timing: Timing::preset(Preset::Arcade),
             now: Millis::ZERO,
+            chaos: Vec::new(),
             failures: BTreeMap::new(),
             before: 0,
         }
@@ -118,7 +121,13 @@ impl Harness {
     }
 
     pub fn context(&mut self) -> Context<'_> {
-        Context { store: &mut self.store, recorder: &mut self.recorder, now: self.now, timing: &self.timing }
+        Context {
+            store: &mut self.store,
+            recorder: &mut self.recorder,
+            now: self.now,
+            timing: &self.timing,
+            chaos: &mut self.chaos,
+        }
     }
 }
 
