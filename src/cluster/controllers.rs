@@ -5,6 +5,7 @@
 
 pub mod crd;
 pub mod deployment;
+pub mod disruption;
 pub mod endpoints;
 pub mod garbage_collector;
 #[cfg(test)]
@@ -34,6 +35,7 @@ pub fn registry() -> Vec<Box<dyn Controller>> {
         Box::new(rbac::BootstrapPolicy),
         Box::new(rbac::ClusterRoleAggregation),
         Box::new(crd::CrdEstablishingController),
+        Box::new(disruption::DisruptionController::default()),
     ]
 }
 
