@@ -1201,10 +1201,7 @@ async fn evictions_honour_pod_disruption_budgets() {
     let (code, s) = send(&lane, "POST", pdbs, "application/json", both.to_string()).await;
     assert_eq!((code, s["reason"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("Invalid")));
     assert_eq!(s["details"]["causes"][0]["field"], "spec");
-    assert!(
-        s["message"].as_str().unwrap().ends_with("minAvailable and maxUnavailable cannot be both set"),
-        "{s}"
-    );
+    assert!(s["message"].as_str().unwrap().ends_with("minAvailable and maxUnavailable cannot be both set"), "{s}");
 
     let budget = json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "web"},
         "spec": {"maxUnavailable": 0, "selector": {"matchLabels": {"app": "web"}}}});

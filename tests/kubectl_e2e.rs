@@ -508,12 +508,20 @@ fn drain_waits_for_a_pod_disruption_budget() {
     assert!(applied.contains("poddisruptionbudget.policy/guarded created"), "{applied}");
     s.eventually("guarded 3/3", &["get", "deployment", "guarded"], |o| o.contains("3/3"));
     let pdb = s.eventually("the budget counted", &["get", "pdb", "guarded"], |o| {
-        o.lines().nth(1).is_some_and(|row| row.split_whitespace().collect::<Vec<_>>()[..4] == ["guarded", "3", "N/A", "0"])
+        o.lines()
+            .nth(1)
+            .is_some_and(|row| row.split_whitespace().collect::<Vec<_>>()[..4] == ["guarded", "3", "N/A", "0"])
     });
     let header: Vec<&str> = pdb.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(header, ["NAME", "MIN", "AVAILABLE", "MAX", "UNAVAILABLE", "ALLOWED", "DISRUPTIONS", "AGE"]);
+    // kubectl create sends protobuf; a zero budget survives it.
+    let created = s.ok(&["create", "poddisruptionbudget", "none", "--selector=app=none", "--max-unavailable=0"]);
+    assert!(created.contains("poddisruptionbudget.policy/none created"), "{created}");
+    let none = s.ok(&["get", "pdb", "none", "-o", "jsonpath={.spec.maxUnavailable}"]);
+    assert_eq!(none, "0");
     let described = s.ok(&["describe", "pdb", "guarded"]);
-    for line in ["Min available:  3", "Selector:       app=guarded", "Allowed disruptions:  0", "Current:", "Desired:"] {
+    for line in ["Min available:  3", "Selector:       app=guarded", "Allowed disruptions:  0", "Current:", "Desired:"]
+    {
         assert!(described.contains(line), "describe pdb lacks {line:?}:\n{described}");
     }
 
@@ -552,11 +560,7 @@ fn drain_waits_for_a_pod_disruption_budget() {
     };
     let mut out = String::new();
     drain.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-    assert!(
-        status.success(),
-        "drain failed:\n{out}\n{}",
-        std::fs::read_to_string(&stderr_path).unwrap_or_default()
-    );
+    assert!(status.success(), "drain failed:\n{out}\n{}", std::fs::read_to_string(&stderr_path).unwrap_or_default());
     assert!(out.contains(&format!("node/{node} drained")), "{out}");
     s.eventually("no guarded pod on the drained pin", &["get", "pods", "-l", "app=guarded", "-o", "wide"], |o| {
         !o.lines().skip(1).any(|l| l.contains(&format!(" {node} ")) && !l.contains("Terminating"))

@@ -42,7 +42,13 @@ fn describe_names_the_budget_and_the_log_shows_a_refused_eviction() {
     app.driver.world.handle_input(Input::Apply(Box::new(Object::from_value(budget).unwrap()))).unwrap();
     run_for(&mut app, 500);
 
-    let web = app.driver.world.cluster().store.list::<Pod>().find(|p| p.metadata.labels.get("app").is_some_and(|a| a == "web"));
+    let web = app
+        .driver
+        .world
+        .cluster()
+        .store
+        .list::<Pod>()
+        .find(|p| p.metadata.labels.get("app").is_some_and(|a| a == "web"));
     let key = ObjectKey::of(&web.expect("the default lane runs web").metadata);
     app.selection = Selection::Pod(key.clone());
     app.overlay = Overlay::Describe;

@@ -275,8 +275,11 @@ fn write_status(key: &ObjectKey, c: Computed, ctx: &mut Context) -> Result<Optio
     for pod in &c.not_deleted {
         if let Some(pod_meta) = ctx.store.get::<Pod>(pod).map(|p| p.metadata.clone()) {
             // Upstream's words, namespace twice included.
-            let message =
-                format!("Pod was expected by PDB {}/{} to be deleted but it wasn't", meta.namespace(), meta.namespace());
+            let message = format!(
+                "Pod was expected by PDB {}/{} to be deleted but it wasn't",
+                meta.namespace(),
+                meta.namespace()
+            );
             ctx.recorder.record(ctx.store, ctx.now, Kind::Pod, &pod_meta, "Warning", "NotDeleted", message, COMPONENT);
         }
     }
@@ -285,7 +288,16 @@ fn write_status(key: &ObjectKey, c: Computed, ctx: &mut Context) -> Result<Optio
     }
     if c.no_pods {
         let message = "No matching pods found".to_string();
-        ctx.recorder.record(ctx.store, ctx.now, Kind::PodDisruptionBudget, &meta, "Normal", "NoPods", message, COMPONENT);
+        ctx.recorder.record(
+            ctx.store,
+            ctx.now,
+            Kind::PodDisruptionBudget,
+            &meta,
+            "Normal",
+            "NoPods",
+            message,
+            COMPONENT,
+        );
     }
     if c.unmanaged {
         let selector = meta_selector(ctx.store, key);
@@ -383,8 +395,8 @@ pub fn evict(store: &mut Store, key: &ObjectKey, now: Millis) -> Result<Evicted,
     };
     // Upstream's `canIgnorePDB`: a pod already finished, not yet running, or being deleted has
     // caused its disruption already.
-    let ignore = matches!(pod.status.phase.as_str(), "Succeeded" | "Failed" | "Pending" | "")
-        || pod.metadata.is_terminating();
+    let ignore =
+        matches!(pod.status.phase.as_str(), "Succeeded" | "Failed" | "Pending" | "") || pod.metadata.is_terminating();
     let ready = pod.is_ready();
     let (budget, several) = if ignore {
         (None, false)
@@ -532,7 +544,10 @@ mod tests {
         assert_eq!((s.expected_pods, s.desired_healthy, s.current_healthy, s.disruptions_allowed), (3, 2, 3, 1));
         assert_eq!(s.observed_generation, Some(1));
         let c = &s.conditions[0];
-        assert_eq!((c.type_.as_str(), c.status.as_str(), c.reason.as_str()), ("DisruptionAllowed", "True", "SufficientPods"));
+        assert_eq!(
+            (c.type_.as_str(), c.status.as_str(), c.reason.as_str()),
+            ("DisruptionAllowed", "True", "SufficientPods")
+        );
         // Nothing changed: no second write.
         sync_web(&mut h);
         assert_eq!(h.writes(), []);
@@ -565,7 +580,9 @@ mod tests {
     fn unready_and_terminating_pods_are_not_healthy() {
         let mut h = Harness::new();
         let pods = web(&mut h, 3, 2, true);
-        h.store.modify::<Pod>(&pods[0], |p| p.metadata.deletion_timestamp = Some("2026-01-01T00:00:00Z".into())).unwrap();
+        h.store
+            .modify::<Pod>(&pods[0], |p| p.metadata.deletion_timestamp = Some("2026-01-01T00:00:00Z".into()))
+            .unwrap();
         h.seed(budget(Some(IntOrString::Int(1)), None));
         sync_web(&mut h);
         let s = status(&h);

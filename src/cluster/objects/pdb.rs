@@ -306,7 +306,9 @@ mod tests {
         let pdb = decode(json!({"minAvailable": 1, "maxUnavailable": 1, "selector": {"matchLabels": {"app": "web"}}}));
         assert_eq!(
             errors(&pdb),
-            ["spec: Invalid value: policy.PodDisruptionBudgetSpec{MinAvailable:(*intstr.IntOrString)(0xc000010000), Selector:(*v1.LabelSelector)(0xc000010020), MaxUnavailable:(*intstr.IntOrString)(0xc000010040), UnhealthyPodEvictionPolicy:(*policy.UnhealthyPodEvictionPolicyType)(nil)}: minAvailable and maxUnavailable cannot be both set"]
+            [
+                "spec: Invalid value: policy.PodDisruptionBudgetSpec{MinAvailable:(*intstr.IntOrString)(0xc000010000), Selector:(*v1.LabelSelector)(0xc000010020), MaxUnavailable:(*intstr.IntOrString)(0xc000010040), UnhealthyPodEvictionPolicy:(*policy.UnhealthyPodEvictionPolicyType)(nil)}: minAvailable and maxUnavailable cannot be both set"
+            ]
         );
     }
 
@@ -317,14 +319,18 @@ mod tests {
         let pdb = decode(json!({"maxUnavailable": "150%"}));
         assert_eq!(
             errors(&pdb),
-            ["spec.maxUnavailable: Invalid value: intstr.IntOrString{Type:1, IntVal:0, StrVal:\"150%\"}: must not be greater than 100%"]
+            [
+                "spec.maxUnavailable: Invalid value: intstr.IntOrString{Type:1, IntVal:0, StrVal:\"150%\"}: must not be greater than 100%"
+            ]
         );
         let pdb = decode(json!({"minAvailable": "half"}));
         assert!(errors(&pdb)[0].contains("a valid percent string must be a numeric string followed by an ending '%'"));
         let pdb = decode(json!({"minAvailable": "50%", "unhealthyPodEvictionPolicy": "Sometimes"}));
         assert_eq!(
             errors(&pdb),
-            ["spec.unhealthyPodEvictionPolicy: Unsupported value: \"Sometimes\": supported values: \"AlwaysAllow\", \"IfHealthyBudget\""]
+            [
+                "spec.unhealthyPodEvictionPolicy: Unsupported value: \"Sometimes\": supported values: \"AlwaysAllow\", \"IfHealthyBudget\""
+            ]
         );
         assert_eq!(errors(&decode(json!({"maxUnavailable": "100%", "selector": {}}))), Vec::<String>::new());
     }
