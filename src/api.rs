@@ -216,6 +216,7 @@ pub(crate) fn world_error(error: WorldError) -> ApiError {
     match error {
         WorldError::Cluster(e) => e.into(),
         WorldError::UnknownNode(name) => ApiError::not_found("nodes", &name),
+        WorldError::Eviction(e) => eviction_refused(e),
         other => ApiError::bad_request(other.to_string()),
     }
 }
@@ -1269,7 +1270,28 @@ async fn delete_collection(api: &Api, target: Target, query: Query) -> Result<Re
     ))
 }
 
-/// `pods/eviction` (what `kubectl drain` uses): a graceful delete.
+/// The Eviction API's refusals as `eviction.go` returns them: 429 TooManyRequests naming the
+/// budget (kubectl drain retries), 500 for a pod under several budgets, 403 for a broken status.
+fn eviction_refused(e: crate::cluster::controllers::disruption::EvictionError) -> ApiError {
+    use crate::cluster::controllers::disruption::EvictionError;
+    let message = e.to_string();
+    match e {
+        EvictionError::Budget { cause, .. } => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", message)
+            .with_details(json!({"causes": [{"reason": "DisruptionBudget", "message": cause}]})),
+        EvictionError::MultipleBudgets => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            format!("Internal error occurred: {message}"),
+        )
+        .with_details(json!({"causes": [{"message": message}]})),
+        EvictionError::Forbidden { budget, .. } => ApiError::new(StatusCode::FORBIDDEN, "Forbidden", message)
+            .with_details(json!({"name": budget, "group": "policy", "kind": "poddisruptionbudget"})),
+        EvictionError::Store(e) => e.into(),
+    }
+}
+
+/// `pods/eviction` (what `kubectl drain` uses): a graceful delete, refused with 429 while a
+/// PodDisruptionBudget allows no disruption.
 async fn evict(api: &Api, target: Target) -> Result<Response, ApiError> {
     let key = key_of(&target);
     api.world.write(WorldRequest::Evict(key)).await?;

@@ -580,6 +580,7 @@ const RELIST_ORDER: [Kind; Kind::ALL.len()] = [
     Kind::Endpoints,
     Kind::ConfigMap,
     Kind::Secret,
+    Kind::PodDisruptionBudget,
     Kind::CustomResourceDefinition,
     Kind::Event,
     Kind::Lease,

@@ -11,6 +11,7 @@ use crate::alley::{Alley, AlleyEvent, AlleyInput};
 use crate::clock::{Epoch, Millis, TICK_MS};
 use crate::cluster::agents::protocol::{Capacity, PodPhase, PodRef};
 use crate::cluster::agents::{AgentError, Joined, Registration};
+use crate::cluster::controllers::disruption::{EvictionError, evict};
 use crate::cluster::events::EventRecord;
 use crate::cluster::leader_election::{Component, ElectionError};
 use crate::cluster::objects::Kind;
@@ -96,7 +97,7 @@ pub enum Request {
         #[serde(with = "serde_keys")]
         keys: Vec<ObjectKey>,
     },
-    /// `pods/eviction`: a graceful delete.
+    /// `pods/eviction`: a graceful delete, unless a PodDisruptionBudget allows no disruption.
     Evict(#[serde(with = "serde_key")] ObjectKey),
     /// `deployments/scale` (answers the deployment).
     Scale {
@@ -202,6 +203,9 @@ pub enum WorldError {
     Agent(#[from] AgentError),
     #[error(transparent)]
     ControlPlane(#[from] ElectionError),
+    /// The Eviction API refused: a PodDisruptionBudget allows no disruption now.
+    #[error(transparent)]
+    Eviction(#[from] EvictionError),
 }
 
 /// Something that went wrong while the World ran on its own (not in answer to an input):
@@ -543,7 +547,16 @@ impl World {
                 // An object already gone (deleted meanwhile) is simply not in the answer.
                 Answer::Objects(keys.iter().filter_map(|k| self.cluster.remove(kind, k, now).ok()).collect())
             }
-            Request::Evict(key) => object(self.cluster.remove(Kind::Pod, &key, now)?),
+            Request::Evict(key) => match evict(&mut self.cluster.store, &key, now) {
+                Ok(_) => Answer::Done,
+                Err(refused) => {
+                    if let EvictionError::Budget { cause, .. } = &refused {
+                        let text = format!("eviction of pod {key} refused (429): {cause}");
+                        self.emit(Output::Note { at: now, text });
+                    }
+                    return Err(refused.into());
+                }
+            },
             Request::Scale { deployment, replicas } => {
                 self.cluster.scale(&deployment, replicas)?;
                 let scaled = self.cluster.store.get::<Deployment>(&deployment).cloned();

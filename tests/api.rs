@@ -1188,3 +1188,64 @@ fn a_plain_http_kubeconfig_satisfies_client_node_and_an_https_one_verifies() {
     let https = api::kubeconfig("https://127.0.0.1:8001", Some("PEM"), Some("t"));
     assert!(https.contains("certificate-authority-data") && !https.contains("insecure"), "{https}");
 }
+
+/// Evictions answer as `eviction.go` does once a PodDisruptionBudget covers the pod: 429
+/// TooManyRequests with the budget's counts while it allows no disruption (nothing written),
+/// 500 under two budgets; a budget with both minAvailable and maxUnavailable is refused.
+#[tokio::test]
+async fn evictions_honour_pod_disruption_budgets() {
+    let lane = lane();
+    let pdbs = "/apis/policy/v1/namespaces/default/poddisruptionbudgets";
+    let both = json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "both"},
+        "spec": {"minAvailable": 1, "maxUnavailable": 1, "selector": {"matchLabels": {"app": "web"}}}});
+    let (code, s) = send(&lane, "POST", pdbs, "application/json", both.to_string()).await;
+    assert_eq!((code, s["reason"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("Invalid")));
+    assert_eq!(s["details"]["causes"][0]["field"], "spec");
+    assert!(s["message"].as_str().unwrap().ends_with("minAvailable and maxUnavailable cannot be both set"), "{s}");
+
+    let budget = json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "web"},
+        "spec": {"maxUnavailable": 0, "selector": {"matchLabels": {"app": "web"}}}});
+    let (code, _) = send(&lane, "POST", pdbs, "application/json", budget.to_string()).await;
+    assert_eq!(code, StatusCode::CREATED);
+    let status = loop {
+        let (_, pdb) = get(&lane, &format!("{pdbs}/web")).await;
+        if pdb["status"]["observedGeneration"] == 1 {
+            break pdb["status"].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let healthy = status["currentHealthy"].as_i64().unwrap();
+    assert_eq!((status["disruptionsAllowed"].as_i64(), status["desiredHealthy"].as_i64()), (Some(0), Some(healthy)));
+
+    let (_, pods) = get(&lane, "/api/v1/namespaces/default/pods?labelSelector=app%3Dweb").await;
+    let name = pods["items"][0]["metadata"]["name"].as_str().unwrap().to_string();
+    let eviction =
+        json!({"kind": "Eviction", "apiVersion": "policy/v1", "metadata": {"name": name, "namespace": "default"}});
+    let uri = format!("/api/v1/namespaces/default/pods/{name}/eviction");
+    let before = resource_version(&lane).await;
+    let (code, s) = send(&lane, "POST", &uri, "application/json", eviction.to_string()).await;
+    assert_eq!(code, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        s,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": "Cannot evict pod as it would violate the pod's disruption budget.",
+            "reason": "TooManyRequests", "code": 429,
+            "details": {"causes": [{"reason": "DisruptionBudget",
+                "message": format!("The disruption budget web needs {healthy} healthy pods and has {healthy} currently")}]}})
+    );
+    let (_, pod) = get(&lane, &format!("/api/v1/namespaces/default/pods/{name}")).await;
+    assert!(pod["metadata"]["deletionTimestamp"].is_null(), "a refused eviction deletes nothing");
+    let (_, pdb) = get(&lane, &format!("{pdbs}/web")).await;
+    assert!(pdb["status"]["disruptedPods"].is_null());
+    assert!(pdb["metadata"]["resourceVersion"].as_str().unwrap().parse::<u64>().unwrap() <= before);
+
+    let second = json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "web-too"},
+        "spec": {"minAvailable": "10%", "selector": {"matchLabels": {"app": "web"}}}});
+    send(&lane, "POST", pdbs, "application/json", second.to_string()).await;
+    let (code, s) = send(&lane, "POST", &uri, "application/json", eviction.to_string()).await;
+    assert_eq!((code, s["reason"].as_str()), (StatusCode::INTERNAL_SERVER_ERROR, Some("InternalError")));
+    assert_eq!(
+        s["message"],
+        "Internal error occurred: This pod has more than one PodDisruptionBudget, which the eviction subresource does not support."
+    );
+}

@@ -4,7 +4,7 @@
 mod common;
 use common::kubectl_present;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -533,4 +533,81 @@ fn one_apply_of_the_crds_and_a_roll_makes_the_game_throw_on_its_own() {
     }
     let explained = s.ok(&["explain", "roll.spec"]);
     assert!(explained.contains("restoreAfter") && explained.contains("KIND:       Roll"), "{explained}");
+/// `kubectl drain` waits on a PodDisruptionBudget as on a real cluster: while the budget allows
+/// no disruption the Eviction API answers 429 and drain retries every 5 s; once the Deployment
+/// is scaled up and its extra pod is Ready, the eviction goes through and the drain completes.
+#[test]
+fn drain_waits_for_a_pod_disruption_budget() {
+    if !kubectl_present() {
+        return;
+    }
+    let s = Serve::start();
+    s.eventually("ten Ready nodes", &["get", "nodes"], |o| o.matches(" Ready ").count() == 10);
+    let manifest = s.dir.join("guarded.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: guarded}\nspec:\n  replicas: 3\n  selector: {matchLabels: {app: guarded}}\n  template:\n    metadata: {labels: {app: guarded}}\n    spec:\n      containers: [{name: c, image: 'guard:1', resources: {requests: {cpu: 100m, memory: 64Mi}}}]\n---\napiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: guarded}\nspec:\n  minAvailable: 3\n  selector: {matchLabels: {app: guarded}}\n",
+    )
+    .unwrap();
+    let applied = s.ok(&["apply", "-f", manifest.to_str().unwrap()]);
+    assert!(applied.contains("poddisruptionbudget.policy/guarded created"), "{applied}");
+    s.eventually("guarded 3/3", &["get", "deployment", "guarded"], |o| o.contains("3/3"));
+    let pdb = s.eventually("the budget counted", &["get", "pdb", "guarded"], |o| {
+        o.lines()
+            .nth(1)
+            .is_some_and(|row| row.split_whitespace().collect::<Vec<_>>()[..4] == ["guarded", "3", "N/A", "0"])
+    });
+    let header: Vec<&str> = pdb.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "MIN", "AVAILABLE", "MAX", "UNAVAILABLE", "ALLOWED", "DISRUPTIONS", "AGE"]);
+    // kubectl create sends protobuf; a zero budget survives it.
+    let created = s.ok(&["create", "poddisruptionbudget", "none", "--selector=app=none", "--max-unavailable=0"]);
+    assert!(created.contains("poddisruptionbudget.policy/none created"), "{created}");
+    let none = s.ok(&["get", "pdb", "none", "-o", "jsonpath={.spec.maxUnavailable}"]);
+    assert_eq!(none, "0");
+    let described = s.ok(&["describe", "pdb", "guarded"]);
+    for line in ["Min available:  3", "Selector:       app=guarded", "Allowed disruptions:  0", "Current:", "Desired:"]
+    {
+        assert!(described.contains(line), "describe pdb lacks {line:?}:\n{described}");
+    }
+
+    let node = s.ok(&["get", "pods", "-l", "app=guarded", "-o", "jsonpath={.items[0].spec.nodeName}"]);
+    let stderr_path = s.dir.join("drain.err");
+    let mut drain = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(s.dir.join("kubeconfig"))
+        .arg("--cache-dir")
+        .arg(s.dir.join("cache"))
+        .args(["drain", &node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=120s"])
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    let refused = "(will retry after 5s): Cannot evict pod as it would violate the pod's disruption budget.";
+    let start = Instant::now();
+    while !std::fs::read_to_string(&stderr_path).unwrap_or_default().contains(refused) {
+        assert!(drain.try_wait().unwrap().is_none(), "drain ended before it was refused");
+        assert!(start.elapsed() < Duration::from_secs(60), "drain was never refused");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(drain.try_wait().unwrap().is_none(), "a refused drain keeps retrying");
+    let guarded = s.ok(&["get", "pods", "-l", "app=guarded", "--field-selector", &format!("spec.nodeName={node}")]);
+    assert!(!guarded.contains("Terminating"), "the guarded pod stays:\n{guarded}");
+
+    assert!(s.ok(&["scale", "deployment", "guarded", "--replicas", "4"]).contains("scaled"));
+    s.eventually("guarded 4/4", &["get", "deployment", "guarded"], |o| o.contains("4/4"));
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = drain.try_wait().unwrap() {
+            break status;
+        }
+        assert!(start.elapsed() < Duration::from_secs(120), "drain never completed");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let mut out = String::new();
+    drain.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert!(status.success(), "drain failed:\n{out}\n{}", std::fs::read_to_string(&stderr_path).unwrap_or_default());
+    assert!(out.contains(&format!("node/{node} drained")), "{out}");
+    s.eventually("no guarded pod on the drained pin", &["get", "pods", "-l", "app=guarded", "-o", "wide"], |o| {
+        !o.lines().skip(1).any(|l| l.contains(&format!(" {node} ")) && !l.contains("Terminating"))
+    });
 }

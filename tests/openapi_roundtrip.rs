@@ -216,3 +216,44 @@ fn custom_resource_definitions_round_trip_through_the_upstream_types() {
     assert_eq!(status.stored_versions, Some(vec!["v1alpha1".to_string()]));
     assert_eq!(status.accepted_names.unwrap().plural, "rolls");
 }
+
+/// A PodDisruptionBudget (policy/v1) written with the upstream types comes back as the same
+/// spec, and its status (the disruption controller's) reads as upstream's.
+#[test]
+fn pod_disruption_budgets_round_trip_through_the_upstream_types() {
+    use k8s_openapi::api::policy::v1 as policy;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    use pinsetter::cluster::objects::PodDisruptionBudget;
+    use pinsetter::cluster::store::ObjectKey;
+
+    let mut world = World::new(1, Preset::Arcade, &Scenario::resolve("default").unwrap()).unwrap();
+    let theirs = policy::PodDisruptionBudget {
+        metadata: ObjectMeta { name: Some("web".into()), ..ObjectMeta::default() },
+        spec: Some(policy::PodDisruptionBudgetSpec {
+            max_unavailable: Some(IntOrString::String("50%".into())),
+            selector: Some(LabelSelector {
+                match_labels: Some([("app".to_string(), "web".to_string())].into()),
+                ..LabelSelector::default()
+            }),
+            unhealthy_pod_eviction_policy: Some("AlwaysAllow".into()),
+            min_available: None,
+        }),
+        status: None,
+    };
+    let mut doc = serde_json::to_value(&theirs).unwrap();
+    doc["apiVersion"] = "policy/v1".into();
+    doc["kind"] = "PodDisruptionBudget".into();
+    world.handle_input(Input::Apply(Box::new(Object::from_value(doc).unwrap()))).unwrap();
+    for _ in 0..100 {
+        world.step();
+    }
+    let ours = world.cluster().store.get::<PodDisruptionBudget>(&ObjectKey::new("default", "web")).unwrap();
+    let back: policy::PodDisruptionBudget = upstream(ours);
+    assert_eq!(back.spec, theirs.spec);
+    assert_eq!(back.metadata.uid.as_deref(), Some(ours.metadata.uid.as_str()));
+    let status = back.status.unwrap();
+    assert_eq!(status.disruptions_allowed, ours.status.disruptions_allowed);
+    assert_eq!(status.observed_generation, Some(1), "the disruption controller has seen it");
+    assert!(status.conditions.unwrap().iter().any(|c| c.type_ == "DisruptionAllowed"));
+}

@@ -29,6 +29,7 @@ pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
     let bad = |e: prost::DecodeError| ApiError::bad_request(format!("malformed protobuf {kind}: {e}"));
     // Map values (ConfigMap and Secret data) are kept whole: an empty value is still a key.
     let mut data = Map::new();
+    let mut spec_fields = Map::new();
     let mut value = match (api_version.as_str(), kind.as_str()) {
         ("v1", "ConfigMap") => {
             let cm = core::ConfigMap::decode(raw.as_slice()).map_err(bad)?;
@@ -41,6 +42,33 @@ pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
             data.insert("data".into(), base64_values(&secret.data));
             data.insert("stringData".into(), json!(secret.string_data));
             json!({"metadata": object_meta(secret.metadata.as_ref()), "immutable": secret.immutable, "type": secret.r#type})
+        }
+        ("policy/v1", "PodDisruptionBudget") => {
+            let pdb = k8s_pb::api::policy::v1::PodDisruptionBudget::decode(raw.as_slice()).map_err(bad)?;
+            let spec = pdb.spec.unwrap_or_default();
+            // Kept past the pruning: `maxUnavailable: 0` is a budget, not an empty field.
+            let int_or_string = |v: &k8s_pb::apimachinery::pkg::util::intstr::IntOrString| match v.r#type {
+                Some(1) => json!(v.str_val.clone().unwrap_or_default()),
+                _ => json!(v.int_val.unwrap_or(0)),
+            };
+            for (field, value) in [("minAvailable", &spec.min_available), ("maxUnavailable", &spec.max_unavailable)] {
+                if let Some(value) = value {
+                    spec_fields.insert(field.into(), int_or_string(value));
+                }
+            }
+            if let Some(selector) = &spec.selector {
+                let expressions: Vec<Value> = selector
+                    .match_expressions
+                    .iter()
+                    .map(|e| json!({"key": e.key, "operator": e.operator, "values": e.values}))
+                    .collect();
+                spec_fields.insert(
+                    "selector".into(),
+                    json!({"matchLabels": selector.match_labels, "matchExpressions": expressions}),
+                );
+            }
+            let policy = spec.unhealthy_pod_eviction_policy;
+            json!({"metadata": object_meta(pdb.metadata.as_ref()), "spec": {"unhealthyPodEvictionPolicy": policy}})
         }
         ("apps/v1", "Deployment") => deployment(&apps::Deployment::decode(raw.as_slice()).map_err(bad)?),
         ("v1", "Service") => service(&core::Service::decode(raw.as_slice()).map_err(bad)?),
@@ -69,6 +97,18 @@ pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
     value["apiVersion"] = json!(api_version);
     value["kind"] = json!(kind);
     prune(&mut value);
+    if !spec_fields.is_empty() {
+        let spec = value.as_object_mut().map(|o| o.entry("spec").or_insert_with(|| json!({})));
+        if let Some(Value::Object(spec)) = spec {
+            // A selector's empty parts go; `{}` itself stays (it selects every pod).
+            if let Some(Value::Object(selector)) = spec_fields.get_mut("selector") {
+                selector.retain(|_, v| {
+                    v.as_object().is_none_or(|m| !m.is_empty()) && v.as_array().is_none_or(|a| !a.is_empty())
+                });
+            }
+            spec.extend(spec_fields);
+        }
+    }
     for (field, values) in data {
         if values.as_object().is_some_and(|m| !m.is_empty()) {
             value[field] = values;
@@ -261,6 +301,35 @@ mod tests {
         );
         let object = crate::cluster::objects::Object::from_value(value).unwrap();
         assert_eq!(serde_json::to_value(&object).unwrap()["type"], "Opaque");
+    }
+
+    #[test]
+    fn decodes_what_kubectl_create_poddisruptionbudget_sends() {
+        use k8s_pb::api::policy::v1 as policy;
+        use k8s_pb::apimachinery::pkg::util::intstr::IntOrString;
+        let pdb = policy::PodDisruptionBudget {
+            metadata: Some(meta::ObjectMeta { name: Some("web".into()), ..Default::default() }),
+            spec: Some(policy::PodDisruptionBudgetSpec {
+                max_unavailable: Some(IntOrString { r#type: Some(0), int_val: Some(0), str_val: None }),
+                selector: Some(meta::LabelSelector {
+                    match_labels: [("app".to_string(), "web".to_string())].into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut body = envelope("PodDisruptionBudget", pdb.encode_to_vec());
+        // The envelope helper names v1; a PDB's is policy/v1.
+        let mut unknown = k8s_pb::apimachinery::pkg::runtime::Unknown::decode(&body[MAGIC.len()..]).unwrap();
+        unknown.type_meta.as_mut().unwrap().api_version = Some("policy/v1".into());
+        body = [MAGIC, &unknown.encode_to_vec()].concat();
+        let value = decode(&body).unwrap();
+        assert_eq!(
+            value,
+            json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "web"},
+                "spec": {"maxUnavailable": 0, "selector": {"matchLabels": {"app": "web"}}}})
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod crd;
 pub mod deployment;
+pub mod disruption;
 pub mod endpoints;
 pub mod garbage_collector;
 #[cfg(test)]
@@ -36,6 +37,7 @@ pub fn registry() -> Vec<Box<dyn Controller>> {
         Box::new(rbac::ClusterRoleAggregation),
         Box::new(crd::CrdEstablishingController),
         Box::new(roll::RollController::default()),
+        Box::new(disruption::DisruptionController::default()),
     ]
 }
 

@@ -7,6 +7,7 @@ pub mod custom;
 pub mod event;
 pub mod meta;
 pub mod node;
+pub mod pdb;
 pub mod pod;
 pub mod print;
 pub mod quantity;
@@ -21,6 +22,7 @@ pub use custom::CustomObject;
 pub use event::{Event, EventSource, Lease, LeaseSpec, ObjectReference};
 pub use meta::{FieldError, LabelSelector, ObjectMeta, OwnerReference};
 pub use node::{Node, NodeCondition, NodeSpec, NodeStatus, Readiness, ResourceList, Taint};
+pub use pdb::PodDisruptionBudget;
 pub use pod::{Container, Pod, PodSpec, PodState, PodTemplateSpec, Requests, Toleration};
 pub use quantity::{Quantity, QuantityError};
 pub use rbac::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, Subject};
@@ -625,6 +627,13 @@ kinds! {
             spec_moves_generation: yes,
             keep_status: yes,
         },
+    }
+    PodDisruptionBudget {
+        store: pod_disruption_budgets, group: "policy", version: "v1", plural: "poddisruptionbudgets",
+        singular: "poddisruptionbudget", short_names: ["pdb"], namespaced: true, verbs: ALL_VERBS, categories: [],
+        columns: [("Name", 0), ("Min Available", 0), ("Max Unavailable", 0), ("Allowed Disruptions", 0), ("Age", 0)],
+        cells: pdb::cells,
+        hooks: { validate: pdb::validate, spec_moves_generation: yes, keep_status: yes, },
     }
     // Every custom resource's objects, keyed by resource first (`custom.rs`). Not a resource
     // of its own: the API serves each CRD's resource from here, named by the CRD.

@@ -1164,6 +1164,20 @@ fn describe_pod(app: &App, key: &ObjectKey) -> Vec<Line<'static>> {
             Span::raw(pod.metadata.controller().map_or("<none>".into(), |o| format!("{}/{}", o.kind, o.name))),
         ]),
     ];
+    if let Some(budget) = crate::cluster::controllers::disruption::budget_covering(&cluster.store, pod) {
+        let st = &budget.status;
+        let allowed = st.disruptions_allowed;
+        lines.push(Line::from(vec![
+            Span::styled("PDB:       ", t.title()),
+            Span::styled(
+                format!(
+                    "{} (allowed disruptions {allowed}: needs {} healthy, has {})",
+                    budget.metadata.name, st.desired_healthy, st.current_healthy
+                ),
+                if allowed > 0 { Style::new() } else { t.warn() },
+            ),
+        ]));
+    }
     match cluster.scheduler.decision(key) {
         Some(d) => {
             lines.push(Line::styled(format!("Scheduler ({} policy, at {}):", d.policy, d.at), t.title()));

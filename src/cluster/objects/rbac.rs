@@ -466,6 +466,7 @@ pub fn bootstrap_cluster_roles() -> Vec<ClusterRole> {
                     &["apps"],
                     &["deployments", "deployments/rollback", "deployments/scale", "replicasets", "replicasets/scale"],
                 ),
+                rule(WRITE, &["policy"], &["poddisruptionbudgets"]),
                 rule(
                     READ,
                     &[""],
@@ -496,6 +497,7 @@ pub fn bootstrap_cluster_roles() -> Vec<ClusterRole> {
                         "replicasets/status",
                     ],
                 ),
+                rule(READ, &["policy"], &["poddisruptionbudgets", "poddisruptionbudgets/status"]),
             ],
         ),
         plain(
