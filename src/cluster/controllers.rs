@@ -10,6 +10,7 @@ pub mod garbage_collector;
 #[cfg(test)]
 pub mod harness;
 pub mod node_lifecycle;
+pub mod persistent_volume;
 pub mod rbac;
 pub mod replicaset;
 pub mod service_account;
@@ -34,6 +35,7 @@ pub fn registry() -> Vec<Box<dyn Controller>> {
         Box::new(rbac::BootstrapPolicy),
         Box::new(rbac::ClusterRoleAggregation),
         Box::new(crd::CrdEstablishingController),
+        Box::new(persistent_volume::PersistentVolumeController),
     ]
 }
 
