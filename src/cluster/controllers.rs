@@ -14,6 +14,7 @@ pub mod persistent_volume;
 pub mod rbac;
 pub mod replicaset;
 pub mod service_account;
+pub mod statefulset;
 pub mod taint_eviction;
 
 use super::Context;
@@ -36,6 +37,7 @@ pub fn registry() -> Vec<Box<dyn Controller>> {
         Box::new(rbac::ClusterRoleAggregation),
         Box::new(crd::CrdEstablishingController),
         Box::new(persistent_volume::PersistentVolumeController),
+        Box::new(statefulset::StatefulSetController),
     ]
 }
 
