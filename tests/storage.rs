@@ -118,3 +118,96 @@ fn a_pod_s_volumes_come_back_as_written_and_its_claims_are_read() {
     let theirs: core::Pod = upstream(pod);
     assert_eq!(theirs.spec.unwrap().volumes.unwrap().len(), 6);
 }
+
+mod stateful_lane {
+    use super::*;
+    use pinsetter::cluster::objects::{Event, Kind, PodState};
+    use pinsetter::world::Request;
+
+    fn pod<'w>(world: &'w World, name: &str) -> Option<&'w Pod> {
+        world.cluster().store.get::<Pod>(&ObjectKey::new("default", name))
+    }
+
+    /// Steps until `done` holds, failing with `what` after a simulated ten minutes.
+    fn run_until(world: &mut World, what: &str, done: impl Fn(&World) -> bool) {
+        let deadline = world.now().0 + 600_000;
+        while !done(world) {
+            assert!(world.now().0 < deadline, "not within ten minutes: {what}");
+            world.step();
+        }
+    }
+
+    fn running_on(world: &World, name: &str) -> Option<String> {
+        pod(world, name).filter(|p| p.state() == PodState::Running).and_then(|p| p.node_name()).map(str::to_string)
+    }
+
+    /// The lesson of issue 15: the pin holding db-0's local volume falls; the Deployment's pods
+    /// move, db-0 cannot (Pending with the VolumeBinding reason once its stuck pod is forced
+    /// away, as an operator does); the pin returns and db-0 runs there again.
+    #[test]
+    fn a_knocked_pin_holds_its_stateful_pod_while_the_deployment_moves() {
+        let mut world = World::new(1, Preset::Arcade, &Scenario::resolve("stateful").unwrap()).unwrap();
+        run_until(&mut world, "db-0 and db-1 running", |w| {
+            running_on(w, "db-0").is_some() && running_on(w, "db-1").is_some()
+        });
+        let pin = running_on(&world, "db-0").unwrap();
+        run_until(&mut world, "data-db-0 bound", |w| {
+            w.cluster()
+                .store
+                .get::<PersistentVolumeClaim>(&ObjectKey::new("default", "data-db-0"))
+                .is_some_and(|c| c.status.phase == "Bound")
+        });
+        let claim =
+            world.cluster().store.get::<PersistentVolumeClaim>(&ObjectKey::new("default", "data-db-0")).unwrap();
+        assert_eq!(claim.spec.volume_name, format!("local-{pin}"), "WaitForFirstConsumer took the pod's pin's disk");
+
+        world.handle_input(Input::Knock(pin.clone())).unwrap();
+        run_until(&mut world, "the Deployment's pods moved off the knocked pin", |w| {
+            let web_running_elsewhere = w
+                .cluster()
+                .store
+                .list::<Pod>()
+                .filter(|p| p.metadata.labels.get("app").is_some_and(|a| a == "web"))
+                .filter(|p| p.state() == PodState::Running && p.node_name() != Some(pin.as_str()))
+                .count();
+            web_running_elsewhere == 4 && pod(w, "db-0").is_some_and(|p| p.metadata.is_terminating())
+        });
+        // As upstream: the set never runs two db-0s, so the one on the dead pin blocks it until
+        // it is forced away (`kubectl delete pod db-0 --force --grace-period=0`).
+        assert_eq!(pod(&world, "db-0").unwrap().node_name(), Some(pin.as_str()));
+        let key = ObjectKey::new("default", "db-0");
+        world
+            .handle_input(Input::Request { id: 1, request: Request::Delete { kind: Kind::Pod, key, force: true } })
+            .unwrap();
+        run_until(&mut world, "db-0 recreated and refused by every pin", |w| {
+            pod(w, "db-0").is_some_and(|p| !p.metadata.is_terminating())
+                && w.cluster()
+                    .store
+                    .list::<Event>()
+                    .any(|e| e.involved_object.name == "db-0" && e.reason == "FailedScheduling")
+        });
+        for _ in 0..100 {
+            world.step();
+        }
+        let db0 = pod(&world, "db-0").unwrap();
+        assert_eq!(db0.state(), PodState::Pending, "db-0 waits for its pin");
+        let failed = world
+            .cluster()
+            .store
+            .list::<Event>()
+            .filter(|e| e.involved_object.name == "db-0" && e.reason == "FailedScheduling")
+            .last()
+            .unwrap();
+        assert!(
+            failed.message.starts_with(&format!(
+                "0/4 nodes are available: 1 node(s) had untolerated taint {{node.kubernetes.io/unreachable: }}, 3 node(s) had volume node affinity conflict."
+            )),
+            "{}",
+            failed.message
+        );
+
+        world.handle_input(Input::Restore(pin.clone())).unwrap();
+        run_until(&mut world, "db-0 running again", |w| running_on(w, "db-0").is_some());
+        assert_eq!(running_on(&world, "db-0"), Some(pin), "on the same pin, with its data");
+    }
+}
