@@ -234,6 +234,7 @@ pub fn lane(nodes: usize, pods_per_node: usize) -> (Vec<NodeInfo>, Vec<PodInfo>)
                 priority,
                 tolerations: vec![],
                 node_selector: BTreeMap::new(),
+                volumes: None,
             }
         })
         .collect();

@@ -573,7 +573,11 @@ impl Cluster {
 /// look silent). Every kind is here, so no watched kind can be forgotten.
 const RELIST_ORDER: [Kind; Kind::ALL.len()] = [
     Kind::Node,
+    Kind::StorageClass,
+    Kind::PersistentVolume,
     Kind::Deployment,
+    Kind::StatefulSet,
+    Kind::PersistentVolumeClaim,
     Kind::ReplicaSet,
     Kind::Pod,
     Kind::Service,

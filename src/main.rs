@@ -207,7 +207,7 @@ struct KubeconfigArgs {
 #[derive(Args, Debug, Clone)]
 struct LaneArgs {
     /// A scenario file (multi-document YAML of Nodes and Deployments), or a built-in lane:
-    /// default, tiny, ha (default with 3 control-plane replicas), stadium (1,000 pins), envelope (Kubernetes' limits: 5,000 nodes of
+    /// default, tiny, stateful (local volumes and a StatefulSet), ha (default with 3 control-plane replicas), stadium (1,000 pins), envelope (Kubernetes' limits: 5,000 nodes of
     /// 32 cpu / 128Gi, 150,000 pods).
     #[arg(long, default_value = "default", allow_hyphen_values = true)]
     scenario: String,

@@ -13,9 +13,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The lanes that ship inside the binary, by name.
-pub const BUILTIN: [(&str, &str); 2] = [
+pub const BUILTIN: [(&str, &str); 3] = [
     ("default", include_str!("../assets/scenarios/default.yaml")),
     ("tiny", include_str!("../assets/scenarios/tiny.yaml")),
+    ("stateful", include_str!("../assets/scenarios/stateful.yaml")),
 ];
 
 /// Kubernetes' published scalability limits ("Considerations for large clusters",
@@ -111,7 +112,9 @@ pub enum ScenarioError {
     Invalid { origin: String, document: usize, kind: String, name: String, message: String },
     #[error("{0}: no objects: a scenario needs at least one Node")]
     Empty(String),
-    #[error("unknown scenario {0:?}: give a path to a YAML file, or one of: default, tiny, ha, stadium, envelope")]
+    #[error(
+        "unknown scenario {0:?}: give a path to a YAML file, or one of: default, tiny, stateful, ha, stadium, envelope"
+    )]
     Unknown(String),
     #[error(transparent)]
     Envelope(#[from] EnvelopeError),

@@ -11,10 +11,12 @@ pub mod garbage_collector;
 #[cfg(test)]
 pub mod harness;
 pub mod node_lifecycle;
+pub mod persistent_volume;
 pub mod rbac;
 pub mod replicaset;
 pub mod roll;
 pub mod service_account;
+pub mod statefulset;
 pub mod taint_eviction;
 
 use super::Context;
@@ -38,6 +40,8 @@ pub fn registry() -> Vec<Box<dyn Controller>> {
         Box::new(crd::CrdEstablishingController),
         Box::new(roll::RollController::default()),
         Box::new(disruption::DisruptionController::default()),
+        Box::new(persistent_volume::PersistentVolumeController),
+        Box::new(statefulset::StatefulSetController),
     ]
 }
 

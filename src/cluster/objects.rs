@@ -14,6 +14,8 @@ pub mod quantity;
 pub mod rbac;
 pub mod service;
 pub mod service_account;
+pub mod statefulset;
+pub mod storage;
 pub mod workload;
 
 pub use config::{ConfigMap, Secret};
@@ -28,6 +30,8 @@ pub use quantity::{Quantity, QuantityError};
 pub use rbac::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, Subject};
 pub use service::{Endpoints, Service};
 pub use service_account::ServiceAccount;
+pub use statefulset::StatefulSet;
+pub use storage::{PersistentVolume, PersistentVolumeClaim, StorageClass};
 pub use workload::{Deployment, DeploymentSpec, ReplicaSet, ReplicaSetSpec};
 
 use super::store::{ObjectKey, Store, StoreError, Stored};
@@ -644,7 +648,61 @@ kinds! {
         cells: custom::cells,
         hooks: { by_hand: yes, },
     }
+    // Storage and StatefulSets (issue 15): where a pod's data lives, and the pods tied to it.
+    StorageClass {
+        store: storage_classes, group: "storage.k8s.io", version: "v1", plural: "storageclasses",
+        singular: "storageclass", short_names: ["sc"], namespaced: false, verbs: ALL_VERBS, categories: [],
+        columns: [("Name", 0), ("Provisioner", 0), ("ReclaimPolicy", 0), ("VolumeBindingMode", 0),
+            ("AllowVolumeExpansion", 0), ("Age", 0)],
+        cells: storage::storage_class_cells,
+        hooks: {
+            validate: storage::validate_storage_class,
+            validate_update: storage::validate_storage_class_update,
+            decoded: StorageClass::set_defaults,
+        },
+    }
+    PersistentVolume {
+        store: persistent_volumes, group: "", version: "v1", plural: "persistentvolumes",
+        singular: "persistentvolume", short_names: ["pv"], namespaced: false, verbs: ALL_VERBS, categories: [],
+        columns: [("Name", 0), ("Capacity", 0), ("Access Modes", 0), ("Reclaim Policy", 0), ("Status", 0),
+            ("Claim", 0), ("StorageClass", 0), ("VolumeAttributesClass", 0), ("Reason", 0), ("Age", 0),
+            ("VolumeMode", 1)],
+        cells: storage::persistent_volume_cells,
+        hooks: {
+            validate: storage::validate_persistent_volume,
+            decoded: storage::default_persistent_volume,
+            keep_status: yes,
+        },
+    }
+    PersistentVolumeClaim {
+        store: persistent_volume_claims, group: "", version: "v1", plural: "persistentvolumeclaims",
+        singular: "persistentvolumeclaim", short_names: ["pvc"], namespaced: true, verbs: ALL_VERBS, categories: [],
+        columns: [("Name", 0), ("Status", 0), ("Volume", 0), ("Capacity", 0), ("Access Modes", 0),
+            ("StorageClass", 0), ("VolumeAttributesClass", 0), ("Age", 0), ("VolumeMode", 1)],
+        cells: storage::persistent_volume_claim_cells,
+        hooks: {
+            validate: storage::validate_persistent_volume_claim,
+            validate_update: storage::validate_persistent_volume_claim_update,
+            decoded: storage::default_persistent_volume_claim,
+            keep_status: yes,
+        },
+    }
+    StatefulSet {
+        store: stateful_sets, group: "apps", version: "v1", plural: "statefulsets", singular: "statefulset",
+        short_names: ["sts"], namespaced: true, verbs: ALL_VERBS, categories: ["all"],
+        columns: [("Name", 0), ("Ready", 0), ("Age", 0), ("Containers", 1), ("Images", 1)],
+        cells: statefulset::cells,
+        hooks: {
+            validate: statefulset::validate,
+            validate_update: statefulset::validate_update,
+            decoded: StatefulSet::set_defaults,
+            spec_moves_generation: yes,
+            keep_status: yes,
+        },
+    }
 }
+
+pub(crate) use validate::workload as validate_workload;
 
 /// Kind-specific validation rules, following upstream's `pkg/apis/*/validation` in spirit.
 mod validate {
@@ -726,7 +784,7 @@ mod validate {
         pod_spec("spec", &pod.spec, errors);
     }
 
-    fn workload(
+    pub fn workload(
         replicas: Option<i32>,
         selector: &LabelSelector,
         template: &PodTemplateSpec,
@@ -819,6 +877,17 @@ mod tests {
                 doc["spec"] = json!({"selector": {"matchLabels": {"app": "x"}}, "template": template});
             }
             Kind::Service => doc["spec"] = json!({"ports": [{"port": 80}]}),
+            Kind::StorageClass => doc["provisioner"] = json!("kubernetes.io/no-provisioner"),
+            Kind::PersistentVolume => {
+                doc["spec"] = json!({"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                    "hostPath": {"path": "/data"}});
+            }
+            Kind::PersistentVolumeClaim => {
+                doc["spec"] = json!({"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}});
+            }
+            Kind::StatefulSet => {
+                doc["spec"] = json!({"selector": {"matchLabels": {"app": "x"}}, "template": template});
+            }
             Kind::RoleBinding | Kind::ClusterRoleBinding => {
                 doc["roleRef"] = json!({"apiGroup": rbac::GROUP, "kind": "ClusterRole", "name": "view"});
             }

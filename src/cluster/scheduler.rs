@@ -26,6 +26,7 @@ pub mod preemption;
 pub mod queue;
 pub mod round_robin;
 pub mod spread;
+pub mod volume_binding;
 
 use self::framework::{
     Explanation, LeastAllocated, NodeInfo, NodeScore, Placement, PodInfo, Resources, Verdict, Weighted, add_request,
@@ -374,12 +375,23 @@ struct Failure {
 struct FitErrors(BTreeMap<FilterClass, String>);
 
 /// What the filters look at in a pod: cpu and memory requests, tolerations, nodeSelector.
-type FilterClass = (i64, i64, Vec<super::objects::Toleration>, BTreeMap<String, String>);
+type FilterClass = (
+    i64,
+    i64,
+    Vec<super::objects::Toleration>,
+    BTreeMap<String, String>,
+    Option<std::sync::Arc<volume_binding::PodVolumes>>,
+);
 
 impl FitErrors {
     fn message(&mut self, pod: &PodInfo, nodes: &[NodeInfo]) -> String {
-        let class =
-            (pod.requests.cpu_milli, pod.requests.memory_milli, pod.tolerations.clone(), pod.node_selector.clone());
+        let class = (
+            pod.requests.cpu_milli,
+            pod.requests.memory_milli,
+            pod.tolerations.clone(),
+            pod.node_selector.clone(),
+            pod.volumes.clone(),
+        );
         self.0.entry(class).or_insert_with(|| fit_error_for(pod, nodes)).clone()
     }
 }
@@ -459,6 +471,11 @@ impl Scheduler {
                     self.queue.move_all_to_active_or_backoff(now);
                 }
             }
+            // Upstream's VolumeBinding events: a claim, volume or class added or changed may
+            // let a parked pod with claims fit (they are few, and change rarely).
+            Object::PersistentVolume(_) | Object::PersistentVolumeClaim(_) | Object::StorageClass(_) if !deleted => {
+                self.queue.move_all_to_active_or_backoff(now);
+            }
             Object::Node(node) => {
                 let name = &node.metadata.name;
                 if deleted {
@@ -506,7 +523,7 @@ impl Scheduler {
             .iter()
             .filter_map(|k| store.get::<Pod>(k))
             .filter(|p| p.node_name().is_none() && !p.metadata.is_terminating())
-            .map(PodInfo::of)
+            .map(|p| PodInfo::with_volumes(p, store))
             .collect();
         let mut node_objects: Vec<&Node> = store.list::<Node>().collect();
         node_objects.sort_by(|a, b| rack_order_key(&a.metadata.name).cmp(&rack_order_key(&b.metadata.name)));
@@ -587,13 +604,17 @@ impl Scheduler {
                 None => {
                     let scores = why.map(|w| w.scores).unwrap_or_default();
                     // Every node's verdict only where it is kept; the message alone otherwise.
-                    let (verdicts, fit_error) = if record {
+                    let (verdicts, mut fit_error) = if record {
                         let verdicts = verdicts_for(pod, &replay);
                         let fit_error = fit_error_message(verdicts.iter().map(|(_, v)| v));
                         (verdicts, fit_error)
                     } else {
                         (Vec::new(), fit_errors.message(pod, &replay))
                     };
+                    // A PreFilter failure (a missing claim) is stated once, not counted per node.
+                    if let Some(why) = pod.volumes.as_deref().and_then(|v| v.unresolvable.as_deref()) {
+                        fit_error = format!("0/{} nodes are available: {why}.", replay.len());
+                    }
                     failures.push(Failure { pod: k, verdicts, fit_error, scores });
                 }
             }
@@ -747,6 +768,9 @@ impl Scheduler {
             p.metadata.annotations.insert(DECISION_ANNOTATION.into(), annotation);
         });
         let Ok(bound) = bound else { return };
+        if pod.volumes.as_ref().is_some_and(|v| !v.unbound.is_empty()) {
+            volume_binding::select_node(store, recorder, now, &bound, &node);
+        }
         self.queue.remove(&pod.key);
         self.last_failure.remove(&pod.key);
         self.nominated.remove(&pod.key);
@@ -831,6 +855,7 @@ struct PreemptionClass {
     memory_milli: i64,
     tolerations: Vec<super::objects::Toleration>,
     node_selector: BTreeMap<String, String>,
+    volumes: Option<std::sync::Arc<volume_binding::PodVolumes>>,
 }
 
 impl PreemptionClass {
@@ -841,6 +866,7 @@ impl PreemptionClass {
             memory_milli: pod.requests.memory_milli,
             tolerations: pod.tolerations.clone(),
             node_selector: pod.node_selector.clone(),
+            volumes: pod.volumes.clone(),
         }
     }
 }

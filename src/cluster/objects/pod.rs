@@ -51,6 +51,29 @@ pub struct PodSpec {
     pub restart_policy: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduler_name: Option<String>,
+    /// Typed where the scheduler reads them (claims); every other source kept whole.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<Volume>,
+}
+
+/// One of a pod's volumes. Only `persistentVolumeClaim` is read (the scheduler's VolumeBinding
+/// filter); emptyDir, hostPath, configMap, secret, projected, ... stay as they came in `source`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Volume {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistent_volume_claim: Option<PersistentVolumeClaimVolumeSource>,
+    #[serde(flatten)]
+    pub source: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PersistentVolumeClaimVolumeSource {
+    pub claim_name: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -288,6 +311,11 @@ impl Pod {
     /// Counts toward its ReplicaSet: not terminating, not finished (upstream's `IsPodActive`).
     pub fn is_active(&self) -> bool {
         !self.metadata.is_terminating() && !matches!(self.status.phase.as_str(), "Succeeded" | "Failed")
+    }
+
+    /// The claims the pod's volumes name, in order.
+    pub fn claim_names(&self) -> impl Iterator<Item = &str> {
+        self.spec.volumes.iter().filter_map(|v| v.persistent_volume_claim.as_ref()).map(|c| c.claim_name.as_str())
     }
 
     pub fn is_ready(&self) -> bool {

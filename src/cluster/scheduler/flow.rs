@@ -414,7 +414,8 @@ pub struct TierModel {
     pub unscheduled_cost: i64,
 }
 
-type ClassKey<'a> = (i64, i64, &'a [Toleration], &'a BTreeMap<String, String>);
+type ClassKey<'a> =
+    (i64, i64, &'a [Toleration], &'a BTreeMap<String, String>, Option<&'a super::volume_binding::PodVolumes>);
 
 impl TierModel {
     /// Builds the network's data for `members` (all of one priority) on `nodes` as they stand.
@@ -430,7 +431,13 @@ impl TierModel {
         let mut classes: Vec<Vec<usize>> = Vec::new();
         for &i in members {
             let p = &pods[i];
-            let key = (p.requests.cpu_milli, p.requests.memory_milli, p.tolerations.as_slice(), &p.node_selector);
+            let key = (
+                p.requests.cpu_milli,
+                p.requests.memory_milli,
+                p.tolerations.as_slice(),
+                &p.node_selector,
+                p.volumes.as_deref(),
+            );
             let next = classes.len();
             let c = *index.entry(key).or_insert(next);
             if c == classes.len() {

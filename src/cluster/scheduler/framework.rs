@@ -51,9 +51,21 @@ pub struct PodInfo {
     pub priority: i32,
     pub tolerations: Vec<Toleration>,
     pub node_selector: BTreeMap<String, String>,
+    /// The pod's claims as VolumeBinding sees them; `None` for a pod without claims (nearly
+    /// all), so cloning a PodInfo stays cheap.
+    pub volumes: Option<std::sync::Arc<super::volume_binding::PodVolumes>>,
 }
 
 impl PodInfo {
+    /// What the filters need of a pod, its claims looked up in `store` (see [`PodInfo::of`]).
+    pub fn with_volumes(pod: &Pod, store: &Store) -> PodInfo {
+        PodInfo {
+            volumes: super::volume_binding::PodVolumes::of(pod, store).map(std::sync::Arc::new),
+            ..PodInfo::of(pod)
+        }
+    }
+
+    /// What the filters need of a pod, claims aside (they need the store).
     pub fn of(pod: &Pod) -> PodInfo {
         let r = pod.requests();
         PodInfo {
@@ -62,6 +74,7 @@ impl PodInfo {
             priority: pod.priority(),
             tolerations: pod.spec.tolerations.clone(),
             node_selector: pod.spec.node_selector.clone(),
+            volumes: None,
         }
     }
 }
@@ -110,6 +123,8 @@ pub enum Unfit {
     NodeSelectorMismatch,
     /// Each of "pods", "cpu", "memory" that does not fit, in upstream's order.
     Insufficient(Vec<&'static str>),
+    /// VolumeBinding's reason, in upstream's words.
+    Volume(String),
 }
 
 impl Unfit {
@@ -122,6 +137,7 @@ impl Unfit {
                 .iter()
                 .map(|r| if *r == "pods" { "Too many pods".to_string() } else { format!("Insufficient {r}") })
                 .collect(),
+            Unfit::Volume(why) => vec![why.clone()],
         }
     }
 }
@@ -237,8 +253,8 @@ impl FilterPlugin for NodeResourcesFit {
 }
 
 /// The filters in upstream's order: the first failing one is the node's verdict.
-pub const FILTERS: [&(dyn FilterPlugin + Sync); 4] =
-    [&NodeUnschedulable, &TaintToleration, &NodeAffinity, &NodeResourcesFit];
+pub const FILTERS: [&(dyn FilterPlugin + Sync); 5] =
+    [&NodeUnschedulable, &TaintToleration, &NodeAffinity, &NodeResourcesFit, &super::volume_binding::VolumeBinding];
 
 /// One node's answer for one pod.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -624,6 +640,7 @@ pub(crate) mod tests {
             priority: 0,
             tolerations: vec![],
             node_selector: BTreeMap::new(),
+            volumes: None,
         }
     }
 
@@ -634,6 +651,7 @@ pub(crate) mod tests {
             priority: 0,
             tolerations: vec![],
             node_selector: BTreeMap::new(),
+            volumes: None,
         }
     }
 

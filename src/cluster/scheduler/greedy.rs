@@ -9,6 +9,7 @@
 use super::framework::{
     Explanation, NodeInfo, Placement, PodInfo, Resources, passes_dynamic_filters, passes_static_filters,
 };
+use super::volume_binding::PodVolumes;
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
@@ -58,11 +59,13 @@ pub fn place(pods: &[PodInfo], nodes: &mut [NodeInfo], record: bool) -> Placemen
 /// `nodes[..].requested` is updated with every binding, so the caller sees the outcome.
 pub fn place_batch(pods: &[PodInfo], nodes: &mut [NodeInfo]) -> Vec<Option<usize>> {
     let order = batch_order(pods, nodes);
-    let mut classes: BTreeMap<(&[_], &BTreeMap<String, String>), usize> = BTreeMap::new();
+    let mut classes: BTreeMap<(&[_], &BTreeMap<String, String>, Option<&PodVolumes>), usize> = BTreeMap::new();
     let mut class_of = Vec::with_capacity(pods.len());
     for pod in pods {
         let next = classes.len();
-        class_of.push(*classes.entry((pod.tolerations.as_slice(), &pod.node_selector)).or_insert(next));
+        class_of.push(
+            *classes.entry((pod.tolerations.as_slice(), &pod.node_selector, pod.volumes.as_deref())).or_insert(next),
+        );
     }
     // One tree per class; `feasible[class][node]` remembers the static verdict.
     let mut representatives = vec![0usize; classes.len()];
@@ -186,6 +189,7 @@ mod tests {
             priority,
             tolerations: vec![],
             node_selector: BTreeMap::new(),
+            volumes: None,
         }
     }
 
