@@ -163,10 +163,10 @@ fn a_joined_bowler_takes_turns_with_the_first_and_the_session_replays() {
     assert_eq!(bob.bowler, 1);
     let taken = client::join(&address, None, "bob").err().expect("a second bob is refused");
     assert!(format!("{taken:#}").contains("a bowler named \"bob\" is already on this lane"), "{taken:#}");
-    // Bowler 1 is up: bob's throw is refused and changes nothing.
+    // The host is up: bob's throw is refused and changes nothing.
     bob.send(AlleyInput::Power).expect("queued");
     let refused = bob.answers.recv_timeout(Duration::from_secs(30)).expect("answered");
-    assert_eq!(refused, Err("it is bowler 1's turn, not bob's".to_string()));
+    assert_eq!(refused, Err("it is host's turn, not bob's".to_string()));
 
     let mut first = FirstBowler::open(&address);
     let mut turns: Vec<(u8, u8)> = Vec::new();
@@ -203,7 +203,7 @@ fn a_joined_bowler_takes_turns_with_the_first_and_the_session_replays() {
     assert_eq!(turns, [(0, 1), (1, 1), (0, 2), (1, 2)], "whole frames, turn about");
     assert_eq!(
         first_refused,
-        Some((tonic::Code::FailedPrecondition, "it is bob's turn, not bowler 1's".to_string())),
+        Some((tonic::Code::FailedPrecondition, "it is bob's turn, not host's".to_string())),
         "the first bowler's control on bob's turn"
     );
 
@@ -228,7 +228,7 @@ fn a_joined_bowler_takes_turns_with_the_first_and_the_session_replays() {
     assert_eq!(replica.follower.digest_check(&replica.world), Some(DigestCheck::Matches));
     let host_cards = cards(&host_driver.world);
     assert_eq!(cards(&replica.world), host_cards, "the joiner's screen has the host's cards");
-    assert_eq!(host_cards.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["bowler 1", "bob"]);
+    assert_eq!(host_cards.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["host", "bob"]);
     for (name, card) in &host_cards {
         assert_eq!(card.current_frame(), 3, "{name} bowled frames 1 and 2");
         // The card adds up: the same rolls recorded afresh score the same.
@@ -240,8 +240,8 @@ fn a_joined_bowler_takes_turns_with_the_first_and_the_session_replays() {
         assert_eq!(again.frame_totals(), card.frame_totals(), "{name}");
     }
     let names: Vec<&str> = state.bowlers.iter().map(|b| b.name.as_str()).collect();
-    assert_eq!(names, ["bowler 1", "bob"]);
-    assert_eq!(state.up, 0, "bowler 1 is up for frame 3");
+    assert_eq!(names, ["host", "bob"]);
+    assert_eq!(state.up, 0, "the host is up for frame 3");
     for (sent, (name, card)) in state.bowlers.iter().zip(&host_cards) {
         assert_eq!(sent.total, u32::from(card.total()), "{name}");
         let sent_rolls: Vec<Vec<u32>> = sent.frames.iter().map(|f| f.rolls.clone()).collect();
@@ -255,4 +255,83 @@ fn a_joined_bowler_takes_turns_with_the_first_and_the_session_replays() {
     let report: serde_json::Value = serde_json::from_slice(&replayed.stdout).unwrap();
     assert_eq!(report["digest"], session.as_str(), "the replay ends where the session did");
     assert_eq!(report["digest_matches"], true);
+}
+
+/// Renders the app as a terminal of `width`×`height` would show it.
+fn screen(app: &pinsetter::tui::App, width: u16, height: u16) -> String {
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(width, height)).unwrap();
+    terminal.draw(|frame| pinsetter::tui::view::render(frame, app)).unwrap();
+    terminal.backend().to_string()
+}
+
+/// Screen frames of the app until `done` holds of it.
+fn frames_until(app: &mut pinsetter::tui::App, what: &str, done: impl Fn(&pinsetter::tui::App) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !done(app) {
+        assert!(Instant::now() < deadline, "the joiner's screen never showed {what}");
+        std::thread::sleep(Duration::from_millis(10));
+        app.follow(Duration::from_millis(10));
+    }
+}
+
+/// `play --join`'s screen without a terminal: the local bowling keys go to the host as the
+/// joined bowler's, a key out of turn says why it was refused, the throws come back through
+/// the feed, and the scorecard shows both bowlers with the one who is up marked.
+#[test]
+fn the_joiners_screen_bowls_with_the_local_keys_and_shows_both_cards() {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let host = Host::start(&dir.path().join("screen.jsonl"));
+    let address = host.address();
+    let (header, lines) = client::follow(&address, None).expect("following the game");
+    let seat = client::join(&address, None, "eve").expect("eve joins");
+    let mut app = pinsetter::tui::App::joining(header, lines, address.clone(), seat).expect("the screen");
+    let press = |app: &mut pinsetter::tui::App, code| app.handle_key(KeyEvent::new(code, KeyModifiers::NONE));
+    frames_until(&mut app, "eve on the lane", |app| app.driver.world.alley().bowlers().len() == 2);
+
+    press(&mut app, KeyCode::Char(' '));
+    frames_until(&mut app, "the refusal", |app| app.message.as_ref().is_some_and(|(m, _)| m.starts_with("refused")));
+    let said = app.message.as_ref().map(|(m, _)| m.clone()).unwrap_or_default();
+    assert_eq!(said, "refused: it is host's turn, not eve's");
+    let text = screen(&app, 160, 48);
+    assert!(text.contains("BOWLING") && text.contains("bowling as eve"), "{text}");
+    assert!(text.contains(">host") && text.contains(" eve "), "both rows, the host marked: {text}");
+    assert!(text.contains("refused: it is host's turn, not eve's"), "on the message line: {text}");
+    // A chaos key is the host's.
+    press(&mut app, KeyCode::Char('3'));
+    assert!(app.message.as_ref().is_some_and(|(m, _)| m.contains("the host's")), "{:?}", app.message);
+
+    // The host bowls their frame over their own stream; then the keys bowl for eve.
+    let mut first = FirstBowler::open(&address);
+    while app.driver.world.alley().bowler_up() == 0 {
+        frames_until(&mut app, "the host lining up", |app| {
+            app.driver.world.alley().phase() == Phase::Aiming || app.driver.world.alley().bowler_up() != 0
+        });
+        if app.driver.world.alley().bowler_up() != 0 {
+            break;
+        }
+        let before = rolls(&app.driver.world);
+        assert_eq!(first.send(true).0, tonic::Code::Ok);
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(first.send(true).0, tonic::Code::Ok);
+        frames_until(&mut app, "the host's roll", |app| {
+            rolls(&app.driver.world) > before && app.driver.world.alley().phase() == Phase::Aiming
+        });
+    }
+    press(&mut app, KeyCode::Right);
+    press(&mut app, KeyCode::Char(' '));
+    std::thread::sleep(Duration::from_millis(40));
+    app.follow(Duration::from_millis(10));
+    press(&mut app, KeyCode::Char(' '));
+    frames_until(&mut app, "eve's first roll", |app| {
+        !app.driver.world.alley().bowlers()[1].scorecard().rolls(1).is_empty()
+    });
+    let text = screen(&app, 160, 48);
+    let eve_done = app.driver.world.alley().bowlers()[1].scorecard().current_frame() > 1;
+    let marked = if eve_done { ">host" } else { ">eve" };
+    assert!(text.contains(marked), "eve marked while her frame goes on, the host once it is over: {text}");
+    let (host_driver, _, server) = host.stop();
+    server.stop();
+    let host_eve = host_driver.world.alley().bowlers()[1].scorecard().rolls(1).to_vec();
+    assert_eq!(host_eve.first(), app.driver.world.alley().bowlers()[1].scorecard().rolls(1).first());
 }

@@ -60,8 +60,9 @@ pub enum AlleyInput {
 pub const MAX_BOWLERS: usize = 6;
 /// Longest bowler name, in characters: it must fit the scorecard's name column.
 pub const MAX_NAME_CHARS: usize = 12;
-/// The lane's first bowler: the one a game starts with (the player at the keyboard).
-const FIRST_BOWLER: &str = "bowler 1";
+/// The lane's first bowler: the one a game starts with, the session's own player (`play`'s
+/// keyboard, the host of `play --listen`).
+const FIRST_BOWLER: &str = "host";
 
 /// Why a bowler's control or a join was refused. A refused control changes nothing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

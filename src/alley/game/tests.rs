@@ -348,7 +348,7 @@ struct Roll {
     pins: u8,
 }
 
-/// Bowls as whoever is up until every card is complete (each bowler's own line: `bowler 1`
+/// Bowls as whoever is up until every card is complete (each bowler's own line: the host
 /// straight, the others a pocket shot), returning every roll and every event.
 fn bowl_out(a: &mut Alley) -> (Vec<Roll>, Vec<AlleyEvent>) {
     let (mut rolls, mut events) = (Vec::new(), Vec::new());
@@ -391,10 +391,10 @@ fn two_bowlers_bowl_whole_frames_in_turn() {
     let mut a = alley(21);
     assert_eq!(a.join("bob"), Ok(1));
     assert_eq!(drain(&mut a), [AlleyEvent::BowlerJoined(1)]);
-    assert_eq!(a.bowlers().iter().map(Bowler::name).collect::<Vec<_>>(), ["bowler 1", "bob"]);
+    assert_eq!(a.bowlers().iter().map(Bowler::name).collect::<Vec<_>>(), ["host", "bob"]);
     let (rolls, events) = bowl_out(&mut a);
     let expected: Vec<(u8, u8)> = (1..=10).flat_map(|f| [(0, f), (1, f)]).collect();
-    assert_eq!(turns(&rolls), expected, "frame by frame, bowler 1 then bob");
+    assert_eq!(turns(&rolls), expected, "frame by frame, the host then bob");
     // Every change of bowler comes with a fresh rack, as between frames.
     let mut last_reset = None;
     for (i, event) in events.iter().enumerate() {
@@ -438,23 +438,23 @@ fn a_control_out_of_turn_is_refused_and_changes_nothing() {
     drain(&mut a);
     let before = (a.setup(), a.phase(), a.frame(), a.bowler_up());
     let refused = a.handle_as(1, AlleyInput::Move(3));
-    assert_eq!(refused, Err(TurnError::NotYourTurn { bowler: "bob".into(), up: "bowler 1".into() }));
-    assert_eq!(refused.unwrap_err().to_string(), "it is bowler 1's turn, not bob's");
+    assert_eq!(refused, Err(TurnError::NotYourTurn { bowler: "bob".into(), up: "host".into() }));
+    assert_eq!(refused.unwrap_err().to_string(), "it is host's turn, not bob's");
     assert_eq!(
         a.handle_as(1, AlleyInput::Power),
-        Err(TurnError::NotYourTurn { bowler: "bob".into(), up: "bowler 1".into() })
+        Err(TurnError::NotYourTurn { bowler: "bob".into(), up: "host".into() })
     );
-    assert_eq!(a.handle_as(1, AlleyInput::NewGame), Err(TurnError::NotFirstBowler { first: "bowler 1".into() }));
+    assert_eq!(a.handle_as(1, AlleyInput::NewGame), Err(TurnError::NotFirstBowler { first: "host".into() }));
     assert_eq!(a.handle_as(2, AlleyInput::Power), Err(TurnError::UnknownBowler(2)));
     assert_eq!((a.setup(), a.phase(), a.frame(), a.bowler_up()), before);
     assert_eq!(a.poll_event(), None);
-    // Bowler 1 bowls their frame; then it is bob's turn and bowler 1's controls are refused.
-    a.handle(AlleyInput::Move(4)).expect("bowler 1 is up");
+    // The host bowls their frame; then it is bob's turn and the host's controls are refused.
+    a.handle(AlleyInput::Move(4)).expect("the host is up");
     let setup = a.setup();
     while a.bowler_up() == 0 {
         bowl(&mut a, 40);
     }
-    assert_eq!(a.setup(), Setup { position_m: 0.0, ..setup }, "bob's own line, not bowler 1's");
+    assert_eq!(a.setup(), Setup { position_m: 0.0, ..setup }, "bob's own line, not the host's");
     assert!(matches!(a.handle(AlleyInput::Power), Err(TurnError::NotYourTurn { .. })));
     assert_eq!(a.phase(), Phase::Aiming);
     a.handle_as(1, AlleyInput::Power).expect("bob is up");
@@ -465,7 +465,7 @@ fn a_control_out_of_turn_is_refused_and_changes_nothing() {
 fn joins_are_checked() {
     let mut a = alley(24);
     assert_eq!(a.join("  "), Err(TurnError::NameRequired));
-    assert_eq!(a.join("bowler 1"), Err(TurnError::NameTaken("bowler 1".into())));
+    assert_eq!(a.join("host"), Err(TurnError::NameTaken("host".into())));
     assert!(matches!(a.join("a name far too long"), Err(TurnError::NameTooLong(_))));
     for n in 2..=MAX_BOWLERS {
         a.join(&format!("p{n}")).expect("room on the lane");
@@ -506,7 +506,7 @@ fn two_bowlers_replay_exactly() {
         let mut a = alley(27);
         a.join("bob").expect("joins");
         let refused = a.handle_as(1, AlleyInput::Move(2)).is_err();
-        a.handle(AlleyInput::Hook(-2)).expect("bowler 1 is up");
+        a.handle(AlleyInput::Hook(-2)).expect("the host is up");
         let (rolls, events) = bowl_out(&mut a);
         (refused, rolls, events, a.bowlers().iter().map(|b| b.scorecard().clone()).collect::<Vec<_>>())
     };
