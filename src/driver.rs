@@ -448,15 +448,51 @@ pub struct GameState {
     /// Running totals through each frame, once scorable.
     pub frame_totals: Vec<Option<u16>>,
     pub total: u16,
+    /// Every bowler's card is complete.
+    pub complete: bool,
+    /// Every bowler's card in turn order (the fields above are the first's).
+    pub bowlers: Vec<BowlerCard>,
+    /// Index into `bowlers` of the one whose turn it is.
+    pub up: u8,
+}
+
+/// One bowler's card in a [`GameState`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BowlerCard {
+    pub name: String,
+    pub rolls: Vec<Vec<u8>>,
+    pub frame_totals: Vec<Option<u16>>,
+    pub total: u16,
     pub complete: bool,
 }
+
+/// What changes whenever a [`GameState`] does: pins standing, frame, roll, bowlers, the one up,
+/// rolls bowled by all.
+type StateKey = ([bool; 10], u8, u8, usize, u8, usize);
 
 impl GameState {
     fn of(world: &World) -> GameState {
         let alley = world.alley();
         let card = alley.scorecard();
         let frames = card.current_frame();
+        let bowlers = alley
+            .bowlers()
+            .iter()
+            .map(|b| {
+                let card = b.scorecard();
+                BowlerCard {
+                    name: b.name().to_string(),
+                    rolls: (1..=card.current_frame()).map(|f| card.rolls(f).to_vec()).collect(),
+                    frame_totals: card.frame_totals().to_vec(),
+                    total: card.total(),
+                    complete: card.is_complete(),
+                }
+            })
+            .collect::<Vec<_>>();
         GameState {
+            complete: bowlers.iter().all(|b| b.complete),
+            up: alley.bowler_up(),
+            bowlers,
             tick: world.now().0 / TICK_MS,
             frame: alley.frame(),
             roll: alley.roll_in_frame(),
@@ -464,16 +500,19 @@ impl GameState {
             rolls: (1..=frames).map(|f| card.rolls(f).to_vec()).collect(),
             frame_totals: card.frame_totals().to_vec(),
             total: card.total(),
-            complete: card.is_complete(),
         }
     }
 
-    /// What changes whenever the state does, cheap to compute every frame.
-    fn key(world: &World) -> ([bool; 10], u8, u8, usize) {
+    /// What changes whenever the state does, cheap to compute every frame (a few cards at most).
+    fn key(world: &World) -> StateKey {
         let alley = world.alley();
-        let card = alley.scorecard();
-        let bowled = (1..=card.current_frame()).map(|f| card.rolls(f).len()).sum();
-        (alley.pins().map(|p| p.standing), alley.frame(), alley.roll_in_frame(), bowled)
+        let bowled = alley
+            .bowlers()
+            .iter()
+            .map(|b| (1..=b.scorecard().current_frame()).map(|f| b.scorecard().rolls(f).len()).sum::<usize>())
+            .sum();
+        let standing = alley.pins().map(|p| p.standing);
+        (standing, alley.frame(), alley.roll_in_frame(), alley.bowlers().len(), alley.bowler_up(), bowled)
     }
 }
 
@@ -506,7 +545,7 @@ struct FeedState {
     inputs: Vec<FeedLine>,
     reached: u64,
     state: Option<std::sync::Arc<GameState>>,
-    state_key: Option<([bool; 10], u8, u8, usize)>,
+    state_key: Option<StateKey>,
     end: Option<FeedLine>,
     live: tokio::sync::broadcast::Sender<FeedItem>,
 }

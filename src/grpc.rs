@@ -118,7 +118,19 @@ fn api_status(error: &ApiError) -> Status {
 }
 
 fn world_status(error: WorldError) -> Status {
-    api_status(&crate::api::world_error(error))
+    use crate::alley::TurnError;
+    let code = match &error {
+        WorldError::Bowling(TurnError::NameRequired | TurnError::NameTooLong(_) | TurnError::UnknownBowler(_)) => {
+            Code::InvalidArgument
+        }
+        WorldError::Bowling(TurnError::NameTaken(_)) => Code::AlreadyExists,
+        WorldError::Bowling(TurnError::LaneFull) => Code::ResourceExhausted,
+        WorldError::Bowling(TurnError::NotYourTurn { .. } | TurnError::NotFirstBowler { .. } | TurnError::GameOver) => {
+            Code::FailedPrecondition
+        }
+        _ => return api_status(&crate::api::world_error(error)),
+    };
+    Status::new(code, error.to_string())
 }
 
 fn with_metadata(status: Status, pairs: &[(&'static str, &str)]) -> Status {
@@ -423,14 +435,28 @@ fn game_line(line: FeedLine) -> proto::GameUpdate {
     proto::GameUpdate { update: Some(update) }
 }
 
-fn game_state(state: &crate::driver::GameState) -> proto::GameUpdate {
-    let frames = state
-        .rolls
+/// A card's frames as the proto has them: the rolls of each frame bowled, its running total.
+fn proto_frames(rolls: &[Vec<u8>], totals: &[Option<u16>]) -> Vec<proto::Frame> {
+    rolls
         .iter()
         .enumerate()
         .map(|(i, rolls)| proto::Frame {
             rolls: rolls.iter().map(|&r| u32::from(r)).collect(),
-            score: state.frame_totals.get(i).copied().flatten().map(u32::from),
+            score: totals.get(i).copied().flatten().map(u32::from),
+        })
+        .collect()
+}
+
+fn game_state(state: &crate::driver::GameState) -> proto::GameUpdate {
+    let frames = proto_frames(&state.rolls, &state.frame_totals);
+    let bowlers = state
+        .bowlers
+        .iter()
+        .map(|b| proto::BowlerCard {
+            name: b.name.clone(),
+            frames: proto_frames(&b.rolls, &b.frame_totals),
+            total: u32::from(b.total),
+            complete: b.complete,
         })
         .collect();
     proto::GameUpdate {
@@ -442,18 +468,22 @@ fn game_state(state: &crate::driver::GameState) -> proto::GameUpdate {
             frames,
             total: u32::from(state.total),
             complete: state.complete,
+            bowlers,
+            up: u32::from(state.up),
         })),
     }
 }
 
-/// One action, as the World's inbox takes it: a request answered like the HTTP API's, or an
-/// input of its own.
+/// One action, as the World's inbox takes it: a request answered like the HTTP API's, an
+/// input of its own, or a bowler joining (answered with their index).
 enum Act {
     Request(WorldRequest),
     Input(Input),
+    Join(String),
 }
 
-fn action(action: proto::Action) -> Result<Act, Status> {
+/// `action` as the World takes it, from a stream that bowls as `bowler` once it has joined.
+fn action(action: proto::Action, bowler: Option<u8>) -> Result<Act, Status> {
     use crate::alley::AlleyInput;
     use proto::action::Action as A;
     use proto::bowl::Control;
@@ -468,7 +498,7 @@ fn action(action: proto::Action) -> Result<Act, Status> {
     Ok(match action.action {
         None => {
             return Err(Status::invalid_argument(
-                "action: Required value: one of knock, restore, reset, scale, cordon, bowl",
+                "action: Required value: one of knock, restore, reset, scale, cordon, bowl, join",
             ));
         }
         Some(A::Knock(name)) => Act::Request(WorldRequest::Knock(node(name, "knock")?)),
@@ -493,16 +523,44 @@ fn action(action: proto::Action) -> Result<Act, Status> {
         Some(A::Cordon(cordon)) => {
             Act::Input(Input::Cordon { node: node(cordon.node, "cordon.node")?, unschedulable: cordon.unschedulable })
         }
-        Some(A::Bowl(bowl)) => Act::Input(Input::Alley(match bowl.control {
-            Some(Control::Move(n)) => AlleyInput::Move(step(n, "move")?),
-            Some(Control::Aim(n)) => AlleyInput::Aim(step(n, "aim")?),
-            Some(Control::Hook(n)) => AlleyInput::Hook(step(n, "hook")?),
-            Some(Control::Power(true)) => AlleyInput::Power,
-            Some(Control::Power(false)) | None => {
-                return Err(Status::invalid_argument("bowl: Required value: one of move, aim, hook, power"));
+        Some(A::Bowl(bowl)) => {
+            let control = match bowl.control {
+                Some(Control::Move(n)) => AlleyInput::Move(step(n, "move")?),
+                Some(Control::Aim(n)) => AlleyInput::Aim(step(n, "aim")?),
+                Some(Control::Hook(n)) => AlleyInput::Hook(step(n, "hook")?),
+                Some(Control::Power(true)) => AlleyInput::Power,
+                Some(Control::Power(false)) | None => {
+                    return Err(Status::invalid_argument("bowl: Required value: one of move, aim, hook, power"));
+                }
+            };
+            Act::Input(match bowler {
+                Some(bowler) => Input::Bowl { bowler, control },
+                None => Input::Alley(control),
+            })
+        }
+        Some(A::Join(join)) => {
+            if let Some(bowler) = bowler {
+                return Err(Status::failed_precondition(format!(
+                    "this stream has already joined the game (as bowler {bowler}, from 0): open another Act stream to join as someone else"
+                )));
             }
-        })),
+            Act::Join(join.name.trim().to_string())
+        }
     })
+}
+
+/// A bowler joins: the input, then their index, found by their name (names are unique on a
+/// lane, and nobody leaves, so the name still finds them).
+async fn join(world: &WorldHandle, name: String) -> Result<u8, Status> {
+    match world.send_input(Input::JoinBowler { name: name.clone() }).await {
+        Err(e) => return Err(api_status(&e)),
+        Ok(answer) => answer.map_err(world_status)?,
+    };
+    let found = world
+        .read(move |w| w.alley().bowlers().iter().position(|b| b.name() == name))
+        .await
+        .map_err(|e| api_status(&e))?;
+    found.and_then(|i| u8::try_from(i).ok()).ok_or_else(|| Status::internal("the bowler who joined is not on the lane"))
 }
 
 #[tonic::async_trait]
@@ -664,6 +722,8 @@ impl Pinsetter for Service {
         tokio::spawn(async move {
             let run = async {
                 let mut index = 0;
+                // Set by a join: the stream's bowls are this bowler's from then on.
+                let mut bowler: Option<u8> = None;
                 loop {
                     let next = tokio::select! {
                         () = results.closed() => return,
@@ -677,8 +737,14 @@ impl Pinsetter for Service {
                             return;
                         }
                     };
-                    let answered = match self::action(action) {
+                    let mut joined = None;
+                    let answered = match self::action(action, bowler) {
                         Err(status) => Err(status),
+                        Ok(Act::Join(name)) => join(&world, name).await.map(|i| {
+                            joined = Some(i);
+                            bowler = Some(i);
+                            Answer::Done
+                        }),
                         Ok(Act::Request(request)) => match world.submit(request).await {
                             Err(e) => Err(api_status(&e)),
                             Ok(answer) => answer.map_err(world_status),
@@ -697,12 +763,14 @@ impl Pinsetter for Service {
                                 Answer::Object(object) => serde_json::to_vec(&object).unwrap_or_default(),
                                 _ => Vec::new(),
                             },
+                            bowler: joined.map(u32::from),
                         },
                         Err(status) => proto::ActionResult {
                             index,
                             code: status.code() as i32,
                             message: status.message().to_string(),
                             object: Vec::new(),
+                            bowler: None,
                         },
                     };
                     if results.send(Ok(result)).await.is_err() {

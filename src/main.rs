@@ -291,6 +291,17 @@ struct PlayArgs {
     /// A new game (`n`) ends the recording: the file holds the first game.
     #[arg(long, value_name = "FILE", allow_hyphen_values = true)]
     record: Option<std::path::PathBuf>,
+    /// Bowl in someone else's game instead: grpc://HOST:PORT of a `play --listen` (grpcs://
+    /// when it serves --tls). You take turns with its player, frame by frame; its lane, seed
+    /// and timing are the host's.
+    #[arg(long, value_name = "ADDRESS", conflicts_with_all = ["listen", "record"], allow_hyphen_values = true)]
+    join: Option<String>,
+    /// Your name on the scorecard, with --join (1 to 12 characters; default: $USER).
+    #[arg(long, requires = "join", allow_hyphen_values = true)]
+    name: Option<String>,
+    /// A bearer token, with --join, when the host has --token-file.
+    #[arg(long, requires = "join", allow_hyphen_values = true)]
+    token: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -518,6 +529,9 @@ fn input_log(
 }
 
 fn play(args: PlayArgs) -> Result<()> {
+    if let Some(address) = &args.join {
+        return join(address, args.name.as_deref(), args.token.as_deref());
+    }
     let epoch = real_time_epoch();
     let scenario = args.lane.scenario()?;
     let log = input_log(args.record.as_deref(), args.lane.seed, args.lane.timing, epoch, &scenario)?;
@@ -643,6 +657,19 @@ fn watch(args: WatchArgs) -> Result<()> {
     let (header, feed) = pinsetter::grpc::client::follow(&args.address, args.token.as_deref())
         .with_context(|| format!("cannot follow the game at {}", args.address))?;
     pinsetter::tui::spectate(header, feed, args.address)
+}
+
+/// `pinsetter play --join ADDRESS`: checks for a terminal before taking a seat (a bowler who
+/// joins stays on the host's scorecard), follows the game, joins it, then plays it.
+fn join(address: &str, name: Option<&str>, token: Option<&str>) -> Result<()> {
+    pinsetter::tui::require_terminal()?;
+    let user = std::env::var("USER").ok().map(|u| u.chars().take(pinsetter::alley::MAX_NAME_CHARS).collect());
+    let name = name.map(str::to_string).or(user).unwrap_or_else(|| "guest".to_string());
+    let (header, feed) = pinsetter::grpc::client::follow(address, token)
+        .with_context(|| format!("cannot follow the game at {address}"))?;
+    let seat = pinsetter::grpc::client::join(address, token, &name)
+        .with_context(|| format!("cannot join the game at {address}"))?;
+    pinsetter::tui::join(header, feed, address.to_string(), seat)
 }
 
 /// `pinsetter replay FILE`: the log is read (and refused if it is not one this build replays)

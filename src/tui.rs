@@ -7,7 +7,7 @@ pub mod high_scores;
 pub mod theme;
 pub mod view;
 
-pub use following::{Following, replay, spectate};
+pub use following::{Following, join, replay, spectate};
 pub use high_scores::HighScore;
 
 use crate::alley::{AlleyEvent, AlleyInput, Phase};
@@ -188,6 +188,14 @@ impl App {
                 }
                 // A followed game's score is not the spectator's: no high score, no new-game menu.
                 Output::Alley(AlleyEvent::GameOver { score }) if self.following.is_none() => self.game_over(score),
+                Output::Alley(AlleyEvent::BowlerJoined(bowler)) => {
+                    let name = self.bowler_name(bowler);
+                    self.say(format!("{name} joined the game: they start at frame 1 of their own card"));
+                }
+                Output::Alley(AlleyEvent::BowlerUp(bowler)) => {
+                    let name = self.bowler_name(bowler);
+                    self.say(format!("{name} is up"));
+                }
                 Output::Event(e) if e.reason == "Scheduled" => {
                     if let Some(name) = e.object.strip_prefix("pod/") {
                         self.flash_pods.insert(ObjectKey::new("default", name), e.at + FLASH);
@@ -201,6 +209,13 @@ impl App {
         if self.deployments.len() != self.driver.world.cluster().store.len::<Deployment>() {
             self.index_deployments();
         }
+    }
+
+    fn bowler_name(&self, bowler: u8) -> String {
+        let bowlers = self.driver.world.alley().bowlers();
+        bowlers
+            .get(usize::from(bowler))
+            .map_or_else(|| format!("bowler {}", u16::from(bowler) + 1), |b| b.name().to_string())
     }
 
     fn game_over(&mut self, score: u16) {

@@ -58,8 +58,19 @@ pub enum Input {
     /// Switch the scheduling policy (the game's `s` key). Pods already bound stay where they are;
     /// the next scheduling cycle uses the new policy.
     SetPolicy(#[serde(with = "serde_policy")] Policy),
-    /// A bowling control.
+    /// A bowling control of the lane's first bowler (the player at the keyboard).
     Alley(AlleyInput),
+    /// A bowling control of bowler `bowler` (index into [`Alley::bowlers`]), refused when it
+    /// is not their turn (`pinsetter play --join`'s keys, through gRPC `Act`).
+    Bowl {
+        bowler: u8,
+        control: AlleyInput,
+    },
+    /// A bowler joins the game (`pinsetter play --join --name NAME`), starting at frame 1 of
+    /// their own card.
+    JoinBowler {
+        name: String,
+    },
     /// An API server write or a pin agent's message, answered by a [`Reply`] with this id
     /// (from [`World::poll_reply`]).
     Request {
@@ -206,6 +217,8 @@ pub enum WorldError {
     /// The Eviction API refused: a PodDisruptionBudget allows no disruption now.
     #[error(transparent)]
     Eviction(#[from] EvictionError),
+    #[error(transparent)]
+    Bowling(#[from] crate::alley::TurnError),
 }
 
 /// Something that went wrong while the World ran on its own (not in answer to an input):
@@ -506,7 +519,11 @@ impl World {
                     self.emit(Output::Note { at: now, text });
                 }
             }
-            Input::Alley(input) => self.alley.handle(input),
+            Input::Alley(input) => self.alley.handle(input)?,
+            Input::Bowl { bowler, control } => self.alley.handle_as(bowler, control)?,
+            Input::JoinBowler { name } => {
+                self.alley.join(&name)?;
+            }
             Input::Request { id, request } => {
                 let result = self.request(request);
                 self.replies.push_back(Reply { id, result });
@@ -1218,6 +1235,56 @@ mod tests {
         let replies: Vec<Reply> = std::iter::from_fn(|| world.poll_reply()).collect();
         assert!(replies.iter().all(|r| r.result.is_ok()), "{replies:?}");
         assert_eq!(world.cluster().store.len::<CustomObject>(), 0);
+    }
+
+    /// Two bowlers through the World: a join and controls are logged inputs (they survive the
+    /// log's JSON), a control out of turn is refused and changes nothing, and the same inputs
+    /// give the same digest and the same two cards.
+    #[test]
+    fn two_bowlers_take_turns_through_logged_inputs() {
+        let run = || {
+            let mut world = World::new(3, Preset::Arcade, &Scenario::resolve("tiny").unwrap()).unwrap();
+            let apply = |world: &mut World, input: Input| {
+                let line = serde_json::to_string(&input).unwrap();
+                let back: Input = serde_json::from_str(&line).unwrap();
+                assert_eq!(back, input, "{line}");
+                world.handle_input(back)
+            };
+            apply(&mut world, Input::JoinBowler { name: "bob".into() }).unwrap();
+            let out_of_turn = apply(&mut world, Input::Bowl { bowler: 1, control: AlleyInput::Power });
+            assert!(
+                matches!(&out_of_turn, Err(WorldError::Bowling(crate::alley::TurnError::NotYourTurn { .. }))),
+                "{out_of_turn:?}"
+            );
+            assert_eq!(world.alley().phase(), crate::alley::Phase::Aiming, "the refusal changed nothing");
+            let mut turns = Vec::new();
+            while world.alley().phase() != crate::alley::Phase::GameOver && world.now() < Millis(3_000_000) {
+                let up = world.alley().bowler_up();
+                let (bowler, frame) = (up, world.alley().frame());
+                if turns.last() != Some(&(bowler, frame)) {
+                    turns.push((bowler, frame));
+                }
+                let power = Input::Bowl { bowler: up, control: AlleyInput::Power };
+                apply(&mut world, power.clone()).unwrap();
+                for _ in 0..4 + u32::from(up) {
+                    world.step();
+                }
+                apply(&mut world, power).unwrap();
+                while world.alley().phase() != crate::alley::Phase::Aiming
+                    && world.alley().phase() != crate::alley::Phase::GameOver
+                {
+                    world.step();
+                }
+                while world.poll_output().is_some() {}
+            }
+            let cards: Vec<_> = world.alley().bowlers().iter().map(|b| b.scorecard().clone()).collect();
+            (turns, cards, world.digest())
+        };
+        let (turns, cards, digest) = run();
+        let expected: Vec<(u8, u8)> = (1..=10).flat_map(|f| [(0, f), (1, f)]).collect();
+        assert_eq!(turns, expected);
+        assert!(cards.iter().all(crate::alley::ScoreCard::is_complete));
+        assert_eq!(run(), (turns, cards, digest), "same inputs, same game, same digest");
     }
 
     /// Issue 10: API writes and agent messages are inputs (serializable, so they can be logged)

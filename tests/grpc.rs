@@ -263,6 +263,7 @@ fn grpcio_watches_resumes_acts_and_sees_the_knocked_node_go_not_ready() {
     let address = serve.addr.trim_start_matches("http://").to_string();
     let out = run_python(&python, &["plain", &address], &[]);
     assert!(out.contains("pin-3 NotReady"), "{out}");
+    assert!(out.contains("joined as bowler 1, refused out of turn"), "{out}");
     assert!(out.trim_end().ends_with("ok"), "{out}");
 }
 

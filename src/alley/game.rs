@@ -56,6 +56,58 @@ pub enum AlleyInput {
     NewGame,
 }
 
+/// Most bowlers one lane takes, as an alley's scoring console (and the scorecard's rows) allows.
+pub const MAX_BOWLERS: usize = 6;
+/// Longest bowler name, in characters: it must fit the scorecard's name column.
+pub const MAX_NAME_CHARS: usize = 12;
+/// The lane's first bowler: the one a game starts with, the session's own player (`play`'s
+/// keyboard, the host of `play --listen`).
+const FIRST_BOWLER: &str = "host";
+
+/// Why a bowler's control or a join was refused. A refused control changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TurnError {
+    #[error("it is {up}'s turn, not {bowler}'s")]
+    NotYourTurn { bowler: String, up: String },
+    #[error("no bowler {0} on this lane")]
+    UnknownBowler(u8),
+    #[error("only {first} (the lane's first bowler) can start a new game")]
+    NotFirstBowler { first: String },
+    #[error("name: Required value")]
+    NameRequired,
+    #[error("name: Invalid value: {0:?}: must be no more than {MAX_NAME_CHARS} characters")]
+    NameTooLong(String),
+    #[error("a bowler named {0:?} is already on this lane")]
+    NameTaken(String),
+    #[error("the lane is full: {MAX_BOWLERS} bowlers at most")]
+    LaneFull,
+    #[error("the game is over: the lane's first bowler starts a new one")]
+    GameOver,
+}
+
+/// One bowler on the lane: their name, their own sheet and their own setup (each bowler keeps
+/// their line between turns, as at a real lane).
+#[derive(Debug, Clone)]
+pub struct Bowler {
+    name: String,
+    card: ScoreCard,
+    steps: SetupSteps,
+}
+
+impl Bowler {
+    fn new(name: &str) -> Bowler {
+        Bowler { name: name.to_string(), card: ScoreCard::new(), steps: SetupSteps::default() }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn scorecard(&self) -> &ScoreCard {
+        &self.card
+    }
+}
+
 /// Something that happened, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AlleyEvent {
@@ -75,9 +127,14 @@ pub enum AlleyEvent {
     /// All ten stand again.
     RackReset,
     FrameComplete(u8),
+    /// Every bowler's card is complete; `score` is the first bowler's (the local player's).
     GameOver {
         score: u16,
     },
+    /// A bowler joined the lane (index into [`Alley::bowlers`]).
+    BowlerJoined(u8),
+    /// The turn passed to another bowler (only ever with two or more).
+    BowlerUp(u8),
 }
 
 /// Bookkeeping for the roll in progress.
@@ -89,17 +146,22 @@ struct RollClock {
     gutter: bool,
 }
 
-/// One lane and one bowler's game.
+/// One lane and its bowlers' game. Turns go as in ten-pin bowling: each bowler in join order
+/// bowls a whole frame of their own card, then the next bowler does; a bowler who joined late
+/// starts at frame 1 of their own card when the turn reaches them and bowls on alone once the
+/// others are done. The pinsetter sets a full rack for every bowler's frame.
 #[derive(Debug, Clone)]
 pub struct Alley {
     rng: Xoshiro256PlusPlus,
     phase: Phase,
-    steps: SetupSteps,
+    /// Never empty: the game starts with its first bowler.
+    bowlers: Vec<Bowler>,
+    /// Index into `bowlers` of the one whose turn it is.
+    up: usize,
     meter_ms: u64,
     power: Option<f64>,
     ball: Option<Ball>,
     rack: Rack,
-    card: ScoreCard,
     frame: u8,
     roll: u8,
     clock: RollClock,
@@ -117,12 +179,12 @@ impl Alley {
         Self {
             rng,
             phase: Phase::Aiming,
-            steps: SetupSteps::default(),
+            bowlers: vec![Bowler::new(FIRST_BOWLER)],
+            up: 0,
             meter_ms: 0,
             power: None,
             ball: None,
             rack: Rack::default(),
-            card: ScoreCard::new(),
             frame: 1,
             roll: 1,
             clock: RollClock::default(),
@@ -133,15 +195,37 @@ impl Alley {
         }
     }
 
-    /// Applies a player control. Controls that make no sense in the current
-    /// phase (aiming while the ball rolls, power after the game) are ignored,
-    /// so a shell can forward every key press without checking first.
-    pub fn handle(&mut self, input: AlleyInput) {
+    /// Applies a control of the lane's first bowler (the player at the keyboard); see
+    /// [`Alley::handle_as`]. With one bowler it is always their turn, so nothing is refused.
+    pub fn handle(&mut self, input: AlleyInput) -> Result<(), TurnError> {
+        self.handle_as(0, input)
+    }
+
+    /// Applies bowler `bowler`'s control. Controls that make no sense in the current phase
+    /// (aiming while the ball rolls, power after the game) are ignored, so a shell can forward
+    /// every key press without checking first; a control from a bowler whose turn it is not is
+    /// refused, and a new game is the first bowler's to start.
+    pub fn handle_as(&mut self, bowler: u8, input: AlleyInput) -> Result<(), TurnError> {
+        let index = usize::from(bowler);
+        let Some(who) = self.bowlers.get(index) else { return Err(TurnError::UnknownBowler(bowler)) };
+        if input == AlleyInput::NewGame {
+            if index != 0 {
+                return Err(TurnError::NotFirstBowler { first: self.bowlers[0].name.clone() });
+            }
+            self.new_game();
+            return Ok(());
+        }
+        if self.phase == Phase::GameOver {
+            return Ok(());
+        }
+        if index != self.up {
+            return Err(TurnError::NotYourTurn { bowler: who.name.clone(), up: self.bowlers[self.up].name.clone() });
+        }
+        let steps = &mut self.bowlers[self.up].steps;
         match (self.phase, input) {
-            (_, AlleyInput::NewGame) => self.new_game(),
-            (Phase::Aiming, AlleyInput::Move(d)) => self.steps.nudge_boards(d),
-            (Phase::Aiming, AlleyInput::Aim(d)) => self.steps.nudge_aim(d),
-            (Phase::Aiming, AlleyInput::Hook(d)) => self.steps.nudge_hook(d),
+            (Phase::Aiming, AlleyInput::Move(d)) => steps.nudge_boards(d),
+            (Phase::Aiming, AlleyInput::Aim(d)) => steps.nudge_aim(d),
+            (Phase::Aiming, AlleyInput::Hook(d)) => steps.nudge_hook(d),
             (Phase::Aiming, AlleyInput::Power) => {
                 self.meter_ms = 0;
                 self.phase = Phase::Power;
@@ -149,6 +233,42 @@ impl Alley {
             (Phase::Power, AlleyInput::Power) => self.release(),
             _ => {}
         }
+        Ok(())
+    }
+
+    /// A bowler joins the lane (a remote player): they start at frame 1 of their own empty card
+    /// and bowl when the turn reaches them. Returns their index.
+    pub fn join(&mut self, name: &str) -> Result<u8, TurnError> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(TurnError::NameRequired);
+        }
+        if name.chars().count() > MAX_NAME_CHARS {
+            return Err(TurnError::NameTooLong(name.to_string()));
+        }
+        if self.bowlers.iter().any(|b| b.name == name) {
+            return Err(TurnError::NameTaken(name.to_string()));
+        }
+        if self.bowlers.len() >= MAX_BOWLERS {
+            return Err(TurnError::LaneFull);
+        }
+        if self.phase == Phase::GameOver {
+            return Err(TurnError::GameOver);
+        }
+        let index = u8::try_from(self.bowlers.len()).map_err(|_| TurnError::LaneFull)?;
+        self.bowlers.push(Bowler::new(name));
+        self.events.push_back(AlleyEvent::BowlerJoined(index));
+        Ok(index)
+    }
+
+    /// Everyone on the lane, in turn order (index 0 is the first bowler).
+    pub fn bowlers(&self) -> &[Bowler] {
+        &self.bowlers
+    }
+
+    /// Index of the bowler whose turn it is (the last to bowl, once the game is over).
+    pub fn bowler_up(&self) -> u8 {
+        u8::try_from(self.up).unwrap_or(u8::MAX)
     }
 
     /// Advances game time. Any `dt_ms` is fine: idle phases return at once
@@ -211,8 +331,9 @@ impl Alley {
         self.phase
     }
 
+    /// The setup of the bowler whose turn it is.
     pub fn setup(&self) -> Setup {
-        self.steps.setup()
+        self.bowlers[self.up].steps.setup()
     }
 
     pub fn ball(&self) -> Option<BallView> {
@@ -234,11 +355,13 @@ impl Alley {
         }
     }
 
+    /// The first bowler's card (the only one, unless someone joined).
     pub fn scorecard(&self) -> &ScoreCard {
-        &self.card
+        &self.bowlers[0].card
     }
 
-    /// The frame being bowled; while a result shows, the frame of that roll.
+    /// The frame being bowled (on the card of the bowler who is up); while a result shows, the
+    /// frame of that roll.
     pub fn frame(&self) -> u8 {
         self.frame
     }
@@ -258,11 +381,15 @@ impl Alley {
         }
     }
 
+    /// Everyone stays on the lane with their setup and a clean card; the first bowler starts.
     fn new_game(&mut self) {
         let rng = self.rng.clone();
-        let steps = self.steps;
+        let mut bowlers = std::mem::take(&mut self.bowlers);
+        for bowler in &mut bowlers {
+            bowler.card = ScoreCard::new();
+        }
         *self = Self::new(rng);
-        self.steps = steps;
+        self.bowlers = bowlers;
         self.events.push_back(AlleyEvent::RackReset);
     }
 
@@ -308,8 +435,9 @@ impl Alley {
         self.ball = None;
         // Chaos can re-stand a pin the bowler already felled this frame;
         // the sheet must still add up, so the count is capped by the rules.
-        let pins = self.rack.pinfall().min(self.card.max_next_roll());
-        let Ok(rec) = self.card.record(pins) else {
+        let card = &mut self.bowlers[self.up].card;
+        let pins = self.rack.pinfall().min(card.max_next_roll());
+        let Ok(rec) = card.record(pins) else {
             // Unreachable in practice (no roll starts once the card is
             // complete), but a game over is the only sane place to land.
             self.end_game();
@@ -343,20 +471,34 @@ impl Alley {
         if rec.frame_complete {
             self.events.push_back(AlleyEvent::FrameComplete(rec.frame));
         }
-        if rec.game_complete {
-            self.end_game();
-        } else {
-            self.frame = self.card.current_frame();
-            self.roll = self.card.current_roll();
-            self.power = None;
-            self.phase = Phase::Aiming;
+        let next = if rec.frame_complete || rec.game_complete { self.next_bowler() } else { Some(self.up) };
+        match next {
+            None => self.end_game(),
+            Some(next) => {
+                if next != self.up {
+                    self.up = next;
+                    self.events.push_back(AlleyEvent::BowlerUp(self.bowler_up()));
+                }
+                let card = &self.bowlers[self.up].card;
+                self.frame = card.current_frame();
+                self.roll = card.current_roll();
+                self.power = None;
+                self.phase = Phase::Aiming;
+            }
         }
+    }
+
+    /// Who bowls the next frame: the next bowler in join order whose card is not complete,
+    /// coming round to the one who just bowled; none once every card is complete.
+    fn next_bowler(&self) -> Option<usize> {
+        let count = self.bowlers.len();
+        (1..=count).map(|step| (self.up + step) % count).find(|&i| !self.bowlers[i].card.is_complete())
     }
 
     fn end_game(&mut self) {
         self.power = None;
         self.phase = Phase::GameOver;
-        self.events.push_back(AlleyEvent::GameOver { score: self.card.total() });
+        self.events.push_back(AlleyEvent::GameOver { score: self.bowlers[0].card.total() });
     }
 }
 

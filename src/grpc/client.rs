@@ -1,7 +1,9 @@
-//! Clients of the gRPC service: [`follow`] (a live game, for a spectator's replica World) and
-//! [`watch`] (`pinsetter ctl --grpc watch`).
+//! Clients of the gRPC service: [`follow`] (a live game, for a spectator's replica World),
+//! [`join`] (a seat in it, for `pinsetter play --join`) and [`watch`] (`pinsetter ctl --grpc
+//! watch`).
 
 use super::proto;
+use crate::alley::AlleyInput;
 use crate::driver::{FeedLine, LogHeader};
 use anyhow::{Context, Result, bail};
 use tonic::transport::{Channel, Endpoint};
@@ -114,6 +116,117 @@ pub fn follow(address: &str, token: Option<&str>) -> Result<(LogHeader, std::syn
         })
         .context("starting the game follower's thread")?;
     Ok((header, received))
+}
+
+/// Controls a bowler may have queued for the server; key presses beyond it are refused on the
+/// spot rather than piling up.
+const SEAT_QUEUE: usize = 32;
+
+/// A bowler's seat in someone else's game (`pinsetter play --join`): one `Act` stream that
+/// joined, whose controls are that bowler's. Each control sent is answered on `answers`, in
+/// order: `Ok` applied, `Err` the server's refusal (not this bowler's turn). The stream lives on
+/// a background thread until the seat is dropped or the server ends it (`answers` then closes
+/// after saying why).
+pub struct Seat {
+    /// The bowler's index on the lane (into `Alley::bowlers`).
+    pub bowler: u8,
+    pub name: String,
+    controls: tokio::sync::mpsc::Sender<AlleyInput>,
+    pub answers: std::sync::mpsc::Receiver<Result<(), String>>,
+}
+
+impl Seat {
+    /// Sends one control; refused at once when the queue is full or the stream has ended.
+    pub fn send(&self, control: AlleyInput) -> Result<(), String> {
+        use tokio::sync::mpsc::error::TrySendError;
+        self.controls.try_send(control).map_err(|e| match e {
+            TrySendError::Full(_) => "too many controls waiting for the server: slow down".to_string(),
+            TrySendError::Closed(_) => "the game's Act stream has ended".to_string(),
+        })
+    }
+}
+
+/// A control as the `Bowl` action says it (a new game is not a remote bowler's to start).
+fn bowl_action(control: AlleyInput) -> Option<proto::Action> {
+    use proto::bowl::Control;
+    let control = match control {
+        AlleyInput::Move(n) => Control::Move(n.into()),
+        AlleyInput::Aim(n) => Control::Aim(n.into()),
+        AlleyInput::Hook(n) => Control::Hook(n.into()),
+        AlleyInput::Power => Control::Power(true),
+        AlleyInput::NewGame => return None,
+    };
+    Some(proto::Action { action: Some(proto::action::Action::Bowl(proto::Bowl { control: Some(control) })) })
+}
+
+/// Joins the game at `address` as bowler `name` (see [`Seat`]). A refused join (a name taken,
+/// a full lane, no permission) is an error saying why.
+pub fn join(address: &str, token: Option<&str>, name: &str) -> Result<Seat> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the gRPC client's runtime")?;
+    let (actions, queue) = tokio::sync::mpsc::channel::<proto::Action>(SEAT_QUEUE);
+    let (mut results, bowler) = runtime.block_on(async {
+        let mut client = connect(address, token).await?;
+        let join = proto::Action { action: Some(proto::action::Action::Join(proto::Join { name: name.to_string() })) };
+        actions.send(join).await.context("queueing the join")?;
+        let mut results = client
+            .act(tokio_stream::wrappers::ReceiverStream::new(queue))
+            .await
+            .map_err(status_error)
+            .context("opening the game's Act stream")?
+            .into_inner();
+        let joined = results
+            .message()
+            .await
+            .map_err(status_error)
+            .context("joining the game")?
+            .context("the server ended the Act stream before answering the join")?;
+        if joined.code != tonic::Code::Ok as i32 {
+            bail!("joining the game as {name:?} was refused: {}", joined.message);
+        }
+        let bowler = joined.bowler.context("the server answered the join without a bowler index")?;
+        anyhow::Ok((results, u8::try_from(bowler).context("a bowler index beyond the lane")?))
+    })?;
+    let (controls, mut wanted) = tokio::sync::mpsc::channel::<AlleyInput>(SEAT_QUEUE);
+    let (answered, answers) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("pinsetter-seat".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                loop {
+                    tokio::select! {
+                        control = wanted.recv() => {
+                            let Some(control) = control else { return };
+                            let Some(action) = bowl_action(control) else {
+                                answered.send(Err("a new game is the host's to start".to_string())).ok();
+                                continue;
+                            };
+                            if actions.send(action).await.is_err() {
+                                answered.send(Err("the game's Act stream has ended".to_string())).ok();
+                                return;
+                            }
+                        }
+                        result = results.message() => {
+                            let ended = !matches!(result, Ok(Some(_)));
+                            let answer = match result {
+                                Ok(Some(result)) if result.code == tonic::Code::Ok as i32 => Ok(()),
+                                Ok(Some(result)) => Err(result.message),
+                                Ok(None) => Err("the host ended the game's Act stream".to_string()),
+                                Err(status) => Err(format!("the game's Act stream ended: {}", status.message())),
+                            };
+                            // The player may have quit: nobody is left to tell.
+                            if answered.send(answer).is_err() || ended {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        })
+        .context("starting the bowler's thread")?;
+    Ok(Seat { bowler, name: name.trim().to_string(), controls, answers })
 }
 
 /// Streams `kind`'s changes over gRPC, calling `each` per event until the stream or `each` ends

@@ -1,13 +1,18 @@
 //! The game screen for a session followed rather than played: `pinsetter watch` (spectating a
 //! live game through a feed) and `pinsetter replay FILE` (a recording, with pause, speed and
 //! seek). The World on screen is a [`Follower`]'s replica; the screen is `play`'s, read-only:
-//! the keys that would change the game only say so.
+//! the keys that would change the game only say so. `pinsetter play --join` is the spectator
+//! with a seat ([`Seat`]): its bowling keys are sent to the host as that bowler's `Bowl`
+//! actions, and the replica shows their throws when the feed brings them back, as it shows the
+//! host's. The chaos and cluster keys stay the host's.
 
 use super::{App, Overlay, PlayOptions, Result};
+use crate::alley::AlleyInput;
 use crate::alley::Phase;
 use crate::clock::{Epoch, TICK_MS};
 use crate::driver::{FeedLine, LogHeader, RecordedSession};
 use crate::follow::{DigestCheck, Follower, tick_of};
+use crate::grpc::client::Seat;
 use anyhow::Context;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::sync::mpsc::{Receiver, TryRecvError};
@@ -29,6 +34,8 @@ pub struct Following {
     pub kind: FollowKind,
     /// The end overlay has been shown (it shows once per arrival at the end).
     end_shown: bool,
+    /// Set when this screen bowls in the followed game (`play --join`).
+    pub seat: Option<Seat>,
 }
 
 pub enum FollowKind {
@@ -48,9 +55,13 @@ impl Following {
         matches!(self.kind, FollowKind::Replay { .. })
     }
 
-    /// The screen's marker: SPECTATING or REPLAY.
+    /// The screen's marker: SPECTATING, BOWLING or REPLAY.
     pub fn label(&self) -> &'static str {
-        if self.is_replay() { "REPLAY" } else { "SPECTATING" }
+        match (&self.kind, &self.seat) {
+            (FollowKind::Replay { .. }, _) => "REPLAY",
+            (FollowKind::Spectate { .. }, Some(_)) => "BOWLING",
+            (FollowKind::Spectate { .. }, None) => "SPECTATING",
+        }
     }
 }
 
@@ -75,7 +86,19 @@ impl App {
         let (follower, world) = Follower::new(header, &source)?;
         let options = options_for(&follower, false);
         let mut app = App::with_world(world, options, None);
-        app.following = Some(Following { follower, source, kind: FollowKind::Spectate { feed }, end_shown: false });
+        app.following =
+            Some(Following { follower, source, kind: FollowKind::Spectate { feed }, end_shown: false, seat: None });
+        Ok(app)
+    }
+
+    /// The live session `header` describes, with a seat in it: `play --join`.
+    pub fn joining(header: LogHeader, feed: Receiver<FeedLine>, source: String, seat: Seat) -> Result<App> {
+        let mut app = App::spectating(header, feed, source)?;
+        let name = seat.name.clone();
+        if let Some(following) = &mut app.following {
+            following.seat = Some(seat);
+        }
+        app.say(format!("joined as {name}: you bowl when the scorecard marks you"));
         Ok(app)
     }
 
@@ -90,6 +113,7 @@ impl App {
             source,
             kind: FollowKind::Replay { frame_starts, owed_ms: 0.0 },
             end_shown: false,
+            seat: None,
         });
         Ok(app)
     }
@@ -129,8 +153,17 @@ impl App {
             }
         };
         following.follower.advance(world, target);
+        // The host's answers to this bowler's keys: only refusals are worth a line.
+        let refusals: Vec<String> = following
+            .seat
+            .as_ref()
+            .map(|seat| seat.answers.try_iter().filter_map(Result::err).collect())
+            .unwrap_or_default();
         if let Some(problem) = refused {
             self.problem(format!("a line from {} was ignored: {problem}", self.source()));
+        }
+        if let Some(refusal) = refusals.into_iter().last() {
+            self.say(format!("refused: {refusal}"));
         }
         self.drain();
         self.show_end_once();
@@ -216,8 +249,22 @@ fn frame_starts(session: &RecordedSession, source: &str) -> Result<Vec<u64>> {
     Ok(starts)
 }
 
-/// Keys on a followed screen: looking (select, describe, help) and, for a replay, the
-/// playback; whatever would change the game says the screen is read-only.
+/// The bowling keys of local play (the README's key table), as controls.
+fn bowling_control(code: KeyCode) -> Option<AlleyInput> {
+    Some(match code {
+        KeyCode::Left => AlleyInput::Move(-1),
+        KeyCode::Right => AlleyInput::Move(1),
+        KeyCode::Up => AlleyInput::Aim(1),
+        KeyCode::Down => AlleyInput::Aim(-1),
+        KeyCode::Char('[') => AlleyInput::Hook(-1),
+        KeyCode::Char(']') => AlleyInput::Hook(1),
+        KeyCode::Char(' ') => AlleyInput::Power,
+        _ => return None,
+    })
+}
+
+/// Keys on a followed screen: looking (select, describe, help), for a replay the playback, and
+/// with a seat the bowling keys; whatever else would change the game says so.
 pub(super) fn handle_key(app: &mut App, key: KeyEvent) {
     if key.modifiers.contains(KeyModifiers::CONTROL) {
         if key.code == KeyCode::Char('c') {
@@ -226,6 +273,7 @@ pub(super) fn handle_key(app: &mut App, key: KeyEvent) {
         return;
     }
     let replay = app.following.as_ref().is_some_and(Following::is_replay);
+    let seated = app.following.as_ref().and_then(|f| f.seat.as_ref()).map(|seat| seat.name.clone());
     match (&app.overlay, key.code) {
         (Overlay::None, _) => {}
         (_, KeyCode::Char('q')) => {
@@ -258,6 +306,16 @@ pub(super) fn handle_key(app: &mut App, key: KeyEvent) {
         }
         KeyCode::Home if replay => app.seek(0),
         KeyCode::End if replay => app.seek(u64::MAX),
+        code if seated.is_some() && bowling_control(code).is_some() => {
+            let sent = app.following.as_ref().and_then(|f| f.seat.as_ref()).zip(bowling_control(code));
+            if let Some(Err(problem)) = sent.map(|(seat, control)| seat.send(control)) {
+                app.say(problem);
+            }
+        }
+        _ if seated.is_some() => app.say(format!(
+            "bowling as {} — the chaos and cluster keys are the host's (tab selects, d describes, q quits)",
+            seated.unwrap_or_default()
+        )),
         _ if replay => app.say("replay — read only (space pauses, ←→ seek by frame, q quits)"),
         _ => app.say("spectating — read only (tab selects, d describes, q quits)"),
     }
@@ -268,6 +326,14 @@ pub(super) fn handle_key(app: &mut App, key: KeyEvent) {
 pub fn spectate(header: LogHeader, feed: Receiver<FeedLine>, title: String) -> Result<()> {
     super::require_terminal_for("watch")?;
     let app = App::spectating(header, feed, title)?;
+    run(app).map(|_| ())
+}
+
+/// Bowls in the live session `header` describes (`pinsetter play --join`), from `seat`, until
+/// the player quits; `title` names the source. The terminal is restored on every exit path.
+pub fn join(header: LogHeader, feed: Receiver<FeedLine>, title: String, seat: Seat) -> Result<()> {
+    super::require_terminal_for("play --join")?;
+    let app = App::joining(header, feed, title, seat)?;
     run(app).map(|_| ())
 }
 

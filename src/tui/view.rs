@@ -129,7 +129,10 @@ fn pinsetter_panel(frame: &mut Frame, app: &App, area: Rect) {
         (_, Some(following)) => vec![
             Span::styled("source ", t.title()),
             Span::raw(format!("{} ", following.source)),
-            Span::styled("read only   ", t.dim()),
+            match &following.seat {
+                Some(seat) => Span::styled(format!("bowling as {}   ", seat.name), t.good()),
+                None => Span::styled("read only   ", t.dim()),
+            },
         ],
         (Some(api), None) => {
             vec![Span::styled("api ", t.title()), Span::raw(format!("{:.0} req/s on {}   ", api.rate, api.addr))]
@@ -739,12 +742,22 @@ fn legend(app: &App) -> Line<'static> {
 }
 
 fn scorecard(frame: &mut Frame, app: &App, area: Rect) {
+    let alley = app.driver.world.alley();
+    let [bowling, cluster] = Layout::horizontal([Constraint::Length(64), Constraint::Min(30)]).areas(area);
+    if alley.bowlers().len() > 1 {
+        bowlers_sheet(frame, app, bowling);
+    } else {
+        one_bowler_sheet(frame, app, bowling);
+    }
+    cluster_sheet(frame, app, cluster, alley.frame());
+}
+
+/// The sheet of a game with one bowler: frame numbers, marks and running totals.
+fn one_bowler_sheet(frame: &mut Frame, app: &App, bowling: Rect) {
     let t = &app.theme;
-    let world = &app.driver.world;
-    let alley = world.alley();
+    let alley = app.driver.world.alley();
     let card = alley.scorecard();
     let totals = card.frame_totals();
-    let [bowling, cluster] = Layout::horizontal([Constraint::Length(64), Constraint::Min(30)]).areas(area);
     let current = alley.frame();
     let mut head = vec![Span::styled("frame ", t.dim())];
     let mut marks = vec![Span::styled("rolls ", t.dim())];
@@ -760,29 +773,78 @@ fn scorecard(frame: &mut Frame, app: &App, area: Rect) {
         marks.push(Span::raw(format!("{:^w$}", card.marks(f))));
         sums.push(Span::raw(format!("{:^w$}", totals[usize::from(f) - 1].map_or(String::new(), |s| s.to_string()))));
     }
-    let power = alley.power_meter().map_or(String::new(), |p| format!("  power {:.0}%", p * 100.0));
-    let setup = alley.setup();
     let title = Line::from(vec![
         Span::styled(format!(" bowler  {} ", card.total()), t.title()),
-        Span::styled(
-            format!(
-                "frame {} ball {}  pos {:+.2}m aim {:+.2}° hook {:+}{} ",
-                current,
-                alley.roll_in_frame(),
-                setup.position_m,
-                setup.aim_deg,
-                setup.hook,
-                power
-            ),
-            t.dim(),
-        ),
+        Span::styled(setup_text(alley), t.dim()),
     ]);
     frame.render_widget(
         Paragraph::new(vec![Line::from(head), Line::from(marks), Line::from(sums)]).block(block(title, app)),
         bowling,
     );
+}
 
-    // The cluster's sheet for the same frames: one column per frame, as the bowling sheet.
+/// The title of the bowling sheet past its score: the frame, the ball and the line of the
+/// bowler who is up.
+fn setup_text(alley: &crate::alley::Alley) -> String {
+    let power = alley.power_meter().map_or(String::new(), |p| format!("  power {:.0}%", p * 100.0));
+    let setup = alley.setup();
+    format!(
+        "frame {} ball {}  pos {:+.2}m aim {:+.2}° hook {:+}{} ",
+        alley.frame(),
+        alley.roll_in_frame(),
+        setup.position_m,
+        setup.aim_deg,
+        setup.hook,
+        power
+    )
+}
+
+/// Characters of a bowler's name on the sheet with two or more bowlers.
+const SHEET_NAME: usize = 6;
+
+/// The sheet of a game with two or more bowlers: a row of marks per bowler with their score
+/// so far, the one who is up marked `>`; the rows follow the bowler who is up when not all fit.
+fn bowlers_sheet(frame: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let alley = app.driver.world.alley();
+    let over = alley.phase() == Phase::GameOver;
+    let up = usize::from(alley.bowler_up());
+    let current = alley.frame();
+    let mut head = vec![Span::styled(format!("{:<w$}", "frame", w = SHEET_NAME + 1), t.dim())];
+    for f in 1..=10u8 {
+        let w = if f == 10 { 6 } else { 5 };
+        let style = if f == current && !over { t.title().add_modifier(Modifier::REVERSED) } else { Style::new() };
+        head.push(Span::styled(format!("{f:^w$}"), style));
+    }
+    let mut lines = vec![Line::from(head)];
+    let rows = usize::from(area.height.saturating_sub(3)).max(1);
+    let first = (up + 1).saturating_sub(rows);
+    for (i, bowler) in alley.bowlers().iter().enumerate().skip(first).take(rows) {
+        let card = bowler.scorecard();
+        let is_up = i == up && !over;
+        let name: String = bowler.name().chars().take(SHEET_NAME).collect();
+        let marker = if is_up { ">" } else { " " };
+        let style = if is_up { t.title() } else { Style::new() };
+        let mut spans = vec![Span::styled(format!("{marker}{name:<SHEET_NAME$}"), style)];
+        for f in 1..=10u8 {
+            let w = if f == 10 { 6 } else { 5 };
+            spans.push(Span::raw(format!("{:^w$}", card.marks(f))));
+        }
+        spans.push(Span::styled(format!("{:>4}", card.total()), style));
+        lines.push(Line::from(spans));
+    }
+    let bowler = &alley.bowlers()[up.min(alley.bowlers().len() - 1)];
+    let title = Line::from(vec![
+        Span::styled(format!(" {}  {} ", bowler.name(), bowler.scorecard().total()), t.title()),
+        Span::styled(setup_text(alley), t.dim()),
+    ]);
+    frame.render_widget(Paragraph::new(lines).block(block(title, app)), area);
+}
+
+/// The cluster's sheet for the same frames: one column per frame, as the bowling sheet.
+fn cluster_sheet(frame: &mut Frame, app: &App, cluster: Rect, current: u8) {
+    let t = &app.theme;
+    let world = &app.driver.world;
     let reports = world.frame_reports();
     let cell = |f: usize, text: &dyn Fn(&crate::world::FrameReport) -> String| {
         let w = if f == 10 { 6 } else { 5 };
@@ -899,7 +961,28 @@ fn follow_bar(frame: &mut Frame, app: &App, following: &super::Following, area: 
             (false, false) => "live".to_string(),
         };
         spans.push(Span::raw(format!(" {state}  frame {} of 10  ", world.alley().frame())));
-        &[("tab", "select"), ("d", "describe"), ("?", "help"), ("q", "quit")]
+        match &following.seat {
+            Some(seat) => {
+                let alley = world.alley();
+                let up = alley.bowlers().get(usize::from(alley.bowler_up())).map_or("", |b| b.name());
+                match alley.phase() {
+                    Phase::GameOver => {}
+                    _ if alley.bowler_up() == seat.bowler => {
+                        spans.push(Span::styled(" your turn ", t.good().add_modifier(Modifier::REVERSED)));
+                    }
+                    _ => spans.push(Span::styled(format!("{up} is up "), t.dim())),
+                }
+                let power = if alley.phase() == Phase::Power { "RELEASE!" } else { "power" };
+                let keys =
+                    [("←→", "position"), ("↑↓", "aim"), ("[]", "hook"), ("space", power), ("?", "help"), ("q", "quit")];
+                for (k, what) in keys {
+                    spans.push(Span::styled(format!(" {k} "), t.title()));
+                    spans.push(Span::styled(format!("{what} "), t.dim()));
+                }
+                &[]
+            }
+            None => &[("tab", "select"), ("d", "describe"), ("?", "help"), ("q", "quit")],
+        }
     };
     for (k, what) in keys {
         spans.push(Span::styled(format!(" {k} "), t.title()));
@@ -986,8 +1069,21 @@ fn follow_help(frame: &mut Frame, app: &App, following: &super::Following, area:
         ("esc", "close an overlay"),
         ("q  esc  ctrl-c", "quit"),
         ("", ""),
-        ("", "read only: this screen follows the game, it does not play it"),
     ]);
+    if let Some(seat) = &following.seat {
+        let bowling: [(&str, &str); 5] = [
+            ("←  →", "move your start position (on your turn)"),
+            ("↑  ↓", "aim"),
+            ("[  ]", "hook"),
+            ("space", "start the power meter, then release"),
+            ("", "the chaos and cluster keys are the host's"),
+        ];
+        rows.splice(0..0, bowling);
+        rows.push(("", "you bowl as"));
+        rows.push(("", seat.name.as_str()));
+    } else {
+        rows.push(("", "read only: this screen follows the game, it does not play it"));
+    }
     let lines = rows
         .iter()
         .map(|(k, v)| Line::from(vec![Span::styled(format!("{k:>16}  "), t.title()), Span::raw(*v)]))
@@ -1212,12 +1308,23 @@ fn describe_pod(app: &App, key: &ObjectKey) -> Vec<Line<'static>> {
     lines
 }
 
+/// "Final score: N", or with several bowlers each one's.
+fn final_scores(alley: &crate::alley::Alley) -> String {
+    match alley.bowlers() {
+        [one] => format!("Final score: {}", one.scorecard().total()),
+        many => {
+            let scores: Vec<String> = many.iter().map(|b| format!("{} {}", b.name(), b.scorecard().total())).collect();
+            format!("Final scores: {}", scores.join(" · "))
+        }
+    }
+}
+
 fn game_over(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let world = &app.driver.world;
     let metrics = world.metrics();
     let mut lines = vec![
-        Line::styled(format!("Final score: {}", world.alley().scorecard().total()), t.title()),
+        Line::styled(final_scores(world.alley()), t.title()),
         Line::default(),
         Line::styled("The cluster's game:", t.title()),
         Line::from(format!(
@@ -1266,7 +1373,7 @@ fn ended(frame: &mut Frame, app: &App, area: Rect) {
         None => Line::from("not at the end"),
     };
     let mut lines = vec![
-        Line::styled(format!("Final score: {}", world.alley().scorecard().total()), t.title()),
+        Line::styled(final_scores(world.alley()), t.title()),
         Line::from(format!("frame {} of 10, at {}", world.alley().frame(), world.now())),
         Line::default(),
         check,

@@ -2,7 +2,8 @@
 grpcio-tools into a directory of the test's own. Run by tests/grpc.rs against `pinsetter serve`.
 
     python client.py PROTO_DIR STUBS_DIR plain ADDRESS
-        watch the nodes, disconnect, knock a pin with Act, resume the watch from the
+        watch the nodes, disconnect, knock a pin with Act, join as a bowler (refused out of
+        turn), resume the watch from the
         resourceVersion it had reached and see that node go NotReady; a too-old resourceVersion
         is OUT_OF_RANGE with the reason Expired; health and reflection answer.
     python client.py PROTO_DIR STUBS_DIR tokens ADDRESS CA_PEM ADMIN_TOKEN VIEWER_TOKEN
@@ -75,6 +76,20 @@ def plain():
     assert results[1].code == grpc.StatusCode.NOT_FOUND.value[0], results[1]
     assert results[2].code == grpc.StatusCode.OK.value[0], results[2]
     print("knocked pin-3")
+
+    # A second stream joins the game as a bowler (answered with its index); its bowl is refused
+    # while the first bowler is up, and a second join on the same stream is refused.
+    joined = list(stub.Act(iter([
+        pb.Action(join=pb.Join(name="grpcio")),
+        pb.Action(bowl=pb.Bowl(power=True)),
+        pb.Action(join=pb.Join(name="again")),
+    ]), timeout=30))
+    assert joined[0].code == grpc.StatusCode.OK.value[0] and joined[0].HasField("bowler"), joined[0]
+    assert joined[0].bowler == 1, joined[0]
+    assert joined[1].code == grpc.StatusCode.FAILED_PRECONDITION.value[0], joined[1]
+    assert "not grpcio's" in joined[1].message, joined[1]
+    assert joined[2].code == grpc.StatusCode.FAILED_PRECONDITION.value[0], joined[2]
+    print("joined as bowler 1, refused out of turn")
 
     # Resume from where the first watch stopped: pin-3 goes NotReady.
     resumed = stub.Watch(pb.WatchRequest(kinds=["nodes"], resource_version=str(last_rv)), timeout=60)

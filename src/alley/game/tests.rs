@@ -11,9 +11,9 @@ fn alley(seed: u64) -> Alley {
 }
 
 fn set_up(a: &mut Alley, boards: i8, aim: i8, hook: i8) {
-    a.handle(AlleyInput::Move(boards));
-    a.handle(AlleyInput::Aim(aim));
-    a.handle(AlleyInput::Hook(hook));
+    a.handle(AlleyInput::Move(boards)).expect("the only bowler is always up");
+    a.handle(AlleyInput::Aim(aim)).expect("the only bowler is always up");
+    a.handle(AlleyInput::Hook(hook)).expect("the only bowler is always up");
 }
 
 fn drain(a: &mut Alley) -> Vec<AlleyEvent> {
@@ -23,11 +23,11 @@ fn drain(a: &mut Alley) -> Vec<AlleyEvent> {
 /// Bowls one ball, locking the meter after `ticks` 10 ms steps, and runs
 /// the clock until the bowler may aim again (or the game is over).
 fn bowl(a: &mut Alley, ticks: u32) -> Vec<AlleyEvent> {
-    a.handle(AlleyInput::Power);
+    a.handle(AlleyInput::Power).expect("the only bowler is always up");
     for _ in 0..ticks {
         a.step(10);
     }
-    a.handle(AlleyInput::Power);
+    a.handle(AlleyInput::Power).expect("the only bowler is always up");
     let mut events = Vec::new();
     for _ in 0..2_000 {
         a.step(10);
@@ -83,9 +83,9 @@ fn a_new_game_waits_for_the_bowler() {
 #[test]
 fn the_meter_swings_and_locks() {
     let mut a = alley(1);
-    a.handle(AlleyInput::Power);
+    a.handle(AlleyInput::Power).expect("the only bowler is always up");
     assert_eq!(a.phase(), Phase::Power);
-    a.handle(AlleyInput::Move(3));
+    a.handle(AlleyInput::Move(3)).expect("the only bowler is always up");
     assert_eq!(a.setup().position_m, 0.0, "setup is frozen once the meter runs");
     a.step(700);
     assert_eq!(a.power_meter(), Some(1.0));
@@ -93,7 +93,7 @@ fn the_meter_swings_and_locks() {
     assert_eq!(a.power_meter(), Some(0.5));
     a.step(1400 * 1_000_000);
     assert_eq!(a.power_meter(), Some(0.5), "a whole number of periods later");
-    a.handle(AlleyInput::Power);
+    a.handle(AlleyInput::Power).expect("the only bowler is always up");
     assert_eq!(a.phase(), Phase::Rolling);
     assert_eq!(a.power_meter(), Some(0.5), "the locked power stays on show");
     assert!(a.ball().is_some_and(|b| b.y == 0.0));
@@ -115,8 +115,8 @@ fn slow_straight_ball_hits_the_head_pin_first() {
 fn gutter_ball_knocks_nothing() {
     let mut a = alley(4);
     set_up(&mut a, 0, 16, 0);
-    a.handle(AlleyInput::Power);
-    a.handle(AlleyInput::Power);
+    a.handle(AlleyInput::Power).expect("the only bowler is always up");
+    a.handle(AlleyInput::Power).expect("the only bowler is always up");
     let mut seen_gutter = false;
     while a.phase() == Phase::Rolling {
         a.step(10);
@@ -153,7 +153,7 @@ fn same_seed_and_inputs_replay_exactly() {
         let mut a = alley(seed);
         set_up(&mut a, 8, 2, -5);
         let mut events = bowl(&mut a, 60);
-        a.handle(AlleyInput::Move(-10));
+        a.handle(AlleyInput::Move(-10)).expect("the only bowler is always up");
         events.extend(bowl(&mut a, 45));
         a.knock_pin(4);
         events.extend(bowl(&mut a, 70));
@@ -183,8 +183,8 @@ fn chaos_pins_never_count() {
 #[test]
 fn a_pin_knocked_mid_roll_is_not_the_bowlers() {
     let mut a = alley(6);
-    a.handle(AlleyInput::Power);
-    a.handle(AlleyInput::Power);
+    a.handle(AlleyInput::Power).expect("the only bowler is always up");
+    a.handle(AlleyInput::Power).expect("the only bowler is always up");
     a.step(500);
     a.knock_pin(1);
     a.stand_pin(1);
@@ -262,9 +262,9 @@ fn a_scripted_game_reaches_game_over() {
     assert_eq!(a.frame(), 10);
     // A good bowler with a good line scores well.
     assert!(score >= 120, "{score}");
-    a.handle(AlleyInput::Power);
+    a.handle(AlleyInput::Power).expect("the only bowler is always up");
     assert_eq!(a.phase(), Phase::GameOver, "no rolls after the game");
-    a.handle(AlleyInput::NewGame);
+    a.handle(AlleyInput::NewGame).expect("the only bowler is always up");
     assert_eq!(a.phase(), Phase::Aiming);
     assert_eq!(a.scorecard().total(), 0);
     assert_eq!(a.setup().hook, -5, "the bowler keeps their line");
@@ -274,8 +274,8 @@ fn a_scripted_game_reaches_game_over() {
 #[test]
 fn a_huge_step_finishes_the_roll_and_stops() {
     let mut a = alley(12);
-    a.handle(AlleyInput::Power);
-    a.handle(AlleyInput::Power);
+    a.handle(AlleyInput::Power).expect("the only bowler is always up");
+    a.handle(AlleyInput::Power).expect("the only bowler is always up");
     a.step(u64::MAX);
     assert_eq!(a.phase(), Phase::Aiming);
     assert!(drain(&mut a).contains(&AlleyEvent::RackSwept));
@@ -317,7 +317,7 @@ proptest! {
         let mut a = alley(seed);
         for act in actions {
             match act {
-                Action::Input(i) => a.handle(i),
+                Action::Input(i) => a.handle(i).expect("the only bowler is always up"),
                 Action::Step(ms) => a.step(ms),
                 Action::Knock(p) => a.knock_pin(p),
                 Action::Stand(p) => a.stand_pin(p),
@@ -337,4 +337,178 @@ proptest! {
             prop_assert!(s.hook.abs() <= 5 && s.aim_deg.abs() <= 4.0);
         }
     }
+}
+
+/// One roll as the lane saw it: who bowled it, and the frame, roll and pins it recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Roll {
+    bowler: u8,
+    frame: u8,
+    roll: u8,
+    pins: u8,
+}
+
+/// Bowls as whoever is up until every card is complete (each bowler's own line: the host
+/// straight, the others a pocket shot), returning every roll and every event.
+fn bowl_out(a: &mut Alley) -> (Vec<Roll>, Vec<AlleyEvent>) {
+    let (mut rolls, mut events) = (Vec::new(), Vec::new());
+    for _ in 0..100 {
+        if a.phase() == Phase::GameOver {
+            return (rolls, events);
+        }
+        let bowler = a.bowler_up();
+        let ticks = if bowler == 0 { 40 } else { NOMINAL_TICKS };
+        a.handle_as(bowler, AlleyInput::Power).expect("the bowler who is up starts the meter");
+        for _ in 0..ticks {
+            a.step(10);
+        }
+        a.handle_as(bowler, AlleyInput::Power).expect("and releases");
+        for _ in 0..2_000 {
+            a.step(10);
+            for event in drain(a) {
+                if let AlleyEvent::RollFinished { frame, roll, pins, .. } = event {
+                    rolls.push(Roll { bowler, frame, roll, pins });
+                }
+                events.push(event);
+            }
+            if matches!(a.phase(), Phase::Aiming | Phase::GameOver) {
+                break;
+            }
+        }
+    }
+    panic!("the game never ended: {rolls:?}");
+}
+
+/// Consecutive runs of (bowler, frame) in the order they were bowled.
+fn turns(rolls: &[Roll]) -> Vec<(u8, u8)> {
+    let mut turns: Vec<(u8, u8)> = rolls.iter().map(|r| (r.bowler, r.frame)).collect();
+    turns.dedup();
+    turns
+}
+
+#[test]
+fn two_bowlers_bowl_whole_frames_in_turn() {
+    let mut a = alley(21);
+    assert_eq!(a.join("bob"), Ok(1));
+    assert_eq!(drain(&mut a), [AlleyEvent::BowlerJoined(1)]);
+    assert_eq!(a.bowlers().iter().map(Bowler::name).collect::<Vec<_>>(), ["host", "bob"]);
+    let (rolls, events) = bowl_out(&mut a);
+    let expected: Vec<(u8, u8)> = (1..=10).flat_map(|f| [(0, f), (1, f)]).collect();
+    assert_eq!(turns(&rolls), expected, "frame by frame, the host then bob");
+    // Every change of bowler comes with a fresh rack, as between frames.
+    let mut last_reset = None;
+    for (i, event) in events.iter().enumerate() {
+        match event {
+            AlleyEvent::RackReset => last_reset = Some(i),
+            AlleyEvent::BowlerUp(_) => {
+                assert!(last_reset.is_some_and(|r| r + 3 > i), "a full rack before the turn passes: {events:?}")
+            }
+            _ => {}
+        }
+    }
+    let ups = events.iter().filter(|e| matches!(e, AlleyEvent::BowlerUp(_))).count();
+    assert_eq!(ups, 19, "the turn passes after each of the 20 frames but the last");
+    assert!(a.bowlers().iter().all(|b| b.scorecard().is_complete()));
+}
+
+#[test]
+fn interleaved_cards_score_each_bowlers_own_rolls() {
+    let mut a = alley(22);
+    a.join("bob").expect("joins");
+    let (rolls, events) = bowl_out(&mut a);
+    for (index, bowler) in a.bowlers().iter().enumerate() {
+        // The card a lone bowler would have had with the same rolls.
+        let mut alone = ScoreCard::new();
+        for roll in rolls.iter().filter(|r| usize::from(r.bowler) == index) {
+            let recorded = alone.record(roll.pins).expect("a legal roll");
+            assert_eq!((recorded.frame, recorded.roll), (roll.frame, roll.roll), "{roll:?}");
+        }
+        assert_eq!(bowler.scorecard(), &alone, "{}", bowler.name());
+        assert_eq!(bowler.scorecard().frame_totals(), alone.frame_totals());
+    }
+    let (first, second) = (a.bowlers()[0].scorecard().total(), a.bowlers()[1].scorecard().total());
+    assert_ne!(first, second, "different lines, different games (else this test proves little)");
+    assert_eq!(events.last(), Some(&AlleyEvent::GameOver { score: first }), "the first bowler's score");
+}
+
+#[test]
+fn a_control_out_of_turn_is_refused_and_changes_nothing() {
+    let mut a = alley(23);
+    a.join("bob").expect("joins");
+    drain(&mut a);
+    let before = (a.setup(), a.phase(), a.frame(), a.bowler_up());
+    let refused = a.handle_as(1, AlleyInput::Move(3));
+    assert_eq!(refused, Err(TurnError::NotYourTurn { bowler: "bob".into(), up: "host".into() }));
+    assert_eq!(refused.unwrap_err().to_string(), "it is host's turn, not bob's");
+    assert_eq!(
+        a.handle_as(1, AlleyInput::Power),
+        Err(TurnError::NotYourTurn { bowler: "bob".into(), up: "host".into() })
+    );
+    assert_eq!(a.handle_as(1, AlleyInput::NewGame), Err(TurnError::NotFirstBowler { first: "host".into() }));
+    assert_eq!(a.handle_as(2, AlleyInput::Power), Err(TurnError::UnknownBowler(2)));
+    assert_eq!((a.setup(), a.phase(), a.frame(), a.bowler_up()), before);
+    assert_eq!(a.poll_event(), None);
+    // The host bowls their frame; then it is bob's turn and the host's controls are refused.
+    a.handle(AlleyInput::Move(4)).expect("the host is up");
+    let setup = a.setup();
+    while a.bowler_up() == 0 {
+        bowl(&mut a, 40);
+    }
+    assert_eq!(a.setup(), Setup { position_m: 0.0, ..setup }, "bob's own line, not the host's");
+    assert!(matches!(a.handle(AlleyInput::Power), Err(TurnError::NotYourTurn { .. })));
+    assert_eq!(a.phase(), Phase::Aiming);
+    a.handle_as(1, AlleyInput::Power).expect("bob is up");
+    assert_eq!(a.phase(), Phase::Power);
+}
+
+#[test]
+fn joins_are_checked() {
+    let mut a = alley(24);
+    assert_eq!(a.join("  "), Err(TurnError::NameRequired));
+    assert_eq!(a.join("host"), Err(TurnError::NameTaken("host".into())));
+    assert!(matches!(a.join("a name far too long"), Err(TurnError::NameTooLong(_))));
+    for n in 2..=MAX_BOWLERS {
+        a.join(&format!("p{n}")).expect("room on the lane");
+    }
+    assert_eq!(a.join("late"), Err(TurnError::LaneFull));
+    assert_eq!(a.bowlers().len(), MAX_BOWLERS);
+}
+
+#[test]
+fn a_late_bowler_starts_at_frame_one_and_bowls_on_alone() {
+    let mut a = alley(25);
+    while a.frame() < 3 {
+        bowl(&mut a, 40);
+    }
+    a.join("late").expect("joins mid-game");
+    assert_eq!(a.bowlers()[1].scorecard().current_frame(), 1, "an empty card of their own");
+    let (rolls, _) = bowl_out(&mut a);
+    let mut expected: Vec<(u8, u8)> = (3..=10).zip(1..=8).flat_map(|(f, g)| [(0, f), (1, g)]).collect();
+    expected.extend([(1, 9), (1, 10)]);
+    assert_eq!(turns(&rolls), expected);
+}
+
+#[test]
+fn a_new_game_keeps_the_bowlers_with_clean_cards() {
+    let mut a = alley(26);
+    a.join("bob").expect("joins");
+    bowl_out(&mut a);
+    assert_eq!(a.join("late"), Err(TurnError::GameOver));
+    a.handle(AlleyInput::NewGame).expect("the first bowler starts a new game");
+    assert_eq!((a.phase(), a.bowler_up(), a.frame()), (Phase::Aiming, 0, 1));
+    assert_eq!(a.bowlers().len(), 2);
+    assert!(a.bowlers().iter().all(|b| b.scorecard().total() == 0));
+}
+
+#[test]
+fn two_bowlers_replay_exactly() {
+    let script = || {
+        let mut a = alley(27);
+        a.join("bob").expect("joins");
+        let refused = a.handle_as(1, AlleyInput::Move(2)).is_err();
+        a.handle(AlleyInput::Hook(-2)).expect("the host is up");
+        let (rolls, events) = bowl_out(&mut a);
+        (refused, rolls, events, a.bowlers().iter().map(|b| b.scorecard().clone()).collect::<Vec<_>>())
+    };
+    assert_eq!(script(), script());
 }
