@@ -72,7 +72,7 @@ pub struct WorldFigures {
 }
 
 /// The names `pinsetter bench [FILTER]` matches against, in the order they run.
-pub const GROUPS: [&str; 10] = [
+pub const GROUPS: [&str; 11] = [
     "greedy_batch",
     "spread_one_by_one",
     "flow_replace",
@@ -83,6 +83,7 @@ pub const GROUPS: [&str; 10] = [
     "world_step_knock",
     "over_capacity",
     "game_spectators",
+    "pods_view",
 ];
 
 /// `nodes` pins with 30 pods each, generated as `--nodes N --pods 30N` generates them (sized

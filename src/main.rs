@@ -52,7 +52,7 @@ A late joiner catches up from the session's start, then follows live. Keys: tab 
     Sim(SimArgs),
     /// Measure scheduler and simulation throughput.
     #[command(
-        after_help = "Entries, in the order they run: greedy_batch, spread_one_by_one, flow_replace, flow_replace_mixed,\nworld_step (the ten-pin lane, then 1,000 and 5,000 pins of 30 pods), frame, startup (empty to all Running\nat 1,000 and 5,000 pins of 30 pods), world_step_knock (1 % of the pins knocked), over_capacity (1,000\npins, 30,000 pods, most unschedulable, 60 s of game time), game_spectators (the ten-pin game's step\nwith 0 and 50 gRPC Game followers, one never reading).\nWithout a FILTER, the whole-World entries at scale (startup, world_step at 1,000/5,000 pins,\nworld_step_knock, over_capacity) and game_spectators are skipped: name them to run them; the 5,000-pin ones take minutes\non a 2-core machine. --quick stops at 1,000 nodes and 10 s of game time. Examples:\n  pinsetter bench startup --quick\n  pinsetter bench flow --dump-flow-mixed /tmp/mixed.json && python3 benches/check_flow.py /tmp/mixed.json"
+        after_help = "Entries, in the order they run: greedy_batch, spread_one_by_one, flow_replace, flow_replace_mixed,\nworld_step (the ten-pin lane, then 1,000 and 5,000 pins of 30 pods), frame, startup (empty to all Running\nat 1,000 and 5,000 pins of 30 pods), world_step_knock (1 % of the pins knocked), over_capacity (1,000\npins, 30,000 pods, most unschedulable, 60 s of game time), game_spectators (the ten-pin game's step\nwith 0 and 50 gRPC Game followers, one never reading), pods_view (the game's :pods table at 5,000 pins / 150,000\npods: opening it, then refresh + draw at 200×50 per frame, median and p99).\nWithout a FILTER, the whole-World entries at scale (startup, world_step at 1,000/5,000 pins,\nworld_step_knock, over_capacity) and game_spectators are skipped: name them to run them; the 5,000-pin ones take minutes\non a 2-core machine. --quick stops at 1,000 nodes and 10 s of game time. Examples:\n  pinsetter bench startup --quick\n  pinsetter bench flow --dump-flow-mixed /tmp/mixed.json && python3 benches/check_flow.py /tmp/mixed.json"
     )]
     Bench(BenchArgs),
     /// Run the control plane headless in real time and serve the Kubernetes API for kubectl.
@@ -853,6 +853,13 @@ fn run_bench(args: BenchArgs) -> Result<()> {
         for followers in [0, 50] {
             results.push(pinsetter::grpc::bench::spectators(followers)?.into());
         }
+    }
+    // The `:pods` table over 150,000 pods (30,000 with --quick): opening it, then its frames.
+    if named("pods_view") {
+        let nodes = 5_000.min(limit);
+        let (open, frames) = pinsetter::tui::resources::bench_pods_view(nodes, nodes * 30);
+        results.push(open.into());
+        results.push(frames.into());
     }
     let results = bench::Results { results };
     if args.json {

@@ -4,6 +4,7 @@
 
 pub mod following;
 pub mod high_scores;
+pub mod resources;
 pub mod theme;
 pub mod view;
 
@@ -93,6 +94,8 @@ pub struct App {
     pub api: Option<ApiStatus>,
     /// Set when this screen follows a session (spectating, replaying) rather than plays one.
     pub following: Option<Following>,
+    /// The `:` command bar and an open resource table (`resources`).
+    pub views: resources::Views,
 }
 
 const FLASH: Millis = Millis(1_500);
@@ -132,6 +135,7 @@ impl App {
             quit: false,
             api: None,
             following: None,
+            views: resources::Views::default(),
         };
         app.index_deployments();
         app.drain();
@@ -209,6 +213,7 @@ impl App {
         if self.deployments.len() != self.driver.world.cluster().store.len::<Deployment>() {
             self.index_deployments();
         }
+        resources::refresh(self);
     }
 
     fn bowler_name(&self, bowler: u8) -> String {
@@ -294,6 +299,9 @@ impl App {
             if key.code == KeyCode::Char('c') {
                 self.quit = true;
             }
+            return;
+        }
+        if resources::handle_key(self, key) {
             return;
         }
         if self.overlay != Overlay::None {

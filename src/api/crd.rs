@@ -93,6 +93,13 @@ pub fn resolve(view: &ReadView, group: &str, version: &str, plural: &str) -> Opt
     crd.is_established().then(|| intern(crd, served))
 }
 
+/// The resource an established CRD serves at its storage version, for readers holding the
+/// CRD itself rather than the read view (the game's resource views).
+pub fn served(crd: &CustomResourceDefinition) -> Option<&'static CustomInfo> {
+    let version = crd.storage_version().filter(|v| v.served)?;
+    crd.is_established().then(|| intern(crd, version))
+}
+
 /// `APIGroup` entries for the groups CRDs add (`/apis`), the storage version preferred.
 pub fn groups(view: &ReadView) -> Vec<Value> {
     let mut by_group: BTreeMap<String, (Vec<String>, Option<String>)> = BTreeMap::new();

@@ -121,6 +121,17 @@ fn log_lines(pod: &Pod, container: &str, previous: bool) -> Result<Vec<(String, 
     ])
 }
 
+/// What `kubectl logs POD` prints for a pod with one container (the first, for several), or
+/// the kubelet's message when there is nothing to read: the game's `l` key shows this.
+pub fn pod_log_text(pod: &Pod) -> Result<String, String> {
+    let container = match choose_container(pod, None) {
+        Ok(container) => container,
+        Err(_) => pod.spec.containers.first().map(|c| c.name.as_str()).ok_or("the pod has no containers")?,
+    };
+    let lines = log_lines(pod, container, false).map_err(|e| e.message)?;
+    Ok(render(&lines, &LogOptions::default()))
+}
+
 /// The text a client gets: the last `tailLines`, each prefixed with its time when asked, cut to
 /// `limitBytes` (as the kubelet applies them, in that order).
 fn render(lines: &[(String, String)], options: &LogOptions) -> String {

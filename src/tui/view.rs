@@ -62,10 +62,16 @@ fn draw(frame: &mut Frame, app: &App) {
     let side_width = (area.width / 3).clamp(38, 60);
     let [alley, side] = Layout::horizontal([Constraint::Min(50), Constraint::Length(side_width)]).areas(middle);
     pinsetter_panel(frame, app, top);
-    alley_view(frame, app, alley);
-    side_panel(frame, app, side);
+    if app.views.table.is_some() {
+        super::resources::draw(frame, app, middle);
+    } else {
+        alley_view(frame, app, alley);
+        side_panel(frame, app, side);
+    }
     scorecard(frame, app, score);
-    hint_bar(frame, app, hints);
+    if !super::resources::draw_bar(frame, app, hints) {
+        hint_bar(frame, app, hints);
+    }
     match &app.overlay {
         Overlay::None => {}
         Overlay::Help => help(frame, app, area),
@@ -1020,7 +1026,7 @@ fn help(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let policies: Vec<&str> = crate::cluster::scheduler::POLICIES.iter().map(|e| e.name).collect();
     let policies = format!("scheduler policy: {}", policies.join(" → "));
-    let rows: [(&str, &str); 22] = [
+    let rows: [(&str, &str); 25] = [
         ("←  →", "move the ball's start position one board"),
         ("↑  ↓", "aim: angle the launch right / left"),
         ("[  ]", "hook: curve left / right on the dry back end"),
@@ -1037,6 +1043,9 @@ fn help(frame: &mut Frame, app: &App, area: Rect) {
         ("s", &policies),
         ("p", "pause"),
         ("n", "new game (after the tenth frame, or any time)"),
+        (":", "command bar: :pods :nodes :deploy :svc :ev … any kind, short name or CRD; tab completes; :q quits"),
+        ("table", "j k ↑↓ move · pgup pgdn g G · shift+letter sorts (header) · / filter (text, or -l k=v)"),
+        ("", "y yaml · d describe · l pod log · esc back (clears a filter first); game keys wait"),
         ("?", "this help"),
         ("esc", "close an overlay"),
         ("q  ctrl-c", "quit"),
@@ -1107,12 +1116,19 @@ fn describe(frame: &mut Frame, app: &App, area: Rect) {
 }
 
 fn describe_node(app: &App, pin: u8) -> Vec<Line<'static>> {
+    match app.driver.world.pins().get(usize::from(pin) - 1) {
+        Some(name) => describe_node_named(app, name),
+        None => vec![],
+    }
+}
+
+pub(super) fn describe_node_named(app: &App, name: &str) -> Vec<Line<'static>> {
     let t = &app.theme;
     let world = &app.driver.world;
     let cluster = world.cluster();
-    let Some(name) = world.pins().get(usize::from(pin) - 1) else { return vec![] };
     let Some(node) = cluster.store.get::<Node>(&ObjectKey::cluster(name)) else { return vec![] };
     let epoch = cluster.store.epoch();
+    let pin = world.pins().iter().position(|p| p == name).map_or_else(|| "-".to_string(), |i| (i + 1).to_string());
     let mut lines = vec![Line::from(vec![
         Span::styled("Pin:         ", t.title()),
         Span::raw(format!(
@@ -1235,7 +1251,7 @@ fn plugin_scores(score: &NodeScore) -> String {
         .join(" + ")
 }
 
-fn describe_pod(app: &App, key: &ObjectKey) -> Vec<Line<'static>> {
+pub(super) fn describe_pod(app: &App, key: &ObjectKey) -> Vec<Line<'static>> {
     let t = &app.theme;
     let cluster = app.driver.world.cluster();
     let Some(pod) = cluster.store.get::<Pod>(key) else { return vec![Line::from("this pod no longer exists")] };
