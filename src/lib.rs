@@ -27,7 +27,8 @@
 //!   - [`cluster::leader_election`]: kube-scheduler's and kube-controller-manager's replicas
 //!     contending for their Leases in `kube-system` (client-go's algorithm); only a leader acts.
 //!   - [`cluster::timing`]: the `arcade` and `kubernetes` presets.
-//! - [`alley`]: the bowling game (lane, ball, pins, scoring), knowing nothing of Kubernetes.
+//! - [`alley`]: the bowling game (lane, ball, pins, scoring; one or more bowlers taking turns
+//!   frame by frame), knowing nothing of Kubernetes.
 //! - [`scenario`]: loading lanes from multi-document YAML manifests, and generated lanes.
 //! - [`sim`]: the headless runner behind `pinsetter sim` (scripted knocks, metrics, digest).
 //! - [`bench`](mod@bench): the benchmarks behind `pinsetter bench`.
@@ -44,10 +45,12 @@
 //!   JWTs, TokenRequest, whoami/can-i) and `rbac` (the authorizer), run as one middleware before
 //!   every handler.
 //! - [`grpc`]: the gRPC service (`proto/pinsetter/v1`) on the API's port: Watch, Events, the live
-//!   Game feed (the driver's `Feed`), Act; health and reflection; `grpc::client::follow`.
+//!   Game feed (the driver's `Feed`), Act; health and reflection; `grpc::client::follow` and
+//!   `grpc::client::join` (a bowler's seat).
 //! - [`agent`]: `pinsetter pin --join`, a pin as its own process; [`ctl`]: the tiny built-in client.
 //! - [`tui`]: the terminal shell (ratatui), driving the World through the driver; `tui::following`
-//!   is the same screen read-only over a follower's replica (`replay`, the spectator).
+//!   is the same screen read-only over a follower's replica (`replay`, the spectator), or with a
+//!   seat in it (`play --join`: the bowling keys go to the host as the joined bowler's).
 //! - [`clock`], [`rng`]: virtual time and named seeded random streams.
 //! - [`storage`]: the data directory (`PINSETTER_DATA_DIR`) and atomic file writes.
 //!
