@@ -45,7 +45,8 @@
 //!   Game feed (the driver's `Feed`), Act; health and reflection; `grpc::client::follow`.
 //! - [`agent`]: `pinsetter pin --join`, a pin as its own process; [`ctl`]: the tiny built-in client.
 //! - [`tui`]: the terminal shell (ratatui), driving the World through the driver; `tui::following`
-//!   is the same screen read-only over a follower's replica (`replay`, the spectator).
+//!   is the same screen read-only over a follower's replica (`replay`, the spectator);
+//!   `tui::resources` the k9s-style `:` command bar and resource tables (kubectl get's columns).
 //! - [`clock`], [`rng`]: virtual time and named seeded random streams.
 //! - [`storage`]: the data directory (`PINSETTER_DATA_DIR`) and atomic file writes.
 //!
