@@ -50,7 +50,8 @@
 //! - [`agent`]: `pinsetter pin --join`, a pin as its own process; [`ctl`]: the tiny built-in client.
 //! - [`tui`]: the terminal shell (ratatui), driving the World through the driver; `tui::following`
 //!   is the same screen read-only over a follower's replica (`replay`, the spectator), or with a
-//!   seat in it (`play --join`: the bowling keys go to the host as the joined bowler's).
+//!   seat in it (`play --join`: the bowling keys go to the host as the joined bowler's);
+//!   `tui::resources` the k9s-style `:` command bar and resource tables (kubectl get's columns).
 //! - [`clock`], [`rng`]: virtual time and named seeded random streams.
 //! - [`storage`]: the data directory (`PINSETTER_DATA_DIR`) and atomic file writes.
 //!
