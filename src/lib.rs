@@ -11,18 +11,21 @@
 //!   - [`cluster::objects`]: the kinds table (one entry per kind) and the kinds: Node, Pod,
 //!     ReplicaSet, Deployment, Event, Lease, Service, Endpoints, ConfigMap, Secret,
 //!     ServiceAccount, and RBAC's Role, ClusterRole, RoleBinding, ClusterRoleBinding,
-//!     CustomResourceDefinition (`crd`), PodDisruptionBudget (`pdb`); quantities. `custom`: CRD-defined objects kept as JSON
+//!     CustomResourceDefinition (`crd`), PodDisruptionBudget (`pdb`), StorageClass,
+//!     PersistentVolume, PersistentVolumeClaim (`storage`) and StatefulSet; quantities.
+//!     `custom`: CRD-defined objects kept as JSON
 //!     (one table keyed by resource), admitted against their structural schema.
 //!   - [`cluster::store`]: the versioned store (resourceVersion, change log, one write path).
-//!   - [`cluster::scheduler`]: queue, filter and score plugins (`framework`), one file per
-//!     policy (`greedy`, `round_robin`, `spread`, `binpack`, `flow`), `preemption`.
+//!   - [`cluster::scheduler`]: queue, filter and score plugins (`framework`; the VolumeBinding
+//!     filter in `volume_binding`), one file per policy (`greedy`, `round_robin`, `spread`,
+//!     `binpack`, `flow`), `preemption`.
 //!   - [`cluster::controllers`]: the `Controller` trait and `registry()` (the one list the
 //!     cluster runs); replicaset, deployment, endpoints, node_lifecycle, taint_eviction,
 //!     garbage_collector, service_account, rbac (bootstrap policy, clusterrole aggregation),
 //!     crd (establishes CRDs, deletes a deleted CRD's objects), roll (the `Roll` CRD's scripted
 //!     throws: asks the World for knocks through `cluster::Chaos`), disruption (PDB status, and
-//!     `evict`, the Eviction API's budget check) — one file per controller, unit-tested on
-//!     `harness`.
+//!     `evict`, the Eviction API's budget check), persistent_volume (binds claims, reclaims
+//!     volumes), statefulset — one file per controller, unit-tested on `harness`.
 //!   - [`cluster::kubelet`]: a simulated pin: heartbeats and pod phases.
 //!   - [`cluster::leader_election`]: kube-scheduler's and kube-controller-manager's replicas
 //!     contending for their Leases in `kube-system` (client-go's algorithm); only a leader acts.

@@ -533,6 +533,8 @@ fn one_apply_of_the_crds_and_a_roll_makes_the_game_throw_on_its_own() {
     }
     let explained = s.ok(&["explain", "roll.spec"]);
     assert!(explained.contains("restoreAfter") && explained.contains("KIND:       Roll"), "{explained}");
+}
+
 /// `kubectl drain` waits on a PodDisruptionBudget as on a real cluster: while the budget allows
 /// no disruption the Eviction API answers 429 and drain retries every 5 s; once the Deployment
 /// is scaled up and its extra pod is Ready, the eviction goes through and the drain completes.

@@ -75,6 +75,7 @@ fn pod(index: usize) -> impl Strategy<Value = PodInfo> {
             priority,
             tolerations,
             node_selector: zone.map(|z| ("zone".to_string(), ZONES[z].to_string())).into_iter().collect(),
+            volumes: None,
         })
 }
 
@@ -143,6 +144,7 @@ fn each_filter_rejects_something() {
         priority: 0,
         tolerations: vec![],
         node_selector: BTreeMap::new(),
+        volumes: None,
     };
     let mut cordoned = base.clone();
     cordoned.unschedulable = true;

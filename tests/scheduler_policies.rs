@@ -120,6 +120,7 @@ fn pod(i: usize, s: &PodSpec) -> PodInfo {
             })
             .unwrap_or_default(),
         node_selector,
+        volumes: None,
     }
 }
 

@@ -242,6 +242,7 @@ mod tests {
                 "rbac.authorization.k8s.io",
                 "apiextensions.k8s.io",
                 "policy",
+                "storage.k8s.io",
                 "events.k8s.io",
                 "authentication.k8s.io",
                 "authorization.k8s.io"

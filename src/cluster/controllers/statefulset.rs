@@ -133,10 +133,11 @@ fn sync(key: &ObjectKey, ctx: &mut Context) -> Result<Option<Millis>, Controller
     if surplus.is_empty() && !sts.on_delete() {
         let settled = (0..replicas).all(|o| pods.get(&o).is_some_and(|(_, t, ready, _)| !t && *ready));
         let stale = pods.range(..replicas).rev().find(|(_, (_, _, _, rev))| *rev != update_revision);
-        if settled && let Some((_, (pod_key, ..))) = stale {
-            if let Some(at) = delete(&sts, pod_key, ctx)? {
-                requeue = Some(at);
-            }
+        if settled
+            && let Some((_, (pod_key, ..))) = stale
+            && let Some(at) = delete(&sts, pod_key, ctx)?
+        {
+            requeue = Some(at);
         }
     }
     Ok(earliest_of(requeue, update_status(key, &update_revision, ctx)?))

@@ -55,11 +55,15 @@ pub fn place(pods: &[PodInfo], nodes: &mut [NodeInfo], record: bool) -> Placemen
     Placement { node, order, why }
 }
 
+/// What the static filters look at in a pod: tolerations, nodeSelector and claims.
+type StaticClass<'a> =
+    (&'a [crate::cluster::objects::Toleration], &'a BTreeMap<String, String>, Option<&'a PodVolumes>);
+
 /// Places the batch; returns, per pod (same indexes as `pods`), the chosen node's index.
 /// `nodes[..].requested` is updated with every binding, so the caller sees the outcome.
 pub fn place_batch(pods: &[PodInfo], nodes: &mut [NodeInfo]) -> Vec<Option<usize>> {
     let order = batch_order(pods, nodes);
-    let mut classes: BTreeMap<(&[_], &BTreeMap<String, String>, Option<&PodVolumes>), usize> = BTreeMap::new();
+    let mut classes: BTreeMap<StaticClass, usize> = BTreeMap::new();
     let mut class_of = Vec::with_capacity(pods.len());
     for pod in pods {
         let next = classes.len();
