@@ -162,9 +162,15 @@ fn each_filter_rejects_something() {
     assert_eq!(rejected_by(&pod, &tainted), Some("TaintToleration"));
     assert_eq!(rejected_by(&selective, &base), Some("NodeAffinity"));
     assert_eq!(rejected_by(&pod, &full), Some("NodeResourcesFit"));
+    let mut claiming = pod.clone();
+    claiming.volumes = Some(std::sync::Arc::new(pinsetter::cluster::scheduler::volume_binding::PodVolumes {
+        unresolvable: Some(r#"persistentvolumeclaim "data" not found"#.into()),
+        ..Default::default()
+    }));
+    assert_eq!(rejected_by(&claiming, &base), Some("VolumeBinding"));
     assert_eq!(rejected_by(&pod, &base), None);
     let names: Vec<&str> = FILTERS.iter().map(|p| p.name()).collect();
-    assert_eq!(names, ["NodeUnschedulable", "TaintToleration", "NodeAffinity", "NodeResourcesFit"]);
+    assert_eq!(names, ["NodeUnschedulable", "TaintToleration", "NodeAffinity", "NodeResourcesFit", "VolumeBinding"]);
     for n in [&cordoned, &tainted, &full] {
         assert!(!fits(&pod, n), "{}", n.name);
     }
