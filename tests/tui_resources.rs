@@ -59,8 +59,11 @@ fn table(app: &App) -> &resources::TableView {
 }
 
 fn apply_yaml(app: &mut App, path: &str) {
-    let text = std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap();
-    let value: serde_json::Value = serde_norway::from_str(&text).unwrap();
+    apply_text(app, &std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap());
+}
+
+fn apply_text(app: &mut App, text: &str) {
+    let value: serde_json::Value = serde_norway::from_str(text).unwrap();
     let object = Object::from_value(value).unwrap();
     app.driver.handle_input(Input::Apply(Box::new(object))).unwrap();
 }
@@ -224,9 +227,18 @@ fn every_kind_in_the_kinds_table_is_a_command() {
 #[test]
 fn a_crd_in_the_store_becomes_a_command_with_its_printer_columns() {
     let mut app = app();
-    assert!(resources::resolve("rolls", &app.driver.world.cluster().store).is_err(), "no CRD yet");
-    apply_yaml(&mut app, "assets/crds/roll.yaml");
+    // A CRD applied while the game runs becomes a command once established.
+    assert!(resources::resolve("gadgets", &app.driver.world.cluster().store).is_err(), "no such CRD yet");
+    apply_text(
+        &mut app,
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: gadgets.example.com}\nspec:\n  group: example.com\n  scope: Namespaced\n  names: {plural: gadgets, singular: gadget, kind: Gadget, shortNames: [gd]}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}\n",
+    );
     run_for(&mut app, 500);
+    for name in ["gadgets", "gadget", "gd", "gadgets.example.com"] {
+        let store = &app.driver.world.cluster().store;
+        assert!(matches!(resources::resolve(name, store), Ok(Command::Open(Target::Custom(_)))), "{name}");
+    }
+    // The Roll CRD every lane installs at start, with its printer columns.
     apply_yaml(&mut app, "assets/rolls/split.yaml");
     run_for(&mut app, 100);
     let store = &app.driver.world.cluster().store;
