@@ -500,7 +500,11 @@ fn one_apply_of_the_crds_and_a_roll_makes_the_game_throw_on_its_own() {
     )
     .unwrap();
     s.eventually("ten Ready nodes", &["get", "nodes"], |o| o.matches(" Ready ").count() == 10);
-    let applied = s.ok(&["apply", "-f", &format!("{root}/assets/crds/"), "-f", quick.to_str().unwrap()]);
+    let out = s.kubectl(&["apply", "-f", &format!("{root}/assets/crds/"), "-f", quick.to_str().unwrap()]);
+    let (applied, warned) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{applied}{warned}");
+    // The CRD installed at start carries kubectl's last-applied annotation: no warning.
+    assert!(!warned.contains("last-applied-configuration"), "{warned}");
     assert!(applied.contains("roll.pinsetter.dev/quick created"), "{applied}");
 
     let rolls = s.ok(&["get", "rolls"]);

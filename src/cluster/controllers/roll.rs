@@ -58,11 +58,20 @@ pub const PENDING: &str = "Pending";
 pub const KNOCKED: &str = "Knocked";
 pub const RESTORED: &str = "Restored";
 
-/// The Roll CRD as an object to apply.
+/// The Roll CRD as an object to apply. It carries kubectl's last-applied annotation, as if
+/// `kubectl apply -f assets/crds/` had created it, so the README's `kubectl apply` of that
+/// directory is a clean three-way merge instead of a warning about a missing annotation.
 pub fn definition() -> Result<Object, ScenarioError> {
     let mut documents = crate::scenario::parse_documents(CRD_MANIFEST, CRD_ORIGIN)?;
     match documents.pop() {
-        Some((_, crd @ Object::CustomResourceDefinition(_))) if documents.is_empty() => Ok(crd),
+        Some((_, Object::CustomResourceDefinition(mut crd))) if documents.is_empty() => {
+            if let Ok(applied) = serde_norway::from_str::<serde_json::Value>(CRD_MANIFEST) {
+                crd.metadata
+                    .annotations
+                    .insert("kubectl.kubernetes.io/last-applied-configuration".into(), format!("{applied}\n"));
+            }
+            Ok(Object::CustomResourceDefinition(crd))
+        }
         _ => Err(ScenarioError::Invalid {
             origin: CRD_ORIGIN.into(),
             document: 1,
