@@ -1,40 +1,17 @@
 //! The game shows PodDisruptionBudgets: `d` on a pod names the budget covering it and what it
 //! allows, and a refused eviction appears in the events log.
 
+mod common;
+use common::tui::{app, run_for, screen};
+
 use pinsetter::cluster::objects::{Object, Pod};
 use pinsetter::cluster::store::ObjectKey;
-use pinsetter::cluster::timing::Preset;
-use pinsetter::scenario::Scenario;
-use pinsetter::tui::{App, Overlay, PlayOptions, Selection, view};
+use pinsetter::tui::{Overlay, Selection};
 use pinsetter::world::{Input, Request, WorldError};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
-
-fn run_for(app: &mut App, ms: u64) {
-    for _ in 0..ms / 10 {
-        app.driver.world.step();
-        app.drain();
-    }
-}
-
-fn screen(app: &App) -> String {
-    let mut terminal = Terminal::new(TestBackend::new(200, 48)).unwrap();
-    terminal.draw(|frame| view::render(frame, app)).unwrap();
-    terminal.backend().to_string()
-}
 
 #[test]
 fn describe_names_the_budget_and_the_log_shows_a_refused_eviction() {
-    let options = PlayOptions {
-        scenario: Scenario::resolve("default").unwrap(),
-        seed: 7,
-        timing: Preset::Arcade,
-        speed: 1.0,
-        ascii: false,
-        listen: None,
-        epoch: Default::default(),
-    };
-    let mut app = App::new(options, None).unwrap();
+    let mut app = app();
     run_for(&mut app, 1_000);
     let budget = serde_json::json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
         "metadata": {"name": "web", "namespace": "default"},
@@ -53,7 +30,7 @@ fn describe_names_the_budget_and_the_log_shows_a_refused_eviction() {
     app.selection = Selection::Pod(key.clone());
     app.overlay = Overlay::Describe;
     app.message = None;
-    let text = screen(&app);
+    let text = screen(&app, 200, 48);
     assert!(text.contains("PDB:       web (allowed disruptions 0: needs "), "{text}");
 
     app.driver.world.handle_input(Input::Request { id: 1, request: Request::Evict(key.clone()) }).unwrap();
@@ -61,7 +38,7 @@ fn describe_names_the_budget_and_the_log_shows_a_refused_eviction() {
     assert!(matches!(reply.result, Err(WorldError::Eviction(_))), "{:?}", reply.result);
     app.drain();
     app.overlay = Overlay::None;
-    let text = screen(&app);
+    let text = screen(&app, 200, 48);
     assert!(text.contains(&format!("eviction of pod {key} refus")), "{text}");
     assert!(text.contains("(429): The disruption budget web needs"), "{text}");
     let pod = app.driver.world.cluster().store.get::<Pod>(&key).unwrap();

@@ -1,40 +1,14 @@
 //! The k9s-style resource views (`:` command bar, tables, `/` filter, sorting, YAML): snapshots
 //! of what the player sees, and the keys that get them there.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+mod common;
+use common::tui::{app, press, run_for, screen};
+
+use crossterm::event::KeyCode;
 use pinsetter::cluster::objects::{Kind, Object};
-use pinsetter::cluster::timing::Preset;
-use pinsetter::scenario::Scenario;
+use pinsetter::tui::App;
 use pinsetter::tui::resources::{self, Command, Target};
-use pinsetter::tui::{App, PlayOptions, view};
 use pinsetter::world::Input;
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
-
-fn app() -> App {
-    let options = PlayOptions {
-        scenario: Scenario::resolve("default").unwrap(),
-        seed: 7,
-        timing: Preset::Arcade,
-        speed: 1.0,
-        ascii: false,
-        listen: None,
-        epoch: Default::default(),
-    };
-    App::new(options, None).unwrap()
-}
-
-fn run_for(app: &mut App, ms: u64) {
-    for _ in 0..ms / 10 {
-        app.driver.world.step();
-        app.drain();
-    }
-}
-
-fn press(app: &mut App, code: KeyCode) {
-    app.handle_key(KeyEvent::new(code, KeyModifiers::NONE));
-    app.drain();
-}
 
 fn type_text(app: &mut App, text: &str) {
     for c in text.chars() {
@@ -46,12 +20,6 @@ fn command(app: &mut App, line: &str) {
     press(app, KeyCode::Char(':'));
     type_text(app, line);
     press(app, KeyCode::Enter);
-}
-
-fn screen(app: &App, width: u16, height: u16) -> String {
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    terminal.draw(|frame| view::render(frame, app)).unwrap();
-    terminal.backend().to_string()
 }
 
 fn table(app: &App) -> &resources::TableView {

@@ -1,43 +1,13 @@
 //! Whole-screen snapshots of the game (ratatui TestBackend + insta): what a player sees at the
 //! moments that matter. The World is deterministic, so these are stable.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+mod common;
+use common::tui::{app, press, run_for, screen};
+
+use crossterm::event::KeyCode;
 use pinsetter::cluster::timing::Preset;
 use pinsetter::scenario::Scenario;
-use pinsetter::tui::{App, Overlay, PlayOptions, view};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
-
-fn app() -> App {
-    let options = PlayOptions {
-        scenario: Scenario::resolve("default").unwrap(),
-        seed: 7,
-        timing: Preset::Arcade,
-        speed: 1.0,
-        ascii: false,
-        listen: None,
-        epoch: Default::default(),
-    };
-    App::new(options, None).unwrap()
-}
-
-fn run_for(app: &mut App, ms: u64) {
-    for _ in 0..ms / 10 {
-        app.driver.world.step();
-        app.drain();
-    }
-}
-
-fn press(app: &mut App, code: KeyCode) {
-    app.handle_key(KeyEvent::new(code, KeyModifiers::NONE));
-    app.drain();
-}
-
-fn screen(app: &App, width: u16, height: u16) -> String {
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    terminal.draw(|frame| view::render(frame, app)).unwrap();
-    terminal.backend().to_string()
-}
+use pinsetter::tui::{App, Overlay, PlayOptions};
 
 #[test]
 fn opening_screen_shows_ten_pins_and_the_scorecard() {

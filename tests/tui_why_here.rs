@@ -1,50 +1,22 @@
 //! The game's answer to "why is this pod here?": switch the scheduler with `s`, knock two pins,
 //! and `d` on a replacement pod shows every pin's filter verdict and score-plugin scores.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+mod common;
+use common::tui::{app, press, run_for, screen};
+
+use crossterm::event::KeyCode;
 use pinsetter::cluster::objects::Pod;
 use pinsetter::cluster::store::ObjectKey;
-use pinsetter::cluster::timing::Preset;
-use pinsetter::scenario::Scenario;
-use pinsetter::tui::{App, Overlay, PlayOptions, Selection, view};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
-
-fn press(app: &mut App, code: KeyCode) {
-    app.handle_key(KeyEvent::new(code, KeyModifiers::NONE));
-    app.drain();
-}
-
-fn run_for(app: &mut App, ms: u64) {
-    for _ in 0..ms / 10 {
-        app.driver.world.step();
-        app.drain();
-    }
-}
-
-fn screen(app: &App) -> String {
-    let mut terminal = Terminal::new(TestBackend::new(160, 48)).unwrap();
-    terminal.draw(|frame| view::render(frame, app)).unwrap();
-    terminal.backend().to_string()
-}
+use pinsetter::tui::{Overlay, Selection};
 
 #[test]
 fn describe_pod_shows_why_spread_put_it_there() {
-    let options = PlayOptions {
-        scenario: Scenario::resolve("default").unwrap(),
-        seed: 7,
-        timing: Preset::Arcade,
-        speed: 1.0,
-        ascii: false,
-        listen: None,
-        epoch: Default::default(),
-    };
-    let mut app = App::new(options, None).unwrap();
+    let mut app = app();
     run_for(&mut app, 1_000);
     press(&mut app, KeyCode::Char('s'));
     press(&mut app, KeyCode::Char('s'));
     assert_eq!(app.driver.world.cluster().scheduler.policy.name(), "spread");
-    assert!(screen(&app).contains("scheduler spread"), "the pinsetter panel names the policy");
+    assert!(screen(&app, 160, 48).contains("scheduler spread"), "the pinsetter panel names the policy");
     press(&mut app, KeyCode::Char('3'));
     press(&mut app, KeyCode::Char('4'));
     run_for(&mut app, 4_000);
@@ -60,7 +32,7 @@ fn describe_pod_shows_why_spread_put_it_there() {
     app.overlay = Overlay::Describe;
     // The hint bar's flash message times out in wall time: keep the snapshot independent of it.
     app.message = None;
-    let text = screen(&app);
+    let text = screen(&app, 160, 48);
     assert!(text.contains("Scheduler (spread policy"), "{text}");
     assert!(text.contains("LeastAllocated") && text.contains("BalancedAllocation"), "{text}");
     assert!(text.contains("fits: chosen"), "{text}");

@@ -1,5 +1,8 @@
 //! Helpers shared by the tests that run the real binary.
 
+#[allow(dead_code)]
+pub mod tui;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output};
 use std::sync::mpsc::Receiver;
