@@ -31,6 +31,18 @@ rbac.create_namespaced_role(NS, {"metadata": {"name": "py-role"},
 rbac.create_namespaced_role_binding(NS, {"metadata": {"name": "py-rb"},
     "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "py-role"},
     "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": NS}]})
+storage = client.StorageV1Api()
+storage.create_storage_class({"metadata": {"name": "py-local"}, "provisioner": "kubernetes.io/no-provisioner",
+    "volumeBindingMode": "WaitForFirstConsumer"})
+core.create_persistent_volume({"metadata": {"name": "py-pv"}, "spec": {"capacity": {"storage": "1Gi"},
+    "accessModes": ["ReadWriteOnce"], "storageClassName": "py-local", "hostPath": {"path": "/tmp/py-pv"}}})
+core.create_namespaced_persistent_volume_claim(NS, {"metadata": {"name": "py-pvc"}, "spec": {
+    "accessModes": ["ReadWriteOnce"], "storageClassName": "py-local", "resources": {"requests": {"storage": "1Gi"}}}})
+apps.create_namespaced_stateful_set(NS, {"metadata": {"name": "py-db"}, "spec": {"serviceName": "py-db",
+    "replicas": 1, "selector": {"matchLabels": {"app": "py-db"}},
+    "template": {"metadata": {"labels": {"app": "py-db"}}, "spec": {"containers": [{"name": "db", "image": "db:1"}]}}}})
+client.PolicyV1Api().create_namespaced_pod_disruption_budget(NS, {"metadata": {"name": "py-pdb"},
+    "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "web"}}}})
 CRD_GROUP = "example.com"
 client.ApiextensionsV1Api().create_custom_resource_definition({
     "metadata": {"name": f"widgets.{CRD_GROUP}"},
@@ -50,7 +62,8 @@ for attempt in range(50):  # the CRD is served once its controller has establish
         import time
         time.sleep(0.1)
 print("ok: created Service py-svc, ConfigMap py-cm, Secret py-secret, Role py-role, RoleBinding py-rb, "
-      "CRD widgets.example.com and Widget py-widget")
+      "StorageClass py-local, PersistentVolume py-pv, PersistentVolumeClaim py-pvc, StatefulSet py-db, "
+      "PodDisruptionBudget py-pdb, CRD widgets.example.com and Widget py-widget")
 
 
 def snake(kind):
@@ -71,9 +84,20 @@ def typed_api(group_version):
 # Every kind served, from discovery itself (not a list kept here): each top-level resource with
 # `list`, by the client's typed calls for it. A served kind the client has no call for fails.
 group_versions = ["v1"] + [g.preferred_version.group_version for g in client.ApisApi().get_api_versions().groups]
+# Groups that CRDs serve (the test's own, and the Roll CRD every lane installs at start).
+crds = client.ApiextensionsV1Api().list_custom_resource_definition().items
+crd_groups = {crd.spec.group: crd for crd in crds}
 kinds = []  # (label, list every, read one by (name, namespace), watchable)
 for group_version in group_versions:
-    if group_version.split("/")[0] == CRD_GROUP:
+    group = group_version.split("/")[0]
+    if group in crd_groups and group != CRD_GROUP:
+        # Another CRD's resource: the generic CustomObjectsApi lists it across namespaces.
+        crd = crd_groups[group]
+        listed = custom.list_cluster_custom_object(group, group_version.split("/")[1], crd.spec.names.plural)
+        assert listed["kind"] == crd.spec.names.list_kind and isinstance(listed["items"], list), listed
+        print(f"ok: listed {crd.spec.names.kind}.{group} through CustomObjectsApi")
+        continue
+    if group == CRD_GROUP:
         # A CRD's resource has no typed API: the generic CustomObjectsApi lists and reads it.
         widgets = custom.list_namespaced_custom_object(CRD_GROUP, "v1", NS, "widgets")["items"]
         assert [w["metadata"]["name"] for w in widgets] == ["py-widget"], widgets
