@@ -857,7 +857,7 @@ fn run_bench(args: BenchArgs) -> Result<()> {
     // The `:pods` table over 150,000 pods (30,000 with --quick): opening it, then its frames.
     if named("pods_view") {
         let nodes = 5_000.min(limit);
-        let (open, frames) = pinsetter::tui::resources::bench_pods_view(nodes, nodes * 30);
+        let (open, frames) = pinsetter::tui::resources::bench_pods_view(nodes, nodes * 30)?;
         results.push(open.into());
         results.push(frames.into());
     }

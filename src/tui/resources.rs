@@ -1078,8 +1078,12 @@ pub fn draw_bar(frame: &mut Frame, app: &App, area: Rect) -> bool {
 /// Opening the pods view and its frames (refresh + draw at 200×50, scrolling a page a frame)
 /// on a generated lane of `nodes` pins and `pods` pods, with the World stepping between frames
 /// (the step itself not timed). Returns (open, frames).
-pub fn bench_pods_view(nodes: usize, pods: usize) -> (crate::bench::Measurement, crate::bench::Measurement) {
+pub fn bench_pods_view(
+    nodes: usize,
+    pods: usize,
+) -> anyhow::Result<(crate::bench::Measurement, crate::bench::Measurement)> {
     use crate::bench::Measurement;
+    use anyhow::Context;
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
     let options = super::PlayOptions {
@@ -1091,7 +1095,7 @@ pub fn bench_pods_view(nodes: usize, pods: usize) -> (crate::bench::Measurement,
         listen: None,
         epoch: Default::default(),
     };
-    let mut app = App::new(options, None).expect("a generated lane is valid");
+    let mut app = App::new(options, None).context("starting the generated lane")?;
     // Until every pod exists (the ReplicaSets create them in slow-start batches), at most two
     // minutes of game time.
     for _ in 0..12_000 {
@@ -1102,10 +1106,10 @@ pub fn bench_pods_view(nodes: usize, pods: usize) -> (crate::bench::Measurement,
         app.drain();
     }
     let existing = app.driver.world.cluster().store.len::<Pod>();
-    let mut terminal = Terminal::new(TestBackend::new(200, 50)).expect("a test backend never fails");
+    let mut terminal = Terminal::new(TestBackend::new(200, 50))?;
     let start = std::time::Instant::now();
     open(&mut app, Target::Builtin(Kind::Pod));
-    terminal.draw(|frame| super::view::render(frame, &app)).expect("a test backend never fails");
+    terminal.draw(|frame| super::view::render(frame, &app))?;
     let open_ms = start.elapsed().as_secs_f64() * 1000.0;
     let mut times = Vec::new();
     for i in 0..600 {
@@ -1120,7 +1124,7 @@ pub fn bench_pods_view(nodes: usize, pods: usize) -> (crate::bench::Measurement,
             let page = table.page() as isize;
             table.move_by(page * 50);
         }
-        terminal.draw(|frame| super::view::render(frame, &app)).expect("a test backend never fails");
+        terminal.draw(|frame| super::view::render(frame, &app))?;
         times.push(start.elapsed().as_secs_f64() * 1000.0);
     }
     times.sort_by(f64::total_cmp);
@@ -1147,7 +1151,7 @@ pub fn bench_pods_view(nodes: usize, pods: usize) -> (crate::bench::Measurement,
     };
     // Leaked, not dropped: freeing 150,000 pods object by object costs seconds.
     std::mem::forget(app);
-    (open, frames)
+    Ok((open, frames))
 }
 
 #[cfg(test)]
