@@ -76,7 +76,7 @@ impl Serve {
             if ok(&out) {
                 return out;
             }
-            assert!(start.elapsed() < Duration::from_secs(20), "timed out waiting for {what}; last output:\n{out}");
+            assert!(start.elapsed() < Duration::from_secs(120), "timed out waiting for {what}; last output:\n{out}");
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -511,24 +511,13 @@ fn one_apply_of_the_crds_and_a_roll_makes_the_game_throw_on_its_own() {
     let header: Vec<&str> = rolls.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(header, ["NAME", "FAILURE", "PHASE", "DISPLACED", "RECOVERY", "AGE"], "{rolls}");
 
-    let until = |what: &str, args: &[&str], ok: &dyn Fn(&str) -> bool| {
-        let start = Instant::now();
-        loop {
-            let out = s.ok(args);
-            if ok(&out) {
-                return out;
-            }
-            assert!(start.elapsed() < Duration::from_secs(120), "timed out waiting for {what}; last output:\n{out}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
     let phase = ["get", "roll", "quick", "-o", "jsonpath={.status.phase}"];
-    until("the Roll Knocked", &phase, &|o| o == "Knocked" || o == "Restored");
-    until("pin-7 NotReady", &["get", "node", "pin-7", "pin-10"], &|o| o.matches("NotReady").count() == 2);
+    s.eventually("the Roll Knocked", &phase, |o| o == "Knocked" || o == "Restored");
+    s.eventually("pin-7 NotReady", &["get", "node", "pin-7", "pin-10"], |o| o.matches("NotReady").count() == 2);
     let knocked = s.ok(&["get", "rolls", "quick"]);
     assert!(knocked.lines().nth(1).is_some_and(|l| l.split_whitespace().nth(1) == Some("crash")), "{knocked}");
-    until("the Roll Restored", &phase, &|o| o == "Restored");
-    until("pin-7 Ready again", &["get", "node", "pin-7", "pin-10"], &|o| {
+    s.eventually("the Roll Restored", &phase, |o| o == "Restored");
+    s.eventually("pin-7 Ready again", &["get", "node", "pin-7", "pin-10"], |o| {
         o.matches(" Ready ").count() == 2 && !o.contains("NotReady")
     });
     let described = s.ok(&["describe", "roll", "quick"]);
