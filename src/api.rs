@@ -778,6 +778,9 @@ async fn route(api: &Api, method: &Method, uri: &Uri, headers: &HeaderMap, body:
     {
         return Err(ApiError::path_not_found());
     }
+    if custom.is_none() && sub.as_deref() == Some("status") && !info.kind.is_some_and(Kind::has_status) {
+        return Err(ApiError::path_not_found());
+    }
     let target = Target { info, custom, namespace, name, sub };
     let query = Query::parse(uri)?;
     let table = headers.get("accept").and_then(|a| a.to_str().ok()).is_some_and(|a| a.contains("as=Table"));
@@ -803,7 +806,7 @@ async fn route(api: &Api, method: &Method, uri: &Uri, headers: &HeaderMap, body:
         (Method::POST, Some(_), Some("eviction")) if info.plural == "pods" => evict(api, target).await,
         (Method::POST, None, None) => create(api, target, &content_type, body).await,
         (Method::PUT, Some(_), None | Some("status")) => replace(api, target, &content_type, body).await,
-        (Method::PATCH, Some(_), None) if content_type == patch::APPLY => {
+        (Method::PATCH, Some(_), None | Some("status")) if content_type == patch::APPLY => {
             apply::server_side_apply(api, target, uri, body).await
         }
         (Method::PATCH, Some(_), None | Some("status")) => patch_object(api, target, &content_type, body).await,
@@ -1228,10 +1231,11 @@ async fn patch_object(api: &Api, target: Target, content_type: &str, body: Bytes
     }
 }
 
-/// A PUT or applied PATCH: to a custom resource's `/status`, only its status is written.
+/// A PUT or applied PATCH: to `/status`, only the status is written; to the object itself,
+/// everything but the status (the World keeps the stored one).
 fn replace_request(target: &Target, object: Object) -> WorldRequest {
-    match (target.custom, target.sub.as_deref()) {
-        (Some(_), Some("status")) => WorldRequest::ReplaceStatus(Box::new(object)),
+    match target.sub.as_deref() {
+        Some("status") => WorldRequest::ReplaceStatus(Box::new(object)),
         _ => WorldRequest::Replace(Box::new(object)),
     }
 }

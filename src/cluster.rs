@@ -332,10 +332,44 @@ impl Cluster {
         Ok(object.dispatch(Put(&mut self.store))?)
     }
 
+    /// `PUT`/`PATCH` to `/status`: only the status is written; spec and metadata stay as stored
+    /// (upstream's status strategies). The sent resourceVersion is still the precondition.
+    pub fn replace_status(&mut self, object: Object) -> Result<Object, ClusterError> {
+        struct PutStatus<'s>(&'s mut Store);
+        impl objects::ObjectOp for PutStatus<'_> {
+            type Output = Result<Object, StoreError>;
+            fn run<R: store::Stored>(self, written: R) -> Result<Object, StoreError> {
+                let key = written.key();
+                let Some(stored) = self.0.get::<R>(&key) else {
+                    return Err(StoreError::NotFound { resource: R::KIND.qualified_resource(), name: key.name });
+                };
+                let mut updated = stored.clone();
+                updated.meta_mut().resource_version = written.meta().resource_version.clone();
+                updated.take_status(written);
+                self.0.update(updated).map(Into::into)
+            }
+        }
+        match object {
+            Object::CustomObject(o) => Ok(Object::CustomObject(objects::custom::write_status(&mut self.store, o)?)),
+            other => Ok(other.dispatch(PutStatus(&mut self.store))?),
+        }
+    }
+
     /// `DELETE`: pods go gracefully (their kubelet finishes the job); everything else at once,
     /// with the garbage collector removing what it owned.
     pub fn remove(&mut self, kind: Kind, key: &ObjectKey, now: Millis) -> Result<Object, ClusterError> {
         Ok(match kind {
+            // A pod bound to a node that no longer exists has no kubelet to finish a graceful
+            // delete: it goes at once, as upstream's pod GC force-deletes orphaned pods.
+            Kind::Pod
+                if self
+                    .store
+                    .get::<Pod>(key)
+                    .and_then(Pod::node_name)
+                    .is_some_and(|node| self.store.get::<Node>(&ObjectKey::cluster(node)).is_none()) =>
+            {
+                Object::Pod(self.store.delete::<Pod>(key)?)
+            }
             Kind::Pod => {
                 controllers::delete_pod_gracefully(&mut self.store, key, now)?;
                 match self.store.get::<Pod>(key) {
