@@ -490,7 +490,7 @@ mod end_to_end {
             (Some("Unknown"), Some("NodeStatusUnknown"), Some("Kubelet stopped posting node status."))
         );
         assert!(has_taint(&node, "node.kubernetes.io/unreachable", "NoSchedule"), "{node:#}");
-        let events = serve.get("/api/v1/namespaces/default/events");
+        let events = serve.get("/api/v1/events");
         assert!(
             events["items"]
                 .as_array()
@@ -507,7 +507,7 @@ mod end_to_end {
             let pod = workload(&pods).into_iter().find(|p| p["metadata"]["name"] == name.as_str());
             let pod = pod.unwrap_or_else(|| panic!("{name} was removed without its kubelet"));
             assert!(pod["metadata"]["deletionTimestamp"].is_string(), "{pod:#}");
-            assert_eq!(pod["metadata"]["deletionGracePeriodSeconds"], 30);
+            assert!(pod["metadata"]["deletionGracePeriodSeconds"].as_i64().is_some_and(|g| g > 0), "{pod:#}");
         }
 
         // The kubelet comes back: Ready again, the taints go, the Terminating pods are finished.
