@@ -164,6 +164,12 @@ pub fn resource_list(group: &str) -> Option<Value> {
                 resources.push(scale);
                 resources.push(sub("status", "Deployment", &["get", "patch", "update"]));
             }
+            "statefulsets" => {
+                let mut scale = sub("scale", "Scale", &["get", "patch", "update"]);
+                scale["group"] = json!("autoscaling");
+                scale["version"] = json!("v1");
+                resources.push(scale);
+            }
             "nodes" => resources.push(sub("status", "Node", &["get", "patch", "update"])),
             "serviceaccounts" => {
                 let mut token = sub("token", "TokenRequest", &["create"]);
