@@ -156,6 +156,8 @@ pub struct Cluster {
     pub scheduler: Scheduler,
     pub recorder: EventRecorder,
     kubelets: BTreeMap<String, Kubelet>,
+    /// Bound pods by the ConfigMaps and Secrets they use: writing one wakes their kubelets.
+    config_users: kubelet::config_refs::ConfigUsers,
     /// Pin agents' connections (their kubelets are the remote ones in `kubelets`).
     agents: agents::Agents,
     /// The controllers, from [`controllers::registry`]; a task names one by its index here.
@@ -196,6 +198,7 @@ impl Cluster {
             scheduler: Scheduler::new(Policy::Greedy),
             recorder: EventRecorder::new(&timing),
             kubelets: BTreeMap::new(),
+            config_users: Default::default(),
             agents: agents::Agents::default(),
             controllers,
             failures: BTreeMap::new(),
@@ -566,6 +569,9 @@ impl Cluster {
             }
         }
         self.triggered = triggered;
+        if let Object::Pod(pod) = &*change.object {
+            self.config_users.observe_pod(pod, change.type_ == ChangeType::Deleted);
+        }
         if let Object::Pod(pod) = &*change.object
             && change.type_ != ChangeType::Deleted
             && let Some(node) = pod.node_name()
@@ -573,12 +579,17 @@ impl Cluster {
         {
             self.queue.add(Task::KubeletSyncPod(node.to_string(), ObjectKey::of(&pod.metadata)), now);
         }
+        if change.type_ != ChangeType::Deleted {
+            for (pod, node) in self.config_users.users_of(&change.object) {
+                self.queue.add(Task::KubeletSyncPod(node.clone(), pod.clone()), now);
+            }
+        }
     }
 
     /// Fell out of the change log's window: relist what the controllers, the scheduler and the
     /// kubelets watch, as an informer does after 410, and offer it all as added.
     fn resync(&mut self, now: Millis) {
-        let mut watched: BTreeSet<Kind> = [Kind::Node, Kind::Pod].into();
+        let mut watched: BTreeSet<Kind> = [Kind::Node, Kind::Pod, Kind::ConfigMap, Kind::Secret].into();
         watched.extend(self.controllers.iter().flat_map(|r| r.controller.watches().iter().copied()));
         let rv = self.store.resource_version();
         let synthetic: Vec<Change> = RELIST_ORDER
@@ -590,6 +601,7 @@ impl Cluster {
         for registered in &mut self.controllers {
             registered.controller.relisted(&self.store);
         }
+        self.config_users.clear();
         for change in &synthetic {
             self.scheduler.observe(change, now);
             self.route(change, now);

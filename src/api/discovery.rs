@@ -156,7 +156,7 @@ pub fn resource_list(group: &str) -> Option<Value> {
                 eviction["version"] = json!("v1");
                 resources.push(eviction);
             }
-            "deployments" => {
+            "deployments" | "statefulsets" => {
                 let mut scale = sub("scale", "Scale", &["get", "patch", "update"]);
                 scale["group"] = json!("autoscaling");
                 scale["version"] = json!("v1");
