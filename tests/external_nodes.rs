@@ -218,8 +218,10 @@ fn pod_on(name: &str, node: Option<&str>) -> Value {
         "spec": {"terminationGracePeriodSeconds": 7,
                  "tolerations": [{"key": "pinsetter.dev/pin", "operator": "Exists"}],
                  "containers": [{"name": "ball", "image": "ball:1"}]}});
-    if let Some(node) = node {
-        pod["spec"]["nodeName"] = json!(node);
+    match node {
+        Some(node) => pod["spec"]["nodeName"] = json!(node),
+        // Selects no node, so the lane's scheduler leaves it unbound.
+        None => pod["spec"]["nodeSelector"] = json!({"pinsetter.dev/none": "none"}),
     }
     pod
 }
@@ -458,6 +460,17 @@ mod end_to_end {
         }
         let _stop = StopOnDrop(stop.clone());
 
+        // Every node Ready first, or the scheduler may put every replica on the first one up.
+        serve.eventually("every external node Ready", "/api/v1/nodes", |nodes| {
+            NODES.iter().all(|name| {
+                nodes["items"].as_array().into_iter().flatten().any(|n| {
+                    n["metadata"]["name"] == *name
+                        && condition(n, "Ready").is_some_and(|c| c["status"] == "True")
+                        && !has_taint(n, "node.kubernetes.io/not-ready", "NoSchedule")
+                        && !has_taint(n, "node.kubernetes.io/unreachable", "NoSchedule")
+                })
+            })
+        });
         let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "bowl"},
             "spec": {"replicas": REPLICAS, "selector": {"matchLabels": {"app": "bowl"}},
               "template": {"metadata": {"labels": {"app": "bowl"}}, "spec": {

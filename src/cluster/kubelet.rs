@@ -330,8 +330,18 @@ impl Kubelet {
             self.held.remove(key);
             return None;
         }
+        let waiting: BTreeMap<&str, &str> = envs.iter().map(|f| (f.container.as_str(), f.message.as_str())).collect();
+        let status_written = pod.status.container_statuses.iter().all(|cs| match waiting.get(cs.name.as_str()) {
+            Some(message) => cs
+                .state
+                .waiting
+                .as_ref()
+                .is_some_and(|w| w.reason == config_refs::CREATE_CONTAINER_CONFIG_ERROR && w.message == *message),
+            None => true,
+        });
+        // Woken early (what it refers to was written) with nothing new to report: keep waiting.
         let held = self.held.get(key).copied();
-        if let Some(held) = held.filter(|h| ctx.now < h.retry_at) {
+        if status_written && let Some(held) = held.filter(|h| ctx.now < h.retry_at) {
             return Some(held.retry_at);
         }
         let attempts = held.map_or(0, |h| h.attempts + 1);
@@ -342,15 +352,6 @@ impl Kubelet {
         };
         let retry_at = ctx.now + after;
         self.held.insert(key.clone(), Held { attempts, retry_at });
-        let waiting: BTreeMap<&str, &str> = envs.iter().map(|f| (f.container.as_str(), f.message.as_str())).collect();
-        let status_written = pod.status.container_statuses.iter().all(|cs| match waiting.get(cs.name.as_str()) {
-            Some(message) => cs
-                .state
-                .waiting
-                .as_ref()
-                .is_some_and(|w| w.reason == config_refs::CREATE_CONTAINER_CONFIG_ERROR && w.message == *message),
-            None => true,
-        });
         let meta = pod.metadata.clone();
         if !status_written && let Err(err) = set_config_error(key, &waiting, ctx) {
             return write_failed(ctx, Kind::Pod, key, COMPONENT, &err).or(Some(retry_at));
