@@ -725,6 +725,9 @@ fn selected(frame: &mut Frame, app: &App, area: Rect) {
     };
     lines.push(Line::default());
     lines.push(legend(app));
+    if let Some(storage) = storage_legend(app) {
+        lines.push(storage);
+    }
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }).block(block(title, app)), area);
 }
 
@@ -745,6 +748,17 @@ fn legend(app: &App) -> Line<'static> {
         t.dim(),
     ));
     Line::from(spans)
+}
+
+/// The pin cards' volume glyphs, explained on lanes that have claims (the others never show them).
+fn storage_legend(app: &App) -> Option<Line<'static>> {
+    use crate::cluster::objects::PersistentVolumeClaim;
+    app.driver.world.cluster().store.list::<PersistentVolumeClaim>().next()?;
+    let (volumes, held) = if app.theme.unicode { ("▤", "▣") } else { ("%", "@") };
+    Some(Line::styled(
+        format!("{volumes} running, with volumes  {held} held by its pin's local volume"),
+        app.theme.dim(),
+    ))
 }
 
 fn scorecard(frame: &mut Frame, app: &App, area: Rect) {
