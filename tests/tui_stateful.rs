@@ -3,26 +3,15 @@
 //! pods stuck by storage.
 
 mod common;
-use common::tui::{run_for, screen};
+use common::tui::{app_on, run_for, screen};
 
 use pinsetter::cluster::objects::{Kind, Pod, PodState};
 use pinsetter::cluster::store::ObjectKey;
-use pinsetter::cluster::timing::Preset;
-use pinsetter::scenario::Scenario;
-use pinsetter::tui::{App, Overlay, PlayOptions, Selection};
+use pinsetter::tui::{App, Overlay, Selection};
 use pinsetter::world::{Input, Request};
 
 fn stateful_app() -> App {
-    let options = PlayOptions {
-        scenario: Scenario::resolve("stateful").unwrap(),
-        seed: 1,
-        timing: Preset::Arcade,
-        speed: 1.0,
-        ascii: false,
-        listen: None,
-        epoch: Default::default(),
-    };
-    App::new(options, None).unwrap()
+    app_on("stateful", 1)
 }
 
 fn db0(app: &App) -> Option<&Pod> {
