@@ -193,7 +193,7 @@ impl Scenario {
     }
 
     /// Refuses a lane beyond Kubernetes' published limits: more than 5,000 nodes, or more than
-    /// 150,000 pods desired (Deployments' and unowned ReplicaSets' replicas, plus bare Pods).
+    /// 150,000 pods desired (Deployments', StatefulSets' and unowned ReplicaSets' replicas, plus bare Pods).
     pub fn check_envelope(&self) -> Result<(), EnvelopeError> {
         let nodes = self.objects.iter().filter(|(_, o)| matches!(o, Object::Node(_))).count();
         if nodes > MAX_NODES {
@@ -206,14 +206,15 @@ impl Scenario {
         Ok(())
     }
 
-    /// Pods the lane's objects ask for before any scaling: replicas of Deployments and of
-    /// ReplicaSets no Deployment owns, plus bare Pods.
+    /// Pods the lane's objects ask for before any scaling: replicas of Deployments, StatefulSets
+    /// and ReplicaSets no Deployment owns, plus bare Pods.
     pub fn desired_pods(&self) -> u64 {
         let replicas = |r: Option<i32>| u64::try_from(r.unwrap_or(1)).unwrap_or(0);
         self.objects
             .iter()
             .map(|(_, object)| match object {
                 Object::Deployment(d) => replicas(d.spec.replicas),
+                Object::StatefulSet(s) => replicas(s.spec.replicas),
                 Object::ReplicaSet(r) if r.metadata.controller().is_none() => replicas(r.spec.replicas),
                 Object::Pod(_) => 1,
                 _ => 0,

@@ -199,6 +199,9 @@ pub struct Report {
     pub creating: i64,
     pub terminating: i64,
     pub lost: i64,
+    /// Pods that can't run until a pin returns: their data is on a local volume only a down
+    /// pin reaches (see `World::waiting_for_their_pin`).
+    pub waiting_for_their_pin: i64,
     pub displaced: u64,
     pub evicted: u64,
     pub rescheduled: u64,
@@ -304,7 +307,7 @@ fn drive(
 }
 
 fn report(world: &World, scenario: &Scenario, seed: u64, timing: Preset, until: Millis, wall: Duration) -> Report {
-    let PodCounts { desired, running, pending, creating, terminating, lost } = world.pod_counts();
+    let PodCounts { desired, running, pending, creating, terminating, lost, .. } = world.pod_counts();
     let metrics = world.metrics();
     Report {
         scenario: scenario.origin.clone(),
@@ -319,6 +322,7 @@ fn report(world: &World, scenario: &Scenario, seed: u64, timing: Preset, until: 
         creating,
         terminating,
         lost,
+        waiting_for_their_pin: world.waiting_for_their_pin(),
         displaced: metrics.displaced,
         evicted: metrics.evicted,
         rescheduled: metrics.rescheduled,

@@ -14,7 +14,7 @@ pub use high_scores::HighScore;
 use crate::alley::{AlleyEvent, AlleyInput, Phase};
 use crate::bench::Measurement;
 use crate::clock::Millis;
-use crate::cluster::objects::{Deployment, Node, Pod, PodState};
+use crate::cluster::objects::{Deployment, Node, Pod, PodState, StatefulSet};
 use crate::cluster::store::ObjectKey;
 use crate::cluster::timing::Preset;
 use crate::driver::Driver;
@@ -22,7 +22,7 @@ use crate::scenario::Scenario;
 use crate::world::{Input, Output, World};
 use anyhow::{Context, Result};
 use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use theme::Theme;
@@ -145,18 +145,43 @@ impl App {
         app
     }
 
+    /// Gives each workload (Deployment, then StatefulSet) a colour, in the order first seen.
     fn index_deployments(&mut self) {
-        for d in self.driver.world.cluster().store.list::<Deployment>() {
+        let store = &self.driver.world.cluster().store;
+        let deployments = store.list::<Deployment>().map(|d| &d.metadata.name);
+        for name in deployments.chain(store.list::<StatefulSet>().map(|s| &s.metadata.name)) {
             let next = self.deployments.len();
-            self.deployments.entry(d.metadata.name.clone()).or_insert(next);
+            self.deployments.entry(name.clone()).or_insert(next);
         }
     }
 
-    /// Colour index of the pod's deployment (by its ReplicaSet's name prefix).
+    fn workload_count(&self) -> usize {
+        let store = &self.driver.world.cluster().store;
+        store.len::<Deployment>() + store.len::<StatefulSet>()
+    }
+
+    /// Colour index of the pod's workload: its StatefulSet, or its Deployment (by its
+    /// ReplicaSet's name prefix).
     pub fn deployment_index(&self, pod: &Pod) -> usize {
-        let owner = pod.metadata.controller().map(|o| o.name.as_str()).unwrap_or("");
-        let deployment = owner.rsplit_once('-').map_or(owner, |(d, _)| d);
-        self.deployments.get(deployment).copied().unwrap_or(self.deployments.len())
+        let owner = pod.metadata.controller();
+        let name = owner.map(|o| o.name.as_str()).unwrap_or("");
+        let workload = match owner {
+            Some(o) if o.kind == "StatefulSet" => name,
+            _ => name.rsplit_once('-').map_or(name, |(d, _)| d),
+        };
+        self.deployments.get(workload).copied().unwrap_or(self.deployments.len())
+    }
+
+    /// The workloads still in the store with their colour index, in colour order (the legend's).
+    pub fn workloads(&self) -> Vec<(&str, usize)> {
+        let store = &self.driver.world.cluster().store;
+        let deployments = store.list::<Deployment>().map(|d| d.metadata.name.as_str());
+        let live: BTreeSet<&str> =
+            deployments.chain(store.list::<StatefulSet>().map(|s| s.metadata.name.as_str())).collect();
+        let mut all: Vec<(&str, usize)> =
+            self.deployments.iter().filter(|(n, _)| live.contains(n.as_str())).map(|(n, i)| (n.as_str(), *i)).collect();
+        all.sort_by_key(|(_, i)| *i);
+        all
     }
 
     fn say(&mut self, text: impl Into<String>) {
@@ -210,7 +235,7 @@ impl App {
         }
         self.flash_pins.retain(|_, until| *until > now);
         self.flash_pods.retain(|_, until| *until > now);
-        if self.deployments.len() != self.driver.world.cluster().store.len::<Deployment>() {
+        if self.deployments.len() != self.workload_count() {
             self.index_deployments();
         }
         resources::refresh(self);

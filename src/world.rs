@@ -15,7 +15,7 @@ use crate::cluster::controllers::disruption::{EvictionError, evict};
 use crate::cluster::events::EventRecord;
 use crate::cluster::leader_election::{Component, ElectionError};
 use crate::cluster::objects::Kind;
-use crate::cluster::objects::{Deployment, Node, Object, Pod, PodState};
+use crate::cluster::objects::{Deployment, Node, Object, Pod, PodState, StatefulSet};
 use crate::cluster::scheduler::{Policy, rack_order_key};
 use crate::cluster::store::{ChangeType, ObjectKey};
 use crate::cluster::timing::{Preset, Timing};
@@ -1005,8 +1005,9 @@ impl World {
 
     /// Counts pods by what a player sees: (desired, running, pending, creating, terminating).
     pub fn pod_counts(&self) -> PodCounts {
-        let desired =
-            self.cluster.store.list::<Deployment>().map(|d| i64::from(d.spec.replicas.unwrap_or(1).max(0))).sum();
+        let replicas = |r: Option<i32>| i64::from(r.unwrap_or(1).max(0));
+        let desired = self.cluster.store.list::<Deployment>().map(|d| replicas(d.spec.replicas)).sum::<i64>()
+            + self.cluster.store.list::<StatefulSet>().map(|s| replicas(s.spec.replicas)).sum::<i64>();
         let mut counts = PodCounts { desired, ..PodCounts::default() };
         for pod in self.cluster.store.list::<Pod>() {
             match pod.state() {
@@ -1018,8 +1019,30 @@ impl World {
             }
         }
         let active = counts.pending + counts.creating + counts.running;
-        counts.lost = (counts.desired - active).max(0);
+        // A pod waiting for its pin still holds its replica (a StatefulSet never runs two of an
+        // ordinal): not lost. Counted only when something is missing, so it costs nothing usually.
+        if counts.desired > active {
+            counts.waiting_for_their_pin = self.waiting_for_their_pin();
+            counts.lost = (counts.desired - active - counts.waiting_for_their_pin).max(0);
+        }
         counts
+    }
+}
+
+impl World {
+    /// Pods that wait for a pin to come back: not Running, and their data is on a local volume
+    /// no Ready node reaches (a StatefulSet's pod whose pin was knocked). Their controller can't
+    /// replace them elsewhere, as upstream: the volume's node affinity holds them.
+    pub fn waiting_for_their_pin(&self) -> i64 {
+        use crate::cluster::controllers::persistent_volume::{local_volume_of, reachable_by_a_ready_node};
+        let store = &self.cluster.store;
+        let waiting = store
+            .list::<Pod>()
+            .filter(|p| !p.spec.volumes.is_empty() && p.state() != PodState::Running)
+            .filter_map(|p| local_volume_of(store, p))
+            .filter(|(_, pv)| !reachable_by_a_ready_node(store, pv))
+            .count();
+        i64::try_from(waiting).unwrap_or(i64::MAX)
     }
 }
 
@@ -1030,9 +1053,12 @@ pub struct PodCounts {
     pub pending: i64,
     pub creating: i64,
     pub terminating: i64,
-    /// Desired replicas with no active pod at all (neither running, starting, nor pending):
-    /// must always be 0 once the controllers have run.
+    /// Desired replicas with no active pod at all (neither running, starting, pending, nor
+    /// waiting for its pin): must always be 0 once the controllers have run.
     pub lost: i64,
+    /// Pods that wait for a down pin holding their data ([`World::waiting_for_their_pin`]);
+    /// counted only while desired replicas are missing, which is when it matters.
+    pub waiting_for_their_pin: i64,
 }
 
 /// Serde for the core types an [`Input`] carries that have no serde of their own (the store's

@@ -93,17 +93,17 @@ fn the_real_kubectl_drives_the_lane() {
     let nodes = s.eventually("ten Ready nodes", &["get", "nodes"], |o| o.matches(" Ready ").count() == 10);
     assert!(nodes.starts_with("NAME") && nodes.contains("VERSION"));
     let pods =
-        s.eventually("45 Running pods", &["get", "pods", "-o", "wide"], |o| o.matches(" Running ").count() == 45);
+        s.eventually("46 Running pods", &["get", "pods", "-o", "wide"], |o| o.matches(" Running ").count() == 46);
     assert!(pods.contains("NODE") && pods.contains("pin-1"));
     let json: serde_json::Value = serde_json::from_str(&s.ok(&["get", "pods", "-o", "json"])).unwrap();
-    assert_eq!(json["items"].as_array().unwrap().len(), 45);
+    assert_eq!(json["items"].as_array().unwrap().len(), 46);
     assert!(s.ok(&["get", "deployment", "web", "-o", "yaml"]).contains("kind: Deployment"));
     let node = s.ok(&["describe", "node", "pin-1"]);
     assert!(node.contains("KubeletReady") && node.contains("Non-terminated Pods"), "{node}");
     // Chunked lists (issue 11): kubectl follows `continue` tokens and still lists everything.
     let chunked = s.kubectl(&["get", "pods", "--chunk-size=2", "-v=6"]);
     assert!(chunked.status.success(), "{}", String::from_utf8_lossy(&chunked.stderr));
-    assert_eq!(String::from_utf8_lossy(&chunked.stdout).matches(" Running ").count(), 45);
+    assert_eq!(String::from_utf8_lossy(&chunked.stdout).matches(" Running ").count(), 46);
     assert!(String::from_utf8_lossy(&chunked.stderr).contains("continue="), "kubectl fetched more than one page");
     let first_pod = json["items"][0]["metadata"]["name"].as_str().unwrap().to_string();
     assert!(s.ok(&["describe", "pod", &first_pod]).contains("Successfully assigned"));
@@ -607,6 +607,42 @@ fn drain_waits_for_a_pod_disruption_budget() {
     });
 }
 
+/// The default lane's budget (`web`, maxUnavailable 1): draining a pin with two web pods evicts
+/// one, is refused the other until the first one's replacement is Ready, then finishes.
+#[test]
+fn draining_a_default_pin_takes_its_web_pods_one_at_a_time() {
+    if !kubectl_present() {
+        return;
+    }
+    let s = Serve::start();
+    s.eventually("46 Running pods", &["get", "pods"], |o| o.matches(" Running ").count() == 46);
+    let nodes = s.ok(&["get", "pods", "-l", "app=web", "-o", "jsonpath={.items[*].spec.nodeName}"]);
+    let mut per_node: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for node in nodes.split_whitespace() {
+        *per_node.entry(node).or_default() += 1;
+    }
+    let node = per_node.iter().find(|(_, n)| **n >= 2).map(|(node, _)| node.to_string());
+    let node = node.unwrap_or_else(|| panic!("no pin runs two web pods: {per_node:?}"));
+    let output = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(s.dir.join("kubeconfig"))
+        .arg("--cache-dir")
+        .arg(s.dir.join("cache"))
+        .args(["drain", &node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=120s"])
+        .output()
+        .unwrap();
+    let (out, err) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "drain failed:\n{out}\n{err}");
+    assert!(
+        err.contains("(will retry after 5s): Cannot evict pod as it would violate the pod's disruption budget."),
+        "the second web pod was evicted without waiting:\n{err}"
+    );
+    assert!(out.contains(&format!("node/{node} drained")), "{out}");
+    s.eventually("web back to 12 Running elsewhere", &["get", "pods", "-l", "app=web", "-o", "wide"], |o| {
+        o.matches(" Running ").count() == 12 && !o.contains(&format!(" {node} "))
+    });
+}
+
 #[test]
 fn a_pod_waits_for_its_config_map_or_secret_until_kubectl_creates_it() {
     if !kubectl_present() {
@@ -636,6 +672,65 @@ fn a_pod_waits_for_its_config_map_or_secret_until_kubectl_creates_it() {
     s.eventually("envy Running", &["get", "pod", "envy"], |o| o.contains("Running"));
 }
 
+/// Issue 15's lesson through kubectl on the default lane: db-0's claim binds the local disk of
+/// the pin it was scheduled to; that pin knocked, db-0 stays Terminating there (as upstream, for a
+/// pod on an unreachable node), and once forced away the new db-0 is Pending with the scheduler's
+/// volume reason; the pin restored, db-0 runs on it again.
+#[test]
+fn a_stateful_pod_waits_for_the_pin_holding_its_volume() {
+    if !kubectl_present() {
+        return;
+    }
+    let s = Serve::start();
+    s.eventually("db-0 Running", &["get", "pods"], |o| {
+        o.lines().any(|l| l.starts_with("db-0 ") && l.contains(" Running "))
+    });
+    let pin = s.ok(&["get", "pod", "db-0", "-o", "jsonpath={.spec.nodeName}"]);
+    let volume = s.eventually(
+        "data-db-0 Bound",
+        &["get", "pvc", "data-db-0", "-o", "jsonpath={.status.phase} {.spec.volumeName}"],
+        |o| o.starts_with("Bound "),
+    );
+    assert_eq!(volume, format!("Bound local-{pin}"), "WaitForFirstConsumer bound the disk of db-0's pin");
+    let pv = s.ok(&["get", "pv", &format!("local-{pin}"), "-o", "wide"]);
+    assert!(pv.contains("default/data-db-0") && pv.contains("local"), "{pv}");
+
+    let kubeconfig = std::fs::read_to_string(s.dir.join("kubeconfig")).unwrap();
+    let server = kubeconfig.lines().find_map(|l| l.trim().strip_prefix("server: ")).unwrap().to_string();
+    let ctl = |args: &[&str]| {
+        let out =
+            Command::new(env!("CARGO_BIN_EXE_pinsetter")).arg("ctl").arg("--server").arg(&server).args(args).output();
+        let out = out.unwrap();
+        assert!(out.status.success(), "ctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    ctl(&["knock", &pin]);
+    s.eventually("db-0 Terminating on its knocked pin", &["get", "pod", "db-0"], |o| o.contains("Terminating"));
+    // Everything else on the pin moved: Running pods are all on standing pins.
+    s.eventually("the other pods moved", &["get", "pods", "-o", "wide"], |o| {
+        o.matches(" Running ").count() == 45
+            && !o.lines().any(|l| l.contains(" Running ") && l.contains(&format!(" {pin} ")))
+    });
+    s.ok(&["delete", "pod", "db-0", "--force", "--grace-period=0"]);
+    // The set makes db-0 again at once (it may be missing for a moment).
+    let start = Instant::now();
+    let described = loop {
+        let out = s.kubectl(&["describe", "pod", "db-0"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if text.contains("FailedScheduling") && text.contains("volume node affinity conflict") {
+            break text;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "db-0 never Pending with the volume reason:\n{text}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let status = described.lines().find(|l| l.starts_with("Status:")).map(|l| l.split_whitespace().collect::<Vec<_>>());
+    assert_eq!(status, Some(vec!["Status:", "Pending"]), "{described}");
+
+    ctl(&["restore", &pin]);
+    s.eventually("db-0 Running on its pin again", &["get", "pod", "db-0", "-o", "wide"], |o| {
+        o.contains(" Running ") && o.contains(&format!(" {pin} "))
+    });
+}
+
 #[test]
 fn kubectl_scale_statefulset_uses_its_scale_subresource() {
     if !kubectl_present() {
@@ -647,19 +742,19 @@ fn kubectl_scale_statefulset_uses_its_scale_subresource() {
     let manifest = s.dir.join("db.yaml");
     std::fs::write(
         &manifest,
-        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\nspec:\n  serviceName: db\n  replicas: 1\n  selector: {matchLabels: {app: db}}\n  template:\n    metadata: {labels: {app: db}}\n    spec:\n      containers: [{name: db, image: 'db:1', resources: {requests: {cpu: 100m, memory: 64Mi}}}]\n",
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: ledger}\nspec:\n  serviceName: ledger\n  replicas: 1\n  selector: {matchLabels: {app: ledger}}\n  template:\n    metadata: {labels: {app: ledger}}\n    spec:\n      containers: [{name: ledger, image: 'ledger:1', resources: {requests: {cpu: 100m, memory: 64Mi}}}]\n",
     )
     .unwrap();
     s.ok(&["apply", "-f", manifest.to_str().unwrap()]);
-    s.eventually("db-0 Running", &["get", "pod", "db-0"], |o| o.contains("Running"));
-    assert!(s.ok(&["scale", "sts", "db", "--replicas", "3"]).contains("statefulset.apps/db scaled"));
-    s.eventually("db-2 Running", &["get", "pods", "-l", "app=db"], |o| o.matches(" Running ").count() == 3);
-    assert_eq!(s.ok(&["get", "sts", "db", "-o", "jsonpath={.spec.replicas}"]), "3");
-    let scale = s.ok(&["get", "--raw", "/apis/apps/v1/namespaces/default/statefulsets/db/scale"]);
+    s.eventually("ledger-0 Running", &["get", "pod", "ledger-0"], |o| o.contains("Running"));
+    assert!(s.ok(&["scale", "sts", "ledger", "--replicas", "3"]).contains("statefulset.apps/ledger scaled"));
+    s.eventually("ledger-2 Running", &["get", "pods", "-l", "app=ledger"], |o| o.matches(" Running ").count() == 3);
+    assert_eq!(s.ok(&["get", "sts", "ledger", "-o", "jsonpath={.spec.replicas}"]), "3");
+    let scale = s.ok(&["get", "--raw", "/apis/apps/v1/namespaces/default/statefulsets/ledger/scale"]);
     let scale: serde_json::Value = serde_json::from_str(&scale).unwrap();
     assert_eq!(scale["kind"], "Scale");
     assert_eq!(scale["spec"]["replicas"], 3);
-    assert_eq!(scale["status"]["selector"], "app=db");
+    assert_eq!(scale["status"]["selector"], "app=ledger");
     // A missing StatefulSet is NotFound, as upstream says it.
     let missing = s.kubectl(&["scale", "sts", "nope", "--replicas", "2"]);
     assert!(!missing.status.success());

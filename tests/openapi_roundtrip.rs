@@ -229,7 +229,7 @@ fn pod_disruption_budgets_round_trip_through_the_upstream_types() {
 
     let mut world = World::new(1, Preset::Arcade, &Scenario::resolve("default").unwrap()).unwrap();
     let theirs = policy::PodDisruptionBudget {
-        metadata: ObjectMeta { name: Some("web".into()), ..ObjectMeta::default() },
+        metadata: ObjectMeta { name: Some("half-of-web".into()), ..ObjectMeta::default() },
         spec: Some(policy::PodDisruptionBudgetSpec {
             max_unavailable: Some(IntOrString::String("50%".into())),
             selector: Some(LabelSelector {
@@ -248,7 +248,7 @@ fn pod_disruption_budgets_round_trip_through_the_upstream_types() {
     for _ in 0..100 {
         world.step();
     }
-    let ours = world.cluster().store.get::<PodDisruptionBudget>(&ObjectKey::new("default", "web")).unwrap();
+    let ours = world.cluster().store.get::<PodDisruptionBudget>(&ObjectKey::new("default", "half-of-web")).unwrap();
     let back: policy::PodDisruptionBudget = upstream(ours);
     assert_eq!(back.spec, theirs.spec);
     assert_eq!(back.metadata.uid.as_deref(), Some(ours.metadata.uid.as_str()));

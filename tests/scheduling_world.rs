@@ -130,8 +130,8 @@ fn replacements_after_knock(policy: Policy) -> (BTreeSet<String>, World) {
     run(&mut world, 1_000, &mut log);
     world.handle_input(Input::SetPolicy(policy)).unwrap();
     let before: BTreeSet<String> = world.cluster().store.list::<Pod>().map(|p| p.metadata.name.clone()).collect();
-    world.handle_input(Input::Knock("pin-3".into())).unwrap();
     world.handle_input(Input::Knock("pin-4".into())).unwrap();
+    world.handle_input(Input::Knock("pin-5".into())).unwrap();
     run(&mut world, 6_000, &mut log);
     let notes: Vec<&Output> = log.iter().filter(|o| matches!(o, Output::Note { .. })).collect();
     assert!(

@@ -90,12 +90,12 @@ fn more_than_110_pods_per_generated_node_are_refused() {
 
 #[test]
 fn a_lane_inside_the_envelope_still_runs() {
-    // The largest scale the check allows: the default lane's 45 pods less web's 12, plus
-    // 149,967 for web = exactly 150,000 desired. Refused only one pod later.
-    let err = sim_fails(&["--at", "50s scale web 149968", "--until", "1s"]);
+    // The largest scale the check allows: the default lane's 46 pods less web's 12, plus
+    // 149,966 for web = exactly 150,000 desired. Refused only one pod later.
+    let err = sim_fails(&["--at", "50s scale web 149967", "--until", "1s"]);
     assert!(err.contains("150001 pods"), "{err}");
     let report = sim_json(&["--at", "500ms scale web 20", "--until", "1s"]);
-    assert_eq!(int(&report, "desired"), 53, "{report:#}");
+    assert_eq!(int(&report, "desired"), 54, "{report:#}");
 }
 
 #[test]

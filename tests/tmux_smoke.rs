@@ -57,7 +57,7 @@ fn knocking_a_pin_in_the_real_terminal_reschedules_its_pods() {
     assert!(started.status.success(), "tmux failed: {}", String::from_utf8_lossy(&started.stderr));
 
     let screen = wait_for(&tmux, "ten pins and the scorecard", Duration::from_secs(20), |s| {
-        (1..=10).all(|p| s.contains(&format!("pin-{p} "))) && s.contains("frame") && s.contains("45 running")
+        (1..=10).all(|p| s.contains(&format!("pin-{p} "))) && s.contains("frame") && s.contains("46 running")
     });
     assert!(screen.contains("PINSETTER"));
 

@@ -80,3 +80,61 @@ fn the_cluster_sheet_counts_pods_stuck_by_storage() {
     assert!(text.contains("stuck by storage 1"), "{text}");
     assert_eq!(db0(&app).map(Pod::state), Some(PodState::Pending));
 }
+
+/// Issue 15's "done when" on the default lane: knock db-0's pin and db-0 waits for it (`▣` among
+/// the `×`, "waits for a pin" on the panel, describe saying why) while every other pod of the pin
+/// runs elsewhere; stand the pin and db-0 runs on it again, with its data.
+#[test]
+fn the_default_lane_s_database_waits_for_its_pin_while_the_rest_moves() {
+    let mut app = app_on("default", 1);
+    let pin = db0_running(&mut app);
+    let others: Vec<String> = app
+        .driver
+        .world
+        .cluster()
+        .store
+        .list::<Pod>()
+        .filter(|p| p.node_name() == Some(pin.as_str()) && p.metadata.name != "db-0")
+        .map(|p| p.metadata.name.clone())
+        .collect();
+    assert!(!others.is_empty(), "db-0 shares {pin} with other pods");
+    app.driver.world.handle_input(Input::Knock(pin.clone())).unwrap();
+    let moved = |app: &App| {
+        let store = &app.driver.world.cluster().store;
+        let running_elsewhere = store
+            .list::<Pod>()
+            .filter(|p| p.state() == PodState::Running && p.node_name() != Some(pin.as_str()))
+            .count();
+        running_elsewhere == 45 && db0(app).is_some_and(|p| p.metadata.is_terminating())
+    };
+    for _ in 0..300 {
+        if moved(&app) {
+            break;
+        }
+        run_for(&mut app, 100);
+    }
+    assert!(moved(&app), "the 45 other pods run on standing pins and db-0 waits");
+    assert_eq!(db0(&app).and_then(Pod::node_name), Some(pin.as_str()), "db-0 never leaves its data");
+    assert_eq!(app.driver.world.waiting_for_their_pin(), 1);
+
+    app.overlay = Overlay::None;
+    let text = screen(&app, 160, 48);
+    assert!(text.contains("1 waits for a pin"), "{text}");
+    let card_row = text.lines().find(|l| l.contains('▣') && l.contains('×'));
+    assert!(card_row.is_some(), "db-0's cell stays ▣ among the ×:\n{text}");
+
+    app.selection = Selection::Pod(ObjectKey::new("default", "db-0"));
+    app.overlay = Overlay::Describe;
+    app.message = None;
+    let text = screen(&app, 200, 60);
+    let why =
+        format!("Waiting:   for {pin}: its data (claim data-db-0 → local-{pin}) is only on {pin}, which is not Ready");
+    assert!(text.contains(&why), "{text}");
+    assert!(text.contains("TaintManagerEviction") && text.contains("Marking for deletion Pod default/db-0"), "{text}");
+
+    app.driver.world.handle_input(Input::Restore(pin.clone())).unwrap();
+    app.overlay = Overlay::None;
+    let back = db0_running(&mut app);
+    assert_eq!(back, pin, "db-0 runs again on the pin holding its data");
+    assert_eq!(app.driver.world.waiting_for_their_pin(), 0);
+}

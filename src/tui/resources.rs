@@ -860,6 +860,13 @@ fn describe_generic(app: &App, object: &Object) -> Vec<Line<'static>> {
         Object::CustomObject(o) => o.kind.clone(),
         other => other.kind().name().to_string(),
     };
+    lines.extend(describe_events(app, &kind_name, meta.namespace(), &meta.name));
+    lines
+}
+
+/// `Events:` as `kubectl describe` ends: the object's last 20 events, oldest first.
+pub(super) fn describe_events(app: &App, kind: &str, namespace: &str, name: &str) -> Vec<Line<'static>> {
+    let reading = app.driver.world.reading();
     let events: Vec<&Event> = app
         .driver
         .world
@@ -867,12 +874,11 @@ fn describe_generic(app: &App, object: &Object) -> Vec<Line<'static>> {
         .store
         .list::<Event>()
         .filter(|e| {
-            e.involved_object.kind == kind_name
-                && e.involved_object.name == meta.name
-                && e.involved_object.namespace == meta.namespace()
+            e.involved_object.kind == kind && e.involved_object.name == name && e.involved_object.namespace == namespace
         })
         .collect();
-    lines.push(Line::styled(if events.is_empty() { "Events:       <none>" } else { "Events:" }, t.title()));
+    let mut lines =
+        vec![Line::styled(if events.is_empty() { "Events:       <none>" } else { "Events:" }, app.theme.title())];
     for e in events.iter().rev().take(20).rev() {
         let last = e.last_timestamp.as_deref().or(e.first_timestamp.as_deref());
         lines.push(Line::from(format!(

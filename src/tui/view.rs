@@ -4,7 +4,8 @@
 
 use super::{App, Overlay, Selection};
 use crate::alley::Phase;
-use crate::cluster::objects::{Deployment, Node, Pod, PodState, Readiness};
+use crate::cluster::controllers::persistent_volume::local_volume_of;
+use crate::cluster::objects::{Node, Pod, PodState, Readiness};
 use crate::cluster::scheduler::Decision;
 use crate::cluster::scheduler::framework::{NodeScore, Verdict};
 use crate::cluster::store::ObjectKey;
@@ -171,7 +172,7 @@ fn pinsetter_panel(frame: &mut Frame, app: &App, area: Rect) {
         ]
         .concat(),
     );
-    let l2 = Line::from(vec![
+    let mut l2 = Line::from(vec![
         Span::styled("controllers ", t.title()),
         Span::raw(format!(
             "replicaset {}  deployment {}  node-lifecycle {}  taint-eviction {}  ",
@@ -190,6 +191,11 @@ fn pinsetter_panel(frame: &mut Frame, app: &App, area: Rect) {
             if counts.terminating > 0 { t.bad() } else { t.dim() },
         ),
     ]);
+    if counts.waiting_for_their_pin > 0 {
+        let n = counts.waiting_for_their_pin;
+        let waiting = format!("  {n} {} for a pin", if n == 1 { "waits" } else { "wait" });
+        l2.spans.push(Span::styled(waiting, t.warn()));
+    }
     let mut title = vec![Span::styled(" PINSETTER ", t.title()), Span::styled("control plane ", t.dim())];
     if let Some(following) = &app.following {
         let ended = if following.follower.finished(world) { " ENDED" } else { "" };
@@ -734,8 +740,8 @@ fn selected(frame: &mut Frame, app: &App, area: Rect) {
 fn legend(app: &App) -> Line<'static> {
     let t = &app.theme;
     let mut spans = Vec::new();
-    for (i, d) in app.driver.world.cluster().store.list::<Deployment>().enumerate() {
-        spans.push(Span::styled(format!("{} {} ", t.pod_glyph(PodState::Running), d.metadata.name), t.deployment(i)));
+    for (name, i) in app.workloads() {
+        spans.push(Span::styled(format!("{} {name} ", t.pod_glyph(PodState::Running)), t.deployment(i)));
     }
     spans.push(Span::styled(
         format!(
@@ -755,10 +761,7 @@ fn storage_legend(app: &App) -> Option<Line<'static>> {
     use crate::cluster::objects::PersistentVolumeClaim;
     app.driver.world.cluster().store.list::<PersistentVolumeClaim>().next()?;
     let (volumes, held) = if app.theme.unicode { ("▤", "▣") } else { ("%", "@") };
-    Some(Line::styled(
-        format!("{volumes} running, with volumes  {held} held by its pin's local volume"),
-        app.theme.dim(),
-    ))
+    Some(Line::styled(format!("{volumes} with volumes  {held} held by its pin's local disk"), app.theme.dim()))
 }
 
 fn scorecard(frame: &mut Frame, app: &App, area: Rect) {
@@ -1311,6 +1314,10 @@ pub(super) fn describe_pod(app: &App, key: &ObjectKey) -> Vec<Line<'static>> {
             ),
         ]));
     }
+    if let Some([why, then]) = waiting_for_its_pin(app, pod) {
+        lines.push(Line::from(vec![Span::styled("Waiting:   ", t.title()), Span::styled(why, t.warn())]));
+        lines.push(Line::from(vec![Span::raw("           "), Span::styled(then, t.warn())]));
+    }
     describe_volumes(app, pod, &mut lines);
     match cluster.scheduler.decision(key) {
         Some(d) => {
@@ -1343,34 +1350,59 @@ pub(super) fn describe_pod(app: &App, key: &ObjectKey) -> Vec<Line<'static>> {
         }
         None => lines.push(Line::styled("No scheduling decision recorded yet.", t.dim())),
     }
+    lines.extend(super::resources::describe_events(app, "Pod", &key.namespace, &key.name));
     lines
+}
+
+/// Why a pod can't run until a pin returns: its data is on a local volume only down pins reach.
+fn waiting_for_its_pin(app: &App, pod: &Pod) -> Option<[String; 2]> {
+    use crate::cluster::controllers::persistent_volume::reachable_by_a_ready_node;
+    let store = &app.driver.world.cluster().store;
+    let state = pod.state();
+    if state == PodState::Running {
+        return None;
+    }
+    let (claim, pv) = local_volume_of(store, pod)?;
+    if reachable_by_a_ready_node(store, pv) {
+        return None;
+    }
+    let pins: Vec<&str> = store
+        .list::<Node>()
+        .filter(|n| pv.reachable_from(&n.metadata.name, &n.metadata.labels))
+        .map(|n| n.metadata.name.as_str())
+        .collect();
+    let pins = pins.join(",");
+    let name = &pod.metadata.name;
+    let why =
+        format!("for {pins}: its data (claim {claim} → {}) is only on {pins}, which is not Ready", pv.metadata.name);
+    let then = match state {
+        PodState::Terminating => {
+            format!(
+                "as upstream: Terminating until {pins}'s kubelet confirms it (or --force); no second {name} meanwhile"
+            )
+        }
+        _ => "the VolumeBinding filter refuses every other node: volume node affinity conflict".to_string(),
+    };
+    Some([why, then])
 }
 
 /// A pod's cell on a pin card: its state, except that a running pod with volumes shows them
 /// (`▤`), and one whose claim is bound to a volume only this pin reaches shows it is held here
-/// (`▣`): knock the pin and that pod cannot move.
+/// (`▣`): knock the pin and that pod cannot move. On a knocked pin that pod stays `▣` among the
+/// `×` of the pods being replaced elsewhere: it waits for its pin.
 fn pod_card_glyph(app: &App, pod: &Pod, state: PodState) -> &'static str {
-    if state != PodState::Running || pod.spec.volumes.is_empty() {
+    let may_be_held = matches!(state, PodState::Running | PodState::Terminating);
+    if !may_be_held || pod.spec.volumes.is_empty() {
         return app.theme.pod_glyph(state);
     }
-    let unicode = app.theme.unicode;
-    match (held_by_storage(&app.driver.world.cluster().store, pod).is_some(), unicode) {
-        (true, true) => "▣",
-        (true, false) => "@",
-        (false, true) => "▤",
-        (false, false) => "%",
+    let held = local_volume_of(&app.driver.world.cluster().store, pod).is_some();
+    match (held, state, app.theme.unicode) {
+        (true, _, true) => "▣",
+        (true, _, false) => "@",
+        (false, PodState::Running, true) => "▤",
+        (false, PodState::Running, false) => "%",
+        (false, _, _) => app.theme.pod_glyph(state),
     }
-}
-
-/// The volume that ties a pod to one node: a claim of its bound to a PersistentVolume with
-/// required node affinity (a local disk). Returns the claim and the volume's names.
-fn held_by_storage(store: &crate::cluster::store::Store, pod: &Pod) -> Option<(String, String)> {
-    use crate::cluster::objects::{PersistentVolume, PersistentVolumeClaim};
-    pod.claim_names().find_map(|claim| {
-        let pvc = store.get::<PersistentVolumeClaim>(&ObjectKey::new(pod.metadata.namespace(), claim))?;
-        let pv = store.get::<PersistentVolume>(&ObjectKey::cluster(&pvc.spec.volume_name))?;
-        pv.required_nodes().map(|_| (claim.to_string(), pv.metadata.name.clone()))
-    })
 }
 
 /// `Volumes:` lines for describe pod: each volume's source, and for a claim its volume, phase

@@ -280,6 +280,29 @@ fn set_volume_phase(key: &ObjectKey, phase: &str, ctx: &mut Context) -> Result<O
     settle(written, Kind::PersistentVolume, key, ctx.now)
 }
 
+/// The local volume that ties a pod to its node: a claim of the pod's bound to a
+/// PersistentVolume with required node affinity. Knock that node and the pod cannot run
+/// anywhere else until it returns.
+pub fn local_volume_of<'s>(
+    store: &'s Store,
+    pod: &'s crate::cluster::objects::Pod,
+) -> Option<(&'s str, &'s PersistentVolume)> {
+    pod.claim_names().find_map(|claim| {
+        let pvc = store.get::<PersistentVolumeClaim>(&ObjectKey::new(pod.metadata.namespace(), claim))?;
+        let pv = store.get::<PersistentVolume>(&ObjectKey::cluster(&pvc.spec.volume_name))?;
+        pv.required_nodes().map(|_| (claim, pv))
+    })
+}
+
+/// Whether any Ready node can use this volume: when none can, the pod whose data it holds waits
+/// for that node to come back.
+pub fn reachable_by_a_ready_node(store: &Store, pv: &PersistentVolume) -> bool {
+    store.list::<Node>().any(|n| {
+        n.readiness() == crate::cluster::objects::Readiness::Ready
+            && pv.reachable_from(&n.metadata.name, &n.metadata.labels)
+    })
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
