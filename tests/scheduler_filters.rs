@@ -76,6 +76,7 @@ fn pod(index: usize) -> impl Strategy<Value = PodInfo> {
             tolerations,
             node_selector: zone.map(|z| ("zone".to_string(), ZONES[z].to_string())).into_iter().collect(),
             volumes: None,
+            constraints: None,
         })
 }
 
@@ -145,6 +146,7 @@ fn each_filter_rejects_something() {
         tolerations: vec![],
         node_selector: BTreeMap::new(),
         volumes: None,
+        constraints: None,
     };
     let mut cordoned = base.clone();
     cordoned.unschedulable = true;
