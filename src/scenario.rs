@@ -386,6 +386,7 @@ fn generated_deployment(shape: &GeneratedShape, replicas: i32) -> Deployment {
                 },
             },
             strategy: None,
+            extra: Default::default(),
         },
         ..Deployment::default()
     }

@@ -148,7 +148,10 @@ async fn a_pod_keeps_every_field_it_was_sent() {
     let c = &spec.containers[0];
     assert_eq!(c.readiness_probe.as_ref().unwrap().period_seconds, Some(5));
     assert_eq!(c.security_context.as_ref().unwrap().run_as_non_root, Some(true));
-    assert_eq!(c.lifecycle.as_ref().unwrap().pre_stop.as_ref().unwrap().http_get.as_ref().unwrap().path.as_deref(), Some("/drain"));
+    assert_eq!(
+        c.lifecycle.as_ref().unwrap().pre_stop.as_ref().unwrap().http_get.as_ref().unwrap().path.as_deref(),
+        Some("/drain")
+    );
     assert_eq!(spec.dns_policy.as_deref(), Some("ClusterFirst"));
     assert_eq!(spec.topology_spread_constraints.unwrap()[0].node_taints_policy.as_deref(), Some("Honor"));
 }

@@ -417,6 +417,7 @@ fn set_container_creating(key: &ObjectKey, host_ip: String, ctx: &mut Context) -
                     waiting: Some(ContainerStateWaiting { reason: "ContainerCreating".into(), ..Default::default() }),
                     ..Default::default()
                 },
+                extra: Default::default(),
             })
             .collect();
     })?;

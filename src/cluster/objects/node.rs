@@ -2,8 +2,8 @@
 //! the scheduler and the node lifecycle controller read.
 
 use super::meta::ObjectMeta;
-use super::storage::Unmodeled;
 use super::quantity::Quantity;
+use super::storage::Unmodeled;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

@@ -1,10 +1,10 @@
 //! `core/v1` Pod and the pieces of it the scheduler and kubelet read: containers with requests,
 //! tolerations, nodeSelector, priority, and the phase/conditions the kubelet reports.
 
-use super::meta::ObjectMeta;
 use super::meta::LabelSelector;
-use super::storage::{NodeSelector, NodeSelectorTerm, Unmodeled};
+use super::meta::ObjectMeta;
 use super::node::{ResourceList, Taint};
+use super::storage::{NodeSelector, NodeSelectorTerm};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

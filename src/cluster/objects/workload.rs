@@ -1,8 +1,8 @@
 //! `apps/v1` ReplicaSet and Deployment.
 
 use super::meta::{LabelSelector, ObjectMeta};
-use super::storage::Unmodeled;
 use super::pod::PodTemplateSpec;
+use super::storage::Unmodeled;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

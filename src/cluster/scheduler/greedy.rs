@@ -73,7 +73,12 @@ pub fn place_batch(pods: &[PodInfo], nodes: &mut [NodeInfo]) -> Vec<Option<usize
         let next = classes.len();
         class_of.push(
             *classes
-                .entry((pod.tolerations.as_slice(), &pod.node_selector, pod.volumes.as_deref(), pod.constraints.as_deref()))
+                .entry((
+                    pod.tolerations.as_slice(),
+                    &pod.node_selector,
+                    pod.volumes.as_deref(),
+                    pod.constraints.as_deref(),
+                ))
                 .or_insert(next),
         );
     }

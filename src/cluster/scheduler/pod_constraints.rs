@@ -16,7 +16,7 @@ use crate::cluster::objects::meta::LabelSelector;
 use crate::cluster::objects::pod::{PodAffinityTerm, PreferredSchedulingTerm, TopologySpreadConstraint};
 use crate::cluster::objects::storage::NodeSelector;
 use crate::cluster::store::{ObjectKey, Store};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// Upstream's reasons.
 pub const NODE_AFFINITY_MISMATCH: &str = "node(s) didn't match Pod's node affinity/selector";
@@ -102,7 +102,8 @@ impl PodConstraints {
             let mut domains: BTreeMap<String, i64> = BTreeMap::new();
             for ns in namespaces {
                 for other in pods_in(store, ns).filter(|p| selects(selector, p)) {
-                    let domain = other.node_name().and_then(|n| by_name.get(n)).and_then(|n| n.labels.get(&term.topology_key));
+                    let domain =
+                        other.node_name().and_then(|n| by_name.get(n)).and_then(|n| n.labels.get(&term.topology_key));
                     if let Some(domain) = domain {
                         *domains.entry(domain.clone()).or_default() += 1;
                     }
@@ -112,7 +113,8 @@ impl PodConstraints {
             TermDomains { topology_key: term.topology_key.clone(), domains, matches_itself }
         };
         if let Some(a) = affinity.and_then(|a| a.pod_affinity.as_ref()) {
-            constraints.affinity = a.required_during_scheduling_ignored_during_execution.iter().map(term_domains).collect();
+            constraints.affinity =
+                a.required_during_scheduling_ignored_during_execution.iter().map(term_domains).collect();
             for w in &a.preferred_during_scheduling_ignored_during_execution {
                 constraints.preferred_pods.push((i64::from(w.weight), term_domains(&w.pod_affinity_term)));
             }
@@ -126,8 +128,7 @@ impl PodConstraints {
         }
         if !constraints.preferred_pods.is_empty() {
             let sums = nodes.iter().map(|n| constraints.preferred_pods_sum(n));
-            constraints.preferred_pods_range =
-                sums.fold((i64::MAX, i64::MIN), |(lo, hi), s| (lo.min(s), hi.max(s)));
+            constraints.preferred_pods_range = sums.fold((i64::MAX, i64::MIN), |(lo, hi), s| (lo.min(s), hi.max(s)));
         }
         constraints.spread = spread_domains(pod, &pod.spec.topology_spread_constraints, store, nodes, &constraints);
         Some(constraints)
@@ -234,7 +235,11 @@ impl FilterPlugin for InterPodAffinity {
         // start the group on any node carrying the keys.
         let first_of_group = c.affinity.iter().all(|t| t.domains.is_empty() && t.matches_itself);
         let affinity_holds = c.affinity.iter().all(|t| {
-            if first_of_group { node.labels.contains_key(&t.topology_key) } else { domain_count(t).is_some_and(|n| n > 0) }
+            if first_of_group {
+                node.labels.contains_key(&t.topology_key)
+            } else {
+                domain_count(t).is_some_and(|n| n > 0)
+            }
         });
         if !affinity_holds {
             return Err(Unfit::Rule(AFFINITY_RULES));
@@ -458,7 +463,10 @@ mod tests {
         };
         let nodes = pins(3);
         let v = verdicts(&web_pod(affinity("web")), &store_with_web_on(&["pin-2"]), &nodes);
-        assert_eq!(v, [unfit("InterPodAffinity", AFFINITY_RULES), Verdict::Fit, unfit("InterPodAffinity", AFFINITY_RULES)]);
+        assert_eq!(
+            v,
+            [unfit("InterPodAffinity", AFFINITY_RULES), Verdict::Fit, unfit("InterPodAffinity", AFFINITY_RULES)]
+        );
         // No `web` pod anywhere and the pod is `web` itself: it may start the group anywhere.
         let v = verdicts(&web_pod(affinity("web")), &store_with_web_on(&[]), &nodes);
         assert!(v.iter().all(|v| *v == Verdict::Fit));
@@ -473,8 +481,10 @@ mod tests {
         let store = store_with_web_on(&["pin-1", "pin-4", "pin-2"]);
         let mut nodes = pins(6);
         let spread = |skew: i32| {
-            web_pod(json!({"topologySpreadConstraints": [{"maxSkew": skew, "topologyKey": "topology.kubernetes.io/zone",
-                "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": {"app": "web"}}}]}))
+            web_pod(
+                json!({"topologySpreadConstraints": [{"maxSkew": skew, "topologyKey": "topology.kubernetes.io/zone",
+                "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": {"app": "web"}}}]}),
+            )
         };
         let v = verdicts(&spread(1), &store, &nodes);
         let fit: Vec<usize> = (0..6).filter(|&j| v[j] == Verdict::Fit).collect();
@@ -491,14 +501,15 @@ mod tests {
 
     #[test]
     fn topology_spread_schedule_anyway_scores_the_emptier_domain_higher() {
+        // Zone a (pin-1, pin-4) holds 2 web pods, zone b 1, zone c none.
         let store = store_with_web_on(&["pin-1", "pin-4", "pin-2"]);
-        let nodes = pins(3);
+        let nodes = pins(6);
         let pod = web_pod(json!({"topologySpreadConstraints": [{"maxSkew": 1,
             "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway",
             "labelSelector": {"matchLabels": {"app": "web"}}}]}));
         let info = PodInfo::for_cycle(&pod, &store, &nodes);
         assert!(nodes.iter().all(|n| run_filters(&info, n) == Verdict::Fit), "ScheduleAnyway never filters");
-        let scores: Vec<i64> = nodes.iter().map(|n| PodTopologySpreadScore.score(&info, n)).collect();
+        let scores: Vec<i64> = nodes[..3].iter().map(|n| PodTopologySpreadScore.score(&info, n)).collect();
         assert_eq!(scores, [0, 50, 100]);
     }
 
