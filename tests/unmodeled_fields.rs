@@ -82,11 +82,51 @@ async fn round_trip(lane: &Lane, collection: &str, object: Value) -> Value {
     let (status, got) = send(lane, "GET", &format!("{collection}/{name}"), &Value::Null).await;
     assert_eq!(status, StatusCode::OK, "{got}");
     for (what, answer) in [("create", &created), ("get", &got)] {
-        if let Some(diff) = missing(&object["spec"], &answer["spec"], "spec") {
+        if let Some(diff) = missing_outside_metadata(&object, answer) {
             panic!("{what} lost a field: {diff}\n{answer:#}");
         }
     }
     got
+}
+
+/// Every field sent is kept, metadata (the server's to stamp) and status (its owner's to write,
+/// as upstream ignores it on create) aside.
+fn missing_outside_metadata(sent: &Value, got: &Value) -> Option<String> {
+    let mut sent = sent.clone();
+    if let Some(map) = sent.as_object_mut() {
+        map.remove("metadata");
+        map.remove("status");
+    }
+    missing(&sent, got, "")
+}
+
+/// PUTs the stored object back with an unmodeled field added at `pointer` (and a label), then
+/// strategic-merge PATCHes a label: after each, GET returns every field it held before.
+async fn survives_put_and_patch(lane: &Lane, item: &str, pointer: &str) {
+    let (_, mut current) = send(lane, "GET", item, &Value::Null).await;
+    let (parent, key) = pointer.rsplit_once('/').unwrap();
+    let Some(Value::Object(parent)) = current.pointer_mut(parent) else { panic!("{pointer} has no object parent") };
+    parent.insert(key.to_string(), json!({"added": "by put"}));
+    current["metadata"]["labels"]["put"] = json!("yes");
+    let (status, put) = send(lane, "PUT", item, &current).await;
+    assert_eq!(status, StatusCode::OK, "{put}");
+    let (_, after_put) = send(lane, "GET", item, &Value::Null).await;
+    if let Some(diff) = missing_outside_metadata(&current, &after_put) {
+        panic!("PUT lost a field: {diff}\n{after_put:#}");
+    }
+    let request = Request::builder()
+        .method("PATCH")
+        .uri(item)
+        .header("content-type", "application/strategic-merge-patch+json")
+        .body(Body::from(json!({"metadata": {"labels": {"patched": "yes"}}}).to_string()))
+        .unwrap();
+    let response = lane.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let (_, after_patch) = send(lane, "GET", item, &Value::Null).await;
+    assert_eq!(after_patch["metadata"]["labels"]["patched"], "yes");
+    if let Some(diff) = missing_outside_metadata(&after_put, &after_patch) {
+        panic!("PATCH lost a field: {diff}\n{after_patch:#}");
+    }
 }
 
 fn container() -> Value {
@@ -154,6 +194,8 @@ async fn a_pod_keeps_every_field_it_was_sent() {
     );
     assert_eq!(spec.dns_policy.as_deref(), Some("ClusterFirst"));
     assert_eq!(spec.topology_spread_constraints.unwrap()[0].node_taints_policy.as_deref(), Some("Honor"));
+    survives_put_and_patch(&lane, "/api/v1/namespaces/default/pods/whole", "/spec/containers/0/notAFieldUpstreamKnows")
+        .await;
 }
 
 #[tokio::test]
@@ -166,11 +208,19 @@ async fn deployments_replicasets_and_services_keep_every_field_they_were_sent() 
     let got = round_trip(&lane, "/apis/apps/v1/namespaces/default/deployments", deployment).await;
     let theirs: apps::Deployment = serde_json::from_value(got).unwrap();
     assert_eq!(theirs.spec.unwrap().revision_history_limit, Some(4));
+    survives_put_and_patch(&lane, "/apis/apps/v1/namespaces/default/deployments/kept", "/spec/notAFieldUpstreamKnows")
+        .await;
 
     let replicaset = json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "kept-rs"},
         "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "kept-rs"}}, "minReadySeconds": 5,
             "template": {"metadata": {"labels": {"app": "kept-rs"}}, "spec": pod_spec()}}});
     round_trip(&lane, "/apis/apps/v1/namespaces/default/replicasets", replicaset).await;
+    survives_put_and_patch(
+        &lane,
+        "/apis/apps/v1/namespaces/default/replicasets/kept-rs",
+        "/spec/notAFieldUpstreamKnows",
+    )
+    .await;
 
     let service = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "kept"},
         "spec": {"selector": {"app": "kept"}, "sessionAffinity": "ClientIP", "internalTrafficPolicy": "Local",
@@ -178,12 +228,92 @@ async fn deployments_replicasets_and_services_keep_every_field_they_were_sent() 
     let got = round_trip(&lane, "/api/v1/namespaces/default/services", service).await;
     let theirs: core::Service = serde_json::from_value(got).unwrap();
     assert_eq!(theirs.spec.unwrap().session_affinity.as_deref(), Some("ClientIP"));
+    survives_put_and_patch(&lane, "/api/v1/namespaces/default/services/kept", "/spec/notAFieldUpstreamKnows").await;
 }
 
 #[tokio::test]
 async fn a_node_keeps_every_field_it_was_sent() {
     let lane = lane();
     let node = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "kept-node"},
-        "spec": {"providerID": "kind://docker/kept", "podCIDRs": ["10.244.9.0/24"], "configSource": {"x": 1}}});
-    round_trip(&lane, "/api/v1/nodes", node).await;
+        "spec": {"providerID": "kind://docker/kept", "podCIDRs": ["10.244.9.0/24"], "configSource": {"x": 1}},
+        "status": {"capacity": {"cpu": "2", "memory": "4Gi", "pods": "110"},
+            "nodeInfo": {"kubeletVersion": "v1.31.0", "osImage": "Pinsetter"},
+            "addresses": [{"type": "InternalIP", "address": "10.0.9.1"}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}}}});
+    round_trip(&lane, "/api/v1/nodes", node.clone()).await;
+    // A node's status is its kubelet's to write, and comes back as written.
+    let (_, got) = send(&lane, "GET", "/api/v1/nodes/kept-node", &Value::Null).await;
+    for field in ["nodeInfo", "addresses", "daemonEndpoints"] {
+        if let Some(diff) = missing(&node["status"][field], &got["status"][field], field) {
+            panic!("node status lost a field: {diff}\n{got:#}");
+        }
+    }
+    survives_put_and_patch(&lane, "/api/v1/nodes/kept-node", "/spec/notAFieldUpstreamKnows").await;
+}
+
+/// The other kinds, each POSTed with fields Pinsetter does not read and read back whole.
+#[tokio::test]
+async fn every_other_kind_keeps_every_field_it_was_sent() {
+    let lane = lane();
+    let ns = "/api/v1/namespaces/default";
+    let objects = [
+        (
+            "/apis/apps/v1/namespaces/default/statefulsets",
+            json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": {"name": "db"}, "spec": {"replicas": 0, "serviceName": "db", "minReadySeconds": 3,
+                "selector": {"matchLabels": {"app": "db"}}, "podManagementPolicy": "Parallel",
+                "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Delete", "whenScaled": "Retain"},
+                "ordinals": {"start": 0}, "revisionHistoryLimit": 3,
+                "template": {"metadata": {"labels": {"app": "db"}}, "spec": pod_spec()}}}),
+        ),
+        (
+            &format!("{ns}/persistentvolumeclaims"),
+            json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"], "volumeMode": "Filesystem",
+                "resources": {"requests": {"storage": "1Gi"}}, "storageClassName": "local",
+                "dataSourceRef": {"kind": "VolumeSnapshot", "name": "snap", "apiGroup": "snapshot.storage.k8s.io"}}}),
+        ),
+        (
+            "/api/v1/persistentvolumes",
+            json!({"apiVersion": "v1", "kind": "PersistentVolume",
+            "metadata": {"name": "pv-kept"}, "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "manual", "mountOptions": ["noatime"],
+                "volumeMode": "Filesystem", "hostPath": {"path": "/tmp/kept", "type": "DirectoryOrCreate"}}}),
+        ),
+        (
+            "/apis/policy/v1/namespaces/default/poddisruptionbudgets",
+            json!({"apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget", "metadata": {"name": "db"}, "spec": {"minAvailable": 1,
+                "selector": {"matchLabels": {"app": "db"}}, "unhealthyPodEvictionPolicy": "AlwaysAllow"}}),
+        ),
+        (
+            &format!("{ns}/configmaps"),
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"},
+            "data": {"a": "1"}, "binaryData": {"b": "AAE="}, "immutable": true}),
+        ),
+        (
+            &format!("{ns}/endpoints"),
+            json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "manual"},
+            "subsets": [{"addresses": [{"ip": "10.1.2.3", "hostname": "h", "nodeName": "pin-1",
+                "targetRef": {"kind": "Pod", "name": "x", "namespace": "default"}}],
+                "ports": [{"name": "http", "port": 80, "protocol": "TCP", "appProtocol": "http"}]}]}),
+        ),
+        (
+            &format!("{ns}/events"),
+            json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "ev.1"},
+            "involvedObject": {"kind": "Pod", "name": "x", "namespace": "default", "fieldPath": "spec.containers{web}"},
+            "reason": "Pulled", "message": "pulled", "type": "Normal", "count": 2,
+            "source": {"component": "kubelet", "host": "pin-1"}, "reportingComponent": "kubelet",
+            "reportingInstance": "pin-1", "action": "Pull", "related": {"kind": "Node", "name": "pin-1"}}),
+        ),
+        (
+            "/apis/coordination.k8s.io/v1/namespaces/default/leases",
+            json!({"apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease", "metadata": {"name": "lock"}, "spec": {"holderIdentity": "me", "leaseDurationSeconds": 15,
+                "leaseTransitions": 2, "strategy": "OldestEmulationVersion", "preferredHolder": "you"}}),
+        ),
+    ];
+    for (collection, object) in objects {
+        round_trip(&lane, collection, object).await;
+    }
 }

@@ -103,6 +103,9 @@ pub struct EndpointAddress {
     pub node_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_ref: Option<super::event::ObjectReference>,
+    /// `hostname` and newer fields: kept as written, so a hand-made Endpoints comes back whole.
+    #[serde(flatten)]
+    pub extra: Unmodeled,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -113,4 +116,7 @@ pub struct EndpointPort {
     pub port: i32,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub protocol: String,
+    /// `appProtocol` and newer fields, kept as written.
+    #[serde(flatten)]
+    pub extra: Unmodeled,
 }
