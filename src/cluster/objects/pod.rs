@@ -350,6 +350,9 @@ pub struct ContainerStatus {
     pub started: Option<bool>,
     #[serde(default)]
     pub state: ContainerState,
+    /// How the previous run ended (a liveness kill), as `kubectl describe` shows it.
+    #[serde(default, skip_serializing_if = "ContainerState::is_empty")]
+    pub last_state: ContainerState,
     /// Fields Pinsetter does not model, kept as they came so GET returns them.
     #[serde(flatten)]
     pub extra: Unmodeled,
@@ -389,6 +392,16 @@ pub struct ContainerStateTerminated {
     pub exit_code: i32,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+}
+
+impl ContainerState {
+    pub fn is_empty(&self) -> bool {
+        self.waiting.is_none() && self.running.is_none() && self.terminated.is_none()
+    }
 }
 
 /// The pod's state as a player (and `kubectl get pods`' STATUS column) sees it.
