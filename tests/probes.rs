@@ -171,3 +171,38 @@ async fn a_probe_script_that_does_not_parse_is_refused_with_its_field_path() {
     assert_eq!(cause["field"], "metadata.annotations[pinsetter.dev/probe-script]");
     assert!(cause["message"].as_str().unwrap().contains("expected `<readiness|liveness> fail from"), "{status:#}");
 }
+
+/// A pod with a preStop hook lingers `Terminating` while the hook runs, up to its grace period.
+#[test]
+fn a_pre_stop_hook_holds_the_pod_terminating_for_its_time_capped_by_the_grace_period() {
+    let mut world = world();
+    let hook = json!({"lifecycle": {"preStop": {"exec": {"command": ["sleep", "60"]}}}});
+    let mut drains = web_pod("drains", hook.clone(), None);
+    drains["metadata"]["annotations"]["pinsetter.dev/prestop-seconds"] = json!("5");
+    let mut hangs = web_pod("hangs", hook, None);
+    hangs["spec"]["terminationGracePeriodSeconds"] = json!(3);
+    apply(&mut world, drains);
+    apply(&mut world, hangs);
+    let mut log = Vec::new();
+    run(&mut world, 2_000, &mut log);
+    for name in ["drains", "hangs"] {
+        world.handle_input(Input::DeletePod(ObjectKey::new("default", name))).unwrap();
+    }
+    run(&mut world, 2_500, &mut log);
+    let exists =
+        |world: &World, name: &str| world.cluster().store.get::<Pod>(&ObjectKey::new("default", name)).is_some();
+    assert!(exists(&world, "drains") && pod(&world, "drains").metadata.is_terminating(), "its hook runs 5 s");
+    assert!(exists(&world, "hangs"), "its hook (60 s) runs until the 3 s grace period ends");
+    run(&mut world, 1_500, &mut log);
+    assert!(!exists(&world, "hangs"), "killed at the end of its grace period");
+    assert!(exists(&world, "drains"));
+    run(&mut world, 2_000, &mut log);
+    assert!(!exists(&world, "drains"), "gone once its hook returned");
+
+    let of = |object: &str, reason: &str| -> Vec<String> {
+        log.iter().filter(|e| e.object == object && e.reason == reason).map(|e| e.message.clone()).collect()
+    };
+    assert_eq!(of("pod/drains", "Killing"), ["Stopping container web"]);
+    assert_eq!(of("pod/hangs", "FailedPreStopHook"), ["PreStopHook failed"]);
+    assert!(of("pod/drains", "FailedPreStopHook").is_empty(), "5 s fits in the default 30 s");
+}

@@ -396,7 +396,9 @@ impl Kubelet {
         let gone_at = match self.stopping.get(key) {
             Some(&t) => t,
             None => {
-                let gone_at = ctx.now + ctx.timing.termination;
+                // A preStop hook runs first, for as long as the grace period lets it.
+                let pre_stop = ctx.store.get::<Pod>(key).and_then(probes::PreStop::of).map_or(Millis(0), |h| h.delay());
+                let gone_at = ctx.now + pre_stop + ctx.timing.termination;
                 self.stopping.insert(key.clone(), gone_at);
                 if let Some(pod) = ctx.store.get::<Pod>(key).cloned() {
                     record_killing(&pod, ctx);
@@ -408,6 +410,23 @@ impl Kubelet {
             return Some(gone_at);
         }
         self.stopping.remove(key);
+        if let Some(pod) = ctx.store.get::<Pod>(key)
+            && probes::PreStop::of(pod).is_some_and(|h| h.outlived_grace())
+        {
+            // As the kubelet: the hook is cut off with the container, and says so.
+            let meta = pod.metadata.clone();
+            let message = "PreStopHook failed".to_string();
+            ctx.recorder.record(
+                ctx.store,
+                ctx.now,
+                Kind::Pod,
+                &meta,
+                "Warning",
+                "FailedPreStopHook",
+                message,
+                COMPONENT,
+            );
+        }
         ctx.store.delete::<Pod>(key).err().and_then(|err| write_failed(ctx, Kind::Pod, key, COMPONENT, &err))
     }
 

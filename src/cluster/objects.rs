@@ -804,6 +804,7 @@ mod validate {
         pod_spec("spec", &pod.spec, errors);
         let annotations = &pod.metadata.annotations;
         crate::cluster::kubelet::probes::validate("metadata.annotations", annotations, &pod.spec.containers, errors);
+        crate::cluster::kubelet::probes::validate_pre_stop("metadata.annotations", annotations, errors);
     }
 
     pub fn workload(
@@ -836,6 +837,7 @@ mod validate {
         let annotations = &template.metadata.annotations;
         let field = "spec.template.metadata.annotations";
         crate::cluster::kubelet::probes::validate(field, annotations, &template.spec.containers, errors);
+        crate::cluster::kubelet::probes::validate_pre_stop(field, annotations, errors);
     }
 
     fn labels_string(labels: &BTreeMap<String, String>) -> String {

@@ -479,6 +479,65 @@ pub fn set_ready_conditions(pod: &mut Pod, stamp: &str) {
     }
 }
 
+/// How long a pod's `preStop` hooks run, in game seconds: `pinsetter.dev/prestop-seconds` when
+/// set; otherwise the hook's own sleep (a `sleep` action, or `exec: [sleep, N]`), else 0 (it
+/// returns at once). `None` when no container has a preStop hook.
+pub const PRESTOP_SECONDS_ANNOTATION: &str = "pinsetter.dev/prestop-seconds";
+
+/// The pod's preStop hook time, and the grace period it must fit in (both in game seconds).
+pub struct PreStop {
+    pub hook: u64,
+    pub grace: u64,
+}
+
+impl PreStop {
+    pub fn of(pod: &Pod) -> Option<PreStop> {
+        let hooks: Vec<&crate::cluster::objects::pod::LifecycleHandler> =
+            pod.spec.containers.iter().filter_map(|c| c.lifecycle.as_ref()?.pre_stop.as_ref()).collect();
+        if hooks.is_empty() {
+            return None;
+        }
+        let scripted = pod.metadata.annotations.get(PRESTOP_SECONDS_ANNOTATION).and_then(|s| s.trim().parse().ok());
+        let own_sleep = |h: &crate::cluster::objects::pod::LifecycleHandler| {
+            let action = h.extra.get("sleep").and_then(|s| s.get("seconds")).and_then(serde_json::Value::as_u64);
+            let exec = h.exec.as_ref().and_then(|e| match e.command.as_slice() {
+                [sleep, n] if sleep == "sleep" || sleep.ends_with("/sleep") => n.parse().ok(),
+                _ => None,
+            });
+            action.or(exec).unwrap_or(0)
+        };
+        let hook = scripted.unwrap_or_else(|| hooks.iter().map(|h| own_sleep(h)).max().unwrap_or(0));
+        let grace =
+            pod.metadata.deletion_grace_period_seconds.or(pod.spec.termination_grace_period_seconds).unwrap_or(30);
+        Some(PreStop { hook, grace: u64::try_from(grace).unwrap_or(0) })
+    }
+
+    /// How long the pod stays Terminating for its hooks: the hook, cut off at the grace period.
+    pub fn delay(&self) -> Millis {
+        Millis(self.hook.min(self.grace) * 1000)
+    }
+
+    /// The hook was still running when the grace period ran out (and the container was killed).
+    pub fn outlived_grace(&self) -> bool {
+        self.hook > self.grace && self.grace > 0
+    }
+}
+
+/// Admission: `pinsetter.dev/prestop-seconds` is a whole number of seconds.
+pub fn validate_pre_stop(
+    annotations_field: &str,
+    annotations: &BTreeMap<String, String>,
+    errors: &mut Vec<FieldError>,
+) {
+    let Some(text) = annotations.get(PRESTOP_SECONDS_ANNOTATION) else { return };
+    if text.trim().parse::<u64>().is_err() {
+        errors.push(FieldError::new(
+            format!("{annotations_field}[{PRESTOP_SECONDS_ANNOTATION}]"),
+            format!("Invalid value: {text:?}: must be a whole number of seconds, e.g. \"5\""),
+        ));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -509,5 +568,18 @@ mod tests {
         );
         let script = ProbeScript::parse("readiness fail from 2s in db").unwrap();
         assert!(matches!(script.check(&[web]), Err(ScriptError::NoContainer { .. })));
+    }
+
+    #[test]
+    fn pre_stop_seconds_must_be_whole_seconds() {
+        let mut errors = Vec::new();
+        let annotations = BTreeMap::from([(PRESTOP_SECONDS_ANNOTATION.to_string(), "soon".to_string())]);
+        validate_pre_stop("metadata.annotations", &annotations, &mut errors);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].field, "metadata.annotations[pinsetter.dev/prestop-seconds]");
+        errors.clear();
+        let annotations = BTreeMap::from([(PRESTOP_SECONDS_ANNOTATION.to_string(), "5".to_string())]);
+        validate_pre_stop("metadata.annotations", &annotations, &mut errors);
+        assert!(errors.is_empty());
     }
 }
