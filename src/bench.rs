@@ -236,6 +236,7 @@ pub fn lane(nodes: usize, pods_per_node: usize) -> (Vec<NodeInfo>, Vec<PodInfo>)
                 tolerations: vec![],
                 node_selector: BTreeMap::new(),
                 volumes: None,
+                constraints: None,
             }
         })
         .collect();

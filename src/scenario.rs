@@ -387,6 +387,7 @@ fn generated_deployment(shape: &GeneratedShape, replicas: i32) -> Deployment {
                 },
             },
             strategy: None,
+            extra: Default::default(),
         },
         ..Deployment::default()
     }

@@ -1,13 +1,16 @@
 //! One filter list: the yes/no answer every policy asks (`fits`) must be the answer the "why"
 //! verdicts give (`run_filters`), and no policy may bind a pod to a node those verdicts call
 //! unfit. Random small lanes with cordons, taints, labels and partly used nodes, and random pods
-//! with tolerations, selectors and priorities.
+//! with tolerations, selectors, priorities, and node affinity, pod (anti-)affinity and topology
+//! spread terms (as their PreFilter leaves them: selected pods counted per zone).
 
+use pinsetter::cluster::objects::storage::{NodeSelector, NodeSelectorRequirement, NodeSelectorTerm};
 use pinsetter::cluster::objects::{Readiness, Taint, Toleration};
 use pinsetter::cluster::scheduler::Policy;
 use pinsetter::cluster::scheduler::framework::{
     FILTERS, NodeInfo, PodInfo, Resources, Verdict, add_request, fits, passes_static_filters, run_filters,
 };
+use pinsetter::cluster::scheduler::pod_constraints::{PodConstraints, SpreadDomains, TermDomains};
 use pinsetter::cluster::store::ObjectKey;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -61,6 +64,58 @@ fn node(index: usize) -> impl Strategy<Value = NodeInfo> {
         })
 }
 
+/// Selected pods per zone (a zone may be absent: nothing there).
+fn zone_counts() -> impl Strategy<Value = BTreeMap<String, i64>> {
+    prop::collection::btree_map(prop::sample::select(ZONES.to_vec()).prop_map(String::from), 0i64..3, 0..=2)
+}
+
+fn term() -> impl Strategy<Value = TermDomains> {
+    (zone_counts(), any::<bool>()).prop_map(|(domains, matches_itself)| TermDomains {
+        topology_key: "zone".into(),
+        domains,
+        matches_itself,
+    })
+}
+
+fn spread() -> impl Strategy<Value = SpreadDomains> {
+    (zone_counts(), 1i64..3, any::<bool>(), 0i64..=1).prop_map(|(counts, max_skew, hard, self_match)| SpreadDomains {
+        topology_key: "zone".into(),
+        max_skew,
+        hard,
+        min: counts.values().copied().min().unwrap_or(0),
+        max: counts.values().copied().max().unwrap_or(0),
+        counts,
+        self_match,
+    })
+}
+
+/// Node affinity (zone In [..]), required pod affinity and anti-affinity on the zone, and a
+/// topology spread constraint on the zone, each present or not.
+fn constraints() -> impl Strategy<Value = PodConstraints> {
+    (
+        prop::option::of(prop::sample::subsequence(ZONES.to_vec(), 1..=2)),
+        prop::collection::vec(term(), 0..2),
+        prop::collection::vec(term(), 0..2),
+        prop::collection::vec(spread(), 0..2),
+    )
+        .prop_map(|(zones, affinity, anti_affinity, spread)| PodConstraints {
+            required_nodes: zones.map(|zones| NodeSelector {
+                node_selector_terms: vec![NodeSelectorTerm {
+                    match_expressions: vec![NodeSelectorRequirement {
+                        key: "zone".into(),
+                        operator: "In".into(),
+                        values: zones.into_iter().map(String::from).collect(),
+                    }],
+                    ..Default::default()
+                }],
+            }),
+            affinity,
+            anti_affinity,
+            spread,
+            ..Default::default()
+        })
+}
+
 fn pod(index: usize) -> impl Strategy<Value = PodInfo> {
     (
         0i64..3_000,
@@ -68,14 +123,16 @@ fn pod(index: usize) -> impl Strategy<Value = PodInfo> {
         prop::sample::select(vec![-10, 0, 1000]),
         prop::collection::vec(toleration(), 0..3),
         prop::option::weighted(0.3, 0..ZONES.len()),
+        prop::option::weighted(0.3, constraints()),
     )
-        .prop_map(move |(cpu, mem_mi, priority, tolerations, zone)| PodInfo {
+        .prop_map(move |(cpu, mem_mi, priority, tolerations, zone, constraints)| PodInfo {
             key: ObjectKey::new("default", format!("pod-{index}")),
             requests: Resources { cpu_milli: cpu, memory_milli: mem_mi << 20 << 10, pods: 1 },
             priority,
             tolerations,
             node_selector: zone.map(|z| ("zone".to_string(), ZONES[z].to_string())).into_iter().collect(),
             volumes: None,
+            constraints: constraints.map(std::sync::Arc::new),
         })
 }
 
@@ -145,6 +202,7 @@ fn each_filter_rejects_something() {
         tolerations: vec![],
         node_selector: BTreeMap::new(),
         volumes: None,
+        constraints: None,
     };
     let mut cordoned = base.clone();
     cordoned.unschedulable = true;
@@ -168,9 +226,38 @@ fn each_filter_rejects_something() {
         ..Default::default()
     }));
     assert_eq!(rejected_by(&claiming, &base), Some("VolumeBinding"));
+    let mut zoned = base.clone();
+    zoned.labels.insert("zone".into(), "a".into());
+    let with = |c: PodConstraints| PodInfo { constraints: Some(std::sync::Arc::new(c)), ..pod.clone() };
+    let crowded_zone_a = SpreadDomains {
+        topology_key: "zone".into(),
+        max_skew: 1,
+        hard: true,
+        counts: [("a".to_string(), 1), ("b".to_string(), 0)].into(),
+        min: 0,
+        max: 1,
+        self_match: 1,
+    };
+    let spreading = with(PodConstraints { spread: vec![crowded_zone_a], ..Default::default() });
+    assert_eq!(rejected_by(&spreading, &zoned), Some("PodTopologySpread"));
+    let web_in_zone_a =
+        TermDomains { topology_key: "zone".into(), domains: [("a".to_string(), 1)].into(), matches_itself: true };
+    let shunning = with(PodConstraints { anti_affinity: vec![web_in_zone_a], ..Default::default() });
+    assert_eq!(rejected_by(&shunning, &zoned), Some("InterPodAffinity"));
     assert_eq!(rejected_by(&pod, &base), None);
     let names: Vec<&str> = FILTERS.iter().map(|p| p.name()).collect();
-    assert_eq!(names, ["NodeUnschedulable", "TaintToleration", "NodeAffinity", "NodeResourcesFit", "VolumeBinding"]);
+    assert_eq!(
+        names,
+        [
+            "NodeUnschedulable",
+            "TaintToleration",
+            "NodeAffinity",
+            "NodeResourcesFit",
+            "VolumeBinding",
+            "PodTopologySpread",
+            "InterPodAffinity"
+        ]
+    );
     for n in [&cordoned, &tainted, &full] {
         assert!(!fits(&pod, n), "{}", n.name);
     }

@@ -121,6 +121,7 @@ fn pod(i: usize, s: &PodSpec) -> PodInfo {
             .unwrap_or_default(),
         node_selector,
         volumes: None,
+        constraints: None,
     }
 }
 

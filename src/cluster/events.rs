@@ -218,6 +218,7 @@ impl EventRecorder {
                 name: similar.name.clone(),
                 uid: similar.uid.clone(),
                 api_version: api_version.into(),
+                extra: Default::default(),
             },
             reason: reason.into(),
             message,

@@ -12,6 +12,7 @@
 //! writes and events from both.
 
 pub mod config_refs;
+pub mod probes;
 
 use self::config_refs::Held;
 use super::Context;
@@ -47,6 +48,8 @@ pub struct Kubelet {
     crashed: BTreeSet<ObjectKey>,
     /// Pods whose containers wait for a missing ConfigMap or Secret, and when to try again.
     held: BTreeMap<ObjectKey, Held>,
+    /// Running pods whose probes are scripted, with their probers' state.
+    probes: BTreeMap<ObjectKey, probes::PodProbes>,
     last_status_report: Option<Millis>,
     next_ip: u32,
 }
@@ -62,6 +65,7 @@ impl Kubelet {
             stopping: BTreeMap::new(),
             crashed: BTreeSet::new(),
             held: BTreeMap::new(),
+            probes: BTreeMap::new(),
             last_status_report: None,
             next_ip: 2,
         }
@@ -74,6 +78,7 @@ impl Kubelet {
             self.starting.clear();
             self.stopping.clear();
             self.held.clear();
+            self.probes.clear();
         }
     }
 
@@ -209,12 +214,16 @@ impl Kubelet {
             self.stopping.remove(key);
             self.crashed.remove(key);
             self.held.remove(key);
+            self.probes.remove(key);
             return None;
         };
         if pod.metadata.is_terminating() {
+            self.probes.remove(key);
             return self.stop(key, ctx);
         }
-        if self.crashed.remove(key) || (pod.status.phase == "Running" && !pod.is_ready()) {
+        // Unready while its readiness probe fails is the prober's business, not a crash.
+        let unready_after_crash = pod.status.phase == "Running" && !pod.is_ready() && !self.probes.contains_key(key);
+        if self.crashed.remove(key) || unready_after_crash {
             // The pin came back: its containers start again (and count a restart).
             let restarted = ctx.store.modify::<Pod>(key, |p| {
                 for cs in &mut p.status.container_statuses {
@@ -229,7 +238,8 @@ impl Kubelet {
             return self.start(key, ctx);
         }
         match pod.status.phase.as_str() {
-            "Running" | "Succeeded" | "Failed" => None,
+            "Running" => self.run_probes(key, ctx),
+            "Succeeded" | "Failed" => None,
             _ => self.start(key, ctx),
         }
     }
@@ -253,11 +263,24 @@ impl Kubelet {
             return Some(retry_at);
         }
         let pod_ip = self.pod_ip();
-        match set_running(key, pod_ip, ctx) {
+        let unready = ctx.store.get::<Pod>(key).map(probes::PodProbes::unready_at_start).unwrap_or_default();
+        match set_running(key, pod_ip, &unready, ctx) {
             Ok(()) => {
                 self.starting.remove(key);
-                None
+                let probes = ctx.store.get::<Pod>(key).and_then(|p| probes::PodProbes::start(p, ctx))?;
+                let next = probes.next_at();
+                self.probes.insert(key.clone(), probes);
+                next
             }
+            Err(err) => write_failed(ctx, Kind::Pod, key, COMPONENT, &err),
+        }
+    }
+
+    /// Runs the pod's due probes (see [`probes`]); returns when the next is due.
+    fn run_probes(&mut self, key: &ObjectKey, ctx: &mut Context) -> Option<Millis> {
+        let probes = self.probes.get_mut(key)?;
+        match probes.run(key, ctx) {
+            Ok(next) => next,
             Err(err) => write_failed(ctx, Kind::Pod, key, COMPONENT, &err),
         }
     }
@@ -282,7 +305,7 @@ impl Kubelet {
             (_, PodPhase::Pending) => set_container_creating(&key, self.host_ip(), ctx).map_err(|e| e.to_string()),
             (_, PodPhase::Running) => {
                 let pod_ip = pod_ip.unwrap_or_else(|| self.pod_ip());
-                set_running(&key, pod_ip, ctx).map_err(|e| e.to_string())
+                set_running(&key, pod_ip, &[], ctx).map_err(|e| e.to_string())
             }
         }
     }
@@ -373,7 +396,9 @@ impl Kubelet {
         let gone_at = match self.stopping.get(key) {
             Some(&t) => t,
             None => {
-                let gone_at = ctx.now + ctx.timing.termination;
+                // A preStop hook runs first, for as long as the grace period lets it.
+                let pre_stop = ctx.store.get::<Pod>(key).and_then(probes::PreStop::of).map_or(Millis(0), |h| h.delay());
+                let gone_at = ctx.now + pre_stop + ctx.timing.termination;
                 self.stopping.insert(key.clone(), gone_at);
                 if let Some(pod) = ctx.store.get::<Pod>(key).cloned() {
                     record_killing(&pod, ctx);
@@ -385,6 +410,23 @@ impl Kubelet {
             return Some(gone_at);
         }
         self.stopping.remove(key);
+        if let Some(pod) = ctx.store.get::<Pod>(key)
+            && probes::PreStop::of(pod).is_some_and(|h| h.outlived_grace())
+        {
+            // As the kubelet: the hook is cut off with the container, and says so.
+            let meta = pod.metadata.clone();
+            let message = "PreStopHook failed".to_string();
+            ctx.recorder.record(
+                ctx.store,
+                ctx.now,
+                Kind::Pod,
+                &meta,
+                "Warning",
+                "FailedPreStopHook",
+                message,
+                COMPONENT,
+            );
+        }
         ctx.store.delete::<Pod>(key).err().and_then(|err| write_failed(ctx, Kind::Pod, key, COMPONENT, &err))
     }
 
@@ -417,6 +459,8 @@ fn set_container_creating(key: &ObjectKey, host_ip: String, ctx: &mut Context) -
                     waiting: Some(ContainerStateWaiting { reason: "ContainerCreating".into(), ..Default::default() }),
                     ..Default::default()
                 },
+                last_state: Default::default(),
+                extra: Default::default(),
             })
             .collect();
     })?;
@@ -442,22 +486,24 @@ fn set_config_error(key: &ObjectKey, waiting: &BTreeMap<&str, &str>, ctx: &mut C
     Ok(())
 }
 
-/// Containers up: `Running`, ready, with the pod's conditions and a `Started` event per container.
-fn set_running(key: &ObjectKey, pod_ip: String, ctx: &mut Context) -> Result<(), StoreError> {
+/// Containers up: `Running`, ready (but those in `unready`, whose readiness probe has not passed
+/// yet), with the pod's conditions and a `Started` event per container.
+fn set_running(key: &ObjectKey, pod_ip: String, unready: &[String], ctx: &mut Context) -> Result<(), StoreError> {
     let now = ctx.store.epoch().stamp(ctx.now);
     let pod = ctx.store.modify::<Pod>(key, |p| {
         p.status.phase = "Running".into();
         p.status.start_time.get_or_insert_with(|| now.clone());
         p.status.pod_ip.get_or_insert(pod_ip);
         for cs in &mut p.status.container_statuses {
-            cs.ready = true;
+            cs.ready = !unready.contains(&cs.name);
             cs.started = Some(true);
             cs.state = ContainerState {
                 running: Some(ContainerStateRunning { started_at: Some(now.clone()) }),
                 ..Default::default()
             };
         }
-        for type_ in ["Initialized", "Ready", "ContainersReady", "PodScheduled"] {
+        probes::set_ready_conditions(p, &now);
+        for type_ in ["Initialized", "PodScheduled"] {
             let condition = PodCondition {
                 type_: type_.into(),
                 status: "True".into(),

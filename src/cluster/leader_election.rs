@@ -348,6 +348,7 @@ fn try_acquire_or_renew(elected: &mut Elected, index: usize, store: &mut Store, 
                 acquire_time: Some(micro_now.clone()),
                 renew_time: Some(micro_now),
                 lease_transitions: Some(0),
+                extra: Default::default(),
             },
             ..Lease::default()
         };

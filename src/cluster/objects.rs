@@ -802,6 +802,9 @@ mod validate {
 
     pub fn pod(pod: &Pod, errors: &mut Vec<FieldError>) {
         pod_spec("spec", &pod.spec, errors);
+        let annotations = &pod.metadata.annotations;
+        crate::cluster::kubelet::probes::validate("metadata.annotations", annotations, &pod.spec.containers, errors);
+        crate::cluster::kubelet::probes::validate_pre_stop("metadata.annotations", annotations, errors);
     }
 
     pub fn workload(
@@ -831,6 +834,10 @@ mod validate {
         }
         meta::validate_labels("spec.template.metadata.labels", &template.metadata.labels, errors);
         pod_spec("spec.template.spec", &template.spec, errors);
+        let annotations = &template.metadata.annotations;
+        let field = "spec.template.metadata.annotations";
+        crate::cluster::kubelet::probes::validate(field, annotations, &template.spec.containers, errors);
+        crate::cluster::kubelet::probes::validate_pre_stop(field, annotations, errors);
     }
 
     fn labels_string(labels: &BTreeMap<String, String>) -> String {

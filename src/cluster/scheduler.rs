@@ -22,6 +22,7 @@ pub mod binpack;
 pub mod flow;
 pub mod framework;
 pub mod greedy;
+pub mod pod_constraints;
 pub mod preemption;
 pub mod queue;
 pub mod round_robin;
@@ -381,6 +382,7 @@ type FilterClass = (
     Vec<super::objects::Toleration>,
     BTreeMap<String, String>,
     Option<std::sync::Arc<volume_binding::PodVolumes>>,
+    Option<std::sync::Arc<pod_constraints::PodConstraints>>,
 );
 
 impl FitErrors {
@@ -391,6 +393,7 @@ impl FitErrors {
             pod.tolerations.clone(),
             pod.node_selector.clone(),
             pod.volumes.clone(),
+            pod.constraints.clone(),
         );
         self.0.entry(class).or_insert_with(|| fit_error_for(pod, nodes)).clone()
     }
@@ -506,7 +509,16 @@ impl Scheduler {
         if due.is_empty() {
             return;
         }
-        self.cycle(store, recorder, now, timing, &due);
+        // A pod with affinity or spread terms must see where the pods before it went: it takes a
+        // cycle of its own (after the batch of the others), as upstream schedules every pod.
+        let (alone, batch): (Vec<ObjectKey>, Vec<ObjectKey>) =
+            due.iter().cloned().partition(|k| store.get::<Pod>(k).is_some_and(Pod::has_inter_pod_constraints));
+        if !batch.is_empty() {
+            self.cycle(store, recorder, now, timing, &batch);
+        }
+        for key in alone {
+            self.cycle(store, recorder, now, timing, std::slice::from_ref(&key));
+        }
         self.queue.settle_in_flight(&due, now, timing);
     }
 
@@ -519,15 +531,15 @@ impl Scheduler {
         due: &[ObjectKey],
     ) {
         self.stats.cycles += 1;
+        let mut node_objects: Vec<&Node> = store.list::<Node>().collect();
+        node_objects.sort_by(|a, b| rack_order_key(&a.metadata.name).cmp(&rack_order_key(&b.metadata.name)));
+        let mut nodes = snapshot(store, node_objects);
         let pods: Vec<PodInfo> = due
             .iter()
             .filter_map(|k| store.get::<Pod>(k))
             .filter(|p| p.node_name().is_none() && !p.metadata.is_terminating())
-            .map(|p| PodInfo::with_volumes(p, store))
+            .map(|p| PodInfo::for_cycle(p, store, &nodes))
             .collect();
-        let mut node_objects: Vec<&Node> = store.list::<Node>().collect();
-        node_objects.sort_by(|a, b| rack_order_key(&a.metadata.name).cmp(&rack_order_key(&b.metadata.name)));
-        let mut nodes = snapshot(store, node_objects);
         let record = self.record_verdicts;
 
         // Nominated pods hold the room their victims are freeing: everyone else sees it taken.
@@ -856,6 +868,7 @@ struct PreemptionClass {
     tolerations: Vec<super::objects::Toleration>,
     node_selector: BTreeMap<String, String>,
     volumes: Option<std::sync::Arc<volume_binding::PodVolumes>>,
+    constraints: Option<std::sync::Arc<pod_constraints::PodConstraints>>,
 }
 
 impl PreemptionClass {
@@ -867,6 +880,7 @@ impl PreemptionClass {
             tolerations: pod.tolerations.clone(),
             node_selector: pod.node_selector.clone(),
             volumes: pod.volumes.clone(),
+            constraints: pod.constraints.clone(),
         }
     }
 }

@@ -208,7 +208,7 @@ fn new_replica_set(d: &Deployment, name: &str, hash: &str, replicas: i32) -> Rep
             }],
             ..ObjectMeta::default()
         },
-        spec: ReplicaSetSpec { replicas: Some(replicas), selector, template },
+        spec: ReplicaSetSpec { replicas: Some(replicas), selector, template, extra: Default::default() },
         ..ReplicaSet::default()
     }
 }

@@ -78,7 +78,9 @@ fn sync(key: &ObjectKey, ctx: &mut Context) -> Result<Option<Millis>, Controller
                 name: pod.metadata.name.clone(),
                 uid: pod.metadata.uid.clone(),
                 api_version: String::new(),
+                extra: Default::default(),
             }),
+            extra: Default::default(),
         };
         if pod.is_ready() { addresses.push(address) } else { not_ready.push(address) }
     }
@@ -93,7 +95,12 @@ fn sync(key: &ObjectKey, ctx: &mut Context) -> Result<Option<Millis>, Controller
                 .map_or(sp.port, |cp| cp.container_port),
             None => sp.port,
         };
-        ports.push(EndpointPort { name: sp.name.clone(), port, protocol: sp.protocol.clone() });
+        ports.push(EndpointPort {
+            name: sp.name.clone(),
+            port,
+            protocol: sp.protocol.clone(),
+            extra: Default::default(),
+        });
     }
     let subsets = if addresses.is_empty() && not_ready.is_empty() {
         Vec::new()
@@ -164,7 +171,10 @@ mod tests {
         assert_eq!(ips(&subset.addresses), ["10.0.0.1"]);
         assert_eq!(ips(&subset.not_ready_addresses), ["10.0.0.2"]);
         assert_eq!(subset.addresses[0].node_name.as_deref(), Some("pin-1"));
-        assert_eq!(subset.ports, [EndpointPort { name: "http".into(), port: 8080, protocol: "TCP".into() }]);
+        assert_eq!(
+            subset.ports,
+            [EndpointPort { name: "http".into(), port: 8080, protocol: "TCP".into(), extra: Default::default() }]
+        );
 
         // The pod turns not ready (its pin fell): it moves over, in an update of the same object.
         let ready = ObjectKey::new("default", "ready");

@@ -195,7 +195,7 @@ pub fn replica_set(name: &str, replicas: i32) -> ReplicaSet {
     let (selector, template) = template(name);
     ReplicaSet {
         metadata: ObjectMeta::namespaced("default", name),
-        spec: ReplicaSetSpec { replicas: Some(replicas), selector, template },
+        spec: ReplicaSetSpec { replicas: Some(replicas), selector, template, extra: Default::default() },
         ..ReplicaSet::default()
     }
 }

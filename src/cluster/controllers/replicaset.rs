@@ -244,6 +244,7 @@ mod tests {
                         ..Default::default()
                     },
                 },
+                extra: Default::default(),
             },
             ..ReplicaSet::default()
         }

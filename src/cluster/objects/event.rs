@@ -32,6 +32,9 @@ pub struct Event {
     pub source: EventSource,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub reporting_component: String,
+    /// `action`, `related`, `reportingInstance`, `series`, ...: kept as a client wrote them.
+    #[serde(flatten)]
+    pub extra: super::storage::Unmodeled,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -47,6 +50,9 @@ pub struct ObjectReference {
     pub uid: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub api_version: String,
+    /// `fieldPath`, `resourceVersion`: kept as written.
+    #[serde(flatten)]
+    pub extra: super::storage::Unmodeled,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -86,4 +92,7 @@ pub struct LeaseSpec {
     /// How many times the Lease changed holder (leader election only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_transitions: Option<i32>,
+    /// `strategy`, `preferredHolder`: kept as written.
+    #[serde(flatten)]
+    pub extra: super::storage::Unmodeled,
 }

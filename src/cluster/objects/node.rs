@@ -3,6 +3,7 @@
 
 use super::meta::ObjectMeta;
 use super::quantity::Quantity;
+use super::storage::Unmodeled;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -36,6 +37,9 @@ pub struct NodeSpec {
     pub taints: Vec<Taint>,
     #[serde(default, rename = "podCIDR", skip_serializing_if = "Option::is_none")]
     pub pod_cidr: Option<String>,
+    /// Fields Pinsetter does not model, kept as they came so GET returns them.
+    #[serde(flatten)]
+    pub extra: Unmodeled,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -78,6 +82,9 @@ pub struct NodeStatus {
     pub addresses: Vec<NodeAddress>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_info: Option<NodeSystemInfo>,
+    /// Fields Pinsetter does not model, kept as they came so GET returns them.
+    #[serde(flatten)]
+    pub extra: Unmodeled,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

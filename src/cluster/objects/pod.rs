@@ -1,8 +1,10 @@
 //! `core/v1` Pod and the pieces of it the scheduler and kubelet read: containers with requests,
 //! tolerations, nodeSelector, priority, and the phase/conditions the kubelet reports.
 
+use super::meta::LabelSelector;
 use super::meta::ObjectMeta;
 use super::node::{ResourceList, Taint};
+use super::storage::{NodeSelector, NodeSelectorTerm};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -54,6 +56,17 @@ pub struct PodSpec {
     /// Typed where the scheduler reads them (claims); every other source kept whole.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<Volume>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub init_containers: Vec<Container>,
+    /// Read by the scheduler's NodeAffinity and InterPodAffinity plugins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<Affinity>,
+    /// Read by the scheduler's PodTopologySpread plugin.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub topology_spread_constraints: Vec<TopologySpreadConstraint>,
+    /// Fields Pinsetter does not model, kept as they came so GET returns them.
+    #[serde(flatten)]
+    pub extra: Unmodeled,
 }
 
 /// One of a pod's volumes. Typed where Pinsetter reads them: `persistentVolumeClaim` (the
@@ -147,6 +160,23 @@ pub struct Container {
     pub env_from: Vec<EnvFromSource>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<ContainerPort>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volume_mounts: Vec<VolumeMount>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<Lifecycle>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness_probe: Option<Probe>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness_probe: Option<Probe>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup_probe: Option<Probe>,
+    /// Fields Pinsetter does not model, kept as they came so GET returns them.
+    #[serde(flatten)]
+    pub extra: Unmodeled,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -222,6 +252,9 @@ pub struct ContainerPort {
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<String>,
+    /// Fields Pinsetter does not model, kept as they came so GET returns them.
+    #[serde(flatten)]
+    pub extra: Unmodeled,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -280,6 +313,9 @@ pub struct PodStatus {
     /// for it (`kubectl get pod -o wide` shows it as NOMINATED NODE).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nominated_node_name: Option<String>,
+    /// Fields Pinsetter does not model, kept as they came so GET returns them.
+    #[serde(flatten)]
+    pub extra: Unmodeled,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -314,6 +350,12 @@ pub struct ContainerStatus {
     pub started: Option<bool>,
     #[serde(default)]
     pub state: ContainerState,
+    /// How the previous run ended (a liveness kill), as `kubectl describe` shows it.
+    #[serde(default, skip_serializing_if = "ContainerState::is_empty")]
+    pub last_state: ContainerState,
+    /// Fields Pinsetter does not model, kept as they came so GET returns them.
+    #[serde(flatten)]
+    pub extra: Unmodeled,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -350,6 +392,16 @@ pub struct ContainerStateTerminated {
     pub exit_code: i32,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+}
+
+impl ContainerState {
+    pub fn is_empty(&self) -> bool {
+        self.waiting.is_none() && self.running.is_none() && self.terminated.is_none()
+    }
 }
 
 /// The pod's state as a player (and `kubectl get pods`' STATUS column) sees it.
@@ -429,5 +481,188 @@ impl Pod {
 
     pub fn is_ready(&self) -> bool {
         self.status.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Container lifecycle, probes and mounts; pod affinity and topology spread. Typed where
+// Pinsetter reads them; handlers Pinsetter only carries (httpGet, tcpSocket, grpc, sleep) and
+// newer fields stay whole in `extra`.
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VolumeMount {
+    pub name: String,
+    #[serde(default)]
+    pub mount_path: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sub_path: String,
+    #[serde(flatten)]
+    pub extra: Unmodeled,
+}
+
+/// `postStart` and `preStop` hooks.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Lifecycle {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_start: Option<LifecycleHandler>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_stop: Option<LifecycleHandler>,
+    #[serde(flatten)]
+    pub extra: Unmodeled,
+}
+
+/// A hook: `exec` typed; `httpGet`, `tcpSocket` and `sleep` kept whole in `extra`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LifecycleHandler {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec: Option<ExecAction>,
+    #[serde(flatten)]
+    pub extra: Unmodeled,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecAction {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+}
+
+/// A readiness, liveness or startup probe. Unset timings read as upstream's defaults (the
+/// accessors), and are stored as written.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Probe {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec: Option<ExecAction>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_delay_seconds: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period_seconds: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success_threshold: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_threshold: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub termination_grace_period_seconds: Option<i64>,
+    /// `httpGet`, `tcpSocket`, `grpc`: carried, not run.
+    #[serde(flatten)]
+    pub extra: Unmodeled,
+}
+
+impl Probe {
+    /// Upstream's `SetDefaults_Probe`: 0 s delay, 1 s timeout, every 10 s, 1 success, 3 failures.
+    pub fn initial_delay_seconds(&self) -> i32 {
+        self.initial_delay_seconds.unwrap_or(0)
+    }
+    pub fn timeout_seconds(&self) -> i32 {
+        self.timeout_seconds.filter(|&s| s > 0).unwrap_or(1)
+    }
+    pub fn period_seconds(&self) -> i32 {
+        self.period_seconds.filter(|&s| s > 0).unwrap_or(10)
+    }
+    pub fn success_threshold(&self) -> i32 {
+        self.success_threshold.filter(|&s| s > 0).unwrap_or(1)
+    }
+    pub fn failure_threshold(&self) -> i32 {
+        self.failure_threshold.filter(|&s| s > 0).unwrap_or(3)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Affinity {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_affinity: Option<NodeAffinity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_affinity: Option<PodAffinity>,
+    /// Same shape as `podAffinity`, read the other way round.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_anti_affinity: Option<PodAffinity>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeAffinity {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_during_scheduling_ignored_during_execution: Option<NodeSelector>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub preferred_during_scheduling_ignored_during_execution: Vec<PreferredSchedulingTerm>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PreferredSchedulingTerm {
+    pub weight: i32,
+    pub preference: NodeSelectorTerm,
+}
+
+/// `podAffinity` or `podAntiAffinity`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodAffinity {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub required_during_scheduling_ignored_during_execution: Vec<PodAffinityTerm>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub preferred_during_scheduling_ignored_during_execution: Vec<WeightedPodAffinityTerm>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodAffinityTerm {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_selector: Option<LabelSelector>,
+    /// Empty: the pod's own namespace, as upstream.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub namespaces: Vec<String>,
+    #[serde(default)]
+    pub topology_key: String,
+    /// `namespaceSelector`, `matchLabelKeys`, ...: carried, not read.
+    #[serde(flatten)]
+    pub extra: Unmodeled,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WeightedPodAffinityTerm {
+    pub weight: i32,
+    pub pod_affinity_term: PodAffinityTerm,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TopologySpreadConstraint {
+    pub max_skew: i32,
+    pub topology_key: String,
+    /// `DoNotSchedule` (a filter) or `ScheduleAnyway` (a score).
+    pub when_unsatisfiable: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_selector: Option<LabelSelector>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_domains: Option<i32>,
+    /// `nodeAffinityPolicy`, `nodeTaintsPolicy`, `matchLabelKeys`: carried; upstream's defaults
+    /// (Honor, Ignore, none) are what the scheduler applies.
+    #[serde(flatten)]
+    pub extra: Unmodeled,
+}
+
+impl TopologySpreadConstraint {
+    pub const DO_NOT_SCHEDULE: &'static str = "DoNotSchedule";
+    pub const SCHEDULE_ANYWAY: &'static str = "ScheduleAnyway";
+}
+
+impl Pod {
+    /// Whether the pod's placement depends on where other pods are (pod affinity, anti-affinity,
+    /// topology spread): such pods are placed one per scheduling cycle, as upstream places every pod.
+    pub fn has_inter_pod_constraints(&self) -> bool {
+        !self.spec.topology_spread_constraints.is_empty()
+            || self.spec.affinity.as_ref().is_some_and(|a| a.pod_affinity.is_some() || a.pod_anti_affinity.is_some())
     }
 }

@@ -2,6 +2,7 @@
 //! controller's list of which of them are ready to receive traffic right now.
 
 use super::meta::ObjectMeta;
+use super::storage::Unmodeled;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -33,6 +34,9 @@ pub struct ServiceSpec {
     pub ports: Vec<ServicePort>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub selector: BTreeMap<String, String>,
+    /// Fields Pinsetter does not model, kept as they came so GET returns them.
+    #[serde(flatten)]
+    pub extra: Unmodeled,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -47,6 +51,9 @@ pub struct ServicePort {
     pub target_port: Option<IntOrString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_port: Option<i32>,
+    /// Fields Pinsetter does not model, kept as they came so GET returns them.
+    #[serde(flatten)]
+    pub extra: Unmodeled,
 }
 
 /// `intstr.IntOrString`: a port number, or a container port's name.
@@ -96,6 +103,9 @@ pub struct EndpointAddress {
     pub node_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_ref: Option<super::event::ObjectReference>,
+    /// `hostname` and newer fields: kept as written, so a hand-made Endpoints comes back whole.
+    #[serde(flatten)]
+    pub extra: Unmodeled,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -106,4 +116,7 @@ pub struct EndpointPort {
     pub port: i32,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub protocol: String,
+    /// `appProtocol` and newer fields, kept as written.
+    #[serde(flatten)]
+    pub extra: Unmodeled,
 }

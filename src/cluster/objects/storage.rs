@@ -176,11 +176,16 @@ impl NodeSelector {
     /// Whether a node with these labels and this name is selected: any term whose requirements
     /// all hold (an empty term selects nothing, as upstream).
     pub fn matches(&self, node_name: &str, labels: &BTreeMap<String, String>) -> bool {
-        self.node_selector_terms.iter().any(|term| {
-            (!term.match_expressions.is_empty() || !term.match_fields.is_empty())
-                && term.match_expressions.iter().all(|r| r.matches(labels.get(&r.key).map(String::as_str)))
-                && term.match_fields.iter().all(|r| r.matches((r.key == "metadata.name").then_some(node_name)))
-        })
+        self.node_selector_terms.iter().any(|term| term.matches(node_name, labels))
+    }
+}
+
+impl NodeSelectorTerm {
+    /// Whether every requirement holds for the node (an empty term selects nothing, as upstream).
+    pub fn matches(&self, node_name: &str, labels: &BTreeMap<String, String>) -> bool {
+        (!self.match_expressions.is_empty() || !self.match_fields.is_empty())
+            && self.match_expressions.iter().all(|r| r.matches(labels.get(&r.key).map(String::as_str)))
+            && self.match_fields.iter().all(|r| r.matches((r.key == "metadata.name").then_some(node_name)))
     }
 }
 

@@ -2,6 +2,7 @@
 
 use super::meta::{LabelSelector, ObjectMeta};
 use super::pod::PodTemplateSpec;
+use super::storage::Unmodeled;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -28,6 +29,9 @@ pub struct ReplicaSetSpec {
     pub selector: LabelSelector,
     #[serde(default)]
     pub template: PodTemplateSpec,
+    /// Fields Pinsetter does not model, kept as they came so GET returns them.
+    #[serde(flatten)]
+    pub extra: Unmodeled,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -75,6 +79,9 @@ pub struct DeploymentSpec {
     pub template: PodTemplateSpec,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strategy: Option<serde_json::Value>,
+    /// Fields Pinsetter does not model, kept as they came so GET returns them.
+    #[serde(flatten)]
+    pub extra: Unmodeled,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -414,8 +414,14 @@ pub struct TierModel {
     pub unscheduled_cost: i64,
 }
 
-type ClassKey<'a> =
-    (i64, i64, &'a [Toleration], &'a BTreeMap<String, String>, Option<&'a super::volume_binding::PodVolumes>);
+type ClassKey<'a> = (
+    i64,
+    i64,
+    &'a [Toleration],
+    &'a BTreeMap<String, String>,
+    Option<&'a super::volume_binding::PodVolumes>,
+    Option<&'a super::pod_constraints::PodConstraints>,
+);
 
 impl TierModel {
     /// Builds the network's data for `members` (all of one priority) on `nodes` as they stand.
@@ -437,6 +443,7 @@ impl TierModel {
                 p.tolerations.as_slice(),
                 &p.node_selector,
                 p.volumes.as_deref(),
+                p.constraints.as_deref(),
             );
             let next = classes.len();
             let c = *index.entry(key).or_insert(next);

@@ -54,6 +54,9 @@ pub struct PodInfo {
     /// The pod's claims as VolumeBinding sees them; `None` for a pod without claims (nearly
     /// all), so cloning a PodInfo stays cheap.
     pub volumes: Option<std::sync::Arc<super::volume_binding::PodVolumes>>,
+    /// Node affinity, pod (anti-)affinity and topology spread as their plugins read them;
+    /// `None` for a pod without any (nearly all).
+    pub constraints: Option<std::sync::Arc<super::pod_constraints::PodConstraints>>,
 }
 
 impl PodInfo {
@@ -65,7 +68,19 @@ impl PodInfo {
         }
     }
 
-    /// What the filters need of a pod, claims aside (they need the store).
+    /// Everything the filters need of a pod in one cycle: its claims, and the pods its affinity
+    /// and spread terms select counted per domain of `nodes` (upstream's PreFilter).
+    pub fn for_cycle(pod: &Pod, store: &Store, nodes: &[NodeInfo]) -> PodInfo {
+        let constraints = if pod.has_inter_pod_constraints() {
+            super::pod_constraints::PodConstraints::of(pod, store, nodes).map(std::sync::Arc::new)
+        } else {
+            None
+        };
+        let info = PodInfo::with_volumes(pod, store);
+        if constraints.is_some() { PodInfo { constraints, ..info } } else { info }
+    }
+
+    /// What the filters need of a pod, claims and inter-pod terms aside (they need the store).
     pub fn of(pod: &Pod) -> PodInfo {
         let r = pod.requests();
         PodInfo {
@@ -75,6 +90,7 @@ impl PodInfo {
             tolerations: pod.spec.tolerations.clone(),
             node_selector: pod.spec.node_selector.clone(),
             volumes: None,
+            constraints: super::pod_constraints::PodConstraints::of_node_affinity(pod).map(std::sync::Arc::new),
         }
     }
 }
@@ -125,6 +141,8 @@ pub enum Unfit {
     Insufficient(Vec<&'static str>),
     /// VolumeBinding's reason, in upstream's words.
     Volume(String),
+    /// An affinity or topology spread rule's reason, in upstream's words.
+    Rule(&'static str),
 }
 
 impl Unfit {
@@ -138,6 +156,7 @@ impl Unfit {
                 .map(|r| if *r == "pods" { "Too many pods".to_string() } else { format!("Insufficient {r}") })
                 .collect(),
             Unfit::Volume(why) => vec![why.clone()],
+            Unfit::Rule(why) => vec![(*why).to_string()],
         }
     }
 }
@@ -205,7 +224,8 @@ impl FilterPlugin for TaintToleration {
     }
 }
 
-/// `spec.nodeSelector`: every label must match (upstream's NodeAffinity plugin).
+/// `spec.nodeSelector` (every label must match) and `affinity.nodeAffinity`'s required terms:
+/// upstream's NodeAffinity plugin.
 pub struct NodeAffinity;
 impl FilterPlugin for NodeAffinity {
     fn name(&self) -> &'static str {
@@ -215,7 +235,9 @@ impl FilterPlugin for NodeAffinity {
         true
     }
     fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Result<(), Unfit> {
-        if pod.node_selector.iter().all(|(k, v)| node.labels.get(k) == Some(v)) {
+        if pod.node_selector.iter().all(|(k, v)| node.labels.get(k) == Some(v))
+            && super::pod_constraints::node_affinity_passes(pod, node)
+        {
             Ok(())
         } else {
             Err(Unfit::NodeSelectorMismatch)
@@ -253,8 +275,15 @@ impl FilterPlugin for NodeResourcesFit {
 }
 
 /// The filters in upstream's order: the first failing one is the node's verdict.
-pub const FILTERS: [&(dyn FilterPlugin + Sync); 5] =
-    [&NodeUnschedulable, &TaintToleration, &NodeAffinity, &NodeResourcesFit, &super::volume_binding::VolumeBinding];
+pub const FILTERS: [&(dyn FilterPlugin + Sync); 7] = [
+    &NodeUnschedulable,
+    &TaintToleration,
+    &NodeAffinity,
+    &NodeResourcesFit,
+    &super::volume_binding::VolumeBinding,
+    &super::pod_constraints::PodTopologySpread,
+    &super::pod_constraints::InterPodAffinity,
+];
 
 /// One node's answer for one pod.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -394,8 +423,15 @@ impl std::fmt::Debug for Weighted {
 }
 
 /// A node's total under a policy's plugins.
+/// A pod with affinity or spread terms is also scored by their plugins ([`constraint_scores`]).
 pub fn total_score(pod: &PodInfo, node: &NodeInfo, plugins: &[Weighted]) -> i64 {
-    plugins.iter().map(|w| w.weight * w.plugin.score(pod, node)).sum()
+    plugins.iter().chain(constraint_scores(pod)).map(|w| w.weight * w.plugin.score(pod, node)).sum()
+}
+
+/// NodeAffinity, InterPodAffinity and PodTopologySpread's scores, for a pod that has their terms
+/// (none otherwise, so every other pod's scores and "why here" tables stay as they were).
+pub fn constraint_scores(pod: &PodInfo) -> &'static [Weighted] {
+    if pod.constraints.is_some() { &super::pod_constraints::SCORES } else { &[] }
 }
 
 /// One plugin's score for one node, for the "why here" record.
@@ -423,6 +459,7 @@ pub fn score_table(pod: &PodInfo, nodes: &[NodeInfo], plugins: &[Weighted]) -> V
 fn node_score(pod: &PodInfo, node: &NodeInfo, plugins: &[Weighted]) -> NodeScore {
     let scores: Vec<PluginScore> = plugins
         .iter()
+        .chain(constraint_scores(pod))
         .map(|w| PluginScore { plugin: w.plugin.name(), weight: w.weight, score: w.plugin.score(pod, node) })
         .collect();
     NodeScore { node: node.name.clone(), total: scores.iter().map(|s| s.weight * s.score).sum(), plugins: scores }
@@ -641,6 +678,7 @@ pub(crate) mod tests {
             tolerations: vec![],
             node_selector: BTreeMap::new(),
             volumes: None,
+            constraints: None,
         }
     }
 
@@ -652,6 +690,7 @@ pub(crate) mod tests {
             tolerations: vec![],
             node_selector: BTreeMap::new(),
             volumes: None,
+            constraints: None,
         }
     }
 

@@ -56,8 +56,12 @@ pub fn place(pods: &[PodInfo], nodes: &mut [NodeInfo], record: bool) -> Placemen
 }
 
 /// What the static filters look at in a pod: tolerations, nodeSelector and claims.
-type StaticClass<'a> =
-    (&'a [crate::cluster::objects::Toleration], &'a BTreeMap<String, String>, Option<&'a PodVolumes>);
+type StaticClass<'a> = (
+    &'a [crate::cluster::objects::Toleration],
+    &'a BTreeMap<String, String>,
+    Option<&'a PodVolumes>,
+    Option<&'a super::pod_constraints::PodConstraints>,
+);
 
 /// Places the batch; returns, per pod (same indexes as `pods`), the chosen node's index.
 /// `nodes[..].requested` is updated with every binding, so the caller sees the outcome.
@@ -68,7 +72,14 @@ pub fn place_batch(pods: &[PodInfo], nodes: &mut [NodeInfo]) -> Vec<Option<usize
     for pod in pods {
         let next = classes.len();
         class_of.push(
-            *classes.entry((pod.tolerations.as_slice(), &pod.node_selector, pod.volumes.as_deref())).or_insert(next),
+            *classes
+                .entry((
+                    pod.tolerations.as_slice(),
+                    &pod.node_selector,
+                    pod.volumes.as_deref(),
+                    pod.constraints.as_deref(),
+                ))
+                .or_insert(next),
         );
     }
     // One tree per class; `feasible[class][node]` remembers the static verdict.
@@ -194,6 +205,7 @@ mod tests {
             tolerations: vec![],
             node_selector: BTreeMap::new(),
             volumes: None,
+            constraints: None,
         }
     }
 
