@@ -260,11 +260,11 @@ async fn every_other_kind_keeps_every_field_it_was_sent() {
         (
             "/apis/apps/v1/namespaces/default/statefulsets",
             json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
-            "metadata": {"name": "db"}, "spec": {"replicas": 0, "serviceName": "db", "minReadySeconds": 3,
-                "selector": {"matchLabels": {"app": "db"}}, "podManagementPolicy": "Parallel",
+            "metadata": {"name": "ledger"}, "spec": {"replicas": 0, "serviceName": "ledger", "minReadySeconds": 3,
+                "selector": {"matchLabels": {"app": "ledger"}}, "podManagementPolicy": "Parallel",
                 "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Delete", "whenScaled": "Retain"},
                 "ordinals": {"start": 0}, "revisionHistoryLimit": 3,
-                "template": {"metadata": {"labels": {"app": "db"}}, "spec": pod_spec()}}}),
+                "template": {"metadata": {"labels": {"app": "ledger"}}, "spec": pod_spec()}}}),
         ),
         (
             &format!("{ns}/persistentvolumeclaims"),
@@ -283,8 +283,8 @@ async fn every_other_kind_keeps_every_field_it_was_sent() {
         (
             "/apis/policy/v1/namespaces/default/poddisruptionbudgets",
             json!({"apiVersion": "policy/v1",
-            "kind": "PodDisruptionBudget", "metadata": {"name": "db"}, "spec": {"minAvailable": 1,
-                "selector": {"matchLabels": {"app": "db"}}, "unhealthyPodEvictionPolicy": "AlwaysAllow"}}),
+            "kind": "PodDisruptionBudget", "metadata": {"name": "ledger"}, "spec": {"minAvailable": 1,
+                "selector": {"matchLabels": {"app": "ledger"}}, "unhealthyPodEvictionPolicy": "AlwaysAllow"}}),
         ),
         (
             &format!("{ns}/configmaps"),
