@@ -1011,10 +1011,16 @@ impl World {
 
     /// Counts pods by what a player sees: (desired, running, pending, creating, terminating).
     pub fn pod_counts(&self) -> PodCounts {
-        let desired =
-            self.cluster.store.list::<Deployment>().map(|d| i64::from(d.spec.replicas.unwrap_or(1).max(0))).sum();
+        PodCounts::of(&self.cluster.store)
+    }
+}
+
+impl PodCounts {
+    /// The counts of any store: the World's, or a remote cluster's mirror (`play --kubeconfig`).
+    pub fn of(store: &crate::cluster::store::Store) -> PodCounts {
+        let desired = store.list::<Deployment>().map(|d| i64::from(d.spec.replicas.unwrap_or(1).max(0))).sum();
         let mut counts = PodCounts { desired, ..PodCounts::default() };
-        for pod in self.cluster.store.list::<Pod>() {
+        for pod in store.list::<Pod>() {
             match pod.state() {
                 PodState::Pending => counts.pending += 1,
                 PodState::ContainerCreating => counts.creating += 1,
