@@ -527,8 +527,7 @@ fn run_app(
     // Caught before the terminal is taken, so no moment leaves it raw on a signal.
     let signal = catch_ending_signals()?;
     let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
-    let result =
-        terminal_reader().and_then(|events| play_loop(&mut terminal, app, inbox.as_ref(), &signal, &events));
+    let result = terminal_reader().and_then(|events| play_loop(&mut terminal, app, inbox.as_ref(), &signal, &events));
     ratatui::restore();
     // Finished before the server stops, so the game's followers hear its end and digest.
     let digest = app.driver.finish();

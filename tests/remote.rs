@@ -133,7 +133,16 @@ fn fake_pins_run_their_pods_a_knock_moves_them_and_cleanup_leaves_nothing() {
         assert_eq!(registered.items.len(), 10);
         let pin3 = nodes.get("pinsetter-pin-3").await.unwrap();
         assert_eq!(pin3.metadata.labels.as_ref().unwrap()["pinsetter.dev/pin"], "3");
-        assert!(pin3.spec.as_ref().unwrap().taints.as_ref().unwrap().iter().any(|t| t.key == "pinsetter.dev/pin" && t.effect == "NoSchedule"));
+        assert!(
+            pin3.spec
+                .as_ref()
+                .unwrap()
+                .taints
+                .as_ref()
+                .unwrap()
+                .iter()
+                .any(|t| t.key == "pinsetter.dev/pin" && t.effect == "NoSchedule")
+        );
         eventually!("all ten pins Ready", async {
             let list = nodes.list(&ListParams::default().labels(OWNED_LABEL)).await.ok()?;
             list.items.iter().all(ready).then_some(())
@@ -141,12 +150,20 @@ fn fake_pins_run_their_pods_a_knock_moves_them_and_cleanup_leaves_nothing() {
         let placed = eventually!("every scenario pod Running on a fake pin", async {
             let list = pods.list(&ListParams::default()).await.ok()?;
             let running: Vec<Pod> = list.items.into_iter().filter(running).collect();
-            (running.len() == want && running.iter().all(|p| fake_pins::pin_number(node_of(p)).is_some())).then_some(running)
+            (running.len() == want && running.iter().all(|p| fake_pins::pin_number(node_of(p)).is_some()))
+                .then_some(running)
         });
         let started = placed.iter().find(|p| node_of(p) == "pinsetter-pin-3").expect("pin 3 holds pods");
         let status = started.status.as_ref().unwrap();
         assert!(status.pod_ip.is_some() && status.start_time.is_some());
-        assert!(status.container_statuses.as_ref().unwrap().iter().all(|c| c.ready && c.state.as_ref().unwrap().running.is_some()));
+        assert!(
+            status
+                .container_statuses
+                .as_ref()
+                .unwrap()
+                .iter()
+                .all(|c| c.ready && c.state.as_ref().unwrap().running.is_some())
+        );
         assert!(status.conditions.as_ref().unwrap().iter().any(|c| c.type_ == "Ready" && c.status == "True"));
 
         // Knock pin 3: its kubelet falls silent; serve's control plane does the rest.
@@ -171,7 +188,9 @@ fn fake_pins_run_their_pods_a_knock_moves_them_and_cleanup_leaves_nothing() {
         assert_eq!((cleaned.nodes, cleaned.leases), (10, 10));
         let owned = ListParams::default().labels(OWNED_LABEL);
         assert!(nodes.list(&owned).await.unwrap().items.is_empty());
-        assert!(Api::<Lease>::namespaced(client.clone(), "kube-node-lease").list(&owned).await.unwrap().items.is_empty());
+        assert!(
+            Api::<Lease>::namespaced(client.clone(), "kube-node-lease").list(&owned).await.unwrap().items.is_empty()
+        );
         assert!(Api::<Deployment>::all(client.clone()).list(&owned).await.unwrap().items.is_empty());
         assert!(Api::<Namespace>::all(client.clone()).list(&owned).await.unwrap().items.is_empty());
     });
@@ -195,7 +214,17 @@ fn real_nodes_are_cordoned_and_tainted_and_a_drain_waits_for_the_budget() {
         let knocked = nodes.get("pin-1").await.unwrap();
         assert_eq!(knocked.spec.as_ref().unwrap().unschedulable, Some(true));
         assert!(real_nodes::is_knocked(&knocked));
-        assert!(knocked.spec.as_ref().unwrap().taints.as_ref().unwrap().iter().any(|t| t.key == real_nodes::KNOCKED_TAINT && t.effect == "NoExecute"));
+        assert!(
+            knocked
+                .spec
+                .as_ref()
+                .unwrap()
+                .taints
+                .as_ref()
+                .unwrap()
+                .iter()
+                .any(|t| t.key == real_nodes::KNOCKED_TAINT && t.effect == "NoExecute")
+        );
         real_nodes::restore(&client, "pin-1").await.unwrap();
         let restored = nodes.get("pin-1").await.unwrap();
         assert_ne!(restored.spec.as_ref().unwrap().unschedulable, Some(true));
@@ -204,7 +233,8 @@ fn real_nodes_are_cordoned_and_tainted_and_a_drain_waits_for_the_budget() {
         assert!(!real_nodes::is_knocked(&untouched));
 
         // A budget allowing no disruption of `web` blocks the drain (429), then lets it through.
-        let budgets: Api<k8s_openapi::api::policy::v1::PodDisruptionBudget> = Api::namespaced(client.clone(), "default");
+        let budgets: Api<k8s_openapi::api::policy::v1::PodDisruptionBudget> =
+            Api::namespaced(client.clone(), "default");
         let budget = serde_json::from_value(serde_json::json!({
             "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
             "metadata": {"name": "web", "namespace": "default"},
@@ -256,7 +286,8 @@ fn a_viewer_gets_one_line_naming_the_missing_permission() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "one line, no stack trace: {stderr}");
     assert!(
-        stderr.contains(r#"missing permission: cannot create resource "nodes" in API group """#) && stderr.contains("pinsetter rbac --mode fake-pins"),
+        stderr.contains(r#"missing permission: cannot create resource "nodes" in API group """#)
+            && stderr.contains("pinsetter rbac --mode fake-pins"),
         "{stderr}"
     );
 }
@@ -299,7 +330,9 @@ fn the_view_reconnects_after_an_api_server_restart_and_catches_up() {
     });
     let client = view.connection().client.clone();
     view.block_on(fake_pins::register(&client, &scenario, 1)).unwrap();
-    until(&mut view, "the re-registered pins seen", &|v| v.store.get::<pinsetter::cluster::objects::Node>(&pin).is_some());
+    until(&mut view, "the re-registered pins seen", &|v| {
+        v.store.get::<pinsetter::cluster::objects::Node>(&pin).is_some()
+    });
     drop(second);
 }
 
@@ -341,7 +374,10 @@ fn play_kubeconfig_in_a_real_terminal_knocks_through_the_api_and_cleans_up() {
         }
     };
     wait_for("the remote pins and the cluster panel", &|s| {
-        (1..=10).all(|p| s.contains(&format!("pinsetter-pin-{p}"))) && s.contains("fake pins") && s.contains("-pinsetter") && s.contains("rtt")
+        (1..=10).all(|p| s.contains(&format!("pinsetter-pin-{p}")))
+            && s.contains("fake pins")
+            && s.contains("-pinsetter")
+            && s.contains("rtt")
     });
     tmux(&["send-keys", "-t", "remote", "3"]);
     wait_for("pin 3 down and NotReady on the remote cluster", &|s| s.contains("DOWN · NotReady"));
@@ -354,6 +390,10 @@ fn play_kubeconfig_in_a_real_terminal_knocks_through_the_api_and_cleans_up() {
     runtime().block_on(async {
         let client = remote::connect(Some(&kubeconfig), None).await.unwrap().client;
         let owned = Api::<Node>::all(client).list(&ListParams::default().labels(OWNED_LABEL)).await.unwrap();
-        assert!(owned.items.is_empty(), "the game cleaned up on exit: {:?}", owned.items.iter().map(|n| &n.metadata.name).collect::<Vec<_>>());
+        assert!(
+            owned.items.is_empty(),
+            "the game cleaned up on exit: {:?}",
+            owned.items.iter().map(|n| &n.metadata.name).collect::<Vec<_>>()
+        );
     });
 }

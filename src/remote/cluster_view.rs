@@ -14,11 +14,10 @@
 
 use super::fake_pins::{self, Kubelet, Order};
 use super::{Connection, Mode, real_nodes};
+use crate::clock::Millis;
 use crate::cluster::objects::{Deployment, Kind, Node, Object, Pod};
 use crate::cluster::store::{ObjectKey, Store, Stored};
-use crate::clock::Millis;
 use futures::StreamExt;
-use kube::Resource as _;
 use kube::api::Api;
 use kube::runtime::{WatchStreamExt, watcher};
 use std::collections::{BTreeMap, BTreeSet};
@@ -98,7 +97,12 @@ impl RemoteView {
     }
 
     /// Real nodes: `names[i]` is pin i + 1.
-    pub fn nodes(runtime: tokio::runtime::Runtime, connection: Connection, names: Vec<String>, drain: bool) -> RemoteView {
+    pub fn nodes(
+        runtime: tokio::runtime::Runtime,
+        connection: Connection,
+        names: Vec<String>,
+        drain: bool,
+    ) -> RemoteView {
         RemoteView::start(runtime, connection, Mode::Nodes, Pins::Nodes { drain, names })
     }
 
@@ -107,7 +111,11 @@ impl RemoteView {
         let client = connection.client.clone();
         runtime.spawn(mirror(Api::<k8s_openapi::api::core::v1::Node>::all(client.clone()), Kind::Node, sender.clone()));
         runtime.spawn(mirror(Api::<k8s_openapi::api::core::v1::Pod>::all(client.clone()), Kind::Pod, sender.clone()));
-        runtime.spawn(mirror(Api::<k8s_openapi::api::apps::v1::Deployment>::all(client.clone()), Kind::Deployment, sender.clone()));
+        runtime.spawn(mirror(
+            Api::<k8s_openapi::api::apps::v1::Deployment>::all(client.clone()),
+            Kind::Deployment,
+            sender.clone(),
+        ));
         runtime.spawn(ping(client, sender.clone()));
         let panel = Panel {
             context: connection.context.clone(),
@@ -253,7 +261,11 @@ impl RemoteView {
 
 /// Drains `node`, retrying the pods a PodDisruptionBudget protects (429) every second and
 /// saying so on the panel, until none is left.
-async fn drain_until_done(client: &kube::Client, node: &str, sender: &mpsc::Sender<Change>) -> Result<usize, super::RemoteError> {
+async fn drain_until_done(
+    client: &kube::Client,
+    node: &str,
+    sender: &mpsc::Sender<Change>,
+) -> Result<usize, super::RemoteError> {
     let mut evicted = 0;
     loop {
         let pass = real_nodes::drain(client, node).await?;
@@ -278,7 +290,8 @@ async fn drain_until_done(client: &kube::Client, node: &str, sender: &mpsc::Send
 fn upsert<R: Stored>(store: &mut Store, mut object: R) -> Option<ObjectKey> {
     let key = object.key();
     object.meta_mut().resource_version.clear();
-    let written = if store.get::<R>(&key).is_some() { store.update(object) } else { store.create(object, Millis::ZERO) };
+    let written =
+        if store.get::<R>(&key).is_some() { store.update(object) } else { store.create(object, Millis::ZERO) };
     match written {
         Ok(_) => Some(key),
         Err(error) => {

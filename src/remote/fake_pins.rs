@@ -20,6 +20,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
+/// The label every fake pin carries, as KWOK's nodes carry `type: kwok`: what the scenario's
+/// pods select.
+pub const NODE_TYPE_LABEL: &str = "type";
+pub const NODE_TYPE: &str = "pinsetter-fake-pin";
 /// How many pins a rack holds.
 pub const PINS: u8 = 10;
 /// The namespace of node Leases.
@@ -70,7 +74,7 @@ fn lane(scenario: &Scenario) -> Result<Lane, RemoteError> {
 }
 
 /// One of the scenario's Deployments as it goes to a real cluster: in [`NAMESPACE`], labelled
-/// owned, its pods tolerating the pins' taint and required onto nodes with [`PIN_LABEL`]. The
+/// owned, its pods tolerating the pins' taint and selecting the fake pins ([`NODE_TYPE`]). The
 /// lane's PriorityClasses exist only inside Pinsetter, so `priority` and `priorityClassName` go
 /// (a real cluster's Priority admission refuses a pod that names a class it lacks).
 fn remote_deployment(mut json: Value) -> Result<Deployment, serde_json::Error> {
@@ -92,12 +96,9 @@ fn remote_deployment(mut json: Value) -> Result<Deployment, serde_json::Error> {
         if let Some(list) = tolerations.as_array_mut() {
             list.push(json!({"key": PIN_LABEL, "operator": "Equal", "value": "true", "effect": "NoSchedule"}));
         }
-        pod.insert(
-            "affinity".into(),
-            json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-                {"matchExpressions": [{"key": PIN_LABEL, "operator": "Exists"}]}
-            ]}}}),
-        );
+        // A nodeSelector (not node affinity) so any scheduler places them, Pinsetter's own too.
+        let selector = pod.entry("nodeSelector").or_insert_with(|| json!({}));
+        selector[NODE_TYPE_LABEL] = json!(NODE_TYPE);
     }
     if let Some(labels) = json.pointer_mut("/spec/template/metadata/labels").and_then(Value::as_object_mut) {
         labels.insert(OWNED_LABEL.into(), json!("true"));
@@ -119,7 +120,7 @@ fn pin_node(number: u8) -> Result<Node, serde_json::Error> {
                 "kubernetes.io/hostname": name,
                 "kubernetes.io/os": "linux",
                 "kubernetes.io/arch": "amd64",
-                "type": "pinsetter-fake-pin",
+                NODE_TYPE_LABEL: NODE_TYPE,
             },
             "annotations": {"node.alpha.kubernetes.io/ttl": "0"},
         },
@@ -213,7 +214,12 @@ pub async fn register(client: &kube::Client, scenario: &Scenario, lease_seconds:
         match deployments.create(&create, deployment).await {
             Ok(_) => {}
             Err(e) if is_conflict(&e) => {}
-            Err(e) => return Err(RemoteError::Api { what: format!("cannot create the Deployment {NAMESPACE}/{name}"), source: e }),
+            Err(e) => {
+                return Err(RemoteError::Api {
+                    what: format!("cannot create the Deployment {NAMESPACE}/{name}"),
+                    source: e,
+                });
+            }
         }
     }
     Ok(())
@@ -233,7 +239,8 @@ async fn post_node_status(nodes: &Api<Node>, number: u8, capacity: &Value) -> Re
 async fn renew_lease(client: &kube::Client, number: u8, lease_seconds: i32) -> Result<(), RemoteError> {
     let name = pin_name(number);
     let leases: Api<Lease> = Api::namespaced(client.clone(), LEASE_NAMESPACE);
-    let renewal = json!({"spec": {"holderIdentity": name, "leaseDurationSeconds": lease_seconds, "renewTime": now_micro()}});
+    let renewal =
+        json!({"spec": {"holderIdentity": name, "leaseDurationSeconds": lease_seconds, "renewTime": now_micro()}});
     match leases.patch(&name, &PatchParams::default(), &Patch::Merge(&renewal)).await {
         Ok(_) => return Ok(()),
         Err(e) if is_not_found(&e) => {}
@@ -290,7 +297,14 @@ impl Kubelet {
         let (orders, receiver) = mpsc::unbounded_channel();
         let (report, errors) = tokio::sync::watch::channel(None);
         let renew = Duration::from_millis((u64::try_from(lease_seconds.max(1)).unwrap_or(1) * 1000 / 4).max(100));
-        let state = State { client, capacity: lane.capacity, lease_seconds, knocked: BTreeSet::new(), started: BTreeSet::new(), report };
+        let state = State {
+            client,
+            capacity: lane.capacity,
+            lease_seconds,
+            knocked: BTreeSet::new(),
+            started: BTreeSet::new(),
+            report,
+        };
         let task = tokio::spawn(state.run(receiver, renew));
         Ok(Kubelet { orders, errors, task })
     }
@@ -411,7 +425,10 @@ impl State {
             match api.delete(&name, &params).await {
                 Ok(_) => {}
                 Err(e) if is_not_found(&e) || is_conflict(&e) => {}
-                Err(e) => self.note(Err(RemoteError::Api { what: format!("cannot finish deleting pod {namespace}/{name}"), source: e })),
+                Err(e) => self.note(Err(RemoteError::Api {
+                    what: format!("cannot finish deleting pod {namespace}/{name}"),
+                    source: e,
+                })),
             }
             self.started.remove(&uid);
             return;
@@ -430,7 +447,10 @@ impl State {
                 self.started.insert(uid);
             }
             Err(e) if is_not_found(&e) => {}
-            Err(e) => self.note(Err(RemoteError::Api { what: format!("cannot post the status of pod {namespace}/{name}"), source: e })),
+            Err(e) => self.note(Err(RemoteError::Api {
+                what: format!("cannot post the status of pod {namespace}/{name}"),
+                source: e,
+            })),
         }
     }
 }
@@ -470,7 +490,8 @@ fn running_status(pod: &Pod, pod_ip: &str, number: u8) -> Value {
         .and_then(|c| c.iter().find(|c| c.type_ == "PodScheduled"))
         .and_then(|c| serde_json::to_value(c).ok())
         .unwrap_or_else(|| json!({"type": "PodScheduled", "status": "True", "lastTransitionTime": now}));
-    let condition = |kind: &str| json!({"type": kind, "status": "True", "lastProbeTime": null, "lastTransitionTime": now});
+    let condition =
+        |kind: &str| json!({"type": kind, "status": "True", "lastProbeTime": null, "lastTransitionTime": now});
     let host_ip = format!("10.250.0.{number}");
     json!({"status": {
         "phase": "Running",

@@ -66,7 +66,10 @@ pub fn play(options: RemoteOptions, mut play: crate::tui::PlayOptions) -> Result
             let names: Vec<String> = (1..=PINS).map(fake_pins::pin_name).collect();
             if options.dry_run {
                 for (i, name) in names.iter().enumerate() {
-                    println!("pin {}: register node {name}; a knock stops its kubelet (Lease, status), a restore resumes it", i + 1);
+                    println!(
+                        "pin {}: register node {name}; a knock stops its kubelet (Lease, status), a restore resumes it",
+                        i + 1
+                    );
                 }
                 return Ok(None);
             }
@@ -82,7 +85,16 @@ pub fn play(options: RemoteOptions, mut play: crate::tui::PlayOptions) -> Result
             let names = runtime.block_on(real_nodes::pick(&connection.client, selector, options.yes >= 2))?;
             if options.dry_run {
                 for (i, name) in names.iter().enumerate() {
-                    println!("pin {}: knock: {}; restore: {}", i + 1, if options.drain { real_nodes::describe_knock(name, true) } else { real_nodes::describe_knock(name, false) }, real_nodes::describe_restore(name));
+                    println!(
+                        "pin {}: knock: {}; restore: {}",
+                        i + 1,
+                        if options.drain {
+                            real_nodes::describe_knock(name, true)
+                        } else {
+                            real_nodes::describe_knock(name, false)
+                        },
+                        real_nodes::describe_restore(name)
+                    );
                 }
                 return Ok(None);
             }
@@ -138,7 +150,8 @@ fn tidy_up(options: &RemoteOptions, mode: Mode) -> Result<()> {
                         .await
                         .map_err(RemoteError::api(format!("cannot list nodes matching {selector:?}")))?;
                     for node in picked.items.iter().filter(|n| real_nodes::is_knocked(n)) {
-                        real_nodes::restore(&connection.client, node.metadata.name.as_deref().unwrap_or_default()).await?;
+                        real_nodes::restore(&connection.client, node.metadata.name.as_deref().unwrap_or_default())
+                            .await?;
                     }
                 }
             }

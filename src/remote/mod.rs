@@ -119,7 +119,12 @@ const fn allow(group: &'static str, resource: &'static str, verb: &'static str) 
     Permission { group, resource, subresource: "", verb, namespace: "" }
 }
 
-const fn allow_sub(group: &'static str, resource: &'static str, subresource: &'static str, verb: &'static str) -> Permission {
+const fn allow_sub(
+    group: &'static str,
+    resource: &'static str,
+    subresource: &'static str,
+    verb: &'static str,
+) -> Permission {
     Permission { group, resource, subresource, verb, namespace: "" }
 }
 
@@ -215,18 +220,24 @@ pub async fn preflight(client: &kube::Client, mode: Mode) -> Result<(), RemoteEr
             },
             ..Default::default()
         };
-        let answer = reviews
-            .create(&PostParams::default(), &review)
-            .await
-            .map_err(RemoteError::api("cannot ask the API server what these credentials may do (SelfSubjectAccessReview)"))?;
+        let answer = reviews.create(&PostParams::default(), &review).await.map_err(RemoteError::api(
+            "cannot ask the API server what these credentials may do (SelfSubjectAccessReview)",
+        ))?;
         if !answer.status.is_some_and(|s| s.allowed) {
-            let resource =
-                if p.subresource.is_empty() { p.resource.to_string() } else { format!("{}/{}", p.resource, p.subresource) };
+            let resource = if p.subresource.is_empty() {
+                p.resource.to_string()
+            } else {
+                format!("{}/{}", p.resource, p.subresource)
+            };
             return Err(RemoteError::Forbidden {
                 verb: p.verb.to_string(),
                 resource,
                 group: p.group.to_string(),
-                scope: if p.namespace.is_empty() { " at the cluster scope".to_string() } else { format!(" in the namespace \"{}\"", p.namespace) },
+                scope: if p.namespace.is_empty() {
+                    " at the cluster scope".to_string()
+                } else {
+                    format!(" in the namespace \"{}\"", p.namespace)
+                },
                 mode: match mode {
                     Mode::FakePins => "fake-pins",
                     Mode::Nodes => "nodes",
@@ -257,21 +268,29 @@ pub async fn cleanup(client: &kube::Client) -> Result<Cleaned, RemoteError> {
     for d in deployments.list(&owned).await.map_err(RemoteError::api("cannot list Deployments"))? {
         let namespace = d.metadata.namespace.clone().unwrap_or_default();
         let name = d.metadata.name.clone().unwrap_or_default();
-        delete_if_present(Api::<Deployment>::namespaced(client.clone(), &namespace), &name, &DeleteParams::foreground())
-            .await
-            .map_err(RemoteError::api(format!("cannot delete Deployment {namespace}/{name}")))?;
+        delete_if_present(
+            Api::<Deployment>::namespaced(client.clone(), &namespace),
+            &name,
+            &DeleteParams::foreground(),
+        )
+        .await
+        .map_err(RemoteError::api(format!("cannot delete Deployment {namespace}/{name}")))?;
         cleaned.deployments += 1;
     }
     let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
     for lease in leases.list(&owned).await.map_err(RemoteError::api("cannot list Leases in kube-node-lease"))? {
         let name = lease.metadata.name.unwrap_or_default();
-        delete_if_present(leases.clone(), &name, &now).await.map_err(RemoteError::api(format!("cannot delete Lease {name}")))?;
+        delete_if_present(leases.clone(), &name, &now)
+            .await
+            .map_err(RemoteError::api(format!("cannot delete Lease {name}")))?;
         cleaned.leases += 1;
     }
     let nodes: Api<Node> = Api::all(client.clone());
     for node in nodes.list(&owned).await.map_err(RemoteError::api("cannot list Nodes"))? {
         let name = node.metadata.name.unwrap_or_default();
-        delete_if_present(nodes.clone(), &name, &now).await.map_err(RemoteError::api(format!("cannot delete Node {name}")))?;
+        delete_if_present(nodes.clone(), &name, &now)
+            .await
+            .map_err(RemoteError::api(format!("cannot delete Node {name}")))?;
         cleaned.nodes += 1;
     }
     let namespaces: Api<Namespace> = Api::all(client.clone());

@@ -14,7 +14,10 @@ pub const KNOCKED_TAINT: &str = "pinsetter.dev/knocked";
 /// picks every node unless `allow_all`: the game would take the whole cluster down.
 pub async fn pick(client: &kube::Client, selector: &str, allow_all: bool) -> Result<Vec<String>, RemoteError> {
     let nodes: Api<Node> = Api::all(client.clone());
-    let picked = nodes.list(&ListParams::default().labels(selector)).await.map_err(RemoteError::api(format!("cannot list nodes matching {selector:?}")))?;
+    let picked = nodes
+        .list(&ListParams::default().labels(selector))
+        .await
+        .map_err(RemoteError::api(format!("cannot list nodes matching {selector:?}")))?;
     let mut names: Vec<String> = picked.items.into_iter().filter_map(|n| n.metadata.name).collect();
     names.sort();
     if names.is_empty() {
@@ -36,7 +39,9 @@ pub async fn pick(client: &kube::Client, selector: &str, allow_all: bool) -> Res
 /// What a knock or restore does to `node`, for `--dry-run`.
 pub fn describe_knock(node: &str, drain: bool) -> String {
     if drain {
-        format!("cordon node {node} (spec.unschedulable=true, taint {KNOCKED_TAINT}=true:NoSchedule) and evict each of its pods through the Eviction API (PodDisruptionBudgets honoured; a 429 is retried)")
+        format!(
+            "cordon node {node} (spec.unschedulable=true, taint {KNOCKED_TAINT}=true:NoSchedule) and evict each of its pods through the Eviction API (PodDisruptionBudgets honoured; a 429 is retried)"
+        )
     } else {
         format!("cordon node {node} (spec.unschedulable=true) and add the taint {KNOCKED_TAINT}=true:NoExecute")
     }
@@ -52,7 +57,12 @@ fn taints_with(node: &Node, effect: Option<&str>) -> Vec<Taint> {
     let mut taints: Vec<Taint> = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
     taints.retain(|t| t.key != KNOCKED_TAINT);
     if let Some(effect) = effect {
-        taints.push(Taint { key: KNOCKED_TAINT.into(), value: Some("true".into()), effect: effect.into(), time_added: None });
+        taints.push(Taint {
+            key: KNOCKED_TAINT.into(),
+            value: Some("true".into()),
+            effect: effect.into(),
+            time_added: None,
+        });
     }
     taints
 }
@@ -65,7 +75,12 @@ pub fn is_knocked(node: &Node) -> bool {
 
 /// Cordons (`knocked`) or uncordons `name`, with the taint of `effect` (NoExecute for a knock;
 /// NoSchedule marks a drained node as the game's) or without it.
-async fn set_knocked(client: &kube::Client, name: &str, knocked: bool, effect: Option<&str>) -> Result<(), RemoteError> {
+async fn set_knocked(
+    client: &kube::Client,
+    name: &str,
+    knocked: bool,
+    effect: Option<&str>,
+) -> Result<(), RemoteError> {
     let nodes: Api<Node> = Api::all(client.clone());
     let node = nodes.get(name).await.map_err(RemoteError::api(format!("cannot read node {name}")))?;
     let taints = taints_with(&node, effect);
