@@ -1445,6 +1445,8 @@ async fn watch(api: &Api, target: Target, query: Query, table: bool) -> Result<R
     let from = query.resource_version.unwrap_or(0);
     let view = api.world.view().await?;
     let mut initial = Vec::new();
+    let current = view.resource_version();
+    let never_issued = from > current;
     let cursor = if from == 0 {
         // No resourceVersion: the current state first, as ADDED events, then what follows it.
         let snapshot = list_target(view, kind, &target, None, None).map_err(|_| paging::expired())?;
@@ -1455,12 +1457,32 @@ async fn watch(api: &Api, target: Target, query: Query, table: bool) -> Result<R
             }
         }
         snapshot.resource_version
+    } else if never_issued {
+        // A resourceVersion this server never issued: it comes from another server's history
+        // (this serve restarted; its store starts again at zero, unlike etcd). Tell the client
+        // to relist, as for one too old, rather than resume silently past what it missed.
+        let status = ApiError::new(
+            StatusCode::GONE,
+            "Expired",
+            format!("too large resource version: {from}, current: {current}"),
+        )
+        .to_status();
+        initial.push(Bytes::from(format!("{}\n", json!({"type": "ERROR", "object": status}))));
+        from
     } else {
         from
     };
     let deadline = query.timeout.map(|t| tokio::time::Instant::now() + t);
-    let mut state =
-        WatchState { api: api.clone(), target, query, table, kind, cursor, pending: VecDeque::new(), done: false };
+    let mut state = WatchState {
+        api: api.clone(),
+        target,
+        query,
+        table,
+        kind,
+        cursor,
+        pending: VecDeque::new(),
+        done: never_issued,
+    };
     let (events, queue) = tokio::sync::mpsc::channel::<Bytes>(api.limits.watch_queue);
     let expired = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let fell_behind = expired.clone();

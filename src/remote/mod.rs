@@ -325,3 +325,24 @@ pub fn is_not_found(error: &kube::Error) -> bool {
 pub fn is_conflict(error: &kube::Error) -> bool {
     matches!(error, kube::Error::Api(status) if status.code == 409)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_mode_gets_one_rule_per_resource_with_its_verbs_merged() {
+        let fake = cluster_role_yaml(Mode::FakePins);
+        assert!(fake.contains("name: pinsetter-fake-pins"), "{fake}");
+        assert!(
+            fake.contains("- apiGroups: [\"\"]\n  resources: [\"nodes\"]\n  verbs: [\"create\", \"delete\", \"list\", \"patch\", \"watch\"]\n"),
+            "{fake}"
+        );
+        assert!(fake.contains("resources: [\"nodes/status\"]\n  verbs: [\"patch\"]"), "{fake}");
+        assert!(!fake.contains("pods/eviction"), "fake pins evict nothing: {fake}");
+        let nodes = cluster_role_yaml(Mode::Nodes);
+        assert!(nodes.contains("name: pinsetter-nodes"), "{nodes}");
+        assert!(nodes.contains("resources: [\"pods/eviction\"]\n  verbs: [\"create\"]"), "{nodes}");
+        assert!(!nodes.contains("namespaces"), "real nodes create nothing: {nodes}");
+    }
+}
