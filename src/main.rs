@@ -961,22 +961,6 @@ fn run_bench(args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::one_line;
-    use anyhow::Context;
-
-    #[test]
-    fn an_error_chain_is_one_line_without_repeated_causes() {
-        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
-        let error = Err::<(), _>(io)
-            .context("cannot read lane.yaml: no such file")
-            .context("cannot start scenario lane.yaml")
-            .expect_err("an error");
-        assert_eq!(one_line(&error), "cannot start scenario lane.yaml: cannot read lane.yaml: no such file");
-    }
-}
-
 /// `play --kubeconfig`: the bowling here, the cluster there.
 fn play_remote(args: PlayArgs, scenario: Scenario, epoch: pinsetter::clock::Epoch) -> Result<()> {
     if args.listen.is_some() || args.record.is_some() {
@@ -1006,4 +990,20 @@ fn play_remote(args: PlayArgs, scenario: Scenario, epoch: pinsetter::clock::Epoc
         std::process::exit(128 + number);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+    use anyhow::Context;
+
+    #[test]
+    fn an_error_chain_is_one_line_without_repeated_causes() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let error = Err::<(), _>(io)
+            .context("cannot read lane.yaml: no such file")
+            .context("cannot start scenario lane.yaml")
+            .expect_err("an error");
+        assert_eq!(one_line(&error), "cannot start scenario lane.yaml: cannot read lane.yaml: no such file");
+    }
 }

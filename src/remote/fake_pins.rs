@@ -349,7 +349,7 @@ impl State {
             tokio::select! {
                 _ = ticker.tick() => {
                     renewals = renewals.wrapping_add(1);
-                    let post_status = renewals % RENEWALS_PER_STATUS == 0;
+                    let post_status = renewals.is_multiple_of(RENEWALS_PER_STATUS);
                     for number in 1..=PINS {
                         if self.knocked.contains(&number) {
                             continue;

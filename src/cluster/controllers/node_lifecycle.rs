@@ -162,7 +162,6 @@ fn mark_unknown(node: &mut Node, now: &str) {
                 message: "Kubelet never posted node status.".into(),
                 last_heartbeat_time: node.metadata.creation_timestamp.clone(),
                 last_transition_time: Some(now.to_string()),
-                ..Default::default()
             }),
         }
     }
