@@ -14,6 +14,7 @@ pub mod crd;
 pub mod discovery;
 pub mod events_v1;
 pub mod logs;
+pub mod namespaces;
 pub mod paging;
 pub mod patch;
 pub mod pins;
@@ -25,7 +26,7 @@ pub mod table;
 pub mod tls;
 pub mod view;
 
-use self::discovery::{NAMESPACES, ResourceInfo};
+use self::discovery::ResourceInfo;
 use self::paging::ContinueToken;
 use self::select::{FieldSelector, LabelSelector};
 use self::status::ApiError;
@@ -470,6 +471,8 @@ struct Api {
     limits: Limits,
     /// Raised when the server stops: every watch ends.
     closing: tokio::sync::watch::Receiver<bool>,
+    /// The namespaces clients created (the system ones are fixed).
+    namespaces: namespaces::Namespaces,
 }
 
 /// The router: one dispatcher for every path, behind a request log and a body limit.
@@ -505,6 +508,7 @@ fn build_router(
         max_pins_per_source: security.max_pins_per_source,
         limits,
         closing,
+        namespaces: namespaces::Namespaces::default(),
     };
     Router::new()
         .merge(pins::routes())
@@ -788,8 +792,7 @@ async fn route(api: &Api, method: &Method, uri: &Uri, headers: &HeaderMap, body:
     let content_type = content_type.split(';').next().unwrap_or("").trim().to_string();
 
     if info.kind.is_none() {
-        let epoch = api.world.view().await?.reading().epoch;
-        return namespaces(method, &target, table, epoch);
+        return namespaces::route(api, method, &target, &query, table, body).await;
     }
     if info.group == events_v1::GROUP {
         return events_v1::route(api, method, target, query, table).await;
@@ -835,29 +838,6 @@ async fn pin_action(api: &Api, method: &Method, node: &str, verb: &str) -> Resul
         StatusCode::OK,
         &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 200}),
     ))
-}
-
-fn namespaces(method: &Method, target: &Target, table: bool, epoch: crate::clock::Epoch) -> Result<Response, ApiError> {
-    if *method != Method::GET {
-        return Err(ApiError::method_not_allowed("namespaces are fixed in this cluster"));
-    }
-    let object = |name: &str| json!({"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": name, "uid": format!("ns-{name}"), "resourceVersion": "1", "creationTimestamp": epoch.stamp(crate::clock::Millis::ZERO)}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}});
-    let names: Vec<&str> = match &target.name {
-        Some(n) if NAMESPACES.contains(&n.as_str()) => vec![n.as_str()],
-        Some(n) => return Err(ApiError::not_found("namespaces", n)),
-        None => NAMESPACES.to_vec(),
-    };
-    if table {
-        let rows = names.iter().map(|n| (vec![json!(n), json!("Active"), json!("<unknown>")], object(n))).collect();
-        return Ok(json_response(StatusCode::OK, &table::table("namespaces", rows, 1, false)));
-    }
-    Ok(match &target.name {
-        Some(_) => json_response(StatusCode::OK, &object(names[0])),
-        None => json_response(
-            StatusCode::OK,
-            &json!({"kind": "NamespaceList", "apiVersion": "v1", "metadata": {"resourceVersion": "1"}, "items": names.iter().map(|n| object(n)).collect::<Vec<_>>()}),
-        ),
-    })
 }
 
 /// Every object of a kind, in store order (cloned: serialization happens off the World's thread).
@@ -1181,9 +1161,12 @@ async fn decode_off_the_workers(target: &Target, content_type: &str, body: Bytes
 }
 
 async fn create(api: &Api, target: Target, content_type: &str, body: Bytes) -> Result<Response, ApiError> {
-    let object = decode_off_the_workers(&target, content_type, body).await?;
+    let mut object = decode_off_the_workers(&target, content_type, body).await?;
+    if let Object::Node(node) = &mut object {
+        crate::cluster::admission::admit_new_node(node);
+    }
     if target.info.namespaced {
-        crate::cluster::admission::admit_namespace(object.meta().namespace())?;
+        api.namespaces.admit(object.meta().namespace())?;
     }
     let created = answered_object(api.world.write(WorldRequest::Create(Box::new(object))).await?)?;
     Ok(json_response(StatusCode::CREATED, &to_json(&created)))
@@ -1462,6 +1445,8 @@ async fn watch(api: &Api, target: Target, query: Query, table: bool) -> Result<R
     let from = query.resource_version.unwrap_or(0);
     let view = api.world.view().await?;
     let mut initial = Vec::new();
+    let current = view.resource_version();
+    let never_issued = from > current;
     let cursor = if from == 0 {
         // No resourceVersion: the current state first, as ADDED events, then what follows it.
         let snapshot = list_target(view, kind, &target, None, None).map_err(|_| paging::expired())?;
@@ -1472,12 +1457,32 @@ async fn watch(api: &Api, target: Target, query: Query, table: bool) -> Result<R
             }
         }
         snapshot.resource_version
+    } else if never_issued {
+        // A resourceVersion this server never issued: it comes from another server's history
+        // (this serve restarted; its store starts again at zero, unlike etcd). Tell the client
+        // to relist, as for one too old, rather than resume silently past what it missed.
+        let status = ApiError::new(
+            StatusCode::GONE,
+            "Expired",
+            format!("too large resource version: {from}, current: {current}"),
+        )
+        .to_status();
+        initial.push(Bytes::from(format!("{}\n", json!({"type": "ERROR", "object": status}))));
+        from
     } else {
         from
     };
     let deadline = query.timeout.map(|t| tokio::time::Instant::now() + t);
-    let mut state =
-        WatchState { api: api.clone(), target, query, table, kind, cursor, pending: VecDeque::new(), done: false };
+    let mut state = WatchState {
+        api: api.clone(),
+        target,
+        query,
+        table,
+        kind,
+        cursor,
+        pending: VecDeque::new(),
+        done: never_issued,
+    };
     let (events, queue) = tokio::sync::mpsc::channel::<Bytes>(api.limits.watch_queue);
     let expired = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let fell_behind = expired.clone();

@@ -55,6 +55,9 @@
 //!   is the same screen read-only over a follower's replica (`replay`, the spectator), or with a
 //!   seat in it (`play --join`: the bowling keys go to the host as the joined bowler's);
 //!   `tui::resources` the k9s-style `:` command bar and resource tables (kubectl get's columns).
+//! - [`remote`]: bowling against a real cluster through kube-rs (`play --kubeconfig`): fake pins
+//!   with Pinsetter as their kubelet (`fake_pins`), real nodes (`real_nodes`), the reflector-fed
+//!   mirror the game screen renders (`cluster_view`), `cleanup`, `rbac` and the preflight.
 //! - [`clock`], [`rng`]: virtual time and named seeded random streams.
 //! - [`storage`]: the data directory (`PINSETTER_DATA_DIR`) and atomic file writes.
 //!
@@ -72,6 +75,7 @@ pub mod ctl;
 pub mod driver;
 pub mod follow;
 pub mod grpc;
+pub mod remote;
 pub mod rng;
 pub mod scenario;
 pub mod sim;

@@ -69,6 +69,84 @@ A late joiner catches up from the session's start, then follows live. Keys: tab 
         after_help = "Examples:\n  pinsetter ctl get pods -o wide\n  pinsetter ctl scale web 16\n  pinsetter ctl knock pin-3\n  pinsetter ctl watch pods"
     )]
     Ctl(CtlArgs),
+    /// Delete everything Pinsetter created in a cluster (all labelled pinsetter.dev/owned).
+    Cleanup(ClusterArgs),
+    /// Print the minimal ClusterRole `play --kubeconfig` needs in a mode.
+    #[command(after_help = "Example:\n  pinsetter rbac --mode fake-pins | kubectl apply -f -")]
+    Rbac(RbacArgs),
+}
+
+/// Which cluster: the kubeconfig as kubectl resolves it.
+#[derive(Args, Debug, Clone, Default)]
+struct ClusterArgs {
+    /// The kubeconfig file (else KUBECONFIG, else ~/.kube/config, as kubectl).
+    #[arg(long, value_name = "PATH", allow_hyphen_values = true)]
+    kubeconfig: Option<std::path::PathBuf>,
+    /// The kubeconfig context (else its current context).
+    #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
+    context: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct RbacArgs {
+    #[arg(long, value_enum, default_value = "fake-pins")]
+    mode: PinsMode,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum PinsMode {
+    /// Ten Nodes Pinsetter registers and is the kubelet of (safe on any cluster).
+    #[value(name = "fake-pins", alias = "fake")]
+    FakePins,
+    /// The cluster's own nodes picked by --selector (cordoned and tainted when knocked).
+    Nodes,
+}
+
+impl PinsMode {
+    fn mode(self) -> pinsetter::remote::Mode {
+        match self {
+            PinsMode::FakePins => pinsetter::remote::Mode::FakePins,
+            PinsMode::Nodes => pinsetter::remote::Mode::Nodes,
+        }
+    }
+}
+
+/// `play` against a real cluster (see README, "Bowling on your own cluster").
+#[derive(Args, Debug, Clone, Default)]
+struct RemoteArgs {
+    #[command(flatten)]
+    cluster: ClusterArgs,
+    /// Which pins: fake-pins (the default: ten Nodes Pinsetter registers and is the kubelet
+    /// of) or nodes (real nodes picked by --selector).
+    #[arg(long, value_enum)]
+    pins: Option<PinsMode>,
+    /// With --pins nodes: a label selector picking the nodes (at most ten, by name).
+    #[arg(long, value_name = "LABELSELECTOR", allow_hyphen_values = true)]
+    selector: Option<String>,
+    /// Skip the typed confirmation for --pins nodes; twice (or --all-nodes) also allows a
+    /// selector matching every node.
+    #[arg(long, action = clap::ArgAction::Count)]
+    yes: u8,
+    /// Allow a --selector that matches every node of the cluster.
+    #[arg(long)]
+    all_nodes: bool,
+    /// With --pins nodes: a knock evicts the node's pods through the Eviction API (honouring
+    /// PodDisruptionBudgets) instead of tainting it NoExecute.
+    #[arg(long)]
+    drain: bool,
+    /// Print what each pin's knock and restore would do, and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// The fake pins' Lease duration (they renew every quarter of it); default 40, as the
+    /// kubelet's, or 1 against Pinsetter's own serve.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(i32).range(1..=3600))]
+    node_lease_seconds: Option<i32>,
+}
+
+impl RemoteArgs {
+    fn wanted(&self) -> bool {
+        self.cluster.kubeconfig.is_some() || self.cluster.context.is_some() || self.pins.is_some()
+    }
 }
 
 #[derive(Args, Debug)]
@@ -302,6 +380,8 @@ struct PlayArgs {
     /// A bearer token, with --join, when the host has --token-file.
     #[arg(long, requires = "join", allow_hyphen_values = true)]
     token: Option<String>,
+    #[command(flatten)]
+    remote: RemoteArgs,
 }
 
 #[derive(Args, Debug)]
@@ -491,6 +571,14 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Serve(args)) => serve(args),
         Some(Command::Pin(args)) => pinsetter::agent::run(args),
         Some(Command::Ctl(args)) => ctl(args),
+        Some(Command::Cleanup(args)) => {
+            println!("{}", pinsetter::remote::game::cleanup(args.kubeconfig, args.context)?);
+            Ok(())
+        }
+        Some(Command::Rbac(args)) => {
+            print!("{}", pinsetter::remote::cluster_role_yaml(args.mode.mode()));
+            Ok(())
+        }
         Some(Command::Kubeconfig(args)) => {
             let ca = if args.server.starts_with("https://") {
                 Some(pinsetter::api::tls::ca_certificate(&pinsetter::api::tls::ca_dir())?)
@@ -534,6 +622,9 @@ fn play(args: PlayArgs) -> Result<()> {
     }
     let epoch = real_time_epoch();
     let scenario = args.lane.scenario()?;
+    if args.remote.wanted() {
+        return play_remote(args, scenario, epoch);
+    }
     let log = input_log(args.record.as_deref(), args.lane.seed, args.lane.timing, epoch, &scenario)?;
     let ended = pinsetter::tui::run_recorded(
         pinsetter::tui::PlayOptions {
@@ -866,6 +957,37 @@ fn run_bench(args: BenchArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&results)?);
     } else {
         bench::print_table(&results);
+    }
+    Ok(())
+}
+
+/// `play --kubeconfig`: the bowling here, the cluster there.
+fn play_remote(args: PlayArgs, scenario: Scenario, epoch: pinsetter::clock::Epoch) -> Result<()> {
+    if args.listen.is_some() || args.record.is_some() {
+        bail!("--listen and --record are for the embedded cluster; they do not go with --kubeconfig");
+    }
+    let remote = args.remote;
+    let options = pinsetter::remote::game::RemoteOptions {
+        kubeconfig: remote.cluster.kubeconfig,
+        context: remote.cluster.context,
+        mode: remote.pins.map(PinsMode::mode),
+        selector: remote.selector,
+        yes: if remote.all_nodes { remote.yes.max(2) } else { remote.yes },
+        drain: remote.drain,
+        dry_run: remote.dry_run,
+        lease_seconds: remote.node_lease_seconds,
+    };
+    let play = pinsetter::tui::PlayOptions {
+        scenario,
+        seed: args.lane.seed,
+        timing: args.lane.timing,
+        speed: args.speed,
+        ascii: args.ascii,
+        listen: None,
+        epoch,
+    };
+    if let Some(number) = pinsetter::remote::game::play(options, play)? {
+        std::process::exit(128 + number);
     }
     Ok(())
 }

@@ -96,6 +96,9 @@ pub struct App {
     pub following: Option<Following>,
     /// The `:` command bar and an open resource table (`resources`).
     pub views: resources::Views,
+    /// Set when the cluster is remote (`play --kubeconfig`): the screen renders its mirror and
+    /// the local World's knocks go to it.
+    pub remote: Option<crate::remote::cluster_view::RemoteView>,
 }
 
 const FLASH: Millis = Millis(1_500);
@@ -136,6 +139,7 @@ impl App {
             api: None,
             following: None,
             views: resources::Views::default(),
+            remote: None,
         };
         app.index_deployments();
         app.drain();
@@ -481,11 +485,35 @@ pub fn run(options: PlayOptions) -> Result<Ended> {
 
 /// [`run`], recording the game's inputs to `log` (`play --record`).
 pub fn run_recorded(options: PlayOptions, log: Option<crate::driver::InputLog>) -> Result<Ended> {
+    run_with(options, log, None)
+}
+
+/// [`run`] against a remote cluster (`play --kubeconfig`): the bowling is local, the rack
+/// shows `remote`'s mirror and every knock goes to it; the remote side stops when this returns.
+pub fn run_remote(options: PlayOptions, remote: crate::remote::cluster_view::RemoteView) -> Result<Ended> {
+    run_with(options, None, Some(remote))
+}
+
+fn run_with(
+    options: PlayOptions,
+    log: Option<crate::driver::InputLog>,
+    remote: Option<crate::remote::cluster_view::RemoteView>,
+) -> Result<Ended> {
     require_terminal()?;
     let data_dir = crate::storage::data_dir();
     let (_log, log_problem) = init_logging(&data_dir);
     let listen = options.listen.clone();
     let mut app = App::new(options, Some(data_dir.join("highscores.json")))?;
+    app.remote = remote;
+    run_app(&mut app, listen, log, log_problem)
+}
+
+fn run_app(
+    app: &mut App,
+    listen: Option<(std::net::SocketAddr, crate::api::Security)>,
+    log: Option<crate::driver::InputLog>,
+    log_problem: Option<String>,
+) -> Result<Ended> {
     let recording = log.is_some();
     app.driver.log = log;
     if let Some(problem) = log_problem {
@@ -524,8 +552,7 @@ pub fn run_recorded(options: PlayOptions, log: Option<crate::driver::InputLog>) 
     // Caught before the terminal is taken, so no moment leaves it raw on a signal.
     let signal = catch_ending_signals()?;
     let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
-    let result =
-        terminal_reader().and_then(|events| play_loop(&mut terminal, &mut app, inbox.as_ref(), &signal, &events));
+    let result = terminal_reader().and_then(|events| play_loop(&mut terminal, app, inbox.as_ref(), &signal, &events));
     ratatui::restore();
     // Finished before the server stops, so the game's followers hear its end and digest.
     let digest = app.driver.finish();
@@ -614,6 +641,9 @@ fn play_loop(
         }
         last = now;
         app.drain();
+        if let Some(remote) = &mut app.remote {
+            remote.sync(&app.driver.world);
+        }
         work = working.elapsed();
     }
     Ok(Ended::Quit)

@@ -1005,11 +1005,18 @@ impl World {
 
     /// Counts pods by what a player sees: (desired, running, pending, creating, terminating).
     pub fn pod_counts(&self) -> PodCounts {
+        PodCounts::of(&self.cluster.store)
+    }
+}
+
+impl PodCounts {
+    /// The counts of any store: the World's, or a remote cluster's mirror (`play --kubeconfig`).
+    pub fn of(store: &crate::cluster::store::Store) -> PodCounts {
         let replicas = |r: Option<i32>| i64::from(r.unwrap_or(1).max(0));
-        let desired = self.cluster.store.list::<Deployment>().map(|d| replicas(d.spec.replicas)).sum::<i64>()
-            + self.cluster.store.list::<StatefulSet>().map(|s| replicas(s.spec.replicas)).sum::<i64>();
+        let desired = store.list::<Deployment>().map(|d| replicas(d.spec.replicas)).sum::<i64>()
+            + store.list::<StatefulSet>().map(|s| replicas(s.spec.replicas)).sum::<i64>();
         let mut counts = PodCounts { desired, ..PodCounts::default() };
-        for pod in self.cluster.store.list::<Pod>() {
+        for pod in store.list::<Pod>() {
             match pod.state() {
                 PodState::Pending => counts.pending += 1,
                 PodState::ContainerCreating => counts.creating += 1,
@@ -1022,7 +1029,7 @@ impl World {
         // A pod waiting for its pin still holds its replica (a StatefulSet never runs two of an
         // ordinal): not lost. Counted only when something is missing, so it costs nothing usually.
         if counts.desired > active {
-            counts.waiting_for_their_pin = self.waiting_for_their_pin();
+            counts.waiting_for_their_pin = waiting_for_their_pin(store);
             counts.lost = (counts.desired - active - counts.waiting_for_their_pin).max(0);
         }
         counts
@@ -1030,20 +1037,24 @@ impl World {
 }
 
 impl World {
-    /// Pods that wait for a pin to come back: not Running, and their data is on a local volume
-    /// no Ready node reaches (a StatefulSet's pod whose pin was knocked). Their controller can't
-    /// replace them elsewhere, as upstream: the volume's node affinity holds them.
+    /// Pods that wait for a pin to come back (see [`waiting_for_their_pin`]).
     pub fn waiting_for_their_pin(&self) -> i64 {
-        use crate::cluster::controllers::persistent_volume::{local_volume_of, reachable_by_a_ready_node};
-        let store = &self.cluster.store;
-        let waiting = store
-            .list::<Pod>()
-            .filter(|p| !p.spec.volumes.is_empty() && p.state() != PodState::Running)
-            .filter_map(|p| local_volume_of(store, p))
-            .filter(|(_, pv)| !reachable_by_a_ready_node(store, pv))
-            .count();
-        i64::try_from(waiting).unwrap_or(i64::MAX)
+        waiting_for_their_pin(&self.cluster.store)
     }
+}
+
+/// Pods that wait for a pin to come back: not Running, and their data is on a local volume no
+/// Ready node reaches (a StatefulSet's pod whose pin was knocked). Their controller can't replace
+/// them elsewhere, as upstream: the volume's node affinity holds them.
+fn waiting_for_their_pin(store: &crate::cluster::store::Store) -> i64 {
+    use crate::cluster::controllers::persistent_volume::{local_volume_of, reachable_by_a_ready_node};
+    let waiting = store
+        .list::<Pod>()
+        .filter(|p| !p.spec.volumes.is_empty() && p.state() != PodState::Running)
+        .filter_map(|p| local_volume_of(store, p))
+        .filter(|(_, pv)| !reachable_by_a_ready_node(store, pv))
+        .count();
+    i64::try_from(waiting).unwrap_or(i64::MAX)
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]

@@ -88,7 +88,7 @@ fn storage_kinds_and_statefulsets_round_trip_through_the_upstream_types_keeping_
 
     let sts = store.get::<StatefulSet>(&ObjectKey::new("default", "db")).unwrap();
     let theirs: apps::StatefulSet = upstream(sts);
-    let spec = theirs.spec.unwrap();
+    let spec = theirs.spec; // required (not an Option) in the v1_37 API types
     assert_eq!(spec.service_name.as_deref(), Some("db"));
     assert_eq!(spec.pod_management_policy.as_deref(), Some("OrderedReady"), "defaulted as upstream");
     assert_eq!(spec.update_strategy.unwrap().type_.as_deref(), Some("RollingUpdate"));

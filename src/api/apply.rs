@@ -367,7 +367,7 @@ pub(super) async fn server_side_apply(api: &Api, target: Target, uri: &Uri, body
         let object = decode_body(&target, "application/json", doc.to_string().as_bytes())?;
         let (code, request) = if created {
             if target.info.namespaced {
-                crate::cluster::admission::admit_namespace(object.meta().namespace())?;
+                api.namespaces.admit(object.meta().namespace())?;
             }
             (StatusCode::CREATED, WorldRequest::Create(Box::new(object)))
         } else {

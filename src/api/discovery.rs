@@ -38,7 +38,7 @@ impl ResourceInfo {
     }
 }
 
-/// Namespaces are served read-only: the game's objects live in a fixed set of them.
+/// Namespaces are served by the API server itself (`src/api/namespaces.rs`), not the store.
 const NAMESPACE_RESOURCE: ResourceInfo = ResourceInfo {
     plural: "namespaces",
     singular: "namespace",
@@ -47,7 +47,7 @@ const NAMESPACE_RESOURCE: ResourceInfo = ResourceInfo {
     version: "v1",
     namespaced: false,
     short_names: &["ns"],
-    verbs: &["get", "list"],
+    verbs: &["create", "delete", "get", "list"],
     categories: &[],
     kind: None,
 };
@@ -78,7 +78,7 @@ pub const RESOURCES: [ResourceInfo; Kind::ALL.len() + 2] = {
     all
 };
 
-/// The namespaces that exist (fixed: the game's objects live in these).
+/// The system namespaces, which always exist.
 pub use crate::cluster::admission::NAMESPACES;
 
 pub fn find(group: &str, plural: &str) -> Option<&'static ResourceInfo> {

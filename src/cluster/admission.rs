@@ -1,7 +1,7 @@
 //! Admission: defaults the API server fills in before a pod is stored, and the namespaces
 //! objects may be created in.
 
-use super::objects::{Pod, Taint, Toleration};
+use super::objects::{Node, Pod, Taint, Toleration};
 use super::timing::Timing;
 
 /// Upstream's well-known priority classes; other names keep the pod's own `spec.priority`.
@@ -39,15 +39,28 @@ pub fn admit_pod(pod: &mut Pod, timing: &Timing) {
     }
 }
 
-/// The namespaces of this cluster: fixed (namespaces cannot be created here).
+/// The system namespaces, which always exist; clients may create others (`src/api/namespaces.rs`).
 pub const NAMESPACES: [&str; 3] = ["default", "kube-node-lease", "kube-system"];
 
-/// The NamespaceLifecycle admission plugin: nothing is created in a namespace that doesn't
-/// exist (upstream answers 404 `namespaces "x" not found`).
-pub fn admit_namespace(namespace: &str) -> Result<(), super::store::StoreError> {
-    if NAMESPACES.contains(&namespace) {
-        Ok(())
-    } else {
-        Err(super::store::StoreError::NotFound { resource: "namespaces".into(), name: namespace.into() })
+/// The TaintNodesByCondition admission plugin: a Node created through the API starts tainted
+/// `node.kubernetes.io/not-ready:NoSchedule`, so nothing is scheduled onto it before its
+/// kubelet reports Ready (the node lifecycle controller then removes the taint).
+pub fn admit_new_node(node: &mut Node) {
+    if !node.has_taint(Taint::NOT_READY, Taint::NO_SCHEDULE) {
+        node.spec.taints.push(Taint::new(Taint::NOT_READY, Taint::NO_SCHEDULE));
+    }
+}
+
+#[cfg(test)]
+mod node_tests {
+    use super::*;
+
+    #[test]
+    fn a_new_node_is_tainted_not_ready_once() {
+        let mut node = Node::default();
+        admit_new_node(&mut node);
+        admit_new_node(&mut node);
+        let taints: Vec<(&str, &str)> = node.spec.taints.iter().map(|t| (t.key.as_str(), t.effect.as_str())).collect();
+        assert_eq!(taints, [(Taint::NOT_READY, Taint::NO_SCHEDULE)]);
     }
 }

@@ -117,11 +117,35 @@ fn block<'a>(title: impl Into<Line<'a>>, app: &App) -> Block<'a> {
     bordered(app, true).border_style(app.theme.dim()).title(title)
 }
 
+/// The cluster the screen shows: the World's, or the remote cluster's mirror
+/// (`play --kubeconfig`; see `remote::cluster_view`). Everything that draws nodes and pods reads
+/// it through here, so both are drawn by the same code.
+pub fn cluster_store(app: &App) -> &crate::cluster::store::Store {
+    app.remote.as_ref().map_or(&app.driver.world.cluster().store, |remote| &remote.store)
+}
+
+/// The remote cluster's place on the panel: context, server, version, mode and round trip, or
+/// that it is unreachable.
+fn remote_spans<'a>(app: &App, remote: &crate::remote::cluster_view::RemoteView) -> Vec<Span<'a>> {
+    let t = &app.theme;
+    let p = &remote.panel;
+    let mut spans = vec![
+        Span::styled("cluster ", t.title()),
+        Span::raw(format!("{} {} {} ({}) ", p.context, p.server, p.version, p.mode)),
+    ];
+    match (&p.disconnected, p.latency) {
+        (Some(_), _) => spans.push(Span::styled("DISCONNECTED, retrying   ", t.bad())),
+        (None, Some(latency)) => spans.push(Span::raw(format!("rtt {} ms   ", latency.as_millis()))),
+        (None, None) => spans.push(Span::styled("connecting   ", t.warn())),
+    }
+    spans
+}
+
 fn pinsetter_panel(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let world = &app.driver.world;
     let cluster = world.cluster();
-    let counts = world.pod_counts();
+    let counts = crate::world::PodCounts::of(cluster_store(app));
     let sched = &cluster.scheduler;
     let last = sched.stats.recent.back().map_or("-".to_string(), |(p, n, _)| format!("{p} → {n}"));
     let stats = cluster.controller_stats();
@@ -146,6 +170,7 @@ fn pinsetter_panel(frame: &mut Frame, app: &App, area: Rect) {
         }
         (None, None) => vec![Span::styled("api ", t.title()), Span::styled("off (play --listen ADDR)   ", t.dim())],
     };
+    let api = app.remote.as_ref().map_or(api, |remote| remote_spans(app, remote));
     let l1 = Line::from(
         [
             api,
@@ -314,7 +339,7 @@ fn pin_card(frame: &mut Frame, app: &App, pin: u8, rect: Rect) {
     let world = &app.driver.world;
     let Some(name) = world.pins().get(usize::from(pin) - 1) else { return };
     let cluster = world.cluster();
-    let Some(node) = cluster.store.get::<Node>(&ObjectKey::cluster(name)) else { return };
+    let Some(node) = cluster_store(app).get::<Node>(&ObjectKey::cluster(name)) else { return };
     let down = cluster.is_knocked(name);
     let selected = app.selection == Selection::Pin(pin);
     let hit = app.flash_pins.get(&pin).is_some_and(|until| *until > world.now());
@@ -333,7 +358,7 @@ fn pin_card(frame: &mut Frame, app: &App, pin: u8, rect: Rect) {
     if node.spec.unschedulable {
         status_spans.push(Span::styled(" cordoned", t.warn()));
     }
-    let pods: Vec<&Pod> = cluster.store.pods_on_node(name).collect();
+    let pods: Vec<&Pod> = cluster_store(app).pods_on_node(name).collect();
     let requested: (i64, i64) = pods
         .iter()
         .filter(|p| p.is_active())
@@ -648,7 +673,7 @@ fn unscheduled(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let world = &app.driver.world;
     let width = area.width.saturating_sub(2) as usize;
-    let pending: Vec<&Pod> = world.cluster().store.list::<Pod>().filter(|p| p.state() == PodState::Pending).collect();
+    let pending: Vec<&Pod> = cluster_store(app).list::<Pod>().filter(|p| p.state() == PodState::Pending).collect();
     let mut lines = Vec::new();
     for pod in pending.iter().take(area.height.saturating_sub(2) as usize) {
         let key = ObjectKey::of(&pod.metadata);
@@ -677,7 +702,7 @@ fn unscheduled(frame: &mut Frame, app: &App, area: Rect) {
 fn selected(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let world = &app.driver.world;
-    let store = &world.cluster().store;
+    let store = cluster_store(app);
     let mut lines = Vec::new();
     let title = match &app.selection {
         Selection::Pin(pin) => {
@@ -759,7 +784,7 @@ fn legend(app: &App) -> Line<'static> {
 /// The pin cards' volume glyphs, explained on lanes that have claims (the others never show them).
 fn storage_legend(app: &App) -> Option<Line<'static>> {
     use crate::cluster::objects::PersistentVolumeClaim;
-    app.driver.world.cluster().store.list::<PersistentVolumeClaim>().next()?;
+    cluster_store(app).list::<PersistentVolumeClaim>().next()?;
     let (volumes, held) = if app.theme.unicode { ("▤", "▣") } else { ("%", "@") };
     Some(Line::styled(format!("{volumes} with volumes  {held} held by its pin's local disk"), app.theme.dim()))
 }
@@ -1149,7 +1174,7 @@ pub(super) fn describe_node_named(app: &App, name: &str) -> Vec<Line<'static>> {
     let t = &app.theme;
     let world = &app.driver.world;
     let cluster = world.cluster();
-    let Some(node) = cluster.store.get::<Node>(&ObjectKey::cluster(name)) else { return vec![] };
+    let Some(node) = cluster_store(app).get::<Node>(&ObjectKey::cluster(name)) else { return vec![] };
     let epoch = cluster.store.epoch();
     let pin = world.pins().iter().position(|p| p == name).map_or_else(|| "-".to_string(), |i| (i + 1).to_string());
     let mut lines = vec![Line::from(vec![
@@ -1183,7 +1208,7 @@ pub(super) fn describe_node_named(app: &App, name: &str) -> Vec<Line<'static>> {
         Span::styled("Unschedulable:", t.title()),
         Span::raw(format!(" {}", node.spec.unschedulable)),
     ]));
-    let pods: Vec<&Pod> = cluster.store.pods_on_node(name).collect();
+    let pods: Vec<&Pod> = cluster_store(app).pods_on_node(name).collect();
     let active: Vec<&&Pod> = pods.iter().filter(|p| p.is_active()).collect();
     let cpu: i64 = active.iter().map(|p| p.requests().cpu_milli).sum();
     let mem: i64 = active.iter().map(|p| p.requests().memory_milli).sum();
@@ -1278,7 +1303,7 @@ fn plugin_scores(score: &NodeScore) -> String {
 pub(super) fn describe_pod(app: &App, key: &ObjectKey) -> Vec<Line<'static>> {
     let t = &app.theme;
     let cluster = app.driver.world.cluster();
-    let Some(pod) = cluster.store.get::<Pod>(key) else { return vec![Line::from("this pod no longer exists")] };
+    let Some(pod) = cluster_store(app).get::<Pod>(key) else { return vec![Line::from("this pod no longer exists")] };
     let r = pod.requests();
     let mut lines = vec![
         Line::from(vec![Span::styled("Status:    ", t.title()), Span::raw(pod.state().as_str().to_string())]),
@@ -1357,7 +1382,7 @@ pub(super) fn describe_pod(app: &App, key: &ObjectKey) -> Vec<Line<'static>> {
 /// Why a pod can't run until a pin returns: its data is on a local volume only down pins reach.
 fn waiting_for_its_pin(app: &App, pod: &Pod) -> Option<[String; 2]> {
     use crate::cluster::controllers::persistent_volume::reachable_by_a_ready_node;
-    let store = &app.driver.world.cluster().store;
+    let store = cluster_store(app);
     let state = pod.state();
     if state == PodState::Running {
         return None;
@@ -1395,7 +1420,7 @@ fn pod_card_glyph(app: &App, pod: &Pod, state: PodState) -> &'static str {
     if !may_be_held || pod.spec.volumes.is_empty() {
         return app.theme.pod_glyph(state);
     }
-    let held = local_volume_of(&app.driver.world.cluster().store, pod).is_some();
+    let held = local_volume_of(cluster_store(app), pod).is_some();
     match (held, state, app.theme.unicode) {
         (true, _, true) => "▣",
         (true, _, false) => "@",
@@ -1410,7 +1435,7 @@ fn pod_card_glyph(app: &App, pod: &Pod, state: PodState) -> &'static str {
 fn describe_volumes(app: &App, pod: &Pod, lines: &mut Vec<Line<'static>>) {
     use crate::cluster::objects::{PersistentVolume, PersistentVolumeClaim};
     let t = &app.theme;
-    let store = &app.driver.world.cluster().store;
+    let store = cluster_store(app);
     if pod.spec.volumes.is_empty() {
         return;
     }
@@ -1461,7 +1486,7 @@ fn describe_volumes(app: &App, pod: &Pod, lines: &mut Vec<Line<'static>>) {
 fn describe_local_volumes(app: &App, node: &Node, lines: &mut Vec<Line<'static>>) {
     use crate::cluster::objects::PersistentVolume;
     let t = &app.theme;
-    let store = &app.driver.world.cluster().store;
+    let store = cluster_store(app);
     let local: Vec<&PersistentVolume> = store
         .list::<PersistentVolume>()
         .filter(|pv| pv.required_nodes().is_some_and(|s| s.matches(&node.metadata.name, &node.metadata.labels)))

@@ -136,6 +136,37 @@ impl Controller for NodeLifecycle {
     }
 }
 
+/// The conditions a kubelet posts; the controller sets each to Unknown when it falls silent.
+const KUBELET_CONDITIONS: [&str; 4] = ["Ready", "MemoryPressure", "DiskPressure", "PIDPressure"];
+
+/// Upstream's `tryUpdateNodeHealth` for a silent kubelet: every kubelet condition not already
+/// Unknown becomes Unknown, "stopped posting" for one it had posted; a Ready it never posted is
+/// added as "never posted" (with the node's creation as the heartbeat). Upstream adds the
+/// pressure conditions the same way; the simulated kubelet posts only Ready, so those are left
+/// out when absent, to keep a knocked pin's card as it was.
+fn mark_unknown(node: &mut Node, now: &str) {
+    for kind in KUBELET_CONDITIONS {
+        match node.status.conditions.iter_mut().find(|c| c.type_ == kind) {
+            Some(c) if c.status == "Unknown" => {}
+            None if kind != "Ready" => {}
+            Some(c) => {
+                c.status = "Unknown".into();
+                c.reason = "NodeStatusUnknown".into();
+                c.message = "Kubelet stopped posting node status.".into();
+                c.last_transition_time = Some(now.to_string());
+            }
+            None => node.status.conditions.push(crate::cluster::objects::NodeCondition {
+                type_: kind.into(),
+                status: "Unknown".into(),
+                reason: "NodeStatusNeverUpdated".into(),
+                message: "Kubelet never posted node status.".into(),
+                last_heartbeat_time: node.metadata.creation_timestamp.clone(),
+                last_transition_time: Some(now.to_string()),
+            }),
+        }
+    }
+}
+
 impl EvictionLimiter {
     /// Checks one node; returns when to look again sooner than the next period (a failed write).
     fn monitor_node(
@@ -151,32 +182,25 @@ impl EvictionLimiter {
 
         if silent && node.readiness() != Readiness::Unknown {
             let now = ctx.store.epoch().stamp(ctx.now);
-            let updated = match ctx.store.modify::<Node>(&key, |n| {
-                if n.ready_condition().is_none() {
-                    n.status
-                        .conditions
-                        .push(crate::cluster::objects::NodeCondition { type_: "Ready".into(), ..Default::default() });
-                }
-                for c in &mut n.status.conditions {
-                    c.status = "Unknown".into();
-                    c.reason = "NodeStatusUnknown".into();
-                    c.message = "Kubelet stopped posting node status.".into();
-                    c.last_transition_time = Some(now.clone());
-                }
-            }) {
+            let was_ready = node.readiness() == Readiness::Ready;
+            let updated = match ctx.store.modify::<Node>(&key, |n| mark_unknown(n, &now)) {
                 Ok(updated) => updated,
                 Err(err) => return settle(Err::<(), _>(err), Kind::Node, &key, ctx.now),
             };
-            ctx.recorder.record(
-                ctx.store,
-                ctx.now,
-                Kind::Node,
-                &updated.metadata,
-                "Normal",
-                "NodeNotReady",
-                format!("Node {name} status is now: NodeNotReady"),
-                COMPONENT,
-            );
+            // Upstream records NodeNotReady only for a node that was Ready (not for one whose
+            // kubelet never posted).
+            if was_ready {
+                ctx.recorder.record(
+                    ctx.store,
+                    ctx.now,
+                    Kind::Node,
+                    &updated.metadata,
+                    "Normal",
+                    "NodeNotReady",
+                    format!("Node {name} status is now: NodeNotReady"),
+                    COMPONENT,
+                );
+            }
             pods_retry = mark_pods_not_ready(name, ctx)?;
         }
 
@@ -374,6 +398,25 @@ mod tests {
                 "Node pin-1 status is now: NodeNotReady".to_string()
             )]
         );
+    }
+
+    #[test]
+    fn a_node_whose_kubelet_never_posted_goes_unknown_as_never_updated_without_an_event() {
+        let mut h = Harness::new();
+        let mut lifecycle = NodeLifecycle::default();
+        let node = Node { metadata: ObjectMeta::named("registered"), ..Node::default() };
+        h.store.create(node, Millis::ZERO).unwrap();
+        h.triggered(&mut lifecycle, 0);
+        h.now = h.timing.grace + Millis(1);
+        h.run(&mut lifecycle, &Key::Periodic);
+        let node = h.store.get::<Node>(&ObjectKey::cluster("registered")).unwrap();
+        let ready = node.ready_condition().unwrap();
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str(), ready.message.as_str()),
+            ("Unknown", "NodeStatusNeverUpdated", "Kubelet never posted node status.")
+        );
+        assert_eq!(ready.last_heartbeat_time, node.metadata.creation_timestamp);
+        assert_eq!(h.events(), []);
     }
 
     #[test]
