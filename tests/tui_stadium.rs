@@ -108,7 +108,9 @@ fn the_heat_map_shows_every_node_by_state_and_h_toggles_it() {
     assert!(app.heat.open);
     let text = screen(&app, 200, 50);
     assert!(text.contains("heat map · 60 nodes") && text.contains("pin 3 zone-3 DOWN 6/6 down"), "{text}");
-    assert_eq!(text.matches('×').count(), 6 + 1, "six down cells and the legend's:\n{text}");
+    // The panel's speed ("1×") is not a cell: count the map's rows and its legend.
+    let map: String = text.lines().filter(|l| !l.contains('⏱')).collect();
+    assert_eq!(map.matches('×').count(), 6 + 1, "six down cells and the legend's:\n{text}");
     insta::assert_snapshot!(text);
     press(&mut app, KeyCode::Char('h'));
     assert!(!screen(&app, 200, 50).contains("heat map"));
@@ -124,7 +126,8 @@ fn without_colour_the_glyphs_tell_ready_cordoned_and_down_apart() {
     run_for(&mut app, 100);
     press(&mut app, KeyCode::Char('h'));
     let text = screen(&app, 200, 50);
-    let map: String = text.lines().filter(|l| !l.contains("Ready") && !l.contains("pin ")).collect();
+    let map: String =
+        text.lines().filter(|l| !l.contains("Ready") && !l.contains("pin ") && !l.contains('⏱')).collect();
     assert_eq!(map.matches('×').count(), 6, "rack 5's six nodes:\n{text}");
     assert_eq!(map.matches('▒').count(), 1, "pin-1 cordoned:\n{text}");
     assert_eq!(map.matches('█').count(), 60 - 6 - 1, "the rest Ready:\n{text}");
