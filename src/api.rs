@@ -30,7 +30,7 @@ use self::paging::ContinueToken;
 use self::select::{FieldSelector, LabelSelector};
 use self::status::ApiError;
 use self::view::ReadView;
-use crate::cluster::objects::{Deployment, Kind, Object};
+use crate::cluster::objects::{Deployment, Kind, Object, StatefulSet};
 use crate::cluster::store::{ChangeType, ObjectKey, Store};
 use crate::world::{Answer, Request as WorldRequest, RequestId, World, WorldError};
 use anyhow::Context;
@@ -778,6 +778,9 @@ async fn route(api: &Api, method: &Method, uri: &Uri, headers: &HeaderMap, body:
     {
         return Err(ApiError::path_not_found());
     }
+    if custom.is_none() && sub.as_deref() == Some("status") && !info.kind.is_some_and(Kind::has_status) {
+        return Err(ApiError::path_not_found());
+    }
     let target = Target { info, custom, namespace, name, sub };
     let query = Query::parse(uri)?;
     let table = headers.get("accept").and_then(|a| a.to_str().ok()).is_some_and(|a| a.contains("as=Table"));
@@ -800,10 +803,16 @@ async fn route(api: &Api, method: &Method, uri: &Uri, headers: &HeaderMap, body:
         (Method::PATCH | Method::PUT, Some(_), Some("scale")) if info.plural == "deployments" => {
             scale(api, target, Some((method.clone(), content_type, body))).await
         }
+        (Method::GET, Some(_), Some("scale")) if info.plural == "statefulsets" => {
+            statefulset_scale(api, target, None).await
+        }
+        (Method::PATCH | Method::PUT, Some(_), Some("scale")) if info.plural == "statefulsets" => {
+            statefulset_scale(api, target, Some((method.clone(), content_type, body))).await
+        }
         (Method::POST, Some(_), Some("eviction")) if info.plural == "pods" => evict(api, target).await,
         (Method::POST, None, None) => create(api, target, &content_type, body).await,
         (Method::PUT, Some(_), None | Some("status")) => replace(api, target, &content_type, body).await,
-        (Method::PATCH, Some(_), None) if content_type == patch::APPLY => {
+        (Method::PATCH, Some(_), None | Some("status")) if content_type == patch::APPLY => {
             apply::server_side_apply(api, target, uri, body).await
         }
         (Method::PATCH, Some(_), None | Some("status")) => patch_object(api, target, &content_type, body).await,
@@ -1228,10 +1237,11 @@ async fn patch_object(api: &Api, target: Target, content_type: &str, body: Bytes
     }
 }
 
-/// A PUT or applied PATCH: to a custom resource's `/status`, only its status is written.
+/// A PUT or applied PATCH: to `/status`, only the status is written; to the object itself,
+/// everything but the status (the World keeps the stored one).
 fn replace_request(target: &Target, object: Object) -> WorldRequest {
-    match (target.custom, target.sub.as_deref()) {
-        (Some(_), Some("status")) => WorldRequest::ReplaceStatus(Box::new(object)),
+    match target.sub.as_deref() {
+        Some("status") => WorldRequest::ReplaceStatus(Box::new(object)),
         _ => WorldRequest::Replace(Box::new(object)),
     }
 }
@@ -1354,6 +1364,61 @@ async fn scale(api: &Api, target: Target, write: Option<(Method, String, Bytes)>
         Object::Deployment(d) => scale_of(&d),
         other => return Err(unexpected(Answer::Object(Box::new(other)))),
     };
+    Ok(json_response(StatusCode::OK, &result))
+}
+
+/// `statefulsets/scale`, as `deployments/scale`. The new `spec.replicas` is written as a PUT of
+/// the StatefulSet: conditional on the Scale's resourceVersion when a PUT sends one (a patch
+/// is not, as kube-apiserver retries a patch on conflict).
+async fn statefulset_scale(
+    api: &Api,
+    target: Target,
+    write: Option<(Method, String, Bytes)>,
+) -> Result<Response, ApiError> {
+    let key = key_of(&target);
+    let scale_of = |s: &StatefulSet| {
+        json!({"kind": "Scale", "apiVersion": "autoscaling/v1",
+               "metadata": {"name": s.metadata.name, "namespace": s.metadata.namespace, "uid": s.metadata.uid, "resourceVersion": s.metadata.resource_version, "creationTimestamp": s.metadata.creation_timestamp},
+               "spec": {"replicas": s.spec.replicas.unwrap_or(1)},
+               "status": {"replicas": s.status.replicas, "selector": s.spec.selector.to_selector_string()}})
+    };
+    let current = || async {
+        let snapshot = api.world.view().await?.get(Kind::StatefulSet, &key);
+        match snapshot.items.as_deref() {
+            Some(Object::StatefulSet(s)) => Ok(s.clone()),
+            _ => Err(ApiError::not_found("statefulsets.apps", &key.name)),
+        }
+    };
+    let (doc, resource_version) = match write {
+        None => return Ok(json_response(StatusCode::OK, &scale_of(&current().await?))),
+        Some((Method::PUT, _, body)) => {
+            let doc: Value = off_the_workers(move || {
+                serde_json::from_slice(&body)
+                    .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
+            })
+            .await?;
+            let rv = doc["metadata"]["resourceVersion"].as_str().unwrap_or_default().to_string();
+            (doc, rv)
+        }
+        Some((_, content_type, body)) => {
+            let patch = off_the_workers(move || patch::parse(&content_type, &body)).await?;
+            let mut doc = scale_of(&current().await?);
+            patch.apply(&mut doc)?;
+            (doc, String::new())
+        }
+    };
+    check_scale_body(&doc, &key)?;
+    let replicas =
+        doc["spec"]["replicas"].as_i64().ok_or_else(|| ApiError::bad_request("spec.replicas must be a number"))?;
+    let replicas = i32::try_from(replicas).map_err(|_| ApiError::bad_request("spec.replicas is out of range"))?;
+    let mut sts = current().await?;
+    sts.spec.replicas = Some(replicas);
+    sts.metadata.resource_version = resource_version;
+    let result =
+        match answered_object(api.world.write(WorldRequest::Replace(Box::new(Object::StatefulSet(sts)))).await?)? {
+            Object::StatefulSet(s) => scale_of(&s),
+            other => return Err(unexpected(Answer::Object(Box::new(other)))),
+        };
     Ok(json_response(StatusCode::OK, &result))
 }
 

@@ -156,6 +156,8 @@ pub struct Cluster {
     pub scheduler: Scheduler,
     pub recorder: EventRecorder,
     kubelets: BTreeMap<String, Kubelet>,
+    /// Bound pods by the ConfigMaps and Secrets they use: writing one wakes their kubelets.
+    config_users: kubelet::config_refs::ConfigUsers,
     /// Pin agents' connections (their kubelets are the remote ones in `kubelets`).
     agents: agents::Agents,
     /// The controllers, from [`controllers::registry`]; a task names one by its index here.
@@ -196,6 +198,7 @@ impl Cluster {
             scheduler: Scheduler::new(Policy::Greedy),
             recorder: EventRecorder::new(&timing),
             kubelets: BTreeMap::new(),
+            config_users: Default::default(),
             agents: agents::Agents::default(),
             controllers,
             failures: BTreeMap::new(),
@@ -332,10 +335,44 @@ impl Cluster {
         Ok(object.dispatch(Put(&mut self.store))?)
     }
 
+    /// `PUT`/`PATCH` to `/status`: only the status is written; spec and metadata stay as stored
+    /// (upstream's status strategies). The sent resourceVersion is still the precondition.
+    pub fn replace_status(&mut self, object: Object) -> Result<Object, ClusterError> {
+        struct PutStatus<'s>(&'s mut Store);
+        impl objects::ObjectOp for PutStatus<'_> {
+            type Output = Result<Object, StoreError>;
+            fn run<R: store::Stored>(self, written: R) -> Result<Object, StoreError> {
+                let key = written.key();
+                let Some(stored) = self.0.get::<R>(&key) else {
+                    return Err(StoreError::NotFound { resource: R::KIND.qualified_resource(), name: key.name });
+                };
+                let mut updated = stored.clone();
+                updated.meta_mut().resource_version = written.meta().resource_version.clone();
+                updated.take_status(written);
+                self.0.update(updated).map(Into::into)
+            }
+        }
+        match object {
+            Object::CustomObject(o) => Ok(Object::CustomObject(objects::custom::write_status(&mut self.store, o)?)),
+            other => Ok(other.dispatch(PutStatus(&mut self.store))?),
+        }
+    }
+
     /// `DELETE`: pods go gracefully (their kubelet finishes the job); everything else at once,
     /// with the garbage collector removing what it owned.
     pub fn remove(&mut self, kind: Kind, key: &ObjectKey, now: Millis) -> Result<Object, ClusterError> {
         Ok(match kind {
+            // A pod bound to a node that no longer exists has no kubelet to finish a graceful
+            // delete: it goes at once, as upstream's pod GC force-deletes orphaned pods.
+            Kind::Pod
+                if self
+                    .store
+                    .get::<Pod>(key)
+                    .and_then(Pod::node_name)
+                    .is_some_and(|node| self.store.get::<Node>(&ObjectKey::cluster(node)).is_none()) =>
+            {
+                Object::Pod(self.store.delete::<Pod>(key)?)
+            }
             Kind::Pod => {
                 controllers::delete_pod_gracefully(&mut self.store, key, now)?;
                 match self.store.get::<Pod>(key) {
@@ -532,6 +569,9 @@ impl Cluster {
             }
         }
         self.triggered = triggered;
+        if let Object::Pod(pod) = &*change.object {
+            self.config_users.observe_pod(pod, change.type_ == ChangeType::Deleted);
+        }
         if let Object::Pod(pod) = &*change.object
             && change.type_ != ChangeType::Deleted
             && let Some(node) = pod.node_name()
@@ -539,12 +579,17 @@ impl Cluster {
         {
             self.queue.add(Task::KubeletSyncPod(node.to_string(), ObjectKey::of(&pod.metadata)), now);
         }
+        if change.type_ != ChangeType::Deleted {
+            for (pod, node) in self.config_users.users_of(&change.object) {
+                self.queue.add(Task::KubeletSyncPod(node.clone(), pod.clone()), now);
+            }
+        }
     }
 
     /// Fell out of the change log's window: relist what the controllers, the scheduler and the
     /// kubelets watch, as an informer does after 410, and offer it all as added.
     fn resync(&mut self, now: Millis) {
-        let mut watched: BTreeSet<Kind> = [Kind::Node, Kind::Pod].into();
+        let mut watched: BTreeSet<Kind> = [Kind::Node, Kind::Pod, Kind::ConfigMap, Kind::Secret].into();
         watched.extend(self.controllers.iter().flat_map(|r| r.controller.watches().iter().copied()));
         let rv = self.store.resource_version();
         let synthetic: Vec<Change> = RELIST_ORDER
@@ -556,6 +601,7 @@ impl Cluster {
         for registered in &mut self.controllers {
             registered.controller.relisted(&self.store);
         }
+        self.config_users.clear();
         for change in &synthetic {
             self.scheduler.observe(change, now);
             self.route(change, now);

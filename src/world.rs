@@ -99,7 +99,7 @@ pub enum Request {
     /// PUT, and PATCH once applied by the API: the object's `resourceVersion`, when set, must
     /// still be current (answers it as stored).
     Replace(#[serde(with = "serde_object")] Box<Object>),
-    /// PUT or PATCH on a custom object's `/status`: only its `status` is written.
+    /// PUT or PATCH on a `/status` subresource: only the object's `status` is written.
     ReplaceStatus(#[serde(with = "serde_object")] Box<Object>),
     /// DELETE; `force` (`gracePeriodSeconds: 0`) removes a pod at once, without its kubelet.
     Delete {
@@ -578,13 +578,7 @@ impl World {
         Ok(match request {
             Request::Create(o) => object(self.cluster.create(*o, now)?),
             Request::Replace(o) => object(self.cluster.replace(*o)?),
-            Request::ReplaceStatus(o) => match *o {
-                Object::CustomObject(o) => object(Object::CustomObject(crate::cluster::objects::custom::write_status(
-                    &mut self.cluster.store,
-                    o,
-                )?)),
-                other => object(self.cluster.replace(other)?),
-            },
+            Request::ReplaceStatus(o) => object(self.cluster.replace_status(*o)?),
             Request::Delete { kind: Kind::Pod, key, force: true } => {
                 object(Object::Pod(self.cluster.store.delete::<Pod>(&key).map_err(ClusterError::from)?))
             }

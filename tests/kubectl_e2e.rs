@@ -606,3 +606,62 @@ fn drain_waits_for_a_pod_disruption_budget() {
         !o.lines().skip(1).any(|l| l.contains(&format!(" {node} ")) && !l.contains("Terminating"))
     });
 }
+
+#[test]
+fn a_pod_waits_for_its_config_map_or_secret_until_kubectl_creates_it() {
+    if !kubectl_present() {
+        return;
+    }
+    let s = Serve::start();
+    s.eventually("ten Ready nodes", &["get", "nodes"], |o| o.matches(" Ready ").count() == 10);
+    let manifest = s.dir.join("config-users.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: reader}\nspec:\n  containers: [{name: app, image: 'app:1', volumeMounts: [{name: cfg, mountPath: /etc/app}]}]\n  volumes: [{name: cfg, configMap: {name: app-config}}]\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: envy}\nspec:\n  containers:\n  - name: app\n    image: 'app:1'\n    env: [{name: MODE, valueFrom: {configMapKeyRef: {name: x, key: mode}}}]\n    envFrom: [{secretRef: {name: maybe, optional: true}}]\n",
+    )
+    .unwrap();
+    s.ok(&["apply", "-f", manifest.to_str().unwrap()]);
+
+    let mount = r#"MountVolume.SetUp failed for volume "cfg" : configmap "app-config" not found"#;
+    let described = s.eventually("reader's FailedMount", &["describe", "pod", "reader"], |o| o.contains(mount));
+    assert!(described.contains("FailedMount") && described.contains("kubelet"), "{described}");
+    assert!(s.ok(&["get", "pod", "reader"]).contains("ContainerCreating"));
+    s.eventually("envy's config error", &["get", "pod", "envy"], |o| o.contains("CreateContainerConfigError"));
+    let described = s.ok(&["describe", "pod", "envy"]);
+    assert!(described.contains(r#"Error: configmap "x" not found"#), "{described}");
+
+    s.ok(&["create", "configmap", "app-config", "--from-literal=level=debug"]);
+    s.eventually("reader Running", &["get", "pod", "reader"], |o| o.contains("Running"));
+    s.ok(&["create", "configmap", "x", "--from-literal=mode=fast"]);
+    s.eventually("envy Running", &["get", "pod", "envy"], |o| o.contains("Running"));
+}
+
+#[test]
+fn kubectl_scale_statefulset_uses_its_scale_subresource() {
+    if !kubectl_present() {
+        return;
+    }
+    let s = Serve::start();
+    let resources = s.ok(&["get", "--raw", "/apis/apps/v1"]);
+    assert!(resources.contains(r#""name":"statefulsets/scale""#), "{resources}");
+    let manifest = s.dir.join("db.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\nspec:\n  serviceName: db\n  replicas: 1\n  selector: {matchLabels: {app: db}}\n  template:\n    metadata: {labels: {app: db}}\n    spec:\n      containers: [{name: db, image: 'db:1', resources: {requests: {cpu: 100m, memory: 64Mi}}}]\n",
+    )
+    .unwrap();
+    s.ok(&["apply", "-f", manifest.to_str().unwrap()]);
+    s.eventually("db-0 Running", &["get", "pod", "db-0"], |o| o.contains("Running"));
+    assert!(s.ok(&["scale", "sts", "db", "--replicas", "3"]).contains("statefulset.apps/db scaled"));
+    s.eventually("db-2 Running", &["get", "pods", "-l", "app=db"], |o| o.matches(" Running ").count() == 3);
+    assert_eq!(s.ok(&["get", "sts", "db", "-o", "jsonpath={.spec.replicas}"]), "3");
+    let scale = s.ok(&["get", "--raw", "/apis/apps/v1/namespaces/default/statefulsets/db/scale"]);
+    let scale: serde_json::Value = serde_json::from_str(&scale).unwrap();
+    assert_eq!(scale["kind"], "Scale");
+    assert_eq!(scale["spec"]["replicas"], 3);
+    assert_eq!(scale["status"]["selector"], "app=db");
+    // A missing StatefulSet is NotFound, as upstream says it.
+    let missing = s.kubectl(&["scale", "sts", "nope", "--replicas", "2"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains(r#"statefulsets.apps "nope" not found"#));
+}

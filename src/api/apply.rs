@@ -12,7 +12,7 @@ use super::patch::strategic_merge;
 use super::status::ApiError;
 use super::{
     Api, PATCH_ATTEMPTS, Target, WorldRequest, answered_object, check_yaml_depth, decode_body, json_response, key_of,
-    off_the_workers, to_json,
+    off_the_workers, qualified, replace_request, to_json,
 };
 use crate::cluster::objects::meta::ManagedFieldsEntry;
 use axum::body::Bytes;
@@ -354,6 +354,10 @@ pub(super) async fn server_side_apply(api: &Api, target: Target, uri: &Uri, body
         let api_version = config["apiVersion"].as_str().unwrap_or_default().to_string();
         let time = snapshot.now.epoch.stamp(snapshot.now.now);
         let created = snapshot.items.is_none();
+        // Applying to `/status` writes an existing object's status only; it never creates.
+        if created && target.sub.is_some() {
+            return Err(ApiError::not_found(&qualified(target.info), &key.name));
+        }
         let mut doc = match snapshot.items.as_deref() {
             Some(current) => to_json(current),
             None => json!({"apiVersion": api_version, "kind": target.info.kind_name,
@@ -367,7 +371,7 @@ pub(super) async fn server_side_apply(api: &Api, target: Target, uri: &Uri, body
             }
             (StatusCode::CREATED, WorldRequest::Create(Box::new(object)))
         } else {
-            (StatusCode::OK, WorldRequest::Replace(Box::new(object)))
+            (StatusCode::OK, replace_request(&target, object))
         };
         match api.world.write(request).await {
             Err(e) if (e.code == StatusCode::CONFLICT) && attempts < PATCH_ATTEMPTS => {

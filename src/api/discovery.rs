@@ -155,26 +155,24 @@ pub fn resource_list(group: &str) -> Option<Value> {
                 eviction["group"] = json!("policy");
                 eviction["version"] = json!("v1");
                 resources.push(eviction);
-                resources.push(sub("status", "Pod", &["get", "patch", "update"]));
             }
-            "deployments" => {
+            "deployments" | "statefulsets" => {
                 let mut scale = sub("scale", "Scale", &["get", "patch", "update"]);
                 scale["group"] = json!("autoscaling");
                 scale["version"] = json!("v1");
                 resources.push(scale);
-                resources.push(sub("status", "Deployment", &["get", "patch", "update"]));
             }
-            "nodes" => resources.push(sub("status", "Node", &["get", "patch", "update"])),
             "serviceaccounts" => {
                 let mut token = sub("token", "TokenRequest", &["create"]);
                 token["group"] = json!("authentication.k8s.io");
                 token["version"] = json!("v1");
                 resources.push(token);
             }
-            "customresourcedefinitions" => {
-                resources.push(sub("status", "CustomResourceDefinition", &["get", "patch", "update"]))
-            }
             _ => {}
+        }
+        // Every kind whose status its controllers or kubelets write (the kinds table says which).
+        if r.kind.is_some_and(|k| k.group() == r.group && k.has_status()) {
+            resources.push(sub("status", r.kind_name, &["get", "patch", "update"]));
         }
     }
     for (_, name, kind) in REVIEWS.iter().filter(|(g, ..)| *g == group) {
@@ -249,5 +247,30 @@ mod tests {
             ]
         );
         assert!(find("", "namespaces").is_some_and(|r| r.kind.is_none()));
+    }
+
+    #[test]
+    fn status_subresources_are_listed_for_the_kinds_with_status() {
+        let names = |group: &str| -> Vec<String> {
+            resource_list(group).unwrap()["resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["name"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let (core, apps, policy) = (names(""), names("apps"), names("policy"));
+        for status in ["pods/status", "nodes/status", "services/status", "persistentvolumes/status"] {
+            assert!(core.contains(&status.to_string()), "{status} missing from {core:?}");
+        }
+        assert!(core.contains(&"persistentvolumeclaims/status".to_string()));
+        for status in ["deployments/status", "replicasets/status", "statefulsets/status"] {
+            assert!(apps.contains(&status.to_string()), "{status} missing from {apps:?}");
+        }
+        assert!(policy.contains(&"poddisruptionbudgets/status".to_string()));
+        assert!(names("apiextensions.k8s.io").contains(&"customresourcedefinitions/status".to_string()));
+        assert!(!core.iter().any(|n| n == "configmaps/status" || n == "events/status"));
+        assert!(!names("events.k8s.io").iter().any(|n| n.ends_with("/status")));
+        assert_eq!(core.iter().filter(|n| *n == "pods/status").count(), 1);
     }
 }

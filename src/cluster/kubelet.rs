@@ -11,6 +11,9 @@
 //! ([`Kubelet::remote_heartbeat`], [`Kubelet::remote_pod_status`]), so the store sees the same
 //! writes and events from both.
 
+pub mod config_refs;
+
+use self::config_refs::Held;
 use super::Context;
 use super::agents::protocol::{PodPhase, PodRef};
 use super::controllers::node_lifecycle::LEASE_NAMESPACE;
@@ -42,6 +45,8 @@ pub struct Kubelet {
     stopping: BTreeMap<ObjectKey, Millis>,
     /// Pods whose containers died with the pin: restarted when it stands again.
     crashed: BTreeSet<ObjectKey>,
+    /// Pods whose containers wait for a missing ConfigMap or Secret, and when to try again.
+    held: BTreeMap<ObjectKey, Held>,
     last_status_report: Option<Millis>,
     next_ip: u32,
 }
@@ -56,6 +61,7 @@ impl Kubelet {
             starting: BTreeMap::new(),
             stopping: BTreeMap::new(),
             crashed: BTreeSet::new(),
+            held: BTreeMap::new(),
             last_status_report: None,
             next_ip: 2,
         }
@@ -67,6 +73,7 @@ impl Kubelet {
             self.crashed.extend(self.starting.keys().cloned());
             self.starting.clear();
             self.stopping.clear();
+            self.held.clear();
         }
     }
 
@@ -201,6 +208,7 @@ impl Kubelet {
             self.starting.remove(key);
             self.stopping.remove(key);
             self.crashed.remove(key);
+            self.held.remove(key);
             return None;
         };
         if pod.metadata.is_terminating() {
@@ -240,6 +248,9 @@ impl Kubelet {
         };
         if ctx.now < up_at {
             return Some(up_at);
+        }
+        if let Some(retry_at) = self.hold_for_config(key, ctx) {
+            return Some(retry_at);
         }
         let pod_ip = self.pod_ip();
         match set_running(key, pod_ip, ctx) {
@@ -308,8 +319,57 @@ impl Kubelet {
         }
     }
 
+    /// Holds a pod whose volumes or environment name a ConfigMap or Secret that is not there
+    /// (see [`config_refs`]): each try reports upstream's event, the next comes after a backoff
+    /// or as soon as what is missing is written. Returns when to try again, or `None` to start.
+    fn hold_for_config(&mut self, key: &ObjectKey, ctx: &mut Context) -> Option<Millis> {
+        let pod = ctx.store.get::<Pod>(key)?;
+        let mounts = config_refs::mount_failures(pod, ctx.store);
+        let envs = if mounts.is_empty() { config_refs::env_failures(pod, ctx.store) } else { Vec::new() };
+        if mounts.is_empty() && envs.is_empty() {
+            self.held.remove(key);
+            return None;
+        }
+        let waiting: BTreeMap<&str, &str> = envs.iter().map(|f| (f.container.as_str(), f.message.as_str())).collect();
+        let status_written = pod.status.container_statuses.iter().all(|cs| match waiting.get(cs.name.as_str()) {
+            Some(message) => cs
+                .state
+                .waiting
+                .as_ref()
+                .is_some_and(|w| w.reason == config_refs::CREATE_CONTAINER_CONFIG_ERROR && w.message == *message),
+            None => true,
+        });
+        // Woken early (what it refers to was written) with nothing new to report: keep waiting.
+        let held = self.held.get(key).copied();
+        if status_written && let Some(held) = held.filter(|h| ctx.now < h.retry_at) {
+            return Some(held.retry_at);
+        }
+        let attempts = held.map_or(0, |h| h.attempts + 1);
+        let after = if mounts.is_empty() {
+            Held::sync_backoff(ctx.timing.heartbeat)
+        } else {
+            Held::mount_backoff(attempts, ctx.timing.heartbeat)
+        };
+        let retry_at = ctx.now + after;
+        self.held.insert(key.clone(), Held { attempts, retry_at });
+        let meta = pod.metadata.clone();
+        if !status_written && let Err(err) = set_config_error(key, &waiting, ctx) {
+            return write_failed(ctx, Kind::Pod, key, COMPONENT, &err).or(Some(retry_at));
+        }
+        for failure in &mounts {
+            let message = failure.to_string();
+            ctx.recorder.record(ctx.store, ctx.now, Kind::Pod, &meta, "Warning", "FailedMount", message, COMPONENT);
+        }
+        for failure in &envs {
+            let message = format!("Error: {}", failure.message);
+            ctx.recorder.record(ctx.store, ctx.now, Kind::Pod, &meta, "Warning", "Failed", message, COMPONENT);
+        }
+        Some(retry_at)
+    }
+
     fn stop(&mut self, key: &ObjectKey, ctx: &mut Context) -> Option<Millis> {
         self.starting.remove(key);
+        self.held.remove(key);
         let gone_at = match self.stopping.get(key) {
             Some(&t) => t,
             None => {
@@ -354,11 +414,30 @@ fn set_container_creating(key: &ObjectKey, host_ip: String, ctx: &mut Context) -
                 image_id: String::new(),
                 started: Some(false),
                 state: ContainerState {
-                    waiting: Some(ContainerStateWaiting { reason: "ContainerCreating".into() }),
+                    waiting: Some(ContainerStateWaiting { reason: "ContainerCreating".into(), ..Default::default() }),
                     ..Default::default()
                 },
             })
             .collect();
+    })?;
+    Ok(())
+}
+
+/// The named containers cannot be created for their config (`CreateContainerConfigError`, with
+/// the message); the others stay as they are.
+fn set_config_error(key: &ObjectKey, waiting: &BTreeMap<&str, &str>, ctx: &mut Context) -> Result<(), StoreError> {
+    ctx.store.modify::<Pod>(key, |p| {
+        for cs in &mut p.status.container_statuses {
+            if let Some(message) = waiting.get(cs.name.as_str()) {
+                cs.state = ContainerState {
+                    waiting: Some(ContainerStateWaiting {
+                        reason: config_refs::CREATE_CONTAINER_CONFIG_ERROR.into(),
+                        message: (*message).into(),
+                    }),
+                    ..Default::default()
+                };
+            }
+        }
     })?;
     Ok(())
 }

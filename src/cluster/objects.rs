@@ -308,6 +308,18 @@ impl Kind {
         self.dispatch(Meta(store, key))
     }
 
+    /// Whether the kind serves a `/status` subresource (discovery lists `<plural>/status`).
+    pub fn has_status(self) -> bool {
+        struct HasStatus;
+        impl KindOp for HasStatus {
+            type Output = bool;
+            fn run<R: Stored>(self) -> bool {
+                R::HAS_STATUS
+            }
+        }
+        self.dispatch(HasStatus)
+    }
+
     /// Removes one object of this kind now (see [`Store::delete`]).
     pub fn delete(self, store: &mut Store, key: &ObjectKey) -> Result<Object, StoreError> {
         struct Delete<'s, 'k>(&'s mut Store, &'k ObjectKey);
@@ -420,9 +432,14 @@ pub trait Resource: Clone + PartialEq + fmt::Debug + Serialize + DeserializeOwne
     fn spec_changed(&self, _old: &Self) -> bool {
         false
     }
+    /// Whether the kind has a `/status` subresource (the table's `keep_status` kinds).
+    const HAS_STATUS: bool = false;
     /// Takes `status` from the stored object: a spec write (apply) must not wipe what the
     /// controllers and kubelets reported.
     fn keep_status(&mut self, _old: &Self) {}
+    /// A `/status` write onto the stored object: only `status` changes, as upstream's status
+    /// strategies keep the stored spec (and metadata) whatever the client sent.
+    fn take_status(&mut self, _written: Self) {}
     /// For pods, `spec.nodeName`: the store indexes pods by node.
     fn bound_node(&self) -> Option<&str> {
         None
@@ -480,9 +497,12 @@ macro_rules! resource {
                 let _ = stringify!($spec);
                 self.spec != old.spec
             })?
-            $(fn keep_status(&mut self, old: &Self) {
-                let _ = stringify!($status);
+            $(const HAS_STATUS: bool = { let _ = stringify!($status); true };
+            fn keep_status(&mut self, old: &Self) {
                 self.status = old.status.clone();
+            }
+            fn take_status(&mut self, written: Self) {
+                self.status = written.status;
             })?
         }
     };

@@ -382,7 +382,7 @@ fn pin_card(frame: &mut Frame, app: &App, pin: u8, rect: Rect) {
         if matches!(app.selection, Selection::Pod(ref k) if *k == ObjectKey::of(&pod.metadata)) {
             style = style.add_modifier(Modifier::UNDERLINED);
         }
-        glyphs.push(Span::styled(t.pod_glyph(state), style));
+        glyphs.push(Span::styled(pod_card_glyph(app, pod, state), style));
     }
     let mut row = Vec::new();
     for g in glyphs {
@@ -821,6 +821,9 @@ fn selected(frame: &mut Frame, app: &App, area: Rect) {
     };
     lines.push(Line::default());
     lines.push(legend(app));
+    if let Some(storage) = storage_legend(app) {
+        lines.push(storage);
+    }
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }).block(block(title, app)), area);
 }
 
@@ -841,6 +844,17 @@ fn legend(app: &App) -> Line<'static> {
         t.dim(),
     ));
     Line::from(spans)
+}
+
+/// The pin cards' volume glyphs, explained on lanes that have claims (the others never show them).
+fn storage_legend(app: &App) -> Option<Line<'static>> {
+    use crate::cluster::objects::PersistentVolumeClaim;
+    app.driver.world.cluster().store.list::<PersistentVolumeClaim>().next()?;
+    let (volumes, held) = if app.theme.unicode { ("▤", "▣") } else { ("%", "@") };
+    Some(Line::styled(
+        format!("{volumes} running, with volumes  {held} held by its pin's local volume"),
+        app.theme.dim(),
+    ))
 }
 
 fn scorecard(frame: &mut Frame, app: &App, area: Rect) {
@@ -974,7 +988,13 @@ fn cluster_sheet(frame: &mut Frame, app: &App, cluster: Rect, current: u8) {
         lines.push(Line::from(spans));
     }
     frame.render_widget(
-        Paragraph::new(lines).block(block(" cluster sheet: the same frames, for the pods ", app)),
+        Paragraph::new(lines).block(block(
+            match stuck_by_storage(app) {
+                0 => " cluster sheet: the same frames, for the pods ".to_string(),
+                stuck => format!(" cluster sheet: the same frames, for the pods · stuck by storage {stuck} "),
+            },
+            app,
+        )),
         cluster,
     );
 }
@@ -1277,6 +1297,7 @@ pub(super) fn describe_node_named(app: &App, name: &str) -> Vec<Line<'static>> {
             node.allocatable("pods") / 1000
         )),
     ]));
+    describe_local_volumes(app, node, &mut lines);
     lines.push(Line::styled(format!("Pods ({}):  and why each landed here", pods.len()), t.title()));
     for pod in pods.iter().take(18) {
         let r = pod.requests();
@@ -1389,6 +1410,7 @@ pub(super) fn describe_pod(app: &App, key: &ObjectKey) -> Vec<Line<'static>> {
             ),
         ]));
     }
+    describe_volumes(app, pod, &mut lines);
     match cluster.scheduler.decision(key) {
         Some(d) => {
             lines.push(Line::styled(format!("Scheduler ({} policy, at {}):", d.policy, d.at), t.title()));
@@ -1421,6 +1443,126 @@ pub(super) fn describe_pod(app: &App, key: &ObjectKey) -> Vec<Line<'static>> {
         None => lines.push(Line::styled("No scheduling decision recorded yet.", t.dim())),
     }
     lines
+}
+
+/// A pod's cell on a pin card: its state, except that a running pod with volumes shows them
+/// (`▤`), and one whose claim is bound to a volume only this pin reaches shows it is held here
+/// (`▣`): knock the pin and that pod cannot move.
+fn pod_card_glyph(app: &App, pod: &Pod, state: PodState) -> &'static str {
+    if state != PodState::Running || pod.spec.volumes.is_empty() {
+        return app.theme.pod_glyph(state);
+    }
+    let unicode = app.theme.unicode;
+    match (held_by_storage(&app.driver.world.cluster().store, pod).is_some(), unicode) {
+        (true, true) => "▣",
+        (true, false) => "@",
+        (false, true) => "▤",
+        (false, false) => "%",
+    }
+}
+
+/// The volume that ties a pod to one node: a claim of its bound to a PersistentVolume with
+/// required node affinity (a local disk). Returns the claim and the volume's names.
+fn held_by_storage(store: &crate::cluster::store::Store, pod: &Pod) -> Option<(String, String)> {
+    use crate::cluster::objects::{PersistentVolume, PersistentVolumeClaim};
+    pod.claim_names().find_map(|claim| {
+        let pvc = store.get::<PersistentVolumeClaim>(&ObjectKey::new(pod.metadata.namespace(), claim))?;
+        let pv = store.get::<PersistentVolume>(&ObjectKey::cluster(&pvc.spec.volume_name))?;
+        pv.required_nodes().map(|_| (claim.to_string(), pv.metadata.name.clone()))
+    })
+}
+
+/// `Volumes:` lines for describe pod: each volume's source, and for a claim its volume, phase
+/// and the node the volume is tied to.
+fn describe_volumes(app: &App, pod: &Pod, lines: &mut Vec<Line<'static>>) {
+    use crate::cluster::objects::{PersistentVolume, PersistentVolumeClaim};
+    let t = &app.theme;
+    let store = &app.driver.world.cluster().store;
+    if pod.spec.volumes.is_empty() {
+        return;
+    }
+    lines.push(Line::styled("Volumes:", t.title()));
+    for v in &pod.spec.volumes {
+        let (text, warn) = if let Some(c) = &v.persistent_volume_claim {
+            let key = ObjectKey::new(pod.metadata.namespace(), &c.claim_name);
+            match store.get::<PersistentVolumeClaim>(&key) {
+                None => (format!("PersistentVolumeClaim {} (not found)", c.claim_name), true),
+                Some(pvc) if pvc.spec.volume_name.is_empty() => {
+                    (format!("PersistentVolumeClaim {} ({}, no volume yet)", c.claim_name, pvc.status.phase), true)
+                }
+                Some(pvc) => {
+                    let pv = store.get::<PersistentVolume>(&ObjectKey::cluster(&pvc.spec.volume_name));
+                    let node = pv.and_then(|pv| pv.required_nodes()).map(|s| {
+                        let values = s.node_selector_terms.iter().flat_map(|term| &term.match_expressions);
+                        let nodes: Vec<&str> = values.flat_map(|r| r.values.iter().map(String::as_str)).collect();
+                        format!(", only on {}", nodes.join(","))
+                    });
+                    let text = format!(
+                        "PersistentVolumeClaim {} ({}) → PV {}{}",
+                        c.claim_name,
+                        pvc.status.phase,
+                        pvc.spec.volume_name,
+                        node.unwrap_or_default()
+                    );
+                    (text, false)
+                }
+            }
+        } else if let Some(c) = &v.config_map {
+            (format!("ConfigMap {}{}", c.name, if c.optional == Some(true) { " (optional)" } else { "" }), false)
+        } else if let Some(s) = &v.secret {
+            (format!("Secret {}{}", s.secret_name, if s.optional == Some(true) { " (optional)" } else { "" }), false)
+        } else if v.projected.is_some() {
+            ("Projected".to_string(), false)
+        } else {
+            (v.source.keys().next().cloned().unwrap_or_default(), false)
+        };
+        lines.push(Line::from(vec![
+            Span::raw(format!("  {:<10} ", v.name)),
+            Span::styled(text, if warn { t.warn() } else { Style::new() }),
+        ]));
+    }
+}
+
+/// `Local volumes:` for describe node: the PersistentVolumes only this pin reaches, and the claim
+/// each is bound to (the pod using it cannot run anywhere else).
+fn describe_local_volumes(app: &App, node: &Node, lines: &mut Vec<Line<'static>>) {
+    use crate::cluster::objects::PersistentVolume;
+    let t = &app.theme;
+    let store = &app.driver.world.cluster().store;
+    let local: Vec<&PersistentVolume> = store
+        .list::<PersistentVolume>()
+        .filter(|pv| pv.required_nodes().is_some_and(|s| s.matches(&node.metadata.name, &node.metadata.labels)))
+        .collect();
+    if local.is_empty() {
+        return;
+    }
+    lines.push(Line::styled("Local volumes:", t.title()));
+    for pv in local {
+        let claim = pv
+            .spec
+            .claim_ref
+            .as_ref()
+            .map_or("unclaimed".to_string(), |c| format!("claimed by {}/{}", c.namespace, c.name));
+        lines.push(Line::raw(format!("  {:<14} {:<10} {claim}", pv.metadata.name, pv.status.phase)));
+    }
+}
+
+/// Pods Pending because no pin passes the VolumeBinding filter: their data is out of reach.
+fn stuck_by_storage(app: &App) -> usize {
+    let cluster = app.driver.world.cluster();
+    cluster
+        .store
+        .list::<Pod>()
+        .filter(|p| p.state() == PodState::Pending && !p.spec.volumes.is_empty())
+        .filter(|p| {
+            cluster.scheduler.decision(&ObjectKey::of(&p.metadata)).is_some_and(|d| {
+                d.node.is_none()
+                    && d.verdicts
+                        .iter()
+                        .any(|(_, v)| matches!(v, Verdict::Unfit { plugin, .. } if *plugin == "VolumeBinding"))
+            })
+        })
+        .count()
 }
 
 /// "Final score: N", or with several bowlers each one's.

@@ -10,9 +10,14 @@ use ratatui::backend::TestBackend;
 
 /// The default lane, seed 7, arcade timing, no API server.
 pub fn app() -> App {
+    app_on("default", 7)
+}
+
+/// A built-in lane by name with the given seed, arcade timing, no API server.
+pub fn app_on(scenario: &str, seed: u64) -> App {
     let options = PlayOptions {
-        scenario: Scenario::resolve("default").unwrap(),
-        seed: 7,
+        scenario: Scenario::resolve(scenario).unwrap(),
+        seed,
         timing: Preset::Arcade,
         speed: 1.0,
         ascii: false,
