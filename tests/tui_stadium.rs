@@ -113,7 +113,9 @@ fn the_heat_map_shows_every_node_by_state_and_h_toggles_it() {
     assert_eq!(map.matches('×').count(), 6 + 1, "six down cells and the legend's:\n{text}");
     insta::assert_snapshot!(text);
     press(&mut app, KeyCode::Char('h'));
-    assert!(!screen(&app, 200, 50).contains("heat map"));
+    assert!(!app.heat.open);
+    let lane = screen(&app, 200, 50);
+    assert!(!lane.contains("heat map ·") && lane.contains(" h heat map "), "the lane again, its footer offers the map:\n{lane}");
 }
 
 #[test]

@@ -80,7 +80,7 @@ pub struct NodeCell {
 pub struct Tallies {
     /// The store's resourceVersion these counters reflect.
     seen: u64,
-    /// Every node of the World's pins, in rack order.
+    /// Every node of the World's pins, rack by rack (pin 1's first), each rack in rack order.
     pub nodes: Vec<NodeCell>,
     by_name: BTreeMap<String, usize>,
     /// Each node's pin (1..=10), when it is in a rack.
@@ -99,8 +99,12 @@ impl Tallies {
     fn rebuild(&mut self, world: &World) {
         let store = &world.cluster().store;
         *self = Tallies { seen: store.resource_version(), ..Tallies::default() };
-        for name in world.pins() {
-            let pin = world.pin_number(name).filter(|_| world.racks().is_some());
+        // Rack by rack, so the cursor walks a rack's nodes before the next rack's; nodes in no
+        // rack (pin agents that joined later) come last.
+        let racks = world.racks();
+        let racked = racks.into_iter().flat_map(|r| (1..=10u8).flat_map(move |pin| r.nodes(pin).iter().map(move |n| (n, Some(pin)))));
+        let unracked = world.pins().iter().filter(|n| racks.is_none_or(|r| r.pin_of(n).is_none())).map(|n| (n, None));
+        for (name, pin) in racked.chain(unracked) {
             if let Some(pin) = pin {
                 self.rack_members.resize(self.rack_members.len().max(usize::from(pin)), Vec::new());
                 self.rack_members[usize::from(pin) - 1].push(self.nodes.len());
@@ -363,12 +367,12 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     }
 }
 
-fn title_line(app: &App, what: String) -> Line<'static> {
+/// The frame's title: what it shows, how many nodes that is, and the scheduler's queue.
+fn title_line(app: &App, what: String, nodes: usize) -> Line<'static> {
     let t = &app.theme;
-    let tallies = &app.heat.tallies;
-    let pending = tallies.unscheduled;
+    let pending = app.heat.tallies.unscheduled;
     Line::from(vec![
-        Span::styled(format!(" {what} · {} nodes · ", tallies.nodes.len()), t.title()),
+        Span::styled(format!(" {what} · {nodes} nodes · "), t.title()),
         Span::styled(format!("{pending} pending "), if pending > 0 { t.warn() } else { t.good() }),
     ])
 }
@@ -381,7 +385,7 @@ fn map(frame: &mut Frame, app: &App, area: Rect) {
     let legend = [CellState::Ready, CellState::NotReady, CellState::Cordoned, CellState::Down]
         .map(|s| format!("{} {}", s.glyph(t.unicode), if s == CellState::Cordoned { "cordoned" } else { s.word() }))
         .join("  ");
-    let title = title_line(app, "heat map".into());
+    let title = title_line(app, "heat map".into(), tallies.nodes.len());
     let block = frame_block(app, title).title_bottom(Line::styled(
         format!(" {legend} · colour: cpu requested · h lane · enter zoom · d describe "),
         t.dim(),
@@ -458,7 +462,7 @@ fn zoomed(frame: &mut Frame, app: &App, area: Rect) {
     let Some(racks) = world.racks() else { return };
     let pin = world.pin_number(&cursor.name).unwrap_or(1);
     let nodes = racks.nodes(pin);
-    let title = title_line(app, format!("pin {pin} · {}", racks.name(pin)));
+    let title = title_line(app, format!("pin {pin} · {}", racks.name(pin)), nodes.len());
     let block =
         frame_block(app, title).title_bottom(Line::styled(" ↑↓ move · d describe · esc back to the map ", t.dim()));
     let inner = block.inner(area);

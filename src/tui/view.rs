@@ -1028,10 +1028,31 @@ fn hint_bar(frame: &mut Frame, app: &App, area: Rect) {
         ("?", "help"),
         ("q", "quit"),
     ];
+    // On the heat map the arrows, enter and d are the map's: say so instead of the lane's keys.
+    let heat_keys = [
+        ("h", "lane"),
+        ("arrows", "cursor"),
+        ("enter", "zoom rack"),
+        ("d", "describe node"),
+        ("esc", "back"),
+        ("1-0", "knock rack"),
+        ("space", action),
+        ("r", "reset"),
+        ("+-", "speed"),
+        ("p", "pause"),
+        (":", "resources"),
+        ("?", "help"),
+        ("q", "quit"),
+    ];
     let mut spans = Vec::new();
     let racked = app.driver.world.racks().is_some();
-    let heat_key = racked.then_some(("h", if app.heat.open { "lane" } else { "heat map" }));
-    for (k, what) in heat_key.into_iter().chain(keys) {
+    let heat_key = racked.then_some(("h", "heat map"));
+    let all: Vec<(&str, &str)> = if app.heat.open {
+        heat_keys.to_vec()
+    } else {
+        heat_key.into_iter().chain(keys.map(|(k, what)| (k, if racked && k == "1-0" { "knock rack" } else { what }))).collect()
+    };
+    for (k, what) in all {
         spans.push(Span::styled(format!(" {k} "), t.title()));
         spans.push(Span::styled(format!("{what} "), t.dim()));
     }
