@@ -189,6 +189,13 @@ fn pinsetter_panel(frame: &mut Frame, app: &App, area: Rect) {
             format!("{} terminating", counts.terminating),
             if counts.terminating > 0 { t.bad() } else { t.dim() },
         ),
+        Span::styled(
+            cluster
+                .node_lifecycle()
+                .and_then(|n| n.regime(&cluster.timing))
+                .map_or(String::new(), |r| format!("  evictions {r}")),
+            t.bad(),
+        ),
     ]);
     let mut title = vec![Span::styled(" PINSETTER ", t.title()), Span::styled("control plane ", t.dim())];
     if let Some(following) = &app.following {
