@@ -115,7 +115,10 @@ fn the_heat_map_shows_every_node_by_state_and_h_toggles_it() {
     press(&mut app, KeyCode::Char('h'));
     assert!(!app.heat.open);
     let lane = screen(&app, 200, 50);
-    assert!(!lane.contains("heat map ·") && lane.contains(" h heat map "), "the lane again, its footer offers the map:\n{lane}");
+    assert!(
+        !lane.contains("heat map ·") && lane.contains(" h heat map "),
+        "the lane again, its footer offers the map:\n{lane}"
+    );
 }
 
 #[test]
@@ -171,4 +174,37 @@ fn the_heat_map_redraws_at_any_size() {
         let cells: usize = text.lines().filter(|l| !l.contains("Ready")).map(|l| l.matches('█').count()).sum();
         assert_eq!(cells, 60, "{w}×{h}: every node has its cell:\n{text}");
     }
+}
+
+#[test]
+fn six_racks_down_are_six_fully_disrupted_zones_and_a_strike_is_master_disruption() {
+    let mut app = zoned_app();
+    run_for(&mut app, 2_000);
+    for key in ['1', '2', '3', '4', '5', '6'] {
+        press(&mut app, KeyCode::Char(key));
+    }
+    // Step until the node lifecycle controller sees the zones down, and read its Events then,
+    // before the evictions' thousands of Events push them out of the store.
+    let regime = "zones: 6 FullDisruption, evicting 20 nodes/s each · 4 Normal";
+    for _ in 0..100 {
+        if screen(&app, 200, 50).contains(regime) {
+            break;
+        }
+        run_for(&mut app, 100);
+    }
+    let text = screen(&app, 200, 50);
+    assert!(text.contains(regime), "the panel says which regime evicts:\n{text}");
+    let events = app.driver.world.cluster().store.list::<pinsetter::cluster::objects::Event>();
+    let changed: Vec<String> = events.filter(|e| e.reason == "ZoneStateChanged").map(|e| e.message.clone()).collect();
+    assert_eq!(changed.len(), 6, "{changed:?}");
+    assert!(
+        changed.contains(&"Controller detected that zone alley-1:zone-3 is now in state FullDisruption.".to_string()),
+        "{changed:?}"
+    );
+    for key in ['7', '8', '9', '0'] {
+        press(&mut app, KeyCode::Char(key));
+    }
+    run_for(&mut app, 3_000);
+    let text = screen(&app, 200, 50);
+    assert!(text.contains("master disruption: every zone down, evictions stopped"), "{text}");
 }

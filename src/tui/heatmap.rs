@@ -102,7 +102,9 @@ impl Tallies {
         // Rack by rack, so the cursor walks a rack's nodes before the next rack's; nodes in no
         // rack (pin agents that joined later) come last.
         let racks = world.racks();
-        let racked = racks.into_iter().flat_map(|r| (1..=10u8).flat_map(move |pin| r.nodes(pin).iter().map(move |n| (n, Some(pin)))));
+        let racked = racks
+            .into_iter()
+            .flat_map(|r| (1..=10u8).flat_map(move |pin| r.nodes(pin).iter().map(move |n| (n, Some(pin)))));
         let unracked = world.pins().iter().filter(|n| racks.is_none_or(|r| r.pin_of(n).is_none())).map(|n| (n, None));
         for (name, pin) in racked.chain(unracked) {
             if let Some(pin) = pin {

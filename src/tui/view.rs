@@ -202,7 +202,12 @@ fn pinsetter_panel(frame: &mut Frame, app: &App, area: Rect) {
         title.push(Span::styled(format!(" {}{ended} {} ", following.label(), following.source), t.warn()));
     }
     let title = Line::from(title);
-    let l3 = leaders_line(app);
+    let mut l3 = leaders_line(app);
+    // The eviction regime, once a zone leaves Normal: the leaders line has the room for it.
+    if let Some(regime) = cluster.node_lifecycle().and_then(|n| n.regime(&cluster.timing)) {
+        l3.spans.push(Span::styled("evictions ", t.title()));
+        l3.spans.push(Span::styled(regime, t.bad()));
+    }
     frame.render_widget(Paragraph::new(vec![l1, l2, l3]).block(block(title, app)), area);
 }
 
@@ -1050,7 +1055,10 @@ fn hint_bar(frame: &mut Frame, app: &App, area: Rect) {
     let all: Vec<(&str, &str)> = if app.heat.open {
         heat_keys.to_vec()
     } else {
-        heat_key.into_iter().chain(keys.map(|(k, what)| (k, if racked && k == "1-0" { "knock rack" } else { what }))).collect()
+        heat_key
+            .into_iter()
+            .chain(keys.map(|(k, what)| (k, if racked && k == "1-0" { "knock rack" } else { what })))
+            .collect()
     };
     for (k, what) in all {
         spans.push(Span::styled(format!(" {k} "), t.title()));
