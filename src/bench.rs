@@ -444,26 +444,6 @@ pub fn print_table(results: &Results) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn world_entries_come_up_then_measure_steady_and_knocked_ticks() {
-        let entries = world_at_scale(20, Millis(500), Millis(2_000), |_| true);
-        let names: Vec<&str> = entries.iter().map(|e| e.measurement.name.as_str()).collect();
-        assert_eq!(names, ["startup", "world_step", "world_step_knock"]);
-        let startup = entries[0].world.as_ref().expect("world figures");
-        assert_eq!((startup.running, startup.pending), (600, 0), "{startup:?}");
-        assert!(startup.ticks > 0);
-        let steady = entries[1].world.as_ref().expect("world figures");
-        assert_eq!(steady.ticks, 50);
-        assert_eq!(entries[2].world.as_ref().expect("world figures").ticks, 200);
-        let only_startup = world_at_scale(20, Millis(500), Millis(500), |name| name == "startup");
-        assert_eq!(only_startup.len(), 1);
-    }
-}
-
 /// `stadium_first_frame`: from nothing (the built-in name) to the stadium's first frame drawn
 /// at 200×50, as `play --scenario stadium` shows it: the lane built, the World started, one
 /// drain and one draw. Pods flow in as the game runs; the first frame does not wait for them.
@@ -542,4 +522,24 @@ pub fn stadium_frames(mut app: crate::tui::App, frames: usize) -> anyhow::Result
     // Leaked, not dropped: freeing 150,000 pods object by object costs seconds.
     std::mem::forget(app);
     Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn world_entries_come_up_then_measure_steady_and_knocked_ticks() {
+        let entries = world_at_scale(20, Millis(500), Millis(2_000), |_| true);
+        let names: Vec<&str> = entries.iter().map(|e| e.measurement.name.as_str()).collect();
+        assert_eq!(names, ["startup", "world_step", "world_step_knock"]);
+        let startup = entries[0].world.as_ref().expect("world figures");
+        assert_eq!((startup.running, startup.pending), (600, 0), "{startup:?}");
+        assert!(startup.ticks > 0);
+        let steady = entries[1].world.as_ref().expect("world figures");
+        assert_eq!(steady.ticks, 50);
+        assert_eq!(entries[2].world.as_ref().expect("world figures").ticks, 200);
+        let only_startup = world_at_scale(20, Millis(500), Millis(500), |name| name == "startup");
+        assert_eq!(only_startup.len(), 1);
+    }
 }

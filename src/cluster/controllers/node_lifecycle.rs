@@ -1083,7 +1083,7 @@ mod tests {
         // zone-b's kubelets come back: Ready again, renewing.
         for i in 1..=3 {
             h.store
-                .modify::<Node>(&ObjectKey::cluster(&format!("b-{i}")), |n| {
+                .modify::<Node>(&ObjectKey::cluster(format!("b-{i}")), |n| {
                     n.status.conditions[0].status = "True".into();
                 })
                 .unwrap();
