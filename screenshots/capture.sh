@@ -49,4 +49,11 @@ sleep 6; t send-keys -t shot k
 sleep 12.4; shot leader-knocked
 t send-keys -t shot q
 t kill-server 2>/dev/null || true
+# The arena at 200×50: 1,000 nodes, racks of 100. Six racks knocked, then the heat map.
+t new-session -d -s shot -x 200 -y 50 "$bin play --scenario arena --seed 1"
+sleep 8; t send-keys -t shot 1 2 3 4 5 6
+sleep 4; t send-keys -t shot h
+sleep 3; shot arena-heatmap
+t send-keys -t shot q
+t kill-server 2>/dev/null || true
 echo "captured: $(ls screenshots/*.txt screenshots/*.png | tr '\n' ' ')"

@@ -72,7 +72,7 @@ pub struct WorldFigures {
 }
 
 /// The names `pinsetter bench [FILTER]` matches against, in the order they run.
-pub const GROUPS: [&str; 11] = [
+pub const GROUPS: [&str; 13] = [
     "greedy_batch",
     "spread_one_by_one",
     "flow_replace",
@@ -84,6 +84,8 @@ pub const GROUPS: [&str; 11] = [
     "over_capacity",
     "game_spectators",
     "pods_view",
+    "stadium_first_frame",
+    "stadium_frame",
 ];
 
 /// `nodes` pins with 30 pods each, generated as `--nodes N --pods 30N` generates them (sized
@@ -441,6 +443,86 @@ pub fn print_table(results: &Results) {
             world.as_ref().map_or("-".into(), |w| w.failed_scheduling.to_string()),
         );
     }
+}
+
+/// `stadium_first_frame`: from nothing (the built-in name) to the stadium's first frame drawn
+/// at 200×50, as `play --scenario stadium` shows it: the lane built, the World started, one
+/// drain and one draw. Pods flow in as the game runs; the first frame does not wait for them.
+pub fn stadium_first_frame() -> anyhow::Result<(Measurement, crate::tui::App)> {
+    use anyhow::Context;
+    let start = Instant::now();
+    let options = stadium_options()?;
+    let mut app = crate::tui::App::new(options, None).context("starting the stadium")?;
+    app.drain();
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(200, 50))?;
+    terminal.draw(|frame| crate::tui::view::render(frame, &app))?;
+    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    let measurement = Measurement {
+        name: "stadium_first_frame".into(),
+        nodes: app.driver.world.pins().len(),
+        pods: app.driver.world.cluster().store.len::<crate::cluster::objects::Pod>(),
+        pods_per_sec: None,
+        solve_ms: ms,
+        p99_ms: None,
+        runs: 1,
+        unplaced: None,
+    };
+    Ok((measurement, app))
+}
+
+fn stadium_options() -> anyhow::Result<crate::tui::PlayOptions> {
+    Ok(crate::tui::PlayOptions {
+        scenario: Scenario::resolve("stadium")?,
+        seed: 1,
+        timing: Preset::Arcade,
+        speed: 1.0,
+        ascii: false,
+        listen: None,
+        epoch: Default::default(),
+    })
+}
+
+/// `stadium_frame`: one tick of the World plus a full frame at 200×50 on the stadium (5,000
+/// nodes, 150,000 pods), as the play loop does it, `frames` times from the first frame on: the
+/// pods flowing in, then a rack knocked every 400 ticks and the rack reset 300 ticks later.
+/// Two entries: the lane view (rack cards), and the same with the heat map open.
+pub fn stadium_frames(mut app: crate::tui::App, frames: usize) -> anyhow::Result<Vec<Measurement>> {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(200, 50))?;
+    let mut entries = Vec::new();
+    for name in ["stadium_frame", "stadium_frame_heatmap"] {
+        if name == "stadium_frame_heatmap" {
+            app.handle_key(KeyEvent::new(KeyCode::Char('h'), KeyModifiers::NONE));
+        }
+        let mut times = Vec::with_capacity(frames);
+        for i in 0..frames {
+            if i % 400 == 50 {
+                app.driver.handle_input(Input::KnockPin((i / 400 % 10 + 1) as u8))?;
+            }
+            if i % 400 == 350 {
+                app.driver.handle_input(Input::ResetPins)?;
+            }
+            let start = Instant::now();
+            app.driver.world.step();
+            app.drain();
+            terminal.draw(|frame| crate::tui::view::render(frame, &app))?;
+            times.push(start.elapsed().as_secs_f64() * 1000.0);
+        }
+        let (median, p99) = median_and_p99(times);
+        entries.push(Measurement {
+            name: name.into(),
+            nodes: app.driver.world.pins().len(),
+            pods: app.driver.world.pod_counts().running as usize,
+            pods_per_sec: None,
+            solve_ms: median,
+            p99_ms: Some(p99),
+            runs: frames,
+            unplaced: None,
+        });
+    }
+    // Leaked, not dropped: freeing 150,000 pods object by object costs seconds.
+    std::mem::forget(app);
+    Ok(entries)
 }
 
 #[cfg(test)]

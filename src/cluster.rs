@@ -451,6 +451,11 @@ impl Cluster {
         }
     }
 
+    /// The node lifecycle controller, for its zones' disruption states (the panel, `sim --json`).
+    pub fn node_lifecycle(&self) -> Option<&controllers::node_lifecycle::NodeLifecycle> {
+        self.controllers.iter().find_map(|r| (r.controller.as_ref() as &dyn std::any::Any).downcast_ref())
+    }
+
     /// How many times each registered controller has reconciled, by name.
     pub fn controller_stats(&self) -> ControllerStats {
         ControllerStats(self.controllers.iter().map(|r| (r.controller.name(), r.reconciles)).collect())

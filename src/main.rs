@@ -52,7 +52,7 @@ A late joiner catches up from the session's start, then follows live. Keys: tab 
     Sim(SimArgs),
     /// Measure scheduler and simulation throughput.
     #[command(
-        after_help = "Entries, in the order they run: greedy_batch, spread_one_by_one, flow_replace, flow_replace_mixed,\nworld_step (the ten-pin lane, then 1,000 and 5,000 pins of 30 pods), frame, startup (empty to all Running\nat 1,000 and 5,000 pins of 30 pods), world_step_knock (1 % of the pins knocked), over_capacity (1,000\npins, 30,000 pods, most unschedulable, 60 s of game time), game_spectators (the ten-pin game's step\nwith 0 and 50 gRPC Game followers, one never reading), pods_view (the game's :pods table at 5,000 pins / 150,000\npods: opening it, then refresh + draw at 200×50 per frame, median and p99).\nWithout a FILTER, the whole-World entries at scale (startup, world_step at 1,000/5,000 pins,\nworld_step_knock, over_capacity) and game_spectators are skipped: name them to run them; the 5,000-pin ones take minutes\non a 2-core machine. --quick stops at 1,000 nodes and 10 s of game time. Examples:\n  pinsetter bench startup --quick\n  pinsetter bench flow --dump-flow-mixed /tmp/mixed.json && python3 benches/check_flow.py /tmp/mixed.json"
+        after_help = "Entries, in the order they run: greedy_batch, spread_one_by_one, flow_replace, flow_replace_mixed,\nworld_step (the ten-pin lane, then 1,000 and 5,000 pins of 30 pods), frame, startup (empty to all Running\nat 1,000 and 5,000 pins of 30 pods), world_step_knock (1 % of the pins knocked), over_capacity (1,000\npins, 30,000 pods, most unschedulable, 60 s of game time), game_spectators (the ten-pin game's step\nwith 0 and 50 gRPC Game followers, one never reading), pods_view (the game's :pods table at 5,000 pins / 150,000\npods: opening it, then refresh + draw at 200×50 per frame, median and p99), stadium_first_frame (the\nstadium from nothing to its first frame at 200×50), stadium_frame (a tick + a frame at 200×50 on the\nstadium, median and p99, lane view then heat map: run with `bench stadium`).\nWithout a FILTER, the whole-World entries at scale (startup, world_step at 1,000/5,000 pins,\nworld_step_knock, over_capacity) and game_spectators are skipped: name them to run them; the 5,000-pin ones take minutes\non a 2-core machine. --quick stops at 1,000 nodes and 10 s of game time. Examples:\n  pinsetter bench startup --quick\n  pinsetter bench flow --dump-flow-mixed /tmp/mixed.json && python3 benches/check_flow.py /tmp/mixed.json"
     )]
     Bench(BenchArgs),
     /// Run the control plane headless in real time and serve the Kubernetes API for kubectl.
@@ -285,8 +285,8 @@ struct KubeconfigArgs {
 #[derive(Args, Debug, Clone)]
 struct LaneArgs {
     /// A scenario file (multi-document YAML of Nodes and Deployments), or a built-in lane:
-    /// default, tiny, stateful (local volumes and a StatefulSet), ha (default with 3 control-plane replicas), stadium (1,000 pins), envelope (Kubernetes' limits: 5,000 nodes of
-    /// 32 cpu / 128Gi, 150,000 pods).
+    /// default, tiny, stateful (local volumes and a StatefulSet), ha (default with 3 control-plane replicas), arena (1,000 pins), stadium (Kubernetes' limits: 5,000 nodes of
+    /// 32 cpu / 128Gi, 150,000 pods, in ten zones: each pin is a rack of 500 nodes; alias envelope).
     #[arg(long, default_value = "default", allow_hyphen_values = true)]
     scenario: String,
     /// Generate a lane of N pins instead of loading a scenario (use with --pods; at most 5,000).
@@ -951,6 +951,19 @@ fn run_bench(args: BenchArgs) -> Result<()> {
         let (open, frames) = pinsetter::tui::resources::bench_pods_view(nodes, nodes * 30)?;
         results.push(open.into());
         results.push(frames.into());
+    }
+    // The stadium (5,000 nodes, 150,000 pods): its first frame, then its frames.
+    // Only a filter naming the stadium runs these (`bench frame` stays the ten-pin lane's).
+    let stadium = |name: &str| args.filter.iter().any(|f| f.contains("stadium") && name.contains(f.as_str()));
+    if stadium("stadium_first_frame") || stadium("stadium_frame") {
+        let (first, app) = bench::stadium_first_frame()?;
+        results.push(first.into());
+        if stadium("stadium_frame") {
+            let frames = if args.quick { 400 } else { 2_000 };
+            results.extend(bench::stadium_frames(app, frames)?.into_iter().map(Into::into));
+        } else {
+            std::mem::forget(app);
+        }
     }
     let results = bench::Results { results };
     if args.json {

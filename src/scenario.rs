@@ -56,13 +56,16 @@ impl LaneSize {
     }
 }
 
-/// The built-in generated lanes: `stadium` (1,000 pins of the default lane's size, about two
-/// thirds full) and `envelope` (Kubernetes' published limits: 5,000 nodes of 32 cpu / 128Gi /
-/// 110 pods, 150,000 pods in five Deployments, all of which fit).
-pub const STADIUM: LaneSize =
+/// The built-in generated lanes: `arena` (1,000 pins of the default lane's size, about two
+/// thirds full) and `stadium` (Kubernetes' published limits: 5,000 nodes of 32 cpu / 128Gi /
+/// 110 pods, 150,000 pods in five Deployments, all of which fit; its nodes stand in
+/// [`STADIUM_ZONES`] zones, one rack per pin). `envelope` is the stadium's older name.
+pub const ARENA: LaneSize =
     LaneSize { nodes: 1_000, pods: 4_500, node_cpu_milli: Some(4_000), node_memory_bytes: Some(8 << 30) };
-pub const ENVELOPE: LaneSize =
+pub const STADIUM: LaneSize =
     LaneSize { nodes: 5_000, pods: 150_000, node_cpu_milli: Some(32_000), node_memory_bytes: Some(128 << 30) };
+/// The stadium's zones, `zone-1` .. `zone-10`: one per pin, so a fallen pin is a failed zone.
+pub const STADIUM_ZONES: usize = 10;
 
 /// An input beyond the supported envelope; each message names the input, the limit and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -113,7 +116,7 @@ pub enum ScenarioError {
     #[error("{0}: no objects: a scenario needs at least one Node")]
     Empty(String),
     #[error(
-        "unknown scenario {0:?}: give a path to a YAML file, or one of: default, tiny, stateful, ha, stadium, envelope"
+        "unknown scenario {0:?}: give a path to a YAML file, or one of: default, tiny, stateful, ha, arena, stadium (alias envelope)"
     )]
     Unknown(String),
     #[error(transparent)]
@@ -152,7 +155,7 @@ pub fn parse_documents(text: &str, origin: &str) -> Result<Vec<(usize, Object)>,
 
 impl Scenario {
     /// `--scenario` takes a path, or the name of a built-in lane (`default`, `tiny`, `ha` (the
-    /// default lane with 3 control-plane replicas), `stadium`, `envelope`).
+    /// default lane with 3 control-plane replicas), `arena`, `stadium` (alias `envelope`)).
     pub fn resolve(spec: &str) -> Result<Scenario, ScenarioError> {
         let path = Path::new(spec);
         if path.exists() {
@@ -162,7 +165,8 @@ impl Scenario {
         }
         let name = spec.trim_end_matches(".yaml").rsplit('/').next().unwrap_or(spec);
         match name {
-            "stadium" => return Ok(Scenario::generate(&STADIUM)?),
+            "arena" => return Ok(Scenario::generate(&ARENA)?),
+            "stadium" | "envelope" => return Ok(Scenario::stadium()?),
             // The default lane with a highly available control plane: knock its leader.
             "ha" => {
                 let mut lane = Scenario::resolve("default")?;
@@ -170,7 +174,6 @@ impl Scenario {
                 lane.control_plane_replicas = 3;
                 return Ok(lane);
             }
-            "envelope" => return Ok(Scenario::generate(&ENVELOPE)?),
             _ => {}
         }
         // A path to a shipped lane that is not on disk (run from elsewhere) still finds it.
@@ -267,6 +270,23 @@ impl Scenario {
             return Err(EnvelopeError::NotPositive { input: "--node-memory".into() });
         }
         Ok(Scenario::build(size))
+    }
+
+    /// The stadium: [`STADIUM`] with its nodes in [`STADIUM_ZONES`] zones of equal size, in
+    /// rack order (`pin-1`.. in `zone-1`), so each pin of the game is one whole zone.
+    fn stadium() -> Result<Scenario, EnvelopeError> {
+        let mut lane = Scenario::generate(&STADIUM)?;
+        lane.origin = "builtin:stadium".into();
+        let per_zone = STADIUM.nodes.div_ceil(STADIUM_ZONES);
+        let mut index = 0;
+        for (_, object) in &mut lane.objects {
+            if let Object::Node(node) = object {
+                let zone = format!("zone-{}", index / per_zone + 1);
+                node.metadata.labels.insert("topology.kubernetes.io/zone".into(), zone);
+                index += 1;
+            }
+        }
+        Ok(lane)
     }
 
     /// A lane of `nodes` pins sized so `pods` fit at about 75 % (see [`Scenario::generate`],
@@ -461,17 +481,34 @@ mod tests {
     }
 
     #[test]
-    fn given_node_sizes_are_kept_and_the_envelope_is_a_lane() {
+    fn given_node_sizes_are_kept_and_the_stadium_is_the_envelope_in_ten_zones() {
         let size = LaneSize { node_cpu_milli: Some(3_500), node_memory_bytes: Some(6 << 30), ..LaneSize::new(4, 8) };
         let lane = Scenario::generate(&size).unwrap();
         let pin = nodes(&lane)[0];
         assert_eq!(pin.status.capacity["cpu"].as_str(), "3500m");
         assert_eq!(pin.status.capacity["memory"].as_str(), "6Gi");
-        let envelope = Scenario::resolve("envelope").unwrap();
-        assert_eq!(nodes(&envelope).len(), MAX_NODES);
-        assert_eq!(envelope.desired_pods(), MAX_PODS);
-        assert_eq!(nodes(&envelope)[0].status.capacity["cpu"].as_str(), "32");
-        assert_eq!(nodes(&envelope)[0].status.capacity["memory"].as_str(), "128Gi");
+        let stadium = Scenario::resolve("stadium").unwrap();
+        assert_eq!(nodes(&stadium).len(), MAX_NODES);
+        assert_eq!(stadium.desired_pods(), MAX_PODS);
+        assert_eq!(nodes(&stadium)[0].status.capacity["cpu"].as_str(), "32");
+        assert_eq!(nodes(&stadium)[0].status.capacity["memory"].as_str(), "128Gi");
+        let mut per_zone: BTreeMap<&str, usize> = BTreeMap::new();
+        for node in nodes(&stadium) {
+            *per_zone.entry(node.metadata.labels["topology.kubernetes.io/zone"].as_str()).or_default() += 1;
+        }
+        let want: BTreeMap<String, usize> = (1..=10).map(|z| (format!("zone-{z}"), 500)).collect();
+        assert_eq!(per_zone.into_iter().map(|(z, n)| (z.to_string(), n)).collect::<BTreeMap<_, _>>(), want);
+        let zone = |name: &str| {
+            nodes(&stadium).into_iter().find(|n| n.metadata.name == name).unwrap().metadata.labels
+                ["topology.kubernetes.io/zone"]
+                .clone()
+        };
+        assert_eq!(
+            (zone("pin-1"), zone("pin-500"), zone("pin-501"), zone("pin-5000")),
+            ("zone-1".into(), "zone-1".into(), "zone-2".into(), "zone-10".into())
+        );
+        assert_eq!(Scenario::resolve("envelope").unwrap().objects.len(), stadium.objects.len());
+        assert_eq!(nodes(&Scenario::resolve("arena").unwrap()).len(), 1_000);
     }
 
     #[test]

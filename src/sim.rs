@@ -2,6 +2,7 @@
 //! sleeping), with a script of timed actions, and report what the control plane did.
 
 use crate::clock::{Millis, parse_duration};
+use crate::cluster::controllers::node_lifecycle::ZoneStatus;
 use crate::cluster::controllers::roll::{self, RollStatus};
 use crate::cluster::events::EventRecord;
 use crate::cluster::objects::{CustomObject, Deployment, Node, Pod, Readiness};
@@ -215,6 +216,11 @@ pub struct Report {
     /// Per elected component (kube-scheduler, kube-controller-manager): its replicas, who
     /// leads at the end, how often the leader changed and the longest time without one.
     pub leader_election: Vec<LeaderReport>,
+    /// Every zone at the end as the node lifecycle controller sees it: its disruption state
+    /// (Normal, PartialDisruption, FullDisruption), nodes, NotReady nodes and eviction rate.
+    pub zones: Vec<ZoneStatus>,
+    /// Every zone fully disrupted: the controller assumes it is the one cut off and evicts nothing.
+    pub master_disruption: bool,
     /// Every Roll at the end (`--rolls`, or one a script applied) with its status: the last
     /// throw's phase, times, displaced pods and recovery.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -333,6 +339,8 @@ fn report(world: &World, scenario: &Scenario, seed: u64, timing: Preset, until: 
         digest: world.digest(),
         faults: world.faults().iter().map(ToString::to_string).collect(),
         leader_election: leader_reports(world),
+        zones: world.cluster().node_lifecycle().map(|n| n.zones(&world.cluster().timing)).unwrap_or_default(),
+        master_disruption: world.cluster().node_lifecycle().is_some_and(|n| n.master_disruption()),
         rolls: roll_reports(world),
         wall_ms: wall.as_millis() as u64,
         peak_rss_bytes: peak_rss_bytes(),

@@ -3,6 +3,7 @@
 //! [`crate::driver::Driver`].
 
 pub mod following;
+pub mod heatmap;
 pub mod high_scores;
 pub mod resources;
 pub mod theme;
@@ -99,6 +100,8 @@ pub struct App {
     /// Set when the cluster is remote (`play --kubeconfig`): the screen renders its mirror and
     /// the local World's knocks go to it.
     pub remote: Option<crate::remote::cluster_view::RemoteView>,
+    /// The heat map of every node (racked lanes, `h`).
+    pub heat: heatmap::HeatMap,
 }
 
 const FLASH: Millis = Millis(1_500);
@@ -140,6 +143,7 @@ impl App {
             following: None,
             views: resources::Views::default(),
             remote: None,
+            heat: heatmap::HeatMap::default(),
         };
         app.index_deployments();
         app.drain();
@@ -243,6 +247,7 @@ impl App {
             self.index_deployments();
         }
         resources::refresh(self);
+        heatmap::refresh(self);
     }
 
     fn bowler_name(&self, bowler: u8) -> String {
@@ -330,7 +335,7 @@ impl App {
             }
             return;
         }
-        if resources::handle_key(self, key) {
+        if resources::handle_key(self, key) || (self.overlay == Overlay::None && heatmap::handle_key(self, key)) {
             return;
         }
         if self.overlay != Overlay::None {
@@ -364,14 +369,15 @@ impl App {
             }
             KeyCode::Char(c @ '0'..='9') => {
                 let pin = if c == '0' { 10 } else { c as u8 - b'0' };
-                if let Some(node) = self.driver.world.pins().get(usize::from(pin) - 1).cloned() {
-                    self.input(Input::Knock(node));
+                if !self.driver.world.pin_nodes(pin).is_empty() {
+                    // The World knows what a pin stands for: one node, or a whole rack.
+                    self.input(Input::KnockPin(pin));
                     self.flash_pins.insert(pin, self.driver.world.now() + FLASH);
                 }
             }
-            KeyCode::Char('u') => match self.selected_node() {
-                Some(node) => self.input(Input::Restore(node)),
-                None => self.say("select a pin first (tab)"),
+            KeyCode::Char('u') => match self.selection {
+                Selection::Pin(pin) => self.input(Input::StandPin(pin)),
+                Selection::Pod(_) => self.say("select a pin first (tab)"),
             },
             KeyCode::Char('r') => self.input(Input::ResetPins),
             KeyCode::Char('k') => self.input(Input::KnockLeader(None)),

@@ -25,6 +25,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+pub mod racks;
+pub use racks::Racks;
+
 /// Everything the outside world can ask of the World. Serializable, so a session's inputs can
 /// be logged and replayed ([`crate::driver::InputLog`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -77,6 +80,11 @@ pub enum Input {
         id: RequestId,
         request: Request,
     },
+    /// Pin `n` (1..=10) falls as a chaos key knocks it: its node, or on a racked lane every
+    /// node of its rack ([`World::pin_nodes`]).
+    KnockPin(u8),
+    /// Pin `n` stands again and every node it stands for comes back.
+    StandPin(u8),
 }
 
 /// Tells a [`Reply`] to its [`Input::Request`].
@@ -210,6 +218,8 @@ pub enum WorldError {
     Cluster(#[from] ClusterError),
     #[error("no pin is node {0:?}")]
     UnknownNode(String),
+    #[error("no pin {0}: pins are 1 to 10, and this lane has fewer nodes")]
+    UnknownPin(u8),
     #[error(transparent)]
     Agent(#[from] AgentError),
     #[error(transparent)]
@@ -301,6 +311,8 @@ pub struct World {
     alley: Alley,
     /// Node name for each rack slot (pin 1 = index 0); pins beyond ten are nodes without a pin.
     pins: Vec<String>,
+    /// On a lane of more than ten nodes, the nodes each pin stands for.
+    racks: Option<Racks>,
     outputs: VecDeque<Output>,
     /// Answers to [`Input::Request`]s, kept apart from the outputs: those may be dropped when
     /// undrained, an answer must not be.
@@ -359,12 +371,17 @@ impl World {
             })?;
         }
         pins.sort_by(|a, b| rack_order_key(a).cmp(&rack_order_key(b)));
+        let racks = Racks::new(&pins, |name| {
+            let node = cluster.store.get::<Node>(&ObjectKey::cluster(name))?;
+            node.metadata.labels.get(racks::ZONE_LABEL).map(String::as_str)
+        });
         let mut world = World {
             now: Millis::ZERO,
             seed,
             cluster,
             alley: Alley::new(crate::rng::stream(seed, "alley")),
             pins,
+            racks,
             outputs: VecDeque::new(),
             replies: VecDeque::new(),
             log: VecDeque::new(),
@@ -461,10 +478,22 @@ impl World {
                 self.check_node(&node)?;
                 if !self.cluster.is_knocked(&node) {
                     self.knock(&node);
-                    if let Some(pin) = self.pin_number(&node) {
-                        self.alley.knock_pin(pin);
-                    }
+                    self.topple_if_all_down(&node);
                 }
+            }
+            Input::KnockPin(pin) => {
+                if self.pin_nodes(pin).is_empty() {
+                    return Err(WorldError::UnknownPin(pin));
+                }
+                self.knock_pin(pin);
+            }
+            Input::StandPin(pin) => {
+                if self.pin_nodes(pin).is_empty() {
+                    return Err(WorldError::UnknownPin(pin));
+                }
+                self.alley.stand_pin(pin);
+                let nodes = self.pin_nodes(pin).to_vec();
+                self.restore(&nodes);
             }
             Input::Restore(node) => {
                 self.check_node(&node)?;
@@ -690,9 +719,46 @@ impl World {
         if self.pins.iter().any(|p| p == node) { Ok(()) } else { Err(WorldError::UnknownNode(node.into())) }
     }
 
-    /// Pin number (1..=10) of a node in the rack, if it has one.
+    /// Pin number (1..=10) of a node in the rack, if it has one (on a racked lane, its rack's).
     pub fn pin_number(&self, node: &str) -> Option<u8> {
-        self.pins.iter().take(10).position(|p| p == node).map(|i| i as u8 + 1)
+        match &self.racks {
+            Some(racks) => racks.pin_of(node),
+            None => self.pins.iter().take(10).position(|p| p == node).map(|i| i as u8 + 1),
+        }
+    }
+
+    /// The racks, on a lane of more than ten nodes (each pin then stands for many nodes).
+    pub fn racks(&self) -> Option<&Racks> {
+        self.racks.as_ref()
+    }
+
+    /// The nodes pin `pin` (1..=10) stands for: its rack's, or its one node; empty if none.
+    pub fn pin_nodes(&self, pin: u8) -> &[String] {
+        match &self.racks {
+            Some(racks) => racks.nodes(pin),
+            None => match usize::from(pin).checked_sub(1).filter(|&i| i < 10).and_then(|i| self.pins.get(i)) {
+                Some(node) => std::slice::from_ref(node),
+                None => &[],
+            },
+        }
+    }
+
+    /// Knocks what `pin` stands for; the alley's pin falls once all of it is down.
+    fn knock_pin(&mut self, pin: u8) {
+        let nodes: Vec<String> = self.pin_nodes(pin).iter().filter(|n| !self.cluster.is_knocked(n)).cloned().collect();
+        for node in &nodes {
+            self.knock(node);
+        }
+        self.alley.knock_pin(pin);
+    }
+
+    /// After `node` fell: its pin falls too once every node it stands for is down.
+    fn topple_if_all_down(&mut self, node: &str) {
+        if let Some(pin) = self.pin_number(node)
+            && self.pin_nodes(pin).iter().all(|n| self.cluster.is_knocked(n))
+        {
+            self.alley.knock_pin(pin);
+        }
     }
 
     fn knock(&mut self, node: &str) {
@@ -751,10 +817,10 @@ impl World {
         while let Some(event) = self.alley.poll_event() {
             match event {
                 AlleyEvent::PinDown(pin) => {
-                    if let Some(node) = self.pins.get(usize::from(pin).saturating_sub(1)).cloned()
-                        && !self.cluster.is_knocked(&node)
-                    {
-                        self.knock(&node);
+                    let nodes: Vec<String> =
+                        self.pin_nodes(pin).iter().filter(|n| !self.cluster.is_knocked(n)).cloned().collect();
+                    for node in &nodes {
+                        self.knock(node);
                     }
                 }
                 AlleyEvent::RackReset => self.rack_lowered_at = Some(self.now + PINSETTER_CYCLE),
@@ -770,7 +836,7 @@ impl World {
                 .pins()
                 .iter()
                 .filter(|p| p.standing)
-                .filter_map(|p| self.pins.get(usize::from(p.number) - 1).cloned())
+                .flat_map(|p| self.pin_nodes(p.number).iter().cloned())
                 .collect();
             self.restore(&standing);
         }
@@ -830,9 +896,7 @@ impl World {
                 return;
             }
             self.knock(&node);
-            if let Some(pin) = self.pin_number(&node) {
-                self.alley.knock_pin(pin);
-            }
+            self.topple_if_all_down(&node);
             "knocked"
         } else {
             if !self.cluster.is_knocked(&node) {

@@ -1,9 +1,10 @@
 //! The API server's handlers, driven with axum's `oneshot` (no socket): every route kubectl
 //! uses and every error path, answered as Kubernetes answers them.
 
-use axum::Router;
+mod common;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use common::lane::{Lane, lane, lane_with};
 use http_body_util::BodyExt;
 use pinsetter::api;
 use pinsetter::cluster::timing::Preset;
@@ -16,43 +17,6 @@ use std::time::Duration;
 use tower::ServiceExt;
 
 const TABLE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
-
-/// A World owned by a thread that drains the inbox and steps time, as `serve` does.
-struct Lane {
-    router: Router,
-    stop: Arc<AtomicBool>,
-}
-
-impl Drop for Lane {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-fn lane() -> Lane {
-    lane_with(|_| {})
-}
-
-fn lane_with(setup: impl FnOnce(&mut World) + Send + 'static) -> Lane {
-    let (handle, inbox) = api::inbox();
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    std::thread::spawn(move || {
-        let mut world = World::new(1, Preset::Arcade, &Scenario::resolve("default").unwrap()).unwrap();
-        setup(&mut world);
-        // Let the lane come up (pods Running) before serving.
-        for _ in 0..200 {
-            world.step();
-        }
-        while !flag.load(Ordering::Relaxed) {
-            inbox.drain(&mut world);
-            world.step();
-            while world.poll_output().is_some() {}
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    });
-    Lane { router: api::router(handle, "127.0.0.1:0".parse().unwrap()), stop }
-}
 
 async fn send(lane: &Lane, method: &str, uri: &str, content_type: &str, body: impl Into<Body>) -> (StatusCode, Value) {
     let request = Request::builder()

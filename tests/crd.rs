@@ -2,49 +2,16 @@
 //! definitions validated and established as apiextensions-apiserver does, and the custom
 //! resources they define served like any kind.
 
-use axum::Router;
+mod common;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use common::lane::{Lane, lane};
 use http_body_util::BodyExt;
-use pinsetter::api;
-use pinsetter::cluster::timing::Preset;
-use pinsetter::scenario::Scenario;
-use pinsetter::world::World;
 use serde_json::{Value, json};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tower::ServiceExt;
 
 const CRDS: &str = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
-
-/// A World owned by a thread that drains the inbox and steps time, as `serve` does.
-struct Lane {
-    router: Router,
-    stop: Arc<AtomicBool>,
-}
-
-impl Drop for Lane {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-fn lane() -> Lane {
-    let (handle, inbox) = api::inbox();
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    std::thread::spawn(move || {
-        let mut world = World::new(1, Preset::Arcade, &Scenario::resolve("default").unwrap()).unwrap();
-        while !flag.load(Ordering::Relaxed) {
-            inbox.drain(&mut world);
-            world.step();
-            while world.poll_output().is_some() {}
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    });
-    Lane { router: api::router(handle, "127.0.0.1:0".parse().unwrap()), stop }
-}
 
 async fn send(lane: &Lane, method: &str, uri: &str, content_type: &str, body: impl Into<Body>) -> (StatusCode, Value) {
     let request =

@@ -108,8 +108,10 @@ fn running(pod: &Pod) -> bool {
     pod.metadata.deletion_timestamp.is_none() && pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
 }
 
+/// The pods fake pins run: the scenario's Deployments' replicas (its StatefulSet and local
+/// volumes stay on the simulated lane: fake pins have no disks).
 fn desired(scenario: &Scenario) -> usize {
-    usize::try_from(scenario.desired_pods()).unwrap()
+    usize::try_from(scenario.deployment_replicas().values().sum::<u64>()).unwrap()
 }
 
 #[test]

@@ -277,7 +277,7 @@ spec:
 fn an_unknown_scenario_names_the_builtin_lanes() {
     let err = sim_fails(&["--scenario", "nope", "--until", "1s"]);
     assert!(err.contains("nope"), "{err}");
-    for lane in ["default", "tiny", "stadium"] {
+    for lane in ["default", "tiny", "arena", "stadium"] {
         assert!(err.contains(lane), "the message should offer {lane}: {err}");
     }
 }

@@ -1,49 +1,15 @@
 //! Fields Pinsetter does not model are kept: an object POSTed with them comes back from GET with
 //! every field it was sent, unchanged (the server may add fields, never drop or rewrite one).
 
-use axum::Router;
+mod common;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use common::lane::{Lane, lane};
 use http_body_util::BodyExt;
 use k8s_openapi::api::apps::v1 as apps;
 use k8s_openapi::api::core::v1 as core;
-use pinsetter::api;
-use pinsetter::cluster::timing::Preset;
-use pinsetter::scenario::Scenario;
-use pinsetter::world::World;
 use serde_json::{Value, json};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 use tower::ServiceExt;
-
-/// A World owned by a thread that drains the inbox and steps time, as `serve` does.
-struct Lane {
-    router: Router,
-    stop: Arc<AtomicBool>,
-}
-
-impl Drop for Lane {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-fn lane() -> Lane {
-    let (handle, inbox) = api::inbox();
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    std::thread::spawn(move || {
-        let mut world = World::new(1, Preset::Arcade, &Scenario::resolve("default").unwrap()).unwrap();
-        while !flag.load(Ordering::Relaxed) {
-            inbox.drain(&mut world);
-            world.step();
-            while world.poll_output().is_some() {}
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    });
-    Lane { router: api::router(handle, "127.0.0.1:0".parse().unwrap()), stop }
-}
 
 async fn send(lane: &Lane, method: &str, uri: &str, body: &Value) -> (StatusCode, Value) {
     let request = Request::builder()

@@ -139,7 +139,8 @@ impl ControllerError {
 
 /// A controller, as kube-runtime's `Controller` is assembled: what it watches, which keys a
 /// change triggers, how to reconcile a key and what to do when that fails.
-pub trait Controller: std::fmt::Debug + Send + Sync {
+/// `Any` so the cluster can hand out one controller's own state (the node lifecycle's zones).
+pub trait Controller: std::any::Any + std::fmt::Debug + Send + Sync {
     /// The name its stats are kept under (`replicaset`, `node_lifecycle`).
     fn name(&self) -> &'static str;
 

@@ -1,8 +1,10 @@
 //! Timing presets: how fast the control plane notices and reacts.
 //!
 //! `kubernetes` is upstream's defaults (kubelet lease renewal 10 s, node-monitor-grace-period
-//! 50 s, default toleration 300 s for not-ready/unreachable, node-eviction-rate 0.1/s), so the
-//! real six-minute timeline plays out. `arcade` compresses it so recovery is visible in ~2 s.
+//! 50 s, default toleration 300 s for not-ready/unreachable, node-eviction-rate 0.1/s,
+//! secondary-node-eviction-rate 0.01/s), so the real six-minute timeline plays out. `arcade`
+//! compresses it so recovery is visible in ~2 s: both eviction rates are scaled by 200, so a
+//! partially disrupted zone still evicts ten times slower than a healthy one, within seconds.
 //! Leader election keeps client-go's defaults in `kubernetes` (leaseDuration 15 s, renewDeadline
 //! 10 s, retryPeriod 2 s) and is scaled by 1/20 in `arcade`, as the kubelet's lease renewal is.
 
@@ -28,8 +30,17 @@ pub struct Timing {
     /// tolerationSeconds the DefaultTolerationSeconds admission plugin gives every pod for the
     /// not-ready and unreachable NoExecute taints (upstream: 300).
     pub toleration_seconds: i64,
-    /// node-eviction-rate: nodes per second that get NoExecute taints (upstream: 0.1).
+    /// node-eviction-rate: nodes per second that get NoExecute taints, per zone (upstream: 0.1).
     pub eviction_rate_per_sec: f64,
+    /// secondary-node-eviction-rate: the same in a partially disrupted zone of a large cluster
+    /// (upstream: 0.01).
+    pub secondary_eviction_rate_per_sec: f64,
+    /// unhealthy-zone-threshold: the share of NotReady nodes (at least 3) that makes a zone
+    /// PartialDisruption (upstream: 0.55). Not a timing, but the regime it picks is.
+    pub unhealthy_zone_threshold: f64,
+    /// large-cluster-size-threshold: a partially disrupted zone of more nodes than this keeps
+    /// evicting at the secondary rate; a smaller one stops (upstream: 50).
+    pub large_cluster_size_threshold: usize,
     /// From binding to Running (image present, container started).
     pub startup: Millis,
     /// From deletion to the kubelet confirming its containers stopped.
@@ -63,6 +74,10 @@ impl Timing {
                 monitor_period: Millis(100),
                 toleration_seconds: 0,
                 eviction_rate_per_sec: 20.0,
+                // Scaled by 200, as node-eviction-rate is: still a tenth of it.
+                secondary_eviction_rate_per_sec: 2.0,
+                unhealthy_zone_threshold: 0.55,
+                large_cluster_size_threshold: 50,
                 startup: Millis(400),
                 termination: Millis(300),
                 // Scaled by 1/20, as the kubelet's lease renewal is.
@@ -81,6 +96,9 @@ impl Timing {
                 monitor_period: Millis(5_000),
                 toleration_seconds: 300,
                 eviction_rate_per_sec: 0.1,
+                secondary_eviction_rate_per_sec: 0.01,
+                unhealthy_zone_threshold: 0.55,
+                large_cluster_size_threshold: 50,
                 startup: Millis(2_000),
                 termination: Millis(1_000),
                 pod_initial_backoff: Millis(1_000),
@@ -100,8 +118,19 @@ impl Timing {
         }
     }
 
-    /// Minimum gap between two nodes' NoExecute tainting (the eviction rate limiter).
+    /// Minimum gap between two nodes' NoExecute tainting in a healthy zone (the eviction rate
+    /// limiter).
     pub fn eviction_interval(&self) -> Millis {
-        Millis::from_secs_f64(1.0 / self.eviction_rate_per_sec.max(0.001))
+        interval(self.eviction_rate_per_sec)
     }
+
+    /// The same in a partially disrupted zone of a large cluster.
+    pub fn secondary_eviction_interval(&self) -> Millis {
+        interval(self.secondary_eviction_rate_per_sec)
+    }
+}
+
+/// The gap a token bucket of burst 1 at `per_sec` keeps between two accepts.
+fn interval(per_sec: f64) -> Millis {
+    Millis::from_secs_f64(1.0 / per_sec.max(0.001))
 }

@@ -63,13 +63,19 @@ fn draw(frame: &mut Frame, app: &App) {
     let side_width = (area.width / 3).clamp(38, 60);
     let [alley, side] = Layout::horizontal([Constraint::Min(50), Constraint::Length(side_width)]).areas(middle);
     pinsetter_panel(frame, app, top);
+    let heat_map = app.heat.open && app.driver.world.racks().is_some();
     if app.views.table.is_some() {
         super::resources::draw(frame, app, middle);
+    } else if heat_map {
+        // The map takes the scorecard's rows too: 5,000 cells need them.
+        super::heatmap::draw(frame, app, middle.union(score));
     } else {
         alley_view(frame, app, alley);
         side_panel(frame, app, side);
     }
-    scorecard(frame, app, score);
+    if !heat_map || app.views.table.is_some() {
+        scorecard(frame, app, score);
+    }
     if !super::resources::draw_bar(frame, app, hints) {
         hint_bar(frame, app, hints);
     }
@@ -227,7 +233,12 @@ fn pinsetter_panel(frame: &mut Frame, app: &App, area: Rect) {
         title.push(Span::styled(format!(" {}{ended} {} ", following.label(), following.source), t.warn()));
     }
     let title = Line::from(title);
-    let l3 = leaders_line(app);
+    let mut l3 = leaders_line(app);
+    // The eviction regime, once a zone leaves Normal: the leaders line has the room for it.
+    if let Some(regime) = cluster.node_lifecycle().and_then(|n| n.regime(&cluster.timing)) {
+        l3.spans.push(Span::styled("evictions ", t.title()));
+        l3.spans.push(Span::styled(regime, t.bad()));
+    }
     frame.render_widget(Paragraph::new(vec![l1, l2, l3]).block(block(title, app)), area);
 }
 
@@ -337,6 +348,10 @@ fn bar(app: &App, used: i64, total: i64, width: usize) -> (String, f64) {
 fn pin_card(frame: &mut Frame, app: &App, pin: u8, rect: Rect) {
     let t = &app.theme;
     let world = &app.driver.world;
+    if let Some(racks) = world.racks() {
+        rack_card(frame, app, racks, pin, rect);
+        return;
+    }
     let Some(name) = world.pins().get(usize::from(pin) - 1) else { return };
     let cluster = world.cluster();
     let Some(node) = cluster_store(app).get::<Node>(&ObjectKey::cluster(name)) else { return };
@@ -436,6 +451,91 @@ fn pin_card(frame: &mut Frame, app: &App, pin: u8, rect: Rect) {
     frame.render_widget(Paragraph::new(lines).block(card), rect);
 }
 
+/// Pods as a card has room for: `14.2k` past four digits.
+fn short_count(n: u32) -> String {
+    if n < 10_000 { n.to_string() } else { format!("{:.1}k", f64::from(n) / 1000.0) }
+}
+
+/// A pin of a racked lane: its rack's nodes as a state bar (`█` Ready, `▓` NotReady, `▒`
+/// cordoned, `×` down, in proportion), cpu and memory requested, and its pods by state, all
+/// from the heat map's incremental tallies (no walk over the rack's pods).
+fn rack_card(frame: &mut Frame, app: &App, racks: &crate::world::Racks, pin: u8, rect: Rect) {
+    use super::heatmap::CellState;
+    let t = &app.theme;
+    let world = &app.driver.world;
+    let tallies = &app.heat.tallies;
+    let nodes = racks.nodes(pin);
+    let mut states = [0usize; 4];
+    let (mut cpu_total, mut mem_total) = (0i64, 0i64);
+    for cell in tallies.rack_cells(pin) {
+        states[CellState::of(world, cell) as usize] += 1;
+        cpu_total += cell.cpu_milli;
+        mem_total += cell.memory_milli;
+    }
+    let pods = tallies.racks.get(usize::from(pin) - 1).copied().unwrap_or_default();
+    let down = world.alley().pins().iter().any(|p| p.number == pin && !p.standing);
+    let selected = app.selection == Selection::Pin(pin);
+    let hit = app.flash_pins.get(&pin).is_some_and(|until| *until > world.now());
+    let inner_w = rect.width.saturating_sub(2) as usize;
+    let count = format!(" {}/{}", states[CellState::Ready as usize], nodes.len());
+    let bar_w = inner_w.saturating_sub(count.len()).max(1);
+    let mut bar_spans = Vec::new();
+    let mut drawn = 0;
+    let order = [CellState::Ready, CellState::Cordoned, CellState::NotReady, CellState::Down];
+    for (k, state) in order.iter().enumerate() {
+        let n = states[*state as usize];
+        // Each state with any node gets at least one cell; the last takes what is left.
+        let mut w = if n == 0 { 0 } else { (n * bar_w).div_ceil(nodes.len().max(1)).max(1) };
+        if k == order.len() - 1 || drawn + w > bar_w {
+            w = if n == 0 { 0 } else { bar_w.saturating_sub(drawn) };
+        }
+        let style = match state {
+            CellState::Ready => t.good(),
+            CellState::Cordoned | CellState::NotReady => t.warn(),
+            CellState::Down => t.bad(),
+        };
+        bar_spans.push(Span::styled(state.glyph(t.unicode).repeat(w), style));
+        drawn += w;
+    }
+    bar_spans.push(Span::raw(count));
+    let mut lines = vec![Line::from(bar_spans)];
+    let meter_w = inner_w.saturating_sub(9).clamp(3, 12);
+    let bar_style = if down { t.dim() } else { Style::new() };
+    for (label, used, total) in [("cpu ", pods.cpu_milli, cpu_total), ("mem ", pods.memory_milli, mem_total)] {
+        if rect.height as usize >= 4 + lines.len() {
+            let (meter, share) = bar(app, used, total, meter_w);
+            lines.push(Line::from(vec![
+                Span::styled(label, t.dim()),
+                Span::styled(meter, bar_style),
+                Span::raw(format!("{:>4.0}%", share * 100.0)),
+            ]));
+        }
+    }
+    let mut pod_spans = vec![Span::styled(format!("{} run", short_count(pods.running)), t.good())];
+    if pods.starting > 0 {
+        pod_spans.push(Span::styled(format!(" {} new", short_count(pods.starting)), t.warn()));
+    }
+    if pods.terminating > 0 {
+        pod_spans.push(Span::styled(format!(" {} term", short_count(pods.terminating)), t.bad()));
+    }
+    lines.push(Line::from(pod_spans));
+    let border = if hit {
+        t.flash()
+    } else if selected {
+        t.title()
+    } else if down {
+        t.bad()
+    } else {
+        t.dim()
+    };
+    let title = Line::from(Span::styled(
+        format!(" {pin} {} ", racks.name(pin)),
+        if selected { t.title().add_modifier(Modifier::REVERSED) } else { t.title() },
+    ));
+    let card = bordered(app, !down).border_style(border).title(title);
+    frame.render_widget(Paragraph::new(lines).block(card), rect);
+}
+
 fn lane(frame: &mut Frame, app: &App, g: &Geometry, area: Rect) {
     let t = &app.theme;
     let rows = g.lane_bottom.saturating_sub(g.lane_top);
@@ -526,7 +626,8 @@ fn is_external(node: &Node) -> bool {
 
 fn side_panel(frame: &mut Frame, app: &App, area: Rect) {
     // Pins beyond the ten-pin rack (agents joining a full lane) stand in a side rack.
-    let extra = app.driver.world.pins().len().saturating_sub(10);
+    // On a racked lane every node is in a rack (the heat map shows them all).
+    let extra = if app.driver.world.racks().is_some() { 0 } else { app.driver.world.pins().len().saturating_sub(10) };
     let area = if extra > 0 {
         let height = (extra as u16 + 2).min(area.height / 3);
         let [rack, rest] = Layout::vertical([Constraint::Length(height), Constraint::Min(10)]).areas(area);
@@ -960,8 +1061,34 @@ fn hint_bar(frame: &mut Frame, app: &App, area: Rect) {
         ("?", "help"),
         ("q", "quit"),
     ];
+    // On the heat map the arrows, enter and d are the map's: say so instead of the lane's keys.
+    let heat_keys = [
+        ("h", "lane"),
+        ("arrows", "cursor"),
+        ("enter", "zoom rack"),
+        ("d", "describe node"),
+        ("esc", "back"),
+        ("1-0", "knock rack"),
+        ("space", action),
+        ("r", "reset"),
+        ("+-", "speed"),
+        ("p", "pause"),
+        (":", "resources"),
+        ("?", "help"),
+        ("q", "quit"),
+    ];
     let mut spans = Vec::new();
-    for (k, what) in keys {
+    let racked = app.driver.world.racks().is_some();
+    let heat_key = racked.then_some(("h", "heat map"));
+    let all: Vec<(&str, &str)> = if app.heat.open {
+        heat_keys.to_vec()
+    } else {
+        heat_key
+            .into_iter()
+            .chain(keys.map(|(k, what)| (k, if racked && k == "1-0" { "knock rack" } else { what })))
+            .collect()
+    };
+    for (k, what) in all {
         spans.push(Span::styled(format!(" {k} "), t.title()));
         spans.push(Span::styled(format!("{what} "), t.dim()));
     }
@@ -1074,12 +1201,13 @@ fn help(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let policies: Vec<&str> = crate::cluster::scheduler::POLICIES.iter().map(|e| e.name).collect();
     let policies = format!("scheduler policy: {}", policies.join(" → "));
-    let rows: [(&str, &str); 25] = [
+    let rows: [(&str, &str); 26] = [
         ("←  →", "move the ball's start position one board"),
         ("↑  ↓", "aim: angle the launch right / left"),
         ("[  ]", "hook: curve left / right on the dry back end"),
         ("space", "start the power meter, press again to release"),
-        ("1 … 9, 0", "knock pin 1 … 10 over (its node stops heartbeating)"),
+        ("1 … 9, 0", "knock pin 1 … 10 over (its node stops heartbeating; past ten nodes, its whole rack)"),
+        ("h", "heat map of every node (past ten nodes): arrows cursor · enter zoom a rack · d describe · esc"),
         ("u", "restore the selected pin (its kubelet comes back)"),
         ("k  K", "knock the pinsetter: its leading scheduler and controller manager crash / K restarts them"),
         ("r", "reset the rack: every pin stands, every node rejoins"),

@@ -1,6 +1,8 @@
 //! Helpers shared by the tests that run the real binary.
 
 #[allow(dead_code)]
+pub mod lane;
+#[allow(dead_code)]
 pub mod tui;
 
 use std::io::{BufRead, BufReader};

@@ -3,21 +3,47 @@
 //! Every monitor period it checks each node's Lease. Silence longer than the grace period makes
 //! the node's Ready condition `Unknown` ("Kubelet stopped posting node status."), records
 //! `NodeNotReady`, marks its pods not ready, and taints it `node.kubernetes.io/unreachable`:
-//! NoSchedule at once (so the scheduler stops placing pods there) and NoExecute through the
-//! eviction rate limiter (so the taint-eviction controller starts evicting). When the kubelet
-//! reports Ready again, the taints go.
+//! NoSchedule at once (so the scheduler stops placing pods there) and NoExecute through its
+//! zone's eviction rate limiter (so the taint-eviction controller starts evicting). When the
+//! kubelet reports Ready again, the taints go.
+//!
+//! Zones are upstream's (`handleDisruption`): nodes labelled with a zone are grouped by region
+//! and zone, each zone is `Normal`, `PartialDisruption` (at least 3 and
+//! `unhealthy_zone_threshold` of its nodes NotReady) or `FullDisruption` (all NotReady), and
+//! each has its own limiter: the primary rate when Normal or FullDisruption, the secondary rate
+//! in a partially disrupted zone of a large cluster and none in a small one. When every zone is
+//! fully disrupted the controller assumes it is the one cut off ("master disruption mode"): it
+//! removes every zoned node's NoExecute condition taint and stops all evictions until some node
+//! is Ready again, then gives every zoned node a fresh grace period.
+//!
+//! Nodes without a zone label (the ten-pin lanes) are a product decision away from upstream,
+//! which would put them all in one "" zone: they keep the game's one shared limiter at the
+//! primary rate and no disruption states, so knocking six of ten pins still evicts as before.
 
 use crate::clock::Millis;
 use crate::cluster::Context;
 use crate::cluster::controllers::{Action, Controller, ControllerError, Key, default_error_policy, earliest, settle};
+use crate::cluster::leader_election::Component;
 use crate::cluster::objects::pod::PodCondition;
-use crate::cluster::objects::{Kind, Node, Object, Pod, Readiness, Taint};
+use crate::cluster::objects::{Kind, Lease, Node, Object, ObjectMeta, Pod, Readiness, Taint};
 use crate::cluster::scheduler::rack_order_key;
 use crate::cluster::store::{Change, ChangeType, ObjectKey, Store};
+use crate::cluster::timing::Timing;
+use serde::Serialize;
 use std::collections::BTreeMap;
 
 pub const LEASE_NAMESPACE: &str = "kube-node-lease";
 const COMPONENT: &str = "node-controller";
+
+/// The labels a node's zone is read from, newest first (upstream's `GetZoneKey` prefers the
+/// deprecated beta labels when both are set, as old nodes carry them).
+const ZONE_LABELS: [&str; 2] = ["failure-domain.beta.kubernetes.io/zone", "topology.kubernetes.io/zone"];
+const REGION_LABELS: [&str; 2] = ["failure-domain.beta.kubernetes.io/region", "topology.kubernetes.io/region"];
+/// A node with this label is left out of the zone's disruption count (upstream's
+/// `isNodeExcludedFromDisruptionChecks`).
+const EXCLUDE_DISRUPTION_LABEL: &str = "node.kubernetes.io/exclude-disruption";
+/// Fewer NotReady nodes than this never make a zone PartialDisruption (upstream's `> 2`).
+const PARTIAL_DISRUPTION_MIN_NOT_READY: usize = 3;
 
 /// A node's place in the monitor's pass: rack order (`pin-2` before `pin-10`), then the name.
 type RackKey = (String, u64, String);
@@ -27,37 +53,226 @@ fn rack_key(name: &str) -> RackKey {
     (prefix.to_string(), number, name.to_string())
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct NodeLifecycle {
-    /// Every node with upstream's `probeTimestamp`: when its Lease was last seen renewed (or the
-    /// node first seen). Kept from the change stream, so a monitor pass neither sorts names nor
-    /// parses timestamps.
-    probes: BTreeMap<RackKey, Millis>,
-    limiter: EvictionLimiter,
+/// Index of a zone in [`NodeLifecycle::zones`]; stable for the controller's life.
+type ZoneId = usize;
+
+/// Upstream's `ZoneState`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum ZoneState {
+    /// A zone seen for the first time; it takes its real state at the end of the pass.
+    Initial,
+    Normal,
+    PartialDisruption,
+    FullDisruption,
 }
 
-/// The eviction rate limiter: when it last let a node be NoExecute-tainted.
+impl ZoneState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ZoneState::Initial => "Initial",
+            ZoneState::Normal => "Normal",
+            ZoneState::PartialDisruption => "PartialDisruption",
+            ZoneState::FullDisruption => "FullDisruption",
+        }
+    }
+
+    /// Upstream's `ComputeZoneState` on the counts of one zone.
+    pub fn compute(ready: usize, not_ready: usize, unhealthy_zone_threshold: f64) -> ZoneState {
+        let total = ready + not_ready;
+        if ready == 0 && not_ready > 0 {
+            ZoneState::FullDisruption
+        } else if not_ready >= PARTIAL_DISRUPTION_MIN_NOT_READY
+            && not_ready as f64 / total as f64 >= unhealthy_zone_threshold
+        {
+            ZoneState::PartialDisruption
+        } else {
+            ZoneState::Normal
+        }
+    }
+}
+
+impl std::fmt::Display for ZoneState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which rate a zone's limiter runs at. Kept as a choice rather than a number so a change of
+/// timing preset applies at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EvictionRate {
+    /// `node-eviction-rate` (`HealthyQPSFunc`).
+    Primary,
+    /// `secondary-node-eviction-rate` (`ReducedQPSFunc` in a large cluster).
+    Secondary,
+    /// No evictions (`ReducedQPSFunc` in a small cluster; master disruption mode).
+    Stopped,
+}
+
+impl EvictionRate {
+    /// Upstream's `setLimiterInZone`: the rate for a zone of `size` nodes in `state`.
+    pub fn for_zone(state: ZoneState, size: usize, timing: &Timing) -> EvictionRate {
+        match state {
+            ZoneState::PartialDisruption if size > timing.large_cluster_size_threshold => EvictionRate::Secondary,
+            ZoneState::PartialDisruption => EvictionRate::Stopped,
+            ZoneState::Initial | ZoneState::Normal | ZoneState::FullDisruption => EvictionRate::Primary,
+        }
+    }
+
+    fn interval(self, timing: &Timing) -> Option<Millis> {
+        match self {
+            EvictionRate::Primary => Some(timing.eviction_interval()),
+            EvictionRate::Secondary => Some(timing.secondary_eviction_interval()),
+            EvictionRate::Stopped => None,
+        }
+    }
+
+    /// Nodes per second under `timing`.
+    pub fn per_sec(self, timing: &Timing) -> f64 {
+        match self {
+            EvictionRate::Primary => timing.eviction_rate_per_sec,
+            EvictionRate::Secondary => timing.secondary_eviction_rate_per_sec,
+            EvictionRate::Stopped => 0.0,
+        }
+    }
+}
+
+/// A zone's NoExecute tainting limiter: client-go's token bucket of burst 1, as upstream's
+/// `RateLimitedTimedQueue` uses it.
+#[derive(Debug, Clone)]
+struct ZoneLimiter {
+    rate: EvictionRate,
+    /// When it last let a node be tainted (`None`: its one token is there).
+    last_accept: Option<Millis>,
+}
+
+impl Default for ZoneLimiter {
+    fn default() -> ZoneLimiter {
+        ZoneLimiter { rate: EvictionRate::Primary, last_accept: None }
+    }
+}
+
+impl ZoneLimiter {
+    fn has_token(&self, now: Millis, timing: &Timing) -> bool {
+        self.rate.interval(timing).is_some_and(|gap| self.last_accept.is_none_or(|t| now.saturating_sub(t) >= gap))
+    }
+
+    fn try_accept(&mut self, now: Millis, timing: &Timing) -> bool {
+        let accepted = self.has_token(now, timing);
+        if accepted {
+            self.last_accept = Some(now);
+        }
+        accepted
+    }
+
+    /// Upstream's `SwapLimiter`: a new bucket, full unless the old one was empty (then drained,
+    /// so a change of rate never lets an extra node through).
+    fn swap(&mut self, rate: EvictionRate, now: Millis, timing: &Timing) {
+        if rate == self.rate {
+            return;
+        }
+        let drained = !self.has_token(now, timing);
+        *self = ZoneLimiter { rate, last_accept: drained.then_some(now) };
+    }
+}
+
+/// One zone: its name, its state as of the last pass and its limiter.
+#[derive(Debug, Clone)]
+struct Zone {
+    /// `region:zone` as the labels spell it, or "" for nodes without either.
+    name: String,
+    state: ZoneState,
+    limiter: ZoneLimiter,
+    /// Nodes counted in the last pass, and how many of them were not Ready.
+    nodes: usize,
+    not_ready: usize,
+}
+
+/// A zone as the panel and `sim --json` show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ZoneStatus {
+    pub zone: String,
+    pub state: ZoneState,
+    pub nodes: usize,
+    pub not_ready: usize,
+    /// The rate its NoExecute taints are let through at.
+    pub eviction_rate: EvictionRate,
+    pub eviction_rate_per_sec: f64,
+}
+
+/// What the monitor knows of a node between passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Probe {
+    /// Upstream's `probeTimestamp`: when its Lease was last seen renewed (or the node first seen).
+    at: Millis,
+    /// Its zone; `None` without a zone label (the shared limiter, no disruption states).
+    zone: Option<ZoneId>,
+    /// Counted in its zone's state (not excluded from disruption checks).
+    counted: bool,
+}
+
 #[derive(Debug, Clone, Default)]
-struct EvictionLimiter {
-    last_no_execute: Option<Millis>,
+pub struct NodeLifecycle {
+    /// Every node, with its probe time and zone. Kept from the change stream, so a monitor pass
+    /// neither sorts names, parses timestamps nor reads labels.
+    probes: BTreeMap<RackKey, Probe>,
+    /// Every zone ever seen; a zone id indexes this.
+    zones: Vec<Zone>,
+    zone_ids: BTreeMap<String, ZoneId>,
+    /// The NoExecute limiter of the nodes in no zone, at the primary rate.
+    unzoned: ZoneLimiter,
+}
+
+/// Upstream's `GetZoneKey`, readable: `region:zone`, or the zone alone without a region; `None`
+/// for a node without a zone label, which stays out of the zones (see the module doc).
+fn zone_name(node: &Node) -> Option<String> {
+    let first =
+        |keys: &[&str]| keys.iter().find_map(|k| node.metadata.labels.get(*k)).map_or("", String::as_str).to_string();
+    match (first(&REGION_LABELS), first(&ZONE_LABELS)) {
+        (_, zone) if zone.is_empty() => None,
+        (region, zone) if region.is_empty() => Some(zone),
+        (region, zone) => Some(format!("{region}:{zone}")),
+    }
 }
 
 impl NodeLifecycle {
-    /// A node was added or deleted (the informer's view).
-    pub fn observe_node(&mut self, name: &str, deleted: bool, now: Millis) {
-        let key = rack_key(name);
+    /// A node was added, changed or deleted (the informer's view): its zone may have changed.
+    pub fn observe_node(&mut self, node: &Node, deleted: bool, now: Millis) {
+        let key = rack_key(&node.metadata.name);
         if deleted {
             self.probes.remove(&key);
-        } else {
-            self.probes.entry(key).or_insert(now);
+            return;
         }
+        let zone = zone_name(node).map(|name| self.zone_id(name));
+        let counted = !node.metadata.labels.contains_key(EXCLUDE_DISRUPTION_LABEL);
+        let probe = self.probes.entry(key).or_insert(Probe { at: now, zone, counted });
+        probe.zone = zone;
+        probe.counted = counted;
+    }
+
+    fn zone_id(&mut self, name: String) -> ZoneId {
+        if let Some(&id) = self.zone_ids.get(&name) {
+            return id;
+        }
+        let id = self.zones.len();
+        let zone = Zone {
+            name: name.clone(),
+            state: ZoneState::Initial,
+            limiter: ZoneLimiter::default(),
+            nodes: 0,
+            not_ready: 0,
+        };
+        self.zones.push(zone);
+        self.zone_ids.insert(name, id);
+        id
     }
 
     /// A Lease in `kube-node-lease` was written: its node has been heard from now, as upstream
     /// sets `probeTimestamp` when it observes a renewal.
     pub fn observe_lease(&mut self, node: &str, now: Millis) {
         if let Some(probe) = self.probes.get_mut(&rack_key(node)) {
-            *probe = now;
+            probe.at = now;
         }
     }
 
@@ -66,14 +281,121 @@ impl NodeLifecycle {
         self.probes.retain(|(_, _, name), _| exists(name));
     }
 
-    /// One pass over every node. A node whose write fails does not stop the pass: the others
-    /// are still checked, and the first failure is returned after.
+    /// Every zone with nodes, in name order, as the last pass left it.
+    pub fn zones(&self, timing: &Timing) -> Vec<ZoneStatus> {
+        self.zone_ids
+            .values()
+            .map(|&id| &self.zones[id])
+            .filter(|zone| zone.nodes > 0)
+            .map(|zone| ZoneStatus {
+                zone: zone.name.clone(),
+                state: zone.state,
+                nodes: zone.nodes,
+                not_ready: zone.not_ready,
+                eviction_rate: zone.limiter.rate,
+                eviction_rate_per_sec: zone.limiter.rate.per_sec(timing),
+            })
+            .collect()
+    }
+
+    /// Master disruption mode: every zone with nodes is fully disrupted, so evictions are off.
+    pub fn master_disruption(&self) -> bool {
+        let mut zones = self.zones.iter().filter(|z| z.nodes > 0).peekable();
+        zones.peek().is_some() && zones.all(|z| z.state == ZoneState::FullDisruption)
+    }
+
+    /// The eviction regime in a few words for the pinsetter panel; `None` while every zone is
+    /// Normal (the usual case says nothing).
+    pub fn regime(&self, timing: &Timing) -> Option<String> {
+        if self.master_disruption() {
+            return Some("master disruption: every zone down, evictions stopped".into());
+        }
+        let disrupted: Vec<String> = self
+            .zones(timing)
+            .into_iter()
+            .filter(|z| z.state != ZoneState::Normal && z.state != ZoneState::Initial)
+            .map(|z| format!("zone {} {}, {}", z.zone, z.state, rate_words(z.eviction_rate_per_sec)))
+            .collect();
+        match disrupted.as_slice() {
+            [] => None,
+            [one] => Some(one.clone()),
+            // Many zones (a stadium strike of six racks) would not fit by name: count them.
+            _ => {
+                let mut by_regime: BTreeMap<(ZoneState, String), usize> = BTreeMap::new();
+                for z in self.zones(timing).into_iter().filter(|z| z.state != ZoneState::Initial) {
+                    *by_regime.entry((z.state, rate_words(z.eviction_rate_per_sec))).or_default() += 1;
+                }
+                let parts: Vec<String> = by_regime
+                    .into_iter()
+                    .rev()
+                    .map(|((state, rate), n)| match state {
+                        ZoneState::Normal => format!("{n} Normal"),
+                        _ => format!("{n} {state}, {rate} each"),
+                    })
+                    .collect();
+                Some(format!("zones: {}", parts.join(" · ")))
+            }
+        }
+    }
+
+    /// One pass over every node, then the zones' states, then the NoExecute taints the zones'
+    /// limiters let through. A node whose write fails does not stop the pass: the others are
+    /// still checked, and the first failure is returned after.
     pub fn monitor(&mut self, ctx: &mut Context) -> Result<Action, ControllerError> {
-        let NodeLifecycle { probes, limiter } = self;
         let mut requeue = Some(ctx.now + ctx.timing.monitor_period);
         let mut failure = None;
+        // Ready and NotReady nodes per zone this pass.
+        let mut counts = vec![(0usize, 0usize); self.zones.len()];
+        // Per zone, the first node in rack order that waits for a NoExecute taint: a limiter of
+        // burst 1 lets at most one through a pass, so the rest of upstream's queue can wait.
+        let mut queued: Vec<Option<String>> = vec![None; self.zones.len()];
+        let NodeLifecycle { probes, unzoned, .. } = self;
         for ((_, _, name), probe) in probes.iter() {
-            match limiter.monitor_node(name, *probe, ctx) {
+            let tainting = match probe.zone {
+                Some(_) => Tainting::Queued,
+                None => Tainting::Inline(&mut *unzoned),
+            };
+            match monitor_node(name, probe.at, tainting, ctx) {
+                Ok(checked) => {
+                    requeue = earliest(requeue, checked.retry);
+                    let Some(zone) = probe.zone else { continue };
+                    if probe.counted && checked.reported {
+                        let (ready, not_ready) = &mut counts[zone];
+                        if checked.ready {
+                            *ready += 1;
+                        } else {
+                            *not_ready += 1;
+                        }
+                    }
+                    if checked.wants_no_execute && queued[zone].is_none() {
+                        queued[zone] = Some(name.clone());
+                    }
+                }
+                Err(err) => {
+                    failure.get_or_insert(err);
+                }
+            }
+        }
+        if self.handle_disruption(&counts, ctx) {
+            // Every zoned node's NoExecute taint goes, and nothing is queued any more.
+            queued.clear();
+            let names: Vec<String> =
+                self.probes.iter().filter(|(_, p)| p.zone.is_some()).map(|((_, _, name), _)| name.clone()).collect();
+            for name in names {
+                match mark_node_as_reachable(&name, ctx) {
+                    Ok(at) => requeue = earliest(requeue, at),
+                    Err(err) => {
+                        failure.get_or_insert(err);
+                    }
+                }
+            }
+        }
+        for (zone, name) in queued.into_iter().enumerate() {
+            let Some(name) = name else { continue };
+            if !self.zones[zone].limiter.try_accept(ctx.now, ctx.timing) {
+                continue;
+            }
+            match add_no_execute_taint(&name, ctx) {
                 Ok(at) => requeue = earliest(requeue, at),
                 Err(err) => {
                     failure.get_or_insert(err);
@@ -85,10 +407,102 @@ impl NodeLifecycle {
             None => Ok(Action::requeue_at(ctx.now, requeue)),
         }
     }
+
+    /// Upstream's `handleDisruption` on this pass's counts: each zone's new state and limiter.
+    /// Returns true when entering master disruption mode (every node's NoExecute taint must go).
+    fn handle_disruption(&mut self, counts: &[(usize, usize)], ctx: &mut Context) -> bool {
+        let threshold = ctx.timing.unhealthy_zone_threshold;
+        let mut new_states = Vec::with_capacity(counts.len());
+        let (mut all_are_fully_disrupted, mut all_were_fully_disrupted) = (true, true);
+        for (zone, &(ready, not_ready)) in self.zones.iter_mut().zip(counts) {
+            let state = ZoneState::compute(ready, not_ready, threshold);
+            let present = ready + not_ready > 0;
+            if present {
+                all_are_fully_disrupted &= state == ZoneState::FullDisruption;
+                all_were_fully_disrupted &= zone.nodes > 0 && zone.state == ZoneState::FullDisruption;
+            } else {
+                // Upstream forgets a zone without nodes; it is Initial if it comes back.
+                zone.state = ZoneState::Initial;
+            }
+            (zone.nodes, zone.not_ready) = (ready + not_ready, not_ready);
+            new_states.push(state);
+        }
+        let ids: Vec<ZoneId> = (0..self.zones.len()).filter(|&id| self.zones[id].nodes > 0).collect();
+        if all_are_fully_disrupted && all_were_fully_disrupted {
+            return false;
+        }
+        if all_are_fully_disrupted {
+            for &id in &ids {
+                let zone = &mut self.zones[id];
+                zone.limiter.swap(EvictionRate::Stopped, ctx.now, ctx.timing);
+                zone.state = ZoneState::FullDisruption;
+            }
+            record_controller_event(
+                ctx,
+                "Warning",
+                "EnteringMasterDisruptionMode",
+                "Controller detected that all Nodes are not-Ready. Entering master disruption mode.".into(),
+            );
+            return true;
+        }
+        if all_were_fully_disrupted {
+            // Nodes unheard from only because this controller was cut off get a fresh grace period.
+            for probe in self.probes.values_mut().filter(|p| p.zone.is_some()) {
+                probe.at = ctx.now;
+            }
+            for &id in &ids {
+                let zone = &mut self.zones[id];
+                let rate = EvictionRate::for_zone(new_states[id], zone.nodes, ctx.timing);
+                zone.limiter.swap(rate, ctx.now, ctx.timing);
+                zone.state = new_states[id];
+            }
+            record_controller_event(
+                ctx,
+                "Normal",
+                "ExitingMasterDisruptionMode",
+                "Controller detected that some Nodes are Ready. Exiting master disruption mode.".into(),
+            );
+            return false;
+        }
+        for &id in &ids {
+            let zone = &mut self.zones[id];
+            let state = new_states[id];
+            if zone.state == state {
+                continue;
+            }
+            zone.limiter.swap(EvictionRate::for_zone(state, zone.nodes, ctx.timing), ctx.now, ctx.timing);
+            let first_seen = zone.state == ZoneState::Initial;
+            zone.state = state;
+            // A zone first seen healthy is no change of regime (upstream logs it; no Event here).
+            if first_seen && state == ZoneState::Normal {
+                continue;
+            }
+            let message = format!("Controller detected that zone {} is now in state {state}.", zone.name);
+            let type_ = if state == ZoneState::Normal { "Normal" } else { "Warning" };
+            record_controller_event(ctx, type_, "ZoneStateChanged", message);
+        }
+        false
+    }
+}
+
+/// A zone limiter's rate as the panel says it.
+fn rate_words(per_sec: f64) -> String {
+    if per_sec > 0.0 { format!("evicting {per_sec} nodes/s") } else { "no evictions".into() }
+}
+
+/// An event about the controller's own regime, not one node: recorded on
+/// kube-controller-manager's leader-election Lease, the object that stands for the component.
+fn record_controller_event(ctx: &mut Context, type_: &'static str, reason: &'static str, message: String) {
+    let key = Component::KubeControllerManager.lease_key();
+    let meta = ctx
+        .store
+        .get::<Lease>(&key)
+        .map_or_else(|| ObjectMeta::namespaced(key.namespace.clone(), key.name.clone()), |l| l.metadata.clone());
+    ctx.recorder.record(ctx.store, ctx.now, Kind::Lease, &meta, type_, reason, message, COMPONENT);
 }
 
 /// The node monitor is periodic: one key, requeued every `monitor_period`, that checks every
-/// node; the change stream only keeps each node's probe time.
+/// node; the change stream only keeps each node's probe time and zone.
 impl Controller for NodeLifecycle {
     fn name(&self) -> &'static str {
         "node_lifecycle"
@@ -109,7 +523,7 @@ impl Controller for NodeLifecycle {
     fn triggers(&mut self, change: &Change, _store: &Store, now: Millis, _out: &mut Vec<Key>) {
         let deleted = change.type_ == ChangeType::Deleted;
         match &*change.object {
-            Object::Node(node) => self.observe_node(&node.metadata.name, deleted, now),
+            Object::Node(node) => self.observe_node(node, deleted, now),
             Object::Lease(lease) if !deleted && lease.metadata.namespace() == LEASE_NAMESPACE => {
                 self.observe_lease(&lease.metadata.name, now)
             }
@@ -167,77 +581,147 @@ fn mark_unknown(node: &mut Node, now: &str) {
     }
 }
 
-impl EvictionLimiter {
-    /// Checks one node; returns when to look again sooner than the next period (a failed write).
-    fn monitor_node(
-        &mut self,
-        name: &str,
-        probe: Millis,
-        ctx: &mut Context,
-    ) -> Result<Option<Millis>, ControllerError> {
-        let key = ObjectKey::cluster(name);
-        let Some(node) = ctx.store.get::<Node>(&key) else { return Ok(None) };
-        let silent = ctx.now.saturating_sub(probe) > ctx.timing.grace;
-        let mut pods_retry = None;
+/// What one node's check found.
+#[derive(Debug, Default)]
+struct Checked {
+    /// When to look again sooner than the next period (a write lost a race).
+    retry: Option<Millis>,
+    /// Its Ready condition is True (what the zone state counts).
+    ready: bool,
+    /// It has a Ready condition at all. A node whose kubelet never reported is in its startup
+    /// grace period and left out of its zone's state: else a lane's first pass, before any
+    /// kubelet has posted, would find every zone fully disrupted.
+    reported: bool,
+    /// It should carry a NoExecute condition taint and does not: its zone's limiter decides.
+    wants_no_execute: bool,
+}
 
-        if silent && node.readiness() != Readiness::Unknown {
-            let now = ctx.store.epoch().stamp(ctx.now);
-            let was_ready = node.readiness() == Readiness::Ready;
-            let updated = match ctx.store.modify::<Node>(&key, |n| mark_unknown(n, &now)) {
-                Ok(updated) => updated,
-                Err(err) => return settle(Err::<(), _>(err), Kind::Node, &key, ctx.now),
-            };
-            // Upstream records NodeNotReady only for a node that was Ready (not for one whose
-            // kubelet never posted).
-            if was_ready {
-                ctx.recorder.record(
-                    ctx.store,
-                    ctx.now,
-                    Kind::Node,
-                    &updated.metadata,
-                    "Normal",
-                    "NodeNotReady",
-                    format!("Node {name} status is now: NodeNotReady"),
-                    COMPONENT,
-                );
-            }
-            pods_retry = mark_pods_not_ready(name, ctx)?;
-        }
-
-        pods_retry = earliest(pods_retry, sync_unschedulable_taint(&key, ctx)?);
-        let Some(node) = ctx.store.get::<Node>(&key) else { return Ok(pods_retry) };
-        // A node whose kubelet has not reported yet is neither: it gets the grace period.
-        let wanted = match node.ready_condition().map(|_| node.readiness()) {
-            None | Some(Readiness::Ready) => None,
-            Some(Readiness::Unknown) => Some(Taint::UNREACHABLE),
-            Some(Readiness::NotReady) => Some(Taint::NOT_READY),
-        };
-        let is_condition_taint = |t: &Taint| t.key == Taint::UNREACHABLE || t.key == Taint::NOT_READY;
-        let has = |effect: &str| wanted.is_some_and(|k| node.has_taint(k, effect));
-        let stale = node.spec.taints.iter().any(|t| is_condition_taint(t) && Some(t.key.as_str()) != wanted);
-        let need_no_schedule = wanted.is_some() && !has(Taint::NO_SCHEDULE);
-        let rate_ok = self.last_no_execute.is_none_or(|t| ctx.now.saturating_sub(t) >= ctx.timing.eviction_interval());
-        let need_no_execute = wanted.is_some() && !has(Taint::NO_EXECUTE) && rate_ok;
-        if !(stale || need_no_schedule || need_no_execute) {
-            return Ok(pods_retry);
-        }
-        if need_no_execute {
-            self.last_no_execute = Some(ctx.now);
-        }
-        let now = ctx.store.epoch().stamp(ctx.now);
-        let written = ctx.store.modify::<Node>(&key, |n| {
-            n.spec.taints.retain(|t| !is_condition_taint(t) || Some(t.key.as_str()) == wanted);
-            if let Some(k) = wanted {
-                if need_no_schedule {
-                    n.spec.taints.push(Taint::new(k, Taint::NO_SCHEDULE));
-                }
-                if need_no_execute {
-                    n.spec.taints.push(Taint { time_added: Some(now.clone()), ..Taint::new(k, Taint::NO_EXECUTE) });
-                }
-            }
-        });
-        Ok(earliest(pods_retry, settle(written, Kind::Node, &key, ctx.now)?))
+/// The condition taint a node's readiness calls for. A node whose kubelet has not reported yet
+/// is neither: it gets the grace period.
+fn wanted_condition_taint(node: &Node) -> Option<&'static str> {
+    match node.ready_condition().map(|_| node.readiness()) {
+        None | Some(Readiness::Ready) => None,
+        Some(Readiness::Unknown) => Some(Taint::UNREACHABLE),
+        Some(Readiness::NotReady) => Some(Taint::NOT_READY),
     }
+}
+
+fn is_condition_taint(t: &Taint) -> bool {
+    t.key == Taint::UNREACHABLE || t.key == Taint::NOT_READY
+}
+
+/// How a node's NoExecute condition taint is let through.
+enum Tainting<'a> {
+    /// A zoned node: the monitor queues it for its zone's limiter after the pass.
+    Queued,
+    /// A node in no zone: tainted in the same write as its NoSchedule taint when the shared
+    /// limiter has a token, as the game always did (its lanes' timelines stay as they were).
+    Inline(&'a mut ZoneLimiter),
+}
+
+/// Checks one node: its Ready condition against its probe time, its NoSchedule taints (not rate
+/// limited), and its NoExecute one (see [`Tainting`]). A zoned node that already has the other
+/// condition's NoExecute taint swaps it at once, as upstream's `SwapNodeControllerTaint`.
+fn monitor_node(name: &str, probe: Millis, tainting: Tainting, ctx: &mut Context) -> Result<Checked, ControllerError> {
+    let key = ObjectKey::cluster(name);
+    let Some(node) = ctx.store.get::<Node>(&key) else { return Ok(Checked::default()) };
+    let silent = ctx.now.saturating_sub(probe) > ctx.timing.grace;
+    let mut retry = None;
+
+    if silent && node.readiness() != Readiness::Unknown {
+        let now = ctx.store.epoch().stamp(ctx.now);
+        let was_ready = node.readiness() == Readiness::Ready;
+        let updated = match ctx.store.modify::<Node>(&key, |n| mark_unknown(n, &now)) {
+            Ok(updated) => updated,
+            Err(err) => {
+                let retry = settle(Err::<(), _>(err), Kind::Node, &key, ctx.now)?;
+                return Ok(Checked { retry, ..Checked::default() });
+            }
+        };
+        // Upstream records NodeNotReady only for a node that was Ready (not for one whose
+        // kubelet never posted).
+        if was_ready {
+            ctx.recorder.record(
+                ctx.store,
+                ctx.now,
+                Kind::Node,
+                &updated.metadata,
+                "Normal",
+                "NodeNotReady",
+                format!("Node {name} status is now: NodeNotReady"),
+                COMPONENT,
+            );
+        }
+        retry = mark_pods_not_ready(name, ctx)?;
+    }
+
+    retry = earliest(retry, sync_unschedulable_taint(&key, ctx)?);
+    let Some(node) = ctx.store.get::<Node>(&key) else { return Ok(Checked { retry, ..Checked::default() }) };
+    let ready = node.readiness() == Readiness::Ready;
+    let reported = node.ready_condition().is_some();
+    let wanted = wanted_condition_taint(node);
+    let has = |effect: &str| wanted.is_some_and(|k| node.has_taint(k, effect));
+    let stale = node.spec.taints.iter().any(|t| is_condition_taint(t) && Some(t.key.as_str()) != wanted);
+    let need_no_schedule = wanted.is_some() && !has(Taint::NO_SCHEDULE);
+    let lacks_no_execute = wanted.is_some() && !has(Taint::NO_EXECUTE);
+    let (add_no_execute, wants_no_execute) = match tainting {
+        Tainting::Queued => {
+            let swap = lacks_no_execute
+                && node.spec.taints.iter().any(|t| t.effect == Taint::NO_EXECUTE && is_condition_taint(t));
+            (swap, lacks_no_execute && !swap)
+        }
+        Tainting::Inline(limiter) => (lacks_no_execute && limiter.try_accept(ctx.now, ctx.timing), false),
+    };
+    if !(stale || need_no_schedule || add_no_execute) {
+        return Ok(Checked { retry, ready, reported, wants_no_execute });
+    }
+    let now = ctx.store.epoch().stamp(ctx.now);
+    let written = ctx.store.modify::<Node>(&key, |n| {
+        n.spec.taints.retain(|t| !is_condition_taint(t) || Some(t.key.as_str()) == wanted);
+        if let Some(k) = wanted {
+            if need_no_schedule {
+                n.spec.taints.push(Taint::new(k, Taint::NO_SCHEDULE));
+            }
+            if add_no_execute {
+                n.spec.taints.push(Taint { time_added: Some(now.clone()), ..Taint::new(k, Taint::NO_EXECUTE) });
+            }
+        }
+    });
+    Ok(Checked {
+        retry: earliest(retry, settle(written, Kind::Node, &key, ctx.now)?),
+        ready,
+        reported,
+        wants_no_execute,
+    })
+}
+
+/// The NoExecute condition taint a node's zone limiter let through (upstream's
+/// `doNoExecuteTaintingPass`), stamped with `timeAdded` so tolerationSeconds count from now.
+fn add_no_execute_taint(name: &str, ctx: &mut Context) -> Result<Option<Millis>, ControllerError> {
+    let key = ObjectKey::cluster(name);
+    let Some(node) = ctx.store.get::<Node>(&key) else { return Ok(None) };
+    let Some(wanted) = wanted_condition_taint(node) else { return Ok(None) };
+    if node.has_taint(wanted, Taint::NO_EXECUTE) {
+        return Ok(None);
+    }
+    let now = ctx.store.epoch().stamp(ctx.now);
+    let written = ctx.store.modify::<Node>(&key, |n| {
+        n.spec.taints.push(Taint { time_added: Some(now), ..Taint::new(wanted, Taint::NO_EXECUTE) });
+    });
+    settle(written, Kind::Node, &key, ctx.now)
+}
+
+/// Upstream's `markNodeAsReachable`: the unreachable and not-ready NoExecute taints go (the
+/// NoSchedule ones stay: the scheduler should still avoid the node).
+fn mark_node_as_reachable(name: &str, ctx: &mut Context) -> Result<Option<Millis>, ControllerError> {
+    let key = ObjectKey::cluster(name);
+    let is_no_execute_condition_taint = |t: &Taint| t.effect == Taint::NO_EXECUTE && is_condition_taint(t);
+    let Some(node) = ctx.store.get::<Node>(&key) else { return Ok(None) };
+    if !node.spec.taints.iter().any(is_no_execute_condition_taint) {
+        return Ok(None);
+    }
+    let written = ctx.store.modify::<Node>(&key, |n| n.spec.taints.retain(|t| !is_no_execute_condition_taint(t)));
+    settle(written, Kind::Node, &key, ctx.now)
 }
 
 /// Upstream's `doNoScheduleTaintingPass` for cordon: `spec.unschedulable` is mirrored by the
@@ -290,6 +774,7 @@ fn mark_pods_not_ready(node: &str, ctx: &mut Context) -> Result<Option<Millis>, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::controllers::harness::Recorded;
     use crate::cluster::controllers::harness::{self, Harness};
     use crate::cluster::objects::{Lease, NodeCondition, ObjectMeta};
 
@@ -436,5 +921,236 @@ mod tests {
         h.triggered(&mut lifecycle, 0);
         h.run(&mut lifecycle, &Key::Periodic);
         assert_eq!(taints(&h, "pin-1"), [("dedicated".into(), Taint::NO_SCHEDULE.into())]);
+    }
+
+    // ---- zones -------------------------------------------------------------------------------
+
+    const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
+
+    fn zoned_node(store: &mut Store, name: &str, zone: &str) {
+        let mut node = Node { metadata: ObjectMeta::named(name), ..Node::default() };
+        node.metadata.labels.insert(ZONE_LABEL.into(), zone.into());
+        node.status.conditions.push(NodeCondition {
+            type_: "Ready".into(),
+            status: "True".into(),
+            ..Default::default()
+        });
+        store.create(node, Millis::ZERO).unwrap();
+    }
+
+    /// A harness with upstream's timings and `sizes` zones `zone-a`, `zone-b` ... of that many
+    /// Ready nodes each (`a-1`, `a-2` ...), every one known to `lifecycle`.
+    fn zoned_cluster(sizes: &[usize]) -> (Harness, NodeLifecycle) {
+        let mut h = Harness::new();
+        h.timing = Timing::preset(crate::cluster::timing::Preset::Kubernetes);
+        let mut lifecycle = NodeLifecycle::default();
+        for (z, &size) in sizes.iter().enumerate() {
+            let letter = (b'a' + z as u8) as char;
+            for i in 1..=size {
+                zoned_node(&mut h.store, &format!("{letter}-{i}"), &format!("zone-{letter}"));
+            }
+        }
+        h.triggered(&mut lifecycle, 0);
+        h.run(&mut lifecycle, &Key::Periodic);
+        (h, lifecycle)
+    }
+
+    /// Passes every monitor period from now to `until`, the nodes not `silent` renewing their
+    /// Leases before each; the events recorded on the way.
+    fn run_until(
+        h: &mut Harness,
+        lifecycle: &mut NodeLifecycle,
+        until: Millis,
+        silent: impl Fn(&str) -> bool,
+    ) -> Vec<Recorded> {
+        let mut events = Vec::new();
+        while h.now + h.timing.monitor_period <= until {
+            h.now = h.now + h.timing.monitor_period;
+            let names: Vec<String> = lifecycle.probes.keys().map(|(_, _, n)| n.clone()).collect();
+            for name in names.iter().filter(|n| !silent(n)) {
+                lifecycle.observe_lease(name, h.now);
+            }
+            h.run(&mut *lifecycle, &Key::Periodic);
+            events.extend(h.events());
+        }
+        events
+    }
+
+    /// The nodes carrying a NoExecute condition taint, and when each got it, in rack order.
+    fn no_execute_since(h: &Harness) -> Vec<(String, Millis)> {
+        let mut tainted: Vec<(String, Millis)> = h
+            .store
+            .list::<Node>()
+            .filter_map(|n| {
+                let t = n.spec.taints.iter().find(|t| t.effect == Taint::NO_EXECUTE && is_condition_taint(t))?;
+                let added = h.store.epoch().parse(t.time_added.as_deref()?)?;
+                Some((n.metadata.name.clone(), added))
+            })
+            .collect();
+        tainted.sort_by_key(|(name, at)| (*at, rack_key(name)));
+        tainted
+    }
+
+    fn state_of(lifecycle: &NodeLifecycle, h: &Harness, zone: &str) -> (ZoneState, EvictionRate) {
+        let zones = lifecycle.zones(&h.timing);
+        let status = zones.iter().find(|z| z.zone == zone).unwrap_or_else(|| panic!("no {zone} in {zones:?}"));
+        (status.state, status.eviction_rate)
+    }
+
+    fn zone_events(events: &[Recorded]) -> Vec<(&'static str, String)> {
+        events.iter().filter(|e| e.1 != "NodeNotReady").map(|e| (e.1, e.3.clone())).collect()
+    }
+
+    #[test]
+    fn zone_state_is_upstreams_compute_zone_state() {
+        let threshold = 0.55;
+        let cases = [
+            // (ready, not ready, state)
+            (0, 0, ZoneState::Normal),
+            (0, 1, ZoneState::FullDisruption),
+            (0, 2, ZoneState::FullDisruption),
+            (5, 0, ZoneState::Normal),
+            // Fewer than 3 NotReady is never partial, whatever the share.
+            (1, 2, ZoneState::Normal),
+            (2, 3, ZoneState::PartialDisruption),
+            (3, 3, ZoneState::Normal),
+            // The threshold itself counts (>=): 11 of 20 is 0.55.
+            (9, 11, ZoneState::PartialDisruption),
+            (10, 10, ZoneState::Normal),
+            (22, 29, ZoneState::PartialDisruption),
+        ];
+        for (ready, not_ready, state) in cases {
+            assert_eq!(ZoneState::compute(ready, not_ready, threshold), state, "{ready} ready, {not_ready} not");
+        }
+    }
+
+    #[test]
+    fn each_state_picks_upstreams_limiter() {
+        let timing = Timing::preset(crate::cluster::timing::Preset::Kubernetes);
+        let large = timing.large_cluster_size_threshold + 1;
+        let small = timing.large_cluster_size_threshold;
+        let cases = [
+            (ZoneState::Normal, small, EvictionRate::Primary),
+            (ZoneState::FullDisruption, small, EvictionRate::Primary),
+            (ZoneState::FullDisruption, large, EvictionRate::Primary),
+            (ZoneState::PartialDisruption, large, EvictionRate::Secondary),
+            (ZoneState::PartialDisruption, small, EvictionRate::Stopped),
+        ];
+        for (state, size, rate) in cases {
+            assert_eq!(EvictionRate::for_zone(state, size, &timing), rate, "{state} with {size} nodes");
+        }
+        assert_eq!(EvictionRate::Primary.per_sec(&timing), 0.1);
+        assert_eq!(EvictionRate::Secondary.per_sec(&timing), 0.01);
+        let arcade = Timing::preset(crate::cluster::timing::Preset::Arcade);
+        let ratio = |t: &Timing| t.secondary_eviction_rate_per_sec / t.eviction_rate_per_sec;
+        // 0.01 / 0.1 is not exactly 2 / 20 in binary floating point.
+        assert!((ratio(&arcade) - ratio(&timing)).abs() < 1e-12, "arcade keeps upstream's ratio of the two rates");
+    }
+
+    #[test]
+    fn a_fully_disrupted_zone_is_tainted_at_the_primary_rate_while_others_are_healthy() {
+        let (mut h, mut lifecycle) = zoned_cluster(&[4, 4]);
+        let until = h.timing.grace + Millis(60_000);
+        let events = run_until(&mut h, &mut lifecycle, until, |n| n.starts_with("a-"));
+        assert_eq!(state_of(&lifecycle, &h, "zone-a"), (ZoneState::FullDisruption, EvictionRate::Primary));
+        assert_eq!(state_of(&lifecycle, &h, "zone-b"), (ZoneState::Normal, EvictionRate::Primary));
+        assert_eq!(
+            zone_events(&events),
+            [("ZoneStateChanged", "Controller detected that zone zone-a is now in state FullDisruption.".into())]
+        );
+        let tainted = no_execute_since(&h);
+        let names: Vec<&str> = tainted.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["a-1", "a-2", "a-3", "a-4"]);
+        let gaps: Vec<Millis> = tainted.windows(2).map(|w| Millis(w[1].1.0 - w[0].1.0)).collect();
+        assert_eq!(gaps, vec![h.timing.eviction_interval(); 3], "one node per 1/node-eviction-rate");
+    }
+
+    #[test]
+    fn a_partially_disrupted_large_zone_slows_to_the_secondary_rate_and_a_small_one_stops() {
+        // zone-a: 52 nodes (large), 29 silent = 0.56; zone-b: 10 nodes (small), 6 silent = 0.6.
+        let (mut h, mut lifecycle) = zoned_cluster(&[52, 10]);
+        let silent = |n: &str| {
+            let (zone, i) = n.split_once('-').unwrap();
+            let i: usize = i.parse().unwrap();
+            (zone == "a" && i <= 29) || (zone == "b" && i <= 6)
+        };
+        let window = Millis(300_000);
+        let until = h.timing.grace + h.timing.monitor_period + window;
+        let events = run_until(&mut h, &mut lifecycle, until, silent);
+        assert_eq!(state_of(&lifecycle, &h, "zone-a"), (ZoneState::PartialDisruption, EvictionRate::Secondary));
+        assert_eq!(state_of(&lifecycle, &h, "zone-b"), (ZoneState::PartialDisruption, EvictionRate::Stopped));
+        assert_eq!(
+            zone_events(&events),
+            [
+                ("ZoneStateChanged", "Controller detected that zone zone-a is now in state PartialDisruption.".into()),
+                ("ZoneStateChanged", "Controller detected that zone zone-b is now in state PartialDisruption.".into()),
+            ]
+        );
+        let tainted = no_execute_since(&h);
+        assert!(tainted.iter().all(|(n, _)| n.starts_with("a-")), "the small zone stops evicting: {tainted:?}");
+        let gaps: Vec<Millis> = tainted.windows(2).map(|w| Millis(w[1].1.0 - w[0].1.0)).collect();
+        let interval = h.timing.secondary_eviction_interval();
+        assert_eq!(gaps, vec![interval; tainted.len() - 1], "one node per 1/secondary-node-eviction-rate");
+        // The first taint comes at once (the bucket starts full), then one per interval.
+        let first = tainted[0].1;
+        let expected = 1 + ((until.0 - first.0) / interval.0) as usize;
+        assert_eq!(tainted.len(), expected, "{tainted:?}");
+    }
+
+    #[test]
+    fn every_zone_down_is_master_disruption_mode_which_untaints_and_recovers_with_a_fresh_grace_period() {
+        let (mut h, mut lifecycle) = zoned_cluster(&[3, 3]);
+        // zone-a goes first: its nodes are tainted at the primary rate.
+        let a_down = h.timing.grace + Millis(20_000);
+        run_until(&mut h, &mut lifecycle, a_down, |n| n.starts_with("a-"));
+        assert!(!no_execute_since(&h).is_empty());
+        assert!(!lifecycle.master_disruption());
+        // Then every node is silent: every zone is FullDisruption.
+        let all_down = a_down + h.timing.grace + Millis(30_000);
+        let events = run_until(&mut h, &mut lifecycle, all_down, |_| true);
+        assert!(lifecycle.master_disruption());
+        assert_eq!(
+            zone_events(&events),
+            [(
+                "EnteringMasterDisruptionMode",
+                "Controller detected that all Nodes are not-Ready. Entering master disruption mode.".into()
+            )]
+        );
+        assert_eq!(no_execute_since(&h), [], "master disruption removes every NoExecute condition taint");
+        for zone in ["zone-a", "zone-b"] {
+            assert_eq!(state_of(&lifecycle, &h, zone), (ZoneState::FullDisruption, EvictionRate::Stopped));
+        }
+        for name in ["a-1", "b-3"] {
+            assert_eq!(taints(&h, name), [(Taint::UNREACHABLE.into(), Taint::NO_SCHEDULE.into())]);
+        }
+        // zone-b's kubelets come back: Ready again, renewing.
+        for i in 1..=3 {
+            h.store
+                .modify::<Node>(&ObjectKey::cluster(format!("b-{i}")), |n| {
+                    n.status.conditions[0].status = "True".into();
+                })
+                .unwrap();
+        }
+        let back = h.now + h.timing.monitor_period;
+        let events = run_until(&mut h, &mut lifecycle, back, |n| n.starts_with("a-"));
+        assert!(!lifecycle.master_disruption());
+        assert_eq!(
+            zone_events(&events),
+            [(
+                "ExitingMasterDisruptionMode",
+                "Controller detected that some Nodes are Ready. Exiting master disruption mode.".into()
+            )]
+        );
+        assert_eq!(state_of(&lifecycle, &h, "zone-a"), (ZoneState::FullDisruption, EvictionRate::Primary));
+        assert_eq!(state_of(&lifecycle, &h, "zone-b"), (ZoneState::Normal, EvictionRate::Primary));
+        let probes: Vec<Millis> = lifecycle.probes.values().map(|p| p.at).collect();
+        assert!(probes.iter().all(|&at| at == back), "every probe is reset on leaving: {probes:?}");
+        // zone-a's nodes are still Unknown: tainted again, but the limiter starts drained.
+        let until = Millis(back.0 + h.timing.eviction_interval().0 * 3);
+        run_until(&mut h, &mut lifecycle, until, |n| n.starts_with("a-"));
+        let tainted = no_execute_since(&h);
+        let times: Vec<Millis> = tainted.iter().map(|(_, at)| *at).collect();
+        let interval = h.timing.eviction_interval();
+        assert_eq!(times, [1, 2, 3].map(|k| Millis(back.0 + interval.0 * k)), "{tainted:?}");
     }
 }
