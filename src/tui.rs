@@ -155,16 +155,18 @@ impl App {
 
     /// Gives each workload (Deployment, then StatefulSet) a colour, in the order first seen.
     fn index_deployments(&mut self) {
-        let store = &self.driver.world.cluster().store;
-        let deployments = store.list::<Deployment>().map(|d| &d.metadata.name);
-        for name in deployments.chain(store.list::<StatefulSet>().map(|s| &s.metadata.name)) {
+        let store = view::cluster_store(self);
+        let deployments = store.list::<Deployment>().map(|d| d.metadata.name.clone());
+        let names: Vec<String> =
+            deployments.chain(store.list::<StatefulSet>().map(|s| s.metadata.name.clone())).collect();
+        for name in names {
             let next = self.deployments.len();
-            self.deployments.entry(name.clone()).or_insert(next);
+            self.deployments.entry(name).or_insert(next);
         }
     }
 
     fn workload_count(&self) -> usize {
-        let store = &self.driver.world.cluster().store;
+        let store = view::cluster_store(self);
         store.len::<Deployment>() + store.len::<StatefulSet>()
     }
 
@@ -182,7 +184,7 @@ impl App {
 
     /// The workloads still in the store with their colour index, in colour order (the legend's).
     pub fn workloads(&self) -> Vec<(&str, usize)> {
-        let store = &self.driver.world.cluster().store;
+        let store = view::cluster_store(self);
         let deployments = store.list::<Deployment>().map(|d| d.metadata.name.as_str());
         let live: BTreeSet<&str> =
             deployments.chain(store.list::<StatefulSet>().map(|s| s.metadata.name.as_str())).collect();

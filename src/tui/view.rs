@@ -177,41 +177,52 @@ fn pinsetter_panel(frame: &mut Frame, app: &App, area: Rect) {
         (None, None) => vec![Span::styled("api ", t.title()), Span::styled("off (play --listen ADDR)   ", t.dim())],
     };
     let api = app.remote.as_ref().map_or(api, |remote| remote_spans(app, remote));
+    // On a remote cluster the local scheduler and store do nothing: the cluster's own do the work.
+    let local = if app.remote.is_some() {
+        Vec::new()
+    } else {
+        vec![
+            Span::styled("scheduler ", t.title()),
+            Span::raw(format!(
+                "{}  queue {}  bound {}  {}",
+                sched.policy.name(),
+                sched.queue_len(),
+                sched.stats.bound,
+                if sched.stats.victims > 0 { format!("preempted {}  ", sched.stats.victims) } else { String::new() }
+            )),
+            Span::styled("last ", t.dim()),
+            Span::raw(last),
+            Span::styled("   store ", t.title()),
+            Span::raw(format!("rv {}   ", cluster.store.resource_version())),
+        ]
+    };
     let l1 = Line::from(
         [
             api,
+            local,
             vec![
-                Span::styled("scheduler ", t.title()),
-                Span::raw(format!(
-                    "{}  queue {}  bound {}  {}",
-                    sched.policy.name(),
-                    sched.queue_len(),
-                    sched.stats.bound,
-                    if sched.stats.victims > 0 {
-                        format!("preempted {}  ", sched.stats.victims)
-                    } else {
-                        String::new()
-                    }
-                )),
-                Span::styled("last ", t.dim()),
-                Span::raw(last),
-                Span::styled("   store ", t.title()),
-                Span::raw(format!("rv {}", cluster.store.resource_version())),
-                Span::styled("   ⏱ ", t.title()),
+                Span::styled("⏱ ", t.title()),
                 Span::styled(clock, if app.driver.paused { t.warn() } else { Style::new() }),
             ],
         ]
         .concat(),
     );
-    let mut l2 = Line::from(vec![
-        Span::styled("controllers ", t.title()),
-        Span::raw(format!(
-            "replicaset {}  deployment {}  node-lifecycle {}  taint-eviction {}  ",
-            stats.get("replicaset"),
-            stats.get("deployment"),
-            stats.get("node_lifecycle"),
-            stats.get("taint_eviction")
-        )),
+    let controllers = if app.remote.is_some() {
+        Vec::new()
+    } else {
+        vec![
+            Span::styled("controllers ", t.title()),
+            Span::raw(format!(
+                "replicaset {}  deployment {}  node-lifecycle {}  taint-eviction {}  ",
+                stats.get("replicaset"),
+                stats.get("deployment"),
+                stats.get("node_lifecycle"),
+                stats.get("taint_eviction")
+            )),
+        ]
+    };
+    let mut l2 = Line::from(controllers);
+    l2.spans.extend([
         Span::styled("pods ", t.title()),
         Span::styled(format!("{} running", counts.running), t.good()),
         Span::raw(format!(" / {} desired  ", counts.desired)),
