@@ -7,6 +7,7 @@
 //!
 //! - [`world`]: the deterministic core — the cluster and the alley under one virtual clock, with
 //!   `handle_input` / `step` / `poll_output`. Same seed + same inputs = same event log.
+//!   `world::racks`: on lanes over ten nodes each pin is a rack of nodes.
 //! - [`cluster`]: the mini-Kubernetes, knowing nothing of bowling.
 //!   - [`cluster::objects`]: the kinds table (one entry per kind) and the kinds: Node, Pod,
 //!     ReplicaSet, Deployment, Event, Lease, Service, Endpoints, ConfigMap, Secret,
@@ -17,7 +18,8 @@
 //!     (one table keyed by resource), admitted against their structural schema.
 //!   - [`cluster::store`]: the versioned store (resourceVersion, change log, one write path).
 //!   - [`cluster::scheduler`]: queue, filter and score plugins (`framework`; the VolumeBinding
-//!     filter in `volume_binding`), one file per policy (`greedy`, `round_robin`, `spread`,
+//!     filter in `volume_binding`; NodeAffinity, InterPodAffinity and PodTopologySpread in
+//!     `pod_constraints`), one file per policy (`greedy`, `round_robin`, `spread`,
 //!     `binpack`, `flow`), `preemption`.
 //!   - [`cluster::controllers`]: the `Controller` trait and `registry()` (the one list the
 //!     cluster runs); replicaset, deployment, endpoints, node_lifecycle, taint_eviction,
@@ -26,7 +28,8 @@
 //!     throws: asks the World for knocks through `cluster::Chaos`), disruption (PDB status, and
 //!     `evict`, the Eviction API's budget check), persistent_volume (binds claims, reclaims
 //!     volumes), statefulset — one file per controller, unit-tested on `harness`.
-//!   - [`cluster::kubelet`]: a simulated pin: heartbeats and pod phases.
+//!   - [`cluster::kubelet`]: a simulated pin: heartbeats and pod phases; `config_refs`
+//!     (ConfigMaps/Secrets a pod waits for), `probes` (scripted readiness/liveness, preStop).
 //!   - [`cluster::leader_election`]: kube-scheduler's and kube-controller-manager's replicas
 //!     contending for their Leases in `kube-system` (client-go's algorithm); only a leader acts.
 //!   - [`cluster::timing`]: the `arcade` and `kubernetes` presets.
@@ -54,7 +57,8 @@
 //! - [`tui`]: the terminal shell (ratatui), driving the World through the driver; `tui::following`
 //!   is the same screen read-only over a follower's replica (`replay`, the spectator), or with a
 //!   seat in it (`play --join`: the bowling keys go to the host as the joined bowler's);
-//!   `tui::resources` the k9s-style `:` command bar and resource tables (kubectl get's columns).
+//!   `tui::resources` the k9s-style `:` command bar and resource tables (kubectl get's columns);
+//!   `tui::heatmap` one cell per node on racked lanes (`h`).
 //! - [`remote`]: bowling against a real cluster through kube-rs (`play --kubeconfig`): fake pins
 //!   with Pinsetter as their kubelet (`fake_pins`), real nodes (`real_nodes`), the reflector-fed
 //!   mirror the game screen renders (`cluster_view`), `cleanup`, `rbac` and the preflight.
