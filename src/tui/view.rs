@@ -441,15 +441,7 @@ fn pin_card(frame: &mut Frame, app: &App, pin: u8, rect: Rect) {
     if !row.is_empty() || pods.is_empty() {
         lines.push(Line::from(row));
     }
-    let border = if hit {
-        t.flash()
-    } else if selected {
-        t.title()
-    } else if down {
-        t.bad()
-    } else {
-        t.dim()
-    };
+    let border = card_border(t, hit, selected, down);
     let mut title = vec![Span::styled(
         format!(" {name} "),
         if selected { t.title().add_modifier(Modifier::REVERSED) } else { t.title() },
@@ -530,15 +522,7 @@ fn rack_card(frame: &mut Frame, app: &App, racks: &crate::world::Racks, pin: u8,
         pod_spans.push(Span::styled(format!(" {} term", short_count(pods.terminating)), t.bad()));
     }
     lines.push(Line::from(pod_spans));
-    let border = if hit {
-        t.flash()
-    } else if selected {
-        t.title()
-    } else if down {
-        t.bad()
-    } else {
-        t.dim()
-    };
+    let border = card_border(t, hit, selected, down);
     let title = Line::from(Span::styled(
         format!(" {pin} {} ", racks.name(pin)),
         if selected { t.title().add_modifier(Modifier::REVERSED) } else { t.title() },
@@ -1548,6 +1532,19 @@ fn waiting_for_its_pin(app: &App, pod: &Pod) -> Option<[String; 2]> {
         _ => "the VolumeBinding filter refuses every other node: volume node affinity conflict".to_string(),
     };
     Some([why, then])
+}
+
+/// A pin or rack card's border: a hit flashes, then the selection, then a fallen pin.
+fn card_border(t: &super::theme::Theme, hit: bool, selected: bool, down: bool) -> Style {
+    if hit {
+        t.flash()
+    } else if selected {
+        t.title()
+    } else if down {
+        t.bad()
+    } else {
+        t.dim()
+    }
 }
 
 /// A pod's cell on a pin card: its state, except that a running pod with volumes shows them
