@@ -873,7 +873,7 @@ fn to_json_if(object: &Object, query: &Query) -> Value {
 /// Where the store (and the view) files an object: custom objects under their resource.
 fn object_key(object: &Object) -> ObjectKey {
     match object {
-        Object::CustomObject(o) => crate::cluster::objects::Resource::key(o),
+        Object::CustomObject(o) => crate::cluster::objects::Resource::key(o.as_ref()),
         other => ObjectKey::of(other.meta()),
     }
 }
@@ -1163,7 +1163,7 @@ async fn decode_off_the_workers(target: &Target, content_type: &str, body: Bytes
 async fn create(api: &Api, target: Target, content_type: &str, body: Bytes) -> Result<Response, ApiError> {
     let mut object = decode_off_the_workers(&target, content_type, body).await?;
     if let Object::Node(node) = &mut object {
-        crate::cluster::admission::admit_new_node(node);
+        crate::cluster::admission::admit_new_node(Arc::make_mut(node));
     }
     if target.info.namespaced {
         api.namespaces.admit(object.meta().namespace())?;
@@ -1368,7 +1368,7 @@ async fn statefulset_scale(
     let current = || async {
         let snapshot = api.world.view().await?.get(Kind::StatefulSet, &key);
         match snapshot.items.as_deref() {
-            Some(Object::StatefulSet(s)) => Ok(s.clone()),
+            Some(Object::StatefulSet(s)) => Ok(StatefulSet::clone(s)),
             _ => Err(ApiError::not_found("statefulsets.apps", &key.name)),
         }
     };
@@ -1397,11 +1397,10 @@ async fn statefulset_scale(
     let mut sts = current().await?;
     sts.spec.replicas = Some(replicas);
     sts.metadata.resource_version = resource_version;
-    let result =
-        match answered_object(api.world.write(WorldRequest::Replace(Box::new(Object::StatefulSet(sts)))).await?)? {
-            Object::StatefulSet(s) => scale_of(&s),
-            other => return Err(unexpected(Answer::Object(Box::new(other)))),
-        };
+    let result = match answered_object(api.world.write(WorldRequest::Replace(Box::new(Object::from(sts)))).await?)? {
+        Object::StatefulSet(s) => scale_of(&s),
+        other => return Err(unexpected(Answer::Object(Box::new(other)))),
+    };
     Ok(json_response(StatusCode::OK, &result))
 }
 

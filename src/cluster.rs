@@ -26,6 +26,7 @@ use self::store::{Change, ChangeType, ObjectKey, Store, StoreError};
 use self::timing::Timing;
 use crate::clock::Millis;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// Errors from operations on the cluster that callers (CLI, game, API) branch on.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -244,6 +245,7 @@ impl Cluster {
         let object = objects::custom::admit(&self.store, object, true)?;
         let applied = match object {
             Object::Node(node) => {
+                let node = Arc::unwrap_or_clone(node);
                 let name = node.metadata.name.clone();
                 let node = match self.store.get::<Node>(&ObjectKey::cluster(&name)) {
                     Some(_) => self.store.update(node)?,
@@ -256,11 +258,13 @@ impl Cluster {
                 }
                 Object::Node(node)
             }
-            Object::Pod(mut pod) => {
+            Object::Pod(pod) => {
+                let mut pod = Arc::unwrap_or_clone(pod);
                 admission::admit_pod(&mut pod, &self.timing);
                 Object::Pod(upsert(&mut self.store, pod, now)?)
             }
-            Object::Service(mut svc) => {
+            Object::Service(svc) => {
+                let mut svc = Arc::unwrap_or_clone(svc);
                 self.admit_service(&mut svc);
                 Object::Service(upsert(&mut self.store, svc, now)?)
             }
@@ -274,11 +278,13 @@ impl Cluster {
     /// kubelet: a node nobody runs goes NotReady, as it would in a real cluster.
     pub fn create(&mut self, object: Object, now: Millis) -> Result<Object, ClusterError> {
         Ok(match objects::custom::admit(&self.store, object, true)? {
-            Object::Pod(mut o) => {
+            Object::Pod(o) => {
+                let mut o = Arc::unwrap_or_clone(o);
                 admission::admit_pod(&mut o, &self.timing);
                 Object::Pod(self.store.create(o, now)?)
             }
-            Object::Service(mut o) => {
+            Object::Service(o) => {
+                let mut o = Arc::unwrap_or_clone(o);
                 self.admit_service(&mut o);
                 Object::Service(self.store.create(o, now)?)
             }
@@ -322,13 +328,14 @@ impl Cluster {
                 if let Some(old) = self.0.get::<R>(&obj.key()) {
                     obj.keep_status(old);
                 }
-                self.0.update(obj).map(Into::into)
+                self.0.update(obj).map(R::shared)
             }
         }
         let object = match objects::custom::admit(&self.store, object, false)? {
-            Object::Service(mut o) => {
+            Object::Service(o) => {
+                let mut o = Arc::unwrap_or_clone(o);
                 self.admit_service(&mut o);
-                Object::Service(o)
+                Object::from(o)
             }
             other => other,
         };
@@ -349,11 +356,13 @@ impl Cluster {
                 let mut updated = stored.clone();
                 updated.meta_mut().resource_version = written.meta().resource_version.clone();
                 updated.take_status(written);
-                self.0.update(updated).map(Into::into)
+                self.0.update(updated).map(R::shared)
             }
         }
         match object {
-            Object::CustomObject(o) => Ok(Object::CustomObject(objects::custom::write_status(&mut self.store, o)?)),
+            Object::CustomObject(o) => {
+                Ok(Object::CustomObject(objects::custom::write_status(&mut self.store, Arc::unwrap_or_clone(o))?))
+            }
             other => Ok(other.dispatch(PutStatus(&mut self.store))?),
         }
     }
@@ -375,9 +384,9 @@ impl Cluster {
             }
             Kind::Pod => {
                 controllers::delete_pod_gracefully(&mut self.store, key, now)?;
-                match self.store.get::<Pod>(key) {
-                    Some(p) => Object::Pod(p.clone()),
-                    None => Object::Pod(Pod {
+                match self.store.get_shared::<Pod>(key) {
+                    Some(p) => Object::Pod(Arc::clone(p)),
+                    None => Object::from(Pod {
                         metadata: objects::ObjectMeta::namespaced(&key.namespace, &key.name),
                         ..Pod::default()
                     }),
@@ -657,11 +666,11 @@ struct Upsert<'s> {
 impl objects::ObjectOp for Upsert<'_> {
     type Output = Result<Object, StoreError>;
     fn run<R: store::Stored>(self, obj: R) -> Result<Object, StoreError> {
-        upsert(self.store, obj, self.now).map(Into::into)
+        upsert(self.store, obj, self.now).map(R::shared)
     }
 }
 
-fn upsert<R: store::Stored>(store: &mut Store, mut obj: R, now: Millis) -> Result<R, StoreError> {
+fn upsert<R: store::Stored>(store: &mut Store, mut obj: R, now: Millis) -> Result<Arc<R>, StoreError> {
     let key = obj.key();
     if let Some(old) = store.get::<R>(&key).filter(|_| !key.name.is_empty()) {
         obj.keep_status(old);
@@ -715,10 +724,10 @@ mod tests {
             objects::Service { metadata: objects::ObjectMeta::namespaced("default", "web"), ..Default::default() };
         svc.spec.selector = [("app".to_string(), "web".to_string())].into();
         svc.spec.ports = vec![objects::service::ServicePort { port: 80, ..Default::default() }];
-        cluster.apply(Object::Service(svc), Millis::ZERO).unwrap();
+        cluster.apply(Object::from(svc), Millis::ZERO).unwrap();
         cluster
             .apply(
-                Object::Node(Node { metadata: objects::ObjectMeta::named("pin-1"), ..Node::default() }),
+                Object::from(Node { metadata: objects::ObjectMeta::named("pin-1"), ..Node::default() }),
                 Millis::ZERO,
             )
             .unwrap();
@@ -737,8 +746,8 @@ mod tests {
         let d = harness::deployment("web", 1);
         let hash = controllers::deployment::pod_template_hash(&d);
         // Another's ReplicaSet holds the name the Deployment's must have.
-        cluster.apply(Object::ReplicaSet(harness::replica_set(&format!("web-{hash}"), 0)), Millis::ZERO).unwrap();
-        cluster.apply(Object::Deployment(d), Millis::ZERO).unwrap();
+        cluster.apply(Object::from(harness::replica_set(&format!("web-{hash}"), 0)), Millis::ZERO).unwrap();
+        cluster.apply(Object::from(d), Millis::ZERO).unwrap();
         let mut warned = Vec::new();
         for t in 0..800 {
             cluster.step(Millis(t * 10)).unwrap();

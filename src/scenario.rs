@@ -281,6 +281,7 @@ impl Scenario {
         let mut index = 0;
         for (_, object) in &mut lane.objects {
             if let Object::Node(node) = object {
+                let node = std::sync::Arc::make_mut(node);
                 let zone = format!("zone-{}", index / per_zone + 1);
                 node.metadata.labels.insert("topology.kubernetes.io/zone".into(), zone);
                 index += 1;
@@ -348,10 +349,10 @@ impl Scenario {
                 status: NodeStatus { allocatable: capacity.clone(), capacity, ..Default::default() },
                 ..Default::default()
             };
-            objects.push((i, Object::Node(node)));
+            objects.push((i, Object::from(node)));
         }
         for (shape, count) in GENERATED_SHAPES.iter().zip(replicas) {
-            objects.push((objects.len() + 1, Object::Deployment(generated_deployment(shape, count as i32))));
+            objects.push((objects.len() + 1, Object::from(generated_deployment(shape, count as i32))));
         }
         Scenario {
             origin: format!("generated:{nodes}x{}", size.pods),
@@ -431,7 +432,7 @@ mod tests {
             .objects
             .iter()
             .filter_map(|(_, o)| match o {
-                Object::Node(n) => Some(n),
+                Object::Node(n) => Some(n.as_ref()),
                 _ => None,
             })
             .collect()

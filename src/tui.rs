@@ -485,6 +485,9 @@ fn catch_ending_signals() -> Result<std::sync::Arc<std::sync::atomic::AtomicUsiz
     Ok(caught)
 }
 
+/// Lanes with more pods than this take long enough to set up that the player is told.
+const LARGE_LANE_PODS: u64 = 5_000;
+
 /// Plays until the player quits. The terminal is restored on every exit path, panics included
 /// (`ratatui::init` installs the hook).
 pub fn run(options: PlayOptions) -> Result<Ended> {
@@ -511,7 +514,18 @@ fn run_with(
     let data_dir = crate::storage::data_dir();
     let (_log, log_problem) = init_logging(&data_dir);
     let listen = options.listen.clone();
+    // A big lane comes up before the first frame: say so, rather than leave a silent terminal.
+    let pods = options.scenario.desired_pods();
+    let building = (pods > LARGE_LANE_PODS).then(Instant::now);
+    if building.is_some() {
+        eprintln!(
+            "Setting up the lane ({pods} pods): the control plane schedules and starts them all before the first frame…"
+        );
+    }
     let mut app = App::new(options, Some(data_dir.join("highscores.json")))?;
+    if let Some(started) = building {
+        tracing::info!(seconds = started.elapsed().as_secs_f64(), "large lane set up");
+    }
     app.remote = remote;
     run_app(&mut app, listen, log, log_problem)
 }

@@ -599,7 +599,7 @@ impl World {
             },
             Request::Scale { deployment, replicas } => {
                 self.cluster.scale(&deployment, replicas)?;
-                let scaled = self.cluster.store.get::<Deployment>(&deployment).cloned();
+                let scaled = self.cluster.store.get_shared::<Deployment>(&deployment).cloned();
                 object(Object::Deployment(scaled.ok_or_else(|| {
                     WorldError::Cluster(ClusterError::from(crate::cluster::store::StoreError::NotFound {
                         resource: "deployments.apps".into(),
@@ -949,14 +949,15 @@ impl World {
     /// time spent unbound.
     fn follow_pods(&mut self) {
         let now = self.now;
-        let changes: Option<Vec<(ChangeType, Pod)>> = self.cluster.store.changes_since(self.cursor).map(|changes| {
-            changes
-                .filter_map(|c| match &*c.object {
-                    Object::Pod(p) => Some((c.type_, p.clone())),
-                    _ => None,
-                })
-                .collect()
-        });
+        let changes: Option<Vec<(ChangeType, std::sync::Arc<Pod>)>> =
+            self.cluster.store.changes_since(self.cursor).map(|changes| {
+                changes
+                    .filter_map(|c| match &*c.object {
+                        Object::Pod(p) => Some((c.type_, std::sync::Arc::clone(p))),
+                        _ => None,
+                    })
+                    .collect()
+            });
         self.cursor = self.cluster.store.resource_version();
         let Some(changes) = changes else {
             self.running = self

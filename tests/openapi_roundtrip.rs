@@ -25,7 +25,7 @@ fn every_kind_round_trips_through_the_upstream_types() {
     let service: Service = serde_json::from_value(serde_json::json!({"apiVersion": "v1", "kind": "Service",
         "metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": "http"}]}}))
     .unwrap();
-    world.handle_input(Input::Apply(Box::new(Object::Service(service)))).unwrap();
+    world.handle_input(Input::Apply(Box::new(Object::from(service)))).unwrap();
     world.handle_input(Input::Knock("pin-3".into())).unwrap();
     for _ in 0..300 {
         world.step();
@@ -152,7 +152,7 @@ fn service_accounts_and_rbac_round_trip_through_the_upstream_types() {
         "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": "default"}],
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"}}))
     .unwrap();
-    world.handle_input(Input::Apply(Box::new(Object::RoleBinding(binding)))).unwrap();
+    world.handle_input(Input::Apply(Box::new(Object::from(binding)))).unwrap();
     for _ in 0..20 {
         world.step();
     }

@@ -30,7 +30,7 @@ fn world() -> World {
 
 fn apply(world: &mut World, object: Value) {
     let pod: Pod = serde_json::from_value(object).unwrap();
-    world.handle_input(Input::Apply(Box::new(Object::Pod(pod)))).unwrap();
+    world.handle_input(Input::Apply(Box::new(Object::from(pod)))).unwrap();
 }
 
 /// A `web` pod with `probes` (container fields) and `script` as its probe script.
@@ -79,7 +79,7 @@ fn a_failing_readiness_probe_takes_the_pod_out_of_its_endpoints_and_a_passing_on
     let service = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"},
         "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}});
     world
-        .handle_input(Input::Apply(Box::new(Object::Service(serde_json::from_value::<Service>(service).unwrap()))))
+        .handle_input(Input::Apply(Box::new(Object::from(serde_json::from_value::<Service>(service).unwrap()))))
         .unwrap();
     let readiness = json!({"readinessProbe": {"httpGet": {"path": "/ready", "port": 8080}}});
     apply(&mut world, web_pod("steady", readiness.clone(), None));

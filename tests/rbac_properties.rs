@@ -23,23 +23,23 @@ struct Lists {
 /// Shared as the read view shares them (test-only copies into `Arc`s).
 impl Policy for Lists {
     fn cluster_role_bindings(&self) -> Vec<Arc<Object>> {
-        self.cluster_role_bindings.iter().map(|b| Arc::new(Object::ClusterRoleBinding(b.clone()))).collect()
+        self.cluster_role_bindings.iter().map(|b| Arc::new(Object::from(b.clone()))).collect()
     }
     fn role_bindings(&self, namespace: &str) -> Vec<Arc<Object>> {
         self.role_bindings
             .iter()
             .filter(|b| b.metadata.namespace.as_deref() == Some(namespace))
-            .map(|b| Arc::new(Object::RoleBinding(b.clone())))
+            .map(|b| Arc::new(Object::from(b.clone())))
             .collect()
     }
     fn cluster_role(&self, name: &str) -> Option<Arc<Object>> {
-        self.cluster_roles.iter().find(|r| r.metadata.name == name).map(|r| Arc::new(Object::ClusterRole(r.clone())))
+        self.cluster_roles.iter().find(|r| r.metadata.name == name).map(|r| Arc::new(Object::from(r.clone())))
     }
     fn role(&self, namespace: &str, name: &str) -> Option<Arc<Object>> {
         self.roles
             .iter()
             .find(|r| r.metadata.name == name && r.metadata.namespace.as_deref() == Some(namespace))
-            .map(|r| Arc::new(Object::Role(r.clone())))
+            .map(|r| Arc::new(Object::from(r.clone())))
     }
 }
 

@@ -70,7 +70,7 @@ fn a_high_priority_pod_preempts_lower_ones_and_binds_once_they_are_gone() {
     let mut log = Vec::new();
     run(&mut world, 2_000, &mut log);
     let urgent: Pod = serde_norway::from_str(URGENT).unwrap();
-    world.handle_input(Input::Apply(Box::new(Object::Pod(urgent)))).unwrap();
+    world.handle_input(Input::Apply(Box::new(Object::from(urgent)))).unwrap();
     log.extend(std::iter::from_fn(|| world.poll_output()));
 
     let key = ObjectKey::new("default", "urgent");
@@ -228,7 +228,7 @@ fn an_unschedulable_pod_waits_parked_until_room_is_freed() {
         &URGENT.replace("name: urgent, ", "name: big, ").replace("priority: 1000", "priority: 0"),
     )
     .unwrap();
-    world.handle_input(Input::Apply(Box::new(Object::Pod(big)))).unwrap();
+    world.handle_input(Input::Apply(Box::new(Object::from(big)))).unwrap();
     run(&mut world, 1_000, &mut log);
     let failed = |log: &[Output]| events(log, "FailedScheduling").into_iter().filter(|e| e.object == "pod/big").count();
     assert_eq!(failed(&log), 1, "it failed once");
@@ -250,7 +250,7 @@ fn an_unschedulable_pod_waits_parked_until_room_is_freed() {
         .unwrap()
         .clone();
     low.spec.replicas = Some(0);
-    world.handle_input(Input::Apply(Box::new(Object::Deployment(low)))).unwrap();
+    world.handle_input(Input::Apply(Box::new(Object::from(low)))).unwrap();
     run(&mut world, 3_000, &mut log);
     assert_eq!(world.cluster().store.get::<Pod>(&key).unwrap().node_name(), Some("pin-1"));
     assert_eq!(world.cluster().scheduler.queue_len(), 0);

@@ -36,7 +36,7 @@ fn endpoints_follow_ready_pods_through_a_knock() {
         "spec": {"selector": {"app": "api"}, "ports": [{"port": 80, "targetPort": 8080}]}
     }))
     .unwrap();
-    world.handle_input(Input::Apply(Box::new(Object::Service(service)))).unwrap();
+    world.handle_input(Input::Apply(Box::new(Object::from(service)))).unwrap();
     run(&mut world, 100);
     let svc = world.cluster().store.get::<Service>(&ObjectKey::new("default", "api")).unwrap();
     assert!(svc.spec.cluster_ip.starts_with("10.96."), "a cluster IP was allocated: {:?}", svc.spec.cluster_ip);

@@ -47,7 +47,7 @@ fn apply(world: &mut World, op: &Op) {
             let key = ObjectKey::new("default", "db");
             let mut set = world.cluster().store.get::<StatefulSet>(&key).expect("the lane's set").clone();
             set.spec.replicas = Some(i32::from(*replicas));
-            world.handle_input(Input::Apply(Box::new(Object::StatefulSet(set))))
+            world.handle_input(Input::Apply(Box::new(Object::from(set))))
         }
         Op::Run(ms) => {
             for _ in 0..(ms / 100) {

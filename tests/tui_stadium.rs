@@ -18,7 +18,10 @@ fn zoned_lane() -> Scenario {
     let mut index = 0;
     for (_, object) in &mut lane.objects {
         if let Object::Node(node) = object {
-            node.metadata.labels.insert("topology.kubernetes.io/zone".into(), format!("zone-{}", index % 10 + 1));
+            std::sync::Arc::make_mut(node)
+                .metadata
+                .labels
+                .insert("topology.kubernetes.io/zone".into(), format!("zone-{}", index % 10 + 1));
             index += 1;
         }
     }

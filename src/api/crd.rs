@@ -79,7 +79,7 @@ fn definitions(view: &ReadView) -> Vec<CustomResourceDefinition> {
         .items
         .iter()
         .filter_map(|o| match o.as_ref() {
-            Object::CustomResourceDefinition(crd) if crd.is_established() => Some(crd.clone()),
+            Object::CustomResourceDefinition(crd) if crd.is_established() => Some(CustomResourceDefinition::clone(crd)),
             _ => None,
         })
         .collect()

@@ -205,7 +205,7 @@ pub(super) async fn logs(api: &Api, target: Target, uri: &Uri) -> Result<Respons
                 let Ok(view) = api.world.view().await else { return None };
                 let current = view.get(Kind::Pod, &key).items;
                 let pod = match current.as_deref() {
-                    Some(Object::Pod(pod)) => Some(pod),
+                    Some(Object::Pod(pod)) => Some(pod.as_ref()),
                     _ => None,
                 };
                 if !still_running(pod, &container, &uid) {

@@ -18,7 +18,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 /// resource, so two resources' objects never collide in the one custom cache).
 fn key_of(object: &Object) -> ObjectKey {
     match object {
-        Object::CustomObject(o) => crate::cluster::objects::Resource::key(o),
+        Object::CustomObject(o) => crate::cluster::objects::Resource::key(o.as_ref()),
         other => ObjectKey::of(other.meta()),
     }
 }

@@ -671,7 +671,7 @@ mod tests {
     fn an_agent_cannot_take_a_simulated_pin_or_an_api_created_node() {
         let mut cluster = Cluster::new(1, Timing::preset(Preset::Arcade));
         let pin = Node { metadata: ObjectMeta::named("pin-1"), ..Node::default() };
-        cluster.apply(crate::cluster::objects::Object::Node(pin), Millis(0)).unwrap();
+        cluster.apply(crate::cluster::objects::Object::from(pin), Millis(0)).unwrap();
         assert!(matches!(join(&mut cluster, "pin-1", "127.0.0.1:1", None, "s", 0), Err(AgentError::NameTaken(_))));
         let mut labels = BTreeMap::new();
         labels.insert("team".to_string(), "db".to_string());

@@ -40,6 +40,7 @@ use serde::de::DeserializeOwned;
 use serde::{Serialize, Serializer};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 /// The namespace an object lands in when its request names none, as kubectl's context does.
 pub const DEFAULT_NAMESPACE: &str = "default";
@@ -152,8 +153,11 @@ macro_rules! kinds {
 
         /// Any object the store holds.
         #[derive(Debug, Clone, PartialEq)]
+        ///
+        /// Each object behind an `Arc`: the store's table, its change log and every reader
+        /// share one copy of each version, so a write costs one clone, not one per holder.
         pub enum Object {
-            $($kind($kind),)*
+            $($kind(Arc<$kind>),)*
         }
 
         impl Object {
@@ -172,14 +176,14 @@ macro_rules! kinds {
             /// The row `kubectl get` prints for this object, one cell per [`Kind::columns`].
             pub fn cells(&self, now: crate::clock::Reading) -> Vec<serde_json::Value> {
                 match self {
-                    $(Object::$kind(o) => $cells(o, now),)*
+                    $(Object::$kind(o) => $cells(o.as_ref(), now),)*
                 }
             }
 
             /// Runs `op` on the typed object inside: static dispatch, as [`Kind::dispatch`].
             pub fn dispatch<Op: ObjectOp>(self, op: Op) -> Op::Output {
                 match self {
-                    $(Object::$kind(o) => op.run(o),)*
+                    $(Object::$kind(o) => op.run(Arc::unwrap_or_clone(o)),)*
                 }
             }
         }
@@ -187,7 +191,7 @@ macro_rules! kinds {
         impl Serialize for Object {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 match self {
-                    $(Object::$kind(o) => o.serialize(serializer),)*
+                    $(Object::$kind(o) => o.as_ref().serialize(serializer),)*
                 }
             }
         }
@@ -195,15 +199,15 @@ macro_rules! kinds {
         /// The store's per-kind maps, one per kind in the table.
         #[derive(Debug, Clone, Default)]
         pub struct KindTables {
-            $($field: BTreeMap<ObjectKey, $kind>,)*
+            $($field: BTreeMap<ObjectKey, Arc<$kind>>,)*
         }
 
         $(
             impl Stored for $kind {
-                fn table(tables: &KindTables) -> &BTreeMap<ObjectKey, Self> {
+                fn table(tables: &KindTables) -> &BTreeMap<ObjectKey, Arc<Self>> {
                     &tables.$field
                 }
-                fn table_mut(tables: &mut KindTables) -> &mut BTreeMap<ObjectKey, Self> {
+                fn table_mut(tables: &mut KindTables) -> &mut BTreeMap<ObjectKey, Arc<Self>> {
                     &mut tables.$field
                 }
             }
@@ -272,25 +276,26 @@ impl Kind {
         self.dispatch(Count(store))
     }
 
-    /// Every object of this kind, in key order (cloned: callers take them off the World's thread).
+    /// Every object of this kind, in key order (shared, not copied: callers take them off the
+    /// World's thread).
     pub fn list(self, store: &Store) -> Vec<Object> {
         struct List<'s>(&'s Store);
         impl KindOp for List<'_> {
             type Output = Vec<Object>;
             fn run<R: Stored>(self) -> Vec<Object> {
-                self.0.list::<R>().cloned().map(Into::into).collect()
+                self.0.list_shared::<R>().cloned().map(R::shared).collect()
             }
         }
         self.dispatch(List(store))
     }
 
-    /// One object of this kind, cloned.
+    /// One object of this kind, shared with the store.
     pub fn get(self, store: &Store, key: &ObjectKey) -> Option<Object> {
         struct Get<'s, 'k>(&'s Store, &'k ObjectKey);
         impl KindOp for Get<'_, '_> {
             type Output = Option<Object>;
             fn run<R: Stored>(self) -> Option<Object> {
-                self.0.get::<R>(self.1).cloned().map(Into::into)
+                self.0.get_shared::<R>(self.1).cloned().map(R::shared)
             }
         }
         self.dispatch(Get(store, key))
@@ -326,7 +331,7 @@ impl Kind {
         impl KindOp for Delete<'_, '_> {
             type Output = Result<Object, StoreError>;
             fn run<R: Stored>(self) -> Result<Object, StoreError> {
-                self.0.delete::<R>(self.1).map(Into::into)
+                self.0.delete::<R>(self.1).map(R::shared)
             }
         }
         self.dispatch(Delete(store, key))
@@ -397,7 +402,7 @@ impl Object {
         impl ObjectOp for Create<'_> {
             type Output = Result<Object, StoreError>;
             fn run<R: Stored>(self, object: R) -> Result<Object, StoreError> {
-                self.0.create(object, self.1).map(Into::into)
+                self.0.create(object, self.1).map(R::shared)
             }
         }
         self.dispatch(Create(store, now))
@@ -407,6 +412,8 @@ impl Object {
 /// What the store needs to know about a kind. One impl per kind, from the kinds table.
 pub trait Resource: Clone + PartialEq + fmt::Debug + Serialize + DeserializeOwned + Into<Object> {
     const KIND: Kind;
+    /// This object as an [`Object`], shared rather than copied.
+    fn shared(this: Arc<Self>) -> Object;
     fn meta(&self) -> &ObjectMeta;
     fn meta_mut(&mut self) -> &mut ObjectMeta;
     fn from_object(object: &Object) -> Option<&Self>;
@@ -460,11 +467,19 @@ macro_rules! resource {
     }) => {
         impl From<$kind> for Object {
             fn from(o: $kind) -> Object {
+                Object::$kind(Arc::new(o))
+            }
+        }
+        impl From<Arc<$kind>> for Object {
+            fn from(o: Arc<$kind>) -> Object {
                 Object::$kind(o)
             }
         }
         impl Resource for $kind {
             const KIND: Kind = Kind::$kind;
+            fn shared(this: Arc<Self>) -> Object {
+                Object::$kind(this)
+            }
             fn meta(&self) -> &ObjectMeta {
                 &self.metadata
             }
@@ -473,7 +488,7 @@ macro_rules! resource {
             }
             fn from_object(object: &Object) -> Option<&Self> {
                 match object {
-                    Object::$kind(o) => Some(o),
+                    Object::$kind(o) => Some(o.as_ref()),
                     _ => None,
                 }
             }
@@ -883,7 +898,7 @@ mod tests {
     /// kinds with required fields need.
     fn sample(kind: Kind, name: &str) -> Object {
         if kind == Kind::CustomObject {
-            return Object::CustomObject(CustomObject {
+            return Object::from(CustomObject {
                 api_version: "example.com/v1".into(),
                 kind: "Widget".into(),
                 metadata: ObjectMeta::named(name),

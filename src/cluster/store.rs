@@ -86,6 +86,10 @@ pub struct Store {
     /// Active and ready pod counts by controlling owner's uid, kept on the write path, so a
     /// ReplicaSet sync counts its pods without looking each one up by key.
     owned_counts: BTreeMap<String, OwnedPodCounts>,
+    /// What the pods bound to each node request (finished pods aside), kept on the write path:
+    /// the scheduler's snapshot reads it per node instead of summing every pod each cycle
+    /// (upstream's scheduler cache keeps the same sums in its `NodeInfo`s).
+    requested_by_node: BTreeMap<String, NodeRequested>,
     resource_version: u64,
     log: VecDeque<Change>,
     log_capacity: usize,
@@ -100,8 +104,8 @@ const NAME_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 /// Per-kind access to the store's maps, so the write path is written once, generically. The
 /// impls come from the kinds table (`objects.rs`).
 pub trait Stored: Resource + 'static {
-    fn table(tables: &KindTables) -> &BTreeMap<ObjectKey, Self>;
-    fn table_mut(tables: &mut KindTables) -> &mut BTreeMap<ObjectKey, Self>;
+    fn table(tables: &KindTables) -> &BTreeMap<ObjectKey, Arc<Self>>;
+    fn table_mut(tables: &mut KindTables) -> &mut BTreeMap<ObjectKey, Arc<Self>>;
 }
 
 impl Store {
@@ -115,6 +119,7 @@ impl Store {
             pods_by_node: BTreeMap::new(),
             pods_by_owner: BTreeMap::new(),
             owned_counts: BTreeMap::new(),
+            requested_by_node: BTreeMap::new(),
             resource_version: 0,
             log: VecDeque::new(),
             log_capacity: log_capacity.max(1),
@@ -147,16 +152,26 @@ impl Store {
     }
 
     pub fn get<R: Stored>(&self, key: &ObjectKey) -> Option<&R> {
+        R::table(&self.tables).get(key).map(Arc::as_ref)
+    }
+
+    /// One object as stored, shared: a reader that keeps it (a watch, a GET) copies nothing.
+    pub fn get_shared<R: Stored>(&self, key: &ObjectKey) -> Option<&Arc<R>> {
         R::table(&self.tables).get(key)
     }
 
     pub fn list<R: Stored>(&self) -> impl DoubleEndedIterator<Item = &R> + ExactSizeIterator {
+        R::table(&self.tables).values().map(Arc::as_ref)
+    }
+
+    /// Every object of a kind as stored, shared (see [`Store::get_shared`]).
+    pub fn list_shared<R: Stored>(&self) -> impl DoubleEndedIterator<Item = &Arc<R>> + ExactSizeIterator {
         R::table(&self.tables).values()
     }
 
     /// The objects with keys in `range`, in key order (one custom resource's objects).
     pub fn range<R: Stored>(&self, range: std::ops::RangeInclusive<ObjectKey>) -> impl Iterator<Item = &R> {
-        R::table(&self.tables).range(range).map(|(_, o)| o)
+        R::table(&self.tables).range(range).map(|(_, o)| o.as_ref())
     }
 
     pub fn len<R: Stored>(&self) -> usize {
@@ -169,12 +184,25 @@ impl Store {
 
     /// Pods bound to `node`, in key order.
     pub fn pods_on_node(&self, node: &str) -> impl Iterator<Item = &Pod> {
-        self.pods_by_node.get(node).into_iter().flatten().filter_map(|k| Pod::table(&self.tables).get(k))
+        self.pods_by_node
+            .get(node)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| Pod::table(&self.tables).get(k).map(Arc::as_ref))
     }
 
     /// Pods whose controlling owner has this uid.
     pub fn pods_owned_by(&self, owner_uid: &str) -> impl Iterator<Item = &Pod> {
-        self.pods_by_owner.get(owner_uid).into_iter().flatten().filter_map(|k| Pod::table(&self.tables).get(k))
+        self.pods_by_owner
+            .get(owner_uid)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| Pod::table(&self.tables).get(k).map(Arc::as_ref))
+    }
+
+    /// What the pods bound to `node` request, finished pods aside.
+    pub fn requested_on_node(&self, node: &str) -> NodeRequested {
+        self.requested_by_node.get(node).copied().unwrap_or_default()
     }
 
     /// How many pods controlled by this uid are active (not terminating, not finished), and how
@@ -231,7 +259,7 @@ impl Store {
 
     /// Creates an object: fills name (from `generateName`), namespace, uid, resourceVersion,
     /// generation and creationTimestamp, as the API server does.
-    pub fn create<R: Stored>(&mut self, mut obj: R, now: Millis) -> Result<R, StoreError> {
+    pub fn create<R: Stored>(&mut self, mut obj: R, now: Millis) -> Result<Arc<R>, StoreError> {
         obj.set_type_meta();
         obj.default_namespace();
         if obj.meta().name.is_empty() && !obj.meta().generate_name.is_empty() {
@@ -259,8 +287,9 @@ impl Store {
         m.deletion_timestamp = None;
         m.generation = Some(1);
         self.index(None, Some(&obj));
-        R::table_mut(&mut self.tables).insert(key, obj.clone());
-        self.append(rv, ChangeType::Added, obj.clone().into());
+        let obj = Arc::new(obj);
+        R::table_mut(&mut self.tables).insert(key, Arc::clone(&obj));
+        self.append(rv, ChangeType::Added, R::shared(Arc::clone(&obj)));
         Ok(obj)
     }
 
@@ -268,7 +297,7 @@ impl Store {
     /// concurrency); an empty one is an unconditional update. Identity fields (uid,
     /// creationTimestamp) cannot change. A write that changes nothing is not a write: no new
     /// resourceVersion, no change-log entry, as the API server skips no-op updates.
-    pub fn update<R: Stored>(&mut self, mut obj: R) -> Result<R, StoreError> {
+    pub fn update<R: Stored>(&mut self, mut obj: R) -> Result<Arc<R>, StoreError> {
         obj.set_type_meta();
         obj.default_namespace();
         let key = obj.key();
@@ -300,21 +329,21 @@ impl Store {
                 m.deletion_timestamp = deletion;
             }
         }
-        if obj == *old {
-            return Ok(obj);
+        if obj == **old {
+            return Ok(Arc::clone(old));
         }
         let rv = self.next_rv();
         obj.meta_mut().resource_version = rv.to_string();
-        let old = R::table(&self.tables).get(&key).cloned();
-        self.index(old.as_ref(), Some(&obj));
-        R::table_mut(&mut self.tables).insert(key, obj.clone());
-        self.append(rv, ChangeType::Modified, obj.clone().into());
+        let obj = Arc::new(obj);
+        let old = R::table_mut(&mut self.tables).insert(key, Arc::clone(&obj));
+        self.index(old.as_deref(), Some(&obj));
+        self.append(rv, ChangeType::Modified, R::shared(Arc::clone(&obj)));
         Ok(obj)
     }
 
     /// Reads, changes and writes back one object: the controllers' read-modify-write.
-    pub fn modify<R: Stored>(&mut self, key: &ObjectKey, change: impl FnOnce(&mut R)) -> Result<R, StoreError> {
-        let Some(mut obj) = R::table(&self.tables).get(key).cloned() else {
+    pub fn modify<R: Stored>(&mut self, key: &ObjectKey, change: impl FnOnce(&mut R)) -> Result<Arc<R>, StoreError> {
+        let Some(mut obj) = R::table(&self.tables).get(key).map(|o| R::clone(o)) else {
             return Err(StoreError::NotFound { resource: R::KIND.qualified_resource(), name: key.name.clone() });
         };
         change(&mut obj);
@@ -323,14 +352,17 @@ impl Store {
 
     /// Removes an object now. (Graceful deletion — setting `deletionTimestamp` and letting the
     /// kubelet finish — is an update; this is its last step.)
-    pub fn delete<R: Stored>(&mut self, key: &ObjectKey) -> Result<R, StoreError> {
-        let Some(mut obj) = R::table_mut(&mut self.tables).remove(key) else {
+    pub fn delete<R: Stored>(&mut self, key: &ObjectKey) -> Result<Arc<R>, StoreError> {
+        let Some(obj) = R::table_mut(&mut self.tables).remove(key) else {
             return Err(StoreError::NotFound { resource: R::KIND.qualified_resource(), name: key.name.clone() });
         };
-        self.index(Some(&obj), None);
+        self.index(Some(&*obj), None);
         let rv = self.next_rv();
+        // The deleted object carries the delete's resourceVersion, as a watch's DELETED event does.
+        let mut obj = Arc::unwrap_or_clone(obj);
         obj.meta_mut().resource_version = rv.to_string();
-        self.append(rv, ChangeType::Deleted, obj.clone().into());
+        let obj = Arc::new(obj);
+        self.append(rv, ChangeType::Deleted, R::shared(Arc::clone(&obj)));
         Ok(obj)
     }
 
@@ -352,6 +384,7 @@ impl Store {
             return;
         }
         self.count_owned(as_pod(old), as_pod(new));
+        self.count_requested(as_pod(old), as_pod(new));
         let node_of = |o: Option<&R>| o.and_then(|o| o.bound_node().map(|n| (n.to_string(), ObjectKey::of(o.meta()))));
         let owner_of =
             |o: Option<&R>| o.and_then(|o| o.meta().controller().map(|r| (r.uid.clone(), ObjectKey::of(o.meta()))));
@@ -391,6 +424,46 @@ impl Store {
             let counts = self.owned_counts.entry(uid.to_string()).or_default();
             counts.active += 1;
             counts.ready += usize::from(ready);
+        }
+    }
+}
+
+/// The cpu, memory and pod count requested on one node by the pods bound there (finished pods
+/// aside): what NodeResourcesFit subtracts from allocatable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NodeRequested {
+    pub cpu_milli: i64,
+    pub memory_milli: i64,
+    pub pods: i64,
+}
+
+impl Store {
+    /// Moves a pod's requests from what was counted to what is: a pod counts on its node while
+    /// bound and not finished (a PUT may also change a bound pod's requests).
+    fn count_requested(&mut self, old: Option<&Pod>, new: Option<&Pod>) {
+        fn counted(p: Option<&Pod>) -> Option<(&str, super::objects::pod::Requests)> {
+            p.filter(|p| !matches!(p.status.phase.as_str(), "Succeeded" | "Failed"))
+                .and_then(|p| p.node_name().map(|node| (node, p.requests())))
+        }
+        let (before, after) = (counted(old), counted(new));
+        if before == after {
+            return;
+        }
+        if let Some((node, r)) = before
+            && let Some(sum) = self.requested_by_node.get_mut(node)
+        {
+            sum.cpu_milli -= r.cpu_milli;
+            sum.memory_milli -= r.memory_milli;
+            sum.pods -= 1;
+            if sum.pods == 0 {
+                self.requested_by_node.remove(node);
+            }
+        }
+        if let Some((node, r)) = after {
+            let sum = self.requested_by_node.entry(node.to_string()).or_default();
+            sum.cpu_milli += r.cpu_milli;
+            sum.memory_milli += r.memory_milli;
+            sum.pods += 1;
         }
     }
 }
@@ -451,7 +524,7 @@ mod tests {
         assert_eq!(a.metadata.namespace.as_deref(), Some("default"));
         assert_eq!(a.kind, "Pod");
         assert_ne!(a.metadata.uid, b.metadata.uid);
-        let mut a2 = a.clone();
+        let mut a2 = Pod::clone(&a);
         a2.metadata.labels.insert("x".into(), "y".into());
         let a2 = s.update(a2).unwrap();
         assert_eq!(a2.metadata.resource_version, "3");
@@ -465,10 +538,10 @@ mod tests {
     fn stale_resource_version_is_a_conflict() {
         let mut s = store();
         let a = s.create(pod("a"), Millis(0)).unwrap();
-        let mut first = a.clone();
+        let mut first = Pod::clone(&a);
         first.metadata.labels.insert("v".into(), "1".into());
         s.update(first).unwrap();
-        let mut stale = a;
+        let mut stale = Pod::clone(&a);
         stale.metadata.labels.insert("v".into(), "2".into());
         let err = s.update(stale).unwrap_err();
         assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
@@ -505,7 +578,7 @@ mod tests {
     fn no_op_update_is_not_a_write() {
         let mut s = store();
         let a = s.create(pod("a"), Millis(0)).unwrap();
-        s.update(a.clone()).unwrap();
+        s.update(Pod::clone(&a)).unwrap();
         assert_eq!(s.resource_version(), 1);
     }
 
@@ -580,5 +653,72 @@ mod tests {
         assert!(s.changes_since(0).is_none());
         assert_eq!(s.changes_since(2).unwrap().count(), 3);
         assert_eq!(s.changes_since(5).unwrap().count(), 0);
+    }
+
+    mod requested_by_node {
+        use super::*;
+        use crate::cluster::objects::quantity::Quantity;
+        use proptest::prelude::*;
+
+        /// One write to a pod: create it, bind it, change its request (a PUT), finish it, or
+        /// delete it.
+        #[derive(Debug, Clone)]
+        enum Write {
+            Create(u8, i64),
+            Bind(u8, u8),
+            Request(u8, i64),
+            Finish(u8),
+            Delete(u8),
+        }
+
+        fn write() -> impl Strategy<Value = Write> {
+            prop_oneof![
+                (0u8..6, 1i64..2000).prop_map(|(p, cpu)| Write::Create(p, cpu)),
+                (0u8..6, 0u8..3).prop_map(|(p, n)| Write::Bind(p, n)),
+                (0u8..6, 1i64..2000).prop_map(|(p, cpu)| Write::Request(p, cpu)),
+                (0u8..6).prop_map(Write::Finish),
+                (0u8..6).prop_map(Write::Delete),
+            ]
+        }
+
+        fn with_cpu(mut pod: Pod, cpu: i64) -> Pod {
+            pod.spec.containers[0].resources.requests.insert("cpu".into(), Quantity::from_millicores(cpu));
+            pod
+        }
+
+        proptest! {
+            /// The index the scheduler's snapshot reads always equals a recount of the pods.
+            #[test]
+            fn always_equals_a_recount(writes in prop::collection::vec(write(), 1..40)) {
+                let mut s = store();
+                for w in &writes {
+                    let key = |p: &u8| ObjectKey::new("default", format!("p{p}"));
+                    let written = match w {
+                        Write::Create(p, cpu) => s.create(with_cpu(pod(&format!("p{p}")), *cpu), Millis(0)).map(drop),
+                        Write::Bind(p, n) => s.modify::<Pod>(&key(p), |pod| pod.spec.node_name = Some(format!("n{n}"))).map(drop),
+                        Write::Request(p, cpu) => match s.get::<Pod>(&key(p)) {
+                            Some(old) => s.update(with_cpu(old.clone(), *cpu)).map(drop),
+                            None => Ok(()),
+                        },
+                        Write::Finish(p) => s.modify::<Pod>(&key(p), |pod| pod.status.phase = "Succeeded".into()).map(drop),
+                        Write::Delete(p) => s.delete::<Pod>(&key(p)).map(drop),
+                    };
+                    // Only a pod that is (or is not yet) there refuses a write.
+                    if let Err(e) = written {
+                        prop_assert!(matches!(e, StoreError::NotFound { .. } | StoreError::AlreadyExists { .. }), "{e}");
+                    }
+                    for n in 0..3 {
+                        let node = format!("n{n}");
+                        let mut recount = NodeRequested::default();
+                        for pod in s.list::<Pod>().filter(|p| p.node_name() == Some(node.as_str()) && p.status.phase != "Succeeded") {
+                            recount.cpu_milli += pod.requests().cpu_milli;
+                            recount.memory_milli += pod.requests().memory_milli;
+                            recount.pods += 1;
+                        }
+                        prop_assert_eq!(s.requested_on_node(&node), recount, "{} after {:?}", node, w);
+                    }
+                }
+            }
+        }
     }
 }

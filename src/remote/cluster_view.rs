@@ -21,7 +21,7 @@ use futures::StreamExt;
 use kube::api::Api;
 use kube::runtime::{WatchStreamExt, watcher};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 /// What the panel says about where the game is.
@@ -146,9 +146,9 @@ impl RemoteView {
                 Change::Apply(object) => {
                     let kind = object.kind();
                     let key = match *object {
-                        Object::Node(node) => upsert(&mut self.store, node),
-                        Object::Pod(pod) => upsert(&mut self.store, pod),
-                        Object::Deployment(d) => upsert(&mut self.store, d),
+                        Object::Node(node) => upsert(&mut self.store, Arc::unwrap_or_clone(node)),
+                        Object::Pod(pod) => upsert(&mut self.store, Arc::unwrap_or_clone(pod)),
+                        Object::Deployment(d) => upsert(&mut self.store, Arc::unwrap_or_clone(d)),
                         _ => None,
                     };
                     if let (Some(seen), Some(key)) = (self.relisting.get_mut(&kind), key) {

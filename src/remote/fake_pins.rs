@@ -60,11 +60,11 @@ fn lane(scenario: &Scenario) -> Result<Lane, RemoteError> {
     for (_, object) in &scenario.objects {
         match object {
             Object::Node(node) => {
-                let json = serde_json::to_value(node).unwrap_or_default();
+                let json = serde_json::to_value(node.as_ref()).unwrap_or_default();
                 capacity.push(json.pointer("/status/capacity").cloned().unwrap_or(Value::Null));
             }
             Object::Deployment(d) => {
-                let json = serde_json::to_value(d).unwrap_or_default();
+                let json = serde_json::to_value(d.as_ref()).unwrap_or_default();
                 deployments.push(remote_deployment(json).map_err(|e| RemoteError::Scenario(e.to_string()))?);
             }
             _ => {}

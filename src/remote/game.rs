@@ -35,6 +35,7 @@ pub fn local_lane(scenario: &Scenario, names: &[String]) -> Scenario {
     let mut pin = 0;
     lane.objects.retain_mut(|(_, object)| match object {
         Object::Node(node) if pin < usize::from(PINS) => {
+            let node = std::sync::Arc::make_mut(node);
             let name = names.get(pin).cloned().unwrap_or_else(|| format!("pinsetter-unused-{}", pin + 1));
             node.metadata.name = name.clone();
             node.metadata.labels.insert("kubernetes.io/hostname".into(), name);

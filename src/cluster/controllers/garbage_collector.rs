@@ -114,8 +114,8 @@ mod tests {
         let rs = h.seed(replica_set("web-1", "uid-x"));
         assert_eq!(h.triggered(&mut GarbageCollector, 0), []);
         let since = h.store.resource_version();
-        let d_uid = h.store.delete::<Deployment>(&d).unwrap().metadata.uid;
-        let rs_uid = h.store.delete::<ReplicaSet>(&rs).unwrap().metadata.uid;
+        let d_uid = h.store.delete::<Deployment>(&d).unwrap().metadata.uid.clone();
+        let rs_uid = h.store.delete::<ReplicaSet>(&rs).unwrap().metadata.uid.clone();
         assert_eq!(h.triggered(&mut GarbageCollector, since), [Key::Owner { uid: d_uid }, Key::Owner { uid: rs_uid }]);
         // A key that is not an owner's is a bug reported, not ignored.
         let wrong = Key::Object(ObjectKey::new("default", "web"));

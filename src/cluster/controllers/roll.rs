@@ -66,7 +66,8 @@ pub fn definition() -> Result<Object, ScenarioError> {
     match documents.pop() {
         Some((_, Object::CustomResourceDefinition(mut crd))) if documents.is_empty() => {
             if let Ok(applied) = serde_norway::from_str::<serde_json::Value>(CRD_MANIFEST) {
-                crd.metadata
+                std::sync::Arc::make_mut(&mut crd)
+                    .metadata
                     .annotations
                     .insert("kubectl.kubernetes.io/last-applied-configuration".into(), format!("{applied}\n"));
             }
@@ -579,7 +580,8 @@ mod tests {
     /// (labelled with a zone when one is given).
     fn alley(pins: &[(u64, Option<&str>)]) -> Harness {
         let mut h = Harness::new();
-        let Ok(Object::CustomResourceDefinition(mut crd)) = definition() else { panic!("the shipped CRD parses") };
+        let Ok(Object::CustomResourceDefinition(crd)) = definition() else { panic!("the shipped CRD parses") };
+        let mut crd = std::sync::Arc::unwrap_or_clone(crd);
         crd.status = established_status(&crd, &h.store.epoch().stamp(h.now));
         h.seed(crd);
         for (pin, zone) in pins {

@@ -292,7 +292,7 @@ mod tests {
     fn cluster_with_pod(spec: Value) -> Cluster {
         let mut cluster = Cluster::new(1, Timing::preset(Preset::Arcade));
         let node = Node { metadata: ObjectMeta::named("pin-1"), ..Node::default() };
-        cluster.apply(Object::Node(node), Millis::ZERO).unwrap();
+        cluster.apply(Object::from(node), Millis::ZERO).unwrap();
         let mut pod = json!({
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": "app", "namespace": "default"},
@@ -302,7 +302,7 @@ mod tests {
             pod["spec"][field] = value.clone();
         }
         let pod: Pod = serde_json::from_value(pod).unwrap();
-        cluster.apply(Object::Pod(pod), Millis::ZERO).unwrap();
+        cluster.apply(Object::from(pod), Millis::ZERO).unwrap();
         cluster
     }
 
@@ -325,7 +325,7 @@ mod tests {
     fn config_map(name: &str, data: &[(&str, &str)]) -> Object {
         let mut cm = ConfigMap { metadata: ObjectMeta::namespaced("default", name), ..ConfigMap::default() };
         cm.data = data.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Object::ConfigMap(cm)
+        Object::from(cm)
     }
 
     #[test]

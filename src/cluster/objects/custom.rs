@@ -15,6 +15,7 @@ use super::{Kind, Object, Resource};
 use crate::cluster::store::ObjectKey;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// Which resource a custom object belongs to, taken from its CRD when it is admitted. Not part
 /// of the object's JSON.
@@ -67,12 +68,21 @@ impl CustomObject {
 
 impl From<CustomObject> for Object {
     fn from(o: CustomObject) -> Object {
+        Object::CustomObject(Arc::new(o))
+    }
+}
+
+impl From<Arc<CustomObject>> for Object {
+    fn from(o: Arc<CustomObject>) -> Object {
         Object::CustomObject(o)
     }
 }
 
 impl Resource for CustomObject {
     const KIND: Kind = Kind::CustomObject;
+    fn shared(this: Arc<Self>) -> Object {
+        Object::CustomObject(this)
+    }
     fn meta(&self) -> &ObjectMeta {
         &self.metadata
     }
@@ -81,7 +91,7 @@ impl Resource for CustomObject {
     }
     fn from_object(object: &Object) -> Option<&Self> {
         match object {
-            Object::CustomObject(o) => Some(o),
+            Object::CustomObject(o) => Some(o.as_ref()),
             _ => None,
         }
     }
@@ -512,7 +522,7 @@ pub fn definition_for<'s>(
 /// validates and prunes it against the version's schema. Other objects pass through.
 pub fn admit(store: &crate::cluster::store::Store, object: Object, creating: bool) -> Result<Object, CustomError> {
     match object {
-        Object::CustomObject(custom) => admit_custom(store, custom, creating).map(Object::CustomObject),
+        Object::CustomObject(custom) => admit_custom(store, Arc::unwrap_or_clone(custom), creating).map(Object::from),
         other => Ok(other),
     }
 }
@@ -552,7 +562,7 @@ fn admit_custom(
 pub fn write_status(
     store: &mut crate::cluster::store::Store,
     sent: CustomObject,
-) -> Result<CustomObject, crate::cluster::ClusterError> {
+) -> Result<Arc<CustomObject>, crate::cluster::ClusterError> {
     let admitted = admit_custom(store, sent, false)?;
     let key = admitted.key();
     let Some(stored) = store.get::<CustomObject>(&key) else {

@@ -290,7 +290,7 @@ mod tests {
     fn decode(spec: Value) -> PodDisruptionBudget {
         let doc = json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "web"}, "spec": spec});
         match Object::from_value(doc).unwrap() {
-            Object::PodDisruptionBudget(pdb) => pdb,
+            Object::PodDisruptionBudget(pdb) => std::sync::Arc::unwrap_or_clone(pdb),
             other => panic!("decoded as {other:?}"),
         }
     }

@@ -100,16 +100,8 @@ pub fn snapshot<'a>(store: &Store, nodes: impl IntoIterator<Item = &'a Node>) ->
     nodes
         .into_iter()
         .map(|node| {
-            let mut requested = Resources::default();
-            for pod in store.pods_on_node(&node.metadata.name) {
-                if matches!(pod.status.phase.as_str(), "Succeeded" | "Failed") {
-                    continue;
-                }
-                let r = pod.requests();
-                requested.cpu_milli += r.cpu_milli;
-                requested.memory_milli += r.memory_milli;
-                requested.pods += 1;
-            }
+            let r = store.requested_on_node(&node.metadata.name);
+            let requested = Resources { cpu_milli: r.cpu_milli, memory_milli: r.memory_milli, pods: r.pods };
             NodeInfo {
                 name: node.metadata.name.clone(),
                 allocatable: Resources {
