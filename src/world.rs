@@ -1080,16 +1080,16 @@ impl PodCounts {
         let replicas = |r: Option<i32>| i64::from(r.unwrap_or(1).max(0));
         let desired = store.list::<Deployment>().map(|d| replicas(d.spec.replicas)).sum::<i64>()
             + store.list::<StatefulSet>().map(|s| replicas(s.spec.replicas)).sum::<i64>();
-        let mut counts = PodCounts { desired, ..PodCounts::default() };
-        for pod in store.list::<Pod>() {
-            match pod.state() {
-                PodState::Pending => counts.pending += 1,
-                PodState::ContainerCreating => counts.creating += 1,
-                PodState::Running => counts.running += 1,
-                PodState::Terminating => counts.terminating += 1,
-                _ => {}
-            }
-        }
+        // Kept by the store on its write path: a frame reads four numbers, not every pod.
+        let count = |state| i64::try_from(store.pods_in_state(state)).unwrap_or(i64::MAX);
+        let mut counts = PodCounts {
+            desired,
+            pending: count(PodState::Pending),
+            creating: count(PodState::ContainerCreating),
+            running: count(PodState::Running),
+            terminating: count(PodState::Terminating),
+            ..PodCounts::default()
+        };
         let active = counts.pending + counts.creating + counts.running;
         // A pod waiting for its pin still holds its replica (a StatefulSet never runs two of an
         // ordinal): not lost. Counted only when something is missing, so it costs nothing usually.

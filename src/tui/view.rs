@@ -769,9 +769,10 @@ fn unscheduled(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let world = &app.driver.world;
     let width = area.width.saturating_sub(2) as usize;
-    let pending: Vec<&Pod> = cluster_store(app).list::<Pod>().filter(|p| p.state() == PodState::Pending).collect();
+    let store = cluster_store(app);
+    let total = store.pods_in_state(PodState::Pending);
     let mut lines = Vec::new();
-    for pod in pending.iter().take(area.height.saturating_sub(2) as usize) {
+    for pod in store.pending_pods().take(area.height.saturating_sub(2) as usize) {
         let key = ObjectKey::of(&pod.metadata);
         let why = world
             .cluster()
@@ -788,10 +789,10 @@ fn unscheduled(frame: &mut Frame, app: &App, area: Rect) {
             Span::styled(truncate(&why, width.saturating_sub(pod.metadata.name.len() + 3)), t.warn()),
         ]));
     }
-    if pending.is_empty() {
+    if total == 0 {
         lines.push(Line::styled("none: every pod has a pin", t.dim()));
     }
-    let title = format!(" unscheduled ({}) ", pending.len());
+    let title = format!(" unscheduled ({total}) ");
     frame.render_widget(Paragraph::new(lines).block(block(title, app)), area);
 }
 
@@ -1646,8 +1647,8 @@ fn stuck_by_storage(app: &App) -> usize {
     let cluster = app.driver.world.cluster();
     cluster
         .store
-        .list::<Pod>()
-        .filter(|p| p.state() == PodState::Pending && !p.spec.volumes.is_empty())
+        .pending_pods()
+        .filter(|p| !p.spec.volumes.is_empty())
         .filter(|p| {
             cluster.scheduler.decision(&ObjectKey::of(&p.metadata)).is_some_and(|d| {
                 d.node.is_none()
