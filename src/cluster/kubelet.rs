@@ -32,6 +32,9 @@ use std::collections::{BTreeMap, BTreeSet};
 /// nodeStatusReportFrequency is 5 minutes; the Lease carries the real heartbeat).
 const STATUS_REPORT_EVERY: Millis = Millis(60_000);
 const COMPONENT: &str = "kubelet";
+/// Kubelets whose renewals share a phase: the default lane's ten pins renew together, as
+/// they always have; the next ten a tick later, and so on (see [`Kubelet::phase`]).
+const PHASE_GROUP: usize = 10;
 
 #[derive(Debug, Clone)]
 pub struct Kubelet {
@@ -51,6 +54,8 @@ pub struct Kubelet {
     /// Running pods whose probes are scripted, with their probers' state.
     probes: BTreeMap<ObjectKey, probes::PodProbes>,
     last_status_report: Option<Millis>,
+    /// Whether the renewals have taken their phase yet (see [`Kubelet::phase`]).
+    phased: bool,
     next_ip: u32,
 }
 
@@ -67,6 +72,7 @@ impl Kubelet {
             held: BTreeMap::new(),
             probes: BTreeMap::new(),
             last_status_report: None,
+            phased: false,
             next_ip: 2,
         }
     }
@@ -102,7 +108,23 @@ impl Kubelet {
         if !self.alive || self.remote {
             return None;
         }
-        earliest(Some(ctx.now + ctx.timing.heartbeat), self.renew(ctx))
+        let mut next = ctx.now + ctx.timing.heartbeat;
+        if !self.phased {
+            self.phased = true;
+            next = next.saturating_sub(self.phase(ctx.timing.heartbeat));
+        }
+        earliest(Some(next), self.renew(ctx))
+    }
+
+    /// How much sooner than a full period the second renewal comes. Real kubelets start at
+    /// different moments, so their Lease renewals and status posts are spread over the period;
+    /// a lane's kubelets all register at its first instant, and without a phase the 5,000 of the
+    /// stadium would all renew in one tick each period (a stall of hundreds of milliseconds
+    /// twice a second of game time). Groups of [`PHASE_GROUP`] take successive ticks.
+    fn phase(&self, period: Millis) -> Millis {
+        let slots = (period.0 / crate::clock::TICK_MS).max(1);
+        let group = u64::try_from(self.index / PHASE_GROUP).unwrap_or(0);
+        Millis((group % slots) * crate::clock::TICK_MS)
     }
 
     /// A pin agent's heartbeat: the same Lease renewal and status report as a simulated one.

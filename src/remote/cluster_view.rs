@@ -110,12 +110,23 @@ impl RemoteView {
         let (sender, changes) = mpsc::channel();
         let client = connection.client.clone();
         runtime.spawn(mirror(Api::<k8s_openapi::api::core::v1::Node>::all(client.clone()), Kind::Node, sender.clone()));
-        runtime.spawn(mirror(Api::<k8s_openapi::api::core::v1::Pod>::all(client.clone()), Kind::Pod, sender.clone()));
-        runtime.spawn(mirror(
-            Api::<k8s_openapi::api::apps::v1::Deployment>::all(client.clone()),
-            Kind::Deployment,
-            sender.clone(),
-        ));
+        // Fake pins run only the game's namespace (their taint keeps everything else off), so the
+        // panel's pods and desired replicas are the game's; real nodes run any namespace's pods.
+        match mode {
+            Mode::FakePins => {
+                let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(client.clone(), super::NAMESPACE);
+                let deployments =
+                    Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(client.clone(), super::NAMESPACE);
+                runtime.spawn(mirror(pods, Kind::Pod, sender.clone()));
+                runtime.spawn(mirror(deployments, Kind::Deployment, sender.clone()));
+            }
+            Mode::Nodes => {
+                let pods = Api::<k8s_openapi::api::core::v1::Pod>::all(client.clone());
+                let deployments = Api::<k8s_openapi::api::apps::v1::Deployment>::all(client.clone());
+                runtime.spawn(mirror(pods, Kind::Pod, sender.clone()));
+                runtime.spawn(mirror(deployments, Kind::Deployment, sender.clone()));
+            }
+        }
         runtime.spawn(ping(client, sender.clone()));
         let panel = Panel {
             context: connection.context.clone(),

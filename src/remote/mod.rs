@@ -98,7 +98,13 @@ pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result
     .map_err(RemoteError::Kubeconfig)?;
     let context_name = context.map(str::to_string).or_else(|| config_file.current_context.clone()).unwrap_or_default();
     let options = KubeConfigOptions { context: context.map(str::to_string), ..Default::default() };
-    let config = kube::Config::from_custom_kubeconfig(config_file, &options).await.map_err(RemoteError::Kubeconfig)?;
+    let mut config =
+        kube::Config::from_custom_kubeconfig(config_file, &options).await.map_err(RemoteError::Kubeconfig)?;
+    // kube's default client retries 429, 503 and 504 up to 15 times with a backoff growing to
+    // minutes. To the game a 429 is an answer (an eviction a PodDisruptionBudget refuses, which
+    // the drain reports and tries again on its next pass, as `kubectl drain` does), and a key that
+    // froze for minutes would be worse than an error; the reflectors keep their own backoff.
+    config.default_retry = false;
     let server = config.cluster_url.to_string().trim_end_matches('/').to_string();
     let client = kube::Client::try_from(config).map_err(RemoteError::Client)?;
     Ok(Connection { client, context: context_name, server })

@@ -244,9 +244,12 @@ fn pinsetter_panel(frame: &mut Frame, app: &App, area: Rect) {
         title.push(Span::styled(format!(" {}{ended} {} ", following.label(), following.source), t.warn()));
     }
     let title = Line::from(title);
-    let mut l3 = leaders_line(app);
-    // The eviction regime, once a zone leaves Normal: the leaders line has the room for it.
-    if let Some(regime) = cluster.node_lifecycle().and_then(|n| n.regime(&cluster.timing)) {
+    // On a remote cluster the local World elects nobody and evicts nothing: its leaders and
+    // eviction regime would be made up, so the line is left out.
+    let mut l3 = if app.remote.is_some() { Line::default() } else { leaders_line(app) };
+    if app.remote.is_none()
+        && let Some(regime) = cluster.node_lifecycle().and_then(|n| n.regime(&cluster.timing))
+    {
         l3.spans.push(Span::styled("evictions ", t.title()));
         l3.spans.push(Span::styled(regime, t.bad()));
     }
