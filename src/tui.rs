@@ -15,7 +15,7 @@ pub use high_scores::HighScore;
 use crate::alley::{AlleyEvent, AlleyInput, Phase};
 use crate::bench::Measurement;
 use crate::clock::Millis;
-use crate::cluster::objects::{Deployment, Node, Pod, PodState, StatefulSet};
+use crate::cluster::objects::{Deployment, Node, Object, Pod, PodState, StatefulSet};
 use crate::cluster::store::ObjectKey;
 use crate::cluster::timing::Preset;
 use crate::driver::Driver;
@@ -485,6 +485,19 @@ fn catch_ending_signals() -> Result<std::sync::Arc<std::sync::atomic::AtomicUsiz
     Ok(caught)
 }
 
+/// `150000` as `150,000`.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Lanes with more pods than this take long enough to set up that the player is told.
 const LARGE_LANE_PODS: u64 = 5_000;
 
@@ -518,8 +531,11 @@ fn run_with(
     let pods = options.scenario.desired_pods();
     let building = (pods > LARGE_LANE_PODS).then(Instant::now);
     if building.is_some() {
+        let nodes = options.scenario.objects.iter().filter(|(_, o)| matches!(o, Object::Node(_))).count();
         eprintln!(
-            "Setting up the lane ({pods} pods): the control plane schedules and starts them all before the first frame…"
+            "Setting up the lane ({} nodes, {} pods): the control plane places all the pods before the first frame…",
+            grouped(nodes as u64),
+            grouped(pods)
         );
     }
     let mut app = App::new(options, Some(data_dir.join("highscores.json")))?;
@@ -717,6 +733,15 @@ pub fn bench_frame() -> Measurement {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn big_counts_are_grouped_by_thousands() {
+        assert_eq!(grouped(0), "0");
+        assert_eq!(grouped(999), "999");
+        assert_eq!(grouped(5_000), "5,000");
+        assert_eq!(grouped(150_000), "150,000");
+        assert_eq!(grouped(1_234_567), "1,234,567");
+    }
 
     #[test]
     fn a_high_score_that_cannot_be_saved_is_said_on_screen() {

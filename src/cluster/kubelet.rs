@@ -116,11 +116,13 @@ impl Kubelet {
         earliest(Some(next), self.renew(ctx))
     }
 
-    /// How much sooner than a full period the second renewal comes. Real kubelets start at
-    /// different moments, so their Lease renewals and status posts are spread over the period;
-    /// a lane's kubelets all register at its first instant, and without a phase the 5,000 of the
-    /// stadium would all renew in one tick each period (a stall of hundreds of milliseconds
-    /// twice a second of game time). Groups of [`PHASE_GROUP`] take successive ticks.
+    /// This kubelet's offset within `period`. Real kubelets start at different moments and
+    /// run at their own pace, so their Lease renewals, status posts and container starts are
+    /// spread; a lane's kubelets all register at its first instant, and without a phase the
+    /// stadium's 5,000 would renew in one tick each period (a stall of hundreds of milliseconds
+    /// twice a second of game time) and start 150,000 containers in one tick. Groups of
+    /// [`PHASE_GROUP`] take successive ticks; the renewal's second period is shortened by it,
+    /// and container starts take it on top of the start-up time.
     fn phase(&self, period: Millis) -> Millis {
         let slots = (period.0 / crate::clock::TICK_MS).max(1);
         let group = u64::try_from(self.index / PHASE_GROUP).unwrap_or(0);
@@ -270,7 +272,9 @@ impl Kubelet {
         let up_at = match self.starting.get(key) {
             Some(&t) => t,
             None => {
-                let up_at = ctx.now + ctx.timing.startup;
+                // Nodes start pods at their own pace: on a big lane that comes up at one instant,
+                // 150,000 containers would otherwise all start in one tick.
+                let up_at = ctx.now + ctx.timing.startup + self.phase(ctx.timing.startup);
                 if let Err(err) = set_container_creating(key, self.host_ip(), ctx) {
                     return write_failed(ctx, Kind::Pod, key, COMPONENT, &err);
                 }

@@ -3,7 +3,7 @@
 //! or with `drain` evicts its pods through the Eviction API, which honours PodDisruptionBudgets;
 //! a restore removes both. Nothing outside the selector is ever touched.
 
-use super::{FIELD_MANAGER, RemoteError};
+use super::{FIELD_MANAGER, RemoteError, is_conflict};
 use k8s_openapi::api::core::v1::{Node, Pod, Taint};
 use kube::api::{Api, EvictParams, ListParams, Patch, PatchParams};
 
@@ -82,17 +82,24 @@ async fn set_knocked(
     effect: Option<&str>,
 ) -> Result<(), RemoteError> {
     let nodes: Api<Node> = Api::all(client.clone());
-    let node = nodes.get(name).await.map_err(RemoteError::api(format!("cannot read node {name}")))?;
-    let taints = taints_with(&node, effect);
-    let patch = serde_json::json!({
-        "metadata": {"resourceVersion": node.metadata.resource_version},
-        "spec": {"unschedulable": knocked, "taints": taints},
-    });
-    nodes
-        .patch(name, &PatchParams::apply(FIELD_MANAGER), &Patch::Merge(&patch))
-        .await
-        .map_err(RemoteError::api(format!("cannot {} node {name}", if knocked { "cordon" } else { "uncordon" })))?;
-    Ok(())
+    let what = format!("cannot {} node {name}", if knocked { "cordon" } else { "uncordon" });
+    // The taints are a list replaced whole, so the write is conditional on the version read; the
+    // node's kubelet writes it too, so a conflict is read again and retried (client-go's
+    // `RetryOnConflict`, five steps).
+    let mut attempts = 0;
+    loop {
+        let node = nodes.get(name).await.map_err(RemoteError::api(format!("cannot read node {name}")))?;
+        let taints = taints_with(&node, effect);
+        let patch = serde_json::json!({
+            "metadata": {"resourceVersion": node.metadata.resource_version},
+            "spec": {"unschedulable": knocked, "taints": taints},
+        });
+        match nodes.patch(name, &PatchParams::apply(FIELD_MANAGER), &Patch::Merge(&patch)).await {
+            Ok(_) => return Ok(()),
+            Err(e) if is_conflict(&e) && attempts < 4 => attempts += 1,
+            Err(e) => return Err(RemoteError::Api { what, source: e }),
+        }
+    }
 }
 
 /// Knocks `node`: cordon + NoExecute taint.
