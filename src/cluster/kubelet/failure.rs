@@ -201,8 +201,8 @@ impl Kubelet {
 
     /// Pods still running here that the API has deleted or is deleting: duplicates of their
     /// replacements, while a partition hides them.
-    pub fn duplicates(&self, ctx_store: &crate::cluster::store::Store) -> usize {
-        self.cut_off.iter().filter(|(key, pod)| is_stale(ctx_store, key, pod)).count()
+    pub fn duplicates(&self, store: &crate::cluster::store::Store) -> usize {
+        self.cut_off.iter().filter(|(key, pod)| runs_twice(store, key, pod)).count()
     }
 
     /// A partition heals: pods the API deleted while the kubelet was away are killed at once;
@@ -282,10 +282,16 @@ pub(super) fn report_ready_again(key: &ObjectKey, ctx: &mut Context) -> Result<(
     Ok(())
 }
 
-/// The pod this kubelet remembers is gone from the API, replaced by another of its name, or
-/// being deleted.
-fn is_stale(store: &crate::cluster::store::Store, key: &ObjectKey, pod: &Pod) -> bool {
-    store.get::<Pod>(key).is_none_or(|p| p.metadata.uid != pod.metadata.uid || p.metadata.is_terminating())
+/// The pod this kubelet remembers runs twice: the API has deleted it (or replaced it by another
+/// of its name), or is deleting it and its ReplicaSet or Job has already replaced it. A bare pod
+/// has no replacement, and a StatefulSet makes none while the old pod is terminating
+/// (upstream's at-most-one pod per identity), so neither counts until the pod is gone.
+fn runs_twice(store: &crate::cluster::store::Store, key: &ObjectKey, pod: &Pod) -> bool {
+    store.get::<Pod>(key).is_none_or(|p| {
+        let replaced_by_its_controller =
+            p.metadata.is_terminating() && p.metadata.controller().is_some_and(|o| o.kind != "StatefulSet");
+        p.metadata.uid != pod.metadata.uid || replaced_by_its_controller
+    })
 }
 
 /// Upstream's eviction: the pod's containers are killed and it is left `Failed`, reason
