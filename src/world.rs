@@ -98,6 +98,12 @@ pub enum Input {
     /// Pin `n` (1..=10) falls as a chaos key knocks it: its node, or on a racked lane every
     /// node of its rack ([`World::pin_nodes`]).
     KnockPin(u8),
+    /// Pin `n` (1..=10) fails as `failure` says, every node it stands for (the shifted and alt
+    /// chaos keys: a partitioned pin falls, one under memory pressure wobbles but stands).
+    FailPin {
+        pin: u8,
+        failure: Failure,
+    },
     /// Pin `n` stands again and every node it stands for comes back.
     StandPin(u8),
 }
@@ -535,6 +541,14 @@ impl World {
                     return Err(WorldError::UnknownPin(pin));
                 }
                 self.knock_pin(pin);
+            }
+            Input::FailPin { pin, failure } => {
+                if self.pin_nodes(pin).is_empty() {
+                    return Err(WorldError::UnknownPin(pin));
+                }
+                for node in self.pin_nodes(pin).to_vec() {
+                    self.apply_failure(&node, failure)?;
+                }
             }
             Input::StandPin(pin) => {
                 if self.pin_nodes(pin).is_empty() {

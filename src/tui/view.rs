@@ -51,8 +51,10 @@ fn draw(frame: &mut Frame, app: &App) {
         too_small(frame, area);
         return;
     }
-    // Tall screens get the full cluster sheet (four rows); short ones keep room for the lane.
-    let score_height = if area.height >= 40 { 7 } else { 5 };
+    // Tall screens get the full cluster sheet (four rows, and a row per failure kind that has
+    // happened); short ones keep room for the lane.
+    let failure_kinds = app.driver.world.metrics().by_failure.len() as u16;
+    let score_height = if area.height >= 40 { 7 + failure_kinds } else { 5 };
     let [top, middle, score, hints] = Layout::vertical([
         Constraint::Length(5),
         Constraint::Min(10),
@@ -1016,6 +1018,11 @@ fn cluster_sheet(frame: &mut Frame, app: &App, cluster: Rect, current: u8) {
         }
         lines.push(Line::from(spans));
     }
+    // Below the frames, a row per failure kind that happened, as long as the sheet has room.
+    let room = usize::from(cluster.height.saturating_sub(3)).saturating_sub(rows.len());
+    for (label, effects) in failure_effects(world).into_iter().take(room) {
+        lines.push(Line::from(vec![Span::styled(format!("{label:<12}"), t.dim()), Span::raw(effects)]));
+    }
     frame.render_widget(
         Paragraph::new(lines).block(block(
             match stuck_by_storage(app) {
@@ -1026,6 +1033,28 @@ fn cluster_sheet(frame: &mut Frame, app: &App, cluster: Rect, current: u8) {
         )),
         cluster,
     );
+}
+
+/// What each failure kind did this game, a row per kind that happened: the pods it displaced
+/// (or its kubelet evicted), a partition's duplicates and how many its kubelet killed on
+/// return, and the slowest replacement.
+fn failure_effects(world: &crate::world::World) -> Vec<(&'static str, String)> {
+    use crate::cluster::Failure;
+    let rows = world.metrics().by_failure.iter().map(|(failure, e)| {
+        let displaced = match failure {
+            Failure::Pressure => format!("{} evicted by the kubelet", e.displaced),
+            _ => format!("{} displaced", e.displaced),
+        };
+        let duplicates = match failure {
+            Failure::Partition => {
+                format!(" · {} duplicates, {} killed on return", e.duplicates_peak, e.duplicates_killed)
+            }
+            _ => String::new(),
+        };
+        let recovery = format!("{:.1} s", e.recovery_max_ms as f64 / 1000.0);
+        (failure.name(), format!("{displaced}{duplicates} · slowest recovery {recovery}"))
+    });
+    rows.collect()
 }
 
 fn hint_bar(frame: &mut Frame, app: &App, area: Rect) {
@@ -1197,12 +1226,14 @@ fn help(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let policies: Vec<&str> = crate::cluster::scheduler::POLICIES.iter().map(|e| e.name).collect();
     let policies = format!("scheduler policy: {}", policies.join(" → "));
-    let rows: [(&str, &str); 26] = [
+    let rows: [(&str, &str); 28] = [
         ("←  →", "move the ball's start position one board"),
         ("↑  ↓", "aim: angle the launch right / left"),
         ("[  ]", "hook: curve left / right on the dry back end"),
         ("space", "start the power meter, press again to release"),
         ("1 … 9, 0", "knock pin 1 … 10 over (its node stops heartbeating; past ten nodes, its whole rack)"),
+        ("shift-1 … 0", "partition the pin: heartbeats cut, its pods run on and are killed when it stands again"),
+        ("alt-1 … 0", "memory pressure: the pin wobbles, its kubelet evicts BestEffort then Burstable pods"),
         ("h", "heat map of every node (past ten nodes): arrows cursor · enter zoom a rack · d describe · esc"),
         ("u", "restore the selected pin (its kubelet comes back)"),
         ("k  K", "knock the pinsetter: its leading scheduler and controller manager crash / K restarts them"),
