@@ -370,15 +370,16 @@ impl App {
                     self.input(Input::Alley(AlleyInput::Power));
                 }
             }
-            KeyCode::Char(_) if let Some((pin, failure)) = chaos_key(key) => {
-                if !self.driver.world.pin_nodes(pin).is_empty() {
-                    // The World knows what a pin stands for: one node, or a whole rack.
-                    self.input(match failure {
-                        Failure::Crash => Input::KnockPin(pin),
-                        failure => Input::FailPin { pin, failure },
-                    });
-                    self.flash_pins.insert(pin, self.driver.world.now() + FLASH);
-                }
+            // The World knows what a pin stands for: one node, or a whole rack.
+            KeyCode::Char(_)
+                if let Some((pin, failure)) = chaos_key(key)
+                    && !self.driver.world.pin_nodes(pin).is_empty() =>
+            {
+                self.input(match failure {
+                    Failure::Crash => Input::KnockPin(pin),
+                    failure => Input::FailPin { pin, failure },
+                });
+                self.flash_pins.insert(pin, self.driver.world.now() + FLASH);
             }
             KeyCode::Char('u') => match self.selection {
                 Selection::Pin(pin) => self.input(Input::StandPin(pin)),

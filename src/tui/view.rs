@@ -1051,7 +1051,10 @@ fn failure_effects(world: &crate::world::World) -> Vec<(&'static str, String)> {
             }
             _ => String::new(),
         };
-        let recovery = format!("{:.1} s", e.recovery_max_ms as f64 / 1000.0);
+        let recovery = match e.recovered {
+            0 => "-".to_string(),
+            _ => format!("{:.1} s", e.recovery_max_ms as f64 / 1000.0),
+        };
         (failure.name(), format!("{displaced}{duplicates} · slowest recovery {recovery}"))
     });
     rows.collect()
