@@ -38,9 +38,15 @@ fn each_failure_key_shows_its_kind_on_the_cluster_sheet() {
     let cluster = app.driver.world.cluster();
     let kinds: Vec<Option<Failure>> = ["pin-3", "pin-2", "pin-1"].iter().map(|n| cluster.failure(n)).collect();
     assert_eq!(kinds, [Some(Failure::Crash), Some(Failure::Partition), Some(Failure::Pressure)]);
-    run_for(&mut app, 6_000);
+    run_for(&mut app, 300);
+    let text = screen(&app, 160, 48);
+    assert!(text.contains("Ready · mem pressure"), "pin-1's card says it wobbles:\n{text}");
+    run_for(&mut app, 5_700);
+    let text = screen(&app, 160, 48);
+    assert!(text.contains("CUT · NotReady"), "pin-2's card says it is cut off, not down:\n{text}");
+    assert!(text.contains("DOWN · NotReady"), "pin-3's card says it crashed:\n{text}");
 
-    let rows = effect_rows(&screen(&app, 160, 48));
+    let rows = effect_rows(&text);
     let labels: Vec<&str> = rows.iter().map(|(kind, _)| kind.as_str()).collect();
     assert_eq!(labels, ["crash", "partition", "pressure"], "{rows:#?}");
     let effects = app.driver.world.metrics().by_failure.clone();

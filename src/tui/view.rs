@@ -373,9 +373,17 @@ fn pin_card(frame: &mut Frame, app: &App, pin: u8, rect: Rect) {
     let hit = app.flash_pins.get(&pin).is_some_and(|until| *until > world.now());
     // Narrow cards get the short words; the glyph carries the state either way.
     let narrow = rect.width < 22;
+    // A partitioned pin is down too, but its pods still run: "CUT", not "DOWN".
+    let failure = cluster.failure(name);
+    let cut = failure == Some(crate::cluster::Failure::Partition);
     let (glyph, status, style) = match (down, node.readiness()) {
+        (true, Readiness::Ready) if cut => (t.down(), if narrow { "CUT" } else { "CUT · API: Ready" }, t.bad()),
+        (true, _) if cut => (t.down(), if narrow { "NotReady" } else { "CUT · NotReady" }, t.bad()),
         (true, Readiness::Ready) => (t.down(), if narrow { "DOWN" } else { "DOWN · API: Ready" }, t.bad()),
         (true, _) => (t.down(), if narrow { "NotReady" } else { "DOWN · NotReady" }, t.bad()),
+        (false, Readiness::Ready) if failure == Some(crate::cluster::Failure::Pressure) => {
+            (t.ready(), if narrow { "Ready" } else { "Ready · mem pressure" }, t.warn())
+        }
         (false, Readiness::Ready) => (t.ready(), "Ready", t.good()),
         (false, Readiness::Unknown) => {
             (t.not_ready(), if narrow { "rejoining" } else { "NotReady (rejoining)" }, t.warn())
