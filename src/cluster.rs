@@ -19,6 +19,7 @@ pub mod timing;
 use self::controllers::{Controller, Key};
 use self::events::EventRecorder;
 use self::kubelet::Kubelet;
+pub use self::kubelet::failure::Failure;
 use self::leader_election::{Component, LeaderElection};
 use self::objects::{Deployment, Kind, Node, Object, Pod, Resource};
 use self::scheduler::{Policy, Scheduler};
@@ -159,6 +160,8 @@ pub struct Cluster {
     kubelets: BTreeMap<String, Kubelet>,
     /// Bound pods by the ConfigMaps and Secrets they use: writing one wakes their kubelets.
     config_users: kubelet::config_refs::ConfigUsers,
+    /// Nodes cut off by a partition, so counting duplicates visits only them.
+    partitioned: BTreeSet<String>,
     /// Pin agents' connections (their kubelets are the remote ones in `kubelets`).
     agents: agents::Agents,
     /// The controllers, from [`controllers::registry`]; a task names one by its index here.
@@ -200,6 +203,7 @@ impl Cluster {
             recorder: EventRecorder::new(&timing),
             kubelets: BTreeMap::new(),
             config_users: Default::default(),
+            partitioned: BTreeSet::new(),
             agents: agents::Agents::default(),
             controllers,
             failures: BTreeMap::new(),
@@ -404,13 +408,58 @@ impl Cluster {
     pub fn knock(&mut self, node: &str) -> Result<(), ClusterError> {
         let kubelet = self.kubelets.get_mut(node).ok_or_else(|| ClusterError::NoSuchNode(node.into()))?;
         kubelet.knock();
+        self.partitioned.remove(node);
         Ok(())
     }
 
-    /// The pin stands again: its kubelet restarts and heartbeats at once.
+    /// The node fails this way ([`Failure`]); as with a knock, the control plane is not told.
+    pub fn fail(&mut self, node: &str, failure: Failure, now: Millis) -> Result<(), ClusterError> {
+        let kubelet = self.kubelets.get_mut(node).ok_or_else(|| ClusterError::NoSuchNode(node.into()))?;
+        let running = self.store.pods_on_node(node).filter(|p| p.is_active());
+        kubelet.fail(failure, now, running);
+        match kubelet.failure() {
+            Some(Failure::Partition) => {
+                self.partitioned.insert(node.to_string());
+            }
+            Some(Failure::Crash) => {
+                self.partitioned.remove(node);
+            }
+            // The eviction manager's first housekeeping pass is due now.
+            Some(Failure::Pressure) => self.queue.add(Task::KubeletHeartbeat(node.into()), now),
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// What the node suffers now, if anything (a pressure ends by itself once relieved).
+    pub fn failure(&self, node: &str) -> Option<Failure> {
+        self.kubelets.get(node).and_then(Kubelet::failure)
+    }
+
+    /// Pods that partitioned kubelets still run although the API deleted (or is deleting) them:
+    /// the duplicates of their replacements.
+    pub fn duplicates(&self) -> usize {
+        self.partitioned.iter().filter_map(|n| self.kubelets.get(n)).map(|k| k.duplicates(&self.store)).sum()
+    }
+
+    /// The pin stands again: its kubelet restarts (or reconnects) and heartbeats at once.
     pub fn restore(&mut self, node: &str, now: Millis) -> Result<(), ClusterError> {
         let kubelet = self.kubelets.get_mut(node).ok_or_else(|| ClusterError::NoSuchNode(node.into()))?;
-        if kubelet.restore() {
+        self.partitioned.remove(node);
+        let mut ctx = Context {
+            store: &mut self.store,
+            recorder: &mut self.recorder,
+            now,
+            timing: &self.timing,
+            chaos: &mut self.chaos,
+        };
+        let had_failure = kubelet.failure().is_some();
+        let was_lost = kubelet.restore(&mut ctx);
+        if had_failure && !was_lost {
+            // A relieved pressure is posted at once.
+            self.queue.add(Task::KubeletHeartbeat(node.into()), now);
+        }
+        if was_lost {
             self.queue.add(Task::KubeletHeartbeat(node.into()), now);
             let pods: Vec<ObjectKey> = self.store.pods_on_node(node).map(|p| ObjectKey::of(&p.metadata)).collect();
             for pod in pods {
@@ -420,8 +469,9 @@ impl Cluster {
         Ok(())
     }
 
+    /// Whether the node's pin is down: crashed or cut off (a node under pressure stands).
     pub fn is_knocked(&self, node: &str) -> bool {
-        self.kubelets.get(node).is_some_and(|k| !k.alive)
+        self.failure(node).is_some_and(Failure::fells_pin)
     }
 
     pub fn pins(&self) -> impl Iterator<Item = &str> {

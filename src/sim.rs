@@ -2,6 +2,7 @@
 //! sleeping), with a script of timed actions, and report what the control plane did.
 
 use crate::clock::{Millis, parse_duration};
+use crate::cluster::Failure;
 use crate::cluster::controllers::node_lifecycle::ZoneStatus;
 use crate::cluster::controllers::roll::{self, RollStatus};
 use crate::cluster::events::EventRecord;
@@ -14,7 +15,7 @@ use crate::cluster::scheduler::rack_order_key;
 use crate::cluster::store::ObjectKey;
 use crate::cluster::timing::Preset;
 use crate::scenario::{EnvelopeError, MAX_PODS, Scenario};
-use crate::world::{Input, Output, PodCounts, World, WorldError};
+use crate::world::{FailureEffects, Input, Output, PodCounts, World, WorldError};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -125,10 +126,12 @@ fn roll_reports(world: &World) -> Vec<RollReport> {
 
 /// Parses `5s knock pin-3`, `40s reset`, `10s restore pin-3`, `12s scale web 20`,
 /// `3s cordon pin-2`, `3s uncordon pin-2`, `4s delete-pod web-abcde`, `5s knock-leader`,
-/// `5s knock-leader kube-scheduler`, `9s restore-leader`.
+/// `5s knock-leader kube-scheduler`, `9s restore-leader`, `5s partition pin-3`,
+/// `5s pressure pin-3`, `5s knock-zone zone-3` (every node labelled with that zone), and
+/// `partition-zone`, `pressure-zone`, `restore-zone`.
 pub fn parse_action(text: &str) -> Result<Action, String> {
     let words: Vec<&str> = text.split_whitespace().collect();
-    let usage = "expected '<time> <action>', e.g. '5s knock pin-3'. Actions: knock NODE, restore NODE, reset, scale DEPLOYMENT REPLICAS, cordon NODE, uncordon NODE, delete-pod POD, knock-leader [COMPONENT], restore-leader [COMPONENT]";
+    let usage = "expected '<time> <action>', e.g. '5s knock pin-3'. Actions: knock NODE, partition NODE, pressure NODE, restore NODE, knock-zone ZONE, partition-zone ZONE, pressure-zone ZONE, restore-zone ZONE, reset, scale DEPLOYMENT REPLICAS, cordon NODE, uncordon NODE, delete-pod POD, knock-leader [COMPONENT], restore-leader [COMPONENT]";
     let [time, verb, args @ ..] = words.as_slice() else {
         return Err(format!("bad --at {text:?}: {usage}"));
     };
@@ -139,6 +142,12 @@ pub fn parse_action(text: &str) -> Result<Action, String> {
     };
     let input = match (*verb, args) {
         ("knock", [node]) => Input::Knock(node.to_string()),
+        ("partition", [node]) => Input::Fail { node: node.to_string(), failure: Failure::Partition },
+        ("pressure", [node]) => Input::Fail { node: node.to_string(), failure: Failure::Pressure },
+        ("knock-zone", [zone]) => Input::FailZone { zone: zone.to_string(), failure: Failure::Crash },
+        ("partition-zone", [zone]) => Input::FailZone { zone: zone.to_string(), failure: Failure::Partition },
+        ("pressure-zone", [zone]) => Input::FailZone { zone: zone.to_string(), failure: Failure::Pressure },
+        ("restore-zone", [zone]) => Input::RestoreZone(zone.to_string()),
         ("restore", [node]) => Input::Restore(node.to_string()),
         ("reset", []) => Input::ResetPins,
         ("cordon", [node]) => Input::Cordon { node: node.to_string(), unschedulable: true },
@@ -207,6 +216,9 @@ pub struct Report {
     pub evicted: u64,
     pub rescheduled: u64,
     pub recovery_ms: Percentiles,
+    /// What each kind of node failure did: nodes, displaced pods, duplicates (a partition's
+    /// peak and those killed on reconnect), replacements Running and how long they took.
+    pub failures: BTreeMap<Failure, FailureEffects>,
     pub longest_pending_ms: u64,
     pub events: u64,
     pub resource_version: u64,
@@ -333,6 +345,7 @@ fn report(world: &World, scenario: &Scenario, seed: u64, timing: Preset, until: 
         evicted: metrics.evicted,
         rescheduled: metrics.rescheduled,
         recovery_ms: Percentiles::of(&metrics.recovery_ms),
+        failures: metrics.by_failure.clone(),
         longest_pending_ms: metrics.longest_pending_ms,
         events: world.event_count(),
         resource_version: world.cluster().store.resource_version(),
@@ -536,6 +549,19 @@ mod tests {
         let a = parse_action("5s knock-leader kube-scheduler").unwrap();
         assert_eq!(a.input, Input::KnockLeader(Some(crate::cluster::leader_election::Component::KubeScheduler)));
         assert_eq!(parse_action("9s restore-leader").unwrap().input, Input::RestoreLeader(None));
+        assert_eq!(
+            parse_action("5s partition pin-3").unwrap().input,
+            Input::Fail { node: "pin-3".into(), failure: Failure::Partition }
+        );
+        assert_eq!(
+            parse_action("5s pressure pin-3").unwrap().input,
+            Input::Fail { node: "pin-3".into(), failure: Failure::Pressure }
+        );
+        assert_eq!(
+            parse_action("5s knock-zone zone-3").unwrap().input,
+            Input::FailZone { zone: "zone-3".into(), failure: Failure::Crash }
+        );
+        assert_eq!(parse_action("9s restore-zone zone-3").unwrap().input, Input::RestoreZone("zone-3".into()));
         let err = parse_action("5s knock-leader kube-proxy").unwrap_err();
         assert!(err.contains("unknown component \"kube-proxy\""), "{err}");
         for bad in [
@@ -547,6 +573,10 @@ mod tests {
             "5s scale web -1",
             "5s knock",
             "5s knock-leader a b",
+            "5s partition",
+            "5s pressure pin-1 pin-2",
+            "5s knock-zone",
+            "5s wobble pin-3",
         ] {
             let err = parse_action(bad).unwrap_err();
             assert!(err.starts_with("bad --at"), "{bad:?}: {err}");

@@ -15,6 +15,7 @@ pub use high_scores::HighScore;
 use crate::alley::{AlleyEvent, AlleyInput, Phase};
 use crate::bench::Measurement;
 use crate::clock::Millis;
+use crate::cluster::Failure;
 use crate::cluster::objects::{Deployment, Node, Object, Pod, PodState, StatefulSet};
 use crate::cluster::store::ObjectKey;
 use crate::cluster::timing::Preset;
@@ -369,13 +370,16 @@ impl App {
                     self.input(Input::Alley(AlleyInput::Power));
                 }
             }
-            KeyCode::Char(c @ '0'..='9') => {
-                let pin = if c == '0' { 10 } else { c as u8 - b'0' };
-                if !self.driver.world.pin_nodes(pin).is_empty() {
-                    // The World knows what a pin stands for: one node, or a whole rack.
-                    self.input(Input::KnockPin(pin));
-                    self.flash_pins.insert(pin, self.driver.world.now() + FLASH);
-                }
+            // The World knows what a pin stands for: one node, or a whole rack.
+            KeyCode::Char(_)
+                if let Some((pin, failure)) = chaos_key(key)
+                    && !self.driver.world.pin_nodes(pin).is_empty() =>
+            {
+                self.input(match failure {
+                    Failure::Crash => Input::KnockPin(pin),
+                    failure => Input::FailPin { pin, failure },
+                });
+                self.flash_pins.insert(pin, self.driver.world.now() + FLASH);
             }
             KeyCode::Char('u') => match self.selection {
                 Selection::Pin(pin) => self.input(Input::StandPin(pin)),
@@ -730,6 +734,27 @@ pub fn bench_frame() -> Measurement {
     }
 }
 
+/// The pin and failure a chaos key picks: a digit crashes pin 1..10 (`0` is 10), the same digit
+/// with shift partitions it, with alt puts it under memory pressure. Most terminals send a
+/// shifted digit as the symbol above it (`!` .. `)`, US layout); those with the kitty keyboard
+/// protocol send the digit with SHIFT, so both are read.
+fn chaos_key(key: KeyEvent) -> Option<(u8, Failure)> {
+    let KeyCode::Char(c) = key.code else { return None };
+    let (digit, shifted) = match c {
+        '0'..='9' => (c, key.modifiers.contains(KeyModifiers::SHIFT)),
+        _ => (")!@#$%^&*(".chars().position(|s| s == c).and_then(|d| char::from_digit(d as u32, 10))?, true),
+    };
+    let pin = if digit == '0' { 10 } else { digit as u8 - b'0' };
+    let failure = if key.modifiers.contains(KeyModifiers::ALT) {
+        Failure::Pressure
+    } else if shifted {
+        Failure::Partition
+    } else {
+        Failure::Crash
+    };
+    Some((pin, failure))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -763,5 +788,39 @@ mod tests {
         let (message, _) = app.message.clone().expect("a message is shown");
         assert!(message.contains("high score not saved"), "{message}");
         assert_eq!(app.high_scores.first().map(|s| s.score), Some(187), "the score is still shown");
+    }
+
+    /// Issue 12, item 5: a digit crashes its pin, the shifted digit (as the symbol most
+    /// terminals send, or the digit with SHIFT) partitions it, alt+digit puts it under memory
+    /// pressure; the partitioned pin falls, the pressured one stands.
+    #[test]
+    fn shifted_and_alt_digits_pick_the_failure_kind() {
+        let options = PlayOptions {
+            scenario: Scenario::resolve("tiny").expect("built-in lane"),
+            seed: 1,
+            timing: Preset::Arcade,
+            speed: 1.0,
+            ascii: true,
+            listen: None,
+            epoch: Default::default(),
+        };
+        let mut app = App::new(options, None).expect("app");
+        let press = |app: &mut App, c: char, modifiers: KeyModifiers| {
+            app.handle_key(KeyEvent::new(KeyCode::Char(c), modifiers))
+        };
+        press(&mut app, '!', KeyModifiers::SHIFT);
+        press(&mut app, '2', KeyModifiers::ALT);
+        press(&mut app, '3', KeyModifiers::NONE);
+        let world = &app.driver.world;
+        let failures: Vec<Option<Failure>> =
+            ["pin-1", "pin-2", "pin-3"].iter().map(|n| world.cluster().failure(n)).collect();
+        assert_eq!(failures, [Some(Failure::Partition), Some(Failure::Pressure), Some(Failure::Crash)]);
+        let standing: Vec<bool> = world.alley().pins()[..3].iter().map(|p| p.standing).collect();
+        assert_eq!(standing, [false, true, false], "a pin under pressure wobbles but stands");
+
+        assert_eq!(chaos_key(KeyEvent::new(KeyCode::Char(')'), KeyModifiers::NONE)), Some((10, Failure::Partition)));
+        assert_eq!(chaos_key(KeyEvent::new(KeyCode::Char('9'), KeyModifiers::SHIFT)), Some((9, Failure::Partition)));
+        assert_eq!(chaos_key(KeyEvent::new(KeyCode::Char('0'), KeyModifiers::ALT)), Some((10, Failure::Pressure)));
+        assert_eq!(chaos_key(KeyEvent::new(KeyCode::Char('a'), KeyModifiers::NONE)), None);
     }
 }

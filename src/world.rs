@@ -19,7 +19,7 @@ use crate::cluster::objects::{Deployment, Node, Object, Pod, PodState, StatefulS
 use crate::cluster::scheduler::{Policy, rack_order_key};
 use crate::cluster::store::{ChangeType, ObjectKey};
 use crate::cluster::timing::{Preset, Timing};
-use crate::cluster::{Chaos, Cluster, ClusterError};
+use crate::cluster::{Chaos, Cluster, ClusterError, Failure};
 use crate::scenario::{Scenario, ScenarioError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -35,7 +35,22 @@ pub use racks::Racks;
 pub enum Input {
     /// A node stops dead, as if its pin was knocked over (chaos key, `sim --at '5s knock pin-3'`).
     Knock(String),
-    /// The node's kubelet comes back.
+    /// The node fails as `failure` says: a crash is [`Input::Knock`]; a partition cuts its
+    /// heartbeats but keeps its pods running; a pressure makes its kubelet evict pods
+    /// (`sim --at '5s partition pin-3'`, the game's shifted and alt digit keys).
+    Fail {
+        node: String,
+        failure: Failure,
+    },
+    /// Every node labelled `topology.kubernetes.io/zone=<zone>` fails as `failure` says
+    /// (`sim --at '5s knock-zone zone-3'`).
+    FailZone {
+        zone: String,
+        failure: Failure,
+    },
+    /// Every node of the zone comes back.
+    RestoreZone(String),
+    /// The node's kubelet comes back (reconnects, or is relieved of its pressure).
     Restore(String),
     /// The pinsetter stands every pin again and every knocked node comes back.
     ResetPins,
@@ -83,6 +98,12 @@ pub enum Input {
     /// Pin `n` (1..=10) falls as a chaos key knocks it: its node, or on a racked lane every
     /// node of its rack ([`World::pin_nodes`]).
     KnockPin(u8),
+    /// Pin `n` (1..=10) fails as `failure` says, every node it stands for (the shifted and alt
+    /// chaos keys: a partitioned pin falls, one under memory pressure wobbles but stands).
+    FailPin {
+        pin: u8,
+        failure: Failure,
+    },
     /// Pin `n` stands again and every node it stands for comes back.
     StandPin(u8),
 }
@@ -220,6 +241,8 @@ pub enum WorldError {
     UnknownNode(String),
     #[error("no pin {0}: pins are 1 to 10, and this lane has fewer nodes")]
     UnknownPin(u8),
+    #[error("no node is labelled {ZONE_LABEL}={0}")]
+    UnknownZone(String),
     #[error(transparent)]
     Agent(#[from] AgentError),
     #[error(transparent)]
@@ -255,6 +278,8 @@ const FAULT_CAPACITY: usize = 100;
 /// Recovery and disruption figures, for `sim --json` and the cluster's scorecard.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Metrics {
+    /// What each kind of failure did (`crash`, `partition`, `pressure`).
+    pub by_failure: BTreeMap<Failure, FailureEffects>,
     /// Pods that were on a node when it was knocked.
     pub displaced: u64,
     /// Pods deleted by the taint-eviction controller.
@@ -276,6 +301,25 @@ impl Metrics {
     }
 }
 
+/// What one kind of failure did over the run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct FailureEffects {
+    /// Nodes that failed this way.
+    pub nodes: u64,
+    /// Pods that lost their place: on the node when it crashed or was cut off, or evicted by
+    /// its kubelet under memory pressure.
+    pub displaced: u64,
+    /// The most pods running twice at once: a partitioned original and its replacement.
+    pub duplicates_peak: u64,
+    /// Duplicates their kubelet killed when its partition healed.
+    pub duplicates_killed: u64,
+    /// Replacements that reached Running.
+    pub recovered: u64,
+    /// The longest and the total game time from the failure to a replacement Running.
+    pub recovery_max_ms: u64,
+    pub recovery_total_ms: u64,
+}
+
 /// The cluster's line on the scorecard for one bowling frame.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct FrameReport {
@@ -293,6 +337,9 @@ impl FrameReport {
         if self.availability_samples == 0 { 1.0 } else { self.availability_sum / self.availability_samples as f64 }
     }
 }
+
+/// The well-known label naming a node's failure domain.
+pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
 
 /// How long the pinsetter takes to sweep and lower a fresh rack: the fallen pins' nodes stay
 /// dead until then, so the player sees the control plane react to a strike.
@@ -323,10 +370,10 @@ pub struct World {
     metrics: Metrics,
     frames: Vec<FrameReport>,
     cursor: u64,
-    /// Displaced pods still alive on a knocked node: pod → (owner uid, knocked at).
-    displaced: BTreeMap<ObjectKey, (String, Millis)>,
-    /// Evicted pods waiting for a replacement: owner uid → knock times (oldest first).
-    awaiting: BTreeMap<String, VecDeque<Millis>>,
+    /// Displaced pods still alive on a knocked node: pod → (owner uid, knocked at, how).
+    displaced: BTreeMap<ObjectKey, (String, Millis, Failure)>,
+    /// Evicted pods waiting for a replacement: owner uid → failure times (oldest first).
+    awaiting: BTreeMap<String, VecDeque<(Millis, Failure)>>,
     running: BTreeSet<ObjectKey>,
     pending_since: BTreeMap<ObjectKey, Millis>,
     next_sample: Millis,
@@ -474,18 +521,34 @@ impl World {
     fn apply(&mut self, input: Input) -> Result<(), WorldError> {
         let now = self.now;
         match input {
-            Input::Knock(node) => {
-                self.check_node(&node)?;
-                if !self.cluster.is_knocked(&node) {
-                    self.knock(&node);
-                    self.topple_if_all_down(&node);
+            Input::Knock(node) => self.apply_failure(&node, Failure::Crash)?,
+            Input::Fail { node, failure } => self.apply_failure(&node, failure)?,
+            Input::FailZone { zone, failure } => {
+                for node in self.zone_nodes(&zone)? {
+                    self.apply_failure(&node, failure)?;
                 }
+            }
+            Input::RestoreZone(zone) => {
+                let nodes = self.zone_nodes(&zone)?;
+                let pins: BTreeSet<u8> = nodes.iter().filter_map(|n| self.pin_number(n)).collect();
+                for pin in pins {
+                    self.alley.stand_pin(pin);
+                }
+                self.restore(&nodes);
             }
             Input::KnockPin(pin) => {
                 if self.pin_nodes(pin).is_empty() {
                     return Err(WorldError::UnknownPin(pin));
                 }
                 self.knock_pin(pin);
+            }
+            Input::FailPin { pin, failure } => {
+                if self.pin_nodes(pin).is_empty() {
+                    return Err(WorldError::UnknownPin(pin));
+                }
+                for node in self.pin_nodes(pin).to_vec() {
+                    self.apply_failure(&node, failure)?;
+                }
             }
             Input::StandPin(pin) => {
                 if self.pin_nodes(pin).is_empty() {
@@ -761,8 +824,54 @@ impl World {
         }
     }
 
+    /// A chaos key, `sim --at` or the pins API fails a node: its pin falls (or, under pressure,
+    /// stays up).
+    fn apply_failure(&mut self, node: &str, failure: Failure) -> Result<(), WorldError> {
+        self.check_node(node)?;
+        if self.cluster.failure(node).is_some_and(|f| f == failure || f == Failure::Crash) {
+            return Ok(());
+        }
+        self.fail_node(node, failure);
+        if failure.fells_pin() {
+            self.topple_if_all_down(node);
+        }
+        Ok(())
+    }
+
     fn knock(&mut self, node: &str) {
-        if self.cluster.knock(node).is_err() {
+        self.fail_node(node, Failure::Crash);
+    }
+
+    /// The pins whose nodes are labelled with this zone, in rack order (none is an error).
+    fn zone_nodes(&self, zone: &str) -> Result<Vec<String>, WorldError> {
+        let store = &self.cluster.store;
+        let nodes: Vec<String> = self
+            .pins
+            .iter()
+            .filter(|name| {
+                store
+                    .get::<Node>(&ObjectKey::cluster(name.as_str()))
+                    .is_some_and(|n| n.metadata.labels.get(ZONE_LABEL).is_some_and(|z| z == zone))
+            })
+            .cloned()
+            .collect();
+        if nodes.is_empty() { Err(WorldError::UnknownZone(zone.into())) } else { Ok(nodes) }
+    }
+
+    fn fail_node(&mut self, node: &str, failure: Failure) {
+        let before = self.cluster.failure(node);
+        if self.cluster.fail(node, failure, self.now).is_err() || self.cluster.failure(node) == before {
+            return;
+        }
+        self.metrics.by_failure.entry(failure).or_default().nodes += 1;
+        if failure == Failure::Pressure {
+            let text =
+                format!("pinsetter: {node} runs low on memory: its kubelet evicts pods until the pressure is relieved");
+            self.emit(Output::Note { at: self.now, text });
+            return;
+        }
+        if before.is_some_and(Failure::fells_pin) {
+            // A partition turning into a crash: its pods were counted when it was cut off.
             return;
         }
         let now = self.now;
@@ -774,18 +883,36 @@ impl World {
             .filter_map(|p| p.metadata.controller().map(|o| (ObjectKey::of(&p.metadata), o.uid.clone())))
             .collect();
         self.metrics.displaced += pods.len() as u64;
+        self.metrics.by_failure.entry(failure).or_default().displaced += pods.len() as u64;
         self.frame_mut().displaced += pods.len() as u64;
         for (pod, owner) in pods {
-            self.displaced.insert(pod, (owner, now));
+            self.displaced.insert(pod, (owner, now, failure));
         }
     }
 
     fn restore(&mut self, nodes: &[String]) {
+        let relieved: Vec<String> =
+            nodes.iter().filter(|n| self.cluster.failure(n) == Some(Failure::Pressure)).cloned().collect();
+        for node in &relieved {
+            if let Err(err) = self.cluster.restore(node, self.now) {
+                self.record_fault(err.into());
+            }
+        }
         let back: Vec<String> = nodes.iter().filter(|n| self.cluster.is_knocked(n)).cloned().collect();
         for node in &back {
+            let duplicates = self.cluster.duplicates();
             if let Err(err) = self.cluster.restore(node, self.now) {
                 self.record_fault(err.into());
                 continue;
+            }
+            let killed = duplicates.saturating_sub(self.cluster.duplicates()) as u64;
+            if killed > 0 {
+                self.metrics.by_failure.entry(Failure::Partition).or_default().duplicates_killed += killed;
+                let text = format!(
+                    "pinsetter: {node} reconnects: its kubelet kills {killed} pod{} the API deleted while it was cut off (their replacements run elsewhere)",
+                    if killed == 1 { "" } else { "s" }
+                );
+                self.emit(Output::Note { at: self.now, text });
             }
             // Pods not yet evicted simply come back with their node: nothing to recover.
             let on_node: Vec<ObjectKey> =
@@ -869,6 +996,11 @@ impl World {
         self.follow_pods();
         if self.now >= self.next_sample {
             self.next_sample = self.now + SAMPLE_EVERY;
+            let duplicates = self.cluster.duplicates() as u64;
+            if duplicates > 0 {
+                let effects = self.metrics.by_failure.entry(Failure::Partition).or_default();
+                effects.duplicates_peak = effects.duplicates_peak.max(duplicates);
+            }
             self.sample_availability();
         }
     }
@@ -989,8 +1121,8 @@ impl World {
             if gone {
                 self.running.remove(&key);
                 self.pending_since.remove(&key);
-                if let Some((owner, knocked_at)) = self.displaced.remove(&key) {
-                    self.awaiting.entry(owner).or_default().push_back(knocked_at);
+                if let Some((owner, knocked_at, failure)) = self.displaced.remove(&key) {
+                    self.awaiting.entry(owner).or_default().push_back((knocked_at, failure));
                 }
                 continue;
             }
@@ -1003,14 +1135,30 @@ impl World {
                     if self.running.insert(key) {
                         let owner = pod.metadata.controller().map(|o| o.uid.clone());
                         if let Some(queue) = owner.and_then(|o| self.awaiting.get_mut(&o))
-                            && let Some(knocked_at) = queue.pop_front()
+                            && let Some((knocked_at, failure)) = queue.pop_front()
                         {
                             let took = now.saturating_sub(knocked_at).0;
                             self.metrics.recovery_ms.push(took);
                             self.metrics.rescheduled += 1;
+                            let effects = self.metrics.by_failure.entry(failure).or_default();
+                            effects.recovered += 1;
+                            effects.recovery_max_ms = effects.recovery_max_ms.max(took);
+                            effects.recovery_total_ms += took;
                             let frame = self.frame_mut();
                             frame.recovery_max_ms = Some(frame.recovery_max_ms.unwrap_or(0).max(took));
                         }
+                    }
+                }
+                PodState::Failed => {
+                    self.pending_since.remove(&key);
+                    // Evicted by its kubelet under memory pressure: a replacement is coming.
+                    if self.running.remove(&key)
+                        && pod.status.reason == "Evicted"
+                        && let Some(owner) = pod.metadata.controller().map(|o| o.uid.clone())
+                    {
+                        self.metrics.by_failure.entry(Failure::Pressure).or_default().displaced += 1;
+                        self.frame_mut().displaced += 1;
+                        self.awaiting.entry(owner).or_default().push_back((now, Failure::Pressure));
                     }
                 }
                 _ => {
@@ -1381,6 +1529,122 @@ mod tests {
         assert_eq!(turns, expected);
         assert!(cards.iter().all(crate::alley::ScoreCard::is_complete));
         assert_eq!(run(), (turns, cards, digest), "same inputs, same game, same digest");
+    }
+
+    /// A partition: the cut-off node's pods are replaced elsewhere while they still run there
+    /// (duplicates), and when it heals its kubelet kills them; every Deployment ends with its
+    /// replicas, nothing lost. A crash, by contrast, leaves no duplicates.
+    #[test]
+    fn a_partition_shows_duplicates_and_kills_them_on_reconnect() {
+        let run = |failure: Failure| {
+            let scenario = Scenario::resolve("tiny").unwrap();
+            let mut world = World::new(1, Preset::Arcade, &scenario).unwrap();
+            for _ in 0..100 {
+                world.step();
+            }
+            let on_pin = world.cluster().store.pods_on_node("pin-1").filter(|p| p.is_active()).count();
+            assert!(on_pin > 0, "pin-1 runs pods before the failure");
+            let input = Input::Fail { node: "pin-1".into(), failure };
+            let line = serde_json::to_string(&input).unwrap();
+            world.handle_input(serde_json::from_str(&line).unwrap()).unwrap();
+            assert!(world.cluster().is_knocked("pin-1"), "the pin lies down");
+            let mut duplicates_seen = 0;
+            for _ in 0..300 {
+                world.step();
+                duplicates_seen = duplicates_seen.max(world.cluster().duplicates());
+            }
+            world.handle_input(Input::Restore("pin-1".into())).unwrap();
+            for _ in 0..200 {
+                world.step();
+            }
+            let counts = world.pod_counts();
+            (on_pin, duplicates_seen, world.cluster().duplicates(), counts, world.metrics().by_failure.clone())
+        };
+        let (on_pin, seen, after, counts, effects) = run(Failure::Partition);
+        assert_eq!(seen, on_pin, "every pod of the cut-off node ran twice for a while");
+        assert_eq!(after, 0, "the duplicate window closed on reconnect");
+        assert_eq!((counts.running, counts.pending, counts.lost), (counts.desired, 0, 0), "{counts:?}");
+        let partition = &effects[&Failure::Partition];
+        assert_eq!(partition.duplicates_peak, on_pin as u64);
+        assert_eq!(partition.duplicates_killed, on_pin as u64);
+        assert_eq!(partition.recovered, on_pin as u64);
+        let (_, seen, _, counts, effects) = run(Failure::Crash);
+        assert_eq!(seen, 0, "a crashed node runs nothing");
+        assert_eq!(counts.running, counts.desired);
+        assert!(!effects.contains_key(&Failure::Partition));
+    }
+
+    /// Memory pressure: the node stays Ready, posts MemoryPressure and is tainted; its kubelet
+    /// evicts BestEffort pods before Burstable ones, by priority, never a Guaranteed one while
+    /// others remain; restore clears the condition and the taint.
+    #[test]
+    fn memory_pressure_evicts_best_effort_then_burstable_by_priority() {
+        let scenario = Scenario::resolve("tiny").unwrap();
+        let mut world = World::new(1, Preset::Arcade, &scenario).unwrap();
+        // Only pin-1 takes new pods, so every pod below lands there.
+        for pin in ["pin-2", "pin-3"] {
+            world.handle_input(Input::Cordon { node: pin.into(), unschedulable: true }).unwrap();
+        }
+        let deployment = |name: &str, priority: i32, resources: serde_json::Value| {
+            Object::from_value(serde_json::json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": name, "namespace": "default"},
+                "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+                    "template": {"metadata": {"labels": {"app": name}},
+                        "spec": {"priority": priority, "containers": [{"name": "app", "image": "x", "resources": resources}]}}}
+            }))
+            .unwrap()
+        };
+        let guaranteed = serde_json::json!({"limits": {"cpu": "10m", "memory": "64Mi"}});
+        let burstable = serde_json::json!({"requests": {"memory": "64Mi"}, "limits": {"memory": "512Mi"}});
+        for object in [
+            deployment("guaranteed", -100, guaranteed),
+            deployment("burstable-high", 100, burstable.clone()),
+            deployment("burstable-low", 0, burstable),
+            deployment("besteffort-high", 1000, serde_json::json!({})),
+            deployment("besteffort-low", 0, serde_json::json!({})),
+        ] {
+            world.handle_input(Input::Apply(Box::new(object))).unwrap();
+        }
+        for _ in 0..100 {
+            world.step();
+        }
+        for pin in ["pin-2", "pin-3"] {
+            world.handle_input(Input::Cordon { node: pin.into(), unschedulable: false }).unwrap();
+        }
+        world.handle_input(Input::Fail { node: "pin-1".into(), failure: Failure::Pressure }).unwrap();
+        assert!(!world.cluster().is_knocked("pin-1"), "a node under pressure stands");
+        let mut evicted: Vec<String> = Vec::new();
+        let mut tainted = false;
+        for _ in 0..400 {
+            world.step();
+            let store = &world.cluster().store;
+            let node = store.get::<Node>(&ObjectKey::cluster("pin-1")).unwrap();
+            assert_eq!(node.readiness(), crate::cluster::objects::Readiness::Ready);
+            tainted |= node.has_taint("node.kubernetes.io/memory-pressure", "NoSchedule");
+            while let Some(output) = world.poll_output() {
+                if let Output::Event(e) = output
+                    && e.reason == "Evicted"
+                {
+                    assert!(e.message.starts_with("The node was low on resource: memory."), "{}", e.message);
+                    evicted.push(e.object.rsplit_once('-').map_or(e.object.clone(), |(d, _)| d.to_string()));
+                }
+            }
+        }
+        assert!(tainted, "the node lifecycle controller tainted the pressured node");
+        let owners: Vec<&str> = evicted.iter().map(|o| o.rsplit_once('-').map_or(o.as_str(), |(d, _)| d)).collect();
+        let order = ["besteffort-low", "besteffort-high", "burstable-low", "burstable-high"];
+        assert!(owners.len() >= 2, "{evicted:?}");
+        assert!(owners.iter().zip(order).all(|(o, want)| o.ends_with(want)), "{evicted:?}");
+        assert!(!owners.iter().any(|o| o.ends_with("guaranteed")), "{evicted:?}");
+        world.handle_input(Input::Restore("pin-1".into())).unwrap();
+        for _ in 0..50 {
+            world.step();
+        }
+        let node = world.cluster().store.get::<Node>(&ObjectKey::cluster("pin-1")).unwrap();
+        assert!(!node.has_taint("node.kubernetes.io/memory-pressure", "NoSchedule"));
+        assert!(node.status.conditions.iter().any(|c| c.type_ == "MemoryPressure" && c.status == "False"));
+        assert!(world.metrics().by_failure[&Failure::Pressure].displaced >= 2);
     }
 
     /// Issue 10: API writes and agent messages are inputs (serializable, so they can be logged)

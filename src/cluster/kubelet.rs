@@ -3,7 +3,8 @@
 //! removes pods marked for deletion.
 //!
 //! A knocked kubelet stops dead: no heartbeats, no status, its containers gone. The control plane
-//! is not told — it finds out only from the missed heartbeats, as in a real cluster.
+//! is not told — it finds out only from the missed heartbeats, as in a real cluster. A node may
+//! also be cut off (partitioned) or run short of memory: see [`failure`].
 //!
 //! A *remote* kubelet is the control plane's side of a pin agent (`pinsetter pin --join`): it
 //! does not run on the work queue; the agent's heartbeats and pod reports arrive over the pin
@@ -28,6 +29,9 @@ use super::store::{ObjectKey, StoreError};
 use crate::clock::Millis;
 use std::collections::{BTreeMap, BTreeSet};
 
+pub mod failure;
+use failure::{Failure, MemoryPressure};
+
 /// How often a healthy kubelet refreshes `lastHeartbeatTime` on the Node (upstream's
 /// nodeStatusReportFrequency is 5 minutes; the Lease carries the real heartbeat).
 const STATUS_REPORT_EVERY: Millis = Millis(60_000);
@@ -39,7 +43,8 @@ const PHASE_GROUP: usize = 10;
 #[derive(Debug, Clone)]
 pub struct Kubelet {
     pub node: String,
-    pub alive: bool,
+    /// What the node suffers now (None: healthy).
+    failure: Option<Failure>,
     /// Played by a pin agent over the pin protocol, not simulated here.
     pub remote: bool,
     index: usize,
@@ -53,6 +58,12 @@ pub struct Kubelet {
     held: BTreeMap<ObjectKey, Held>,
     /// Running pods whose probes are scripted, with their probers' state.
     probes: BTreeMap<ObjectKey, probes::PodProbes>,
+    /// While partitioned: the pods whose containers it keeps running, as it last saw them.
+    cut_off: BTreeMap<ObjectKey, Pod>,
+    /// Back from a partition: pods that kept running, to report Ready again without a restart.
+    reconnected: BTreeSet<ObjectKey>,
+    /// Under memory pressure: what the eviction manager still has to reclaim.
+    pressure: Option<MemoryPressure>,
     last_status_report: Option<Millis>,
     /// Whether the renewals have taken their phase yet (see [`Kubelet::phase`]).
     phased: bool,
@@ -63,7 +74,7 @@ impl Kubelet {
     pub fn new(node: &str, index: usize) -> Kubelet {
         Kubelet {
             node: node.into(),
-            alive: true,
+            failure: None,
             remote: false,
             index,
             starting: BTreeMap::new(),
@@ -71,6 +82,9 @@ impl Kubelet {
             crashed: BTreeSet::new(),
             held: BTreeMap::new(),
             probes: BTreeMap::new(),
+            cut_off: BTreeMap::new(),
+            reconnected: BTreeSet::new(),
+            pressure: None,
             last_status_report: None,
             phased: false,
             next_ip: 2,
@@ -78,9 +92,12 @@ impl Kubelet {
     }
 
     pub fn knock(&mut self) {
-        if self.alive {
-            self.alive = false;
+        if self.failure != Some(Failure::Crash) {
+            self.failure = Some(Failure::Crash);
             self.crashed.extend(self.starting.keys().cloned());
+            // Containers kept running through a partition die with the pin too.
+            self.crashed.extend(std::mem::take(&mut self.cut_off).into_keys());
+            self.pressure = None;
             self.starting.clear();
             self.stopping.clear();
             self.held.clear();
@@ -88,11 +105,16 @@ impl Kubelet {
         }
     }
 
-    /// Returns true if the kubelet was down and is now starting again.
-    pub fn restore(&mut self) -> bool {
-        let was_down = !self.alive;
-        self.alive = true;
-        was_down
+    /// The node recovers from whatever it suffered. Returns true if the control plane had lost
+    /// it (crashed or cut off), so its heartbeats and pod syncs must start again.
+    pub fn restore(&mut self, ctx: &mut Context) -> bool {
+        let was_lost = !self.heard();
+        if self.failure == Some(Failure::Partition) {
+            self.reconnect(ctx);
+        }
+        self.failure = None;
+        self.pressure = None;
+        was_lost
     }
 
     fn host_ip(&self) -> String {
@@ -105,7 +127,7 @@ impl Kubelet {
     }
 
     pub fn heartbeat(&mut self, ctx: &mut Context) -> Option<Millis> {
-        if !self.alive || self.remote {
+        if !self.heard() || self.remote {
             return None;
         }
         let mut next = ctx.now + ctx.timing.heartbeat;
@@ -113,7 +135,8 @@ impl Kubelet {
             self.phased = true;
             next = next.saturating_sub(self.phase(ctx.timing.heartbeat));
         }
-        earliest(Some(next), self.renew(ctx))
+        let housekeeping = self.housekeeping(ctx);
+        earliest(earliest(Some(next), self.renew(ctx)), housekeeping)
     }
 
     /// This kubelet's offset within `period`. Real kubelets start at different moments and
@@ -133,7 +156,7 @@ impl Kubelet {
     /// A knocked pin's heartbeats are dropped (it is dead to the control plane). Returns
     /// whether it was applied.
     pub fn remote_heartbeat(&mut self, ctx: &mut Context) -> bool {
-        if !self.alive {
+        if !self.heard() {
             return false;
         }
         self.renew(ctx);
@@ -170,7 +193,11 @@ impl Kubelet {
         let node = ctx.store.get::<Node>(&key)?;
         let was_ready = node.readiness() == Readiness::Ready;
         let due = self.last_status_report.is_none_or(|t| ctx.now.saturating_sub(t) >= STATUS_REPORT_EVERY);
-        if was_ready && !due {
+        let pressure = self.pressure.is_some();
+        // The condition is posted once a pressure starts, and kept False after.
+        let memory_condition = node.status.conditions.iter().find(|c| c.type_ == "MemoryPressure");
+        let pressure_changed = memory_condition.map_or(pressure, |c| (c.status == "True") != pressure);
+        if was_ready && !due && !pressure_changed {
             return None;
         }
         self.last_status_report = Some(ctx.now);
@@ -189,6 +216,25 @@ impl Kubelet {
                 Some(c) if c.status == "True" => c.last_heartbeat_time = Some(now.clone()),
                 Some(c) => *c = ready,
                 None => n.status.conditions.push(ready),
+            }
+            if pressure_changed {
+                let (status, reason, message) = if pressure {
+                    ("True", "KubeletHasInsufficientMemory", "kubelet has insufficient memory available")
+                } else {
+                    ("False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available")
+                };
+                let condition = NodeCondition {
+                    type_: "MemoryPressure".into(),
+                    status: status.into(),
+                    last_heartbeat_time: Some(now.clone()),
+                    last_transition_time: Some(now.clone()),
+                    reason: reason.into(),
+                    message: message.into(),
+                };
+                match n.status.conditions.iter_mut().find(|c| c.type_ == "MemoryPressure") {
+                    Some(c) => *c = condition,
+                    None => n.status.conditions.push(condition),
+                }
             }
             if n.status.addresses.is_empty() {
                 n.status.addresses = vec![
@@ -212,6 +258,11 @@ impl Kubelet {
             Ok(node) => node,
             Err(err) => return write_failed(ctx, Kind::Node, &key, COMPONENT, &err),
         };
+        if pressure_changed {
+            let reason = if pressure { "NodeHasInsufficientMemory" } else { "NodeHasSufficientMemory" };
+            let message = format!("Node {} status is now: {reason}", self.node);
+            ctx.recorder.record(ctx.store, ctx.now, Kind::Node, &node.metadata, "Normal", reason, message, COMPONENT);
+        }
         if !was_ready {
             let message = format!("Node {} status is now: NodeReady", self.node);
             ctx.recorder.record(
@@ -230,9 +281,10 @@ impl Kubelet {
 
     /// Brings one pod's containers toward what its spec says.
     pub fn sync_pod(&mut self, key: &ObjectKey, ctx: &mut Context) -> Option<Millis> {
-        if !self.alive || self.remote {
+        if !self.heard() || self.remote {
             return None;
         }
+        let reconnected = self.reconnected.remove(key);
         let Some(pod) = ctx.store.get::<Pod>(key).filter(|p| p.node_name() == Some(self.node.as_str())) else {
             self.starting.remove(key);
             self.stopping.remove(key);
@@ -244,6 +296,15 @@ impl Kubelet {
         if pod.metadata.is_terminating() {
             self.probes.remove(key);
             return self.stop(key, ctx);
+        }
+        if reconnected && pod.status.phase == "Running" {
+            // Its containers ran through the partition: Ready again, no restart.
+            if pod.is_ready() {
+                return None;
+            }
+            return failure::report_ready_again(key, ctx)
+                .err()
+                .and_then(|err| write_failed(ctx, Kind::Pod, key, COMPONENT, &err));
         }
         // Unready while its readiness probe fails is the prober's business, not a crash.
         let unready_after_crash = pod.status.phase == "Running" && !pod.is_ready() && !self.probes.contains_key(key);
@@ -320,7 +381,7 @@ impl Kubelet {
         pod_ip: Option<String>,
         ctx: &mut Context,
     ) -> Result<(), String> {
-        if !self.alive {
+        if !self.heard() {
             return Err(format!("node {} is down: its reports are not heard", self.node));
         }
         let key = self.own_pod(pod, ctx)?;
@@ -339,7 +400,7 @@ impl Kubelet {
     /// A pin agent stopped a pod's containers: a terminating pod bound to it is removed, as the
     /// simulated kubelet removes it when its containers are gone.
     pub fn remote_pod_deleted(&mut self, pod: &PodRef, ctx: &mut Context) -> Result<(), String> {
-        if !self.alive {
+        if !self.heard() {
             return Err(format!("node {} is down: its reports are not heard", self.node));
         }
         let Ok(key) = self.own_pod(pod, ctx) else { return Ok(()) };

@@ -51,8 +51,10 @@ fn draw(frame: &mut Frame, app: &App) {
         too_small(frame, area);
         return;
     }
-    // Tall screens get the full cluster sheet (four rows); short ones keep room for the lane.
-    let score_height = if area.height >= 40 { 7 } else { 5 };
+    // Tall screens get the full cluster sheet (four rows, and a row per failure kind that has
+    // happened); short ones keep room for the lane.
+    let failure_kinds = app.driver.world.metrics().by_failure.len() as u16;
+    let score_height = if area.height >= 40 { 7 + failure_kinds } else { 5 };
     let [top, middle, score, hints] = Layout::vertical([
         Constraint::Length(5),
         Constraint::Min(10),
@@ -374,9 +376,17 @@ fn pin_card(frame: &mut Frame, app: &App, pin: u8, rect: Rect) {
     let hit = app.flash_pins.get(&pin).is_some_and(|until| *until > world.now());
     // Narrow cards get the short words; the glyph carries the state either way.
     let narrow = rect.width < 22;
+    // A partitioned pin is down too, but its pods still run: "CUT", not "DOWN".
+    let failure = cluster.failure(name);
+    let cut = failure == Some(crate::cluster::Failure::Partition);
     let (glyph, status, style) = match (down, node.readiness()) {
+        (true, Readiness::Ready) if cut => (t.down(), if narrow { "CUT" } else { "CUT · API: Ready" }, t.bad()),
+        (true, _) if cut => (t.down(), if narrow { "NotReady" } else { "CUT · NotReady" }, t.bad()),
         (true, Readiness::Ready) => (t.down(), if narrow { "DOWN" } else { "DOWN · API: Ready" }, t.bad()),
         (true, _) => (t.down(), if narrow { "NotReady" } else { "DOWN · NotReady" }, t.bad()),
+        (false, Readiness::Ready) if failure == Some(crate::cluster::Failure::Pressure) => {
+            (t.ready(), if narrow { "Ready" } else { "Ready · mem pressure" }, t.warn())
+        }
         (false, Readiness::Ready) => (t.ready(), "Ready", t.good()),
         (false, Readiness::Unknown) => {
             (t.not_ready(), if narrow { "rejoining" } else { "NotReady (rejoining)" }, t.warn())
@@ -1019,6 +1029,11 @@ fn cluster_sheet(frame: &mut Frame, app: &App, cluster: Rect, current: u8) {
         }
         lines.push(Line::from(spans));
     }
+    // Below the frames, a row per failure kind that happened, as long as the sheet has room.
+    let room = usize::from(cluster.height.saturating_sub(3)).saturating_sub(rows.len());
+    for (label, effects) in failure_effects(world).into_iter().take(room) {
+        lines.push(Line::from(vec![Span::styled(format!("{label:<12}"), t.dim()), Span::raw(effects)]));
+    }
     frame.render_widget(
         Paragraph::new(lines).block(block(
             match stuck_by_storage(app) {
@@ -1029,6 +1044,31 @@ fn cluster_sheet(frame: &mut Frame, app: &App, cluster: Rect, current: u8) {
         )),
         cluster,
     );
+}
+
+/// What each failure kind did this game, a row per kind that happened: the pods it displaced
+/// (or its kubelet evicted), a partition's duplicates and how many its kubelet killed on
+/// return, and the slowest replacement.
+fn failure_effects(world: &crate::world::World) -> Vec<(&'static str, String)> {
+    use crate::cluster::Failure;
+    let rows = world.metrics().by_failure.iter().map(|(failure, e)| {
+        let displaced = match failure {
+            Failure::Pressure => format!("{} evicted by the kubelet", e.displaced),
+            _ => format!("{} displaced", e.displaced),
+        };
+        let duplicates = match failure {
+            Failure::Partition => {
+                format!(" · {} duplicates, {} killed on return", e.duplicates_peak, e.duplicates_killed)
+            }
+            _ => String::new(),
+        };
+        let recovery = match e.recovered {
+            0 => "-".to_string(),
+            _ => format!("{:.1} s", e.recovery_max_ms as f64 / 1000.0),
+        };
+        (failure.name(), format!("{displaced}{duplicates} · slowest recovery {recovery}"))
+    });
+    rows.collect()
 }
 
 fn hint_bar(frame: &mut Frame, app: &App, area: Rect) {
@@ -1200,12 +1240,14 @@ fn help(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let policies: Vec<&str> = crate::cluster::scheduler::POLICIES.iter().map(|e| e.name).collect();
     let policies = format!("scheduler policy: {}", policies.join(" → "));
-    let rows: [(&str, &str); 26] = [
+    let rows: [(&str, &str); 28] = [
         ("←  →", "move the ball's start position one board"),
         ("↑  ↓", "aim: angle the launch right / left"),
         ("[  ]", "hook: curve left / right on the dry back end"),
         ("space", "start the power meter, press again to release"),
         ("1 … 9, 0", "knock pin 1 … 10 over (its node stops heartbeating; past ten nodes, its whole rack)"),
+        ("shift-1 … 0", "partition the pin: heartbeats cut, its pods run on and are killed when it stands again"),
+        ("alt-1 … 0", "memory pressure: the pin wobbles, its kubelet evicts BestEffort then Burstable pods"),
         ("h", "heat map of every node (past ten nodes): arrows cursor · enter zoom a rack · d describe · esc"),
         ("u", "restore the selected pin (its kubelet comes back)"),
         ("k  K", "knock the pinsetter: its leading scheduler and controller manager crash / K restarts them"),

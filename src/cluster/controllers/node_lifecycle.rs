@@ -656,6 +656,7 @@ fn monitor_node(name: &str, probe: Millis, tainting: Tainting, ctx: &mut Context
     }
 
     retry = earliest(retry, sync_unschedulable_taint(&key, ctx)?);
+    retry = earliest(retry, sync_memory_pressure_taint(&key, ctx)?);
     let Some(node) = ctx.store.get::<Node>(&key) else { return Ok(Checked { retry, ..Checked::default() }) };
     let ready = node.readiness() == Readiness::Ready;
     let reported = node.ready_condition().is_some();
@@ -734,6 +735,27 @@ fn sync_unschedulable_taint(key: &ObjectKey, ctx: &mut Context) -> Result<Option
         return Ok(None);
     }
     settle(ctx.store.modify::<Node>(key, mirror_unschedulable), Kind::Node, key, ctx.now)
+}
+
+/// The taint upstream's TaintNodesByCondition puts on a node reporting `MemoryPressure=True`.
+pub const MEMORY_PRESSURE_TAINT: &str = "node.kubernetes.io/memory-pressure";
+
+/// Upstream's `doNoScheduleTaintingPass` for conditions: `MemoryPressure=True` is mirrored by the
+/// `node.kubernetes.io/memory-pressure:NoSchedule` taint, so no new pod lands on a node evicting
+/// its own; the taint goes when the condition does (False, or Unknown once the node is silent).
+fn sync_memory_pressure_taint(key: &ObjectKey, ctx: &mut Context) -> Result<Option<Millis>, ControllerError> {
+    let Some(node) = ctx.store.get::<Node>(key) else { return Ok(None) };
+    let pressure = node.status.conditions.iter().any(|c| c.type_ == "MemoryPressure" && c.status == "True");
+    if pressure == node.has_taint(MEMORY_PRESSURE_TAINT, Taint::NO_SCHEDULE) {
+        return Ok(None);
+    }
+    let written = ctx.store.modify::<Node>(key, |n| {
+        n.spec.taints.retain(|t| !(t.key == MEMORY_PRESSURE_TAINT && t.effect == Taint::NO_SCHEDULE));
+        if pressure {
+            n.spec.taints.push(Taint::new(MEMORY_PRESSURE_TAINT, Taint::NO_SCHEDULE));
+        }
+    });
+    settle(written, Kind::Node, key, ctx.now)
 }
 
 fn mirror_unschedulable(node: &mut Node) {
