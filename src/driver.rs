@@ -90,6 +90,10 @@ pub const SPEEDS: [f64; 7] = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0];
 /// Most ticks run for one frame: after a long stall the game skips ahead rather than freezing
 /// the screen to catch up.
 const MAX_TICKS_PER_ADVANCE: u32 = 400;
+/// Most wall time one advance steps for. A busy cluster (the stadium filling: 2,500 pods a
+/// tick) may take longer per tick than a frame lasts; then game time runs slower than the wall
+/// clock and the screen keeps answering keys, instead of owing ever more ticks and freezing.
+const MAX_WALL_PER_ADVANCE: Duration = Duration::from_millis(25);
 
 pub struct Driver {
     pub world: World,
@@ -101,11 +105,14 @@ pub struct Driver {
     owed_ms: f64,
     /// Where the session is published to its followers (gRPC `Game`), if anywhere.
     pub feed: Option<Feed>,
+    /// Whether the last advance fell behind the wall clock (the cluster's work outran the
+    /// frame), so the screen can say game time is running slow.
+    pub slowed: bool,
 }
 
 impl Driver {
     pub fn new(world: World, speed: f64) -> Driver {
-        Driver { world, log: None, speed, paused: false, owed_ms: 0.0, feed: None }
+        Driver { world, log: None, speed, paused: false, owed_ms: 0.0, feed: None, slowed: false }
     }
 
     /// Applies a player's input (recorded first, when recording).
@@ -152,14 +159,19 @@ impl Driver {
             return 0;
         }
         self.owed_ms += wall.as_secs_f64() * 1000.0 * self.speed;
+        let started = std::time::Instant::now();
         let mut ticks = 0;
-        while self.owed_ms >= TICK_MS as f64 && ticks < MAX_TICKS_PER_ADVANCE {
+        self.slowed = false;
+        while self.owed_ms >= TICK_MS as f64 {
+            if ticks == MAX_TICKS_PER_ADVANCE || started.elapsed() > MAX_WALL_PER_ADVANCE {
+                // Behind: drop what is owed rather than catch up later in one long stall.
+                self.slowed = ticks < MAX_TICKS_PER_ADVANCE;
+                self.owed_ms = 0.0;
+                break;
+            }
             self.world.step();
             self.owed_ms -= TICK_MS as f64;
             ticks += 1;
-        }
-        if ticks == MAX_TICKS_PER_ADVANCE {
-            self.owed_ms = 0.0;
         }
         if ticks > 0
             && let Some(feed) = &self.feed

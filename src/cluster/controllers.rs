@@ -29,7 +29,7 @@ use crate::clock::Millis;
 pub fn registry() -> Vec<Box<dyn Controller>> {
     vec![
         Box::new(endpoints::EndpointsController),
-        Box::new(replicaset::ReplicaSetController),
+        Box::new(replicaset::ReplicaSetController::default()),
         Box::new(garbage_collector::GarbageCollector),
         Box::new(deployment::DeploymentController),
         Box::new(taint_eviction::TaintEvictionController),

@@ -161,7 +161,13 @@ fn pinsetter_panel(frame: &mut Frame, app: &App, area: Rect) {
         "{} {}×{} {}",
         world.now(),
         app.driver.speed,
-        if app.driver.paused { " PAUSED" } else { "" },
+        if app.driver.paused {
+            " PAUSED"
+        } else if app.driver.slowed {
+            " (busy: slowed)"
+        } else {
+            ""
+        },
         cluster.timing.name()
     );
     let api = match (&app.api, &app.following) {

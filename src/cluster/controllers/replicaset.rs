@@ -2,6 +2,8 @@
 //! pods. Terminating pods do not count, so a pod evicted from a dead node is replaced at once,
 //! even while it is stuck `Terminating` there.
 
+use std::collections::BTreeMap;
+
 use crate::clock::Millis;
 use crate::cluster::Context;
 use crate::cluster::controllers::{Action, Controller, ControllerError, Key, delete_pod_gracefully, earliest, settle};
@@ -15,14 +17,20 @@ const COMPONENT: &str = "replicaset-controller";
 pub const BURST_REPLICAS: usize = 500;
 /// Upstream's `SlowStartInitialBatchSize`: the first batch of a sync creates one pod.
 const SLOW_START_INITIAL_BATCH: usize = 1;
-/// When a sync that hit the burst cap runs again: by then the informer has seen its creations
-/// (upstream waits on expectations; one tick here), so the rest is created over following ticks.
+/// How long a sync that hit the burst cap waits for its informer to observe what it did
+/// (upstream's expectations; one tick here). Until then the ReplicaSet creates or deletes
+/// nothing more, however often its pods' changes wake it: a 30,000-replica ReplicaSet fills at
+/// 500 pods a tick rather than all at one instant, as upstream's does over its informer's
+/// round trips.
 pub const BURST_RESYNC: Millis = Millis(crate::clock::TICK_MS);
 /// How soon a sync that failed to create is retried.
 const FAILED_CREATE_RETRY: Millis = Millis(1_000);
 
 #[derive(Debug, Default)]
-pub struct ReplicaSetController;
+pub struct ReplicaSetController {
+    /// ReplicaSets whose last sync hit [`BURST_REPLICAS`], and when that burst is observed.
+    awaiting: BTreeMap<ObjectKey, Millis>,
+}
 
 impl Controller for ReplicaSetController {
     fn name(&self) -> &'static str {
@@ -52,14 +60,26 @@ impl Controller for ReplicaSetController {
     }
 
     fn reconcile(&mut self, key: &Key, ctx: &mut Context) -> Result<Action, ControllerError> {
-        Ok(Action::requeue_at(ctx.now, sync(key.object(self.name())?, ctx)?))
+        let key = key.object(self.name())?;
+        if let Some(&observed) = self.awaiting.get(key) {
+            if observed > ctx.now {
+                return Ok(Action::requeue_at(ctx.now, earliest(Some(observed), update_status(key, ctx)?)));
+            }
+            self.awaiting.remove(key);
+        }
+        let (requeue, capped) = sync(key, ctx)?;
+        if capped {
+            self.awaiting.insert(key.clone(), ctx.now + BURST_RESYNC);
+        }
+        Ok(Action::requeue_at(ctx.now, requeue))
     }
 }
 
-fn sync(key: &ObjectKey, ctx: &mut Context) -> Result<Option<Millis>, ControllerError> {
-    let Some(rs) = ctx.store.get::<ReplicaSet>(key) else { return Ok(None) };
+/// One sync: the next time it asks to run, and whether it hit the burst cap.
+fn sync(key: &ObjectKey, ctx: &mut Context) -> Result<(Option<Millis>, bool), ControllerError> {
+    let Some(rs) = ctx.store.get::<ReplicaSet>(key) else { return Ok((None, false)) };
     if rs.metadata.is_terminating() {
-        return Ok(None);
+        return Ok((None, false));
     }
     let desired = rs.spec.replicas.unwrap_or(1).max(0) as usize;
     // Counted by the store on its write path: a sync costs nothing per pod unless it scales down.
@@ -90,7 +110,7 @@ fn sync(key: &ObjectKey, ctx: &mut Context) -> Result<Option<Millis>, Controller
         } else {
             None
         };
-        return Ok(earliest(requeue, update_status(key, ctx)?));
+        return Ok((earliest(requeue, update_status(key, ctx)?), missing > burst));
     } else if active > desired {
         // Upstream's deletion ranking: unscheduled before scheduled, pending before running,
         // not-ready before ready, newest first.
@@ -145,8 +165,9 @@ fn sync(key: &ObjectKey, ctx: &mut Context) -> Result<Option<Millis>, Controller
         if requeue.is_none() && surplus > burst {
             requeue = Some(ctx.now + BURST_RESYNC);
         }
+        return Ok((earliest(requeue, update_status(key, ctx)?), surplus > burst));
     }
-    Ok(earliest(requeue, update_status(key, ctx)?))
+    Ok((earliest(requeue, update_status(key, ctx)?), false))
 }
 
 /// Status from what exists now (level-triggered: recomputed, never incremented).
@@ -293,7 +314,7 @@ mod tests {
         h.now = Millis(50);
         let rs = h.seed(replica_set(1_200));
         let key = Key::Object(rs.clone());
-        let controller = &mut ReplicaSetController;
+        let controller = &mut ReplicaSetController::default();
 
         assert_eq!(h.run(controller, &key), Action::requeue(BURST_RESYNC));
         assert_eq!(h.store.len::<Pod>(), BURST_REPLICAS);
@@ -301,19 +322,28 @@ mod tests {
         assert_eq!(events.len(), BURST_REPLICAS);
         assert!(events.iter().all(|(type_, reason, object, _)| (*type_, *reason, object.as_str())
             == ("Normal", "SuccessfulCreate", "replicaset/web-1")));
+        // Woken again at the same instant (its pods changed), it waits for the burst to be seen.
+        assert_eq!(h.run(controller, &key), Action::requeue(BURST_RESYNC));
+        assert_eq!(h.store.len::<Pod>(), BURST_REPLICAS);
+        h.now = h.now + BURST_RESYNC;
         assert_eq!(h.run(controller, &key), Action::requeue(BURST_RESYNC));
         assert_eq!(h.store.len::<Pod>(), 2 * BURST_REPLICAS);
+        h.now = h.now + BURST_RESYNC;
         assert_eq!(h.run(controller, &key), Action::await_change());
         assert_eq!(h.store.len::<Pod>(), 1_200);
         assert_eq!(h.store.get::<ReplicaSet>(&rs).unwrap().status.replicas, 1_200);
 
-        // Scaling down is capped the same way.
+        // Scaling down is capped and paced the same way.
         h.store.modify::<ReplicaSet>(&rs, |rs| rs.spec.replicas = Some(100)).unwrap();
         let active = |h: &Harness| h.store.list::<Pod>().filter(|p| p.is_active()).count();
         assert_eq!(h.run(controller, &key), Action::requeue(BURST_RESYNC));
         assert_eq!(active(&h), 1_200 - BURST_REPLICAS);
         assert_eq!(h.run(controller, &key), Action::requeue(BURST_RESYNC));
+        assert_eq!(active(&h), 1_200 - BURST_REPLICAS);
+        h.now = h.now + BURST_RESYNC;
+        assert_eq!(h.run(controller, &key), Action::requeue(BURST_RESYNC));
         assert_eq!(active(&h), 1_200 - 2 * BURST_REPLICAS);
+        h.now = h.now + BURST_RESYNC;
         assert_eq!(h.run(controller, &key), Action::await_change());
         assert_eq!(active(&h), 100);
     }
@@ -322,7 +352,7 @@ mod tests {
     fn created_pods_carry_the_template_and_a_controller_reference() {
         let mut h = Harness::new();
         let rs = h.seed(replica_set(2));
-        h.run(&mut ReplicaSetController, &Key::Object(rs.clone()));
+        h.run(&mut ReplicaSetController::default(), &Key::Object(rs.clone()));
         let uid = h.store.get::<ReplicaSet>(&rs).unwrap().metadata.uid.clone();
         let pods: Vec<&Pod> = h.store.list::<Pod>().collect();
         assert_eq!(pods.len(), 2);
@@ -346,7 +376,7 @@ mod tests {
         h.seed(unscheduled);
         h.store.modify::<ReplicaSet>(&rs, |rs| rs.spec.replicas = Some(1)).unwrap();
 
-        assert_eq!(h.run(&mut ReplicaSetController, &Key::Object(rs.clone())), Action::await_change());
+        assert_eq!(h.run(&mut ReplicaSetController::default(), &Key::Object(rs.clone())), Action::await_change());
         let pod = |name: &str| h.store.get::<Pod>(&ObjectKey::new("default", name));
         // Unbound: gone at once. Bound: marked for its kubelet to finish.
         assert!(pod("web-1-pending").is_none());
@@ -365,7 +395,7 @@ mod tests {
         let rs = h.seed(replica_set(1));
         let gone = h.seed(harness::running(pod_of(&h, &rs, "web-1-old"), "pin-1", "10.0.0.1", true));
         delete_pod_gracefully(&mut h.store, &gone, Millis::ZERO).unwrap();
-        h.run(&mut ReplicaSetController, &Key::Object(rs.clone()));
+        h.run(&mut ReplicaSetController::default(), &Key::Object(rs.clone()));
         let writes = h.writes();
         assert_eq!(writes.len(), 2, "{writes:?}");
         assert_eq!((writes[0].type_, writes[0].kind), (ChangeType::Added, Kind::Pod));
@@ -380,11 +410,11 @@ mod tests {
         h.seed(harness::owned_by(harness::pod("web-1-x"), "ReplicaSet", "web-1", "any"));
         h.seed(harness::owned_by(harness::pod("job-x"), "Job", "job", "other"));
         h.seed(harness::pod("bare"));
-        assert_eq!(h.triggered(&mut ReplicaSetController, since), [Key::Object(rs.clone())]);
+        assert_eq!(h.triggered(&mut ReplicaSetController::default(), since), [Key::Object(rs.clone())]);
         // Its own creation triggers it too; its deletion is the garbage collector's business.
-        assert_eq!(h.triggered(&mut ReplicaSetController, 0)[0], Key::Object(rs.clone()));
+        assert_eq!(h.triggered(&mut ReplicaSetController::default(), 0)[0], Key::Object(rs.clone()));
         h.store.delete::<ReplicaSet>(&rs).unwrap();
         let since = h.store.resource_version() - 1;
-        assert_eq!(h.triggered(&mut ReplicaSetController, since), []);
+        assert_eq!(h.triggered(&mut ReplicaSetController::default(), since), []);
     }
 }
