@@ -43,5 +43,5 @@ mod score;
 
 pub use ball::{BallView, MAX_SPEED, MIN_SPEED, Setup};
 pub use game::{Alley, AlleyEvent, AlleyInput, Bowler, MAX_BOWLERS, MAX_NAME_CHARS, Phase, TurnError};
-pub use pins::PinView;
+pub use pins::{FallCause, PinView};
 pub use score::{Recorded, ScoreCard, ScoreError};

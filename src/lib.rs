@@ -34,7 +34,7 @@
 //!     contending for their Leases in `kube-system` (client-go's algorithm); only a leader acts.
 //!   - [`cluster::timing`]: the `arcade` and `kubernetes` presets.
 //! - [`alley`]: the bowling game (lane, ball, pins, scoring; one or more bowlers taking turns
-//!   frame by frame), knowing nothing of Kubernetes.
+//!   frame by frame; what felled each pin, and which wobbled), knowing nothing of Kubernetes.
 //! - [`scenario`]: loading lanes from multi-document YAML manifests, and generated lanes.
 //! - [`sim`]: the headless runner behind `pinsetter sim` (scripted knocks, metrics, digest).
 //! - [`bench`](mod@bench): the benchmarks behind `pinsetter bench`.

@@ -223,7 +223,9 @@ impl App {
         let now = self.driver.world.now();
         while let Some(output) = self.driver.world.poll_output() {
             match output {
-                Output::Alley(AlleyEvent::PinDown(pin)) => {
+                // How it fell (the ball's crash, a pin's partition, a wobble's pressure) is the
+                // World's note in the event feed; the lane flashes the pin either way.
+                Output::Alley(AlleyEvent::PinDown(pin) | AlleyEvent::PinWobbled(pin)) => {
                     self.flash_pins.insert(pin, now + FLASH);
                 }
                 // A followed game's score is not the spectator's: no high score, no new-game menu.

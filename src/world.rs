@@ -1,13 +1,14 @@
 //! The World: the mini-Kubernetes and the bowling alley under one virtual clock. This is where
-//! they meet — a fallen pin becomes a knocked node, a reset rack becomes restored nodes — and
-//! nowhere else.
+//! they meet — a fallen pin becomes a failed node (crashed when the ball hit it, partitioned when
+//! another pin did), a wobbling one a node under memory pressure, a reset rack restored nodes —
+//! and nowhere else.
 //!
 //! Sans-IO, like quinn-proto: inputs go in through [`World::handle_input`], time moves only by
 //! [`World::step`] (one fixed tick), and what happened comes out of [`World::poll_output`]. No
 //! wall clock, no I/O, no threads; ordered maps only; randomness from named seeded streams.
 //! Same seed + same inputs = same event log, byte for byte ([`World::digest`]).
 
-use crate::alley::{Alley, AlleyEvent, AlleyInput};
+use crate::alley::{Alley, AlleyEvent, AlleyInput, FallCause};
 use crate::clock::{Epoch, Millis, TICK_MS};
 use crate::cluster::agents::protocol::{Capacity, PodPhase, PodRef};
 use crate::cluster::agents::{AgentError, Joined, Registration};
@@ -831,11 +832,63 @@ impl World {
         if self.cluster.failure(node).is_some_and(|f| f == failure || f == Failure::Crash) {
             return Ok(());
         }
-        self.fail_node(node, failure);
+        if self.fail_node(node, failure) && failure == Failure::Pressure {
+            let text =
+                format!("pinsetter: {node} runs low on memory: its kubelet evicts pods until the pressure is relieved");
+            self.emit(Output::Note { at: self.now, text });
+        }
         if failure.fells_pin() {
             self.topple_if_all_down(node);
         }
         Ok(())
+    }
+
+    /// Pin `pin` was knocked over by pin `by`: its nodes are cut off, not crashed. Their kubelets
+    /// keep running their pods out of the control plane's sight until the pinsetter stands the
+    /// pin again, when they kill the ones replaced meanwhile.
+    fn partition_pin(&mut self, pin: u8, by: u8) {
+        let nodes: Vec<String> = self.pin_nodes(pin).iter().filter(|n| !self.cluster.is_knocked(n)).cloned().collect();
+        let mut cut = Vec::new();
+        for node in nodes {
+            if self.cluster.failure(&node) == Some(Failure::Pressure) {
+                // Lying on the deck it is cut off, whatever it suffered standing: the partition
+                // takes the pressure's place (a failing kubelet takes no second failure).
+                if let Err(err) = self.cluster.restore(&node, self.now) {
+                    self.record_fault(err.into());
+                }
+            }
+            if self.fail_node(&node, Failure::Partition) {
+                cut.push(node);
+            }
+        }
+        let what = match cut.as_slice() {
+            [] => return,
+            [node] => format!("{node} is cut off, its pods run on unseen"),
+            _ => format!("{} nodes are cut off, their pods run on unseen", cut.len()),
+        };
+        let text = format!("pin {pin} knocked by pin {by}: network partition: {what}");
+        self.emit(Output::Note { at: self.now, text });
+    }
+
+    /// Pin `pin` wobbled but stayed up: its nodes run low on memory for a while. Each kubelet's
+    /// eviction manager relieves its pressure by itself; the pinsetter's reset relieves what is
+    /// left.
+    fn wobble_pin(&mut self, pin: u8) {
+        let nodes: Vec<String> =
+            self.pin_nodes(pin).iter().filter(|n| self.cluster.failure(n).is_none()).cloned().collect();
+        let mut pressed = Vec::new();
+        for node in nodes {
+            if self.fail_node(&node, Failure::Pressure) {
+                pressed.push(node);
+            }
+        }
+        let what = match pressed.as_slice() {
+            [] => return,
+            [node] => node.clone(),
+            _ => format!("{} nodes", pressed.len()),
+        };
+        let text = format!("pin {pin} wobbled: memory pressure on {what} (tainted; evictions until relieved)");
+        self.emit(Output::Note { at: self.now, text });
     }
 
     fn knock(&mut self, node: &str) {
@@ -858,21 +911,20 @@ impl World {
         if nodes.is_empty() { Err(WorldError::UnknownZone(zone.into())) } else { Ok(nodes) }
     }
 
-    fn fail_node(&mut self, node: &str, failure: Failure) {
+    /// The node fails as `failure` says and its displaced pods are counted; returns whether
+    /// anything changed (a failing kubelet takes no second failure, but for a crash).
+    fn fail_node(&mut self, node: &str, failure: Failure) -> bool {
         let before = self.cluster.failure(node);
         if self.cluster.fail(node, failure, self.now).is_err() || self.cluster.failure(node) == before {
-            return;
+            return false;
         }
         self.metrics.by_failure.entry(failure).or_default().nodes += 1;
         if failure == Failure::Pressure {
-            let text =
-                format!("pinsetter: {node} runs low on memory: its kubelet evicts pods until the pressure is relieved");
-            self.emit(Output::Note { at: self.now, text });
-            return;
+            return true;
         }
         if before.is_some_and(Failure::fells_pin) {
             // A partition turning into a crash: its pods were counted when it was cut off.
-            return;
+            return true;
         }
         let now = self.now;
         let pods: Vec<(ObjectKey, String)> = self
@@ -888,6 +940,7 @@ impl World {
         for (pod, owner) in pods {
             self.displaced.insert(pod, (owner, now, failure));
         }
+        true
     }
 
     fn restore(&mut self, nodes: &[String]) {
@@ -943,13 +996,19 @@ impl World {
     fn settle(&mut self) {
         while let Some(event) = self.alley.poll_event() {
             match event {
-                AlleyEvent::PinDown(pin) => {
-                    let nodes: Vec<String> =
-                        self.pin_nodes(pin).iter().filter(|n| !self.cluster.is_knocked(n)).cloned().collect();
-                    for node in &nodes {
-                        self.knock(node);
+                // How the pin fell picks what its nodes suffer. A chaos key has already failed
+                // them as it chose (whatever is still up crashes, as the ball's hit does).
+                AlleyEvent::PinDown(pin) => match self.alley.fall_cause(pin) {
+                    Some(FallCause::Pin(by)) => self.partition_pin(pin, by),
+                    Some(FallCause::Ball | FallCause::Chaos) | None => {
+                        let nodes: Vec<String> =
+                            self.pin_nodes(pin).iter().filter(|n| !self.cluster.is_knocked(n)).cloned().collect();
+                        for node in &nodes {
+                            self.knock(node);
+                        }
                     }
-                }
+                },
+                AlleyEvent::PinWobbled(pin) => self.wobble_pin(pin),
                 AlleyEvent::RackReset => self.rack_lowered_at = Some(self.now + PINSETTER_CYCLE),
                 _ => {}
             }
@@ -1572,6 +1631,24 @@ mod tests {
         assert_eq!(seen, 0, "a crashed node runs nothing");
         assert_eq!(counts.running, counts.desired);
         assert!(!effects.contains_key(&Failure::Partition));
+    }
+
+    /// A pin wobbled into memory pressure and then knocked over by another pin lies on the deck
+    /// cut off: the partition takes the pressure's place rather than being refused, so a pin
+    /// down never leaves its node Ready.
+    #[test]
+    fn a_pin_under_pressure_knocked_by_a_pin_is_partitioned() {
+        let scenario = Scenario::resolve("default").unwrap();
+        let mut world = World::new(1, Preset::Arcade, &scenario).unwrap();
+        for _ in 0..300 {
+            world.step();
+        }
+        world.wobble_pin(4);
+        assert_eq!(world.cluster().failure("pin-4"), Some(Failure::Pressure));
+        world.partition_pin(4, 2);
+        assert_eq!(world.cluster().failure("pin-4"), Some(Failure::Partition));
+        assert_eq!(world.metrics().by_failure[&Failure::Partition].nodes, 1);
+        assert!(world.faults().is_empty(), "{:?}", world.faults());
     }
 
     /// Memory pressure: the node stays Ready, posts MemoryPressure and is tainted; its kubelet

@@ -3,7 +3,7 @@
 
 use super::ball::{self, Ball, BallView, NOMINAL_POWER, ReleaseError, Setup, SetupSteps};
 use super::lane::{BALL_RADIUS, HEAD_PIN_Y, PIN_RADIUS};
-use super::pins::{PinView, Rack};
+use super::pins::{FallCause, PinView, Rack};
 use super::score::{Recorded, ScoreCard};
 use rand::rngs::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
@@ -111,8 +111,12 @@ impl Bowler {
 /// Something that happened, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AlleyEvent {
+    /// The pin toppled; [`Alley::fall_cause`] says what knocked it.
     PinDown(u8),
     PinUp(u8),
+    /// The pin rocked on its base during the roll but stayed up (sent as the roll ends,
+    /// before its `RollFinished`).
+    PinWobbled(u8),
     /// `gutter`: the ball went into a gutter before touching a pin.
     RollFinished {
         frame: u8,
@@ -313,6 +317,11 @@ impl Alley {
         }
     }
 
+    /// What put pin `pin` (1..=10) down: the ball, another pin or chaos. None while it stands.
+    pub fn fall_cause(&self, pin: u8) -> Option<FallCause> {
+        self.rack.fall_cause(pin)
+    }
+
     /// Chaos: a pin that is down stands again on its spot. Does nothing if
     /// it is already standing.
     pub fn stand_pin(&mut self, pin: u8) {
@@ -433,6 +442,8 @@ impl Alley {
     fn finish_roll(&mut self) {
         self.rack.freeze();
         self.ball = None;
+        // Only now is a wobble known to have left the pin standing.
+        self.events.extend(self.rack.wobbled().map(AlleyEvent::PinWobbled));
         // Chaos can re-stand a pin the bowler already felled this frame;
         // the sheet must still add up, so the count is capped by the rules.
         let card = &mut self.bowlers[self.up].card;

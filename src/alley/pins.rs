@@ -12,6 +12,10 @@ const WALL_RESTITUTION: f64 = 0.3;
 /// A standing pin knocked faster than this topples; anything gentler just
 /// makes it wobble on its base and it stays up.
 const FALL_SPEED: f64 = 0.25;
+/// A standing pin knocked faster than this (but not past [`FALL_SPEED`])
+/// rocks visibly on its base: a wobble. Gentler touches are grazes that
+/// barely move it, so they do not count.
+const WOBBLE_SPEED: f64 = 0.1;
 /// Deceleration of a fallen pin tumbling and sliding across the deck.
 const SLIDE_DECEL: f64 = 6.0;
 /// Contact radius of a fallen pin. A pin is 38 cm long: as it tumbles it
@@ -30,6 +34,18 @@ pub struct PinView {
     pub y: f64,
     pub standing: bool,
     pub moving: bool,
+}
+
+/// What put a pin down. The cluster side turns it into what the pin's node
+/// suffers: the ball's hit is a crash, another pin's a network partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FallCause {
+    /// The ball hit it squarely enough to topple it.
+    Ball,
+    /// This pin (1..=10), flying or tumbling, knocked it over.
+    Pin(u8),
+    /// Chaos ([`super::Alley::knock_pin`]): a key or a controller, not the game.
+    Chaos,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,11 +69,23 @@ struct Pin {
     eligible: bool,
     /// Toppled by the ball or other pins (not by chaos) during this roll.
     knocked: bool,
+    /// What put it down, until it stands again.
+    cause: Option<FallCause>,
+    /// Rocked on its base during this roll (it may still have fallen since).
+    wobbled: bool,
 }
 
 impl Pin {
     fn standing_at(pos: Vec2) -> Self {
-        Self { pos, vel: Vec2::ZERO, state: PinState::Standing, eligible: false, knocked: false }
+        Self {
+            pos,
+            vel: Vec2::ZERO,
+            state: PinState::Standing,
+            eligible: false,
+            knocked: false,
+            cause: None,
+            wobbled: false,
+        }
     }
 
     fn in_play(&self) -> bool {
@@ -86,6 +114,11 @@ impl Default for Rack {
     fn default() -> Self {
         Self { pins: PIN_SPOTS.map(Pin::standing_at) }
     }
+}
+
+/// Pin number of index `i` (0..10).
+fn pin_number(i: usize) -> u8 {
+    u8::try_from(i + 1).unwrap_or(u8::MAX)
 }
 
 /// Index for a pin number, if it is one (1..=10).
@@ -119,6 +152,7 @@ impl Rack {
             Some(pin) if pin.state == PinState::Standing => {
                 pin.state = PinState::Dead;
                 pin.knocked = false;
+                pin.cause = Some(FallCause::Chaos);
                 true
             }
             _ => false,
@@ -142,7 +176,18 @@ impl Rack {
         for pin in &mut self.pins {
             pin.eligible = pin.state == PinState::Standing;
             pin.knocked = false;
+            pin.wobbled = false;
         }
+    }
+
+    /// What put pin `number` down; None while it stands (or for no such pin).
+    pub fn fall_cause(&self, number: u8) -> Option<FallCause> {
+        index(number).and_then(|i| self.pins[i].cause)
+    }
+
+    /// Pins that wobbled during this roll and are still standing, in pin order.
+    pub fn wobbled(&self) -> impl Iterator<Item = u8> + '_ {
+        self.pins.iter().zip(1u8..).filter(|(p, _)| p.wobbled && p.state == PinState::Standing).map(|(_, n)| n)
     }
 
     /// Pinfall of the current roll: pins standing at release that the ball
@@ -180,43 +225,70 @@ impl Rack {
 
     /// Advances the pins by `dt` seconds, resolving contacts with `ball` and
     /// between pins. Pin numbers that topple are pushed onto `toppled` in the
-    /// order they fall. Returns whether the ball touched a pin.
+    /// order they fall, each remembering what knocked it (the contact that
+    /// struck it hardest in this substep). Returns whether the ball touched a pin.
     pub fn substep(&mut self, ball: Option<&mut Ball>, dt: f64, toppled: &mut Vec<u8>) -> bool {
         self.move_pins(dt);
+        // A standing pin is at rest at the start of every substep, so whatever
+        // moves it now comes from these contacts: (impulse, who) of the hardest.
+        let mut hardest: [Option<(f64, FallCause)>; 10] = [None; 10];
+        let mut note = |i: usize, impulse: f64, by: FallCause| {
+            if hardest[i].is_none_or(|(j, _)| impulse > j) {
+                hardest[i] = Some((impulse, by));
+            }
+        };
         let mut touched = false;
         if let Some(ball) = ball.filter(|b| !b.in_gutter) {
-            for pin in self.pins.iter_mut().filter(|p| p.in_play()) {
+            for (i, pin) in self.pins.iter_mut().enumerate().filter(|(_, p)| p.in_play()) {
                 let reach = BALL_RADIUS + pin.radius();
+                let standing = pin.state == PinState::Standing;
                 let ball = Body {
                     pos: &mut ball.pos,
                     vel: &mut ball.vel,
                     inv_mass: 1.0 / BALL_MASS,
                     push_inv_mass: 1.0 / BALL_MASS,
                 };
-                touched |= collide(ball, pin.body(), reach);
+                if let Some(impulse) = collide(ball, pin.body(), reach) {
+                    touched = true;
+                    if standing {
+                        note(i, impulse, FallCause::Ball);
+                    }
+                }
             }
         }
         for i in 0..self.pins.len() {
             let (head, tail) = self.pins.split_at_mut(i + 1);
             let a = &mut head[i];
-            for b in tail.iter_mut() {
+            for (k, b) in tail.iter_mut().enumerate() {
                 let both_resting = a.vel == Vec2::ZERO && b.vel == Vec2::ZERO;
                 if both_resting || !a.in_play() || !b.in_play() {
                     continue;
                 }
                 let reach = a.radius() + b.radius();
-                collide(a.body(), b.body(), reach);
+                let (a_standing, b_standing) = (a.state == PinState::Standing, b.state == PinState::Standing);
+                let j = i + 1 + k;
+                if let Some(impulse) = collide(a.body(), b.body(), reach) {
+                    if a_standing {
+                        note(i, impulse, FallCause::Pin(pin_number(j)));
+                    }
+                    if b_standing {
+                        note(j, impulse, FallCause::Pin(pin_number(i)));
+                    }
+                }
             }
         }
-        for (pin, number) in self.pins.iter_mut().zip(1u8..) {
+        for ((pin, number), hit) in self.pins.iter_mut().zip(1u8..).zip(hardest) {
             if pin.state != PinState::Standing || pin.vel == Vec2::ZERO {
                 continue;
             }
-            if pin.vel.length() > FALL_SPEED {
+            let speed = pin.vel.length();
+            if speed > FALL_SPEED {
                 pin.state = PinState::Fallen;
                 pin.knocked = true;
+                pin.cause = Some(hit.map_or(FallCause::Ball, |(_, by)| by));
                 toppled.push(number);
             } else {
+                pin.wobbled |= speed > WOBBLE_SPEED;
                 pin.vel = Vec2::ZERO;
             }
         }
@@ -257,12 +329,13 @@ struct Body<'a> {
 
 /// Resolves a contact between two circles whose centres touch at `reach`:
 /// pushes them apart and, if they are closing, exchanges the impulse of a
-/// partly elastic collision. Returns whether they were in contact.
-fn collide(a: Body, b: Body, reach: f64) -> bool {
+/// partly elastic collision. Returns the impulse exchanged (0 for bodies
+/// touching but not closing), or None if they were not in contact.
+fn collide(a: Body, b: Body, reach: f64) -> Option<f64> {
     let d = *a.pos - *b.pos;
     let dist = d.length();
     if dist >= reach {
-        return false;
+        return None;
     }
     // Exactly coincident centres have no normal: pick one, deterministically.
     let n = if dist > 1e-9 { d * (1.0 / dist) } else { Vec2::new(0.0, -1.0) };
@@ -273,12 +346,13 @@ fn collide(a: Body, b: Body, reach: f64) -> bool {
         *b.pos -= n * (overlap * b.push_inv_mass / push_total);
     }
     let closing = (*a.vel - *b.vel).dot(n);
-    if closing < 0.0 {
-        let j = -(1.0 + RESTITUTION) * closing / (a.inv_mass + b.inv_mass);
-        *a.vel += n * (j * a.inv_mass);
-        *b.vel -= n * (j * b.inv_mass);
+    if closing >= 0.0 {
+        return Some(0.0);
     }
-    true
+    let j = -(1.0 + RESTITUTION) * closing / (a.inv_mass + b.inv_mass);
+    *a.vel += n * (j * a.inv_mass);
+    *b.vel -= n * (j * b.inv_mass);
+    Some(j)
 }
 
 #[cfg(test)]
@@ -294,7 +368,7 @@ mod tests {
         let pin = Body { pos: &mut pb, vel: &mut vb, inv_mass: 1.0 / PIN_MASS, push_inv_mass: 0.0 };
         let hit = collide(ball, pin, BALL_RADIUS + PIN_RADIUS);
         let after = va * BALL_MASS + vb * PIN_MASS;
-        assert!(hit);
+        assert!(hit.is_some_and(|j| j > 0.0));
         assert!((before - after).length() < 1e-9);
         assert!(va.y < 8.0 && va.x < 0.0, "the ball slows and deflects: {va:?}");
         assert!(vb.y > 0.0 && vb.x > 0.0, "the pin flies off: {vb:?}");

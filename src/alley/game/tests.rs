@@ -1,5 +1,6 @@
 use super::super::lane::{HEAD_PIN_Y, PIT_Y};
 use super::*;
+use crate::alley::FallCause;
 use proptest::prelude::*;
 use rand::SeedableRng;
 
@@ -511,4 +512,83 @@ fn two_bowlers_replay_exactly() {
         (refused, rolls, events, a.bowlers().iter().map(|b| b.scorecard().clone()).collect::<Vec<_>>())
     };
     assert_eq!(script(), script());
+}
+
+/// Bowls one ball like [`bowl`] but stops once its result is on show, before the pinsetter
+/// stands or sweeps anything.
+fn bowl_to_result(a: &mut Alley, ticks: u32) -> Vec<AlleyEvent> {
+    a.handle(AlleyInput::Power).expect("the only bowler is always up");
+    for _ in 0..ticks {
+        a.step(10);
+    }
+    a.handle(AlleyInput::Power).expect("the only bowler is always up");
+    let mut events = Vec::new();
+    while matches!(a.phase(), Phase::Rolling | Phase::Settling) {
+        a.step(10);
+        events.extend(drain(a));
+    }
+    events
+}
+
+fn wobbled(events: &[AlleyEvent]) -> Vec<u8> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            AlleyEvent::PinWobbled(n) => Some(*n),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn each_fallen_pin_knows_whether_the_ball_or_another_pin_knocked_it() {
+    let mut a = alley(3);
+    let events = bowl_to_result(&mut a, 0);
+    let down = pins_down(&events);
+    assert_eq!(down.first(), Some(&1), "{events:?}");
+    assert_eq!(a.fall_cause(1), Some(FallCause::Ball), "the ball meets the head pin first");
+    let mut by_pin = 0;
+    for (at, &pin) in down.iter().enumerate() {
+        match a.fall_cause(pin) {
+            Some(FallCause::Pin(by)) => {
+                by_pin += 1;
+                assert!(down[..at].contains(&by), "pin {pin} knocked by pin {by}, which was not yet down: {down:?}");
+            }
+            Some(FallCause::Ball) => {}
+            other => panic!("pin {pin} fell in play but its cause is {other:?}"),
+        }
+    }
+    assert!(by_pin > 0, "a full hit scatters pins into pins: {down:?}");
+    let standing = a.pins().iter().filter(|p| p.standing).map(|p| p.number).collect::<Vec<_>>();
+    assert!(standing.iter().all(|&pin| a.fall_cause(pin).is_none()), "a standing pin has no fall");
+}
+
+#[test]
+fn a_chaos_knock_is_no_ones_but_chaos_and_standing_clears_it() {
+    let mut a = alley(5);
+    a.knock_pin(4);
+    assert_eq!(a.fall_cause(4), Some(FallCause::Chaos));
+    a.stand_pin(4);
+    assert_eq!(a.fall_cause(4), None);
+    assert_eq!((a.fall_cause(0), a.fall_cause(11)), (None, None));
+}
+
+#[test]
+fn a_pin_touched_too_gently_to_fall_wobbles_and_stays_up() {
+    let mut a = alley(7);
+    let events = bowl_to_result(&mut a, NOMINAL_TICKS);
+    assert_eq!(wobbled(&events), [10], "{events:?}");
+    assert!(a.pins()[9].standing);
+    assert_eq!(a.fall_cause(10), None);
+    assert!(!pins_down(&events).contains(&10));
+    let wobble_at = events.iter().position(|e| *e == AlleyEvent::PinWobbled(10));
+    let finished_at = events.iter().position(|e| matches!(e, AlleyEvent::RollFinished { .. }));
+    assert!(wobble_at < finished_at, "the wobble is told before the result: {events:?}");
+}
+
+#[test]
+fn wobbles_happen_in_some_rolls_not_most() {
+    let rolls: Vec<Vec<AlleyEvent>> = (1..=20).map(|seed| bowl_to_result(&mut alley(seed), NOMINAL_TICKS)).collect();
+    let wobbling = rolls.iter().filter(|events| !wobbled(events).is_empty()).count();
+    assert!((1..=rolls.len() / 4).contains(&wobbling), "{wobbling} of {} rolls wobbled a pin", rolls.len());
 }
