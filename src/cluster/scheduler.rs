@@ -532,7 +532,7 @@ impl Scheduler {
     ) {
         self.stats.cycles += 1;
         let mut node_objects: Vec<&Node> = store.list::<Node>().collect();
-        node_objects.sort_by(|a, b| rack_order_key(&a.metadata.name).cmp(&rack_order_key(&b.metadata.name)));
+        node_objects.sort_by_cached_key(|&node| rack_order_key(&node.metadata.name));
         let mut nodes = snapshot(store, node_objects);
         let pods: Vec<PodInfo> = due
             .iter()
@@ -568,7 +568,9 @@ impl Scheduler {
             }
             add_request(&mut nodes[*j], r);
         }
-        let before = nodes.clone();
+        // The state before the nominated pods took their nodes, for the verdicts' replay: only
+        // copied when there are any (a 5,000-node snapshot is worth not copying twice).
+        let before = (!first.is_empty()).then(|| nodes.clone());
         for (i, j) in &first {
             let hold = holds.iter().find(|(k, _, _)| *k == pods[*i].key).map(|(_, _, r)| *r).unwrap_or_default();
             release(&mut nodes[*j], &hold);
@@ -586,7 +588,7 @@ impl Scheduler {
         let mut placement = self.policy.place(&rest, &mut after, &mut self.cursor, record);
 
         // Bind in placement order, taking each pod's verdicts on the state it was placed in.
-        let mut replay = before;
+        let mut replay = before.unwrap_or(nodes);
         for (i, j) in first {
             let pod = &pods[i];
             self.stats.attempts += 1;
