@@ -439,7 +439,7 @@ impl Cluster {
     /// Pods that partitioned kubelets still run although the API deleted (or is deleting) them:
     /// the duplicates of their replacements.
     pub fn duplicates(&self) -> usize {
-        self.partitioned.iter().filter_map(|n| self.kubelets.get(n)).map(|k| k.duplicates(&self.store)).sum()
+        self.partitioned.iter().filter_map(|n| self.kubelets.get(n)).map(Kubelet::duplicates).sum()
     }
 
     /// The pin stands again: its kubelet restarts (or reconnects) and heartbeats at once.
@@ -635,6 +635,14 @@ impl Cluster {
         self.triggered = triggered;
         if let Object::Pod(pod) = &*change.object {
             self.config_users.observe_pod(pod, change.type_ == ChangeType::Deleted);
+            // A pod deleted or being deleted behind a partition now runs twice.
+            if change.type_ != ChangeType::Added
+                && let Some(node) = pod.node_name()
+                && self.partitioned.contains(node)
+                && let Some(kubelet) = self.kubelets.get_mut(node)
+            {
+                kubelet.observe_cut_off(&self.store, &ObjectKey::of(&pod.metadata));
+            }
         }
         if let Object::Pod(pod) = &*change.object
             && change.type_ != ChangeType::Deleted

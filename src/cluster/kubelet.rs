@@ -60,6 +60,10 @@ pub struct Kubelet {
     probes: BTreeMap<ObjectKey, probes::PodProbes>,
     /// While partitioned: the pods whose containers it keeps running, as it last saw them.
     cut_off: BTreeMap<ObjectKey, Pod>,
+    /// Of `cut_off`, those the API has meanwhile deleted or replaced: they run twice. Kept as
+    /// their changes arrive (a pod never stops running twice while cut off), so counting them
+    /// costs nothing per cut-off pod.
+    duplicated: BTreeSet<ObjectKey>,
     /// Back from a partition: pods that kept running, to report Ready again without a restart.
     reconnected: BTreeSet<ObjectKey>,
     /// Under memory pressure: what the eviction manager still has to reclaim.
@@ -83,6 +87,7 @@ impl Kubelet {
             held: BTreeMap::new(),
             probes: BTreeMap::new(),
             cut_off: BTreeMap::new(),
+            duplicated: BTreeSet::new(),
             reconnected: BTreeSet::new(),
             pressure: None,
             last_status_report: None,
@@ -97,6 +102,7 @@ impl Kubelet {
             self.crashed.extend(self.starting.keys().cloned());
             // Containers kept running through a partition die with the pin too.
             self.crashed.extend(std::mem::take(&mut self.cut_off).into_keys());
+            self.duplicated.clear();
             self.pressure = None;
             self.starting.clear();
             self.stopping.clear();

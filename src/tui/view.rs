@@ -164,7 +164,7 @@ fn pinsetter_panel(frame: &mut Frame, app: &App, area: Rect) {
         if app.driver.paused {
             " PAUSED"
         } else if app.driver.slowed {
-            " (busy: slowed)"
+            " slowed"
         } else {
             ""
         },

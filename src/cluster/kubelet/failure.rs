@@ -201,14 +201,25 @@ impl Kubelet {
 
     /// Pods still running here that the API has deleted or is deleting: duplicates of their
     /// replacements, while a partition hides them.
-    pub fn duplicates(&self, store: &crate::cluster::store::Store) -> usize {
-        self.cut_off.iter().filter(|(key, pod)| runs_twice(store, key, pod)).count()
+    pub fn duplicates(&self) -> usize {
+        self.duplicated.len()
+    }
+
+    /// The API changed pod `key`, which may be one this kubelet runs cut off: is it now running
+    /// twice?
+    pub fn observe_cut_off(&mut self, store: &crate::cluster::store::Store, key: &ObjectKey) {
+        if let Some(pod) = self.cut_off.get(key)
+            && runs_twice(store, key, pod)
+        {
+            self.duplicated.insert(key.clone());
+        }
     }
 
     /// A partition heals: pods the API deleted while the kubelet was away are killed at once;
     /// those it is deleting are stopped by the pod sync, as any terminating pod; the rest keep
     /// running and are reported Ready again (no restart: their containers never stopped).
     pub(super) fn reconnect(&mut self, ctx: &mut Context) {
+        self.duplicated.clear();
         for (key, pod) in std::mem::take(&mut self.cut_off) {
             let current = ctx.store.get::<Pod>(&key);
             match current {
