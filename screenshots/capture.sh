@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Refreshes the text screenshots in this folder by playing the real binary in tmux.
-# Usage: bash screenshots/capture.sh   (needs tmux, and Pillow for the PNGs: pip install pillow)
+# Usage: bash screenshots/capture.sh [stadium]   (needs tmux, and Pillow for the PNGs: pip install pillow)
+# With `stadium`, only the stadium's shots (a minute or two: the lane fills first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
@@ -14,6 +15,44 @@ shot() {
   [ "$1" = replay ] && cp "/tmp/pinsetter-$1.ansi" "screenshots/$1.ansi"
   python3 screenshots/render_png.py "/tmp/pinsetter-$1.ansi" "screenshots/$1.png" || echo "no PNG for $1 (pip install pillow)"
 }
+# wait_for TEXT SECONDS: until the screen shows TEXT (the stadium takes a while to fill).
+wait_for() {
+  for _ in $(seq "$(( $2 * 4 ))"); do
+    t capture-pane -p -t shot | grep -q -- "$1" && return 0
+    sleep 0.25
+  done
+  echo "timed out waiting for: $1" >&2
+  return 1
+}
+# The stadium at 200×50: 5,000 nodes and 150,000 pods in ten zones. Filled, one strike, then the
+# heat map mid-recovery, the first rack zoomed, and the pods view filtered to what still waits.
+stadium_shots() {
+  t kill-server 2>/dev/null || true
+  t new-session -d -s shot -x 200 -y 50 "$bin play --scenario stadium --seed 1"
+  wait_for "150000 running" 180
+  for _ in 1 2 3 4 5 6 7 8; do t send-keys -t shot Right; done
+  t send-keys -t shot Up Up '[' '[' '[' '[' '['
+  sleep 0.3; t send-keys -t shot Space; sleep 0.56; t send-keys -t shot Space
+  wait_for "taint-eviction [1-9]" 120
+  # Frames are slow while racks recover (see the README): wait for each screen to show.
+  t send-keys -t shot h
+  wait_for "heat map ·" 60
+  sleep 1; shot stadium-heatmap
+  t send-keys -t shot Enter
+  wait_for "NAME *STATUS *PODS" 60
+  sleep 1; shot stadium-rack
+  t send-keys -t shot Escape Escape ':' p o d s Enter
+  wait_for "pods(all)" 60
+  t send-keys -t shot / P e n d i n g
+  wait_for "</Pending>" 60
+  sleep 1; shot stadium-pods
+  t send-keys -t shot Escape Escape q
+  t kill-server 2>/dev/null || true
+}
+if [ "${1:-}" = stadium ]; then
+  stadium_shots
+  exit 0
+fi
 t kill-server 2>/dev/null || true
 rm -f /tmp/pinsetter-shots-game.jsonl
 t new-session -d -s shot -x 160 -y 48 "$bin --seed 1 --record /tmp/pinsetter-shots-game.jsonl"
@@ -56,4 +95,5 @@ sleep 4; t send-keys -t shot h
 sleep 3; shot arena-heatmap
 t send-keys -t shot q
 t kill-server 2>/dev/null || true
+stadium_shots
 echo "captured: $(ls screenshots/*.txt screenshots/*.png | tr '\n' ' ')"

@@ -442,6 +442,11 @@ impl Cluster {
         self.partitioned.iter().filter_map(|n| self.kubelets.get(n)).map(Kubelet::duplicates).sum()
     }
 
+    /// [`Cluster::duplicates`] on one node: what its kubelet kills when it reconnects.
+    pub fn duplicates_on(&self, node: &str) -> usize {
+        self.kubelets.get(node).filter(|_| self.partitioned.contains(node)).map_or(0, Kubelet::duplicates)
+    }
+
     /// The pin stands again: its kubelet restarts (or reconnects) and heartbeats at once.
     pub fn restore(&mut self, node: &str, now: Millis) -> Result<(), ClusterError> {
         let kubelet = self.kubelets.get_mut(node).ok_or_else(|| ClusterError::NoSuchNode(node.into()))?;

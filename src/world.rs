@@ -347,6 +347,8 @@ pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
 pub const PINSETTER_CYCLE: Millis = Millis(3_000);
 /// How often availability is sampled.
 const SAMPLE_EVERY: Millis = Millis(100);
+/// Nodes a note names one by one; beyond this (a rack of hundreds) it counts them.
+const MAX_NAMED_NODES: usize = 10;
 /// Rounds of controller chaos one instant may apply (a Roll throws once per instant).
 const MAX_CHAOS_ROUNDS: usize = 8;
 /// How many log lines the world keeps for the UI.
@@ -952,20 +954,17 @@ impl World {
             }
         }
         let back: Vec<String> = nodes.iter().filter(|n| self.cluster.is_knocked(n)).cloned().collect();
+        // Duplicates killed on reconnecting, by node: one note each, or one for a whole rack.
+        let mut killed_on: Vec<(&str, u64)> = Vec::new();
         for node in &back {
-            let duplicates = self.cluster.duplicates();
+            let killed = self.cluster.duplicates_on(node) as u64;
             if let Err(err) = self.cluster.restore(node, self.now) {
                 self.record_fault(err.into());
                 continue;
             }
-            let killed = duplicates.saturating_sub(self.cluster.duplicates()) as u64;
             if killed > 0 {
                 self.metrics.by_failure.entry(Failure::Partition).or_default().duplicates_killed += killed;
-                let text = format!(
-                    "pinsetter: {node} reconnects: its kubelet kills {killed} pod{} the API deleted while it was cut off (their replacements run elsewhere)",
-                    if killed == 1 { "" } else { "s" }
-                );
-                self.emit(Output::Note { at: self.now, text });
+                killed_on.push((node, killed));
             }
             // Pods not yet evicted simply come back with their node: nothing to recover.
             let on_node: Vec<ObjectKey> =
@@ -974,10 +973,33 @@ impl World {
                 self.displaced.remove(&pod);
             }
         }
+        // A rack of hundreds reconnecting is one note, not hundreds.
+        let notes: Vec<String> = match killed_on.as_slice() {
+            [] => Vec::new(),
+            many if many.len() > MAX_NAMED_NODES => {
+                let killed: u64 = many.iter().map(|(_, k)| k).sum();
+                vec![format!(
+                    "pinsetter: {} nodes reconnect: their kubelets kill {killed} pods the API deleted while they were cut off (their replacements run elsewhere)",
+                    many.len()
+                )]
+            }
+            few => few
+                .iter()
+                .map(|(node, killed)| {
+                    format!(
+                        "pinsetter: {node} reconnects: its kubelet kills {killed} pod{} the API deleted while it was cut off (their replacements run elsewhere)",
+                        if *killed == 1 { "" } else { "s" }
+                    )
+                })
+                .collect(),
+        };
+        for text in notes {
+            self.emit(Output::Note { at: self.now, text });
+        }
         if !back.is_empty() {
+            let who = if back.len() > MAX_NAMED_NODES { format!("{} nodes", back.len()) } else { back.join(", ") };
             let text = format!(
-                "pinsetter: {} stand{} again and rejoin Ready. Evicted pods stay where they were rescheduled: Kubernetes does not move pods back on its own.",
-                back.join(", "),
+                "pinsetter: {who} stand{} again and rejoin Ready. Evicted pods stay where they were rescheduled: Kubernetes does not move pods back on its own.",
                 if back.len() == 1 { "s" } else { "" }
             );
             self.emit(Output::Note { at: self.now, text });
