@@ -124,6 +124,24 @@ fn the_heat_map_shows_every_node_by_state_and_h_toggles_it() {
     );
 }
 
+/// A rack partitioned (a pin knocked by a pin, here its chaos key with shift) is not a rack
+/// crashed: its cells read `≈` cut off, the crashed rack's `×` down, and both racks count as down.
+#[test]
+fn the_heat_map_tells_a_partitioned_rack_from_a_crashed_one() {
+    let mut app = zoned_app();
+    run_for(&mut app, 3_000);
+    press(&mut app, KeyCode::Char('#'));
+    press(&mut app, KeyCode::Char('5'));
+    run_for(&mut app, 100);
+    press(&mut app, KeyCode::Char('h'));
+    let text = screen(&app, 200, 50);
+    assert!(text.contains("pin 3 zone-3 DOWN 6/6 down") && text.contains("pin 5 zone-5 DOWN 6/6 down"), "{text}");
+    let map: String = text.lines().filter(|l| !l.contains('⏱')).collect();
+    assert_eq!(map.matches('≈').count(), 6 + 1, "rack 3's six cut-off cells and the legend's:\n{text}");
+    assert_eq!(map.matches('×').count(), 6 + 1, "rack 5's six down cells and the legend's:\n{text}");
+    assert!(text.contains("≈ cut off"), "the legend names it:\n{text}");
+}
+
 #[test]
 fn without_colour_the_glyphs_tell_ready_cordoned_and_down_apart() {
     let mut app = zoned_app();

@@ -1,7 +1,7 @@
 //! The heat map: every node of a racked lane (more than ten nodes, see [`crate::world::Racks`])
 //! as one cell, grouped by rack. The glyph carries the node's state (`█` Ready, `▓` NotReady,
-//! `▒` cordoned, `×` down), so it reads without colour (`NO_COLOR`); the colour is its cpu
-//! requested. `h` toggles it, arrows move a cursor over nodes, `enter` zooms into the cursor's
+//! `▒` cordoned, `≈` cut off by a partition, `×` down), so it reads without colour (`NO_COLOR`);
+//! the colour is its cpu requested. `h` toggles it, arrows move a cursor over nodes, `enter` zooms into the cursor's
 //! rack (a table of its nodes), `d` describes the node under the cursor, `esc` steps back.
 //!
 //! Layout: racks stand in two columns of five (one if the screen is narrow), each a header line
@@ -215,11 +215,20 @@ pub enum CellState {
     Cordoned,
     /// Knocked: its kubelet is stopped.
     Down,
+    /// Partitioned (a pin knocked by a pin): its kubelet runs its pods on, unseen by the API.
+    Cut,
 }
 
 impl CellState {
+    /// Every state, in the order the legend and the rack cards show them.
+    pub const ALL: [CellState; 5] =
+        [CellState::Ready, CellState::Cordoned, CellState::NotReady, CellState::Cut, CellState::Down];
+
     pub fn of(world: &World, cell: &NodeCell) -> CellState {
-        if world.cluster().is_knocked(&cell.name) {
+        let failure = world.cluster().failure(&cell.name);
+        if failure == Some(crate::cluster::Failure::Partition) {
+            CellState::Cut
+        } else if world.cluster().is_knocked(&cell.name) {
             CellState::Down
         } else if cell.readiness != Some(Readiness::Ready) {
             CellState::NotReady
@@ -236,10 +245,12 @@ impl CellState {
             (CellState::NotReady, true) => "▓",
             (CellState::Cordoned, true) => "▒",
             (CellState::Down, true) => "×",
+            (CellState::Cut, true) => "≈",
             (CellState::Ready, false) => "#",
             (CellState::NotReady, false) => "?",
             (CellState::Cordoned, false) => "=",
             (CellState::Down, false) => "x",
+            (CellState::Cut, false) => "~",
         }
     }
 
@@ -249,7 +260,13 @@ impl CellState {
             CellState::NotReady => "NotReady",
             CellState::Cordoned => "Ready,SchedulingDisabled",
             CellState::Down => "down",
+            CellState::Cut => "cut off",
         }
+    }
+
+    /// Whether the node's pin is down (crashed or cut off).
+    pub fn fell(self) -> bool {
+        matches!(self, CellState::Down | CellState::Cut)
     }
 }
 
@@ -384,7 +401,7 @@ fn map(frame: &mut Frame, app: &App, area: Rect) {
     let world = &app.driver.world;
     let Some(racks) = world.racks() else { return };
     let tallies = &app.heat.tallies;
-    let legend = [CellState::Ready, CellState::NotReady, CellState::Cordoned, CellState::Down]
+    let legend = CellState::ALL
         .map(|s| format!("{} {}", s.glyph(t.unicode), if s == CellState::Cordoned { "cordoned" } else { s.word() }))
         .join("  ");
     let title = title_line(app, "heat map".into(), tallies.nodes.len());
@@ -425,7 +442,7 @@ fn map(frame: &mut Frame, app: &App, area: Rect) {
         let states: Vec<CellState> = tallies.rack_cells(pin).map(|cell| CellState::of(world, cell)).collect();
         let down = alley.pins().iter().any(|p| p.number == pin && !p.standing);
         let rack = &tallies.racks[usize::from(pin) - 1];
-        let knocked = states.iter().filter(|s| **s == CellState::Down).count();
+        let knocked = states.iter().filter(|s| s.fell()).count();
         let header = format!(
             "pin {pin} {} {}{} · {} pods · {} starting",
             racks.name(pin),
@@ -442,11 +459,8 @@ fn map(frame: &mut Frame, app: &App, area: Rect) {
             if y >= inner.bottom() || y >= y0 + rows_per_rack {
                 break;
             }
-            let mut style = if state == CellState::Down {
-                t.bad()
-            } else {
-                t.fg(heat(percent(cell.pods.cpu_milli, cell.cpu_milli)))
-            };
+            let mut style =
+                if state.fell() { t.bad() } else { t.fg(heat(percent(cell.pods.cpu_milli, cell.cpu_milli))) };
             if cursor_node == Some(cell.name.as_str()) {
                 style = style.add_modifier(Modifier::REVERSED);
             }
@@ -491,7 +505,7 @@ fn zoomed(frame: &mut Frame, app: &App, area: Rect) {
             percent(cell.pods.memory_milli, cell.memory_milli)
         );
         let mut style = match state {
-            CellState::Down => t.bad(),
+            CellState::Down | CellState::Cut => t.bad(),
             CellState::NotReady | CellState::Cordoned => t.warn(),
             CellState::Ready => Style::new(),
         };

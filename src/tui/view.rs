@@ -234,7 +234,7 @@ fn pinsetter_panel(frame: &mut Frame, app: &App, area: Rect) {
         Span::styled("pods ", t.title()),
         Span::styled(format!("{} running", counts.running), t.good()),
         Span::raw(format!(" / {} desired  ", counts.desired)),
-        Span::styled(format!("{} pending", counts.pending), if counts.pending > 0 { t.warn() } else { t.dim() }),
+        Span::styled(format!("{} unscheduled", counts.pending), if counts.pending > 0 { t.warn() } else { t.dim() }),
         Span::raw("  "),
         Span::styled(
             format!("{} terminating", counts.terminating),
@@ -487,7 +487,7 @@ fn rack_card(frame: &mut Frame, app: &App, racks: &crate::world::Racks, pin: u8,
     let world = &app.driver.world;
     let tallies = &app.heat.tallies;
     let nodes = racks.nodes(pin);
-    let mut states = [0usize; 4];
+    let mut states = [0usize; CellState::ALL.len()];
     let (mut cpu_total, mut mem_total) = (0i64, 0i64);
     for cell in tallies.rack_cells(pin) {
         states[CellState::of(world, cell) as usize] += 1;
@@ -503,7 +503,7 @@ fn rack_card(frame: &mut Frame, app: &App, racks: &crate::world::Racks, pin: u8,
     let bar_w = inner_w.saturating_sub(count.len()).max(1);
     let mut bar_spans = Vec::new();
     let mut drawn = 0;
-    let order = [CellState::Ready, CellState::Cordoned, CellState::NotReady, CellState::Down];
+    let order = CellState::ALL;
     for (k, state) in order.iter().enumerate() {
         let n = states[*state as usize];
         // Each state with any node gets at least one cell; the last takes what is left.
@@ -514,7 +514,7 @@ fn rack_card(frame: &mut Frame, app: &App, racks: &crate::world::Racks, pin: u8,
         let style = match state {
             CellState::Ready => t.good(),
             CellState::Cordoned | CellState::NotReady => t.warn(),
-            CellState::Down => t.bad(),
+            CellState::Down | CellState::Cut => t.bad(),
         };
         bar_spans.push(Span::styled(state.glyph(t.unicode).repeat(w), style));
         drawn += w;
