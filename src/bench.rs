@@ -221,7 +221,7 @@ pub fn lane(nodes: usize, pods_per_node: usize) -> (Vec<NodeInfo>, Vec<PodInfo>)
             allocatable: Resources { cpu_milli: 4000, memory_milli: (8i64 << 30) * 1000, pods: 110 },
             requested: Resources::default(),
             taints: vec![],
-            labels: BTreeMap::new(),
+            labels: Default::default(),
             unschedulable: false,
             readiness: Readiness::Ready,
         })
@@ -235,7 +235,7 @@ pub fn lane(nodes: usize, pods_per_node: usize) -> (Vec<NodeInfo>, Vec<PodInfo>)
                 key: ObjectKey::new("default", format!("pod-{i}")),
                 requests: Resources { cpu_milli: cpu, memory_milli: (mem_mi << 20) * 1000, pods: 1 },
                 priority,
-                tolerations: vec![],
+                tolerations: Default::default(),
                 node_selector: BTreeMap::new(),
                 volumes: None,
                 constraints: None,

@@ -58,13 +58,13 @@ impl LaneSize {
 
 /// The built-in generated lanes: `arena` (1,000 pins of the default lane's size, about two
 /// thirds full) and `stadium` (Kubernetes' published limits: 5,000 nodes of 32 cpu / 128Gi /
-/// 110 pods, 150,000 pods in five Deployments, all of which fit; its nodes stand in
-/// [`STADIUM_ZONES`] zones, one rack per pin). `envelope` is the stadium's older name.
+/// 110 pods, 150,000 pods in five Deployments, all of which fit). Both stand in
+/// [`STADIUM_ZONES`] zones, one rack per pin. `envelope` is the stadium's older name.
 pub const ARENA: LaneSize =
     LaneSize { nodes: 1_000, pods: 4_500, node_cpu_milli: Some(4_000), node_memory_bytes: Some(8 << 30) };
 pub const STADIUM: LaneSize =
     LaneSize { nodes: 5_000, pods: 150_000, node_cpu_milli: Some(32_000), node_memory_bytes: Some(128 << 30) };
-/// The stadium's zones, `zone-1` .. `zone-10`: one per pin, so a fallen pin is a failed zone.
+/// The big lanes' zones, `zone-1` .. `zone-10`: one per pin, so a fallen pin is a failed zone.
 pub const STADIUM_ZONES: usize = 10;
 
 /// An input beyond the supported envelope; each message names the input, the limit and why.
@@ -165,8 +165,8 @@ impl Scenario {
         }
         let name = spec.trim_end_matches(".yaml").rsplit('/').next().unwrap_or(spec);
         match name {
-            "arena" => return Ok(Scenario::generate(&ARENA)?),
-            "stadium" | "envelope" => return Ok(Scenario::stadium()?),
+            "arena" => return Ok(Scenario::in_ten_zones(&ARENA, "builtin:arena")?),
+            "stadium" | "envelope" => return Ok(Scenario::in_ten_zones(&STADIUM, "builtin:stadium")?),
             // The default lane with a highly available control plane: knock its leader.
             "ha" => {
                 let mut lane = Scenario::resolve("default")?;
@@ -272,21 +272,20 @@ impl Scenario {
         Ok(Scenario::build(size))
     }
 
-    /// The stadium: [`STADIUM`] with its nodes in [`STADIUM_ZONES`] zones of equal size, dealt
+    /// A built-in big lane: `size` with its nodes in [`STADIUM_ZONES`] zones of equal size, dealt
     /// round robin (`pin-1` in `zone-1`, `pin-2` in `zone-2`, .. `pin-11` in `zone-1`), so each
     /// pin of the game is one whole zone and a scheduler that fills nodes in name order (greedy's
     /// first fit) still puts pods in every zone: no pin of the ten stands empty.
-    fn stadium() -> Result<Scenario, EnvelopeError> {
-        let mut lane = Scenario::generate(&STADIUM)?;
-        lane.origin = "builtin:stadium".into();
-        let mut index = 0;
-        for (_, object) in &mut lane.objects {
-            if let Object::Node(node) = object {
-                let node = std::sync::Arc::make_mut(node);
-                let zone = format!("zone-{}", index % STADIUM_ZONES + 1);
-                node.metadata.labels.insert("topology.kubernetes.io/zone".into(), zone);
-                index += 1;
-            }
+    fn in_ten_zones(size: &LaneSize, origin: &str) -> Result<Scenario, EnvelopeError> {
+        let mut lane = Scenario::generate(size)?;
+        lane.origin = origin.into();
+        let nodes = lane.objects.iter_mut().filter_map(|(_, object)| match object {
+            Object::Node(node) => Some(std::sync::Arc::make_mut(node)),
+            _ => None,
+        });
+        for (index, node) in nodes.enumerate() {
+            let zone = format!("zone-{}", index % STADIUM_ZONES + 1);
+            node.metadata.labels.insert("topology.kubernetes.io/zone".into(), zone);
         }
         Ok(lane)
     }
@@ -346,7 +345,7 @@ impl Scenario {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
             let node = Node {
-                metadata: ObjectMeta { labels, ..ObjectMeta::named(name) },
+                metadata: ObjectMeta { labels: labels.into(), ..ObjectMeta::named(name) },
                 status: NodeStatus { allocatable: capacity.clone(), capacity, ..Default::default() },
                 ..Default::default()
             };
@@ -391,12 +390,12 @@ fn generated_deployment(shape: &GeneratedShape, replicas: i32) -> Deployment {
     ]
     .into();
     Deployment {
-        metadata: ObjectMeta { name: name.into(), labels: labels.clone(), ..ObjectMeta::default() },
+        metadata: ObjectMeta { name: name.into(), labels: labels.clone().into(), ..ObjectMeta::default() },
         spec: DeploymentSpec {
             replicas: Some(replicas),
             selector: LabelSelector { match_labels: labels.clone(), ..Default::default() },
             template: PodTemplateSpec {
-                metadata: ObjectMeta { labels, ..ObjectMeta::default() },
+                metadata: ObjectMeta { labels: labels.into(), ..ObjectMeta::default() },
                 spec: PodSpec {
                     priority: Some(priority),
                     containers: vec![Container {
@@ -404,7 +403,8 @@ fn generated_deployment(shape: &GeneratedShape, replicas: i32) -> Deployment {
                         image: format!("registry.local/{name}:1"),
                         resources: ResourceRequirements { requests: resources.clone(), limits: resources },
                         ..Default::default()
-                    }],
+                    }]
+                    .into(),
                     ..Default::default()
                 },
             },
@@ -510,7 +510,10 @@ mod tests {
             ("zone-1".into(), "zone-2".into(), "zone-10".into(), "zone-1".into(), "zone-10".into())
         );
         assert_eq!(Scenario::resolve("envelope").unwrap().objects.len(), stadium.objects.len());
-        assert_eq!(nodes(&Scenario::resolve("arena").unwrap()).len(), 1_000);
+        let arena = Scenario::resolve("arena").unwrap();
+        let arena_zones: std::collections::BTreeSet<&str> =
+            nodes(&arena).into_iter().map(|n| n.metadata.labels["topology.kubernetes.io/zone"].as_str()).collect();
+        assert_eq!((nodes(&arena).len(), arena_zones.len()), (1_000, STADIUM_ZONES));
     }
 
     #[test]

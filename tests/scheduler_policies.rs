@@ -93,7 +93,7 @@ fn node(i: usize, s: &NodeSpec) -> NodeInfo {
             pods: i64::from(s.used_cpu > 0 || s.used_mem_mi > 0),
         },
         taints: s.taint.map(|key| vec![Taint::new(key, Taint::NO_SCHEDULE)]).unwrap_or_default(),
-        labels,
+        labels: labels.into(),
         unschedulable: s.cordoned,
         readiness: Readiness::Ready,
     }
@@ -118,7 +118,8 @@ fn pod(i: usize, s: &PodSpec) -> PodInfo {
                     ..Default::default()
                 }]
             })
-            .unwrap_or_default(),
+            .unwrap_or_default()
+            .into(),
         node_selector,
         volumes: None,
         constraints: None,

@@ -88,6 +88,22 @@ fn an_unzoned_lane_splits_its_nodes_evenly_in_rack_order() {
 }
 
 #[test]
+fn every_rack_of_the_arena_holds_pods_under_greedy() {
+    // Greedy fills nodes first-fit in rack order; racks split by name order left rack 10 empty.
+    let mut world = World::new(7, Preset::Arcade, &Scenario::resolve("arena").unwrap()).unwrap();
+    for _ in 0..50 {
+        world.step();
+    }
+    let store = &world.cluster().store;
+    for pin in 1..=10u8 {
+        let nodes = world.pin_nodes(pin);
+        assert_eq!(nodes.len(), 100, "pin {pin} is a zone of 100 nodes");
+        let pods: usize = nodes.iter().map(|n| store.pods_on_node(n).count()).sum();
+        assert!(pods > 0, "rack {pin} ({}) holds no pods", world.racks().unwrap().name(pin));
+    }
+}
+
+#[test]
 fn rack_cards_show_each_zone_state_bar_resources_and_pods() {
     let mut app = zoned_app();
     run_for(&mut app, 3_000);

@@ -342,7 +342,7 @@ impl Cluster {
         let written = if existing_uid.is_some() {
             self.store
                 .modify::<Node>(&key, |n| {
-                    n.metadata.labels = all_labels.clone();
+                    n.metadata.labels = all_labels.clone().into();
                     n.metadata.annotations.remove(DISCONNECTED_AT_ANNOTATION);
                     n.status.capacity = resources.clone();
                     n.status.allocatable = resources.clone();
@@ -353,7 +353,7 @@ impl Cluster {
             let node = Node {
                 api_version: "v1".into(),
                 kind: "Node".into(),
-                metadata: ObjectMeta { labels: all_labels, ..ObjectMeta::named(name) },
+                metadata: ObjectMeta { labels: all_labels.into(), ..ObjectMeta::named(name) },
                 status: NodeStatus {
                     capacity: resources.clone(),
                     allocatable: resources,
@@ -675,7 +675,8 @@ mod tests {
         assert!(matches!(join(&mut cluster, "pin-1", "127.0.0.1:1", None, "s", 0), Err(AgentError::NameTaken(_))));
         let mut labels = BTreeMap::new();
         labels.insert("team".to_string(), "db".to_string());
-        let api_node = Node { metadata: ObjectMeta { labels, ..ObjectMeta::named("db-1") }, ..Node::default() };
+        let api_node =
+            Node { metadata: ObjectMeta { labels: labels.into(), ..ObjectMeta::named("db-1") }, ..Node::default() };
         cluster.store.create(api_node, Millis(0)).unwrap();
         assert_eq!(
             join(&mut cluster, "db-1", "127.0.0.1:1", None, "s", 1),
@@ -714,7 +715,8 @@ mod tests {
                     name: "web".into(),
                     image: "nginx".into(),
                     ..Default::default()
-                }],
+                }]
+                .into(),
                 ..Default::default()
             },
             ..Pod::default()

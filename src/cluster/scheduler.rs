@@ -275,7 +275,7 @@ struct NodeFacts {
     ready: bool,
     unschedulable: bool,
     taints: Vec<Taint>,
-    labels: BTreeMap<String, String>,
+    labels: super::objects::Shared<BTreeMap<String, String>>,
     allocatable: Resources,
 }
 
@@ -379,7 +379,7 @@ struct FitErrors(BTreeMap<FilterClass, String>);
 type FilterClass = (
     i64,
     i64,
-    Vec<super::objects::Toleration>,
+    super::objects::Shared<Vec<super::objects::Toleration>>,
     BTreeMap<String, String>,
     Option<std::sync::Arc<volume_binding::PodVolumes>>,
     Option<std::sync::Arc<pod_constraints::PodConstraints>>,
@@ -867,7 +867,7 @@ struct PreemptionClass {
     priority: i32,
     cpu_milli: i64,
     memory_milli: i64,
-    tolerations: Vec<super::objects::Toleration>,
+    tolerations: super::objects::Shared<Vec<super::objects::Toleration>>,
     node_selector: BTreeMap<String, String>,
     volumes: Option<std::sync::Arc<volume_binding::PodVolumes>>,
     constraints: Option<std::sync::Arc<pod_constraints::PodConstraints>>,

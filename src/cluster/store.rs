@@ -553,7 +553,7 @@ mod tests {
         Pod {
             metadata: ObjectMeta::namespaced("default", name),
             spec: PodSpec {
-                containers: vec![Container { name: "c".into(), image: "nginx".into(), ..Default::default() }],
+                containers: vec![Container { name: "c".into(), image: "nginx".into(), ..Default::default() }].into(),
                 ..Default::default()
             },
             ..Default::default()

@@ -225,10 +225,11 @@ impl CellState {
         [CellState::Ready, CellState::Cordoned, CellState::NotReady, CellState::Cut, CellState::Down];
 
     pub fn of(world: &World, cell: &NodeCell) -> CellState {
+        use crate::cluster::Failure;
         let failure = world.cluster().failure(&cell.name);
-        if failure == Some(crate::cluster::Failure::Partition) {
+        if failure == Some(Failure::Partition) {
             CellState::Cut
-        } else if world.cluster().is_knocked(&cell.name) {
+        } else if failure.is_some_and(Failure::fells_pin) {
             CellState::Down
         } else if cell.readiness != Some(Readiness::Ready) {
             CellState::NotReady

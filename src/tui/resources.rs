@@ -498,7 +498,7 @@ impl TableView {
                     let labels = matches!(filter, Filter::Labels { .. })
                         .then(|| kind.meta_in(store, &row.key).map(|m| &m.labels))
                         .flatten();
-                    filter.matches(row, labels)
+                    filter.matches(row, labels.map(|l| &**l))
                 })
                 .cloned()
                 .collect(),

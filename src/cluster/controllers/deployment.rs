@@ -205,7 +205,8 @@ fn new_replica_set(d: &Deployment, name: &str, hash: &str, replicas: i32) -> Rep
                 uid: d.metadata.uid.clone(),
                 controller: true,
                 block_owner_deletion: true,
-            }],
+            }]
+            .into(),
             ..ObjectMeta::default()
         },
         spec: ReplicaSetSpec { replicas: Some(replicas), selector, template, extra: Default::default() },

@@ -136,7 +136,7 @@ pub fn pod(name: &str) -> Pod {
     Pod {
         metadata: ObjectMeta::namespaced("default", name),
         spec: PodSpec {
-            containers: vec![Container { name: "app".into(), image: "nginx".into(), ..Default::default() }],
+            containers: vec![Container { name: "app".into(), image: "nginx".into(), ..Default::default() }].into(),
             ..Default::default()
         },
         ..Pod::default()
@@ -176,7 +176,10 @@ pub fn owned_by(mut pod: Pod, kind: &str, name: &str, uid: &str) -> Pod {
 pub fn template(app: &str) -> (LabelSelector, PodTemplateSpec) {
     let labels: std::collections::BTreeMap<String, String> = [("app".to_string(), app.to_string())].into();
     let selector = LabelSelector { match_labels: labels.clone(), ..Default::default() };
-    let template = PodTemplateSpec { metadata: ObjectMeta { labels, ..ObjectMeta::default() }, spec: pod(app).spec };
+    let template = PodTemplateSpec {
+        metadata: ObjectMeta { labels: labels.into(), ..ObjectMeta::default() },
+        spec: pod(app).spec,
+    };
     (selector, template)
 }
 

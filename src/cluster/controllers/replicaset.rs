@@ -259,9 +259,10 @@ mod tests {
                 replicas: Some(replicas),
                 selector: LabelSelector { match_labels: labels.clone(), ..Default::default() },
                 template: PodTemplateSpec {
-                    metadata: ObjectMeta { labels, ..ObjectMeta::default() },
+                    metadata: ObjectMeta { labels: labels.into(), ..ObjectMeta::default() },
                     spec: PodSpec {
-                        containers: vec![Container { name: "web".into(), image: "nginx".into(), ..Default::default() }],
+                        containers: vec![Container { name: "web".into(), image: "nginx".into(), ..Default::default() }]
+                            .into(),
                         ..Default::default()
                     },
                 },

@@ -165,13 +165,13 @@ fn create(
         }
         let mut claim = PersistentVolumeClaim {
             metadata: ObjectMeta {
-                labels: sts.spec.selector.match_labels.clone(),
+                labels: sts.spec.selector.match_labels.clone().into(),
                 ..ObjectMeta::namespaced(&namespace, &claim_name)
             },
             spec: template.spec.clone(),
             ..Default::default()
         };
-        claim.metadata.labels.extend(template.metadata.labels.clone());
+        claim.metadata.labels.extend(template.metadata.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
         claim.status.phase = PersistentVolumeClaim::PENDING.into();
         let (type_, reason, message, failed) = match ctx.store.create(claim, ctx.now) {
             Ok(_) => (

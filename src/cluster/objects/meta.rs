@@ -1,5 +1,6 @@
 //! `metav1.ObjectMeta`, owner references, label selectors and the helpers every kind shares.
 
+use super::shared::Shared;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -28,12 +29,14 @@ pub struct ObjectMeta {
     pub deletion_timestamp: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_grace_period_seconds: Option<i64>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: BTreeMap<String, String>,
+    /// Shared: a ReplicaSet's pods, and every version of each, hold their template's labels once.
+    #[serde(default, skip_serializing_if = "super::shared::is_empty_map")]
+    pub labels: Shared<BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub owner_references: Vec<OwnerReference>,
+    /// Shared: every version of an object holds its owners once.
+    #[serde(default, skip_serializing_if = "super::shared::is_empty")]
+    pub owner_references: Shared<Vec<OwnerReference>>,
     /// Server-side apply's field ownership. Boxed: most objects never have any, and an empty
     /// one costs a pointer, not a Vec.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -4,6 +4,7 @@
 use super::meta::LabelSelector;
 use super::meta::ObjectMeta;
 use super::node::{ResourceList, Taint};
+use super::shared::Shared;
 use super::storage::{NodeSelector, NodeSelectorTerm};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -35,14 +36,16 @@ pub struct PodTemplateSpec {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PodSpec {
+    /// Shared: a ReplicaSet's pods, and every version of each, hold their template's containers once.
     #[serde(default)]
-    pub containers: Vec<Container>,
+    pub containers: Shared<Vec<Container>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_name: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub node_selector: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tolerations: Vec<Toleration>,
+    /// Shared: each version of a pod holds them once (admission adds two to every pod).
+    #[serde(default, skip_serializing_if = "super::shared::is_empty")]
+    pub tolerations: Shared<Vec<Toleration>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -28,7 +28,7 @@ pub struct NodeInfo {
     pub allocatable: Resources,
     pub requested: Resources,
     pub taints: Vec<Taint>,
-    pub labels: BTreeMap<String, String>,
+    pub labels: crate::cluster::objects::Shared<BTreeMap<String, String>>,
     pub unschedulable: bool,
     pub readiness: Readiness,
 }
@@ -49,7 +49,7 @@ pub struct PodInfo {
     pub key: ObjectKey,
     pub requests: Resources,
     pub priority: i32,
-    pub tolerations: Vec<Toleration>,
+    pub tolerations: crate::cluster::objects::Shared<Vec<Toleration>>,
     pub node_selector: BTreeMap<String, String>,
     /// The pod's claims as VolumeBinding sees them; `None` for a pod without claims (nearly
     /// all), so cloning a PodInfo stays cheap.
@@ -654,7 +654,7 @@ pub(crate) mod tests {
             allocatable: Resources { cpu_milli: cpu, memory_milli: mem_gi << 30 << 10, pods: 110 },
             requested: Resources::default(),
             taints: vec![],
-            labels: BTreeMap::new(),
+            labels: Default::default(),
             unschedulable: false,
             readiness: Readiness::Ready,
         }
@@ -667,7 +667,7 @@ pub(crate) mod tests {
             key: ObjectKey::new("default", name),
             requests: Resources { cpu_milli: cpu, memory_milli: cpu << 21 << 10, pods: 1 },
             priority: 0,
-            tolerations: vec![],
+            tolerations: Default::default(),
             node_selector: BTreeMap::new(),
             volumes: None,
             constraints: None,
@@ -679,7 +679,7 @@ pub(crate) mod tests {
             key: ObjectKey::new("default", "p"),
             requests: Resources { cpu_milli: cpu, memory_milli: 0, pods: 1 },
             priority: 0,
-            tolerations: vec![],
+            tolerations: Default::default(),
             node_selector: BTreeMap::new(),
             volumes: None,
             constraints: None,

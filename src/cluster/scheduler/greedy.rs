@@ -191,7 +191,7 @@ mod tests {
             allocatable: Resources { cpu_milli: cpu, memory_milli: 8 << 40, pods: 110 },
             requested: Resources::default(),
             taints: vec![],
-            labels: BTreeMap::new(),
+            labels: Default::default(),
             unschedulable: false,
             readiness: Readiness::Ready,
         }
@@ -202,7 +202,7 @@ mod tests {
             key: ObjectKey::new("default", name),
             requests: Resources { cpu_milli: cpu, memory_milli: 1 << 30, pods: 1 },
             priority,
-            tolerations: vec![],
+            tolerations: Default::default(),
             node_selector: BTreeMap::new(),
             volumes: None,
             constraints: None,

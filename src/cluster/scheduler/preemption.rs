@@ -86,7 +86,7 @@ pub fn select_victims_on_node(pod: &PodInfo, node: &NodeInfo, residents: &[Resid
         allocatable: node.allocatable,
         requested: node.requested,
         taints: Vec::new(),
-        labels: BTreeMap::new(),
+        labels: Default::default(),
         unschedulable: false,
         readiness: node.readiness,
     };

@@ -1,0 +1,135 @@
+//! [`Shared`]: a field value that many versions of many objects hold once.
+//!
+//! Every write of a Pod stores a new version of it, and the store's change log keeps the old
+//! ones for watchers; a ReplicaSet's pods are copies of one template. Without sharing, each
+//! version of each of 150,000 pods copies its containers (names, images, resources, ports ..)
+//! again. A `Shared` field is copied on write instead: versions and sibling pods point at one
+//! value until one of them changes it, and two versions compare equal by pointer first.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+
+/// A copy-on-write value: reads go straight through, `&mut` access copies it first if another
+/// object shares it. Serializes exactly as `T`.
+#[derive(Clone, Default)]
+pub struct Shared<T>(Arc<T>);
+
+impl<T> Shared<T> {
+    pub fn new(value: T) -> Shared<T> {
+        Shared(Arc::new(value))
+    }
+}
+
+impl<T> From<T> for Shared<T> {
+    fn from(value: T) -> Shared<T> {
+        Shared::new(value)
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Shared<T>
+where
+    &'a T: IntoIterator,
+{
+    type Item = <&'a T as IntoIterator>::Item;
+    type IntoIter = <&'a T as IntoIterator>::IntoIter;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.as_ref().into_iter()
+    }
+}
+
+impl<T, A> FromIterator<A> for Shared<T>
+where
+    T: FromIterator<A>,
+{
+    fn from_iter<I: IntoIterator<Item = A>>(items: I) -> Shared<T> {
+        Shared::new(items.into_iter().collect())
+    }
+}
+
+impl<T> Deref for Shared<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: Clone> DerefMut for Shared<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+impl<T: PartialEq> PartialEq for Shared<T> {
+    fn eq(&self, other: &Shared<T>) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || *self.0 == *other.0
+    }
+}
+
+impl<T: Eq> Eq for Shared<T> {}
+
+impl<T: Ord> PartialOrd for Shared<T> {
+    fn partial_cmp(&self, other: &Shared<T>) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<T: Ord> Ord for Shared<T> {
+    fn cmp(&self, other: &Shared<T>) -> std::cmp::Ordering {
+        if Arc::ptr_eq(&self.0, &other.0) { std::cmp::Ordering::Equal } else { self.0.cmp(&other.0) }
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Shared<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<T: Serialize> Serialize for Shared<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Shared<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Shared<T>, D::Error> {
+        T::deserialize(deserializer).map(Shared::new)
+    }
+}
+
+/// For `skip_serializing_if` on a shared list.
+pub fn is_empty<T>(list: &Shared<Vec<T>>) -> bool {
+    list.is_empty()
+}
+
+/// For `skip_serializing_if` on a shared map.
+pub fn is_empty_map<K, V>(map: &Shared<std::collections::BTreeMap<K, V>>) -> bool {
+    map.is_empty()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_copies_only_the_writers_value() {
+        let first: Shared<Vec<u8>> = vec![1, 2].into();
+        let mut second = first.clone();
+        assert!(Arc::ptr_eq(&first.0, &second.0), "a clone shares");
+        second.push(3);
+        assert_eq!((&*first, &*second), (&vec![1, 2], &vec![1, 2, 3]));
+        assert!(!Arc::ptr_eq(&first.0, &second.0));
+        assert_ne!(first, second);
+        assert_eq!(first, Shared::new(vec![1, 2]), "equal by value, not only by pointer");
+    }
+
+    #[test]
+    fn it_serializes_as_its_value() {
+        let value: Shared<Vec<String>> = vec!["a".to_string()].into();
+        let json = serde_json::to_string(&value).unwrap();
+        assert_eq!(json, r#"["a"]"#);
+        assert_eq!(serde_json::from_str::<Shared<Vec<String>>>(&json).unwrap(), value);
+    }
+}
