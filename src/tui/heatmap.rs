@@ -387,13 +387,14 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     }
 }
 
-/// The frame's title: what it shows, how many nodes that is, and the scheduler's queue.
+/// The frame's title: what it shows, how many nodes that is, and the pods without a node (as
+/// the pinsetter panel counts them).
 fn title_line(app: &App, what: String, nodes: usize) -> Line<'static> {
     let t = &app.theme;
-    let pending = app.heat.tallies.unscheduled;
+    let unscheduled = app.heat.tallies.unscheduled;
     Line::from(vec![
         Span::styled(format!(" {what} · {nodes} nodes · "), t.title()),
-        Span::styled(format!("{pending} pending "), if pending > 0 { t.warn() } else { t.good() }),
+        Span::styled(format!("{unscheduled} unscheduled "), if unscheduled > 0 { t.warn() } else { t.good() }),
     ])
 }
 
