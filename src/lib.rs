@@ -15,7 +15,8 @@
 //!     CustomResourceDefinition (`crd`), PodDisruptionBudget (`pdb`), StorageClass,
 //!     PersistentVolume, PersistentVolumeClaim (`storage`) and StatefulSet; quantities.
 //!     `custom`: CRD-defined objects kept as JSON
-//!     (one table keyed by resource), admitted against their structural schema.
+//!     (one table keyed by resource), admitted against their structural schema. `shared`:
+//!     copy-on-write fields (containers, labels ..) that a pod's versions and siblings hold once.
 //!   - [`cluster::store`]: the versioned store (resourceVersion, change log, one write path).
 //!   - [`cluster::scheduler`]: queue, filter and score plugins (`framework`; the VolumeBinding
 //!     filter in `volume_binding`; NodeAffinity, InterPodAffinity and PodTopologySpread in
