@@ -89,6 +89,14 @@ fn pending_filters_the_pods_still_waiting_by_their_status_text() {
     }
     let text = screen(&app, 160, 48);
     assert!(text.contains(&format!("pods(all)[{shown}/{total}] </pending>")), "the title shows the filter");
+    // The selected pod's reason to wait is on the table's bottom border.
+    let selected = store.get::<pinsetter::cluster::objects::Pod>(t.selected_key().unwrap()).unwrap();
+    let border = text.lines().rev().find(|l| l.contains("sort: shift+")).expect("the table's bottom border");
+    let why = border.split(&format!(" {}: ", selected.metadata.name)).nth(1).expect("the selected pod's reason");
+    match selected.spec.node_name.as_deref() {
+        None => assert!(why.starts_with("0/10: "), "the scheduler's verdict: {border}"),
+        Some(node) => assert!(why.contains(&format!(" on {node}")), "its containers' wait on {node}: {border}"),
+    }
     insta::assert_snapshot!(text);
     press(&mut app, KeyCode::Esc);
     assert_eq!(table(&app).filter, None, "esc clears the filter first");

@@ -13,6 +13,7 @@
 //! prints only the visible rows, fresh from the store (so ages are current).
 
 use super::App;
+use super::view::{truncate, why_waiting};
 use crate::api::crd::CustomInfo;
 use crate::api::select::LabelSelector;
 use crate::clock::{Millis, Reading};
@@ -913,18 +914,33 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         .filter_map(|(h, l)| l.map(|l| format!("{l} {}", h.to_lowercase())))
         .collect();
     let bottom = format!(" sort: shift+ {} ", sort_keys.join(" · "));
+    let bottom_width = bottom.chars().count();
     let block = Block::new()
         .borders(Borders::ALL)
         .border_type(BorderType::Rounded)
         .border_style(t.dim())
         .title(Line::from(title))
-        .title_bottom(Line::styled(bottom, t.dim()));
+        .title_bottom(Line::styled(bottom, t.dim()).right_aligned());
+    // The selected pod, if it waits: why, where kubectl would need a describe.
+    let store = &app.driver.world.cluster().store;
+    let waiting = (table.target == Target::Builtin(Kind::Pod))
+        .then(|| table.selected_key())
+        .flatten()
+        .and_then(|key| store.get::<Pod>(key))
+        .and_then(|pod| why_waiting(app, pod).map(|why| format!("{}: {why}", pod.metadata.name)));
+    let block = match waiting {
+        Some(why) => {
+            // What room the sort keys leave, between the corners.
+            let room = usize::from(area.width).saturating_sub(bottom_width + 5);
+            block.title_bottom(Line::styled(format!(" {} ", truncate(&why, room)), t.warn()).left_aligned())
+        }
+        None => block,
+    };
     let block = if app.theme.unicode { block } else { block.border_set(ASCII_BORDER) };
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let height = usize::from(inner.height.saturating_sub(1));
     let first = table.first_shown(height);
-    let store = &app.driver.world.cluster().store;
     let reading = app.driver.world.reading();
     let visible: Vec<(bool, Vec<String>)> = table.index[first..(first + height).min(table.index.len())]
         .iter()

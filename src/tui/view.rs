@@ -784,21 +784,39 @@ fn short_reason(message: &str) -> String {
         .replace("Insufficient ", "no ")
 }
 
+/// Why a Pending pod still waits, in a few words: for one without a node, the scheduler's
+/// verdict (its `PodScheduled` condition, as a real cluster's scheduler writes it too); for one
+/// bound but not running, its containers' waiting reason on that node. None for any other pod.
+pub fn why_waiting(app: &App, pod: &Pod) -> Option<String> {
+    // No phase yet is a pod just created, before anyone wrote its status: it waits too.
+    if !matches!(pod.status.phase.as_str(), "" | "Pending") || pod.metadata.is_terminating() {
+        return None;
+    }
+    let Some(node) = pod.node_name() else {
+        let condition = pod.status.conditions.iter().find(|c| c.type_ == "PodScheduled" && c.status == "False");
+        let verdict = condition.filter(|c| !c.message.is_empty()).map(|c| c.message.clone()).or_else(|| {
+            let decision = app.driver.world.cluster().scheduler.decision(&ObjectKey::of(&pod.metadata));
+            decision.filter(|d| d.node.is_none()).map(|d| d.message.clone())
+        });
+        return Some(verdict.map_or("waiting for the scheduler".into(), |m| short_reason(&m)));
+    };
+    let waiting = pod.status.container_statuses.iter().find_map(|c| c.state.waiting.as_ref());
+    Some(match waiting {
+        Some(w) if !w.message.is_empty() => format!("{} on {node}: {}", w.reason, w.message),
+        Some(w) => format!("{} on {node}", w.reason),
+        None => format!("bound to {node}, waiting for its kubelet"),
+    })
+}
+
 fn unscheduled(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
-    let world = &app.driver.world;
     let width = area.width.saturating_sub(2) as usize;
     let store = cluster_store(app);
     let total = store.pods_in_state(PodState::Pending);
     let mut lines = Vec::new();
     for pod in store.pending_pods().take(area.height.saturating_sub(2) as usize) {
         let key = ObjectKey::of(&pod.metadata);
-        let why = world
-            .cluster()
-            .scheduler
-            .decision(&key)
-            .filter(|d| d.node.is_none())
-            .map_or("waiting for the scheduler".into(), |d| short_reason(&d.message));
+        let why = why_waiting(app, pod).unwrap_or_default();
         let mut style = t.deployment(app.deployment_index(pod));
         if app.selection == Selection::Pod(key) {
             style = style.add_modifier(Modifier::REVERSED);
@@ -1799,7 +1817,7 @@ fn ended(frame: &mut Frame, app: &App, area: Rect) {
     overlay(frame, app, area, title.into(), lines);
 }
 
-fn truncate(text: &str, width: usize) -> String {
+pub fn truncate(text: &str, width: usize) -> String {
     if text.chars().count() <= width {
         text.to_string()
     } else {

@@ -32,8 +32,9 @@ pub struct ObjectMeta {
     /// Shared: a ReplicaSet's pods, and every version of each, hold their template's labels once.
     #[serde(default, skip_serializing_if = "super::shared::is_empty_map")]
     pub labels: Shared<BTreeMap<String, String>>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<String, String>,
+    /// Shared: every version of a pod holds the scheduler's decision (and the rest) once.
+    #[serde(default, skip_serializing_if = "super::shared::is_empty_map")]
+    pub annotations: Shared<BTreeMap<String, String>>,
     /// Shared: every version of an object holds its owners once.
     #[serde(default, skip_serializing_if = "super::shared::is_empty")]
     pub owner_references: Shared<Vec<OwnerReference>>,

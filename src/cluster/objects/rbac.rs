@@ -407,7 +407,7 @@ fn bootstrap_meta(name: &str, labels: &[(&str, &str)]) -> ObjectMeta {
     let mut meta = ObjectMeta::named(name);
     meta.labels = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     meta.labels.insert("kubernetes.io/bootstrapping".into(), "rbac-defaults".into());
-    meta.annotations = BTreeMap::from([("rbac.authorization.kubernetes.io/autoupdate".into(), "true".into())]);
+    meta.annotations = BTreeMap::from([("rbac.authorization.kubernetes.io/autoupdate".into(), "true".into())]).into();
     meta
 }
 
