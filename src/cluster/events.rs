@@ -82,24 +82,36 @@ impl<K: Hash> Hashed<K> {
 #[derive(Debug, Clone, Default)]
 struct SimilarGroup {
     messages: BTreeSet<String>,
-    last: Millis,
+    /// Its place in the use order ([`EventRecorder::similar_by_use`]).
+    last_use: u64,
+}
+
+/// A stored Event this recorder wrote, under the number in its name.
+#[derive(Debug, Clone)]
+struct StoredEvent {
+    key: ObjectKey,
+    correlation: EventKey,
+    expires: Millis,
 }
 
 #[derive(Debug, Clone)]
 pub struct EventRecorder {
     /// Records not yet drained by the world.
     pending: VecDeque<EventRecord>,
-    /// The same event again → the stored Event it bumps.
-    observed: BTreeMap<EventKey, ObjectKey>,
-    /// Stored Event → its correlation key and when it expires (the reverse index, so expiry
-    /// and eviction are lookups, not scans).
-    stored: BTreeMap<ObjectKey, (EventKey, Millis)>,
-    /// Stored Events by expiry, oldest first.
-    expiry: BTreeSet<(Millis, ObjectKey)>,
+    /// The same event again → the number of the stored Event it bumps.
+    observed: BTreeMap<EventKey, u64>,
+    /// Stored Events by the number they were created under (the reverse index, so expiry and
+    /// eviction are integer lookups, not scans or name compares).
+    stored: BTreeMap<u64, StoredEvent>,
+    /// Stored Events by expiry, oldest first (ties: the first created).
+    expiry: BTreeSet<(Millis, u64)>,
     similar: BTreeMap<Hashed<Arc<SimilarKey>>, SimilarGroup>,
-    /// Similar groups by last use (ties in key order), so groups idle past the window are
-    /// dropped in order; the hash rides along to find the group again.
-    similar_by_last: BTreeSet<(Millis, Arc<SimilarKey>, u64)>,
+    /// Similar groups in the order of their last use, least recent first, as upstream's LRU
+    /// cache keeps them; each with when it was used, so groups idle past the window are dropped
+    /// in order, and its hash to find it again.
+    similar_by_use: BTreeMap<u64, (Millis, Hashed<Arc<SimilarKey>>)>,
+    /// Numbers the uses of similar groups.
+    uses: u64,
     /// How long an Event lives after its last write (upstream's `--event-ttl`, 1 h).
     ttl: Millis,
     /// How far back similar events count towards combining (upstream: 10 min).
@@ -123,7 +135,8 @@ impl EventRecorder {
             stored: BTreeMap::new(),
             expiry: BTreeSet::new(),
             similar: BTreeMap::new(),
-            similar_by_last: BTreeSet::new(),
+            similar_by_use: BTreeMap::new(),
+            uses: 0,
             ttl: Millis(timing.heartbeat.0 * 360),
             similar_window: Millis(timing.heartbeat.0 * 60),
             counter: 0,
@@ -190,19 +203,23 @@ impl EventRecorder {
         };
         let (event_key, message) = self.aggregate(similar, message, now);
 
-        if let Some(key) = self.observed.get(&event_key).cloned() {
+        if let Some(&number) = self.observed.get(&event_key)
+            && let Some(stored) = self.stored.get(&number)
+        {
             let stamp = store.epoch().stamp(now);
-            match store.modify::<Event>(&key, |e| {
+            match store.modify::<Event>(&stored.key, |e| {
                 e.count += 1;
                 e.last_timestamp = Some(stamp);
                 e.message.clone_from(&message);
             }) {
                 Ok(_) => {
-                    self.set_expiry(&key, now + self.ttl);
+                    self.set_expiry(number, now + self.ttl);
                     return;
                 }
                 // Deleted behind our back (kubectl delete event): start a new one.
-                Err(_) => self.forget(&key),
+                Err(_) => {
+                    self.forget(number);
+                }
             }
         }
 
@@ -232,15 +249,16 @@ impl EventRecorder {
         };
         // An event that cannot be stored (an invalid involved name) is still in the log.
         if let Ok(created) = store.create(event, now) {
-            let key = ObjectKey::of(&created.metadata);
+            let number = self.counter;
             let expires = now + self.ttl;
-            self.observed.insert(event_key.clone(), key.clone());
-            self.stored.insert(key.clone(), (event_key, expires));
-            self.expiry.insert((expires, key));
+            self.observed.insert(event_key.clone(), number);
+            let key = ObjectKey::of(&created.metadata);
+            self.stored.insert(number, StoredEvent { key, correlation: event_key, expires });
+            self.expiry.insert((expires, number));
         }
         while self.stored.len() > MAX_STORED_EVENTS {
-            let Some((_, oldest)) = self.expiry.first().cloned() else { break };
-            self.delete(store, &oldest);
+            let Some(&(_, oldest)) = self.expiry.first() else { break };
+            self.delete(store, oldest);
         }
     }
 
@@ -248,25 +266,21 @@ impl EventRecorder {
     /// stored with — its own, or combined once its group has seen enough distinct messages.
     fn aggregate(&mut self, similar: SimilarKey, message: String, now: Millis) -> (EventKey, String) {
         // Groups idle longer than the window start afresh (and are dropped to bound memory).
-        while let Some((last, ..)) = self.similar_by_last.first()
+        while let Some((_, (last, _))) = self.similar_by_use.first_key_value()
             && now.saturating_sub(*last) > self.similar_window
         {
-            if let Some((_, key, hash)) = self.similar_by_last.pop_first() {
-                self.similar.remove(&Hashed { hash, key });
+            if let Some((_, (_, group))) = self.similar_by_use.pop_first() {
+                self.similar.remove(&group);
             }
         }
         let similar = Hashed::new(Arc::new(similar));
-        let mut fresh = false;
-        let group = self.similar.entry(similar.clone()).or_insert_with(|| {
-            fresh = true;
-            SimilarGroup::default()
-        });
-        // A group already used at `now` keeps its place in the LRU order.
-        let touched = fresh || group.last != now;
-        if touched && !fresh {
-            self.similar_by_last.remove(&(group.last, Arc::clone(&similar.key), similar.hash));
+        self.uses += 1;
+        let group = self.similar.entry(similar.clone()).or_default();
+        // Used now: it moves to the back of the LRU order.
+        if group.last_use != 0 {
+            self.similar_by_use.remove(&group.last_use);
         }
-        group.last = now;
+        group.last_use = self.uses;
         if !group.messages.contains(&message) {
             group.messages.insert(message.clone());
         }
@@ -275,12 +289,10 @@ impl EventRecorder {
             // Keep the set below the bound, as upstream's `PopAny` does (here: the least).
             group.messages.pop_first();
         }
-        if touched {
-            self.similar_by_last.insert((now, Arc::clone(&similar.key), similar.hash));
-        }
+        self.similar_by_use.insert(self.uses, (now, similar.clone()));
         while self.similar.len() > MAX_SIMILAR_GROUPS {
-            let Some((_, key, hash)) = self.similar_by_last.pop_first() else { break };
-            self.similar.remove(&Hashed { hash, key });
+            let Some((_, (_, group))) = self.similar_by_use.pop_first() else { break };
+            self.similar.remove(&group);
         }
         if combine {
             (Hashed::new((similar.key, None)), format!("{COMBINED_PREFIX}{message}"))
@@ -291,39 +303,38 @@ impl EventRecorder {
 
     /// Deletes stored Events whose TTL has run out (the API server's event TTL).
     pub fn expire(&mut self, store: &mut Store, now: Millis) {
-        while let Some((expires, key)) = self.expiry.first()
-            && *expires <= now
+        while let Some(&(expires, number)) = self.expiry.first()
+            && expires <= now
         {
-            let key = key.clone();
-            self.delete(store, &key);
+            self.delete(store, number);
         }
     }
 
-    fn delete(&mut self, store: &mut Store, key: &ObjectKey) {
-        self.forget(key);
+    fn delete(&mut self, store: &mut Store, number: u64) {
+        let Some(key) = self.forget(number) else { return };
         // A delete fails only when the Event is already gone (deleted through the API).
-        if let Err(err) = store.delete::<Event>(key) {
+        if let Err(err) = store.delete::<Event>(&key) {
             debug_assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
         }
     }
 
-    /// Drops a stored Event from the indexes.
-    fn forget(&mut self, key: &ObjectKey) {
-        if let Some((event_key, expires)) = self.stored.remove(key) {
-            self.expiry.remove(&(expires, key.clone()));
-            if self.observed.get(&event_key) == Some(key) {
-                self.observed.remove(&event_key);
-            }
+    /// Drops a stored Event from the indexes, giving back its key.
+    fn forget(&mut self, number: u64) -> Option<ObjectKey> {
+        let stored = self.stored.remove(&number)?;
+        self.expiry.remove(&(stored.expires, number));
+        if self.observed.get(&stored.correlation) == Some(&number) {
+            self.observed.remove(&stored.correlation);
         }
+        Some(stored.key)
     }
 
-    fn set_expiry(&mut self, key: &ObjectKey, expires: Millis) {
-        if let Some((_, at)) = self.stored.get_mut(key)
-            && *at != expires
+    fn set_expiry(&mut self, number: u64, expires: Millis) {
+        if let Some(stored) = self.stored.get_mut(&number)
+            && stored.expires != expires
         {
-            self.expiry.remove(&(*at, key.clone()));
-            *at = expires;
-            self.expiry.insert((expires, key.clone()));
+            self.expiry.remove(&(stored.expires, number));
+            stored.expires = expires;
+            self.expiry.insert((expires, number));
         }
     }
 
@@ -374,29 +385,36 @@ mod tests {
         }
         assert_eq!(recorder.similar.len(), MAX_SIMILAR_GROUPS);
         assert!(!recorder.similar.keys().any(|k| k.key.name == "web-49"), "the least recently used went first");
-        assert_eq!(recorder.similar_by_last.len(), MAX_SIMILAR_GROUPS);
+        assert_eq!(recorder.similar_by_use.len(), MAX_SIMILAR_GROUPS);
         // The most recent group is the one kept.
         assert!(recorder.similar.keys().any(|k| k.key.name == format!("web-{}", MAX_SIMILAR_GROUPS + 49)));
     }
 
     #[test]
-    fn groups_last_used_at_the_same_time_are_evicted_in_key_order() {
-        // Hashing the keys must not change which group goes first: ties in last use fall to the
-        // least key, as they did when the maps were keyed by the full key.
+    fn groups_used_at_the_same_instant_are_evicted_least_recently_used_first() {
+        // Upstream's LRU cache orders by use, not by time or key: of groups used in one
+        // instant, the first used goes first, and using one again moves it to the back.
         let (mut store, mut recorder, pod) = setup();
-        for i in (0..MAX_SIMILAR_GROUPS).rev() {
+        let named = |i: usize| {
             let mut other = pod.clone();
             other.name = format!("web-{i:05}");
             other.uid = format!("uid-{i}");
-            record(&mut store, &mut recorder, 0, &other, "0/3 nodes are available");
+            other
+        };
+        for i in (0..MAX_SIMILAR_GROUPS).rev() {
+            record(&mut store, &mut recorder, 0, &named(i), "0/3 nodes are available");
         }
+        // The first used (the greatest key) is used again, at the same instant.
+        record(&mut store, &mut recorder, 0, &named(MAX_SIMILAR_GROUPS - 1), "0/3 nodes are available");
         let mut last = pod.clone();
         last.name = "web-last".into();
         record(&mut store, &mut recorder, 1, &last, "0/3 nodes are available");
         let names: BTreeSet<&str> = recorder.similar.keys().map(|k| k.key.name.as_str()).collect();
-        assert!(!names.contains("web-00000"), "the least key of the oldest use went first");
-        assert!(names.contains("web-00001") && names.contains(format!("web-{:05}", MAX_SIMILAR_GROUPS - 1).as_str()));
-        assert!(names.contains("web-last"));
+        let second_used = format!("web-{:05}", MAX_SIMILAR_GROUPS - 2);
+        assert!(!names.contains(second_used.as_str()), "the least recently used went first");
+        assert!(names.contains(format!("web-{:05}", MAX_SIMILAR_GROUPS - 1).as_str()), "used again: kept");
+        assert!(names.contains("web-00000") && names.contains("web-last"));
+        assert_eq!(recorder.similar_by_use.len(), MAX_SIMILAR_GROUPS);
     }
 
     #[test]

@@ -43,7 +43,7 @@ use super::timing::Timing;
 use crate::clock::Millis;
 use serde::Serialize;
 use std::borrow::Cow;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::str::FromStr;
 
 /// The annotation that carries a pod's latest decision as compact JSON, so `kubectl get pod -o
@@ -544,15 +544,15 @@ impl Scheduler {
 
         // Nominated pods hold the room their victims are freeing: everyone else sees it taken.
         let index: BTreeMap<&str, usize> = nodes.iter().enumerate().map(|(j, n)| (n.name.as_str(), j)).collect();
-        let mut holds: Vec<(ObjectKey, usize, Resources)> = Vec::new();
+        let mut holds: BTreeMap<ObjectKey, (usize, Resources)> = BTreeMap::new();
         for (key, node) in &self.nominated {
             if let (Some(pod), Some(&j)) = (store.get::<Pod>(key), index.get(node.as_str())) {
-                holds.push((key.clone(), j, PodInfo::of(pod).requests));
+                holds.insert(key.clone(), (j, PodInfo::of(pod).requests));
             }
         }
         drop(index);
-        self.nominated.retain(|key, _| holds.iter().any(|(k, _, _)| k == key));
-        for (_, j, r) in &holds {
+        self.nominated.retain(|key, _| holds.contains_key(key));
+        for (j, r) in holds.values() {
             add_request(&mut nodes[*j], r);
         }
 
@@ -561,7 +561,7 @@ impl Scheduler {
         let mut by_priority: Vec<usize> = (0..pods.len()).collect();
         by_priority.sort_by_key(|&i| (std::cmp::Reverse(pods[i].priority), i));
         for i in by_priority {
-            let Some((_, j, r)) = holds.iter().find(|(k, _, _)| *k == pods[i].key) else { continue };
+            let Some((j, r)) = holds.get(&pods[i].key) else { continue };
             release(&mut nodes[*j], r);
             if fits(&pods[i], &nodes[*j]) {
                 first.push((i, *j));
@@ -572,7 +572,7 @@ impl Scheduler {
         // copied when there are any (a 5,000-node snapshot is worth not copying twice).
         let before = (!first.is_empty()).then(|| nodes.clone());
         for (i, j) in &first {
-            let hold = holds.iter().find(|(k, _, _)| *k == pods[*i].key).map(|(_, _, r)| *r).unwrap_or_default();
+            let hold = holds.get(&pods[*i].key).map(|(_, r)| *r).unwrap_or_default();
             release(&mut nodes[*j], &hold);
             add_request(&mut nodes[*j], &pods[*i].requests);
         }
@@ -581,8 +581,8 @@ impl Scheduler {
         let rest: Cow<[PodInfo]> = if first.is_empty() {
             Cow::Borrowed(&pods)
         } else {
-            let taken = |i: &usize| first.iter().any(|(f, _)| f == i);
-            Cow::Owned(pods.iter().enumerate().filter(|(i, _)| !taken(i)).map(|(_, p)| p.clone()).collect())
+            let taken: BTreeSet<usize> = first.iter().map(|(i, _)| *i).collect();
+            Cow::Owned(pods.iter().enumerate().filter(|(i, _)| !taken.contains(i)).map(|(_, p)| p.clone()).collect())
         };
         let mut after = nodes.clone();
         let mut placement = self.policy.place(&rest, &mut after, &mut self.cursor, record);
@@ -592,7 +592,7 @@ impl Scheduler {
         for (i, j) in first {
             let pod = &pods[i];
             self.stats.attempts += 1;
-            let hold = holds.iter().find(|(k, _, _)| *k == pod.key).map(|(_, _, r)| *r).unwrap_or_default();
+            let hold = holds.get(&pod.key).map(|(_, r)| *r).unwrap_or_default();
             release(&mut replay[j], &hold);
             let verdicts = if record { verdicts_for(pod, &replay) } else { Vec::new() };
             add_request(&mut replay[j], &pod.requests);
