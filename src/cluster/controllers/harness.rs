@@ -37,6 +37,8 @@ pub struct Harness {
     failures: BTreeMap<Key, u32>,
     /// The store's resourceVersion before the last reconcile: its writes are those after.
     before: u64,
+    /// How far [`Harness::observe`] has delivered the change stream.
+    observed: u64,
 }
 
 impl Default for Harness {
@@ -56,6 +58,7 @@ impl Harness {
             chaos: Vec::new(),
             failures: BTreeMap::new(),
             before: 0,
+            observed: 0,
         }
     }
 
@@ -98,6 +101,14 @@ impl Harness {
         for change in &changes {
             controller.triggers(change, &self.store, self.now, &mut keys);
         }
+        keys
+    }
+
+    /// The keys the changes not yet observed trigger, as the cluster delivers the change stream
+    /// to every controller before each reconcile (its own writes included).
+    pub fn observe(&mut self, controller: &mut dyn Controller) -> Vec<Key> {
+        let keys = self.triggered(controller, self.observed);
+        self.observed = self.store.resource_version();
         keys
     }
 
