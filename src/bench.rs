@@ -485,14 +485,30 @@ fn stadium_options() -> anyhow::Result<crate::tui::PlayOptions> {
 /// `stadium_frame`: one tick of the World plus a full frame at 200×50 on the stadium (5,000
 /// nodes, 150,000 pods), as the play loop does it, `frames` times from the first frame on: the
 /// pods flowing in, then a rack knocked every 400 ticks and the rack reset 300 ticks later.
-/// Two entries: the lane view (rack cards), and the same with the heat map open.
+/// Three entries: the lane view (rack cards) from the first frame, so the fill is in it; the
+/// same with the heat map open; and the lane view again once every pod runs (the stadium as
+/// the target states it: full, a rack knocked and reset in turn).
 pub fn stadium_frames(mut app: crate::tui::App, frames: usize) -> anyhow::Result<Vec<Measurement>> {
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
     let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(200, 50))?;
     let mut entries = Vec::new();
-    for name in ["stadium_frame", "stadium_frame_heatmap"] {
+    let heat_map_key = KeyEvent::new(KeyCode::Char('h'), KeyModifiers::NONE);
+    for name in ["stadium_frame", "stadium_frame_heatmap", "stadium_frame_full"] {
         if name == "stadium_frame_heatmap" {
-            app.handle_key(KeyEvent::new(KeyCode::Char('h'), KeyModifiers::NONE));
+            app.handle_key(heat_map_key);
+        }
+        if name == "stadium_frame_full" {
+            app.handle_key(heat_map_key);
+            app.driver.handle_input(Input::ResetPins)?;
+            // Untimed: stand every rack and let every pod run (at most 2 minutes of game time).
+            for _ in 0..12_000 {
+                let counts = app.driver.world.pod_counts();
+                if counts.running >= counts.desired {
+                    break;
+                }
+                app.driver.world.step();
+                app.drain();
+            }
         }
         let mut times = Vec::with_capacity(frames);
         for i in 0..frames {

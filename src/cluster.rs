@@ -436,6 +436,12 @@ impl Cluster {
         self.kubelets.get(node).and_then(Kubelet::failure)
     }
 
+    /// Every node's failure, in name order: a view merges it with its own name-ordered nodes
+    /// in one pass instead of looking 5,000 names up each frame.
+    pub fn failures(&self) -> impl Iterator<Item = (&str, Option<Failure>)> {
+        self.kubelets.iter().map(|(name, kubelet)| (name.as_str(), kubelet.failure()))
+    }
+
     /// Pods that partitioned kubelets still run although the API deleted (or is deleting) them:
     /// the duplicates of their replacements.
     pub fn duplicates(&self) -> usize {

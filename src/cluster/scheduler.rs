@@ -692,7 +692,7 @@ impl Scheduler {
         let node = nodes[candidate.node].name.clone();
         let preemptor_uid = store.get::<Pod>(&pod.key).map(|p| p.metadata.uid.clone()).unwrap_or_default();
         for &v in &candidate.victims {
-            let victim = residents[candidate.node][v].key.clone();
+            let victim = ObjectKey::of(&residents[candidate.node][v].pod.metadata);
             // As upstream: mark why the pod is going (DisruptionTarget), delete it gracefully,
             // then tell its owner's watchers with an event.
             let stamp = store.epoch().stamp(now);
@@ -893,12 +893,12 @@ fn residents(store: &Store, nodes: &[NodeInfo]) -> Vec<Vec<Resident>> {
         .iter()
         .map(|n| {
             store
-                .pods_on_node(&n.name)
+                .shared_pods_on_node(&n.name)
                 .filter(|p| !matches!(p.status.phase.as_str(), "Succeeded" | "Failed"))
                 .map(|p| {
                     let r = p.requests();
                     Resident {
-                        key: ObjectKey::of(&p.metadata),
+                        pod: std::sync::Arc::clone(p),
                         priority: p.priority(),
                         requests: Resources { cpu_milli: r.cpu_milli, memory_milli: r.memory_milli, pods: 1 },
                         terminating: p.metadata.is_terminating(),

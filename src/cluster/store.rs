@@ -190,11 +190,12 @@ impl Store {
 
     /// Pods bound to `node`, in key order.
     pub fn pods_on_node(&self, node: &str) -> impl Iterator<Item = &Pod> {
-        self.pods_by_node
-            .get(node)
-            .into_iter()
-            .flatten()
-            .filter_map(|k| Pod::table(&self.tables).get(k).map(Arc::as_ref))
+        self.shared_pods_on_node(node).map(Arc::as_ref)
+    }
+
+    /// The same, as the stored `Arc`s, for a caller that keeps them past its borrow.
+    pub fn shared_pods_on_node(&self, node: &str) -> impl Iterator<Item = &Arc<Pod>> {
+        self.pods_by_node.get(node).into_iter().flatten().filter_map(|k| Pod::table(&self.tables).get(k))
     }
 
     /// Pods whose controlling owner has this uid.

@@ -73,6 +73,8 @@ pub struct NodeCell {
     pub cpu_milli: i64,
     pub memory_milli: i64,
     pub pods: PodTally,
+    /// What its kubelet suffers (not in the store: the control plane must notice it).
+    pub failure: Option<crate::cluster::Failure>,
 }
 
 /// Per-node and per-rack counters, following the store's change log.
@@ -124,8 +126,24 @@ impl Tallies {
         }
     }
 
-    /// Brings the counters up to the store, touching only what changed.
+    /// Brings the counters up to the store, touching only what changed, and every node's
+    /// failure up to its kubelet.
     pub fn sync(&mut self, world: &World) {
+        self.sync_store(world);
+        self.sync_failures(world);
+    }
+
+    /// Kubelet failures live outside the store, so there is no change log to follow: both
+    /// sides are in name order, and one merge over them costs a string compare or two a node.
+    fn sync_failures(&mut self, world: &World) {
+        let mut failures = world.cluster().failures().peekable();
+        for (name, &i) in &self.by_name {
+            while failures.next_if(|(node, _)| *node < name.as_str()).is_some() {}
+            self.nodes[i].failure = failures.next_if(|(node, _)| *node == name.as_str()).and_then(|(_, f)| f);
+        }
+    }
+
+    fn sync_store(&mut self, world: &World) {
         let store: &Store = &world.cluster().store;
         let rv = store.resource_version();
         if rv == self.seen && !self.nodes.is_empty() {
@@ -224,9 +242,9 @@ impl CellState {
     pub const ALL: [CellState; 5] =
         [CellState::Ready, CellState::Cordoned, CellState::NotReady, CellState::Cut, CellState::Down];
 
-    pub fn of(world: &World, cell: &NodeCell) -> CellState {
+    pub fn of(cell: &NodeCell) -> CellState {
         use crate::cluster::Failure;
-        let failure = world.cluster().failure(&cell.name);
+        let failure = cell.failure;
         if failure == Some(Failure::Partition) {
             CellState::Cut
         } else if failure.is_some_and(Failure::fells_pin) {
@@ -441,7 +459,7 @@ fn map(frame: &mut Frame, app: &App, area: Rect) {
             continue;
         }
         let nodes = racks.nodes(pin);
-        let states: Vec<CellState> = tallies.rack_cells(pin).map(|cell| CellState::of(world, cell)).collect();
+        let states: Vec<CellState> = tallies.rack_cells(pin).map(CellState::of).collect();
         let down = alley.pins().iter().any(|p| p.number == pin && !p.standing);
         let rack = &tallies.racks[usize::from(pin) - 1];
         let knocked = states.iter().filter(|s| s.fell()).count();
@@ -495,7 +513,7 @@ fn zoomed(frame: &mut Frame, app: &App, area: Rect) {
     for name in nodes.iter().skip(first).take(rows) {
         let Some(&index) = tallies.by_name.get(name) else { continue };
         let cell = &tallies.nodes[index];
-        let state = CellState::of(world, cell);
+        let state = CellState::of(cell);
         let cpu = percent(cell.pods.cpu_milli, cell.cpu_milli);
         let text = format!(
             "{:<14} {:<26} {:>5} {:>5} {:>5} {:>5}",

@@ -490,7 +490,7 @@ fn rack_card(frame: &mut Frame, app: &App, racks: &crate::world::Racks, pin: u8,
     let mut states = [0usize; CellState::ALL.len()];
     let (mut cpu_total, mut mem_total) = (0i64, 0i64);
     for cell in tallies.rack_cells(pin) {
-        states[CellState::of(world, cell) as usize] += 1;
+        states[CellState::of(cell) as usize] += 1;
         cpu_total += cell.cpu_milli;
         mem_total += cell.memory_milli;
     }

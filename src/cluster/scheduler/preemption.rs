@@ -15,9 +15,10 @@ use super::framework::{
     NodeInfo, PodInfo, Resources, Unfit, dynamic_unfit, fit_error_from_counts, passes_dynamic_filters,
     passes_static_filters,
 };
-use crate::cluster::store::ObjectKey;
+use crate::cluster::objects::Pod;
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Upstream's reason for a node where no eviction could help (it fails a filter that evicting
 /// pods does not change: cordon, taints, nodeSelector).
@@ -30,7 +31,9 @@ pub const NOT_ELIGIBLE_TERMINATING: &str = "not eligible due to a terminating po
 /// A pod bound to a node, as preemption sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resident {
-    pub key: ObjectKey,
+    /// The stored pod, shared: every cycle with a failure lists the residents of every node,
+    /// and only a victim's key is ever needed.
+    pub pod: Arc<Pod>,
     pub priority: i32,
     pub requests: Resources,
     /// Already being deleted: it still holds its room, and cannot be a victim again.
@@ -148,11 +151,12 @@ pub fn find_candidate(pod: &PodInfo, nodes: &[NodeInfo], residents: &[Vec<Reside
 mod tests {
     use super::super::framework::tests::{node, pod_named as pod};
     use super::*;
-    use crate::cluster::objects::Taint;
+    use crate::cluster::objects::{ObjectMeta, Taint};
 
     fn resident(name: &str, cpu: i64, priority: i32) -> Resident {
         let p = pod(name, cpu);
-        Resident { key: p.key, priority, requests: p.requests, terminating: false }
+        let stored = Pod { metadata: ObjectMeta::namespaced(&p.key.namespace, &p.key.name), ..Pod::default() };
+        Resident { pod: Arc::new(stored), priority, requests: p.requests, terminating: false }
     }
 
     fn bind(node: &mut NodeInfo, residents: &[Resident]) {
