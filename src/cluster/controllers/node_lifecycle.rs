@@ -219,28 +219,13 @@ struct Probe {
     /// quiet nodes reads none, and one over a knocked rack of 500 reads none either while they
     /// wait their turn for a NoExecute taint.
     dirty: bool,
-    /// What its last check found: its Ready condition True, reported at all, Unknown; it lacks
-    /// its NoExecute condition taint; it waits for its zone's limiter to add it.
-    ready: bool,
-    reported: bool,
-    unknown: bool,
-    lacks_no_execute: bool,
-    wants_no_execute: bool,
+    /// What its last check found, which stands until it changes.
+    last: Findings,
 }
 
 impl Probe {
     fn new(at: Millis, zone: Option<ZoneId>, counted: bool) -> Probe {
-        Probe {
-            at,
-            zone,
-            counted,
-            dirty: true,
-            ready: false,
-            reported: false,
-            unknown: false,
-            lacks_no_execute: false,
-            wants_no_execute: false,
-        }
+        Probe { at, zone, counted, dirty: true, last: Findings::default() }
     }
 
     /// Whether a pass must read the node: it changed, or it has been silent past the grace
@@ -248,14 +233,8 @@ impl Probe {
     /// shared limiter has a token for it (a check is what takes the token).
     fn needs_check(&self, now: Millis, timing: &Timing, unzoned: &ZoneLimiter) -> bool {
         self.dirty
-            || (!self.unknown && now.saturating_sub(self.at) > timing.grace)
-            || (self.zone.is_none() && self.lacks_no_execute && unzoned.has_token(now, timing))
-    }
-
-    fn remember(&mut self, checked: &Checked) {
-        self.dirty = checked.retry.is_some();
-        (self.ready, self.reported, self.unknown) = (checked.ready, checked.reported, checked.unknown);
-        (self.lacks_no_execute, self.wants_no_execute) = (checked.lacks_no_execute, checked.wants_no_execute);
+            || (!self.last.unknown && now.saturating_sub(self.at) > timing.grace)
+            || (self.zone.is_none() && self.last.lacks_no_execute && unzoned.has_token(now, timing))
     }
 }
 
@@ -409,9 +388,9 @@ impl NodeLifecycle {
                     None => Tainting::Inline(&mut *unzoned),
                 };
                 match monitor_node(name, probe.at, tainting, ctx) {
-                    Ok(checked) => {
-                        requeue = earliest(requeue, checked.retry);
-                        probe.remember(&checked);
+                    Ok(Checked { retry, found }) => {
+                        requeue = earliest(requeue, retry);
+                        (probe.dirty, probe.last) = (retry.is_some(), found);
                     }
                     Err(err) => {
                         probe.dirty = true;
@@ -421,12 +400,12 @@ impl NodeLifecycle {
                 }
             }
             let Some(zone) = probe.zone else { continue };
-            if probe.wants_no_execute && queued[zone].is_none() {
+            if probe.last.wants_no_execute && queued[zone].is_none() {
                 queued[zone] = Some(name.clone());
             }
-            if probe.counted && probe.reported {
+            if probe.counted && probe.last.reported {
                 let (ready, not_ready) = &mut counts[zone];
-                if probe.ready {
+                if probe.last.ready {
                     *ready += 1;
                 } else {
                     *not_ready += 1;
@@ -638,11 +617,17 @@ fn mark_unknown(node: &mut Node, now: &str) {
     }
 }
 
-/// What one node's check found.
+/// One node's check: when to look again sooner than the next period (a write lost a race), and
+/// what it found.
 #[derive(Debug, Default)]
 struct Checked {
-    /// When to look again sooner than the next period (a write lost a race).
     retry: Option<Millis>,
+    found: Findings,
+}
+
+/// What a check found of a node; it holds until the node changes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Findings {
     /// Its Ready condition is True (what the zone state counts).
     ready: bool,
     /// It has a Ready condition at all. A node whose kubelet never reported is in its startup
@@ -735,8 +720,9 @@ fn monitor_node(name: &str, probe: Millis, tainting: Tainting, ctx: &mut Context
         Tainting::Inline(limiter) => (lacks_no_execute && limiter.try_accept(ctx.now, ctx.timing), false),
     };
     let unknown = node.readiness() == Readiness::Unknown;
+    let found = Findings { ready, reported, wants_no_execute, lacks_no_execute, unknown };
     if !(stale || need_no_schedule || add_no_execute) {
-        return Ok(Checked { retry, ready, reported, wants_no_execute, lacks_no_execute, unknown });
+        return Ok(Checked { retry, found });
     }
     let now = ctx.store.epoch().stamp(ctx.now);
     let written = ctx.store.modify::<Node>(&key, |n| {
@@ -750,14 +736,7 @@ fn monitor_node(name: &str, probe: Millis, tainting: Tainting, ctx: &mut Context
             }
         }
     });
-    Ok(Checked {
-        retry: earliest(retry, settle(written, Kind::Node, &key, ctx.now)?),
-        ready,
-        reported,
-        wants_no_execute,
-        lacks_no_execute,
-        unknown,
-    })
+    Ok(Checked { retry: earliest(retry, settle(written, Kind::Node, &key, ctx.now)?), found })
 }
 
 /// The NoExecute condition taint a node's zone limiter let through (upstream's
@@ -1016,19 +995,18 @@ mod tests {
         for name in ["pin-1", "pin-2"] {
             ready_node(&mut h.store, name);
         }
-        h.triggered(&mut lifecycle, 0);
+        h.observe(&mut lifecycle);
         h.run(&mut lifecycle, &Key::Periodic);
-        assert!(lifecycle.probes.values().all(|p| !p.dirty && p.ready && p.reported), "both checked and clean");
+        assert!(lifecycle.probes.values().all(|p| !p.dirty && p.last.ready && p.last.reported), "both clean");
 
         // Cordoned behind the informer's back: a pass works from what it has seen, so it does
         // not read pin-1 again (a pass over 5,000 quiet nodes reads none of them).
-        let since = h.store.resource_version();
         h.store.modify::<Node>(&ObjectKey::cluster("pin-1"), |n| n.spec.unschedulable = true).unwrap();
         h.now = h.timing.monitor_period;
         h.run(&mut lifecycle, &Key::Periodic);
         assert_eq!(taints(&h, "pin-1"), []);
         // Once the change is observed, the next pass reads pin-1 and mirrors the cordon.
-        h.triggered(&mut lifecycle, since);
+        h.observe(&mut lifecycle);
         h.run(&mut lifecycle, &Key::Periodic);
         assert_eq!(taints(&h, "pin-1"), [(Taint::UNSCHEDULABLE.into(), Taint::NO_SCHEDULE.into())]);
 
@@ -1044,15 +1022,14 @@ mod tests {
         // back is read again once there is a token, so a later pass taints it without any
         // change to wake it.
         for _ in 0..3 {
-            let since = h.store.resource_version();
             h.now = h.now + h.timing.eviction_interval();
-            h.triggered(&mut lifecycle, since);
+            h.observe(&mut lifecycle);
             h.run(&mut lifecycle, &Key::Periodic);
         }
         for name in ["pin-1", "pin-2"] {
             assert!(taints(&h, name).contains(&(Taint::UNREACHABLE.into(), Taint::NO_EXECUTE.into())), "{name}");
         }
-        assert!(lifecycle.probes.values().all(|p| p.unknown && !p.ready && !p.dirty), "all settled");
+        assert!(lifecycle.probes.values().all(|p| p.last.unknown && !p.last.ready && !p.dirty), "all settled");
     }
 
     // ---- zones -------------------------------------------------------------------------------
