@@ -41,20 +41,49 @@ impl Epoch {
 
     /// RFC 3339 with second precision, as Kubernetes writes `metav1.Time`.
     pub fn stamp(self, at: Millis) -> String {
-        let secs = self.unix_seconds + (at.0 / 1000) as i64;
-        jiff::Timestamp::from_second(secs).map(|t| t.to_string()).unwrap_or_default()
+        self.format(at, false)
     }
 
     /// RFC 3339 with microseconds, as Kubernetes writes `metav1.MicroTime` (Lease renewTime).
     pub fn stamp_micros(self, at: Millis) -> String {
-        let secs = self.unix_seconds + (at.0 / 1000) as i64;
-        let micros = (at.0 % 1000) * 1000;
-        match jiff::Timestamp::from_second(secs) {
-            Ok(t) => {
-                let whole = t.strftime("%Y-%m-%dT%H:%M:%S").to_string();
-                format!("{whole}.{micros:06}Z")
-            }
-            Err(_) => String::new(),
+        self.format(at, true)
+    }
+
+    /// [`Epoch::stamp_micros`] written into `into`, reusing its allocation (a Lease renewal
+    /// overwrites the copy's previous renewTime).
+    pub fn stamp_micros_into(self, at: Millis, into: &mut String) {
+        into.clear();
+        self.write(at, true, into);
+    }
+
+    /// Formatted straight into one allocation: every Lease renewal and pod start stamps a time,
+    /// thousands per game second on the stadium.
+    fn format(self, at: Millis, micros: bool) -> String {
+        let mut text = String::with_capacity(if micros { 27 } else { 20 });
+        self.write(at, micros, &mut text);
+        text
+    }
+
+    /// Appends the stamp to `text`; an instant past what RFC 3339 can write appends nothing.
+    fn write(self, at: Millis, micros: bool, text: &mut String) {
+        use std::fmt::Write;
+        let secs = self.unix_seconds.saturating_add((at.0 / 1000) as i64);
+        let Ok(t) = jiff::Timestamp::from_second(secs) else { return };
+        let d = jiff::tz::Offset::UTC.to_datetime(t);
+        let start = text.len();
+        let written = write!(
+            text,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            d.year(),
+            d.month(),
+            d.day(),
+            d.hour(),
+            d.minute(),
+            d.second()
+        )
+        .and_then(|()| if micros { write!(text, ".{:06}Z", (at.0 % 1000) * 1000) } else { text.write_char('Z') });
+        if written.is_err() {
+            text.truncate(start);
         }
     }
 
@@ -172,6 +201,9 @@ mod tests {
         assert_eq!(epoch.stamp(t), "2026-01-01T00:01:01Z");
         assert_eq!(epoch.stamp_micros(t), "2026-01-01T00:01:01.250000Z");
         assert_eq!(epoch.parse(&epoch.stamp_micros(t)), Some(t));
+        let mut reused = "2025-12-31T23:59:59.999000Z".to_string();
+        epoch.stamp_micros_into(t, &mut reused);
+        assert_eq!(reused, epoch.stamp_micros(t), "the old stamp is overwritten, not appended to");
         assert_eq!(t.to_string(), "1:01.2");
     }
 

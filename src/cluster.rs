@@ -59,9 +59,15 @@ const ROUNDS_PER_OBJECT: usize = 8;
 pub enum Task {
     /// One key of one controller (its index in [`controllers::registry`]).
     Reconcile(usize, Key),
-    KubeletHeartbeat(String),
+    /// A kubelet's heartbeat, by its number in `Cluster::kubelet_names`: heartbeats are most
+    /// of the queue's traffic (every kubelet, every period), and a number costs nothing to
+    /// compare or clone.
+    KubeletHeartbeat(usize),
     KubeletSyncPod(String, ObjectKey),
 }
+
+/// Up to how many changes' room the informers' delivery buffer keeps between dispatches.
+const DELIVERY_BUFFER_KEPT: usize = 1_024;
 
 /// A work queue keyed by virtual time that holds each task at most once (at its earliest time),
 /// like client-go's delaying work queue.
@@ -74,15 +80,29 @@ struct WorkQueue {
 
 impl WorkQueue {
     fn add(&mut self, task: Task, at: Millis) {
-        if let Some(&(t, seq)) = self.when.get(&task) {
-            if t <= at {
-                return;
+        use std::collections::btree_map::Entry;
+        let seq = self.seq + 1;
+        // One search of `when` whether the task is queued or not: heartbeats alone are
+        // thousands of adds per game second on the stadium.
+        match self.when.entry(task) {
+            Entry::Occupied(mut queued) => {
+                let (t, old_seq) = *queued.get();
+                if t <= at {
+                    return;
+                }
+                self.seq = seq;
+                let task = queued.key().clone();
+                queued.insert((at, seq));
+                self.by_time.remove(&(t, old_seq, task.clone()));
+                self.by_time.insert((at, seq, task));
             }
-            self.by_time.remove(&(t, seq, task.clone()));
+            Entry::Vacant(slot) => {
+                self.seq = seq;
+                let task = slot.key().clone();
+                slot.insert((at, seq));
+                self.by_time.insert((at, seq, task));
+            }
         }
-        self.seq += 1;
-        self.when.insert(task.clone(), (at, self.seq));
-        self.by_time.insert((at, self.seq, task));
     }
 
     fn pop_due(&mut self, now: Millis) -> Option<Task> {
@@ -158,6 +178,10 @@ pub struct Cluster {
     pub scheduler: Scheduler,
     pub recorder: EventRecorder,
     kubelets: BTreeMap<String, Kubelet>,
+    /// Every kubelet name ever seen, numbered in order of arrival (a returning name keeps its
+    /// number), for [`Task::KubeletHeartbeat`].
+    kubelet_ids: BTreeMap<String, usize>,
+    kubelet_names: Vec<String>,
     /// Bound pods by the ConfigMaps and Secrets they use: writing one wakes their kubelets.
     config_users: kubelet::config_refs::ConfigUsers,
     /// Nodes cut off by a partition, so counting duplicates visits only them.
@@ -171,6 +195,8 @@ pub struct Cluster {
     failures: BTreeMap<(usize, Key), u32>,
     /// Reused buffer for the keys a change triggers.
     triggered: Vec<Key>,
+    /// The changes one dispatch delivers, kept to reuse its allocation.
+    delivering: Vec<Change>,
     queue: WorkQueue,
     /// How far this cluster's informers have read the store's change log.
     cursor: u64,
@@ -202,12 +228,15 @@ impl Cluster {
             scheduler: Scheduler::new(Policy::Greedy),
             recorder: EventRecorder::new(&timing),
             kubelets: BTreeMap::new(),
+            kubelet_ids: BTreeMap::new(),
+            kubelet_names: Vec::new(),
             config_users: Default::default(),
             partitioned: BTreeSet::new(),
             agents: agents::Agents::default(),
             controllers,
             failures: BTreeMap::new(),
             triggered: Vec::new(),
+            delivering: Vec::new(),
             queue,
             cursor: 0,
             next_cluster_ip: 0,
@@ -258,7 +287,8 @@ impl Cluster {
                 if !self.kubelets.contains_key(&name) {
                     let index = self.kubelets.len();
                     self.kubelets.insert(name.clone(), Kubelet::new(&name, index));
-                    self.queue.add(Task::KubeletHeartbeat(name), now);
+                    let heartbeat = self.heartbeat_task(&name);
+                    self.queue.add(heartbeat, now);
                 }
                 Object::Node(node)
             }
@@ -425,7 +455,10 @@ impl Cluster {
                 self.partitioned.remove(node);
             }
             // The eviction manager's first housekeeping pass is due now.
-            Some(Failure::Pressure) => self.queue.add(Task::KubeletHeartbeat(node.into()), now),
+            Some(Failure::Pressure) => {
+                let heartbeat = self.heartbeat_task(node);
+                self.queue.add(heartbeat, now);
+            }
             None => {}
         }
         Ok(())
@@ -466,12 +499,12 @@ impl Cluster {
         };
         let had_failure = kubelet.failure().is_some();
         let was_lost = kubelet.restore(&mut ctx);
-        if had_failure && !was_lost {
-            // A relieved pressure is posted at once.
-            self.queue.add(Task::KubeletHeartbeat(node.into()), now);
+        if had_failure || was_lost {
+            // A relieved pressure is posted at once; a lost kubelet heartbeats at once.
+            let heartbeat = self.heartbeat_task(node);
+            self.queue.add(heartbeat, now);
         }
         if was_lost {
-            self.queue.add(Task::KubeletHeartbeat(node.into()), now);
             let pods: Vec<ObjectKey> = self.store.pods_on_node(node).map(|p| ObjectKey::of(&p.metadata)).collect();
             for pod in pods {
                 self.queue.add(Task::KubeletSyncPod(node.into(), pod), now);
@@ -495,6 +528,20 @@ impl Cluster {
         Ok(())
     }
 
+    /// The heartbeat task of `node`'s kubelet, numbering the name on first sight.
+    fn heartbeat_task(&mut self, node: &str) -> Task {
+        let id = match self.kubelet_ids.get(node) {
+            Some(&id) => id,
+            None => {
+                let id = self.kubelet_names.len();
+                self.kubelet_names.push(node.to_string());
+                self.kubelet_ids.insert(node.to_string(), id);
+                id
+            }
+        };
+        Task::KubeletHeartbeat(id)
+    }
+
     /// `kubectl cordon` / `uncordon`.
     pub fn cordon(&mut self, node: &str, unschedulable: bool) -> Result<(), ClusterError> {
         self.store.modify::<Node>(&ObjectKey::cluster(node), |n| n.spec.unschedulable = unschedulable)?;
@@ -510,8 +557,10 @@ impl Cluster {
     pub fn set_timing(&mut self, timing: Timing, now: Millis) {
         self.timing = timing;
         self.recorder.set_timing(&timing);
-        for node in self.kubelets.keys() {
-            self.queue.add(Task::KubeletHeartbeat(node.clone()), now);
+        let nodes: Vec<String> = self.kubelets.keys().cloned().collect();
+        for node in nodes {
+            let heartbeat = self.heartbeat_task(&node);
+            self.queue.add(heartbeat, now);
         }
         // Periodic controllers pick up the new period at once.
         for (index, registered) in self.controllers.iter().enumerate() {
@@ -610,7 +659,9 @@ impl Cluster {
                 };
                 action.requeue_after().map(|after| now + after)
             }
-            Task::KubeletHeartbeat(node) => self.kubelets.get_mut(node).and_then(|k| k.heartbeat(&mut ctx)),
+            Task::KubeletHeartbeat(id) => {
+                self.kubelet_names.get(*id).and_then(|n| self.kubelets.get_mut(n)).and_then(|k| k.heartbeat(&mut ctx))
+            }
             Task::KubeletSyncPod(node, pod) => self.kubelets.get_mut(node).and_then(|k| k.sync_pod(pod, &mut ctx)),
         };
         if let Some(at) = requeue {
@@ -620,17 +671,34 @@ impl Cluster {
 
     /// The informers: route each new change to the components that care about it.
     fn dispatch(&mut self, now: Millis) {
-        let changes: Option<Vec<Change>> = self.store.changes_since(self.cursor).map(|c| c.cloned().collect());
-        let Some(changes) = changes else {
+        if self.cursor == self.store.resource_version() {
+            return;
+        }
+        let mut changes = std::mem::take(&mut self.delivering);
+        let in_window = match self.store.changes_since(self.cursor) {
+            Some(new) => {
+                changes.extend(new.cloned());
+                true
+            }
+            None => false,
+        };
+        if !in_window {
+            self.delivering = changes;
             self.cursor = self.store.resource_version();
             self.resync(now);
             return;
-        };
-        self.cursor = self.store.resource_version();
-        for change in &changes {
-            self.scheduler.observe(change, now);
-            self.route(change, now);
         }
+        self.cursor = self.store.resource_version();
+        for change in changes.drain(..) {
+            self.scheduler.observe(&change, now);
+            self.route(&change, now);
+        }
+        // A start-up burst can deliver the whole log at once; its buffer is not kept for
+        // the single changes of every tick after.
+        if changes.capacity() > DELIVERY_BUFFER_KEPT {
+            changes = Vec::new();
+        }
+        self.delivering = changes;
     }
 
     /// Offers a change to every controller (in registration order) and queues the keys it
@@ -654,6 +722,11 @@ impl Cluster {
             {
                 kubelet.observe_cut_off(&self.store, &ObjectKey::of(&pod.metadata));
             }
+        }
+        if let Object::Node(node) = &*change.object
+            && let Some(kubelet) = self.kubelets.get_mut(&node.metadata.name)
+        {
+            kubelet.observe_node_change();
         }
         if let Object::Pod(pod) = &*change.object
             && change.type_ != ChangeType::Deleted
@@ -825,6 +898,45 @@ mod tests {
         let at: Vec<u64> = warned.iter().map(|(at, _)| at.0).collect();
         assert_eq!(at, [0, 1_000, 3_000, 7_000]);
         assert!(warned.iter().all(|(_, object)| object == "deployment/web"));
+    }
+
+    /// A kubelet renews its Lease every period without writing its Node, and reads the Node
+    /// again only when it changed: a Ready condition overwritten behind its back is posted
+    /// again at its next renewal, not at the next status report a minute later.
+    #[test]
+    fn a_kubelet_reposts_ready_at_its_next_renewal_after_its_node_changed() {
+        let mut cluster = lane(2, 2);
+        let mut now = Millis::ZERO;
+        let mut run_for = |cluster: &mut Cluster, ms: u64| {
+            for _ in 0..ms / crate::clock::TICK_MS {
+                cluster.step(now).unwrap();
+                now = now + Millis(crate::clock::TICK_MS);
+            }
+        };
+        run_for(&mut cluster, 3_000);
+        let node_key = ObjectKey::cluster("pin-1");
+        let lease_key = ObjectKey::new(controllers::node_lifecycle::LEASE_NAMESPACE, "pin-1");
+        let renewed = |c: &Cluster| c.store.get::<objects::Lease>(&lease_key).and_then(|l| l.spec.renew_time.clone());
+        let node_rv = |c: &Cluster| c.store.get::<Node>(&node_key).map(|n| n.metadata.resource_version.clone());
+        let (lease_before, node_before) = (renewed(&cluster), node_rv(&cluster));
+        run_for(&mut cluster, 1_000);
+        assert_ne!(renewed(&cluster), lease_before, "the Lease is renewed every period");
+        assert_eq!(node_rv(&cluster), node_before, "a quiet renewal does not write the Node");
+
+        cluster
+            .store
+            .modify::<Node>(&node_key, |n| {
+                if let Some(ready) = n.status.conditions.iter_mut().find(|c| c.type_ == "Ready") {
+                    ready.status = "False".into();
+                    ready.reason = "SomeoneElse".into();
+                }
+            })
+            .unwrap();
+        let readiness = |c: &Cluster| c.store.get::<Node>(&node_key).map(|n| n.readiness());
+        assert_eq!(readiness(&cluster), Some(objects::Readiness::NotReady));
+        let period = cluster.timing.heartbeat.0;
+        run_for(&mut cluster, period + 2 * crate::clock::TICK_MS);
+        assert_eq!(readiness(&cluster), Some(objects::Readiness::Ready), "posted again within one period");
     }
 
     #[test]

@@ -43,6 +43,14 @@ const PHASE_GROUP: usize = 10;
 #[derive(Debug, Clone)]
 pub struct Kubelet {
     pub node: String,
+    /// Its Node's and its Lease's keys, built once: each renewal looks both up.
+    node_key: ObjectKey,
+    lease_key: ObjectKey,
+    /// Set when the Node was last found Ready with its MemoryPressure condition matching
+    /// (holding whether the kubelet was under pressure then); cleared by any change to the Node
+    /// (the kubelet watches its own Node, as upstream's does). While set, a renewal that is not
+    /// due to report has nothing to read.
+    settled: Option<bool>,
     /// What the node suffers now (None: healthy).
     failure: Option<Failure>,
     /// Played by a pin agent over the pin protocol, not simulated here.
@@ -78,6 +86,9 @@ impl Kubelet {
     pub fn new(node: &str, index: usize) -> Kubelet {
         Kubelet {
             node: node.into(),
+            node_key: ObjectKey::cluster(node),
+            lease_key: ObjectKey::new(LEASE_NAMESPACE, node),
+            settled: None,
             failure: None,
             remote: false,
             index,
@@ -94,6 +105,11 @@ impl Kubelet {
             phased: false,
             next_ip: 2,
         }
+    }
+
+    /// The informer's word that this kubelet's Node changed: its status must be read again.
+    pub fn observe_node_change(&mut self) {
+        self.settled = None;
     }
 
     pub fn knock(&mut self) {
@@ -171,45 +187,50 @@ impl Kubelet {
 
     /// Renews the Lease and reports status; returns when to retry a write that failed.
     fn renew(&mut self, ctx: &mut Context) -> Option<Millis> {
-        let lease_key = ObjectKey::new(LEASE_NAMESPACE, &self.node);
-        let renew = Some(ctx.store.epoch().stamp_micros(ctx.now));
-        let renewed = if ctx.store.get::<Lease>(&lease_key).is_some() {
-            ctx.store.modify::<Lease>(&lease_key, |l| l.spec.renew_time = renew).map(drop)
-        } else {
-            let lease = Lease {
-                metadata: ObjectMeta::namespaced(LEASE_NAMESPACE, &self.node),
-                spec: LeaseSpec {
-                    holder_identity: Some(self.node.clone()),
-                    lease_duration_seconds: Some(40),
-                    renew_time: renew,
-                    ..LeaseSpec::default()
-                },
-                ..Lease::default()
-            };
-            ctx.store.create(lease, ctx.now).map(drop)
+        let (epoch, now) = (ctx.store.epoch(), ctx.now);
+        let stamp = |l: &mut Lease| epoch.stamp_micros_into(now, l.spec.renew_time.get_or_insert_default());
+        let renewed = match ctx.store.modify::<Lease>(&self.lease_key, stamp) {
+            Err(StoreError::NotFound { .. }) => {
+                let lease = Lease {
+                    metadata: ObjectMeta::namespaced(LEASE_NAMESPACE, &self.node),
+                    spec: LeaseSpec {
+                        holder_identity: Some(self.node.clone()),
+                        lease_duration_seconds: Some(40),
+                        renew_time: Some(epoch.stamp_micros(now)),
+                        ..LeaseSpec::default()
+                    },
+                    ..Lease::default()
+                };
+                ctx.store.create(lease, ctx.now).map(drop)
+            }
+            written => written.map(drop),
         };
-        let retry = renewed.err().and_then(|err| write_failed(ctx, Kind::Lease, &lease_key, COMPONENT, &err));
+        let retry = renewed.err().and_then(|err| write_failed(ctx, Kind::Lease, &self.lease_key, COMPONENT, &err));
         earliest(retry, self.report_status(ctx))
     }
 
     /// Posts Ready (and the node's addresses and info) when it is not already so, and refreshes
     /// `lastHeartbeatTime` now and then.
     fn report_status(&mut self, ctx: &mut Context) -> Option<Millis> {
-        let key = ObjectKey::cluster(&self.node);
-        let node = ctx.store.get::<Node>(&key)?;
-        let was_ready = node.readiness() == Readiness::Ready;
+        let key = &self.node_key;
         let due = self.last_status_report.is_none_or(|t| ctx.now.saturating_sub(t) >= STATUS_REPORT_EVERY);
         let pressure = self.pressure.is_some();
+        if !due && self.settled == Some(pressure) {
+            return None;
+        }
+        let node = ctx.store.get::<Node>(key)?;
+        let was_ready = node.readiness() == Readiness::Ready;
         // The condition is posted once a pressure starts, and kept False after.
         let memory_condition = node.status.conditions.iter().find(|c| c.type_ == "MemoryPressure");
         let pressure_changed = memory_condition.map_or(pressure, |c| (c.status == "True") != pressure);
         if was_ready && !due && !pressure_changed {
+            self.settled = Some(pressure);
             return None;
         }
         self.last_status_report = Some(ctx.now);
         let now = ctx.store.epoch().stamp(ctx.now);
         let host_ip = self.host_ip();
-        let written = ctx.store.modify::<Node>(&key, |n| {
+        let written = ctx.store.modify::<Node>(key, |n| {
             let ready = NodeCondition {
                 type_: "Ready".into(),
                 status: "True".into(),
@@ -262,7 +283,7 @@ impl Kubelet {
         });
         let node = match written {
             Ok(node) => node,
-            Err(err) => return write_failed(ctx, Kind::Node, &key, COMPONENT, &err),
+            Err(err) => return write_failed(ctx, Kind::Node, key, COMPONENT, &err),
         };
         if pressure_changed {
             let reason = if pressure { "NodeHasInsufficientMemory" } else { "NodeHasSufficientMemory" };

@@ -427,8 +427,12 @@ pub trait Resource: Clone + PartialEq + fmt::Debug + Serialize + DeserializeOwne
     }
     /// Puts a namespaced object without one in `default`, and clears a cluster-scoped one's.
     fn default_namespace(&mut self) {
-        let namespace = Self::KIND.namespace_of(self.meta().namespace.as_deref());
-        self.meta_mut().namespace = namespace;
+        let current = self.meta().namespace.as_deref();
+        let wanted = Self::KIND.namespaced().then(|| current.filter(|n| !n.is_empty()).unwrap_or(DEFAULT_NAMESPACE));
+        if current != wanted {
+            let namespace = wanted.map(str::to_string);
+            self.meta_mut().namespace = namespace;
+        }
     }
     /// Just decoded from a request: apply the version's conversion and defaults (Secret's
     /// `stringData` into `data`, its `type`), as upstream's decoder does.
@@ -495,8 +499,14 @@ macro_rules! resource {
                 }
             }
             fn set_type_meta(&mut self) {
-                self.api_version = Kind::$kind.api_version().to_string();
-                self.kind = Kind::$kind.name().to_string();
+                // Compared first: nearly every write already carries them, and this runs on each.
+                let (api_version, kind) = (Kind::$kind.api_version(), Kind::$kind.name());
+                if self.api_version != api_version {
+                    self.api_version = api_version.to_string();
+                }
+                if self.kind != kind {
+                    self.kind = kind.to_string();
+                }
             }
             $(fn validate(&self, errors: &mut Vec<FieldError>) {
                 $validate(self, errors)

@@ -102,6 +102,16 @@ pub struct Store {
     epoch: crate::clock::Epoch,
 }
 
+/// Writes a resourceVersion into the copy's own string, reusing its allocation: every update
+/// writes one.
+fn write_resource_version(into: &mut String, rv: u64) {
+    use std::fmt::Write;
+    into.clear();
+    if write!(into, "{rv}").is_err() {
+        *into = rv.to_string();
+    }
+}
+
 /// Upstream's alphabet for generated name suffixes: no vowels, no look-alikes.
 const NAME_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
@@ -235,7 +245,18 @@ impl Store {
         if resource_version + 1 < oldest && resource_version < self.resource_version {
             return None;
         }
-        let start = self.log.partition_point(|c| c.resource_version <= resource_version);
+        // Every write takes the next resourceVersion and appends once, so the log's versions
+        // are consecutive and the follower's place is found by arithmetic (checked, with a
+        // search to fall back on); a follower that is up to date costs nothing.
+        let start = if resource_version >= self.resource_version {
+            self.log.len()
+        } else {
+            let guess = usize::try_from((resource_version + 1).saturating_sub(oldest)).unwrap_or(usize::MAX);
+            match self.log.get(guess) {
+                Some(c) if c.resource_version == resource_version + 1 => guess,
+                _ => self.log.partition_point(|c| c.resource_version <= resource_version),
+            }
+        };
         Some(self.log.range(start..))
     }
 
@@ -254,14 +275,23 @@ impl Store {
     fn validate<R: Resource>(obj: &R, old: Option<&R>) -> Result<(), StoreError> {
         let mut causes = Vec::new();
         let m = obj.meta();
-        // RBAC names are path segments (`system:basic-user`), as upstream's `ValidateRBACName`.
-        if R::KIND.group() == crate::cluster::objects::rbac::GROUP {
-            crate::cluster::objects::rbac::validate_path_segment_name("metadata.name", &m.name, &mut causes);
-        } else {
-            meta::validate_dns_subdomain("metadata.name", &m.name, &mut causes);
+        // What an update carries over unchanged from the stored object (its name; labels and
+        // annotations it still shares) passed these checks when it was stored.
+        let old_meta = old.map(Resource::meta);
+        if old_meta.is_none_or(|o| o.name != m.name) {
+            // RBAC names are path segments (`system:basic-user`), as upstream's `ValidateRBACName`.
+            if R::KIND.group() == crate::cluster::objects::rbac::GROUP {
+                crate::cluster::objects::rbac::validate_path_segment_name("metadata.name", &m.name, &mut causes);
+            } else {
+                meta::validate_dns_subdomain("metadata.name", &m.name, &mut causes);
+            }
         }
-        meta::validate_labels("metadata.labels", &m.labels, &mut causes);
-        meta::validate_annotations("metadata.annotations", &m.annotations, &mut causes);
+        if old_meta.is_none_or(|o| !o.labels.same(&m.labels)) {
+            meta::validate_labels("metadata.labels", &m.labels, &mut causes);
+        }
+        if old_meta.is_none_or(|o| !o.annotations.same(&m.annotations)) {
+            meta::validate_annotations("metadata.annotations", &m.annotations, &mut causes);
+        }
         // Upstream's order: the update rules (immutable fields), then the object's own.
         if let Some(old) = old {
             obj.validate_update(old, &mut causes);
@@ -318,53 +348,60 @@ impl Store {
         obj.set_type_meta();
         obj.default_namespace();
         let key = obj.key();
-        let Some(old) = R::table(&self.tables).get(&key) else {
-            return Err(StoreError::NotFound { resource: R::KIND.qualified_resource(), name: key.name });
-        };
-        let sent_rv = &obj.meta().resource_version;
-        if !sent_rv.is_empty() && *sent_rv != old.meta().resource_version {
-            return Err(StoreError::Conflict { resource: R::KIND.qualified_resource(), name: key.name });
-        }
-        Self::validate(&obj, Some(old))?;
-        {
-            let old_meta = old.meta();
-            let spec_changed = obj.spec_changed(old);
-            let generation = old_meta.generation.map(|g| if spec_changed { g + 1 } else { g });
-            let (uid, created, rv, deletion) = (
-                old_meta.uid.clone(),
-                old_meta.creation_timestamp.clone(),
-                old_meta.resource_version.clone(),
-                old_meta.deletion_timestamp.clone(),
-            );
-            let m = obj.meta_mut();
-            m.uid = uid;
-            m.creation_timestamp = created;
-            m.generation = generation;
-            m.resource_version = rv;
-            // Deletion can only start, never be undone, through an update.
-            if m.deletion_timestamp.is_none() {
-                m.deletion_timestamp = deletion;
-            }
-        }
-        if obj == **old {
-            return Ok(Arc::clone(old));
-        }
-        let rv = self.next_rv();
-        obj.meta_mut().resource_version = rv.to_string();
-        let obj = Arc::new(obj);
-        let old = R::table_mut(&mut self.tables).insert(key, Arc::clone(&obj));
-        self.index(old.as_deref(), Some(&obj));
-        self.append(rv, ChangeType::Modified, R::shared(Arc::clone(&obj)));
-        Ok(obj)
+        self.replace(&key, obj)
     }
 
-    /// Reads, changes and writes back one object: the controllers' read-modify-write.
+    /// Reads, changes and writes back one object: the controllers' read-modify-write. The key
+    /// is the caller's, so a write that keeps the name (every one does) builds no new key.
     pub fn modify<R: Stored>(&mut self, key: &ObjectKey, change: impl FnOnce(&mut R)) -> Result<Arc<R>, StoreError> {
         let Some(mut obj) = R::table(&self.tables).get(key).map(|o| R::clone(o)) else {
             return Err(StoreError::NotFound { resource: R::KIND.qualified_resource(), name: key.name.clone() });
         };
         change(&mut obj);
-        self.update(obj)
+        obj.set_type_meta();
+        obj.default_namespace();
+        let meta = obj.meta();
+        if meta.name != key.name || meta.namespace.as_deref().unwrap_or_default() != key.namespace {
+            return self.update(obj);
+        }
+        self.replace(key, obj)
+    }
+
+    /// [`Store::update`] of an object whose type and namespace are already set, stored at `key`.
+    fn replace<R: Stored>(&mut self, key: &ObjectKey, mut obj: R) -> Result<Arc<R>, StoreError> {
+        let Some(slot) = R::table_mut(&mut self.tables).get_mut(key) else {
+            return Err(StoreError::NotFound { resource: R::KIND.qualified_resource(), name: key.name.clone() });
+        };
+        let sent_rv = &obj.meta().resource_version;
+        if !sent_rv.is_empty() && *sent_rv != slot.meta().resource_version {
+            return Err(StoreError::Conflict { resource: R::KIND.qualified_resource(), name: key.name.clone() });
+        }
+        Self::validate(&obj, Some(&**slot))?;
+        {
+            let old_meta = slot.meta();
+            let spec_changed = obj.spec_changed(slot);
+            let generation = old_meta.generation.map(|g| if spec_changed { g + 1 } else { g });
+            let m = obj.meta_mut();
+            m.uid.clone_from(&old_meta.uid);
+            m.creation_timestamp.clone_from(&old_meta.creation_timestamp);
+            m.generation = generation;
+            m.resource_version.clone_from(&old_meta.resource_version);
+            // Deletion can only start, never be undone, through an update.
+            if m.deletion_timestamp.is_none() {
+                m.deletion_timestamp.clone_from(&old_meta.deletion_timestamp);
+            }
+        }
+        if obj == **slot {
+            return Ok(Arc::clone(slot));
+        }
+        self.resource_version += 1;
+        let rv = self.resource_version;
+        write_resource_version(&mut obj.meta_mut().resource_version, rv);
+        let obj = Arc::new(obj);
+        let old = std::mem::replace(slot, Arc::clone(&obj));
+        self.index(Some(&*old), Some(&obj));
+        self.append(rv, ChangeType::Modified, R::shared(Arc::clone(&obj)));
+        Ok(obj)
     }
 
     /// Removes an object now. (Graceful deletion — setting `deletionTimestamp` and letting the
@@ -700,6 +737,47 @@ mod tests {
         assert!(s.changes_since(0).is_none());
         assert_eq!(s.changes_since(2).unwrap().count(), 3);
         assert_eq!(s.changes_since(5).unwrap().count(), 0);
+    }
+
+    /// A follower's place in the log is found by arithmetic: from every cursor still in the
+    /// window, exactly the later changes, in order, however far the log has wrapped.
+    #[test]
+    fn a_follower_gets_exactly_the_changes_after_its_cursor() {
+        let mut s = Store::with_log_capacity(crate::rng::stream(1, "store"), 4);
+        for i in 0..9 {
+            let name = format!("p{i}");
+            s.create(pod(&name), Millis(0)).unwrap();
+            s.modify::<Pod>(&ObjectKey::new("default", &name), |p| {
+                p.metadata.labels.insert("step".into(), i.to_string());
+            })
+            .unwrap();
+        }
+        let latest = s.resource_version();
+        assert_eq!(latest, 18);
+        for cursor in latest - 4..=latest {
+            let versions: Vec<u64> = s.changes_since(cursor).unwrap().map(|c| c.resource_version).collect();
+            assert_eq!(versions, (cursor + 1..=latest).collect::<Vec<_>>(), "from {cursor}");
+        }
+        assert!(s.changes_since(latest - 5).is_none(), "one before the window must relist");
+        assert_eq!(s.changes_since(latest + 3).unwrap().count(), 0, "a cursor ahead sees nothing");
+    }
+
+    /// `modify` writes where the changed object says, as `update` would: a change that renames
+    /// it is a write to that other name (here, one that does not exist), not to the key read.
+    #[test]
+    fn a_modify_that_renames_writes_to_the_new_name() {
+        let mut s = Store::new(crate::rng::stream(1, "store"));
+        s.create(pod("a"), Millis(0)).unwrap();
+        let renamed = s.modify::<Pod>(&ObjectKey::new("default", "a"), |p| p.metadata.name = "b".into());
+        assert!(matches!(renamed, Err(StoreError::NotFound { ref name, .. }) if name == "b"), "{renamed:?}");
+        let kept = s
+            .modify::<Pod>(&ObjectKey::new("default", "a"), |p| {
+                p.metadata.labels.insert("app".into(), "web".into());
+            })
+            .unwrap();
+        assert_eq!(kept.metadata.name, "a");
+        assert_eq!(kept.metadata.labels.get("app").map(String::as_str), Some("web"));
+        assert_eq!(kept.metadata.resource_version, s.resource_version().to_string());
     }
 
     /// The indexes kept on the write path (requested per node, pods by state, the pending set)

@@ -61,6 +61,14 @@ impl<T: Clone> DerefMut for Shared<T> {
     }
 }
 
+impl<T> Shared<T> {
+    /// Whether both are the one shared value (not merely equal): then a check already passed
+    /// by one holds for the other.
+    pub fn same(&self, other: &Shared<T>) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
 impl<T: PartialEq> PartialEq for Shared<T> {
     fn eq(&self, other: &Shared<T>) -> bool {
         Arc::ptr_eq(&self.0, &other.0) || *self.0 == *other.0
