@@ -179,7 +179,7 @@ pub struct Cluster {
     pub recorder: EventRecorder,
     kubelets: BTreeMap<String, Kubelet>,
     /// Every kubelet name ever seen, numbered in order of arrival (a returning name keeps its
-    /// number), for [`Task::KubeletHeartbeat`].
+    /// number): see [`Cluster::kubelet_number`].
     kubelet_ids: BTreeMap<String, usize>,
     kubelet_names: Vec<String>,
     /// Bound pods by the ConfigMaps and Secrets they use: writing one wakes their kubelets.
@@ -285,10 +285,9 @@ impl Cluster {
                     None => self.store.create(node, now)?,
                 };
                 if !self.kubelets.contains_key(&name) {
-                    let index = self.kubelets.len();
+                    let index = self.kubelet_number(&name);
                     self.kubelets.insert(name.clone(), Kubelet::new(&name, index));
-                    let heartbeat = self.heartbeat_task(&name);
-                    self.queue.add(heartbeat, now);
+                    self.queue.add(Task::KubeletHeartbeat(index), now);
                 }
                 Object::Node(node)
             }
@@ -528,9 +527,11 @@ impl Cluster {
         Ok(())
     }
 
-    /// The heartbeat task of `node`'s kubelet, numbering the name on first sight.
-    fn heartbeat_task(&mut self, node: &str) -> Task {
-        let id = match self.kubelet_ids.get(node) {
+    /// The number of `node`'s kubelet, given on first sight and kept for the name's life: it
+    /// names the kubelet's heartbeat task, and spaces its addresses and start-up phase, so no
+    /// two kubelets ever share one (a node deleted and another added included).
+    fn kubelet_number(&mut self, node: &str) -> usize {
+        match self.kubelet_ids.get(node) {
             Some(&id) => id,
             None => {
                 let id = self.kubelet_names.len();
@@ -538,8 +539,12 @@ impl Cluster {
                 self.kubelet_ids.insert(node.to_string(), id);
                 id
             }
-        };
-        Task::KubeletHeartbeat(id)
+        }
+    }
+
+    /// The heartbeat task of `node`'s kubelet.
+    fn heartbeat_task(&mut self, node: &str) -> Task {
+        Task::KubeletHeartbeat(self.kubelet_number(node))
     }
 
     /// `kubectl cordon` / `uncordon`.

@@ -367,7 +367,7 @@ impl Cluster {
         written.map_err(|e| AgentError::Invalid(e.to_string()))?;
         let node_uid = self.store.get::<Node>(&key).map(|n| n.metadata.uid.clone()).unwrap_or_default();
         if !self.kubelets.contains_key(name) {
-            let index = self.kubelets.len();
+            let index = self.kubelet_number(name);
             self.kubelets.insert(name.into(), Kubelet::remote(name, index));
         }
         self.agents.sessions += 1;

@@ -139,8 +139,11 @@ impl Kubelet {
         was_lost
     }
 
+    /// The node's InternalIP: 10.0.0.10 onwards, carrying into the third octet past 10.0.0.255
+    /// so every kubelet of a 5,000-node lane has a valid, distinct address.
     fn host_ip(&self) -> String {
-        format!("10.0.0.{}", self.index + 10)
+        let n = self.index + 10;
+        format!("10.{}.{}.{}", (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff)
     }
 
     /// The control plane's side of a pin agent: no work-queue heartbeats or pod syncs.
@@ -544,8 +547,17 @@ impl Kubelet {
         ctx.store.delete::<Pod>(key).err().and_then(|err| write_failed(ctx, Kind::Pod, key, COMPONENT, &err))
     }
 
+    /// A pod IP from the node's /24: `10.244.<n>.0/24` for the first 256 kubelets, as a
+    /// flannel-style 10.244.0.0/16 hands them out; past that the /16 is full, and kubelet `n`
+    /// takes `10.<128 + n / 256>.<n % 256>.0/24` (distinct for 28,000 kubelets, and clear of
+    /// the first range).
     fn pod_ip(&mut self) -> String {
-        let ip = format!("10.244.{}.{}", self.index, self.next_ip % 250 + 2);
+        let (n, host) = (self.index, self.next_ip % 250 + 2);
+        let ip = if n < 256 {
+            format!("10.244.{n}.{host}")
+        } else {
+            format!("10.{}.{}.{host}", 128 + (n / 256) % 112, n % 256)
+        };
         self.next_ip += 1;
         ip
     }
@@ -652,5 +664,31 @@ fn record_killing(pod: &Pod, ctx: &mut Context) {
     for c in &pod.spec.containers {
         let message = format!("Stopping container {}", c.name);
         ctx.recorder.record(ctx.store, ctx.now, Kind::Pod, &pod.metadata, "Normal", "Killing", message, "kubelet");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    /// Every kubelet of the stadium has a valid, distinct node address and pod range; the ten
+    /// pins keep the addresses they always had.
+    #[test]
+    fn addresses_are_valid_and_distinct_at_the_stadiums_size() {
+        let mut hosts = BTreeSet::new();
+        let mut pod_ranges = BTreeSet::new();
+        for index in 0..5_000 {
+            let mut kubelet = Kubelet::new(&format!("pin-{}", index + 1), index);
+            let host: Ipv4Addr = kubelet.host_ip().parse().expect("a valid node address");
+            let pod: Ipv4Addr = kubelet.pod_ip().parse().expect("a valid pod address");
+            assert!(hosts.insert(host), "{host} given twice");
+            assert!(pod_ranges.insert(pod.octets()[..3].to_vec()), "{pod}'s /24 given twice");
+            assert!(!hosts.contains(&pod), "{pod} is also a node's address");
+        }
+        let first = Kubelet::new("pin-1", 0);
+        assert_eq!(first.host_ip(), "10.0.0.10");
+        let mut tenth = Kubelet::new("pin-10", 9);
+        assert_eq!((tenth.host_ip(), tenth.pod_ip()), ("10.0.0.19".to_string(), "10.244.9.4".to_string()));
     }
 }
