@@ -262,8 +262,8 @@ impl Kind {
     }
 
     /// The namespace an object of this kind is stored with (see [`Kind::key`]).
-    pub fn namespace_of(self, namespace: Option<&str>) -> Option<String> {
-        self.namespaced().then(|| namespace.filter(|n| !n.is_empty()).unwrap_or(DEFAULT_NAMESPACE).to_string())
+    pub fn namespace_of(self, namespace: Option<&str>) -> Option<&str> {
+        self.namespaced().then(|| namespace.filter(|n| !n.is_empty()).unwrap_or(DEFAULT_NAMESPACE))
     }
 
     /// How many objects of this kind the store holds.
@@ -428,7 +428,7 @@ pub trait Resource: Clone + PartialEq + fmt::Debug + Serialize + DeserializeOwne
     /// Puts a namespaced object without one in `default`, and clears a cluster-scoped one's.
     fn default_namespace(&mut self) {
         let current = self.meta().namespace.as_deref();
-        let wanted = Self::KIND.namespaced().then(|| current.filter(|n| !n.is_empty()).unwrap_or(DEFAULT_NAMESPACE));
+        let wanted = Self::KIND.namespace_of(current);
         if current != wanted {
             let namespace = wanted.map(str::to_string);
             self.meta_mut().namespace = namespace;

@@ -20,6 +20,12 @@ impl<T> Shared<T> {
     pub fn new(value: T) -> Shared<T> {
         Shared(Arc::new(value))
     }
+
+    /// Whether both are the one shared value (not merely equal): then a check already passed
+    /// by one holds for the other.
+    pub fn same(&self, other: &Shared<T>) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 impl<T> From<T> for Shared<T> {
@@ -58,14 +64,6 @@ impl<T> Deref for Shared<T> {
 impl<T: Clone> DerefMut for Shared<T> {
     fn deref_mut(&mut self) -> &mut T {
         Arc::make_mut(&mut self.0)
-    }
-}
-
-impl<T> Shared<T> {
-    /// Whether both are the one shared value (not merely equal): then a check already passed
-    /// by one holds for the other.
-    pub fn same(&self, other: &Shared<T>) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
     }
 }
 
