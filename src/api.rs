@@ -1601,7 +1601,12 @@ impl WatchState {
         };
         self.cursor = self.cursor.max(snapshot.resource_version);
         for change in snapshot.items {
-            let j = to_json(&change.object);
+            let mut j = to_json(&change.object);
+            if change.type_ == ChangeType::Deleted {
+                // A DELETED event carries the delete's resourceVersion (the store keeps the object
+                // as it was stored): informers resume their watch from it.
+                j["metadata"]["resourceVersion"] = Value::from(change.resource_version.to_string());
+            }
             let was = change
                 .prev
                 .as_ref()
@@ -1641,7 +1646,7 @@ fn encode_event(
     include_object: bool,
 ) -> Bytes {
     let object = if table {
-        let rv = object.meta().resource_version.parse().unwrap_or(0);
+        let rv = json["metadata"]["resourceVersion"].as_str().and_then(|rv| rv.parse().ok()).unwrap_or(0);
         table_of(target, vec![(row(target, object, &json, now), json)], rv, include_object)
     } else {
         json

@@ -63,7 +63,9 @@ pub enum Task {
     /// of the queue's traffic (every kubelet, every period), and a number costs nothing to
     /// compare or clone.
     KubeletHeartbeat(usize),
-    KubeletSyncPod(String, ObjectKey),
+    /// A pod to sync, by its kubelet's number (as the heartbeat): one per write of every
+    /// bound pod.
+    KubeletSyncPod(usize, ObjectKey),
 }
 
 /// Up to how many changes' room the informers' delivery buffer keeps between dispatches.
@@ -402,8 +404,10 @@ impl Cluster {
 
     /// `DELETE`: pods go gracefully (their kubelet finishes the job); everything else at once,
     /// with the garbage collector removing what it owned.
+    /// An object deleted at once is answered with the delete's resourceVersion, as
+    /// kube-apiserver answers.
     pub fn remove(&mut self, kind: Kind, key: &ObjectKey, now: Millis) -> Result<Object, ClusterError> {
-        Ok(match kind {
+        let deleted = match kind {
             // A pod bound to a node that no longer exists has no kubelet to finish a graceful
             // delete: it goes at once, as upstream's pod GC force-deletes orphaned pods.
             Kind::Pod
@@ -417,20 +421,21 @@ impl Cluster {
             }
             Kind::Pod => {
                 controllers::delete_pod_gracefully(&mut self.store, key, now)?;
-                match self.store.get_shared::<Pod>(key) {
+                return Ok(match self.store.get_shared::<Pod>(key) {
                     Some(p) => Object::Pod(Arc::clone(p)),
                     None => Object::from(Pod {
                         metadata: objects::ObjectMeta::namespaced(&key.namespace, &key.name),
                         ..Pod::default()
                     }),
-                }
+                });
             }
             Kind::Node => {
                 self.kubelets.remove(&key.name);
                 Object::Node(self.store.delete::<Node>(key)?)
             }
             other => other.delete(&mut self.store, key)?,
-        })
+        };
+        Ok(deleted.with_resource_version(self.store.resource_version()))
     }
 
     /// The pin falls: its kubelet stops dead. The control plane is not told; it must notice.
@@ -506,7 +511,8 @@ impl Cluster {
         if was_lost {
             let pods: Vec<ObjectKey> = self.store.pods_on_node(node).map(|p| ObjectKey::of(&p.metadata)).collect();
             for pod in pods {
-                self.queue.add(Task::KubeletSyncPod(node.into(), pod), now);
+                let task = Task::KubeletSyncPod(self.kubelet_number(node), pod);
+                self.queue.add(task, now);
             }
         }
         Ok(())
@@ -667,7 +673,11 @@ impl Cluster {
             Task::KubeletHeartbeat(id) => {
                 self.kubelet_names.get(*id).and_then(|n| self.kubelets.get_mut(n)).and_then(|k| k.heartbeat(&mut ctx))
             }
-            Task::KubeletSyncPod(node, pod) => self.kubelets.get_mut(node).and_then(|k| k.sync_pod(pod, &mut ctx)),
+            Task::KubeletSyncPod(id, pod) => self
+                .kubelet_names
+                .get(*id)
+                .and_then(|n| self.kubelets.get_mut(n))
+                .and_then(|k| k.sync_pod(pod, &mut ctx)),
         };
         if let Some(at) = requeue {
             self.queue.add(task, at);
@@ -738,11 +748,16 @@ impl Cluster {
             && let Some(node) = pod.node_name()
             && self.kubelets.contains_key(node)
         {
-            self.queue.add(Task::KubeletSyncPod(node.to_string(), ObjectKey::of(&pod.metadata)), now);
+            let task = Task::KubeletSyncPod(self.kubelet_number(node), ObjectKey::of(&pod.metadata));
+            self.queue.add(task, now);
         }
         if change.type_ != ChangeType::Deleted {
-            for (pod, node) in self.config_users.users_of(&change.object) {
-                self.queue.add(Task::KubeletSyncPod(node.clone(), pod.clone()), now);
+            // A ConfigMap or Secret changed: few pods, and rarely.
+            let users: Vec<(ObjectKey, String)> =
+                self.config_users.users_of(&change.object).map(|(pod, node)| (pod.clone(), node.clone())).collect();
+            for (pod, node) in users {
+                let task = Task::KubeletSyncPod(self.kubelet_number(&node), pod);
+                self.queue.add(task, now);
             }
         }
     }

@@ -297,7 +297,15 @@ impl Watcher {
                 (_, true, false) => Type::Deleted,
                 (_, false, false) => continue,
             };
-            self.pending.push_back((change.resource_version, watch_event(type_, &change.object)));
+            // A DELETED event carries the delete's resourceVersion (the store keeps the object
+            // as it was stored).
+            let event = match change.type_ {
+                ChangeType::Deleted => {
+                    watch_event(type_, &Object::clone(&change.object).with_resource_version(change.resource_version))
+                }
+                _ => watch_event(type_, &change.object),
+            };
+            self.pending.push_back((change.resource_version, event));
         }
         Ok(())
     }

@@ -646,7 +646,8 @@ impl World {
             Request::Replace(o) => object(self.cluster.replace(*o)?),
             Request::ReplaceStatus(o) => object(self.cluster.replace_status(*o)?),
             Request::Delete { kind: Kind::Pod, key, force: true } => {
-                object(Object::Pod(self.cluster.store.delete::<Pod>(&key).map_err(ClusterError::from)?))
+                let deleted = self.cluster.store.delete::<Pod>(&key).map_err(ClusterError::from)?;
+                object(Object::Pod(deleted).with_resource_version(self.cluster.store.resource_version()))
             }
             Request::Delete { kind, key, .. } => object(self.cluster.remove(kind, &key, now)?),
             Request::DeleteCollection { kind, keys } => {

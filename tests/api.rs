@@ -1219,3 +1219,52 @@ async fn evictions_honour_pod_disruption_budgets() {
         "Internal error occurred: This pod has more than one PodDisruptionBudget, which the eviction subresource does not support."
     );
 }
+
+/// A watch's DELETED event and a force delete's answer carry the delete's resourceVersion, as
+/// kube-apiserver's do (an informer resumes from it), though the store logs the deleted object
+/// as it was stored.
+#[tokio::test]
+async fn a_deletion_carries_the_deletes_resource_version() {
+    let lane = lane();
+    let (code, created) = send(
+        &lane,
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        "application/json",
+        r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"doomed"},"data":{"a":"1"}}"#,
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED, "{created}");
+    let created_rv: u64 = created["metadata"]["resourceVersion"].as_str().unwrap().parse().unwrap();
+    let request = Request::builder()
+        .uri(format!("/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={created_rv}"))
+        .body(Body::empty())
+        .unwrap();
+    let response = lane.router.clone().oneshot(request).await.unwrap();
+    let (code, _) = send(&lane, "DELETE", "/api/v1/namespaces/default/configmaps/doomed", "", "").await;
+    assert_eq!(code, StatusCode::OK);
+    let after_delete = resource_version(&lane).await;
+    let lines = watch_lines(response, |lines| lines.iter().any(|l| l["type"] == "DELETED")).await;
+    let deleted = lines.iter().find(|l| l["type"] == "DELETED").unwrap();
+    let deleted_rv: u64 = deleted["object"]["metadata"]["resourceVersion"].as_str().unwrap().parse().unwrap();
+    assert!(created_rv < deleted_rv && deleted_rv <= after_delete, "{created_rv} < {deleted_rv} <= {after_delete}");
+    assert_eq!(deleted["object"]["data"]["a"], "1", "the object as it was");
+
+    // A pod deleted with no grace period goes at once; the answer is stamped likewise.
+    let (_, pods) = get(&lane, "/api/v1/namespaces/default/pods").await;
+    let pod = &pods["items"][0];
+    let name = pod["metadata"]["name"].as_str().unwrap();
+    let before: u64 = resource_version(&lane).await;
+    let (code, answer) = send(
+        &lane,
+        "DELETE",
+        &format!("/api/v1/namespaces/default/pods/{name}?gracePeriodSeconds=0"),
+        "application/json",
+        r#"{"kind":"DeleteOptions","apiVersion":"v1","gracePeriodSeconds":0}"#,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{answer}");
+    let answered: u64 = answer["metadata"]["resourceVersion"].as_str().unwrap().parse().unwrap();
+    assert!(answered > before, "the answer carries the delete's resourceVersion: {answered} > {before}");
+    assert_eq!(get(&lane, &format!("/api/v1/namespaces/default/pods/{name}")).await.0, StatusCode::NOT_FOUND);
+}

@@ -32,7 +32,7 @@ pub fn registry() -> Vec<Box<dyn Controller>> {
         Box::new(replicaset::ReplicaSetController::default()),
         Box::new(garbage_collector::GarbageCollector),
         Box::new(deployment::DeploymentController),
-        Box::new(taint_eviction::TaintEvictionController),
+        Box::new(taint_eviction::TaintEvictionController::default()),
         Box::new(node_lifecycle::NodeLifecycle::default()),
         Box::new(service_account::ServiceAccountsController),
         Box::new(rbac::BootstrapPolicy),

@@ -186,7 +186,12 @@ impl EventRecorder {
         message: String,
         component: &'static str,
     ) {
-        let object = format!("{}/{}", kind.to_lowercase(), involved.name);
+        // `pod/web-1`, as kubectl names objects: built in one allocation (this runs for every
+        // event of a 150,000-pod start-up).
+        let mut object = String::with_capacity(kind.len() + 1 + involved.name.len());
+        object.extend(kind.chars().flat_map(char::to_lowercase));
+        object.push('/');
+        object.push_str(&involved.name);
         self.pending.push_back(EventRecord { at: now, type_, reason, object, message: message.clone(), component });
         self.expire(store, now);
 

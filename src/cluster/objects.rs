@@ -182,6 +182,17 @@ macro_rules! kinds {
                 }
             }
 
+            /// This object at another resourceVersion: what a deletion answers with, since the
+            /// store keeps a deleted object as it was stored (see [`Store::delete`]).
+            pub fn with_resource_version(self, resource_version: u64) -> Object {
+                match self {
+                    $(Object::$kind(mut o) => {
+                        Arc::make_mut(&mut o).metadata.resource_version = resource_version.to_string();
+                        Object::$kind(o)
+                    })*
+                }
+            }
+
             /// Runs `op` on the typed object inside: static dispatch, as [`Kind::dispatch`].
             pub fn dispatch<Op: ObjectOp>(self, op: Op) -> Op::Output {
                 match self {

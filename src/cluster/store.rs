@@ -265,10 +265,20 @@ impl Store {
         (0..len).map(|_| NAME_ALPHABET[self.rng.random_range(0..NAME_ALPHABET.len())] as char).collect()
     }
 
+    /// A version-4 style uid (`8-4-4-4-12` hex digits, the third group starting with `4`),
+    /// written into one allocation: every object created takes one.
     fn new_uid(&mut self) -> String {
-        let a: u128 = self.rng.random();
-        let hex = format!("{a:032x}");
-        format!("{}-{}-4{}-{}-{}", &hex[0..8], &hex[8..12], &hex[13..16], &hex[16..20], &hex[20..32])
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let random: u128 = self.rng.random();
+        let mut uid = String::with_capacity(36);
+        for digit in 0..32 {
+            if matches!(digit, 8 | 12 | 16 | 20) {
+                uid.push('-');
+            }
+            let nibble = if digit == 12 { 4 } else { (random >> (124 - 4 * digit)) & 0xf };
+            uid.push(char::from(HEX[nibble as usize]));
+        }
+        uid
     }
 
     /// Every kind's metadata rules, then the kind's own (and its update rules against `old`).
@@ -406,16 +416,17 @@ impl Store {
 
     /// Removes an object now. (Graceful deletion — setting `deletionTimestamp` and letting the
     /// kubelet finish — is an update; this is its last step.)
+    ///
+    /// The object is returned, and logged as `Deleted`, as it was stored: not copied to stamp
+    /// the delete's resourceVersion into it (Events are deleted by the hundred thousand). The
+    /// delete's resourceVersion is the change's, and what the API stamps on a watch's DELETED
+    /// event and a DELETE's answer ([`Object::with_resource_version`]).
     pub fn delete<R: Stored>(&mut self, key: &ObjectKey) -> Result<Arc<R>, StoreError> {
         let Some(obj) = R::table_mut(&mut self.tables).remove(key) else {
             return Err(StoreError::NotFound { resource: R::KIND.qualified_resource(), name: key.name.clone() });
         };
         self.index(Some(&*obj), None);
         let rv = self.next_rv();
-        // The deleted object carries the delete's resourceVersion, as a watch's DELETED event does.
-        let mut obj = Arc::unwrap_or_clone(obj);
-        obj.meta_mut().resource_version = rv.to_string();
-        let obj = Arc::new(obj);
         self.append(rv, ChangeType::Deleted, R::shared(Arc::clone(&obj)));
         Ok(obj)
     }
@@ -595,6 +606,22 @@ mod tests {
                 ..Default::default()
             },
             ..Default::default()
+        }
+    }
+
+    /// Uids are the random draw's hex digits in upstream's `8-4-4-4-12` groups, the version
+    /// digit `4` in place of the thirteenth: the same uids the store always gave, so a seed's
+    /// digests stay what they were.
+    #[test]
+    fn uids_are_the_draws_hex_digits_with_a_version_digit() {
+        let mut s = store();
+        let mut rng = s.rng.clone();
+        for _ in 0..64 {
+            let draw: u128 = rng.random();
+            let hex = format!("{draw:032x}");
+            let expected =
+                format!("{}-{}-4{}-{}-{}", &hex[0..8], &hex[8..12], &hex[13..16], &hex[16..20], &hex[20..32]);
+            assert_eq!(s.new_uid(), expected);
         }
     }
 

@@ -8,11 +8,17 @@ use crate::cluster::Context;
 use crate::cluster::controllers::{Action, Controller, ControllerError, Key, delete_pod_gracefully, settle};
 use crate::cluster::objects::{Kind, Node, Object, Pod, Taint};
 use crate::cluster::store::{Change, ChangeType, ObjectKey, Store};
+use std::collections::BTreeSet;
 
 const COMPONENT: &str = "taint-eviction-controller";
 
+/// Keeps upstream's `taintedNodes`: the names of the nodes with a NoExecute taint, learnt from
+/// the Node changes it is offered, so a pod change on an untainted node costs one lookup in a set
+/// that is empty while the cluster is healthy, not a Node read.
 #[derive(Debug, Default)]
-pub struct TaintEvictionController;
+pub struct TaintEvictionController {
+    tainted_nodes: BTreeSet<String>,
+}
 
 impl Controller for TaintEvictionController {
     fn name(&self) -> &'static str {
@@ -32,14 +38,24 @@ impl Controller for TaintEvictionController {
     /// kubelet's status writes would otherwise each cost a reconcile that finds nothing.
     fn triggers(&mut self, change: &Change, store: &Store, _now: Millis, out: &mut Vec<Key>) {
         match &*change.object {
-            Object::Pod(pod) if change.type_ != ChangeType::Deleted => {
-                let node = pod.node_name().and_then(|name| store.get::<Node>(&ObjectKey::cluster(name)));
-                if node.is_some_and(|n| n.spec.taints.iter().any(|t| t.effect == Taint::NO_EXECUTE)) {
-                    out.push(Key::Object(ObjectKey::of(&pod.metadata)));
-                }
+            Object::Pod(pod)
+                if change.type_ != ChangeType::Deleted
+                    && pod.node_name().is_some_and(|name| self.tainted_nodes.contains(name)) =>
+            {
+                out.push(Key::Object(ObjectKey::of(&pod.metadata)));
             }
-            Object::Node(node) if node.spec.taints.iter().any(|t| t.effect == Taint::NO_EXECUTE) => {
-                out.extend(store.pods_on_node(&node.metadata.name).map(|p| Key::Object(ObjectKey::of(&p.metadata))))
+            Object::Node(node) => {
+                let name = &node.metadata.name;
+                let tainted = change.type_ != ChangeType::Deleted
+                    && node.spec.taints.iter().any(|t| t.effect == Taint::NO_EXECUTE);
+                if !tainted {
+                    self.tainted_nodes.remove(name.as_str());
+                    return;
+                }
+                if !self.tainted_nodes.contains(name.as_str()) {
+                    self.tainted_nodes.insert(name.to_string());
+                }
+                out.extend(store.pods_on_node(name).map(|p| Key::Object(ObjectKey::of(&p.metadata))))
             }
             _ => {}
         }
@@ -142,11 +158,12 @@ mod tests {
     #[test]
     fn a_pod_that_does_not_tolerate_the_taint_is_evicted_and_one_that_does_forever_stays() {
         let mut h = Harness::new();
+        let mut controller = TaintEvictionController::default();
         h.seed(unreachable_node(Millis::ZERO));
         let bare = h.seed(on_pin_1("bare", None));
         let forever = h.seed(on_pin_1("forever", Some(None)));
 
-        assert_eq!(h.run(&mut TaintEvictionController, &Key::Object(bare)), Action::await_change());
+        assert_eq!(h.run(&mut controller, &Key::Object(bare)), Action::await_change());
         assert!(terminating(&h, "bare"));
         assert_eq!(
             h.events(),
@@ -157,7 +174,7 @@ mod tests {
                 "Marking for deletion Pod default/bare".to_string()
             )]
         );
-        assert_eq!(h.run(&mut TaintEvictionController, &Key::Object(forever)), Action::await_change());
+        assert_eq!(h.run(&mut controller, &Key::Object(forever)), Action::await_change());
         assert!(!terminating(&h, "forever"));
         assert_eq!(h.events(), []);
     }
@@ -165,20 +182,22 @@ mod tests {
     #[test]
     fn a_pod_tolerating_for_a_while_is_evicted_when_its_toleration_seconds_have_passed() {
         let mut h = Harness::new();
+        let mut controller = TaintEvictionController::default();
         h.seed(unreachable_node(Millis(1_000)));
         let key = Key::Object(h.seed(on_pin_1("patient", Some(Some(5)))));
 
         h.now = Millis(2_000);
-        assert_eq!(h.run(&mut TaintEvictionController, &key), Action::requeue(Millis(4_000)));
+        assert_eq!(h.run(&mut controller, &key), Action::requeue(Millis(4_000)));
         assert!(!terminating(&h, "patient"));
         h.now = Millis(6_000);
-        assert_eq!(h.run(&mut TaintEvictionController, &key), Action::await_change());
+        assert_eq!(h.run(&mut controller, &key), Action::await_change());
         assert!(terminating(&h, "patient"));
     }
 
     #[test]
     fn a_no_execute_taint_triggers_the_pods_on_its_node_and_only_such_pods_trigger_themselves() {
         let mut h = Harness::new();
+        let mut controller = TaintEvictionController::default();
         let mut quiet = unreachable_node(Millis::ZERO);
         quiet.metadata.name = "pin-2".into();
         quiet.spec.taints.retain(|t| t.effect != Taint::NO_EXECUTE);
@@ -189,15 +208,31 @@ mod tests {
         h.seed(elsewhere);
         h.seed(harness::pod("unbound"));
         // pin-1 does not exist yet: its pod triggers nothing.
-        assert_eq!(h.triggered(&mut TaintEvictionController, 0), []);
+        assert_eq!(h.triggered(&mut controller, 0), []);
         let since = h.store.resource_version();
         h.seed(unreachable_node(Millis::ZERO));
-        assert_eq!(h.triggered(&mut TaintEvictionController, since), [Key::Object(on_node.clone())]);
+        assert_eq!(h.triggered(&mut controller, since), [Key::Object(on_node.clone())]);
         // Now a change to the pod on pin-1 triggers it; the one on pin-2 (NoSchedule only) not.
         let since = h.store.resource_version();
         for name in ["a", "b"] {
             h.store.modify::<Pod>(&ObjectKey::new("default", name), |p| p.status.message = "x".into()).unwrap();
         }
-        assert_eq!(h.triggered(&mut TaintEvictionController, since), [Key::Object(on_node)]);
+        assert_eq!(h.triggered(&mut controller, since), [Key::Object(on_node.clone())]);
+        // Untainted again: its pods' changes trigger nothing; deleted, neither.
+        let since = h.store.resource_version();
+        h.store.modify::<Node>(&ObjectKey::cluster("pin-1"), |n| n.spec.taints.clear()).unwrap();
+        h.store.modify::<Pod>(&on_node, |p| p.status.message = "y".into()).unwrap();
+        assert_eq!(h.triggered(&mut controller, since), []);
+        let since = h.store.resource_version();
+        h.store
+            .modify::<Node>(&ObjectKey::cluster("pin-1"), |n| {
+                n.spec.taints = unreachable_node(Millis::ZERO).spec.taints
+            })
+            .unwrap();
+        assert_eq!(h.triggered(&mut controller, since), [Key::Object(on_node.clone())]);
+        let since = h.store.resource_version();
+        h.store.delete::<Node>(&ObjectKey::cluster("pin-1")).unwrap();
+        h.store.modify::<Pod>(&on_node, |p| p.status.message = "z".into()).unwrap();
+        assert_eq!(h.triggered(&mut controller, since), []);
     }
 }

@@ -13,8 +13,39 @@ use std::sync::Arc;
 
 /// A copy-on-write value: reads go straight through, `&mut` access copies it first if another
 /// object shares it. Serializes exactly as `T`.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Shared<T>(Arc<T>);
+
+/// A type whose empty `Shared` value is one allocation for the whole process: every
+/// `ObjectMeta::default()` (each Event, each written object's `..Default::default()`) would
+/// otherwise allocate three empty values only to drop or keep them.
+pub trait SharedEmpty: Sized + 'static {
+    fn empty() -> &'static Shared<Self>;
+}
+
+impl<T: SharedEmpty> Default for Shared<T> {
+    fn default() -> Shared<T> {
+        Shared(Arc::clone(&T::empty().0))
+    }
+}
+
+macro_rules! shared_empty {
+    ($($t:ty),* $(,)?) => {$(
+        impl SharedEmpty for $t {
+            fn empty() -> &'static Shared<$t> {
+                static EMPTY: std::sync::LazyLock<Shared<$t>> = std::sync::LazyLock::new(|| Shared::new(<$t>::default()));
+                &EMPTY
+            }
+        }
+    )*};
+}
+
+shared_empty!(
+    std::collections::BTreeMap<String, String>,
+    Vec<super::meta::OwnerReference>,
+    Vec<super::pod::Container>,
+    Vec<super::pod::Toleration>,
+);
 
 impl<T> Shared<T> {
     pub fn new(value: T) -> Shared<T> {
