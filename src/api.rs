@@ -1204,7 +1204,7 @@ async fn patch_object(api: &Api, target: Target, content_type: &str, body: Bytes
             info,
             custom: target.custom,
             namespace: current.meta().namespace.clone().filter(|n| !n.is_empty()),
-            name: Some(key.name.clone()),
+            name: Some(key.name.to_string()),
             sub: None,
         };
         let object = decode_body(&decoded_as, "application/json", doc.to_string().as_bytes())?;

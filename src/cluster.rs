@@ -169,7 +169,7 @@ impl Context<'_> {
     /// The stored object's metadata for an event about it (a bare name when it is gone).
     pub fn store_meta(&self, kind: Kind, key: &ObjectKey) -> objects::ObjectMeta {
         let stored = kind.meta_in(self.store, key);
-        stored.cloned().unwrap_or_else(|| objects::ObjectMeta::namespaced(&key.namespace, &key.name))
+        stored.cloned().unwrap_or_else(|| objects::ObjectMeta::namespaced(key.namespace.as_str(), key.name.as_str()))
     }
 }
 
@@ -386,7 +386,10 @@ impl Cluster {
             fn run<R: store::Stored>(self, written: R) -> Result<Object, StoreError> {
                 let key = written.key();
                 let Some(stored) = self.0.get::<R>(&key) else {
-                    return Err(StoreError::NotFound { resource: R::KIND.qualified_resource(), name: key.name });
+                    return Err(StoreError::NotFound {
+                        resource: R::KIND.qualified_resource(),
+                        name: key.name.to_string(),
+                    });
                 };
                 let mut updated = stored.clone();
                 updated.meta_mut().resource_version = written.meta().resource_version.clone();
@@ -424,13 +427,13 @@ impl Cluster {
                 return Ok(match self.store.get_shared::<Pod>(key) {
                     Some(p) => Object::Pod(Arc::clone(p)),
                     None => Object::from(Pod {
-                        metadata: objects::ObjectMeta::namespaced(&key.namespace, &key.name),
+                        metadata: objects::ObjectMeta::namespaced(key.namespace.as_str(), key.name.as_str()),
                         ..Pod::default()
                     }),
                 });
             }
             Kind::Node => {
-                self.kubelets.remove(&key.name);
+                self.kubelets.remove(key.name.as_str());
                 Object::Node(self.store.delete::<Node>(key)?)
             }
             other => other.delete(&mut self.store, key)?,

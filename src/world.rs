@@ -670,7 +670,7 @@ impl World {
                 object(Object::Deployment(scaled.ok_or_else(|| {
                     WorldError::Cluster(ClusterError::from(crate::cluster::store::StoreError::NotFound {
                         resource: "deployments.apps".into(),
-                        name: deployment.name.clone(),
+                        name: deployment.name.to_string(),
                     }))
                 })?))
             }
@@ -1424,7 +1424,7 @@ mod serde_key {
 
     /// `namespace/name`, or `name` for a cluster-scoped object (names never contain `/`).
     pub fn to_text(key: &ObjectKey) -> String {
-        if key.namespace.is_empty() { key.name.clone() } else { format!("{}/{}", key.namespace, key.name) }
+        if key.namespace.is_empty() { key.name.to_string() } else { format!("{}/{}", key.namespace, key.name) }
     }
 
     pub fn from_text(text: &str) -> ObjectKey {

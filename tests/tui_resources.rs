@@ -233,7 +233,7 @@ fn shift_letters_sort_and_again_reverse() {
     let mut app = app();
     run_for(&mut app, 3_000);
     command(&mut app, "deploy");
-    let names = |app: &App| -> Vec<String> { table(app).shown_keys().map(|k| k.name.clone()).collect() };
+    let names = |app: &App| -> Vec<String> { table(app).shown_keys().map(|k| k.name.to_string()).collect() };
     assert_eq!(names(&app), ["api", "batch", "cache", "ingress", "web", "worker"], "store order first");
     // READY is `ready/desired`: sorted by the ready count, numerically.
     press(&mut app, KeyCode::Char('R'));
@@ -270,7 +270,7 @@ fn scrolling_stays_inside_the_table() {
     assert_eq!(table(&app).selected, 45, "nothing past the end");
     let text = screen(&app, 160, 48);
     let last = table(&app).selected_key().unwrap().name.clone();
-    assert!(text.contains(&last), "the selected last row is drawn");
+    assert!(text.contains(last.as_str()), "the selected last row is drawn");
     press(&mut app, KeyCode::Char('g'));
     assert_eq!(table(&app).selected, 0);
 }

@@ -420,7 +420,7 @@ impl Connection {
         }
         let mut out = Vec::new();
         for (key, (uid, terminating, containers)) in &snapshot.pods {
-            let pod = PodRef { namespace: key.namespace.clone(), name: key.name.clone(), uid: uid.clone() };
+            let pod = PodRef { namespace: key.namespace.to_string(), name: key.name.to_string(), uid: uid.clone() };
             if *terminating {
                 if stopping.insert(key.clone()) {
                     out.push(ServerMessage::DeletePod { pod });
@@ -442,7 +442,9 @@ impl Connection {
             if !snapshot.pods.contains_key(&key) {
                 stopping.remove(&key);
             }
-            out.push(ServerMessage::DeletePod { pod: PodRef { namespace: key.namespace, name: key.name, uid } });
+            out.push(ServerMessage::DeletePod {
+                pod: PodRef { namespace: key.namespace.to_string(), name: key.name.to_string(), uid },
+            });
         }
         for message in out {
             self.send(&message).await;

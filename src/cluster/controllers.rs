@@ -263,7 +263,7 @@ pub fn write_failed(
 /// dead node nobody finishes it, so it stays `Terminating` — as in a real cluster.
 pub fn delete_pod_gracefully(store: &mut Store, key: &ObjectKey, now: Millis) -> Result<(), StoreError> {
     let Some(pod) = store.get::<Pod>(key) else {
-        return Err(StoreError::NotFound { resource: "pods".into(), name: key.name.clone() });
+        return Err(StoreError::NotFound { resource: "pods".into(), name: key.name.to_string() });
     };
     if pod.metadata.is_terminating() {
         return Ok(());
@@ -302,11 +302,11 @@ mod tests {
             chaos: &mut chaos,
         };
         let key = ObjectKey::new("default", "web-abcde");
-        let conflict = StoreError::Conflict { resource: "pods".into(), name: key.name.clone() };
-        let gone = StoreError::NotFound { resource: "pods".into(), name: key.name.clone() };
+        let conflict = StoreError::Conflict { resource: "pods".into(), name: key.name.to_string() };
+        let gone = StoreError::NotFound { resource: "pods".into(), name: key.name.to_string() };
         let invalid = StoreError::Invalid {
             kind: Kind::Pod,
-            name: key.name.clone(),
+            name: key.name.to_string(),
             causes: vec![FieldError::new("spec.containers", "Required value")],
         };
         assert_eq!(write_failed(&mut ctx, Kind::Pod, &key, "kubelet", &conflict), Some(Millis(500)));

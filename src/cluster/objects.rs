@@ -268,7 +268,7 @@ impl Kind {
 
     /// Where an object of this kind lives: the one place namespaces are defaulted. A namespaced
     /// kind with no (or an empty) namespace is in `default`; a cluster-scoped one has none.
-    pub fn key(self, namespace: Option<&str>, name: impl Into<String>) -> ObjectKey {
+    pub fn key(self, namespace: Option<&str>, name: impl AsRef<str>) -> ObjectKey {
         ObjectKey::new(self.namespace_of(namespace).unwrap_or_default(), name)
     }
 

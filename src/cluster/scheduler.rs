@@ -710,7 +710,7 @@ impl Scheduler {
             // re-plans with what is there); any other failure is reported on it.
             if let Err(err) = marked {
                 if !matches!(err, super::store::StoreError::NotFound { .. }) {
-                    let meta = super::objects::ObjectMeta::namespaced(&victim.namespace, &victim.name);
+                    let meta = super::objects::ObjectMeta::namespaced(victim.namespace.as_str(), victim.name.as_str());
                     let message = format!("Error updating Pod {}: {err}", victim.name);
                     recorder.record(
                         store,
@@ -789,7 +789,7 @@ impl Scheduler {
         self.last_failure.remove(&pod.key);
         self.nominated.remove(&pod.key);
         self.stats.bound += 1;
-        self.stats.recent.push_back((pod.key.name.clone(), node.clone(), now));
+        self.stats.recent.push_back((pod.key.name.to_string(), node.clone(), now));
         if self.stats.recent.len() > 8 {
             self.stats.recent.pop_front();
         }

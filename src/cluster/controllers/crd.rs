@@ -84,7 +84,7 @@ mod tests {
         h.run(&mut controller, &Key::Object(key.clone()));
         assert_eq!(
             h.writes(),
-            [Write { type_: ChangeType::Modified, kind: Kind::CustomResourceDefinition, name: key.name.clone() }]
+            [Write { type_: ChangeType::Modified, kind: Kind::CustomResourceDefinition, name: key.name.to_string() }]
         );
         let crd = h.store.get::<CustomResourceDefinition>(&key).unwrap();
         let conditions: Vec<(&str, &str, &str)> =

@@ -391,7 +391,7 @@ pub struct Evicted {
 /// can spend the same allowance.
 pub fn evict(store: &mut Store, key: &ObjectKey, now: Millis) -> Result<Evicted, EvictionError> {
     let Some(pod) = store.get::<Pod>(key) else {
-        return Err(StoreError::NotFound { resource: "pods".into(), name: key.name.clone() }.into());
+        return Err(StoreError::NotFound { resource: "pods".into(), name: key.name.to_string() }.into());
     };
     // Upstream's `canIgnorePDB`: a pod already finished, not yet running, or being deleted has
     // caused its disruption already.

@@ -110,7 +110,7 @@ fn sync(key: &ObjectKey, ctx: &mut Context) -> Result<Option<Millis>, Controller
     let desired = Endpoints {
         metadata: ObjectMeta {
             labels: service.metadata.labels.clone(),
-            ..ObjectMeta::namespaced(&key.namespace, &key.name)
+            ..ObjectMeta::namespaced(key.namespace.as_str(), key.name.as_str())
         },
         subsets,
         ..Endpoints::default()

@@ -245,7 +245,7 @@ impl RollController {
             for node in &nodes {
                 ctx.chaos.push(Chaos::Restore { node: node.clone(), by: format!("{KIND} {}", key.name) });
             }
-            let meta = ObjectMeta::namespaced(namespace_of(key), &key.name);
+            let meta = ObjectMeta::namespaced(namespace_of(key), key.name.as_str());
             let message = format!("Roll deleted: stood {} again", nodes.join(", "));
             ctx.recorder.record_as(
                 ctx.store,
@@ -542,7 +542,7 @@ fn invalid_status(key: &ObjectKey, message: &str) -> ControllerError {
         key: key.clone(),
         source: StoreError::Invalid {
             kind: Kind::CustomObject,
-            name: key.name.clone(),
+            name: key.name.to_string(),
             causes: vec![FieldError::new("status", message)],
         },
     }

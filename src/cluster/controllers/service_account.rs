@@ -45,8 +45,10 @@ impl Controller for ServiceAccountsController {
         if ctx.store.get::<ServiceAccount>(key).is_some() || !NAMESPACES.contains(&key.namespace.as_str()) {
             return Ok(Action::await_change());
         }
-        let account =
-            ServiceAccount { metadata: ObjectMeta::namespaced(&key.namespace, &key.name), ..Default::default() };
+        let account = ServiceAccount {
+            metadata: ObjectMeta::namespaced(key.namespace.as_str(), key.name.as_str()),
+            ..Default::default()
+        };
         let created = match ctx.store.create(account, ctx.now) {
             // Someone made it first: as good.
             Err(crate::cluster::store::StoreError::AlreadyExists { .. }) => Ok(()),

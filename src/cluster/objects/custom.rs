@@ -52,7 +52,7 @@ impl CustomObject {
 
     /// The store key of an object of `resource` (`<plural>.<group>`): the resource first, so
     /// one resource's objects are one range of the table, and two resources never collide.
-    pub fn key_in(resource: &str, namespace: &str, name: impl Into<String>) -> ObjectKey {
+    pub fn key_in(resource: &str, namespace: &str, name: impl AsRef<str>) -> ObjectKey {
         ObjectKey::new(format!("{resource}/{namespace}"), name)
     }
 
@@ -568,7 +568,7 @@ pub fn write_status(
     let Some(stored) = store.get::<CustomObject>(&key) else {
         return Err(crate::cluster::store::StoreError::NotFound {
             resource: admitted.resource.name.clone(),
-            name: key.name,
+            name: key.name.to_string(),
         }
         .into());
     };

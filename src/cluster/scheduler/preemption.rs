@@ -155,7 +155,8 @@ mod tests {
 
     fn resident(name: &str, cpu: i64, priority: i32) -> Resident {
         let p = pod(name, cpu);
-        let stored = Pod { metadata: ObjectMeta::namespaced(&p.key.namespace, &p.key.name), ..Pod::default() };
+        let stored =
+            Pod { metadata: ObjectMeta::namespaced(p.key.namespace.as_str(), p.key.name.as_str()), ..Pod::default() };
         Resident { pod: Arc::new(stored), priority, requests: p.requests, terminating: false }
     }
 
