@@ -1343,6 +1343,11 @@ impl World {
 /// them elsewhere, as upstream: the volume's node affinity holds them.
 fn waiting_for_their_pin(store: &crate::cluster::store::Store) -> i64 {
     use crate::cluster::controllers::persistent_volume::{local_volume_of, reachable_by_a_ready_node};
+    // Only a local PersistentVolume holds a pod to its pin: without any (the stadium's 150,000
+    // pods, every frame while a knocked zone's pods are replaced) there is nothing to scan.
+    if store.is_empty::<crate::cluster::objects::PersistentVolume>() {
+        return 0;
+    }
     let waiting = store
         .list::<Pod>()
         .filter(|p| !p.spec.volumes.is_empty() && p.state() != PodState::Running)
