@@ -1258,7 +1258,7 @@ async fn a_deletion_carries_the_deletes_resource_version() {
     let (code, answer) = send(
         &lane,
         "DELETE",
-        &format!("/api/v1/namespaces/default/pods/{name}?gracePeriodSeconds=0"),
+        &format!("/api/v1/namespaces/default/pods/{name}"),
         "application/json",
         r#"{"kind":"DeleteOptions","apiVersion":"v1","gracePeriodSeconds":0}"#,
     )
