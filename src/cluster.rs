@@ -122,6 +122,15 @@ impl WorkQueue {
     }
 }
 
+/// The kubelet a task names by number (None once its node is gone).
+fn numbered_kubelet<'k>(
+    kubelets: &'k mut BTreeMap<String, Kubelet>,
+    names: &[String],
+    number: usize,
+) -> Option<&'k mut Kubelet> {
+    names.get(number).and_then(|name| kubelets.get_mut(name))
+}
+
 /// How many times each controller has reconciled, by controller name: the pinsetter panel
 /// shows them.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -514,7 +523,7 @@ impl Cluster {
         if was_lost {
             let pods: Vec<ObjectKey> = self.store.pods_on_node(node).map(|p| ObjectKey::of(&p.metadata)).collect();
             for pod in pods {
-                let task = Task::KubeletSyncPod(self.kubelet_number(node), pod);
+                let task = self.sync_pod_task(node, pod);
                 self.queue.add(task, now);
             }
         }
@@ -554,6 +563,11 @@ impl Cluster {
     /// The heartbeat task of `node`'s kubelet.
     fn heartbeat_task(&mut self, node: &str) -> Task {
         Task::KubeletHeartbeat(self.kubelet_number(node))
+    }
+
+    /// The task of `node`'s kubelet syncing `pod`.
+    fn sync_pod_task(&mut self, node: &str, pod: ObjectKey) -> Task {
+        Task::KubeletSyncPod(self.kubelet_number(node), pod)
     }
 
     /// `kubectl cordon` / `uncordon`.
@@ -674,13 +688,11 @@ impl Cluster {
                 action.requeue_after().map(|after| now + after)
             }
             Task::KubeletHeartbeat(id) => {
-                self.kubelet_names.get(*id).and_then(|n| self.kubelets.get_mut(n)).and_then(|k| k.heartbeat(&mut ctx))
+                numbered_kubelet(&mut self.kubelets, &self.kubelet_names, *id).and_then(|k| k.heartbeat(&mut ctx))
             }
-            Task::KubeletSyncPod(id, pod) => self
-                .kubelet_names
-                .get(*id)
-                .and_then(|n| self.kubelets.get_mut(n))
-                .and_then(|k| k.sync_pod(pod, &mut ctx)),
+            Task::KubeletSyncPod(id, pod) => {
+                numbered_kubelet(&mut self.kubelets, &self.kubelet_names, *id).and_then(|k| k.sync_pod(pod, &mut ctx))
+            }
         };
         if let Some(at) = requeue {
             self.queue.add(task, at);
@@ -751,7 +763,7 @@ impl Cluster {
             && let Some(node) = pod.node_name()
             && self.kubelets.contains_key(node)
         {
-            let task = Task::KubeletSyncPod(self.kubelet_number(node), ObjectKey::of(&pod.metadata));
+            let task = self.sync_pod_task(node, ObjectKey::of(&pod.metadata));
             self.queue.add(task, now);
         }
         if change.type_ != ChangeType::Deleted {
@@ -759,7 +771,7 @@ impl Cluster {
             let users: Vec<(ObjectKey, String)> =
                 self.config_users.users_of(&change.object).map(|(pod, node)| (pod.clone(), node.clone())).collect();
             for (pod, node) in users {
-                let task = Task::KubeletSyncPod(self.kubelet_number(&node), pod);
+                let task = self.sync_pod_task(&node, pod);
                 self.queue.add(task, now);
             }
         }

@@ -235,18 +235,6 @@ pub struct ConfigUsers {
 impl ConfigUsers {
     /// A bound pod was written (indexed once) or deleted (forgotten).
     pub fn observe_pod(&mut self, pod: &Pod, deleted: bool) {
-        // Most pods reference no ConfigMap or Secret: they cost no key (this runs on every
-        // write of every pod).
-        if deleted && self.refs.is_empty() {
-            return;
-        }
-        if !deleted && pod.node_name().is_none() {
-            return;
-        }
-        let refs = if deleted { BTreeSet::new() } else { references(pod) };
-        if !deleted && refs.is_empty() {
-            return;
-        }
         let key = ObjectKey::of(&pod.metadata);
         if deleted {
             for config in self.refs.remove(&key).into_iter().flatten() {
@@ -261,6 +249,10 @@ impl ConfigUsers {
         }
         let Some(node) = pod.node_name() else { return };
         if self.refs.contains_key(&key) {
+            return;
+        }
+        let refs = references(pod);
+        if refs.is_empty() {
             return;
         }
         for config in &refs {
