@@ -221,6 +221,9 @@ pub struct Cluster {
     parked: BTreeSet<Task>,
     /// Chaos the controllers asked for, until the World takes it.
     chaos: Vec<Chaos>,
+    /// An instant run in slices ([`Cluster::step_within`]) and not yet quiet: when, and the
+    /// rounds it has taken so far (the livelock bound counts them all).
+    unsettled: Option<(Millis, usize)>,
 }
 
 impl Cluster {
@@ -254,6 +257,7 @@ impl Cluster {
             leader_election: LeaderElection::single(seed),
             parked: BTreeSet::new(),
             chaos: Vec::new(),
+            unsettled: None,
         }
     }
 
@@ -619,15 +623,37 @@ impl Cluster {
     /// on rounds keeps a controller bug from hanging the game; hitting it is an error (the
     /// remaining work stays queued for the next instant).
     pub fn step(&mut self, now: Millis) -> Result<(), ClusterError> {
-        self.step_bounded(now, MAX_ROUNDS_PER_INSTANT, ROUNDS_PER_OBJECT)
+        self.step_bounded(now, MAX_ROUNDS_PER_INSTANT, ROUNDS_PER_OBJECT, usize::MAX).map(|_| ())
     }
 
-    fn step_bounded(&mut self, now: Millis, base_rounds: usize, per_object: usize) -> Result<(), ClusterError> {
-        self.recorder.expire(&mut self.store, now);
-        if self.leader_election.next_deadline() <= now {
-            self.leader_election.step(&mut self.store, &mut self.recorder, now, &self.timing);
-        }
-        // Leadership changes only here and between steps (a knock), never within one.
+    /// [`Cluster::step`] in slices of at most `rounds` rounds, so a shell can draw a frame in
+    /// the middle of a busy instant (the stadium filling): `Ok(true)` once the instant is
+    /// quiet, `Ok(false)` while work at `now` remains (call again with the same `now`, and
+    /// change nothing in between). The rounds run in the same order however they are sliced,
+    /// so the outcome is the same as one `step`.
+    pub fn step_within(&mut self, now: Millis, rounds: usize) -> Result<bool, ClusterError> {
+        self.step_bounded(now, MAX_ROUNDS_PER_INSTANT, ROUNDS_PER_OBJECT, rounds)
+    }
+
+    fn step_bounded(
+        &mut self,
+        now: Millis,
+        base_rounds: usize,
+        per_object: usize,
+        slice: usize,
+    ) -> Result<bool, ClusterError> {
+        let mut rounds = match self.unsettled.take() {
+            Some((at, rounds)) if at == now => rounds,
+            _ => {
+                self.recorder.expire(&mut self.store, now);
+                if self.leader_election.next_deadline() <= now {
+                    self.leader_election.step(&mut self.store, &mut self.recorder, now, &self.timing);
+                }
+                0
+            }
+        };
+        // Leadership changes only at an instant's start and between steps (a knock), never
+        // within one.
         let scheduling = self.leader_election.is_led(Component::KubeScheduler);
         let reconciling = self.leader_election.is_led(Component::KubeControllerManager);
         if reconciling {
@@ -635,11 +661,15 @@ impl Cluster {
                 self.queue.add(task, now);
             }
         }
-        let mut rounds = 0;
+        let slice_ends = rounds.saturating_add(slice);
         // Honest work grows with the cluster (a kubelet sync per pod, a heartbeat per node, all
         // at one instant at start-up), so the bound does too: only work beyond a few rounds per
         // object is a livelock.
         while rounds < base_rounds + per_object * (self.store.len::<Pod>() + self.store.len::<Node>()) {
+            if rounds == slice_ends {
+                self.unsettled = Some((now, rounds));
+                return Ok(false);
+            }
             rounds += 1;
             self.dispatch(now);
             if let Some(task) = self.queue.pop_due(now) {
@@ -654,7 +684,7 @@ impl Cluster {
                 self.scheduler.run_cycle(&mut self.store, &mut self.recorder, now, &self.timing);
                 continue;
             }
-            return Ok(());
+            return Ok(true);
         }
         Err(ClusterError::Livelock { at: now, rounds })
     }
@@ -793,6 +823,7 @@ impl Cluster {
             registered.controller.relisted(&self.store);
         }
         self.config_users.clear();
+        self.scheduler.relisted();
         for change in &synthetic {
             self.scheduler.observe(change, now);
             self.route(change, now);
@@ -977,7 +1008,7 @@ mod tests {
     #[test]
     fn an_instant_that_never_settles_is_a_livelock_error_not_a_silent_stop() {
         let mut cluster = lane(3, 20);
-        let err = cluster.step_bounded(Millis::ZERO, 3, 0).unwrap_err();
+        let err = cluster.step_bounded(Millis::ZERO, 3, 0, usize::MAX).unwrap_err();
         assert_eq!(err, ClusterError::Livelock { at: Millis::ZERO, rounds: 3 });
         assert!(err.to_string().contains("did not settle at"), "{err}");
         // The work left is still queued: the next instant carries on where this one stopped.

@@ -965,7 +965,7 @@ fn run_bench(args: BenchArgs) -> Result<()> {
         results.push(first.into());
         if stadium("stadium_frame") {
             let frames = if args.quick { 400 } else { 2_000 };
-            results.extend(bench::stadium_frames(app, frames)?.into_iter().map(Into::into));
+            results.extend(bench::stadium_frames(app, frames)?);
         } else {
             std::mem::forget(app);
         }

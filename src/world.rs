@@ -385,6 +385,8 @@ pub struct World {
     /// Availability is sampled only once the lane has first come up complete.
     lane_up: bool,
     faults: Vec<Fault>,
+    /// A tick whose control-plane work is under way in slices ([`World::step_within`]).
+    mid_tick: bool,
 }
 
 impl World {
@@ -448,6 +450,7 @@ impl World {
             rack_lowered_at: None,
             lane_up: false,
             faults: Vec::new(),
+            mid_tick: false,
         };
         world.settle();
         Ok(world)
@@ -515,6 +518,7 @@ impl World {
     }
 
     pub fn handle_input(&mut self, input: Input) -> Result<(), WorldError> {
+        self.finish_tick();
         let applied = self.apply(input);
         self.settle();
         applied
@@ -733,6 +737,7 @@ impl World {
     /// pin on the deck when the lane has fewer than ten), so it can be knocked and stood like
     /// any other. Returns its session, and whether the registration's new node secret was issued.
     pub fn join_agent(&mut self, registration: &Registration) -> Result<Joined, AgentError> {
+        self.finish_tick();
         let joined = self.join_agent_unsettled(registration)?;
         self.settle();
         Ok(joined)
@@ -749,6 +754,7 @@ impl World {
 
     /// A pin agent left gracefully: its node is gone from the cluster and from the rack.
     pub fn agent_leave(&mut self, name: &str, session: u64) -> Result<(), AgentError> {
+        self.finish_tick();
         self.agent_leave_unsettled(name, session)?;
         self.settle();
         Ok(())
@@ -768,9 +774,35 @@ impl World {
 
     /// Advances one fixed tick: the ball moves, the control plane runs what is due.
     pub fn step(&mut self) {
-        self.now = self.now + Millis(TICK_MS);
-        self.alley.step(TICK_MS);
-        self.settle();
+        self.finish_tick();
+        self.step_within(usize::MAX);
+    }
+
+    /// [`World::step`] in slices of at most `rounds` control-plane rounds, so a shell can
+    /// draw while a busy tick (the stadium filling) is under way: `true` once the tick is
+    /// done, `false` while its work remains (call again to carry on). Slicing changes nothing
+    /// but when frames are drawn: an input, a pin agent's join or leave, or a plain `step`
+    /// first finishes the tick under way, so every input still lands between ticks and a
+    /// replay reaches the same digest.
+    pub fn step_within(&mut self, rounds: usize) -> bool {
+        if !self.mid_tick {
+            self.now = self.now + Millis(TICK_MS);
+            self.alley.step(TICK_MS);
+            self.settle_alley();
+        }
+        self.settle_within(rounds)
+    }
+
+    /// Whether a tick is under way in slices (the screen may say the control plane is busy).
+    pub fn is_mid_tick(&self) -> bool {
+        self.mid_tick
+    }
+
+    /// Finishes a tick [`World::step_within`] left under way, if any.
+    fn finish_tick(&mut self) {
+        if self.mid_tick {
+            self.settle_within(usize::MAX);
+        }
     }
 
     pub fn poll_output(&mut self) -> Option<Output> {
@@ -1016,7 +1048,14 @@ impl World {
     }
 
     /// Runs the control plane for this instant and routes everything that came out.
+    /// The control plane reacts to what just happened, all at this instant.
     fn settle(&mut self) {
+        self.settle_alley();
+        self.settle_within(usize::MAX);
+    }
+
+    /// What the alley did this tick becomes cluster inputs: pins that fell, a rack lowered.
+    fn settle_alley(&mut self) {
         while let Some(event) = self.alley.poll_event() {
             match event {
                 // How the pin fell picks what its nodes suffer. A chaos key has already failed
@@ -1049,7 +1088,18 @@ impl World {
                 .collect();
             self.restore(&standing);
         }
-        self.step_cluster();
+    }
+
+    /// The control plane's work at this instant, at most `rounds` of it now (see
+    /// [`World::step_within`]); once it is quiet, chaos, the event log and the metrics follow.
+    fn settle_within(&mut self, rounds: usize) -> bool {
+        self.mid_tick = true;
+        match self.cluster.step_within(self.now, rounds) {
+            Ok(false) => return false,
+            Ok(true) => {}
+            Err(err) => self.cluster_fault(err),
+        }
+        self.mid_tick = false;
         // Chaos a controller asked for (a Roll's throw) falls as a player's knock does; the
         // control plane then sees it at this same instant. A bound, in case a controller keeps
         // asking: what is left waits for the next tick.
@@ -1085,14 +1135,19 @@ impl World {
             }
             self.sample_availability();
         }
+        true
     }
 
     fn step_cluster(&mut self) {
         if let Err(err) = self.cluster.step(self.now) {
-            let text = format!("pinsetter: control plane fault: {err}");
-            self.record_fault(err.into());
-            self.emit(Output::Note { at: self.now, text });
+            self.cluster_fault(err);
         }
+    }
+
+    fn cluster_fault(&mut self, err: ClusterError) {
+        let text = format!("pinsetter: control plane fault: {err}");
+        self.record_fault(err.into());
+        self.emit(Output::Note { at: self.now, text });
     }
 
     /// Applies a controller's chaos exactly as `Input::Knock` / `Input::Restore` are applied
@@ -1581,6 +1636,45 @@ mod tests {
         assert!(created(&first).starts_with("2026-01-01T00:00:"), "{}", created(&first));
         assert!(created(&second).starts_with("2026-01-01T01:00:"), "{}", created(&second));
         assert_eq!(first.digest(), second.digest(), "digests hash game time, not stamps");
+    }
+
+    /// Issue 12: a tick run in slices (so the stadium can draw frames while it fills) ends as
+    /// one `step` does, and an input that arrives mid-tick lands after the tick, as a replay
+    /// applies it.
+    #[test]
+    fn a_tick_run_in_slices_ends_as_one_step_does() {
+        let scenario = Scenario::generated(30, 600);
+        let mut whole = World::new(1, Preset::Arcade, &scenario).unwrap();
+        let mut sliced = World::new(1, Preset::Arcade, &scenario).unwrap();
+        // The knock comes in the first tick past 200 ms that a slice leaves unfinished.
+        let mut knock_at = None;
+        let (mut slices, mut unfinished) = (0, 0);
+        for _ in 0..400 {
+            loop {
+                slices += 1;
+                if knock_at.is_none() && sliced.now() >= Millis(200) && sliced.is_mid_tick() {
+                    sliced.handle_input(Input::Knock("pin-3".into())).unwrap();
+                    assert!(!sliced.is_mid_tick(), "an input finishes the tick first");
+                    knock_at = Some(sliced.now());
+                    break;
+                }
+                if sliced.step_within(3) {
+                    break;
+                }
+                unfinished += 1;
+            }
+            whole.step();
+            if Some(whole.now()) == knock_at {
+                whole.handle_input(Input::Knock("pin-3".into())).unwrap();
+            }
+            assert_eq!(sliced.now(), whole.now());
+        }
+        assert!(knock_at.is_some(), "a tick past 200 ms was cut, so the knock came mid-tick");
+        assert!(unfinished > 100, "ticks were cut: {unfinished} slices of {slices} left work");
+        assert!(whole.cluster.is_knocked("pin-3") && sliced.cluster.is_knocked("pin-3"));
+        assert_eq!(sliced.digest(), whole.digest());
+        assert_eq!(sliced.event_count, whole.event_count);
+        assert_eq!(sliced.cluster.store.resource_version(), whole.cluster.store.resource_version());
     }
 
     /// Issue 10: a start-up burst overflowed the change log, the relist forgot pending pods,

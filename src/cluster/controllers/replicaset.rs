@@ -90,10 +90,13 @@ fn sync(key: &ObjectKey, ctx: &mut Context) -> Result<(Option<Millis>, bool), Co
         let missing = desired - active;
         let burst = missing.min(BURST_REPLICAS);
         let rs = rs.clone();
-        let template = pod_from_template(&rs);
+        // Admitted once for the burst: admission depends on the template alone, and the
+        // replicas then share what it added (their tolerations are one allocation, and the
+        // scheduler's equal-class checks compare pointers, not lists).
+        let mut template = pod_from_template(&rs);
+        crate::cluster::admission::admit_pod(&mut template, ctx.timing);
         let (_, failure) = slow_start_batch(burst, SLOW_START_INITIAL_BATCH, || {
-            let mut pod = template.clone();
-            crate::cluster::admission::admit_pod(&mut pod, ctx.timing);
+            let pod = template.clone();
             let (type_, reason, message, result) = match ctx.store.create(pod, ctx.now) {
                 Ok(created) => {
                     ("Normal", "SuccessfulCreate", format!("Created pod: {}", created.metadata.name), Ok(()))
