@@ -15,14 +15,24 @@ use crate::cluster::store::ObjectKey;
 use crate::cluster::timing::Timing;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Where a queued pod is.
 /// Pods one scheduling cycle takes at most. Each failure writes the pod's condition and an
 /// Event, so an unbounded batch (20,000 pods after a big scale) wrote more in one round than
-/// the store's change log holds and forced every component to relist; and a cycle is one
-/// round a shell cannot cut, so at 5,000 nodes 500 pods (about 15 ms) keeps the stadium's
-/// frames under 33 ms where 2,000 (60 ms) stalled them. Upstream takes one pod per cycle.
-pub const MAX_PODS_PER_CYCLE: usize = 500;
+/// the store's change log holds and forced every component to relist.
+pub const MAX_PODS_PER_CYCLE: usize = 2_000;
+/// Pods a cycle takes at least, however big the lane.
+const MIN_PODS_PER_CYCLE: usize = 500;
+/// Pods × nodes one cycle may take on: a cycle is one round no shell can cut (its snapshot,
+/// filters and preemption grow with the nodes), so the batch shrinks as the lane grows and a
+/// cycle at 5,000 nodes (500 pods, about 15 ms) keeps the stadium's frames moving where 2,000
+/// pods (60 ms) stalled them. Lanes up to 1,000 nodes keep 2,000. Upstream takes one pod a cycle.
+const POD_NODES_PER_CYCLE: usize = 2_000_000;
 
+/// Pods one cycle takes on a lane of `nodes` (see [`POD_NODES_PER_CYCLE`]).
+pub fn pods_per_cycle(nodes: usize) -> usize {
+    (POD_NODES_PER_CYCLE / nodes.max(1)).clamp(MIN_PODS_PER_CYCLE, MAX_PODS_PER_CYCLE)
+}
+
+/// Where a queued pod is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Place {
     Active,
@@ -61,6 +71,9 @@ pub struct SchedulingQueue {
     active_since: Option<Millis>,
     backoff: BTreeSet<(Millis, ObjectKey)>,
     unschedulable: BTreeSet<(Millis, ObjectKey)>,
+    /// Pods the next cycle takes at most ([`pods_per_cycle`]; the scheduler sets it from the
+    /// lane's size, unset means [`MAX_PODS_PER_CYCLE`]).
+    pub cycle_limit: Option<usize>,
 }
 
 impl SchedulingQueue {
@@ -119,7 +132,7 @@ impl SchedulingQueue {
     }
 
     /// Starts a cycle: pods whose backoff ended and pods parked too long join activeQ, and
-    /// activeQ is handed out (in key order, at most [`MAX_PODS_PER_CYCLE`]) and marked in flight.
+    /// activeQ is handed out (in key order, at most the cycle limit) and marked in flight.
     pub fn pop_due(&mut self, now: Millis) -> Vec<ObjectKey> {
         while let Some((at, _)) = self.backoff.first()
             && *at <= now
@@ -133,9 +146,9 @@ impl SchedulingQueue {
             let Some((_, pod)) = self.unschedulable.pop_first() else { break };
             self.activate_or_backoff(pod, now);
         }
-        // A cycle takes at most MAX_PODS_PER_CYCLE; the rest stay active and go in the next
+        // A cycle takes at most its limit; the rest stay active and go in the next
         // cycle of the same instant, after the cluster has read what this one wrote.
-        let rest = match self.active.iter().nth(MAX_PODS_PER_CYCLE).cloned() {
+        let rest = match self.active.iter().nth(self.cycle_limit.unwrap_or(MAX_PODS_PER_CYCLE)).cloned() {
             Some(first_left) => self.active.split_off(&first_left),
             None => BTreeSet::new(),
         };
@@ -254,6 +267,12 @@ mod tests {
         assert_eq!(second.len(), 500);
         assert!(first.last() < second.first(), "key order across cycles");
         assert_eq!(queue.next_deadline(), None);
+    }
+
+    #[test]
+    fn a_cycle_takes_fewer_pods_as_the_lane_grows() {
+        let limits: Vec<usize> = [1, 10, 1_000, 2_000, 4_000, 5_000, 15_000].map(pods_per_cycle).to_vec();
+        assert_eq!(limits, [2_000, 2_000, 2_000, 1_000, 500, 500, 500]);
     }
 
     #[test]
