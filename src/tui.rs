@@ -645,6 +645,7 @@ fn play_loop(
         number => Some(Ended::Signal(i32::try_from(number).unwrap_or(i32::MAX))),
     };
     const FRAME: Duration = Duration::from_millis(16);
+    const BEHIND_FRAME: Duration = Duration::from_millis(2);
     let mut last = Instant::now();
     // Time spent working in a frame (requests, simulation, drawing), not waiting for keys.
     let mut work = Duration::ZERO;
@@ -656,7 +657,10 @@ fn play_loop(
         terminal.draw(|frame| view::render(frame, app)).context("drawing the frame")?;
         work += drawing.elapsed();
         tracing::debug!(work_us = work.as_micros() as u64, "frame");
-        let deadline = Instant::now() + FRAME;
+        // While the World is behind (a busy tick under way, game time slowed), the wait for
+        // keys is short: the frame's time goes to the control plane, not to idling.
+        let behind = app.driver.slowed || app.driver.world.is_mid_tick();
+        let deadline = Instant::now() + if behind { BEHIND_FRAME } else { FRAME };
         while let Some(wait) = deadline.checked_duration_since(Instant::now()) {
             let event = match events.recv_timeout(wait) {
                 Ok(event) => event.context("reading the terminal")?,
