@@ -1048,7 +1048,6 @@ impl World {
     }
 
     /// Runs the control plane for this instant and routes everything that came out.
-    /// The control plane reacts to what just happened, all at this instant.
     fn settle(&mut self) {
         self.settle_alley();
         self.settle_within(usize::MAX);
