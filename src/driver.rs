@@ -181,13 +181,13 @@ impl Driver {
             self.owed_ms += wall.as_secs_f64() * 1000.0 * self.speed;
         }
         let started = std::time::Instant::now();
-        let (mut ticks, mut slices) = (0, 0);
+        let (mut ticks, mut sliced) = (0, false);
         let mut slowest = Duration::ZERO;
         self.slowed = false;
         // A tick under way is finished even when paused: a pause stops time, not its work.
         while (!self.paused && self.owed_ms >= TICK_MS as f64) || self.world.is_mid_tick() {
             // At least one slice per advance, so the game always moves.
-            let over_budget = slices > 0 && started.elapsed() + slowest.max(self.slowest_slice) > MAX_WALL_PER_ADVANCE;
+            let over_budget = sliced && started.elapsed() + slowest.max(self.slowest_slice) > MAX_WALL_PER_ADVANCE;
             if ticks == MAX_TICKS_PER_ADVANCE || over_budget {
                 // Behind: drop what is owed rather than catch up later in one long stall (a
                 // tick under way carries on next frame).
@@ -199,7 +199,7 @@ impl Driver {
             let slice_started = std::time::Instant::now();
             let finished = self.world.step_within(ROUNDS_PER_SLICE);
             slowest = slowest.max(slice_started.elapsed());
-            slices += 1;
+            sliced = true;
             if finished {
                 ticks += 1;
             }

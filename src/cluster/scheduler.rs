@@ -536,8 +536,7 @@ impl Scheduler {
     /// One scheduling cycle over every pod that is due (activeQ, after flushing backoffQ and
     /// the parked pods whose time is up): place the batch, bind, preempt, record.
     pub fn run_cycle(&mut self, store: &mut Store, recorder: &mut EventRecorder, now: Millis, timing: &Timing) {
-        self.queue.cycle_limit = Some(queue::pods_per_cycle(self.nodes.len()));
-        let due = self.queue.pop_due(now);
+        let due = self.queue.pop_due(now, queue::pods_per_cycle(self.nodes.len()));
         if due.is_empty() {
             return;
         }

@@ -167,15 +167,11 @@ fn place_in_order(pods: &[PodInfo], nodes: &mut [NodeInfo], order: &[usize]) -> 
     placement
 }
 
-/// Whether `b` must land where `a` did or further right: the same static class and requests,
-/// and no claims or constraints (whose filters need not shrink monotonically as nodes fill).
+/// Whether `b` must land where `a` did or further right: the same static class (so the same
+/// claims and constraints) and requests, and no claims or constraints (whose filters need not
+/// shrink monotonically as nodes fill).
 fn same_shape(a: &PodInfo, class_a: usize, b: &PodInfo, class_b: usize) -> bool {
-    class_a == class_b
-        && a.requests == b.requests
-        && a.volumes.is_none()
-        && b.volumes.is_none()
-        && a.constraints.is_none()
-        && b.constraints.is_none()
+    class_a == class_b && a.requests == b.requests && a.volumes.is_none() && a.constraints.is_none()
 }
 
 /// A segment tree of per-subtree maxima of free cpu, memory and pod slots. A subtree whose

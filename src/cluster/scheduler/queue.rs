@@ -71,9 +71,6 @@ pub struct SchedulingQueue {
     active_since: Option<Millis>,
     backoff: BTreeSet<(Millis, ObjectKey)>,
     unschedulable: BTreeSet<(Millis, ObjectKey)>,
-    /// Pods the next cycle takes at most ([`pods_per_cycle`]; the scheduler sets it from the
-    /// lane's size, unset means [`MAX_PODS_PER_CYCLE`]).
-    pub cycle_limit: Option<usize>,
 }
 
 impl SchedulingQueue {
@@ -132,8 +129,9 @@ impl SchedulingQueue {
     }
 
     /// Starts a cycle: pods whose backoff ended and pods parked too long join activeQ, and
-    /// activeQ is handed out (in key order, at most the cycle limit) and marked in flight.
-    pub fn pop_due(&mut self, now: Millis) -> Vec<ObjectKey> {
+    /// activeQ is handed out (in key order, at most `limit`: see [`pods_per_cycle`]) and
+    /// marked in flight.
+    pub fn pop_due(&mut self, now: Millis, limit: usize) -> Vec<ObjectKey> {
         while let Some((at, _)) = self.backoff.first()
             && *at <= now
         {
@@ -148,7 +146,7 @@ impl SchedulingQueue {
         }
         // A cycle takes at most its limit; the rest stay active and go in the next
         // cycle of the same instant, after the cluster has read what this one wrote.
-        let rest = match self.active.iter().nth(self.cycle_limit.unwrap_or(MAX_PODS_PER_CYCLE)).cloned() {
+        let rest = match self.active.iter().nth(limit).cloned() {
             Some(first_left) => self.active.split_off(&first_left),
             None => BTreeSet::new(),
         };
@@ -246,7 +244,7 @@ mod tests {
     }
 
     fn fail(queue: &mut SchedulingQueue, now: Millis, timing: &Timing) -> Vec<ObjectKey> {
-        let due = queue.pop_due(now);
+        let due = queue.pop_due(now, MAX_PODS_PER_CYCLE);
         for pod in &due {
             queue.requeue(pod, now, timing, Requeue::Unschedulable);
         }
@@ -260,10 +258,10 @@ mod tests {
         for i in 0..MAX_PODS_PER_CYCLE + 500 {
             queue.add(&key(&format!("p{i:05}")), now);
         }
-        let first = queue.pop_due(now);
+        let first = queue.pop_due(now, MAX_PODS_PER_CYCLE);
         assert_eq!(first.len(), MAX_PODS_PER_CYCLE);
         assert_eq!(queue.next_deadline(), Some(now), "the rest is due in this same instant");
-        let second = queue.pop_due(now);
+        let second = queue.pop_due(now, MAX_PODS_PER_CYCLE);
         assert_eq!(second.len(), 500);
         assert!(first.last() < second.first(), "key order across cycles");
         assert_eq!(queue.next_deadline(), None);
@@ -295,8 +293,8 @@ mod tests {
         // Parked: nothing is due before the five-minute flush, however long the backoff was.
         assert_eq!(queue.unschedulable_len(), 1);
         assert_eq!(queue.next_deadline(), Some(Millis(300_000)));
-        assert!(queue.pop_due(Millis(299_999)).is_empty());
-        assert_eq!(queue.pop_due(Millis(300_000)), [key("a")]);
+        assert!(queue.pop_due(Millis(299_999), MAX_PODS_PER_CYCLE).is_empty());
+        assert_eq!(queue.pop_due(Millis(300_000), MAX_PODS_PER_CYCLE), [key("a")]);
     }
 
     #[test]
@@ -309,12 +307,12 @@ mod tests {
         queue.move_all_to_active_or_backoff(Millis(400));
         assert_eq!(queue.unschedulable_len(), 0);
         assert_eq!(queue.next_deadline(), Some(Millis(1_000)));
-        assert!(queue.pop_due(Millis(999)).is_empty());
+        assert!(queue.pop_due(Millis(999), MAX_PODS_PER_CYCLE).is_empty());
         assert_eq!(fail(&mut queue, Millis(1_000), &timing), [key("a")]);
         // Second failure: 2 s backoff. An event after it ends sends the pod straight to activeQ.
         queue.move_all_to_active_or_backoff(Millis(3_500));
         assert_eq!(queue.next_deadline(), Some(Millis(3_500)));
-        assert_eq!(queue.pop_due(Millis(3_500)), [key("a")]);
+        assert_eq!(queue.pop_due(Millis(3_500), MAX_PODS_PER_CYCLE), [key("a")]);
     }
 
     #[test]
@@ -323,7 +321,7 @@ mod tests {
         let mut queue = SchedulingQueue::default();
         queue.add(&key("a"), Millis(0));
         queue.add(&key("b"), Millis(0));
-        let due = queue.pop_due(Millis(0));
+        let due = queue.pop_due(Millis(0), MAX_PODS_PER_CYCLE);
         queue.requeue(&key("a"), Millis(0), &timing, Requeue::Unschedulable);
         // b was taken but neither bound nor requeued: it backs off instead of being lost.
         queue.settle_in_flight(&due, Millis(0), &timing);
