@@ -53,38 +53,65 @@ impl Epoch {
     /// overwrites the copy's previous renewTime).
     pub fn stamp_micros_into(self, at: Millis, into: &mut String) {
         into.clear();
-        self.write(at, true, into);
+        self.write_or_nothing(at, true, into);
+    }
+
+    /// [`Epoch::stamp`] held inline (a second-precision stamp is 20 bytes): an Event's
+    /// timestamps cost no allocation, nor do their copies.
+    pub fn stamp_compact(self, at: Millis) -> compact_str::CompactString {
+        let mut text = compact_str::CompactString::const_new("");
+        if self.write(at, false, &mut text).is_err() {
+            text.clear();
+        }
+        text
     }
 
     /// Formatted straight into one allocation: every Lease renewal and pod start stamps a time,
     /// thousands per game second on the stadium.
     fn format(self, at: Millis, micros: bool) -> String {
         let mut text = String::with_capacity(if micros { 27 } else { 20 });
-        self.write(at, micros, &mut text);
+        self.write_or_nothing(at, micros, &mut text);
         text
     }
 
-    /// Appends the stamp to `text`; an instant past what RFC 3339 can write appends nothing.
-    fn write(self, at: Millis, micros: bool, text: &mut String) {
-        use std::fmt::Write;
-        let secs = self.unix_seconds.saturating_add((at.0 / 1000) as i64);
-        let Ok(t) = jiff::Timestamp::from_second(secs) else { return };
-        let d = jiff::tz::Offset::UTC.to_datetime(t);
+    /// Appends the stamp to `text`, or nothing for an instant past what RFC 3339 can write.
+    fn write_or_nothing(self, at: Millis, micros: bool, text: &mut String) {
         let start = text.len();
-        let written = write!(
-            text,
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-            d.year(),
-            d.month(),
-            d.day(),
-            d.hour(),
-            d.minute(),
-            d.second()
-        )
-        .and_then(|()| if micros { write!(text, ".{:06}Z", (at.0 % 1000) * 1000) } else { text.write_char('Z') });
-        if written.is_err() {
+        if self.write(at, micros, text).is_err() {
             text.truncate(start);
         }
+    }
+
+    /// Appends the stamp to `text`; an error leaves a partial stamp for the caller to drop.
+    /// Digits are written by hand, not through `write!`: every pod write stamps a time.
+    fn write(self, at: Millis, micros: bool, text: &mut impl fmt::Write) -> fmt::Result {
+        let secs = self.unix_seconds.saturating_add((at.0 / 1000) as i64);
+        let t = jiff::Timestamp::from_second(secs).map_err(|_| fmt::Error)?;
+        let d = jiff::tz::Offset::UTC.to_datetime(t);
+        // RFC 3339 years are four digits: jiff's range is -9999..=9999, and a negative year
+        // has no RFC 3339 form.
+        let year = u32::try_from(d.year()).map_err(|_| fmt::Error)?;
+        let mut buf = *b"0000-00-00T00:00:00.000000Z";
+        let mut put = |at: usize, width: usize, mut value: u32| {
+            for i in (at..at + width).rev() {
+                buf[i] = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        put(0, 4, year);
+        put(5, 2, d.month() as u32);
+        put(8, 2, d.day() as u32);
+        put(11, 2, d.hour() as u32);
+        put(14, 2, d.minute() as u32);
+        put(17, 2, d.second() as u32);
+        let len = if micros {
+            put(20, 6, ((at.0 % 1000) * 1000) as u32);
+            buf.len()
+        } else {
+            buf[19] = b'Z';
+            20
+        };
+        text.write_str(std::str::from_utf8(&buf[..len]).map_err(|_| fmt::Error)?)
     }
 
     /// Parses what [`Epoch::stamp`] and [`Epoch::stamp_micros`] write (and any RFC 3339
@@ -205,6 +232,23 @@ mod tests {
         epoch.stamp_micros_into(t, &mut reused);
         assert_eq!(reused, epoch.stamp_micros(t), "the old stamp is overwritten, not appended to");
         assert_eq!(t.to_string(), "1:01.2");
+    }
+
+    #[test]
+    fn hand_written_digits_agree_with_jiff_on_every_field() {
+        // A leap day, the last second of a year, a single-digit everything, an epoch before 1970.
+        for (unix, at) in [(1_709_164_799, 1_500), (1_767_225_599, 999), (946_684_800, 3_723_004), (-86_400, 7)] {
+            let epoch = Epoch::at_unix_seconds(unix);
+            let expected = jiff::Timestamp::from_second(unix + (at / 1000) as i64).unwrap();
+            let micros = format!("{}.{:06}Z", expected.strftime("%Y-%m-%dT%H:%M:%S"), (at % 1000) * 1000);
+            assert_eq!(epoch.stamp(Millis(at)), expected.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+            assert_eq!(epoch.stamp_compact(Millis(at)), epoch.stamp(Millis(at)));
+            assert_eq!(epoch.stamp_micros(Millis(at)), micros);
+            assert_eq!(epoch.parse(&epoch.stamp_micros(Millis(at))), Some(Millis(at)));
+        }
+        // Past what RFC 3339 can write: nothing, not a partial stamp.
+        assert_eq!(Epoch::at_unix_seconds(i64::MAX / 2).stamp(Millis(0)), "");
+        assert_eq!(Epoch::at_unix_seconds(i64::MAX / 2).stamp_compact(Millis(0)), "");
     }
 
     #[test]

@@ -26,7 +26,8 @@ use self::scheduler::{Policy, Scheduler};
 use self::store::{Change, ChangeType, ObjectKey, Store, StoreError};
 use self::timing::Timing;
 use crate::clock::Millis;
-use std::collections::{BTreeMap, BTreeSet};
+use foldhash::fast::FixedState;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// Errors from operations on the cluster that callers (CLI, game, API) branch on.
@@ -55,7 +56,7 @@ pub const MAX_ROUNDS_PER_INSTANT: usize = 100_000;
 const ROUNDS_PER_OBJECT: usize = 8;
 
 /// Work the control plane does at a given instant.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Task {
     /// One key of one controller (its index in [`controllers::registry`]).
     Reconcile(usize, Key),
@@ -75,16 +76,20 @@ const DELIVERY_BUFFER_KEPT: usize = 1_024;
 /// like client-go's delaying work queue.
 #[derive(Debug, Clone, Default)]
 struct WorkQueue {
-    by_time: BTreeSet<(Millis, u64, Task)>,
-    when: BTreeMap<Task, (Millis, u64)>,
+    /// Tasks in the order they are due (ties: the first queued), which is the only order
+    /// anything sees.
+    by_time: BTreeMap<(Millis, u64), Task>,
+    /// When each queued task is due, found by hash: every pod write and heartbeat asks, and
+    /// nothing iterates it (so its order cannot leak; the hasher's seed is fixed).
+    when: HashMap<Task, (Millis, u64), FixedState>,
     seq: u64,
 }
 
 impl WorkQueue {
     fn add(&mut self, task: Task, at: Millis) {
-        use std::collections::btree_map::Entry;
+        use std::collections::hash_map::Entry;
         let seq = self.seq + 1;
-        // One search of `when` whether the task is queued or not: heartbeats alone are
+        // One lookup of `when` whether the task is queued or not: heartbeats alone are
         // thousands of adds per game second on the stadium.
         match self.when.entry(task) {
             Entry::Occupied(mut queued) => {
@@ -93,32 +98,32 @@ impl WorkQueue {
                     return;
                 }
                 self.seq = seq;
-                let task = queued.key().clone();
                 queued.insert((at, seq));
-                self.by_time.remove(&(t, old_seq, task.clone()));
-                self.by_time.insert((at, seq, task));
+                if let Some(task) = self.by_time.remove(&(t, old_seq)) {
+                    self.by_time.insert((at, seq), task);
+                }
             }
             Entry::Vacant(slot) => {
                 self.seq = seq;
                 let task = slot.key().clone();
                 slot.insert((at, seq));
-                self.by_time.insert((at, seq, task));
+                self.by_time.insert((at, seq), task);
             }
         }
     }
 
     fn pop_due(&mut self, now: Millis) -> Option<Task> {
-        let first = self.by_time.first()?;
-        if first.0 > now {
+        let (&(at, _), _) = self.by_time.first_key_value()?;
+        if at > now {
             return None;
         }
-        let (_, _, task) = self.by_time.pop_first()?;
+        let (_, task) = self.by_time.pop_first()?;
         self.when.remove(&task);
         Some(task)
     }
 
     fn next_deadline(&self) -> Option<Millis> {
-        self.by_time.first().map(|(t, _, _)| *t)
+        self.by_time.first_key_value().map(|(&(at, _), _)| at)
     }
 }
 

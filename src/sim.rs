@@ -91,7 +91,7 @@ pub fn manifest_actions(text: &str, origin: &str) -> Result<Vec<Action>, crate::
         .into_iter()
         .map(|(_, object)| {
             let kind = match &object {
-                crate::cluster::objects::Object::CustomObject(o) => o.kind.clone(),
+                crate::cluster::objects::Object::CustomObject(o) => o.kind.to_string(),
                 other => other.kind().name().to_string(),
             };
             Action {

@@ -63,7 +63,7 @@ fn endpoints(world: &World) -> (Vec<String>, Vec<String>) {
         ep.subsets
             .iter()
             .flat_map(|s| if ready { &s.addresses } else { &s.not_ready_addresses })
-            .filter_map(|a| a.target_ref.as_ref().map(|r| r.name.clone()))
+            .filter_map(|a| a.target_ref.as_ref().map(|r| r.name.to_string()))
             .collect()
     };
     (names(true), names(false))

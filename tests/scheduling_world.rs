@@ -105,7 +105,8 @@ fn a_high_priority_pod_preempts_lower_ones_and_binds_once_they_are_gone() {
     );
     // "Why here" is on the pod for kubectl, as compact JSON.
     let why: serde_json::Value =
-        serde_json::from_str(&preemptor.metadata.annotations[DECISION_ANNOTATION]).expect("the annotation is JSON");
+        serde_json::from_str(preemptor.metadata.annotations.get(DECISION_ANNOTATION).expect("annotated"))
+            .expect("the annotation is JSON");
     assert_eq!(why["node"], "pin-1");
     assert_eq!(why["policy"], "greedy");
     assert_eq!(world.cluster().scheduler.stats.victims, 2);

@@ -107,10 +107,10 @@ fn log_lines(pod: &Pod, container: &str, previous: bool) -> Result<Vec<(String, 
         let started = pod.metadata.creation_timestamp.clone().unwrap_or_default();
         return Ok(vec![(started, format!("pinsetter: container {container} ({image}) started on {node}"))]);
     }
-    let Some(start) = pod.status.start_time.clone() else {
+    let Some(start) = pod.status.start_time.as_ref().map(ToString::to_string) else {
         let reason = status
             .and_then(|s| s.state.waiting.as_ref())
-            .map_or_else(|| "ContainerCreating".to_string(), |w| w.reason.clone());
+            .map_or_else(|| "ContainerCreating".to_string(), |w| w.reason.to_string());
         return Err(ApiError::bad_request(format!(
             "container {container:?} in pod {name:?} is waiting to start: {reason}"
         )));

@@ -13,6 +13,7 @@ use super::objects::{Event, EventSource, Kind, ObjectMeta, ObjectReference};
 use super::store::{ObjectKey, Store, StoreError};
 use super::timing::Timing;
 use crate::clock::Millis;
+use compact_str::CompactString;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -48,17 +49,18 @@ pub struct EventRecord {
 struct SimilarKey {
     component: &'static str,
     kind: &'static str,
-    namespace: String,
-    name: String,
-    uid: String,
+    namespace: CompactString,
+    name: CompactString,
+    uid: CompactString,
     type_: &'static str,
     reason: &'static str,
 }
 
 /// What makes an event "the same event again" (upstream's `getEventKey`): the similar key plus
 /// the message, or no message for the combined event of its similar group.
-/// Shared, not cloned: one group's key sits in several indexes.
-type EventKey = Hashed<(Arc<SimilarKey>, Option<String>)>;
+/// Shared, not cloned: one group's key sits in several indexes, and a message in its group's
+/// set and in the keys of the events that said it.
+type EventKey = Hashed<(Arc<SimilarKey>, Option<Arc<str>>)>;
 
 /// A key behind its 64-bit hash: the maps order by the hash first, so a lookup compares integers
 /// and the full key only where the hashes match (once, on a hit; a collision still compares
@@ -71,17 +73,30 @@ struct Hashed<K> {
 
 impl<K: Hash> Hashed<K> {
     fn new(key: K) -> Hashed<K> {
-        // `DefaultHasher::new()` has fixed keys: the same hashes every run.
-        let mut hasher = DefaultHasher::new();
-        key.hash(&mut hasher);
-        Hashed { hash: hasher.finish(), key }
+        Hashed { hash: hash_of(&key), key }
+    }
+}
+
+/// `DefaultHasher::new()` has fixed keys: the same hashes every run.
+fn hash_of(key: &impl Hash) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    key.hash(&mut hasher);
+    hasher.finish()
+}
+
+impl Hashed<Arc<SimilarKey>> {
+    /// The key of one event of this group: its hash built on the group's (the similar key is
+    /// not hashed again for every event).
+    fn event(&self, message: Option<Arc<str>>) -> EventKey {
+        let hash = hash_of(&(self.hash, message.as_deref()));
+        Hashed { hash, key: (Arc::clone(&self.key), message) }
     }
 }
 
 /// The distinct messages seen lately for one similar group (upstream's `aggregateRecord`).
 #[derive(Debug, Clone, Default)]
 struct SimilarGroup {
-    messages: BTreeSet<String>,
+    messages: BTreeSet<Arc<str>>,
     /// Its place in the use order ([`EventRecorder::similar_by_use`]).
     last_use: u64,
 }
@@ -192,30 +207,32 @@ impl EventRecorder {
         object.extend(kind.chars().flat_map(char::to_lowercase));
         object.push('/');
         object.push_str(&involved.name);
-        self.pending.push_back(EventRecord { at: now, type_, reason, object, message: message.clone(), component });
         self.expire(store, now);
 
         // Node events use the node's name as uid: `kubectl describe node` looks them up that way.
-        let uid = if kind == Kind::Node.name() { involved.name.clone() } else { involved.uid.clone() };
+        let uid = if kind == Kind::Node.name() { &involved.name } else { &involved.uid };
         let similar = SimilarKey {
             component,
             kind,
-            namespace: involved.namespace.clone().unwrap_or_default(),
-            name: involved.name.clone(),
-            uid,
+            namespace: involved.namespace.as_deref().unwrap_or_default().into(),
+            name: involved.name.as_str().into(),
+            uid: uid.as_str().into(),
             type_,
             reason,
         };
-        let (event_key, message) = self.aggregate(similar, message, now);
+        let (event_key, stored_message) = self.aggregate(similar, &message, now);
+        self.pending.push_back(EventRecord { at: now, type_, reason, object, message, component });
 
         if let Some(&number) = self.observed.get(&event_key)
             && let Some(stored) = self.stored.get(&number)
         {
-            let stamp = store.epoch().stamp(now);
+            let stamp = store.epoch().stamp_compact(now);
             match store.modify::<Event>(&stored.key, |e| {
                 e.count += 1;
                 e.last_timestamp = Some(stamp);
-                e.message.clone_from(&message);
+                if *e.message != *stored_message {
+                    e.message = stored_message.to_string();
+                }
             }) {
                 Ok(_) => {
                     self.set_expiry(number, now + self.ttl);
@@ -229,27 +246,29 @@ impl EventRecorder {
         }
 
         self.counter += 1;
-        let stamp = store.epoch().stamp(now);
+        let stamp = store.epoch().stamp_compact(now);
         let (similar, _) = &event_key.key;
-        let namespace = involved.namespace.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| "default".into());
+        let namespace = involved.namespace.as_deref().filter(|n| !n.is_empty()).unwrap_or("default");
+        // The static names point at their text (`const_new`): an Event allocates only what
+        // is its own.
         let event = Event {
             metadata: ObjectMeta::namespaced(namespace, format!("{}.{:016x}", involved.name, self.counter)),
             involved_object: ObjectReference {
-                kind: kind.into(),
+                kind: CompactString::const_new(kind),
                 namespace: similar.namespace.clone(),
                 name: similar.name.clone(),
-                uid: similar.uid.clone(),
-                api_version: api_version.into(),
+                uid: similar.uid.to_string(),
+                api_version: CompactString::const_new(api_version),
                 extra: Default::default(),
             },
-            reason: reason.into(),
-            message,
-            type_: type_.into(),
+            reason: CompactString::const_new(reason),
+            message: stored_message.to_string(),
+            type_: CompactString::const_new(type_),
             count: 1,
             first_timestamp: Some(stamp.clone()),
             last_timestamp: Some(stamp),
-            source: EventSource { component: component.into(), host: String::new() },
-            reporting_component: component.into(),
+            source: EventSource { component: CompactString::const_new(component), host: CompactString::default() },
+            reporting_component: CompactString::const_new(component),
             ..Default::default()
         };
         // An event that cannot be stored (an invalid involved name) is still in the log.
@@ -269,7 +288,7 @@ impl EventRecorder {
 
     /// Upstream's `EventAggregate`: the key this event correlates under and the message it is
     /// stored with — its own, or combined once its group has seen enough distinct messages.
-    fn aggregate(&mut self, similar: SimilarKey, message: String, now: Millis) -> (EventKey, String) {
+    fn aggregate(&mut self, similar: SimilarKey, message: &str, now: Millis) -> (EventKey, Arc<str>) {
         // Groups idle longer than the window start afresh (and are dropped to bound memory).
         while let Some((_, (last, _))) = self.similar_by_use.first_key_value()
             && now.saturating_sub(*last) > self.similar_window
@@ -286,9 +305,14 @@ impl EventRecorder {
             self.similar_by_use.remove(&group.last_use);
         }
         group.last_use = self.uses;
-        if !group.messages.contains(&message) {
-            group.messages.insert(message.clone());
-        }
+        let message: Arc<str> = match group.messages.get(message) {
+            Some(known) => Arc::clone(known),
+            None => {
+                let message: Arc<str> = Arc::from(message);
+                group.messages.insert(Arc::clone(&message));
+                message
+            }
+        };
         let combine = group.messages.len() >= AGGREGATE_MAX_EVENTS;
         if combine {
             // Keep the set below the bound, as upstream's `PopAny` does (here: the least).
@@ -300,9 +324,9 @@ impl EventRecorder {
             self.similar.remove(&group);
         }
         if combine {
-            (Hashed::new((similar.key, None)), format!("{COMBINED_PREFIX}{message}"))
+            (similar.event(None), Arc::from(format!("{COMBINED_PREFIX}{message}")))
         } else {
-            (Hashed::new((similar.key, Some(message.clone()))), message)
+            (similar.event(Some(Arc::clone(&message))), message)
         }
     }
 
@@ -431,8 +455,8 @@ mod tests {
         let events: Vec<&Event> = store.list::<Event>().collect();
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].count, 3);
-        assert_eq!(events[0].first_timestamp, Some(crate::clock::Epoch::default().stamp(Millis(0))));
-        assert_eq!(events[0].last_timestamp, Some(crate::clock::Epoch::default().stamp(Millis(200))));
+        assert_eq!(events[0].first_timestamp, Some(crate::clock::Epoch::default().stamp(Millis(0)).into()));
+        assert_eq!(events[0].last_timestamp, Some(crate::clock::Epoch::default().stamp(Millis(200)).into()));
         // The world's log keeps every report.
         assert_eq!(recorder.drain().count(), 3);
     }
@@ -471,7 +495,7 @@ mod tests {
         record(&mut store, &mut recorder, ttl.0 + 2, &pod, "first");
         let first = store.list::<Event>().find(|e| e.message == "first").unwrap();
         assert_eq!(first.count, 1);
-        assert_eq!(first.first_timestamp, Some(crate::clock::Epoch::default().stamp(Millis(ttl.0 + 2))));
+        assert_eq!(first.first_timestamp, Some(crate::clock::Epoch::default().stamp(Millis(ttl.0 + 2)).into()));
     }
 
     #[test]

@@ -27,6 +27,7 @@ use super::objects::pod::{
 use super::objects::{Kind, Lease, LeaseSpec, Node, NodeCondition, ObjectMeta, Pod, Readiness};
 use super::store::{ObjectKey, StoreError};
 use crate::clock::Millis;
+use compact_str::CompactString;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub mod failure;
@@ -567,19 +568,19 @@ impl Kubelet {
 fn set_container_creating(key: &ObjectKey, host_ip: String, ctx: &mut Context) -> Result<(), StoreError> {
     ctx.store.modify::<Pod>(key, |p| {
         p.status.phase = "Pending".into();
-        p.status.host_ip = Some(host_ip);
-        let restarts: BTreeMap<String, i32> =
+        p.status.host_ip = Some(host_ip.into());
+        let restarts: BTreeMap<CompactString, i32> =
             p.status.container_statuses.iter().map(|c| (c.name.clone(), c.restart_count)).collect();
         p.status.container_statuses = p
             .spec
             .containers
             .iter()
             .map(|c| ContainerStatus {
-                name: c.name.clone(),
+                name: c.name.as_str().into(),
                 ready: false,
-                restart_count: restarts.get(&c.name).copied().unwrap_or(0),
-                image: c.image.clone(),
-                image_id: String::new(),
+                restart_count: restarts.get(c.name.as_str()).copied().unwrap_or(0),
+                image: c.image.as_str().into(),
+                image_id: CompactString::default(),
                 started: Some(false),
                 state: ContainerState {
                     waiting: Some(ContainerStateWaiting { reason: "ContainerCreating".into(), ..Default::default() }),
@@ -615,13 +616,13 @@ fn set_config_error(key: &ObjectKey, waiting: &BTreeMap<&str, &str>, ctx: &mut C
 /// Containers up: `Running`, ready (but those in `unready`, whose readiness probe has not passed
 /// yet), with the pod's conditions and a `Started` event per container.
 fn set_running(key: &ObjectKey, pod_ip: String, unready: &[String], ctx: &mut Context) -> Result<(), StoreError> {
-    let now = ctx.store.epoch().stamp(ctx.now);
+    let now = ctx.store.epoch().stamp_compact(ctx.now);
     let pod = ctx.store.modify::<Pod>(key, |p| {
         p.status.phase = "Running".into();
         p.status.start_time.get_or_insert_with(|| now.clone());
-        p.status.pod_ip.get_or_insert(pod_ip);
+        p.status.pod_ip.get_or_insert_with(|| pod_ip.into());
         for cs in &mut p.status.container_statuses {
-            cs.ready = !unready.contains(&cs.name);
+            cs.ready = !unready.iter().any(|u| *u == cs.name);
             cs.started = Some(true);
             cs.state = ContainerState {
                 running: Some(ContainerStateRunning { started_at: Some(now.clone()) }),

@@ -36,11 +36,10 @@ pub use statefulset::StatefulSet;
 pub use storage::{PersistentVolume, PersistentVolumeClaim, StorageClass};
 pub use workload::{Deployment, DeploymentSpec, ReplicaSet, ReplicaSetSpec};
 
-use super::store::{ObjectKey, Store, StoreError, Stored};
+use super::store::{ObjectKey, Store, StoreError, Stored, Table};
 use crate::clock::Millis;
 use serde::de::DeserializeOwned;
 use serde::{Serialize, Serializer};
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -212,15 +211,15 @@ macro_rules! kinds {
         /// The store's per-kind maps, one per kind in the table.
         #[derive(Debug, Clone, Default)]
         pub struct KindTables {
-            $($field: BTreeMap<ObjectKey, Arc<$kind>>,)*
+            $($field: Table<$kind>,)*
         }
 
         $(
             impl Stored for $kind {
-                fn table(tables: &KindTables) -> &BTreeMap<ObjectKey, Arc<Self>> {
+                fn table(tables: &KindTables) -> &Table<Self> {
                     &tables.$field
                 }
-                fn table_mut(tables: &mut KindTables) -> &mut BTreeMap<ObjectKey, Arc<Self>> {
+                fn table_mut(tables: &mut KindTables) -> &mut Table<Self> {
                     &mut tables.$field
                 }
             }
@@ -434,7 +433,7 @@ pub trait Resource: Clone + PartialEq + fmt::Debug + Serialize + DeserializeOwne
     fn set_type_meta(&mut self);
     /// Where this object lives (its namespace defaulted as [`Kind::key`] does).
     fn key(&self) -> ObjectKey {
-        Self::KIND.key(self.meta().namespace.as_deref(), self.meta().name.clone())
+        Self::KIND.key(self.meta().namespace.as_deref(), &self.meta().name)
     }
     /// Puts a namespaced object without one in `default`, and clears a cluster-scoped one's.
     fn default_namespace(&mut self) {
@@ -512,11 +511,13 @@ macro_rules! resource {
             fn set_type_meta(&mut self) {
                 // Compared first: nearly every write already carries them, and this runs on each.
                 let (api_version, kind) = (Kind::$kind.api_version(), Kind::$kind.name());
+                // `const_new` points at the static text: no allocation, in this object or its
+                // copies.
                 if self.api_version != api_version {
-                    self.api_version = api_version.to_string();
+                    self.api_version = compact_str::CompactString::const_new(api_version);
                 }
                 if self.kind != kind {
-                    self.kind = kind.to_string();
+                    self.kind = compact_str::CompactString::const_new(kind);
                 }
             }
             $(fn validate(&self, errors: &mut Vec<FieldError>) {

@@ -863,14 +863,15 @@ impl Scheduler {
             message: message.clone(),
         };
         let new_message = self.last_failure.get(&pod.key) != Some(&message);
-        let new_nomination = store.get::<Pod>(&pod.key).is_some_and(|p| p.status.nominated_node_name != nominated);
+        let new_nomination =
+            store.get::<Pod>(&pod.key).is_some_and(|p| p.status.nominated_node_name.as_deref() != nominated.as_deref());
         if new_message || new_nomination {
             self.last_failure.insert(pod.key.clone(), message.clone());
             let annotation = decision.annotation();
             let stamp = store.epoch().stamp(now);
             let updated = store.modify::<Pod>(&pod.key, |p| {
                 set_pod_scheduled(p, "False", "Unschedulable", &message, &stamp);
-                p.status.nominated_node_name = nominated;
+                p.status.nominated_node_name = nominated.map(Into::into);
                 p.metadata.annotations.insert(DECISION_ANNOTATION.into(), annotation);
             });
             if new_message && let Ok(p) = updated {
@@ -955,7 +956,7 @@ fn set_condition(pod: &mut Pod, type_: &str, status: &str, reason: &str, message
     let condition = PodCondition {
         type_: type_.into(),
         status: status.into(),
-        last_transition_time: Some(at.to_string()),
+        last_transition_time: Some(at.into()),
         reason: reason.into(),
         message: message.into(),
     };

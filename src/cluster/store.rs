@@ -7,10 +7,14 @@
 use super::objects::{FieldError, Kind, KindTables, Object, ObjectMeta, Pod, PodState, Resource, meta};
 use crate::clock::Millis;
 use compact_str::CompactString;
+use foldhash::fast::FixedState;
 use rand::RngExt;
 use rand::rngs::Xoshiro256PlusPlus;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
+
+mod table;
+pub use table::Table;
 
 /// Where an object lives: cluster-scoped kinds have an empty namespace.
 ///
@@ -78,6 +82,12 @@ pub struct Change {
     pub object: Arc<Object>,
 }
 
+/// A pod index by node name or owner uid: looked up by hash, never iterated (what it indexes
+/// is ordered: a node's pods are a key-ordered set), so no order leaks from it. The scheduler's
+/// snapshot reads every node's requests each cycle: 5,000 B-tree searches by name cost more than
+/// the cycle's placement did.
+type Index<V> = HashMap<String, V, FixedState>;
+
 /// How many changes the log keeps: watchers further behind than this must relist.
 pub const DEFAULT_LOG_CAPACITY: usize = 50_000;
 
@@ -86,16 +96,16 @@ pub struct Store {
     /// One map per kind, as the kinds table (`objects.rs`) declares them.
     tables: KindTables,
     /// Pods by `spec.nodeName`: the kubelet's and the scheduler's view, kept on the write path.
-    pods_by_node: BTreeMap<String, BTreeSet<ObjectKey>>,
+    pods_by_node: Index<BTreeSet<ObjectKey>>,
     /// Pods by their controlling owner's uid: what a ReplicaSet reconcile reads.
-    pods_by_owner: BTreeMap<String, BTreeSet<ObjectKey>>,
+    pods_by_owner: Index<BTreeSet<ObjectKey>>,
     /// Active and ready pod counts by controlling owner's uid, kept on the write path, so a
     /// ReplicaSet sync counts its pods without looking each one up by key.
-    owned_counts: BTreeMap<String, OwnedPodCounts>,
+    owned_counts: Index<OwnedPodCounts>,
     /// What the pods bound to each node request (finished pods aside), kept on the write path:
     /// the scheduler's snapshot reads it per node instead of summing every pod each cycle
     /// (upstream's scheduler cache keeps the same sums in its `NodeInfo`s).
-    requested_by_node: BTreeMap<String, NodeRequested>,
+    requested_by_node: Index<NodeRequested>,
     /// Pods by state (`PodState as usize`), and the Pending ones by key: what the panel and the
     /// unscheduled list read every frame, without walking 150,000 pods.
     pods_by_state: [usize; POD_STATES],
@@ -124,8 +134,8 @@ const NAME_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 /// Per-kind access to the store's maps, so the write path is written once, generically. The
 /// impls come from the kinds table (`objects.rs`).
 pub trait Stored: Resource + 'static {
-    fn table(tables: &KindTables) -> &BTreeMap<ObjectKey, Arc<Self>>;
-    fn table_mut(tables: &mut KindTables) -> &mut BTreeMap<ObjectKey, Arc<Self>>;
+    fn table(tables: &KindTables) -> &Table<Self>;
+    fn table_mut(tables: &mut KindTables) -> &mut Table<Self>;
 }
 
 impl Store {
@@ -136,10 +146,10 @@ impl Store {
     pub fn with_log_capacity(rng: Xoshiro256PlusPlus, log_capacity: usize) -> Store {
         Store {
             tables: KindTables::default(),
-            pods_by_node: BTreeMap::new(),
-            pods_by_owner: BTreeMap::new(),
-            owned_counts: BTreeMap::new(),
-            requested_by_node: BTreeMap::new(),
+            pods_by_node: Index::default(),
+            pods_by_owner: Index::default(),
+            owned_counts: Index::default(),
+            requested_by_node: Index::default(),
             pods_by_state: [0; POD_STATES],
             pending_pods: BTreeSet::new(),
             resource_version: 0,
@@ -193,7 +203,7 @@ impl Store {
 
     /// The objects with keys in `range`, in key order (one custom resource's objects).
     pub fn range<R: Stored>(&self, range: std::ops::RangeInclusive<ObjectKey>) -> impl Iterator<Item = &R> {
-        R::table(&self.tables).range(range).map(|(_, o)| o.as_ref())
+        R::table(&self.tables).range(range).map(Arc::as_ref)
     }
 
     pub fn len<R: Stored>(&self) -> usize {
@@ -583,7 +593,7 @@ fn as_pod<R: Stored>(object: Option<&R>) -> Option<&Pod> {
 /// Moves a pod between the sets of `index` when the value it is indexed by (`at`) changed.
 /// Borrowed: nearly every pod write keeps its node and owner, and then allocates nothing.
 fn reindex(
-    index: &mut BTreeMap<String, BTreeSet<ObjectKey>>,
+    index: &mut Index<BTreeSet<ObjectKey>>,
     before: Option<(&str, &ObjectMeta)>,
     after: Option<(&str, &ObjectMeta)>,
 ) {

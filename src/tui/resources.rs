@@ -832,20 +832,17 @@ fn describe_generic(app: &App, object: &Object) -> Vec<Line<'static>> {
     let reading = app.driver.world.reading();
     let field =
         |name: &str, value: String| Line::from(vec![Span::styled(format!("{name:<14}"), t.title()), Span::raw(value)]);
-    let pairs = |map: &BTreeMap<String, String>| {
-        if map.is_empty() {
-            "<none>".to_string()
-        } else {
-            map.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("  ")
-        }
-    };
+    fn pairs<'a>(map: impl IntoIterator<Item = (&'a String, &'a String)>) -> String {
+        let pairs: Vec<String> = map.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
+        if pairs.is_empty() { "<none>".to_string() } else { pairs.join("  ") }
+    }
     let mut lines = vec![field("Name:", meta.name.clone())];
     if let Some(namespace) = &meta.namespace {
         lines.push(field("Namespace:", namespace.clone()));
     }
     lines.push(field("Kind:", object.kind().name().to_string()));
-    lines.push(field("Labels:", pairs(&meta.labels)));
-    lines.push(field("Annotations:", pairs(&meta.annotations)));
+    lines.push(field("Labels:", pairs(meta.labels.iter())));
+    lines.push(field("Annotations:", pairs(meta.annotations.iter())));
     lines.push(field(
         "Created:",
         format!(
@@ -858,7 +855,7 @@ fn describe_generic(app: &App, object: &Object) -> Vec<Line<'static>> {
         lines.push(field("Controlled By:", format!("{}/{}", owner.kind, owner.name)));
     }
     let kind_name = match object {
-        Object::CustomObject(o) => o.kind.clone(),
+        Object::CustomObject(o) => o.kind.to_string(),
         other => other.kind().name().to_string(),
     };
     lines.extend(describe_events(app, &kind_name, meta.namespace(), &meta.name));

@@ -794,7 +794,7 @@ pub fn why_waiting(app: &App, pod: &Pod) -> Option<String> {
     }
     let Some(node) = pod.node_name() else {
         let condition = pod.status.conditions.iter().find(|c| c.type_ == "PodScheduled" && c.status == "False");
-        let verdict = condition.filter(|c| !c.message.is_empty()).map(|c| c.message.clone()).or_else(|| {
+        let verdict = condition.filter(|c| !c.message.is_empty()).map(|c| c.message.to_string()).or_else(|| {
             let decision = app.driver.world.cluster().scheduler.decision(&ObjectKey::of(&pod.metadata));
             decision.filter(|d| d.node.is_none()).map(|d| d.message.clone())
         });

@@ -70,14 +70,14 @@ fn sync(key: &ObjectKey, ctx: &mut Context) -> Result<Option<Millis>, Controller
         .collect();
     for pod in &pods {
         let address = EndpointAddress {
-            ip: pod.status.pod_ip.clone().unwrap_or_default(),
+            ip: pod.status.pod_ip.as_deref().unwrap_or_default().to_string(),
             node_name: pod.node_name().map(str::to_string),
             target_ref: Some(ObjectReference {
                 kind: "Pod".into(),
-                namespace: pod.metadata.namespace().to_string(),
-                name: pod.metadata.name.clone(),
+                namespace: pod.metadata.namespace().into(),
+                name: pod.metadata.name.as_str().into(),
                 uid: pod.metadata.uid.clone(),
-                api_version: String::new(),
+                api_version: Default::default(),
                 extra: Default::default(),
             }),
             extra: Default::default(),

@@ -814,7 +814,7 @@ fn mirror_unschedulable(node: &mut Node) {
 fn mark_pods_not_ready(node: &str, ctx: &mut Context) -> Result<Option<Millis>, ControllerError> {
     let pods: Vec<ObjectKey> =
         ctx.store.pods_on_node(node).filter(|p| p.is_ready()).map(|p| ObjectKey::of(&p.metadata)).collect();
-    let now = ctx.store.epoch().stamp(ctx.now);
+    let now = ctx.store.epoch().stamp_compact(ctx.now);
     let mut requeue = None;
     for key in pods {
         let written = ctx.store.modify::<Pod>(&key, |p| {
@@ -823,8 +823,8 @@ fn mark_pods_not_ready(node: &str, ctx: &mut Context) -> Result<Option<Millis>, 
                     type_: c.type_.clone(),
                     status: "False".into(),
                     last_transition_time: Some(now.clone()),
-                    reason: String::new(),
-                    message: String::new(),
+                    reason: Default::default(),
+                    message: Default::default(),
                 };
             }
             for cs in &mut p.status.container_statuses {

@@ -319,7 +319,7 @@ mod tests {
 
     fn waiting(cluster: &Cluster) -> Option<(String, String)> {
         let state = &pod(cluster).status.container_statuses.first()?.state;
-        state.waiting.as_ref().map(|w| (w.reason.clone(), w.message.clone()))
+        state.waiting.as_ref().map(|w| (w.reason.to_string(), w.message.to_string()))
     }
 
     fn config_map(name: &str, data: &[(&str, &str)]) -> Object {

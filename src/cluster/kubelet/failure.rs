@@ -278,7 +278,7 @@ impl Kubelet {
 /// A pod whose containers ran through a partition is reported Ready again (the node lifecycle
 /// controller marked it not ready while the node was silent); no `Started` event, no restart.
 pub(super) fn report_ready_again(key: &ObjectKey, ctx: &mut Context) -> Result<(), crate::cluster::store::StoreError> {
-    let now = ctx.store.epoch().stamp(ctx.now);
+    let now = ctx.store.epoch().stamp_compact(ctx.now);
     ctx.store.modify::<Pod>(key, |p| {
         for c in p.status.conditions.iter_mut().filter(|c| c.type_ == "Ready" || c.type_ == "ContainersReady") {
             if c.status != "True" {
@@ -311,11 +311,11 @@ fn runs_twice(store: &crate::cluster::store::Store, key: &ObjectKey, pod: &Pod) 
 fn evict(key: &ObjectKey, available: i64, ctx: &mut Context) -> Result<i64, crate::cluster::store::StoreError> {
     let Some(pod) = ctx.store.get::<Pod>(key).cloned() else { return Ok(0) };
     let message = eviction_message(&pod, available);
-    let now = ctx.store.epoch().stamp(ctx.now);
+    let now = ctx.store.epoch().stamp_compact(ctx.now);
     let evicted = ctx.store.modify::<Pod>(key, |p| {
         p.status.phase = "Failed".into();
         p.status.reason = "Evicted".into();
-        p.status.message = message.clone();
+        p.status.message = message.as_str().into();
         for c in p.status.conditions.iter_mut().filter(|c| c.type_ == "Ready" || c.type_ == "ContainersReady") {
             c.status = "False".into();
             c.last_transition_time = Some(now.clone());
@@ -325,7 +325,7 @@ fn evict(key: &ObjectKey, available: i64, ctx: &mut Context) -> Result<i64, crat
             status: "True".into(),
             last_transition_time: Some(now.clone()),
             reason: "TerminationByKubelet".into(),
-            message: message.clone(),
+            message: message.as_str().into(),
         });
         for cs in &mut p.status.container_statuses {
             cs.ready = false;

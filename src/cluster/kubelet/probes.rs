@@ -19,6 +19,7 @@
 
 use super::{COMPONENT, Context};
 use crate::clock::{Millis, parse_duration};
+use crate::cluster::objects::meta::Annotations;
 use crate::cluster::objects::pod::{
     Container, ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting, PodCondition,
     Probe,
@@ -160,7 +161,7 @@ impl ProbeScript {
 /// where the pod's annotations are, for the error's field path).
 pub fn validate(
     annotations_field: &str,
-    annotations: &BTreeMap<String, String>,
+    annotations: &Annotations,
     containers: &[Container],
     errors: &mut Vec<FieldError>,
 ) {
@@ -348,7 +349,7 @@ impl PodProbes {
     }
 
     fn write(&self, key: &ObjectKey, writes: &Writes, ctx: &mut Context) -> Result<(), StoreError> {
-        let stamp = ctx.store.epoch().stamp(ctx.now);
+        let stamp = ctx.store.epoch().stamp_compact(ctx.now);
         let heartbeat = ctx.timing.heartbeat;
         let ready: BTreeMap<&str, bool> = self.containers.iter().map(|(n, c)| (n.as_str(), c.ready)).collect();
         let pod = ctx.store.modify::<Pod>(key, |p| {
@@ -372,7 +373,7 @@ impl PodProbes {
                         cs.state = ContainerState {
                             waiting: Some(ContainerStateWaiting {
                                 reason: "CrashLoopBackOff".into(),
-                                message: format!(
+                                message: compact_str::format_compact!(
                                     "back-off {} restarting failed container={} pod={pod_name}",
                                     go_duration(*backoff, heartbeat),
                                     cs.name
@@ -382,7 +383,9 @@ impl PodProbes {
                         };
                     }
                 }
-                if writes.restarted.contains(&cs.name) || writes.killed.iter().any(|(n, b)| *n == cs.name && b.0 == 0) {
+                if writes.restarted.iter().any(|r| *r == cs.name)
+                    || writes.killed.iter().any(|(n, b)| *n == cs.name && b.0 == 0)
+                {
                     cs.restart_count += 1;
                     cs.started = Some(true);
                     cs.state = ContainerState {
@@ -464,14 +467,14 @@ pub fn set_ready_conditions(pod: &mut Pod, stamp: &str) {
         let condition = PodCondition {
             type_: type_.into(),
             status: status.into(),
-            last_transition_time: Some(stamp.to_string()),
-            reason: reason.clone(),
-            message: message.clone(),
+            last_transition_time: Some(stamp.into()),
+            reason: reason.as_str().into(),
+            message: message.as_str().into(),
         };
         match pod.status.conditions.iter_mut().find(|c| c.type_ == type_) {
             Some(c) if c.status == status => {
-                c.reason = reason.clone();
-                c.message = message.clone();
+                c.reason = reason.as_str().into();
+                c.message = message.as_str().into();
             }
             Some(c) => *c = condition,
             None => pod.status.conditions.push(condition),
@@ -524,11 +527,7 @@ impl PreStop {
 }
 
 /// Admission: `pinsetter.dev/prestop-seconds` is a whole number of seconds.
-pub fn validate_pre_stop(
-    annotations_field: &str,
-    annotations: &BTreeMap<String, String>,
-    errors: &mut Vec<FieldError>,
-) {
+pub fn validate_pre_stop(annotations_field: &str, annotations: &Annotations, errors: &mut Vec<FieldError>) {
     let Some(text) = annotations.get(PRESTOP_SECONDS_ANNOTATION) else { return };
     if text.trim().parse::<u64>().is_err() {
         errors.push(FieldError::new(
@@ -573,12 +572,12 @@ mod tests {
     #[test]
     fn pre_stop_seconds_must_be_whole_seconds() {
         let mut errors = Vec::new();
-        let annotations = BTreeMap::from([(PRESTOP_SECONDS_ANNOTATION.to_string(), "soon".to_string())]);
+        let annotations = Annotations::from_iter([(PRESTOP_SECONDS_ANNOTATION.to_string(), "soon".to_string())]);
         validate_pre_stop("metadata.annotations", &annotations, &mut errors);
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].field, "metadata.annotations[pinsetter.dev/prestop-seconds]");
         errors.clear();
-        let annotations = BTreeMap::from([(PRESTOP_SECONDS_ANNOTATION.to_string(), "5".to_string())]);
+        let annotations = Annotations::from_iter([(PRESTOP_SECONDS_ANNOTATION.to_string(), "5".to_string())]);
         validate_pre_stop("metadata.annotations", &annotations, &mut errors);
         assert!(errors.is_empty());
     }

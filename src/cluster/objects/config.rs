@@ -6,6 +6,7 @@ use super::meta::{FieldError, ObjectMeta};
 use super::print::age;
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use compact_str::CompactString;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -14,9 +15,9 @@ use std::collections::BTreeMap;
 #[serde(rename_all = "camelCase")]
 pub struct ConfigMap {
     #[serde(default)]
-    pub api_version: String,
+    pub api_version: CompactString,
     #[serde(default)]
-    pub kind: String,
+    pub kind: CompactString,
     #[serde(default)]
     pub metadata: ObjectMeta,
     /// Once true, `data` and `binaryData` can never change (nor can this go back to false).
@@ -32,9 +33,9 @@ pub struct ConfigMap {
 #[serde(rename_all = "camelCase")]
 pub struct Secret {
     #[serde(default)]
-    pub api_version: String,
+    pub api_version: CompactString,
     #[serde(default)]
-    pub kind: String,
+    pub kind: CompactString,
     #[serde(default)]
     pub metadata: ObjectMeta,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -5,6 +5,7 @@
 
 use super::meta::{FieldError, ObjectMeta};
 use crate::clock::Reading;
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -12,9 +13,9 @@ use serde_json::{Value, json};
 #[serde(rename_all = "camelCase")]
 pub struct CustomResourceDefinition {
     #[serde(default)]
-    pub api_version: String,
+    pub api_version: CompactString,
     #[serde(default)]
-    pub kind: String,
+    pub kind: CompactString,
     #[serde(default)]
     pub metadata: ObjectMeta,
     #[serde(default)]

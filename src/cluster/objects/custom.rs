@@ -13,6 +13,7 @@ use super::crd::CustomResourceDefinition;
 use super::meta::{FieldError, ObjectMeta};
 use super::{Kind, Object, Resource};
 use crate::cluster::store::ObjectKey;
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -32,9 +33,9 @@ pub struct ResourceRef {
 #[serde(rename_all = "camelCase")]
 pub struct CustomObject {
     #[serde(default)]
-    pub api_version: String,
+    pub api_version: CompactString,
     #[serde(default)]
-    pub kind: String,
+    pub kind: CompactString,
     #[serde(default)]
     pub metadata: ObjectMeta,
     /// Everything else (`spec`, `status`, ...), as sent, after pruning.
@@ -532,7 +533,8 @@ fn admit_custom(
     mut object: CustomObject,
     creating: bool,
 ) -> Result<CustomObject, CustomError> {
-    let no_match = || CustomError::NoMatch { api_version: object.api_version.clone(), kind: object.kind.clone() };
+    let no_match =
+        || CustomError::NoMatch { api_version: object.api_version.to_string(), kind: object.kind.to_string() };
     let (crd, version) = definition_for(store, &object.api_version, &object.kind).ok_or_else(no_match)?;
     object.resource = resource_of(crd);
     if creating && object.resource.status_subresource {
@@ -548,7 +550,7 @@ fn admit_custom(
     if !causes.is_empty() {
         return Err(CustomError::Invalid {
             group: crd.spec.group.clone(),
-            kind: object.kind.clone(),
+            kind: object.kind.to_string(),
             name: object.metadata.name.clone(),
             causes,
         });

@@ -2,36 +2,37 @@
 //! `coordination.k8s.io/v1` Lease (node heartbeats, and the control plane's leader election).
 
 use super::meta::ObjectMeta;
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Event {
     #[serde(default)]
-    pub api_version: String,
+    pub api_version: CompactString,
     #[serde(default)]
-    pub kind: String,
+    pub kind: CompactString,
     #[serde(default)]
     pub metadata: ObjectMeta,
     #[serde(default)]
     pub involved_object: ObjectReference,
     #[serde(default)]
-    pub reason: String,
+    pub reason: CompactString,
     #[serde(default)]
     pub message: String,
     /// `Normal` or `Warning`.
     #[serde(default, rename = "type")]
-    pub type_: String,
+    pub type_: CompactString,
     #[serde(default)]
     pub count: i32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub first_timestamp: Option<String>,
+    pub first_timestamp: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_timestamp: Option<String>,
+    pub last_timestamp: Option<CompactString>,
     #[serde(default)]
     pub source: EventSource,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub reporting_component: String,
+    #[serde(default, skip_serializing_if = "CompactString::is_empty")]
+    pub reporting_component: CompactString,
     /// `action`, `related`, `reportingInstance`, `series`, ...: kept as a client wrote them.
     #[serde(flatten)]
     pub extra: super::storage::Unmodeled,
@@ -41,15 +42,15 @@ pub struct Event {
 #[serde(rename_all = "camelCase")]
 pub struct ObjectReference {
     #[serde(default)]
-    pub kind: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub namespace: String,
+    pub kind: CompactString,
+    #[serde(default, skip_serializing_if = "CompactString::is_empty")]
+    pub namespace: CompactString,
     #[serde(default)]
-    pub name: String,
+    pub name: CompactString,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub uid: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub api_version: String,
+    #[serde(default, skip_serializing_if = "CompactString::is_empty")]
+    pub api_version: CompactString,
     /// `fieldPath`, `resourceVersion`: kept as written.
     #[serde(flatten)]
     pub extra: super::storage::Unmodeled,
@@ -58,19 +59,19 @@ pub struct ObjectReference {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EventSource {
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub component: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub host: String,
+    #[serde(default, skip_serializing_if = "CompactString::is_empty")]
+    pub component: CompactString,
+    #[serde(default, skip_serializing_if = "CompactString::is_empty")]
+    pub host: CompactString,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Lease {
     #[serde(default)]
-    pub api_version: String,
+    pub api_version: CompactString,
     #[serde(default)]
-    pub kind: String,
+    pub kind: CompactString,
     #[serde(default)]
     pub metadata: ObjectMeta,
     #[serde(default)]

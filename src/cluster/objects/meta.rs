@@ -8,6 +8,11 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
+/// An object's annotations: a sorted vector, not a B-tree. Most objects carry one or two
+/// (every scheduled pod its decision), and a B-tree spends a 544-byte node on the first, a fifth
+/// of a pod's memory on a 150,000-pod lane. Ordered, and serialized, as a B-tree map is.
+pub type Annotations = litemap::LiteMap<String, String>;
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectMeta {
@@ -33,8 +38,8 @@ pub struct ObjectMeta {
     #[serde(default, skip_serializing_if = "super::shared::is_empty_map")]
     pub labels: Shared<BTreeMap<String, String>>,
     /// Shared: every version of a pod holds the scheduler's decision (and the rest) once.
-    #[serde(default, skip_serializing_if = "super::shared::is_empty_map")]
-    pub annotations: Shared<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "super::shared::is_empty_annotations")]
+    pub annotations: Shared<Annotations>,
     /// Shared: every version of an object holds its owners once.
     #[serde(default, skip_serializing_if = "super::shared::is_empty")]
     pub owner_references: Shared<Vec<OwnerReference>>,
@@ -211,7 +216,7 @@ pub fn validate_dns_label(field: &str, name: &str, errors: &mut Vec<FieldError>)
 pub const MAX_ANNOTATIONS_BYTES: usize = 256 * 1024;
 
 /// Annotations may hold anything, but not more than [`MAX_ANNOTATIONS_BYTES`] in total.
-pub fn validate_annotations(field: &str, annotations: &BTreeMap<String, String>, errors: &mut Vec<FieldError>) {
+pub fn validate_annotations(field: &str, annotations: &Annotations, errors: &mut Vec<FieldError>) {
     let total: usize = annotations.iter().map(|(k, v)| k.len() + v.len()).sum();
     if total > MAX_ANNOTATIONS_BYTES {
         errors.push(FieldError::new(field, format!("Too long: must have at most {MAX_ANNOTATIONS_BYTES} bytes")));

@@ -4,6 +4,7 @@
 use super::meta::ObjectMeta;
 use super::quantity::Quantity;
 use super::storage::Unmodeled;
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -17,9 +18,9 @@ fn is_false(b: &bool) -> bool {
 #[serde(rename_all = "camelCase")]
 pub struct Node {
     #[serde(default)]
-    pub api_version: String,
+    pub api_version: CompactString,
     #[serde(default)]
-    pub kind: String,
+    pub kind: CompactString,
     #[serde(default)]
     pub metadata: ObjectMeta,
     #[serde(default)]

@@ -6,6 +6,7 @@
 use super::meta::{FieldError, LabelSelector, ObjectMeta};
 use super::print::age;
 use super::service::IntOrString;
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -14,9 +15,9 @@ use std::collections::BTreeMap;
 #[serde(rename_all = "camelCase")]
 pub struct PodDisruptionBudget {
     #[serde(default)]
-    pub api_version: String,
+    pub api_version: CompactString,
     #[serde(default)]
-    pub kind: String,
+    pub kind: CompactString,
     #[serde(default)]
     pub metadata: ObjectMeta,
     #[serde(default)]

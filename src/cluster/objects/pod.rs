@@ -6,6 +6,7 @@ use super::meta::ObjectMeta;
 use super::node::{ResourceList, Taint};
 use super::shared::Shared;
 use super::storage::{NodeSelector, NodeSelectorTerm};
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -13,9 +14,9 @@ use std::collections::BTreeMap;
 #[serde(rename_all = "camelCase")]
 pub struct Pod {
     #[serde(default)]
-    pub api_version: String,
+    pub api_version: CompactString,
     #[serde(default)]
-    pub kind: String,
+    pub kind: CompactString,
     #[serde(default)]
     pub metadata: ObjectMeta,
     #[serde(default)]
@@ -296,26 +297,26 @@ impl Toleration {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PodStatus {
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub phase: String,
+    #[serde(default, skip_serializing_if = "CompactString::is_empty")]
+    pub phase: CompactString,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<PodCondition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub start_time: Option<String>,
+    pub start_time: Option<CompactString>,
     #[serde(default, rename = "hostIP", skip_serializing_if = "Option::is_none")]
-    pub host_ip: Option<String>,
+    pub host_ip: Option<CompactString>,
     #[serde(default, rename = "podIP", skip_serializing_if = "Option::is_none")]
-    pub pod_ip: Option<String>,
+    pub pod_ip: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub container_statuses: Vec<ContainerStatus>,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub reason: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub message: String,
+    #[serde(default, skip_serializing_if = "CompactString::is_empty")]
+    pub reason: CompactString,
+    #[serde(default, skip_serializing_if = "CompactString::is_empty")]
+    pub message: CompactString,
     /// Set by the scheduler when this pod preempted others: the node whose room is being freed
     /// for it (`kubectl get pod -o wide` shows it as NOMINATED NODE).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nominated_node_name: Option<String>,
+    pub nominated_node_name: Option<CompactString>,
     /// Fields Pinsetter does not model, kept as they came so GET returns them.
     #[serde(flatten)]
     pub extra: Unmodeled,
@@ -325,30 +326,30 @@ pub struct PodStatus {
 #[serde(rename_all = "camelCase")]
 pub struct PodCondition {
     #[serde(rename = "type")]
-    pub type_: String,
-    pub status: String,
+    pub type_: CompactString,
+    pub status: CompactString,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_transition_time: Option<String>,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub reason: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub message: String,
+    pub last_transition_time: Option<CompactString>,
+    #[serde(default, skip_serializing_if = "CompactString::is_empty")]
+    pub reason: CompactString,
+    #[serde(default, skip_serializing_if = "CompactString::is_empty")]
+    pub message: CompactString,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ContainerStatus {
-    pub name: String,
+    pub name: CompactString,
     #[serde(default)]
     pub ready: bool,
     #[serde(default)]
     pub restart_count: i32,
     #[serde(default)]
-    pub image: String,
+    pub image: CompactString,
     /// Always sent, as upstream's kubelet does (`""` until the image is pulled): strict
     /// generated clients refuse a container status without it.
     #[serde(default, rename = "imageID")]
-    pub image_id: String,
+    pub image_id: CompactString,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started: Option<bool>,
     #[serde(default)]
@@ -375,17 +376,17 @@ pub struct ContainerState {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ContainerStateWaiting {
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub reason: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub message: String,
+    #[serde(default, skip_serializing_if = "CompactString::is_empty")]
+    pub reason: CompactString,
+    #[serde(default, skip_serializing_if = "CompactString::is_empty")]
+    pub message: CompactString,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ContainerStateRunning {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub started_at: Option<String>,
+    pub started_at: Option<CompactString>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -393,12 +394,12 @@ pub struct ContainerStateRunning {
 pub struct ContainerStateTerminated {
     #[serde(default)]
     pub exit_code: i32,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub reason: String,
+    #[serde(default, skip_serializing_if = "CompactString::is_empty")]
+    pub reason: CompactString,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub started_at: Option<String>,
+    pub started_at: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub finished_at: Option<String>,
+    pub finished_at: Option<CompactString>,
 }
 
 impl ContainerState {

@@ -54,14 +54,14 @@ pub fn pod(p: &Pod, now: Reading) -> Vec<Value> {
         .container_statuses
         .first()
         .and_then(|c| c.state.waiting.as_ref())
-        .map(|w| w.reason.clone())
+        .map(|w| w.reason.to_string())
         .filter(|r| !r.is_empty())
     {
         reason
     } else if p.status.phase.is_empty() {
         "Pending".into()
     } else {
-        p.status.phase.clone()
+        p.status.phase.to_string()
     };
     vec![
         json!(p.metadata.name),

@@ -5,6 +5,7 @@
 
 use super::meta::{FieldError, LabelSelector, ObjectMeta};
 use super::print::age;
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -51,9 +52,9 @@ impl PolicyRule {
 #[serde(rename_all = "camelCase")]
 pub struct Role {
     #[serde(default)]
-    pub api_version: String,
+    pub api_version: CompactString,
     #[serde(default)]
-    pub kind: String,
+    pub kind: CompactString,
     #[serde(default)]
     pub metadata: ObjectMeta,
     #[serde(default)]
@@ -64,9 +65,9 @@ pub struct Role {
 #[serde(rename_all = "camelCase")]
 pub struct ClusterRole {
     #[serde(default)]
-    pub api_version: String,
+    pub api_version: CompactString,
     #[serde(default)]
-    pub kind: String,
+    pub kind: CompactString,
     #[serde(default)]
     pub metadata: ObjectMeta,
     /// When set, the clusterrole-aggregation controller owns `rules`: the union of the rules of
@@ -127,9 +128,9 @@ impl RoleRef {
 #[serde(rename_all = "camelCase")]
 pub struct RoleBinding {
     #[serde(default)]
-    pub api_version: String,
+    pub api_version: CompactString,
     #[serde(default)]
-    pub kind: String,
+    pub kind: CompactString,
     #[serde(default)]
     pub metadata: ObjectMeta,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -142,9 +143,9 @@ pub struct RoleBinding {
 #[serde(rename_all = "camelCase")]
 pub struct ClusterRoleBinding {
     #[serde(default)]
-    pub api_version: String,
+    pub api_version: CompactString,
     #[serde(default)]
-    pub kind: String,
+    pub kind: CompactString,
     #[serde(default)]
     pub metadata: ObjectMeta,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -407,7 +408,7 @@ fn bootstrap_meta(name: &str, labels: &[(&str, &str)]) -> ObjectMeta {
     let mut meta = ObjectMeta::named(name);
     meta.labels = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     meta.labels.insert("kubernetes.io/bootstrapping".into(), "rbac-defaults".into());
-    meta.annotations = BTreeMap::from([("rbac.authorization.kubernetes.io/autoupdate".into(), "true".into())]).into();
+    meta.annotations.insert("rbac.authorization.kubernetes.io/autoupdate".into(), "true".into());
     meta
 }
 

@@ -3,6 +3,7 @@
 
 use super::meta::ObjectMeta;
 use super::storage::Unmodeled;
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -10,9 +11,9 @@ use std::collections::BTreeMap;
 #[serde(rename_all = "camelCase")]
 pub struct Service {
     #[serde(default)]
-    pub api_version: String,
+    pub api_version: CompactString,
     #[serde(default)]
-    pub kind: String,
+    pub kind: CompactString,
     #[serde(default)]
     pub metadata: ObjectMeta,
     #[serde(default)]
@@ -75,9 +76,9 @@ pub struct ServiceStatus {
 #[serde(rename_all = "camelCase")]
 pub struct Endpoints {
     #[serde(default)]
-    pub api_version: String,
+    pub api_version: CompactString,
     #[serde(default)]
-    pub kind: String,
+    pub kind: CompactString,
     #[serde(default)]
     pub metadata: ObjectMeta,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

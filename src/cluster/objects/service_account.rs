@@ -4,6 +4,7 @@
 use super::event::ObjectReference;
 use super::meta::ObjectMeta;
 use super::print::age;
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -11,9 +12,9 @@ use serde_json::{Value, json};
 #[serde(rename_all = "camelCase")]
 pub struct ServiceAccount {
     #[serde(default)]
-    pub api_version: String,
+    pub api_version: CompactString,
     #[serde(default)]
-    pub kind: String,
+    pub kind: CompactString,
     #[serde(default)]
     pub metadata: ObjectMeta,
     /// Legacy token Secrets; kept for round trips (nothing here creates them any more, as

@@ -42,6 +42,7 @@ macro_rules! shared_empty {
 
 shared_empty!(
     std::collections::BTreeMap<String, String>,
+    super::meta::Annotations,
     Vec<super::meta::OwnerReference>,
     Vec<super::pod::Container>,
     Vec<super::pod::Toleration>,
@@ -143,6 +144,10 @@ pub fn is_empty<T>(list: &Shared<Vec<T>>) -> bool {
 
 /// For `skip_serializing_if` on a shared map.
 pub fn is_empty_map<K, V>(map: &Shared<std::collections::BTreeMap<K, V>>) -> bool {
+    map.is_empty()
+}
+
+pub fn is_empty_annotations(map: &Shared<super::meta::Annotations>) -> bool {
     map.is_empty()
 }
 

@@ -7,6 +7,7 @@ use super::pod::PodTemplateSpec;
 use super::print::age;
 use super::storage::{PersistentVolumeClaim, Unmodeled};
 use crate::clock::Reading;
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -14,9 +15,9 @@ use serde_json::{Value, json};
 #[serde(rename_all = "camelCase")]
 pub struct StatefulSet {
     #[serde(default)]
-    pub api_version: String,
+    pub api_version: CompactString,
     #[serde(default)]
-    pub kind: String,
+    pub kind: CompactString,
     #[serde(default)]
     pub metadata: ObjectMeta,
     #[serde(default)]

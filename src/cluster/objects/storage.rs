@@ -7,6 +7,7 @@ use super::meta::{FieldError, ObjectMeta};
 use super::print::age;
 use super::quantity::Quantity;
 use crate::clock::Reading;
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -18,9 +19,9 @@ pub type Unmodeled = BTreeMap<String, Value>;
 #[serde(rename_all = "camelCase")]
 pub struct StorageClass {
     #[serde(default)]
-    pub api_version: String,
+    pub api_version: CompactString,
     #[serde(default)]
-    pub kind: String,
+    pub kind: CompactString,
     #[serde(default)]
     pub metadata: ObjectMeta,
     #[serde(default)]
@@ -61,9 +62,9 @@ impl StorageClass {
 #[serde(rename_all = "camelCase")]
 pub struct PersistentVolume {
     #[serde(default)]
-    pub api_version: String,
+    pub api_version: CompactString,
     #[serde(default)]
-    pub kind: String,
+    pub kind: CompactString,
     #[serde(default)]
     pub metadata: ObjectMeta,
     #[serde(default)]
@@ -244,9 +245,9 @@ impl PersistentVolume {
 #[serde(rename_all = "camelCase")]
 pub struct PersistentVolumeClaim {
     #[serde(default)]
-    pub api_version: String,
+    pub api_version: CompactString,
     #[serde(default)]
-    pub kind: String,
+    pub kind: CompactString,
     #[serde(default)]
     pub metadata: ObjectMeta,
     #[serde(default)]

@@ -3,15 +3,16 @@
 use super::meta::{LabelSelector, ObjectMeta};
 use super::pod::PodTemplateSpec;
 use super::storage::Unmodeled;
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReplicaSet {
     #[serde(default)]
-    pub api_version: String,
+    pub api_version: CompactString,
     #[serde(default)]
-    pub kind: String,
+    pub kind: CompactString,
     #[serde(default)]
     pub metadata: ObjectMeta,
     #[serde(default)]
@@ -57,9 +58,9 @@ fn is_zero(n: &i32) -> bool {
 #[serde(rename_all = "camelCase")]
 pub struct Deployment {
     #[serde(default)]
-    pub api_version: String,
+    pub api_version: CompactString,
     #[serde(default)]
-    pub kind: String,
+    pub kind: CompactString,
     #[serde(default)]
     pub metadata: ObjectMeta,
     #[serde(default)]
