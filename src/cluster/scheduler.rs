@@ -41,9 +41,10 @@ use super::objects::{Kind, Node, Object, Pod, Readiness, Taint};
 use super::store::{Change, ChangeType, ObjectKey, Store};
 use super::timing::Timing;
 use crate::clock::Millis;
+use foldhash::fast::FixedState;
 use serde::Serialize;
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::str::FromStr;
 
 /// The annotation that carries a pod's latest decision as compact JSON, so `kubectl get pod -o
@@ -347,8 +348,9 @@ pub struct Scheduler {
     /// a node is added, deleted or changes what the snapshot holds, so a cycle on a steady
     /// 5,000-node lane neither sorts nor re-parses the nodes (it refreshes requests only).
     node_snapshot: Option<Vec<NodeInfo>>,
-    decisions: BTreeMap<ObjectKey, Decision>,
-    last_failure: BTreeMap<ObjectKey, String>,
+    /// Looked up by pod, never iterated (as `last_failure`): hashed, so no order leaks.
+    decisions: HashMap<ObjectKey, Decision, FixedState>,
+    last_failure: HashMap<ObjectKey, String, FixedState>,
     /// Pods that preempted, and the node each is nominated to.
     nominated: BTreeMap<ObjectKey, String>,
     /// Where round-robin's rotation and the scoring policies' node sample carry on from.
@@ -419,8 +421,8 @@ impl Scheduler {
             queue: SchedulingQueue::default(),
             nodes: BTreeMap::new(),
             node_snapshot: None,
-            decisions: BTreeMap::new(),
-            last_failure: BTreeMap::new(),
+            decisions: HashMap::default(),
+            last_failure: HashMap::default(),
             nominated: BTreeMap::new(),
             cursor: 0,
             stats: SchedulerStats::default(),

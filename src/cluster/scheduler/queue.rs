@@ -13,7 +13,8 @@
 use crate::clock::Millis;
 use crate::cluster::store::ObjectKey;
 use crate::cluster::timing::Timing;
-use std::collections::{BTreeMap, BTreeSet};
+use foldhash::fast::FixedState;
+use std::collections::{BTreeSet, HashMap};
 
 /// Pods one scheduling cycle takes at most. Each failure writes the pod's condition and an
 /// Event, so an unbounded batch (20,000 pods after a big scale) wrote more in one round than
@@ -65,7 +66,9 @@ pub enum Requeue {
 
 #[derive(Debug, Clone, Default)]
 pub struct SchedulingQueue {
-    pods: BTreeMap<ObjectKey, QueuedPod>,
+    /// Where each queued pod is, found by hash (every failure and move asks; 26,000 parked
+    /// pods move at once); never iterated, so no order leaks: the queues below give the order.
+    pods: HashMap<ObjectKey, QueuedPod, FixedState>,
     active: BTreeSet<ObjectKey>,
     /// When the oldest pod in activeQ arrived (activeQ is due as soon as it is not empty).
     active_since: Option<Millis>,
