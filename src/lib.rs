@@ -17,7 +17,8 @@
 //!     `custom`: CRD-defined objects kept as JSON
 //!     (one table keyed by resource), admitted against their structural schema. `shared`:
 //!     copy-on-write fields (containers, labels ..) that a pod's versions and siblings hold once.
-//!   - [`cluster::store`]: the versioned store (resourceVersion, change log, one write path).
+//!   - [`cluster::store`]: the versioned store (resourceVersion, change log, one write path);
+//!     each kind a key-ordered table with a lookup-only hash index (`store/table.rs`).
 //!   - [`cluster::scheduler`]: queue, filter and score plugins (`framework`; the VolumeBinding
 //!     filter in `volume_binding`; NodeAffinity, InterPodAffinity and PodTopologySpread in
 //!     `pod_constraints`), one file per policy (`greedy`, `round_robin`, `spread`,
