@@ -26,8 +26,7 @@ use self::scheduler::{Policy, Scheduler};
 use self::store::{Change, ChangeType, ObjectKey, Store, StoreError};
 use self::timing::Timing;
 use crate::clock::Millis;
-use foldhash::fast::FixedState;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// Errors from operations on the cluster that callers (CLI, game, API) branch on.
@@ -55,6 +54,12 @@ pub const MAX_ROUNDS_PER_INSTANT: usize = 100_000;
 /// Rounds one instant may spend per pod and node, on top of [`MAX_ROUNDS_PER_INSTANT`].
 const ROUNDS_PER_OBJECT: usize = 8;
 
+/// A map the core only looks things up in and never walks: hashed with foldhash's fixed seed,
+/// so finding one key among 150,000 is one step, not a B-tree descent of string compares; and
+/// since nothing iterates it, its order cannot reach an outcome. Whatever is walked stays an
+/// ordered map.
+pub type LookupMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
+
 /// Work the control plane does at a given instant.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Task {
@@ -81,7 +86,7 @@ struct WorkQueue {
     by_time: BTreeMap<(Millis, u64), Task>,
     /// When each queued task is due, found by hash: every pod write and heartbeat asks, and
     /// nothing iterates it (so its order cannot leak; the hasher's seed is fixed).
-    when: HashMap<Task, (Millis, u64), FixedState>,
+    when: LookupMap<Task, (Millis, u64)>,
     seq: u64,
 }
 

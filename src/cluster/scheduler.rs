@@ -41,10 +41,9 @@ use super::objects::{Kind, Node, Object, Pod, Readiness, Taint};
 use super::store::{Change, ChangeType, ObjectKey, Store};
 use super::timing::Timing;
 use crate::clock::Millis;
-use foldhash::fast::FixedState;
 use serde::Serialize;
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::str::FromStr;
 
 /// The annotation that carries a pod's latest decision as compact JSON, so `kubectl get pod -o
@@ -349,8 +348,8 @@ pub struct Scheduler {
     /// 5,000-node lane neither sorts nor re-parses the nodes (it refreshes requests only).
     node_snapshot: Option<Vec<NodeInfo>>,
     /// Looked up by pod, never iterated (as `last_failure`): hashed, so no order leaks.
-    decisions: HashMap<ObjectKey, Decision, FixedState>,
-    last_failure: HashMap<ObjectKey, String, FixedState>,
+    decisions: super::LookupMap<ObjectKey, Decision>,
+    last_failure: super::LookupMap<ObjectKey, String>,
     /// Pods that preempted, and the node each is nominated to.
     nominated: BTreeMap<ObjectKey, String>,
     /// Where round-robin's rotation and the scoring policies' node sample carry on from.
@@ -421,8 +420,8 @@ impl Scheduler {
             queue: SchedulingQueue::default(),
             nodes: BTreeMap::new(),
             node_snapshot: None,
-            decisions: HashMap::default(),
-            last_failure: HashMap::default(),
+            decisions: Default::default(),
+            last_failure: Default::default(),
             nominated: BTreeMap::new(),
             cursor: 0,
             stats: SchedulerStats::default(),

@@ -7,10 +7,9 @@
 use super::objects::{FieldError, Kind, KindTables, Object, ObjectMeta, Pod, PodState, Resource, meta};
 use crate::clock::Millis;
 use compact_str::CompactString;
-use foldhash::fast::FixedState;
 use rand::RngExt;
 use rand::rngs::Xoshiro256PlusPlus;
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
 mod table;
@@ -86,7 +85,7 @@ pub struct Change {
 /// is ordered: a node's pods are a key-ordered set), so no order leaks from it. The scheduler's
 /// snapshot reads every node's requests each cycle: 5,000 B-tree searches by name cost more than
 /// the cycle's placement did.
-type Index<V> = HashMap<String, V, FixedState>;
+type Index<V> = super::LookupMap<String, V>;
 
 /// How many changes the log keeps: watchers further behind than this must relist.
 pub const DEFAULT_LOG_CAPACITY: usize = 50_000;

@@ -11,10 +11,10 @@
 //! first element and a tick with nothing due costs nothing, however many pods are parked.
 
 use crate::clock::Millis;
+use crate::cluster::LookupMap;
 use crate::cluster::store::ObjectKey;
 use crate::cluster::timing::Timing;
-use foldhash::fast::FixedState;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 /// Pods one scheduling cycle takes at most. Each failure writes the pod's condition and an
 /// Event, so an unbounded batch (20,000 pods after a big scale) wrote more in one round than
@@ -68,7 +68,7 @@ pub enum Requeue {
 pub struct SchedulingQueue {
     /// Where each queued pod is, found by hash (every failure and move asks; 26,000 parked
     /// pods move at once); never iterated, so no order leaks: the queues below give the order.
-    pods: HashMap<ObjectKey, QueuedPod, FixedState>,
+    pods: LookupMap<ObjectKey, QueuedPod>,
     active: BTreeSet<ObjectKey>,
     /// When the oldest pod in activeQ arrived (activeQ is due as soon as it is not empty).
     active_since: Option<Millis>,

@@ -9,8 +9,8 @@
 //! foldhash's fixed-seed one, the same every run.
 
 use super::ObjectKey;
-use foldhash::fast::FixedState;
-use std::collections::{BTreeMap, HashMap};
+use crate::cluster::LookupMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 #[derive(Debug, Clone)]
@@ -18,7 +18,7 @@ pub struct Table<R> {
     /// Every key in order, with its object's slot.
     order: BTreeMap<ObjectKey, u32>,
     /// The same keys by hash, for lookups only.
-    index: HashMap<ObjectKey, u32, FixedState>,
+    index: LookupMap<ObjectKey, u32>,
     slots: Vec<Option<Arc<R>>>,
     /// Slots freed by deletes, reused by creates.
     free: Vec<u32>,
@@ -26,12 +26,7 @@ pub struct Table<R> {
 
 impl<R> Default for Table<R> {
     fn default() -> Table<R> {
-        Table {
-            order: BTreeMap::new(),
-            index: HashMap::with_hasher(FixedState::default()),
-            slots: Vec::new(),
-            free: Vec::new(),
-        }
+        Table { order: BTreeMap::new(), index: LookupMap::default(), slots: Vec::new(), free: Vec::new() }
     }
 }
 
