@@ -211,6 +211,10 @@ pub struct Cluster {
     agents: agents::Agents,
     /// The controllers, from [`controllers::registry`]; a task names one by its index here.
     controllers: Vec<Registered>,
+    /// By kind (its index in [`Kind::ALL`]): the controllers that watch it, in registration
+    /// order. A change is offered only to these: a pod write at start-up is not shown to the
+    /// dozen controllers that never look at pods.
+    watchers: [Vec<usize>; Kind::ALL.len()],
     /// Failures in a row per (controller, key), for the error policy's backoff; a success
     /// forgets the key, as client-go's rate limiter does.
     failures: BTreeMap<(usize, Key), u32>,
@@ -240,6 +244,12 @@ impl Cluster {
     pub fn new(seed: u64, timing: Timing) -> Cluster {
         let controllers: Vec<Registered> =
             controllers::registry().into_iter().map(|controller| Registered { controller, reconciles: 0 }).collect();
+        let mut watchers: [Vec<usize>; Kind::ALL.len()] = Default::default();
+        for (index, registered) in controllers.iter().enumerate() {
+            for &kind in registered.controller.watches() {
+                watchers[kind as usize].push(index);
+            }
+        }
         let mut queue = WorkQueue::default();
         for (index, registered) in controllers.iter().enumerate() {
             for key in registered.controller.initial_keys() {
@@ -258,6 +268,7 @@ impl Cluster {
             partitioned: BTreeSet::new(),
             agents: agents::Agents::default(),
             controllers,
+            watchers,
             failures: BTreeMap::new(),
             triggered: Vec::new(),
             delivering: Vec::new(),
@@ -771,18 +782,18 @@ impl Cluster {
         self.delivering = changes;
     }
 
-    /// Offers a change to every controller (in registration order) and queues the keys it
-    /// triggers; a change to a bound pod also wakes its kubelet.
+    /// Offers a change to every controller watching its kind (in registration order) and queues
+    /// the keys it triggers; a change to a bound pod also wakes its kubelet.
     fn route(&mut self, change: &Change, now: Millis) {
         let mut triggered = std::mem::take(&mut self.triggered);
-        for (index, registered) in self.controllers.iter_mut().enumerate() {
-            registered.controller.triggers(change, &self.store, now, &mut triggered);
+        for &index in &self.watchers[change.object.kind() as usize] {
+            self.controllers[index].controller.triggers(change, &self.store, now, &mut triggered);
             for key in triggered.drain(..) {
                 self.queue.add(Task::Reconcile(index, key), now);
             }
         }
         self.triggered = triggered;
-        if let Object::Pod(pod) = &*change.object {
+        if let Object::Pod(pod) = &change.object {
             self.config_users.observe_pod(pod, change.type_ == ChangeType::Deleted);
             // A pod deleted or being deleted behind a partition now runs twice.
             if change.type_ != ChangeType::Added
@@ -793,12 +804,12 @@ impl Cluster {
                 kubelet.observe_cut_off(&self.store, &ObjectKey::of(&pod.metadata));
             }
         }
-        if let Object::Node(node) = &*change.object
+        if let Object::Node(node) = &change.object
             && let Some(kubelet) = self.kubelets.get_mut(&node.metadata.name)
         {
             kubelet.observe_node_change();
         }
-        if let Object::Pod(pod) = &*change.object
+        if let Object::Pod(pod) = &change.object
             && change.type_ != ChangeType::Deleted
             && let Some(node) = pod.node_name()
             && self.kubelets.contains_key(node)
@@ -827,7 +838,7 @@ impl Cluster {
             .into_iter()
             .filter(|kind| watched.contains(kind))
             .flat_map(|kind| kind.list(&self.store))
-            .map(|o| Change { resource_version: rv, type_: ChangeType::Added, object: std::sync::Arc::new(o) })
+            .map(|o| Change { resource_version: rv, type_: ChangeType::Added, object: o })
             .collect();
         for registered in &mut self.controllers {
             registered.controller.relisted(&self.store);

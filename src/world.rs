@@ -1220,7 +1220,7 @@ impl World {
         let changes: Option<Vec<(ChangeType, std::sync::Arc<Pod>)>> =
             self.cluster.store.changes_since(self.cursor).map(|changes| {
                 changes
-                    .filter_map(|c| match &*c.object {
+                    .filter_map(|c| match &c.object {
                         Object::Pod(p) => Some((c.type_, std::sync::Arc::clone(p))),
                         _ => None,
                     })

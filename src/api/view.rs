@@ -138,9 +138,12 @@ impl ReadView {
                 for change in changes {
                     let cache = state.kinds.entry(change.object.kind()).or_default();
                     let key = key_of(&change.object);
+                    // One allocation shared by the cache and the window (the object inside is
+                    // already shared with the store).
+                    let object = Arc::new(change.object.clone());
                     let prev = match change.type_ {
                         ChangeType::Deleted => cache.objects.remove(&key),
-                        ChangeType::Added | ChangeType::Modified => cache.objects.insert(key, change.object.clone()),
+                        ChangeType::Added | ChangeType::Modified => cache.objects.insert(key, Arc::clone(&object)),
                     };
                     if cache.window.len() == window
                         && let Some(dropped) = cache.window.pop_front()
@@ -150,7 +153,7 @@ impl ReadView {
                     cache.window.push_back(WindowEntry {
                         resource_version: change.resource_version,
                         type_: change.type_,
-                        object: change.object.clone(),
+                        object,
                         prev,
                         published_at: now,
                     });

@@ -147,7 +147,8 @@ pub trait Controller: std::any::Any + std::fmt::Debug + Send + Sync {
     /// The event source it records as (upstream's component: `replicaset-controller`).
     fn component(&self) -> &'static str;
 
-    /// The kinds whose changes it follows: after the change log is lost, these are relisted.
+    /// The kinds whose changes it follows: only their changes reach [`Controller::triggers`],
+    /// and after the change log is lost these are relisted.
     fn watches(&self) -> &'static [Kind];
 
     /// The keys it reconciles from the start, whatever changes (a periodic controller's key).

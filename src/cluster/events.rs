@@ -9,6 +9,7 @@
 //! The world's log (the records drained by [`EventRecorder::drain`]) keeps every report as
 //! made: it is what the components said, not what the store kept.
 
+use super::LookupMap;
 use super::objects::{Event, EventSource, Kind, ObjectMeta, ObjectReference};
 use super::store::{ObjectKey, Store, StoreError};
 use super::timing::Timing;
@@ -16,7 +17,7 @@ use crate::clock::Millis;
 use compact_str::CompactString;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
 
 /// Events kept in the store at most, whatever the TTL: the oldest-written go first.
@@ -62,13 +63,19 @@ struct SimilarKey {
 /// set and in the keys of the events that said it.
 type EventKey = Hashed<(Arc<SimilarKey>, Option<Arc<str>>)>;
 
-/// A key behind its 64-bit hash: the maps order by the hash first, so a lookup compares integers
-/// and the full key only where the hashes match (once, on a hit; a collision still compares
-/// correctly). Nothing iterates these maps in key order, so the hash order is never seen.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+/// A key behind its 64-bit hash, computed once: the lookup maps hash only that integer, and
+/// compare the full key only where the hashes match (once, on a hit; a collision still compares
+/// correctly). Nothing iterates these maps, so their order is never seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Hashed<K> {
     hash: u64,
     key: K,
+}
+
+impl<K> Hash for Hashed<K> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
 }
 
 impl<K: Hash> Hashed<K> {
@@ -77,11 +84,9 @@ impl<K: Hash> Hashed<K> {
     }
 }
 
-/// `DefaultHasher::new()` has fixed keys: the same hashes every run.
+/// A fixed seed: the same hashes every run.
 fn hash_of(key: &impl Hash) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    key.hash(&mut hasher);
-    hasher.finish()
+    foldhash::fast::FixedState::default().hash_one(key)
 }
 
 impl Hashed<Arc<SimilarKey>> {
@@ -96,7 +101,8 @@ impl Hashed<Arc<SimilarKey>> {
 /// The distinct messages seen lately for one similar group (upstream's `aggregateRecord`).
 #[derive(Debug, Clone, Default)]
 struct SimilarGroup {
-    messages: BTreeSet<Arc<str>>,
+    /// Sorted, and fewer than [`AGGREGATE_MAX_EVENTS`]: a binary search, no tree nodes.
+    messages: Vec<Arc<str>>,
     /// Its place in the use order ([`EventRecorder::similar_by_use`]).
     last_use: u64,
 }
@@ -114,13 +120,13 @@ pub struct EventRecorder {
     /// Records not yet drained by the world.
     pending: VecDeque<EventRecord>,
     /// The same event again → the number of the stored Event it bumps.
-    observed: BTreeMap<EventKey, u64>,
+    observed: LookupMap<EventKey, u64>,
     /// Stored Events by the number they were created under (the reverse index, so expiry and
     /// eviction are integer lookups, not scans or name compares).
-    stored: BTreeMap<u64, StoredEvent>,
+    stored: LookupMap<u64, StoredEvent>,
     /// Stored Events by expiry, oldest first (ties: the first created).
     expiry: BTreeSet<(Millis, u64)>,
-    similar: BTreeMap<Hashed<Arc<SimilarKey>>, SimilarGroup>,
+    similar: LookupMap<Hashed<Arc<SimilarKey>>, SimilarGroup>,
     /// Similar groups in the order of their last use, least recent first, as upstream's LRU
     /// cache keeps them; each with when it was used, so groups idle past the window are dropped
     /// in order, and its hash to find it again.
@@ -146,10 +152,10 @@ impl EventRecorder {
     pub fn new(timing: &Timing) -> EventRecorder {
         EventRecorder {
             pending: VecDeque::new(),
-            observed: BTreeMap::new(),
-            stored: BTreeMap::new(),
+            observed: LookupMap::default(),
+            stored: LookupMap::default(),
             expiry: BTreeSet::new(),
-            similar: BTreeMap::new(),
+            similar: LookupMap::default(),
             similar_by_use: BTreeMap::new(),
             uses: 0,
             ttl: Millis(timing.heartbeat.0 * 360),
@@ -305,18 +311,18 @@ impl EventRecorder {
             self.similar_by_use.remove(&group.last_use);
         }
         group.last_use = self.uses;
-        let message: Arc<str> = match group.messages.get(message) {
-            Some(known) => Arc::clone(known),
-            None => {
+        let message: Arc<str> = match group.messages.binary_search_by(|known| (**known).cmp(message)) {
+            Ok(at) => Arc::clone(&group.messages[at]),
+            Err(at) => {
                 let message: Arc<str> = Arc::from(message);
-                group.messages.insert(Arc::clone(&message));
+                group.messages.insert(at, Arc::clone(&message));
                 message
             }
         };
         let combine = group.messages.len() >= AGGREGATE_MAX_EVENTS;
         if combine {
             // Keep the set below the bound, as upstream's `PopAny` does (here: the least).
-            group.messages.pop_first();
+            group.messages.remove(0);
         }
         self.similar_by_use.insert(self.uses, (now, similar.clone()));
         while self.similar.len() > MAX_SIMILAR_GROUPS {

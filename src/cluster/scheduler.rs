@@ -458,7 +458,7 @@ impl Scheduler {
     /// or grown; a bound pod deleted or finished, freeing its room.
     pub fn observe(&mut self, change: &Change, now: Millis) {
         let deleted = change.type_ == ChangeType::Deleted;
-        match &*change.object {
+        match &change.object {
             Object::Pod(pod) => {
                 let key = ObjectKey::of(&pod.metadata);
                 let wants_node = !deleted

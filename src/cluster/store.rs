@@ -78,7 +78,7 @@ pub enum ChangeType {
 pub struct Change {
     pub resource_version: u64,
     pub type_: ChangeType,
-    pub object: Arc<Object>,
+    pub object: Object,
 }
 
 /// A pod index by node name or owner uid: looked up by hash, never iterated (what it indexes
@@ -458,7 +458,7 @@ impl Store {
         if self.log.len() == self.log_capacity {
             self.log.pop_front();
         }
-        self.log.push_back(Change { resource_version, type_, object: Arc::new(object) });
+        self.log.push_back(Change { resource_version, type_, object });
     }
 
     /// Keeps the pod indexes (by node, by controlling owner) in step with the pods table.

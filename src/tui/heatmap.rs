@@ -159,7 +159,7 @@ impl Tallies {
         };
         let changes: Vec<_> = changes.map(|c| (c.type_ == ChangeType::Deleted, c.object.clone())).collect();
         for (deleted, object) in changes {
-            match object.as_ref() {
+            match &object {
                 Object::Pod(pod) => {
                     self.take_pod(&ObjectKey::of(&pod.metadata));
                     if !deleted {

@@ -31,7 +31,7 @@ impl Controller for CrdEstablishingController {
     }
 
     fn triggers(&mut self, change: &Change, _store: &Store, _now: Millis, out: &mut Vec<Key>) {
-        if let Object::CustomResourceDefinition(crd) = &*change.object {
+        if let Object::CustomResourceDefinition(crd) = &change.object {
             out.push(Key::Object(ObjectKey::of(&crd.metadata)));
         }
     }

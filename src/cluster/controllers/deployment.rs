@@ -41,7 +41,7 @@ impl Controller for DeploymentController {
     /// A Deployment itself (the garbage collector handles its deletion), and the owner of a
     /// ReplicaSet that changed.
     fn triggers(&mut self, change: &Change, _store: &Store, _now: Millis, out: &mut Vec<Key>) {
-        match &*change.object {
+        match &change.object {
             Object::Deployment(d) if change.type_ != ChangeType::Deleted => {
                 out.push(Key::Object(ObjectKey::of(&d.metadata)))
             }

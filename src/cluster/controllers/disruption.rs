@@ -57,7 +57,7 @@ impl Controller for DisruptionController {
 
     /// A budget itself, and the budgets in a changed pod's namespace whose selector matches it.
     fn triggers(&mut self, change: &Change, _store: &Store, _now: Millis, out: &mut Vec<Key>) {
-        match &*change.object {
+        match &change.object {
             Object::PodDisruptionBudget(budget) => {
                 let namespace = budget.metadata.namespace().to_string();
                 if change.type_ == ChangeType::Deleted {

@@ -30,7 +30,7 @@ impl Controller for EndpointsController {
 
     /// A Service itself, and every Service whose selector picks a pod that changed.
     fn triggers(&mut self, change: &Change, store: &Store, _now: Millis, out: &mut Vec<Key>) {
-        match &*change.object {
+        match &change.object {
             Object::Service(svc) => out.push(Key::Object(ObjectKey::of(&svc.metadata))),
             // Few Services per namespace: a scan is fine.
             Object::Pod(pod) => out.extend(

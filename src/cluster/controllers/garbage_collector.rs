@@ -30,7 +30,7 @@ impl Controller for GarbageCollector {
         if change.type_ != ChangeType::Deleted {
             return;
         }
-        match &*change.object {
+        match &change.object {
             Object::Deployment(d) => out.push(Key::Owner { uid: d.metadata.uid.clone() }),
             Object::ReplicaSet(rs) => out.push(Key::Owner { uid: rs.metadata.uid.clone() }),
             _ => {}

@@ -238,7 +238,7 @@ mod tests {
         }
 
         fn triggers(&mut self, change: &Change, _store: &Store, _now: Millis, out: &mut Vec<Key>) {
-            if let Object::Service(svc) = &*change.object
+            if let Object::Service(svc) = &change.object
                 && change.type_ != ChangeType::Deleted
             {
                 out.push(Key::Object(ObjectKey::of(&svc.metadata)));

@@ -558,7 +558,7 @@ impl Controller for NodeLifecycle {
 
     fn triggers(&mut self, change: &Change, _store: &Store, now: Millis, _out: &mut Vec<Key>) {
         let deleted = change.type_ == ChangeType::Deleted;
-        match &*change.object {
+        match &change.object {
             Object::Node(node) => self.observe_node(node, deleted, now),
             Object::Lease(lease) if !deleted && lease.metadata.namespace() == LEASE_NAMESPACE => {
                 self.observe_lease(&lease.metadata.name, now)

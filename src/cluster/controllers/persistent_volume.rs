@@ -37,7 +37,7 @@ impl Controller for PersistentVolumeController {
     /// A claim itself and the volume it names; a volume itself, its claim, and — when it is
     /// free — the unbound claims of its class that may now take it.
     fn triggers(&mut self, change: &Change, store: &Store, _now: Millis, out: &mut Vec<Key>) {
-        match &*change.object {
+        match &change.object {
             Object::PersistentVolumeClaim(claim) => {
                 if change.type_ != ChangeType::Deleted {
                     out.push(Key::Object(ObjectKey::of(&claim.metadata)));

@@ -80,7 +80,7 @@ impl Controller for ClusterRoleAggregation {
     /// Any ClusterRole change may change what an aggregated role selects: every aggregated role
     /// is due (a handful, as upstream enqueues them all).
     fn triggers(&mut self, change: &Change, store: &Store, _now: Millis, out: &mut Vec<Key>) {
-        if let Object::ClusterRole(_) = &*change.object {
+        if let Object::ClusterRole(_) = &change.object {
             out.extend(
                 store
                     .list::<ClusterRole>()

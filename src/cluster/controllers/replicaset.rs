@@ -48,7 +48,7 @@ impl Controller for ReplicaSetController {
     /// A ReplicaSet itself (the garbage collector handles its deletion), and the owner of a pod
     /// that changed.
     fn triggers(&mut self, change: &Change, _store: &Store, _now: Millis, out: &mut Vec<Key>) {
-        match &*change.object {
+        match &change.object {
             Object::ReplicaSet(rs) if change.type_ != ChangeType::Deleted => {
                 out.push(Key::Object(ObjectKey::of(&rs.metadata)))
             }

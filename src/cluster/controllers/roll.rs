@@ -285,7 +285,7 @@ impl Controller for RollController {
             self.orphans_to_trigger = false;
             out.extend(self.orphaned.keys().cloned().map(Key::Object));
         }
-        match &*change.object {
+        match &change.object {
             Object::CustomObject(roll) if is_roll(roll) => {
                 let key = roll.key();
                 let status = RollStatus::of(roll);

@@ -32,7 +32,7 @@ impl Controller for ServiceAccountsController {
 
     /// Only the loss of a `default` account needs work.
     fn triggers(&mut self, change: &Change, _store: &Store, _now: Millis, out: &mut Vec<Key>) {
-        if let Object::ServiceAccount(sa) = &*change.object
+        if let Object::ServiceAccount(sa) = &change.object
             && change.type_ == ChangeType::Deleted
             && sa.metadata.name == ServiceAccount::DEFAULT
         {

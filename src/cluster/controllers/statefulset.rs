@@ -40,7 +40,7 @@ impl Controller for StatefulSetController {
     }
 
     fn triggers(&mut self, change: &Change, _store: &Store, _now: Millis, out: &mut Vec<Key>) {
-        match &*change.object {
+        match &change.object {
             Object::StatefulSet(sts) if change.type_ != ChangeType::Deleted => {
                 out.push(Key::Object(ObjectKey::of(&sts.metadata)))
             }

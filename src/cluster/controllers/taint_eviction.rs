@@ -37,7 +37,7 @@ impl Controller for TaintEvictionController {
     /// one. As upstream's taint manager, a pod on an untainted node is not looked at: its
     /// kubelet's status writes would otherwise each cost a reconcile that finds nothing.
     fn triggers(&mut self, change: &Change, store: &Store, _now: Millis, out: &mut Vec<Key>) {
-        match &*change.object {
+        match &change.object {
             Object::Pod(pod)
                 if change.type_ != ChangeType::Deleted
                     && pod.node_name().is_some_and(|name| self.tainted_nodes.contains(name)) =>
