@@ -257,7 +257,7 @@ impl Cluster {
             }
         }
         Cluster {
-            store: Store::new(crate::rng::stream(seed, "store")),
+            store: Store::new(seed),
             timing,
             scheduler: Scheduler::new(Policy::Greedy),
             recorder: EventRecorder::new(&timing),
@@ -692,6 +692,11 @@ impl Cluster {
                 return Ok(false);
             }
             rounds += 1;
+            // A bound on the reports waiting, counted in rounds, not slices: the same
+            // flushes however the instant is sliced.
+            if self.recorder.queued() >= events::MAX_QUEUED_EVENTS {
+                self.recorder.flush(&mut self.store);
+            }
             self.dispatch(now);
             if let Some(task) = self.queue.pop_due(now) {
                 if !reconciling && matches!(task, Task::Reconcile(..)) {
@@ -705,8 +710,12 @@ impl Cluster {
                 self.scheduler.run_cycle(&mut self.store, &mut self.recorder, now, &self.timing);
                 continue;
             }
+            // Quiet: what the components reported this instant is written now, as client-go's
+            // broadcaster writes after the fact.
+            self.recorder.flush(&mut self.store);
             return Ok(true);
         }
+        self.recorder.flush(&mut self.store);
         Err(ClusterError::Livelock { at: now, rounds })
     }
 

@@ -51,7 +51,7 @@ proptest! {
     fn two_replicas_never_lead_at_once_and_a_live_replica_soon_leads((replicas, preset, script) in scripts()) {
         let timing = Timing::preset(preset);
         let mut election = LeaderElection::new(5, replicas).unwrap();
-        let mut store = Store::new(pinsetter::rng::stream(5, "store"));
+        let mut store = Store::new(5);
         let mut recorder = EventRecorder::new(&timing);
         let bound = timing.lease_duration.0 + 2 * timing.retry_period.0;
         // Per component: since when it has had no leader while some replica was live.

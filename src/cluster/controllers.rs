@@ -202,7 +202,7 @@ pub fn default_error_policy(
 /// A `FailedUpdate` Warning on the object a failed write was for.
 fn record_failed_update(ctx: &mut Context, kind: Kind, key: &ObjectKey, message: String, component: &'static str) {
     let involved = ctx.store_meta(kind, key);
-    ctx.recorder.record(ctx.store, ctx.now, kind, &involved, "Warning", "FailedUpdate", message, component);
+    ctx.recorder.record(ctx.now, kind, &involved, "Warning", "FailedUpdate", message, component);
 }
 
 /// A controller's write, sorted as client-go's work queue sorts failures: success or an object
@@ -291,7 +291,7 @@ mod tests {
 
     #[test]
     fn a_failed_write_requeues_and_only_a_real_failure_is_reported() {
-        let mut store = Store::new(crate::rng::stream(1, "store"));
+        let mut store = Store::new(1);
         let mut recorder = EventRecorder::default();
         let timing = Timing::preset(Preset::Arcade);
         let mut chaos = Vec::new();

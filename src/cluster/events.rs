@@ -8,6 +8,12 @@
 //! last write, as the API server's event TTL does, so memory is bounded at any cluster size.
 //! The world's log (the records drained by [`EventRecorder::drain`]) keeps every report as
 //! made: it is what the components said, not what the store kept.
+//!
+//! As client-go's broadcaster does, the recorder writes to the store later, not while the
+//! component reports: reports queue (the same event again within the queue only counts up)
+//! and [`EventRecorder::flush`] writes them after the control plane's step. A burst beyond the
+//! store's cap then never writes the events the cap would evict in the same flush: a
+//! 150,000-pod start-up writes a few thousand Events, not a million.
 
 use super::LookupMap;
 use super::objects::{Event, EventSource, Kind, ObjectMeta, ObjectReference};
@@ -22,6 +28,10 @@ use std::sync::Arc;
 
 /// Events kept in the store at most, whatever the TTL: the oldest-written go first.
 const MAX_STORED_EVENTS: usize = 2_000;
+/// Reports queued at most before the cluster flushes them (within a busy instant too), so the
+/// queue of a start-up burst stays small; a flush of this many skips all but the last
+/// [`MAX_STORED_EVENTS`] new ones.
+pub const MAX_QUEUED_EVENTS: usize = 16 * MAX_STORED_EVENTS;
 /// Upstream's `defaultAggregateMaxEvents`: the distinct messages at which similar events combine.
 const AGGREGATE_MAX_EVENTS: usize = 10;
 /// Upstream's `maxLruCacheEntries`: similar groups remembered at most, least recently used
@@ -107,6 +117,18 @@ struct SimilarGroup {
     last_use: u64,
 }
 
+/// A report waiting to be written: the same event again while it waits only counts up.
+#[derive(Debug, Clone)]
+struct Queued {
+    key: EventKey,
+    /// The message to store: the last one said (a combined event's changes as it goes).
+    message: Arc<str>,
+    api_version: &'static str,
+    first: Millis,
+    last: Millis,
+    count: i32,
+}
+
 /// A stored Event this recorder wrote, under the number in its name.
 #[derive(Debug, Clone)]
 struct StoredEvent {
@@ -119,6 +141,10 @@ struct StoredEvent {
 pub struct EventRecorder {
     /// Records not yet drained by the world.
     pending: VecDeque<EventRecord>,
+    /// Reports not yet written to the store, in the order made.
+    queue: Vec<Queued>,
+    /// Where each event waits in `queue`, so saying it again counts up.
+    queued_at: LookupMap<EventKey, usize>,
     /// The same event again → the number of the stored Event it bumps.
     observed: LookupMap<EventKey, u64>,
     /// Stored Events by the number they were created under (the reverse index, so expiry and
@@ -152,6 +178,8 @@ impl EventRecorder {
     pub fn new(timing: &Timing) -> EventRecorder {
         EventRecorder {
             pending: VecDeque::new(),
+            queue: Vec::new(),
+            queued_at: LookupMap::default(),
             observed: LookupMap::default(),
             stored: LookupMap::default(),
             expiry: BTreeSet::new(),
@@ -179,7 +207,6 @@ impl EventRecorder {
     #[allow(clippy::too_many_arguments)]
     pub fn record(
         &mut self,
-        store: &mut Store,
         now: Millis,
         kind: Kind,
         involved: &ObjectMeta,
@@ -189,7 +216,7 @@ impl EventRecorder {
         component: &'static str,
     ) {
         let type_meta = (kind.name(), kind.api_version());
-        self.record_as(store, now, type_meta, involved, type_, reason, message, component);
+        self.record_as(now, type_meta, involved, type_, reason, message, component);
     }
 
     /// [`EventRecorder::record`] for an object whose kind is not a built-in one (a custom
@@ -198,7 +225,6 @@ impl EventRecorder {
     #[allow(clippy::too_many_arguments)]
     pub fn record_as(
         &mut self,
-        store: &mut Store,
         now: Millis,
         (kind, api_version): (&'static str, &'static str),
         involved: &ObjectMeta,
@@ -213,7 +239,6 @@ impl EventRecorder {
         object.extend(kind.chars().flat_map(char::to_lowercase));
         object.push('/');
         object.push_str(&involved.name);
-        self.expire(store, now);
 
         // Node events use the node's name as uid: `kubectl describe node` looks them up that way.
         let uid = if kind == Kind::Node.name() { &involved.name } else { &involved.uid };
@@ -229,66 +254,111 @@ impl EventRecorder {
         let (event_key, stored_message) = self.aggregate(similar, &message, now);
         self.pending.push_back(EventRecord { at: now, type_, reason, object, message, component });
 
-        if let Some(&number) = self.observed.get(&event_key)
-            && let Some(stored) = self.stored.get(&number)
-        {
-            let stamp = store.epoch().stamp_compact(now);
-            match store.modify::<Event>(&stored.key, |e| {
-                e.count += 1;
-                e.last_timestamp = Some(stamp);
-                if *e.message != *stored_message {
-                    e.message = stored_message.to_string();
-                }
-            }) {
-                Ok(_) => {
-                    self.set_expiry(number, now + self.ttl);
-                    return;
-                }
-                // Deleted behind our back (kubectl delete event): start a new one.
-                Err(_) => {
-                    self.forget(number);
-                }
+        match self.queued_at.get(&event_key) {
+            Some(&at) => {
+                let queued = &mut self.queue[at];
+                queued.count += 1;
+                queued.last = now;
+                queued.message = stored_message;
+            }
+            None => {
+                self.queued_at.insert(event_key.clone(), self.queue.len());
+                let queued =
+                    Queued { key: event_key, message: stored_message, api_version, first: now, last: now, count: 1 };
+                self.queue.push(queued);
             }
         }
+    }
 
-        self.counter += 1;
-        let stamp = store.epoch().stamp_compact(now);
-        let (similar, _) = &event_key.key;
-        let namespace = involved.namespace.as_deref().filter(|n| !n.is_empty()).unwrap_or("default");
-        // The static names point at their text (`const_new`): an Event allocates only what
-        // is its own.
-        let event = Event {
-            metadata: ObjectMeta::namespaced(namespace, format!("{}.{:016x}", involved.name, self.counter)),
-            involved_object: ObjectReference {
-                kind: CompactString::const_new(kind),
-                namespace: similar.namespace.clone(),
-                name: similar.name.clone(),
-                uid: similar.uid.to_string(),
-                api_version: CompactString::const_new(api_version),
-                extra: Default::default(),
-            },
-            reason: CompactString::const_new(reason),
-            message: stored_message.to_string(),
-            type_: CompactString::const_new(type_),
-            count: 1,
-            first_timestamp: Some(stamp.clone()),
-            last_timestamp: Some(stamp),
-            source: EventSource { component: CompactString::const_new(component), host: CompactString::default() },
-            reporting_component: CompactString::const_new(component),
-            ..Default::default()
-        };
-        // An event that cannot be stored (an invalid involved name) is still in the log.
-        if let Ok(created) = store.create(event, now) {
-            let number = self.counter;
-            let expires = now + self.ttl;
-            self.observed.insert(event_key.clone(), number);
-            let key = ObjectKey::of(&created.metadata);
-            self.stored.insert(number, StoredEvent { key, correlation: event_key, expires });
-            self.expiry.insert((expires, number));
+    /// Reports waiting to be written.
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Writes the queued reports to the store: the same event again bumps `count` and
+    /// `lastTimestamp` of the stored one, a new one is created, and past the cap the
+    /// oldest-written go. New events the cap would evict in this same flush (the first of a
+    /// burst of more than [`MAX_STORED_EVENTS`]) are not written at all.
+    pub fn flush(&mut self, store: &mut Store) {
+        if self.queue.is_empty() {
+            return;
         }
+        self.queued_at.clear();
+        let mut queue = std::mem::take(&mut self.queue);
+        let new = queue.iter().filter(|q| !self.observed.contains_key(&q.key)).count();
+        let mut unwritten = new.saturating_sub(MAX_STORED_EVENTS);
+        for queued in queue.drain(..) {
+            if let Some(&number) = self.observed.get(&queued.key)
+                && let Some(stored) = self.stored.get(&number)
+            {
+                let stamp = store.epoch().stamp_compact(queued.last);
+                match store.modify::<Event>(&stored.key, |e| {
+                    e.count += queued.count;
+                    e.last_timestamp = Some(stamp);
+                    if *e.message != *queued.message {
+                        e.message = queued.message.to_string();
+                    }
+                }) {
+                    Ok(_) => {
+                        self.set_expiry(number, queued.last + self.ttl);
+                        continue;
+                    }
+                    // Deleted behind our back (kubectl delete event): start a new one.
+                    Err(_) => {
+                        self.forget(number);
+                    }
+                }
+            }
+            if unwritten > 0 {
+                unwritten -= 1;
+                continue;
+            }
+            self.create(store, queued);
+        }
+        self.queue = queue;
         while self.stored.len() > MAX_STORED_EVENTS {
             let Some(&(_, oldest)) = self.expiry.first() else { break };
             self.delete(store, oldest);
+        }
+    }
+
+    fn create(&mut self, store: &mut Store, queued: Queued) {
+        self.counter += 1;
+        let (similar, _) = &queued.key.key;
+        let namespace = if similar.namespace.is_empty() { "default" } else { similar.namespace.as_str() };
+        // The static names point at their text (`const_new`): an Event allocates only what
+        // is its own.
+        let event = Event {
+            metadata: ObjectMeta::namespaced(namespace, format!("{}.{:016x}", similar.name, self.counter)),
+            involved_object: ObjectReference {
+                kind: CompactString::const_new(similar.kind),
+                namespace: similar.namespace.clone(),
+                name: similar.name.clone(),
+                uid: similar.uid.to_string(),
+                api_version: CompactString::const_new(queued.api_version),
+                extra: Default::default(),
+            },
+            reason: CompactString::const_new(similar.reason),
+            message: queued.message.to_string(),
+            type_: CompactString::const_new(similar.type_),
+            count: queued.count,
+            first_timestamp: Some(store.epoch().stamp_compact(queued.first)),
+            last_timestamp: Some(store.epoch().stamp_compact(queued.last)),
+            source: EventSource {
+                component: CompactString::const_new(similar.component),
+                host: CompactString::default(),
+            },
+            reporting_component: CompactString::const_new(similar.component),
+            ..Default::default()
+        };
+        // An event that cannot be stored (an invalid involved name) is still in the log.
+        if let Ok(created) = store.create(event, queued.last) {
+            let number = self.counter;
+            let expires = queued.last + self.ttl;
+            self.observed.insert(queued.key.clone(), number);
+            let key = ObjectKey::of(&created.metadata);
+            self.stored.insert(number, StoredEvent { key, correlation: queued.key, expires });
+            self.expiry.insert((expires, number));
         }
     }
 
@@ -389,7 +459,7 @@ mod tests {
     use crate::cluster::timing::Preset;
 
     fn setup() -> (Store, EventRecorder, ObjectMeta) {
-        let store = Store::new(crate::rng::stream(1, "store"));
+        let store = Store::new(1);
         let recorder = EventRecorder::new(&Timing::preset(Preset::Arcade));
         let mut pod = ObjectMeta::namespaced("default", "web-abcde");
         pod.uid = "uid-1".into();
@@ -397,16 +467,65 @@ mod tests {
     }
 
     fn record(store: &mut Store, recorder: &mut EventRecorder, at: u64, on: &ObjectMeta, message: &str) {
+        recorder.record(Millis(at), Kind::Pod, on, "Warning", "FailedScheduling", message.into(), "default-scheduler");
+        // Written at once, as a step that reported only this would.
+        recorder.flush(store);
+    }
+
+    #[test]
+    fn reports_wait_for_the_flush_and_repeats_in_the_queue_count_up() {
+        let (mut store, mut recorder, pod) = setup();
+        for at in [0, 100, 200] {
+            recorder.record(
+                Millis(at),
+                Kind::Pod,
+                &pod,
+                "Warning",
+                "FailedScheduling",
+                "full".into(),
+                "default-scheduler",
+            );
+        }
+        assert_eq!(store.len::<Event>(), 0, "nothing is written before the flush");
+        assert_eq!(recorder.queued(), 1);
+        recorder.flush(&mut store);
+        let events: Vec<&Event> = store.list::<Event>().collect();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].count, 3);
+        assert_eq!(events[0].first_timestamp, Some(crate::clock::Epoch::default().stamp(Millis(0)).into()));
+        assert_eq!(events[0].last_timestamp, Some(crate::clock::Epoch::default().stamp(Millis(200)).into()));
+        assert_eq!(recorder.queued(), 0);
+        // Said again after the flush: the stored one counts up.
         recorder.record(
-            store,
-            Millis(at),
+            Millis(300),
             Kind::Pod,
-            on,
+            &pod,
             "Warning",
             "FailedScheduling",
-            message.into(),
+            "full".into(),
             "default-scheduler",
         );
+        recorder.flush(&mut store);
+        assert_eq!(store.list::<Event>().map(|e| e.count).collect::<Vec<_>>(), [4]);
+        assert_eq!(recorder.drain().count(), 4, "the log keeps every report");
+    }
+
+    #[test]
+    fn a_burst_past_the_cap_writes_only_what_survives_it() {
+        let (mut store, mut recorder, mut pod) = setup();
+        for i in 0..MAX_STORED_EVENTS + 10 {
+            pod.name = format!("pod-{i}");
+            pod.uid = format!("uid-{i}");
+            recorder.record(Millis(0), Kind::Pod, &pod, "Normal", "Scheduled", "bound".into(), "default-scheduler");
+        }
+        let before = store.resource_version();
+        recorder.flush(&mut store);
+        assert_eq!(store.len::<Event>(), MAX_STORED_EVENTS);
+        assert_eq!(recorder.stored_len(), MAX_STORED_EVENTS);
+        assert_eq!(store.resource_version() - before, MAX_STORED_EVENTS as u64, "one write per kept event");
+        let names: BTreeSet<&str> = store.list::<Event>().map(|e| e.involved_object.name.as_str()).collect();
+        assert!(!names.contains("pod-9") && names.contains("pod-10"), "the first of the burst went unwritten");
+        assert_eq!(recorder.drain().count(), MAX_STORED_EVENTS + 10, "the log keeps every report");
     }
 
     #[test]

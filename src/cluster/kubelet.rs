@@ -292,20 +292,11 @@ impl Kubelet {
         if pressure_changed {
             let reason = if pressure { "NodeHasInsufficientMemory" } else { "NodeHasSufficientMemory" };
             let message = format!("Node {} status is now: {reason}", self.node);
-            ctx.recorder.record(ctx.store, ctx.now, Kind::Node, &node.metadata, "Normal", reason, message, COMPONENT);
+            ctx.recorder.record(ctx.now, Kind::Node, &node.metadata, "Normal", reason, message, COMPONENT);
         }
         if !was_ready {
             let message = format!("Node {} status is now: NodeReady", self.node);
-            ctx.recorder.record(
-                ctx.store,
-                ctx.now,
-                Kind::Node,
-                &node.metadata,
-                "Normal",
-                "NodeReady",
-                message,
-                COMPONENT,
-            );
+            ctx.recorder.record(ctx.now, Kind::Node, &node.metadata, "Normal", "NodeReady", message, COMPONENT);
         }
         None
     }
@@ -499,11 +490,11 @@ impl Kubelet {
         }
         for failure in &mounts {
             let message = failure.to_string();
-            ctx.recorder.record(ctx.store, ctx.now, Kind::Pod, &meta, "Warning", "FailedMount", message, COMPONENT);
+            ctx.recorder.record(ctx.now, Kind::Pod, &meta, "Warning", "FailedMount", message, COMPONENT);
         }
         for failure in &envs {
             let message = format!("Error: {}", failure.message);
-            ctx.recorder.record(ctx.store, ctx.now, Kind::Pod, &meta, "Warning", "Failed", message, COMPONENT);
+            ctx.recorder.record(ctx.now, Kind::Pod, &meta, "Warning", "Failed", message, COMPONENT);
         }
         Some(retry_at)
     }
@@ -534,16 +525,7 @@ impl Kubelet {
             // As the kubelet: the hook is cut off with the container, and says so.
             let meta = pod.metadata.clone();
             let message = "PreStopHook failed".to_string();
-            ctx.recorder.record(
-                ctx.store,
-                ctx.now,
-                Kind::Pod,
-                &meta,
-                "Warning",
-                "FailedPreStopHook",
-                message,
-                COMPONENT,
-            );
+            ctx.recorder.record(ctx.now, Kind::Pod, &meta, "Warning", "FailedPreStopHook", message, COMPONENT);
         }
         ctx.store.delete::<Pod>(key).err().and_then(|err| write_failed(ctx, Kind::Pod, key, COMPONENT, &err))
     }
@@ -647,7 +629,6 @@ fn set_running(key: &ObjectKey, pod_ip: String, unready: &[String], ctx: &mut Co
     let names: Vec<String> = pod.spec.containers.iter().map(|c| c.name.clone()).collect();
     for name in names {
         ctx.recorder.record(
-            ctx.store,
             ctx.now,
             Kind::Pod,
             &pod.metadata,
@@ -664,7 +645,7 @@ fn set_running(key: &ObjectKey, pod_ip: String, unready: &[String], ctx: &mut Co
 fn record_killing(pod: &Pod, ctx: &mut Context) {
     for c in &pod.spec.containers {
         let message = format!("Stopping container {}", c.name);
-        ctx.recorder.record(ctx.store, ctx.now, Kind::Pod, &pod.metadata, "Normal", "Killing", message, "kubelet");
+        ctx.recorder.record(ctx.now, Kind::Pod, &pod.metadata, "Normal", "Killing", message, "kubelet");
     }
 }
 

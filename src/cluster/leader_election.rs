@@ -394,7 +394,7 @@ fn record(store: &mut Store, recorder: &mut EventRecorder, component: Component,
         .get::<Lease>(&component.lease_key())
         .map(|lease| lease.metadata.clone())
         .unwrap_or_else(|| ObjectMeta::namespaced(LEASE_NAMESPACE, component.name()));
-    recorder.record(store, now, Kind::Lease, &meta, "Normal", REASON, message, component.event_source());
+    recorder.record(now, Kind::Lease, &meta, "Normal", REASON, message, component.event_source());
 }
 
 /// `pinsetter-cp-<n>_<uuid>`: the replica's host and a uuid from the seeded stream.
@@ -422,7 +422,7 @@ mod tests {
             let timing = Timing::preset(Preset::Kubernetes);
             Plane {
                 election: LeaderElection::new(1, replicas).unwrap(),
-                store: Store::new(crate::rng::stream(1, "store")),
+                store: Store::new(1),
                 recorder: EventRecorder::new(&timing),
                 timing,
                 now: Millis::ZERO,

@@ -1030,7 +1030,7 @@ mod tests {
 
     #[test]
     fn every_kind_is_listed_got_counted_and_deleted_through_the_table() {
-        let mut store = Store::new(crate::rng::stream(1, "store"));
+        let mut store = Store::new(1);
         for kind in Kind::ALL {
             let created = sample(kind, "x").create_in(&mut store, Millis(0)).unwrap();
             let key = match &created {

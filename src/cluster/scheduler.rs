@@ -742,16 +742,7 @@ impl Scheduler {
                 if !matches!(err, super::store::StoreError::NotFound { .. }) {
                     let meta = super::objects::ObjectMeta::namespaced(victim.namespace.as_str(), victim.name.as_str());
                     let message = format!("Error updating Pod {}: {err}", victim.name);
-                    recorder.record(
-                        store,
-                        now,
-                        Kind::Pod,
-                        &meta,
-                        "Warning",
-                        "FailedUpdate",
-                        message,
-                        "default-scheduler",
-                    );
+                    recorder.record(now, Kind::Pod, &meta, "Warning", "FailedUpdate", message, "default-scheduler");
                 }
                 continue;
             }
@@ -760,7 +751,6 @@ impl Scheduler {
             }
             if let Some(meta) = store.get::<Pod>(&victim).map(|p| p.metadata.clone()) {
                 recorder.record(
-                    store,
                     now,
                     Kind::Pod,
                     &meta,
@@ -824,7 +814,6 @@ impl Scheduler {
             self.stats.recent.pop_front();
         }
         recorder.record(
-            store,
             now,
             Kind::Pod,
             &bound.metadata,
@@ -877,7 +866,6 @@ impl Scheduler {
             });
             if new_message && let Ok(p) = updated {
                 recorder.record(
-                    store,
                     now,
                     Kind::Pod,
                     &p.metadata,

@@ -112,7 +112,11 @@ pub struct Store {
     resource_version: u64,
     log: VecDeque<Change>,
     log_capacity: usize,
+    /// Generated names and uids.
     rng: Xoshiro256PlusPlus,
+    /// Events' uids: the recorder writes Events at its own pace (after a step, coalesced,
+    /// capped), so how many it writes, and when, must not shift the names and uids of pods.
+    event_rng: Xoshiro256PlusPlus,
     /// Where game time zero is in the timestamps written here (the World's, set at its start).
     epoch: crate::clock::Epoch,
 }
@@ -138,11 +142,12 @@ pub trait Stored: Resource + 'static {
 }
 
 impl Store {
-    pub fn new(rng: Xoshiro256PlusPlus) -> Store {
-        Store::with_log_capacity(rng, DEFAULT_LOG_CAPACITY)
+    /// A store whose random streams (names and uids; Events' uids) derive from `seed`.
+    pub fn new(seed: u64) -> Store {
+        Store::with_log_capacity(seed, DEFAULT_LOG_CAPACITY)
     }
 
-    pub fn with_log_capacity(rng: Xoshiro256PlusPlus, log_capacity: usize) -> Store {
+    pub fn with_log_capacity(seed: u64, log_capacity: usize) -> Store {
         Store {
             tables: KindTables::default(),
             pods_by_node: Index::default(),
@@ -154,7 +159,8 @@ impl Store {
             resource_version: 0,
             log: VecDeque::new(),
             log_capacity: log_capacity.max(1),
-            rng,
+            rng: crate::rng::stream(seed, "store"),
+            event_rng: crate::rng::stream(seed, "store/events"),
             epoch: crate::clock::Epoch::default(),
         }
     }
@@ -282,9 +288,9 @@ impl Store {
 
     /// A version-4 style uid (`8-4-4-4-12` hex digits, the third group starting with `4`),
     /// written into one allocation: every object created takes one.
-    fn new_uid(&mut self) -> String {
+    fn new_uid(rng: &mut Xoshiro256PlusPlus) -> String {
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        let random: u128 = self.rng.random();
+        let random: u128 = rng.random();
         let mut uid = String::with_capacity(36);
         for digit in 0..32 {
             if matches!(digit, 8 | 12 | 16 | 20) {
@@ -353,7 +359,7 @@ impl Store {
                 name: key.name.to_string(),
             });
         }
-        let uid = self.new_uid();
+        let uid = Self::new_uid(if R::KIND == Kind::Event { &mut self.event_rng } else { &mut self.rng });
         let rv = self.next_rv();
         let m = obj.meta_mut();
         m.uid = uid;
@@ -629,7 +635,7 @@ mod tests {
     use crate::cluster::objects::{Container, PodSpec};
 
     fn store() -> Store {
-        Store::new(crate::rng::stream(1, "store"))
+        Store::new(1)
     }
 
     fn pod(name: &str) -> Pod {
@@ -655,7 +661,7 @@ mod tests {
             let hex = format!("{draw:032x}");
             let expected =
                 format!("{}-{}-4{}-{}-{}", &hex[0..8], &hex[8..12], &hex[13..16], &hex[16..20], &hex[20..32]);
-            assert_eq!(s.new_uid(), expected);
+            assert_eq!(Store::new_uid(&mut s.rng), expected);
         }
     }
 
@@ -791,7 +797,7 @@ mod tests {
 
     #[test]
     fn a_follower_too_far_behind_must_relist() {
-        let mut s = Store::with_log_capacity(crate::rng::stream(1, "store"), 3);
+        let mut s = Store::with_log_capacity(1, 3);
         for name in ["a", "b", "c", "d", "e"] {
             s.create(pod(name), Millis(0)).unwrap();
         }
@@ -804,7 +810,7 @@ mod tests {
     /// window, exactly the later changes, in order, however far the log has wrapped.
     #[test]
     fn a_follower_gets_exactly_the_changes_after_its_cursor() {
-        let mut s = Store::with_log_capacity(crate::rng::stream(1, "store"), 4);
+        let mut s = Store::with_log_capacity(1, 4);
         for i in 0..9 {
             let name = format!("p{i}");
             s.create(pod(&name), Millis(0)).unwrap();
@@ -827,7 +833,7 @@ mod tests {
     /// it is a write to that other name (here, one that does not exist), not to the key read.
     #[test]
     fn a_modify_that_renames_writes_to_the_new_name() {
-        let mut s = Store::new(crate::rng::stream(1, "store"));
+        let mut s = Store::new(1);
         s.create(pod("a"), Millis(0)).unwrap();
         let renamed = s.modify::<Pod>(&ObjectKey::new("default", "a"), |p| p.metadata.name = "b".into());
         assert!(matches!(renamed, Err(StoreError::NotFound { ref name, .. }) if name == "b"), "{renamed:?}");

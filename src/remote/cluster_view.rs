@@ -135,7 +135,7 @@ impl RemoteView {
             ..Default::default()
         };
         RemoteView {
-            store: Store::new(crate::rng::stream(0, "remote-mirror")),
+            store: Store::new(0),
             panel,
             connection,
             changes,

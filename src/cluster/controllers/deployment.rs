@@ -175,7 +175,6 @@ fn scaled(ctx: &mut Context, d: &Deployment, rs: &str, direction: &str, from: Op
         None => format!("Scaled {direction} replica set {rs} to {to}"),
     };
     ctx.recorder.record(
-        ctx.store,
         ctx.now,
         Kind::Deployment,
         &d.metadata,

@@ -280,7 +280,7 @@ fn write_status(key: &ObjectKey, c: Computed, ctx: &mut Context) -> Result<Optio
                 meta.namespace(),
                 meta.namespace()
             );
-            ctx.recorder.record(ctx.store, ctx.now, Kind::Pod, &pod_meta, "Warning", "NotDeleted", message, COMPONENT);
+            ctx.recorder.record(ctx.now, Kind::Pod, &pod_meta, "Warning", "NotDeleted", message, COMPONENT);
         }
     }
     if up_to_date {
@@ -288,32 +288,14 @@ fn write_status(key: &ObjectKey, c: Computed, ctx: &mut Context) -> Result<Optio
     }
     if c.no_pods {
         let message = "No matching pods found".to_string();
-        ctx.recorder.record(
-            ctx.store,
-            ctx.now,
-            Kind::PodDisruptionBudget,
-            &meta,
-            "Normal",
-            "NoPods",
-            message,
-            COMPONENT,
-        );
+        ctx.recorder.record(ctx.now, Kind::PodDisruptionBudget, &meta, "Normal", "NoPods", message, COMPONENT);
     }
     if c.unmanaged {
         let selector = meta_selector(ctx.store, key);
         let message = format!(
             "Pods selected by this PodDisruptionBudget (selector: {selector}) were found to be unmanaged. As a result, the status of the PDB cannot be calculated correctly, which may result in undefined behavior. To account for these pods please set \".spec.minAvailable\" field of the PDB to an integer value."
         );
-        ctx.recorder.record(
-            ctx.store,
-            ctx.now,
-            Kind::PodDisruptionBudget,
-            &meta,
-            "Warning",
-            "UnmanagedPods",
-            message,
-            COMPONENT,
-        );
+        ctx.recorder.record(ctx.now, Kind::PodDisruptionBudget, &meta, "Warning", "UnmanagedPods", message, COMPONENT);
     }
     let stamp = ctx.store.epoch().stamp(ctx.now);
     let written = ctx.store.modify::<PodDisruptionBudget>(key, |b| {
@@ -345,7 +327,6 @@ fn fail_safe(key: &ObjectKey, message: String, ctx: &mut Context) -> Result<Opti
     let Some(meta) = ctx.store.get::<PodDisruptionBudget>(key).map(|b| b.metadata.clone()) else { return Ok(None) };
     let event = format!("Failed to calculate the number of expected pods: {message}");
     ctx.recorder.record(
-        ctx.store,
         ctx.now,
         Kind::PodDisruptionBudget,
         &meta,

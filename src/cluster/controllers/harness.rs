@@ -51,7 +51,7 @@ impl Harness {
     /// An empty store at time zero with the arcade timings.
     pub fn new() -> Harness {
         Harness {
-            store: Store::new(crate::rng::stream(1, "store")),
+            store: Store::new(1),
             recorder: EventRecorder::default(),
             timing: Timing::preset(Preset::Arcade),
             now: Millis::ZERO,

@@ -534,7 +534,7 @@ fn record_controller_event(ctx: &mut Context, type_: &'static str, reason: &'sta
         .store
         .get::<Lease>(&key)
         .map_or_else(|| ObjectMeta::namespaced(key.namespace.clone(), key.name.clone()), |l| l.metadata.clone());
-    ctx.recorder.record(ctx.store, ctx.now, Kind::Lease, &meta, type_, reason, message, COMPONENT);
+    ctx.recorder.record(ctx.now, Kind::Lease, &meta, type_, reason, message, COMPONENT);
 }
 
 /// The node monitor is periodic: one key, requeued every `monitor_period`, that checks the
@@ -688,7 +688,6 @@ fn monitor_node(name: &str, probe: Millis, tainting: Tainting, ctx: &mut Context
         // kubelet never posted).
         if was_ready {
             ctx.recorder.record(
-                ctx.store,
                 ctx.now,
                 Kind::Node,
                 &updated.metadata,

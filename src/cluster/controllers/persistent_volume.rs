@@ -105,7 +105,6 @@ fn sync_claim(key: &ObjectKey, ctx: &mut Context) -> Result<Option<Millis>, Cont
         Some(name) => ctx.store.get::<Node>(&ObjectKey::cluster(name)).map(|n| (name, &n.metadata.labels)),
         None if waits => {
             ctx.recorder.record(
-                ctx.store,
                 ctx.now,
                 Kind::PersistentVolumeClaim,
                 &claim.metadata,
@@ -129,7 +128,6 @@ fn sync_claim(key: &ObjectKey, ctx: &mut Context) -> Result<Option<Millis>, Cont
     let Some(volume) = best else {
         if claim.class_name().is_empty() {
             ctx.recorder.record(
-                ctx.store,
                 ctx.now,
                 Kind::PersistentVolumeClaim,
                 &claim.metadata,
@@ -206,7 +204,6 @@ fn complete_binding(
     if newly && at.is_none() {
         let meta = ctx.store_meta(Kind::PersistentVolumeClaim, key);
         ctx.recorder.record(
-            ctx.store,
             ctx.now,
             Kind::PersistentVolumeClaim,
             &meta,
@@ -253,7 +250,6 @@ fn sync_volume(key: &ObjectKey, ctx: &mut Context) -> Result<Option<Millis>, Con
         let at = settle(deleted, Kind::PersistentVolume, key, ctx.now)?;
         if at.is_none() {
             ctx.recorder.record(
-                ctx.store,
                 ctx.now,
                 Kind::PersistentVolume,
                 &pv_meta,

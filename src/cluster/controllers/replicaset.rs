@@ -103,7 +103,7 @@ fn sync(key: &ObjectKey, ctx: &mut Context) -> Result<(Option<Millis>, bool), Co
                 }
                 Err(err) => ("Warning", "FailedCreate", format!("Error creating: {err}"), Err(err)),
             };
-            ctx.recorder.record(ctx.store, ctx.now, Kind::ReplicaSet, &rs.metadata, type_, reason, message, COMPONENT);
+            ctx.recorder.record(ctx.now, Kind::ReplicaSet, &rs.metadata, type_, reason, message, COMPONENT);
             result
         });
         requeue = if failure.is_some() {
@@ -139,7 +139,6 @@ fn sync(key: &ObjectKey, ctx: &mut Context) -> Result<(Option<Millis>, bool), Co
         for victim in victims {
             match delete_pod_gracefully(ctx.store, &victim, ctx.now) {
                 Ok(()) => ctx.recorder.record(
-                    ctx.store,
                     ctx.now,
                     Kind::ReplicaSet,
                     &rs_meta,
@@ -152,7 +151,6 @@ fn sync(key: &ObjectKey, ctx: &mut Context) -> Result<(Option<Millis>, bool), Co
                 Err(StoreError::NotFound { .. }) => {}
                 Err(err) => {
                     ctx.recorder.record(
-                        ctx.store,
                         ctx.now,
                         Kind::ReplicaSet,
                         &rs_meta,

@@ -247,16 +247,7 @@ impl RollController {
             }
             let meta = ObjectMeta::namespaced(namespace_of(key), key.name.as_str());
             let message = format!("Roll deleted: stood {} again", nodes.join(", "));
-            ctx.recorder.record_as(
-                ctx.store,
-                ctx.now,
-                (KIND, API_VERSION),
-                &meta,
-                "Normal",
-                "Restored",
-                message,
-                COMPONENT,
-            );
+            ctx.recorder.record_as(ctx.now, (KIND, API_VERSION), &meta, "Normal", "Restored", message, COMPONENT);
         }
         Action::await_change()
     }
@@ -397,7 +388,7 @@ impl Controller for RollController {
             }
             ctx.chaos.extend(chaos);
             for (type_, reason, message) in notes {
-                ctx.recorder.record_as(ctx.store, now, (KIND, API_VERSION), &meta, type_, reason, message, COMPONENT);
+                ctx.recorder.record_as(now, (KIND, API_VERSION), &meta, type_, reason, message, COMPONENT);
             }
         }
 
@@ -505,16 +496,7 @@ impl RollController {
 
     /// A spec the controller cannot carry out: a Warning, and nothing until it is edited.
     fn invalid(&self, meta: ObjectMeta, message: String, ctx: &mut Context) -> Action {
-        ctx.recorder.record_as(
-            ctx.store,
-            ctx.now,
-            (KIND, API_VERSION),
-            &meta,
-            "Warning",
-            "InvalidSpec",
-            message,
-            COMPONENT,
-        );
+        ctx.recorder.record_as(ctx.now, (KIND, API_VERSION), &meta, "Warning", "InvalidSpec", message, COMPONENT);
         Action::await_change()
     }
 }

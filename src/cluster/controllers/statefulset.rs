@@ -190,7 +190,7 @@ fn create(
                 true,
             ),
         };
-        ctx.recorder.record(ctx.store, ctx.now, Kind::StatefulSet, &sts.metadata, type_, reason, message, COMPONENT);
+        ctx.recorder.record(ctx.now, Kind::StatefulSet, &sts.metadata, type_, reason, message, COMPONENT);
         if failed {
             return Ok(Some(ctx.now + FAILED_RETRY));
         }
@@ -244,7 +244,7 @@ fn create(
             Some(ctx.now + FAILED_RETRY),
         ),
     };
-    ctx.recorder.record(ctx.store, ctx.now, Kind::StatefulSet, &sts.metadata, type_, reason, message, COMPONENT);
+    ctx.recorder.record(ctx.now, Kind::StatefulSet, &sts.metadata, type_, reason, message, COMPONENT);
     Ok(retry)
 }
 
@@ -264,7 +264,7 @@ fn delete(sts: &StatefulSet, pod: &ObjectKey, ctx: &mut Context) -> Result<Optio
             Some(ctx.now + FAILED_RETRY),
         ),
     };
-    ctx.recorder.record(ctx.store, ctx.now, Kind::StatefulSet, &sts.metadata, type_, reason, message, COMPONENT);
+    ctx.recorder.record(ctx.now, Kind::StatefulSet, &sts.metadata, type_, reason, message, COMPONENT);
     Ok(retry)
 }
 

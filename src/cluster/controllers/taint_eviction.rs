@@ -104,7 +104,6 @@ fn sync(key: &ObjectKey, ctx: &mut Context) -> Result<Option<Millis>, Controller
     let deleted = delete_pod_gracefully(ctx.store, key, ctx.now);
     if deleted.is_ok() {
         ctx.recorder.record(
-            ctx.store,
             ctx.now,
             Kind::Pod,
             &meta,

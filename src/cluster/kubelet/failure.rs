@@ -342,7 +342,7 @@ fn evict(key: &ObjectKey, available: i64, ctx: &mut Context) -> Result<i64, crat
             };
         }
     })?;
-    ctx.recorder.record(ctx.store, ctx.now, Kind::Pod, &evicted.metadata, "Warning", "Evicted", message, COMPONENT);
+    ctx.recorder.record(ctx.now, Kind::Pod, &evicted.metadata, "Warning", "Evicted", message, COMPONENT);
     record_killing(&evicted, ctx);
     Ok(pod_memory(&pod).0)
 }

@@ -337,10 +337,10 @@ impl PodProbes {
         }
         let meta = pod.metadata.clone();
         for message in unhealthy {
-            ctx.recorder.record(ctx.store, ctx.now, Kind::Pod, &meta, "Warning", "Unhealthy", message, COMPONENT);
+            ctx.recorder.record(ctx.now, Kind::Pod, &meta, "Warning", "Unhealthy", message, COMPONENT);
         }
         for message in killing {
-            ctx.recorder.record(ctx.store, ctx.now, Kind::Pod, &meta, "Normal", "Killing", message, COMPONENT);
+            ctx.recorder.record(ctx.now, Kind::Pod, &meta, "Normal", "Killing", message, COMPONENT);
         }
         if !writes.readiness.is_empty() || !writes.killed.is_empty() || !writes.restarted.is_empty() {
             self.write(key, &writes, ctx)?;
@@ -400,15 +400,15 @@ impl PodProbes {
         for (name, backoff) in &writes.killed {
             if backoff.0 > 0 {
                 let message = format!("Back-off restarting failed container {name} in pod {}", pod_ref(&pod));
-                ctx.recorder.record(ctx.store, ctx.now, Kind::Pod, &meta, "Warning", "BackOff", message, COMPONENT);
+                ctx.recorder.record(ctx.now, Kind::Pod, &meta, "Warning", "BackOff", message, COMPONENT);
             } else {
                 let message = format!("Started container {name}");
-                ctx.recorder.record(ctx.store, ctx.now, Kind::Pod, &meta, "Normal", "Started", message, COMPONENT);
+                ctx.recorder.record(ctx.now, Kind::Pod, &meta, "Normal", "Started", message, COMPONENT);
             }
         }
         for name in &writes.restarted {
             let message = format!("Started container {name}");
-            ctx.recorder.record(ctx.store, ctx.now, Kind::Pod, &meta, "Normal", "Started", message, COMPONENT);
+            ctx.recorder.record(ctx.now, Kind::Pod, &meta, "Normal", "Started", message, COMPONENT);
         }
         Ok(())
     }

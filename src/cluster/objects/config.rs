@@ -273,7 +273,7 @@ mod tests {
     #[test]
     fn an_immutable_config_map_keeps_its_data_but_not_its_labels() {
         use crate::cluster::store::{ObjectKey, Store, StoreError};
-        let mut store = Store::new(crate::rng::stream(1, "store"));
+        let mut store = Store::new(1);
         let frozen = ConfigMap {
             metadata: ObjectMeta::named("frozen"),
             data: [("a".to_string(), "b".to_string())].into(),
@@ -302,7 +302,7 @@ mod tests {
     #[test]
     fn a_secrets_type_cannot_change_and_immutable_data_stays() {
         use crate::cluster::store::{ObjectKey, Store};
-        let mut store = Store::new(crate::rng::stream(1, "store"));
+        let mut store = Store::new(1);
         let mut secret = Secret {
             metadata: ObjectMeta::named("s"),
             data: [("a".to_string(), Bytes(b"1".to_vec()))].into(),

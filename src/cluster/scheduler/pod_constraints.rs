@@ -375,7 +375,7 @@ mod tests {
 
     /// A store holding `app=web` pods bound to `on`.
     fn store_with_web_on(on: &[&str]) -> Store {
-        let mut store = Store::new(crate::rng::stream(1, "store"));
+        let mut store = Store::new(1);
         for (i, node) in on.iter().enumerate() {
             let web = running(labelled(pod(&format!("web-{i}")), &[("app", "web")]), node, "10.0.0.1", true);
             store.create(web, Millis(0)).unwrap();

@@ -127,16 +127,7 @@ pub fn select_node(store: &mut Store, recorder: &mut EventRecorder, now: Millis,
             && !matches!(err, StoreError::NotFound { .. })
         {
             let message = format!("running PreBind plugin \"VolumeBinding\": {err}");
-            recorder.record(
-                store,
-                now,
-                Kind::Pod,
-                &pod.metadata,
-                "Warning",
-                "FailedScheduling",
-                message,
-                "default-scheduler",
-            );
+            recorder.record(now, Kind::Pod, &pod.metadata, "Warning", "FailedScheduling", message, "default-scheduler");
         }
     }
 }
@@ -178,7 +169,7 @@ mod tests {
     }
 
     fn store() -> Store {
-        let mut store = Store::new(crate::rng::stream(1, "store"));
+        let mut store = Store::new(1);
         store.create(class("local", StorageClass::WAIT_FOR_FIRST_CONSUMER), Millis(0)).unwrap();
         store.create(class("fast", StorageClass::IMMEDIATE), Millis(0)).unwrap();
         store.create(local_pv("local-pin-1", "local", 10, "pin-1"), Millis(0)).unwrap();
