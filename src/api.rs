@@ -1445,7 +1445,10 @@ async fn watch(api: &Api, target: Target, query: Query, table: bool) -> Result<R
     let view = api.world.view().await?;
     let mut initial = Vec::new();
     let current = view.resource_version();
-    let never_issued = from > current;
+    // A version this server never issued (beyond its current one, or below where its store
+    // started): it comes from another server's history (this serve restarted; its store starts
+    // afresh, unlike etcd).
+    let never_issued = from != 0 && (from > current || from < view.resource_version_base());
     let cursor = if from == 0 {
         // No resourceVersion: the current state first, as ADDED events, then what follows it.
         let snapshot = list_target(view, kind, &target, None, None).map_err(|_| paging::expired())?;
@@ -1457,13 +1460,19 @@ async fn watch(api: &Api, target: Target, query: Query, table: bool) -> Result<R
         }
         snapshot.resource_version
     } else if never_issued {
-        // A resourceVersion this server never issued: it comes from another server's history
-        // (this serve restarted; its store starts again at zero, unlike etcd). Tell the client
-        // to relist, as for one too old, rather than resume silently past what it missed.
+        // Tell the client to relist, as for one too old, rather than resume silently past
+        // what it missed.
         let status = ApiError::new(
             StatusCode::GONE,
             "Expired",
-            format!("too large resource version: {from}, current: {current}"),
+            if from > current {
+                format!("too large resource version: {from}, current: {current}")
+            } else {
+                format!(
+                    "too old resource version: {from} (this server's history starts after {})",
+                    view.resource_version_base()
+                )
+            },
         )
         .to_status();
         initial.push(Bytes::from(format!("{}\n", json!({"type": "ERROR", "object": status}))));

@@ -20,18 +20,34 @@ pub const EPOCH_UNIX_SECONDS: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Epoch {
     unix_seconds: i64,
+    /// Where the World's resourceVersions start (after it); see
+    /// [`Epoch::with_resource_version_base`].
+    resource_version_base: u64,
 }
 
 impl Default for Epoch {
     fn default() -> Epoch {
-        Epoch { unix_seconds: EPOCH_UNIX_SECONDS }
+        Epoch { unix_seconds: EPOCH_UNIX_SECONDS, resource_version_base: 0 }
     }
 }
 
 impl Epoch {
     /// Virtual time zero at this many seconds since 1970 (UTC).
     pub fn at_unix_seconds(unix_seconds: i64) -> Epoch {
-        Epoch { unix_seconds }
+        Epoch { unix_seconds, resource_version_base: 0 }
+    }
+
+    /// The same epoch, its World's resourceVersions starting after `base`. A live server's
+    /// store starts afresh where etcd would keep its revision, so a server passes a base that
+    /// grows with real time (a thousand per millisecond since 1970): it then starts past every
+    /// version an earlier server process issued, and a client resuming from one is told to
+    /// relist. Headless runs start at 0; nothing but the versions themselves depends on it.
+    pub fn with_resource_version_base(self, base: u64) -> Epoch {
+        Epoch { resource_version_base: base, ..self }
+    }
+
+    pub fn resource_version_base(self) -> u64 {
+        self.resource_version_base
     }
 
     /// Seconds since 1970 (UTC) that virtual time zero stands for (an input log records it).

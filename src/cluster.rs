@@ -637,7 +637,11 @@ impl Cluster {
     pub fn next_deadline(&self) -> Option<Millis> {
         let scheduler =
             self.scheduler.next_deadline().filter(|_| self.leader_election.is_led(Component::KubeScheduler));
-        [self.queue.next_deadline(), scheduler, Some(self.leader_election.next_deadline())].into_iter().flatten().min()
+        let leader_election = Some(self.leader_election.next_deadline());
+        [self.queue.next_deadline(), scheduler, leader_election, self.recorder.flush_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Runs everything due at `now` until the control plane is quiet for this instant. A bound
@@ -710,9 +714,10 @@ impl Cluster {
                 self.scheduler.run_cycle(&mut self.store, &mut self.recorder, now, &self.timing);
                 continue;
             }
-            // Quiet: what the components reported this instant is written now, as client-go's
-            // broadcaster writes after the fact.
-            self.recorder.flush(&mut self.store);
+            // Quiet: what the components reported is written once it has waited its interval.
+            if self.recorder.flush_deadline().is_some_and(|due| due <= now) {
+                self.recorder.flush(&mut self.store);
+            }
             return Ok(true);
         }
         self.recorder.flush(&mut self.store);

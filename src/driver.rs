@@ -242,6 +242,10 @@ pub struct LogHeader {
     pub preset: String,
     /// Unix seconds that game time 0 stands for (objects' timestamps are stamped from it).
     pub epoch: i64,
+    /// Where the session's resourceVersions start (see `Epoch::with_resource_version_base`;
+    /// logs from before it started at 0).
+    #[serde(default)]
+    pub resource_version_base: u64,
     pub scenario: LoggedScenario,
 }
 
@@ -321,10 +325,15 @@ fn scenario_digest(objects: &[serde_json::Value], scheduler: &str) -> String {
 }
 
 impl LogHeader {
+    /// The session's epoch: its World's timestamps and resourceVersions as they were live.
+    pub fn epoch(&self) -> crate::clock::Epoch {
+        crate::clock::Epoch::at_unix_seconds(self.epoch).with_resource_version_base(self.resource_version_base)
+    }
+
     pub fn new(
         seed: u64,
         preset: crate::cluster::timing::Preset,
-        epoch: i64,
+        epoch: crate::clock::Epoch,
         scenario: &crate::scenario::Scenario,
     ) -> LogHeader {
         let objects: Vec<serde_json::Value> =
@@ -336,7 +345,8 @@ impl LogHeader {
             version: INPUT_LOG_VERSION,
             seed,
             preset,
-            epoch,
+            epoch: epoch.unix_seconds(),
+            resource_version_base: epoch.resource_version_base(),
             scenario: LoggedScenario {
                 origin: scenario.origin.clone(),
                 digest: scenario_digest(&objects, &scheduler),

@@ -9,7 +9,7 @@
 //! the source has stepped past `t`. The World is the caller's (the TUI draws it between steps),
 //! built by [`Follower::new`] or [`Follower::fresh_world`].
 
-use crate::clock::{Epoch, TICK_MS};
+use crate::clock::TICK_MS;
 use crate::cluster::timing::Preset;
 use crate::driver::{FeedLine, InputLogError, LogHeader, LogLine, RecordedSession};
 use crate::scenario::Scenario;
@@ -80,8 +80,7 @@ impl Follower {
 
     /// The session's World as it was at tick 0.
     pub fn fresh_world(&self) -> Result<World, WorldError> {
-        let epoch = Epoch::at_unix_seconds(self.header.epoch);
-        World::with_epoch(self.header.seed, self.preset, &self.scenario, epoch)
+        World::with_epoch(self.header.seed, self.preset, &self.scenario, self.header.epoch())
     }
 
     pub fn header(&self) -> &LogHeader {
@@ -239,6 +238,7 @@ pub fn feed_lines(lines: &[LogLine]) -> Vec<FeedLine> {
 mod tests {
     use super::*;
     use crate::alley::AlleyInput;
+    use crate::clock::Epoch;
     use crate::driver::{Driver, InputLog};
 
     /// A session played through the driver and recorded: moves, a roll, chaos and a scale, at
@@ -246,7 +246,7 @@ mod tests {
     fn record(dir: &std::path::Path) -> (std::path::PathBuf, String) {
         let scenario = Scenario::resolve("default").expect("built-in lane");
         let world = World::new(5, Preset::Arcade, &scenario).expect("world");
-        let header = LogHeader::new(5, Preset::Arcade, Epoch::default().unix_seconds(), &scenario);
+        let header = LogHeader::new(5, Preset::Arcade, Epoch::default(), &scenario);
         let path = dir.join("session.jsonl");
         let mut driver = Driver::new(world, 1.0);
         driver.log = Some(InputLog::create(&path, &header).expect("log"));
@@ -310,7 +310,7 @@ mod tests {
     #[test]
     fn a_live_replica_never_runs_ahead_of_its_source() {
         let scenario = Scenario::resolve("default").expect("built-in lane");
-        let header = LogHeader::new(1, Preset::Arcade, 0, &scenario);
+        let header = LogHeader::new(1, Preset::Arcade, Epoch::at_unix_seconds(0), &scenario);
         let (mut follower, mut world) = Follower::new(header, "live").expect("follower");
         follower.push(FeedLine::Reached(50)).expect("reached");
         assert_eq!(follower.advance(&mut world, 1_000), 50, "only as far as the source got");

@@ -601,8 +601,9 @@ fn run(cli: Cli) -> Result<()> {
 
 /// Interactive runs stamp objects with real time: game time zero is now (see `clock::Epoch`).
 fn real_time_epoch() -> pinsetter::clock::Epoch {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    pinsetter::clock::Epoch::at_unix_seconds(now as i64)
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let base = u64::try_from(now.as_millis()).unwrap_or(u64::MAX / 1000).saturating_mul(1000);
+    pinsetter::clock::Epoch::at_unix_seconds(now.as_secs() as i64).with_resource_version_base(base)
 }
 
 /// Opens `--record FILE` for a session about to start (the log records the epoch, so a replay
@@ -615,7 +616,7 @@ fn input_log(
     scenario: &pinsetter::scenario::Scenario,
 ) -> Result<Option<pinsetter::driver::InputLog>> {
     path.map(|path| {
-        let header = pinsetter::driver::LogHeader::new(seed, timing, epoch.unix_seconds(), scenario);
+        let header = pinsetter::driver::LogHeader::new(seed, timing, epoch, scenario);
         pinsetter::driver::InputLog::create(path, &header)
     })
     .transpose()
@@ -671,7 +672,7 @@ fn serve(args: ServeArgs) -> Result<()> {
     let feed = pinsetter::driver::Feed::new(pinsetter::driver::LogHeader::new(
         args.lane.seed,
         args.lane.timing,
-        epoch.unix_seconds(),
+        epoch,
         &scenario,
     ));
     if inbox.publish_feed(feed.clone()).is_err() {

@@ -615,8 +615,7 @@ pub fn replay(session: &crate::driver::RecordedSession, path: &str) -> Result<Re
     let header = &session.header;
     let scenario = header.scenario(path)?;
     let preset = header.preset(path)?;
-    let mut world =
-        World::with_epoch(header.seed, preset, &scenario, crate::clock::Epoch::at_unix_seconds(header.epoch))?;
+    let mut world = World::with_epoch(header.seed, preset, &scenario, header.epoch())?;
     let drain = |world: &mut World| {
         while world.poll_output().is_some() {}
         while world.poll_reply().is_some() {}

@@ -574,7 +574,7 @@ fn run_app(
             let header = crate::driver::LogHeader::new(
                 app.options.seed,
                 app.options.timing,
-                app.options.epoch.unix_seconds(),
+                app.options.epoch,
                 &app.options.scenario,
             );
             let feed = crate::driver::Feed::new(header);

@@ -398,6 +398,7 @@ impl World {
     /// in real time; headless runs keep the fixed default, so they replay byte for byte.
     pub fn with_epoch(seed: u64, preset: Preset, scenario: &Scenario, epoch: Epoch) -> Result<World, WorldError> {
         let mut cluster = Cluster::new(seed, Timing::preset(preset));
+        cluster.store.start_resource_versions_after(epoch.resource_version_base());
         cluster.set_control_plane_replicas(seed, scenario.control_plane_replicas)?;
         cluster.store.set_epoch(epoch);
         cluster.scheduler.policy = scenario.scheduler;

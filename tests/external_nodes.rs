@@ -503,15 +503,14 @@ mod end_to_end {
             (Some("Unknown"), Some("NodeStatusUnknown"), Some("Kubelet stopped posting node status."))
         );
         assert!(has_taint(&node, "node.kubernetes.io/unreachable", "NoSchedule"), "{node:#}");
-        let events = serve.get("/api/v1/events");
-        assert!(
+        // Events are written a moment after they are reported (as client-go's broadcaster does).
+        serve.eventually("a NodeNotReady event for ext-2", "/api/v1/events", |events| {
             events["items"]
                 .as_array()
                 .unwrap()
                 .iter()
-                .any(|e| e["reason"] == "NodeNotReady" && e["involvedObject"]["name"] == "ext-2"),
-            "no NodeNotReady event for ext-2"
-        );
+                .any(|e| e["reason"] == "NodeNotReady" && e["involvedObject"]["name"] == "ext-2")
+        });
         let pods = serve.eventually("the replicas Running on ext-1 and ext-3", "/api/v1/pods", |v| {
             running_on(&workload(v), &["ext-1", "ext-3"]) == REPLICAS
         });

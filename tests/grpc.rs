@@ -94,7 +94,7 @@ fn replicate(header: &LogHeader, lines: &Receiver<FeedLine>) -> (String, Option<
     use pinsetter::world::World;
     let scenario = header.scenario("feed").expect("the lane arrives whole");
     let preset = header.preset("feed").expect("a known preset");
-    let epoch = pinsetter::clock::Epoch::at_unix_seconds(header.epoch);
+    let epoch = header.epoch();
     let mut world = World::with_epoch(header.seed, preset, &scenario, epoch).expect("the replica starts");
     let step_to = |world: &mut World, tick: u64| {
         while world.now().0 < tick * pinsetter::clock::TICK_MS {
@@ -172,7 +172,7 @@ fn a_follower_that_never_reads_does_not_stall_the_world_and_is_told_to_resume() 
     let scenario = Scenario::resolve("default").unwrap();
     let world = pinsetter::world::World::new(7, Preset::Arcade, &scenario).unwrap();
     let (handle, inbox) = pinsetter::api::inbox();
-    let feed = Feed::new(LogHeader::new(7, Preset::Arcade, 0, &scenario));
+    let feed = Feed::new(LogHeader::new(7, Preset::Arcade, pinsetter::clock::Epoch::at_unix_seconds(0), &scenario));
     assert!(inbox.publish_feed(feed.clone()).is_ok());
     let mut driver = Driver::new(world, 1.0);
     driver.feed = Some(feed.clone());

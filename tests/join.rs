@@ -34,7 +34,7 @@ impl Host {
     fn start(record: &std::path::Path) -> Host {
         let scenario = Scenario::resolve("default").expect("built-in lane");
         let world = World::new(SEED, Preset::Arcade, &scenario).expect("world");
-        let epoch = pinsetter::clock::Epoch::default().unix_seconds();
+        let epoch = pinsetter::clock::Epoch::default();
         let header = LogHeader::new(SEED, Preset::Arcade, epoch, &scenario);
         let (handle, inbox) = pinsetter::api::inbox();
         let feed = Feed::new(header.clone());

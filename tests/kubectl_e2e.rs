@@ -194,8 +194,10 @@ fn leader_election_leases_with_the_real_kubectl() {
     assert_eq!(lease["spec"]["leaseTransitions"], 0, "{lease:#}");
     assert!(lease["spec"]["acquireTime"].as_str().is_some_and(|t| t.ends_with('Z') && t.contains('.')), "{lease:#}");
     assert!(lease["spec"]["renewTime"].is_string(), "{lease:#}");
-    let events = s.ok(&["get", "events", "-n", "kube-system"]);
-    assert!(events.contains("LeaderElection") && events.contains("became leader"), "{events}");
+    // Events are written a moment after they are reported (as client-go's broadcaster does).
+    s.eventually("the LeaderElection events", &["get", "events", "-n", "kube-system"], |events| {
+        events.contains("LeaderElection") && events.contains("became leader")
+    });
 }
 
 #[test]

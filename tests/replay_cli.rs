@@ -14,7 +14,7 @@ use pinsetter::world::{Input, World};
 /// A short recorded session (a move, a knock), written to `dir`.
 fn recorded(dir: &std::path::Path) -> std::path::PathBuf {
     let scenario = Scenario::resolve("default").unwrap();
-    let header = LogHeader::new(2, Preset::Arcade, pinsetter::clock::Epoch::default().unix_seconds(), &scenario);
+    let header = LogHeader::new(2, Preset::Arcade, pinsetter::clock::Epoch::default(), &scenario);
     let path = dir.join("game.jsonl");
     let mut driver = Driver::new(World::new(2, Preset::Arcade, &scenario).unwrap(), 1.0);
     driver.log = Some(InputLog::create(&path, &header).unwrap());

@@ -46,7 +46,7 @@ fn a_game_played_with_the_keys_replays_to_the_same_digest() {
     let epoch = pinsetter::clock::Epoch::at_unix_seconds(1_790_000_000);
     let options =
         PlayOptions { scenario, seed: 11, timing: Preset::Arcade, speed: 1.0, ascii: false, listen: None, epoch };
-    let header = LogHeader::new(11, Preset::Arcade, epoch.unix_seconds(), &options.scenario);
+    let header = LogHeader::new(11, Preset::Arcade, epoch, &options.scenario);
     let mut app = App::new(options, None).unwrap();
     app.driver.log = Some(InputLog::create(&path, &header).unwrap());
     let run_for = |app: &mut App, ms: u64| {
@@ -230,7 +230,7 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("random.jsonl");
         let scenario = Scenario::resolve("default").unwrap();
-        let header = LogHeader::new(seed, Preset::Arcade, pinsetter::clock::Epoch::default().unix_seconds(), &scenario);
+        let header = LogHeader::new(seed, Preset::Arcade, pinsetter::clock::Epoch::default(), &scenario);
         let mut driver = Driver::new(World::new(seed, Preset::Arcade, &scenario).unwrap(), 1.0);
         driver.log = Some(InputLog::create(&path, &header).unwrap());
         let step = |driver: &mut Driver, ticks: u64| {

@@ -177,7 +177,7 @@ const SCREEN_FRAME: Duration = Duration::from_millis(16);
 fn source(seed: u64) -> (World, LogHeader) {
     let scenario = Scenario::resolve("default").unwrap();
     let epoch = pinsetter::clock::Epoch::default();
-    let header = LogHeader::new(seed, Preset::Arcade, epoch.unix_seconds(), &scenario);
+    let header = LogHeader::new(seed, Preset::Arcade, epoch, &scenario);
     (World::with_epoch(seed, Preset::Arcade, &scenario, epoch).unwrap(), header)
 }
 

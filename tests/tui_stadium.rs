@@ -9,7 +9,7 @@ use pinsetter::cluster::objects::Object;
 use pinsetter::cluster::timing::Preset;
 use pinsetter::scenario::{LaneSize, Scenario};
 use pinsetter::tui::{App, PlayOptions};
-use pinsetter::world::{Input, World};
+use pinsetter::world::{Input, Output, World};
 use std::collections::BTreeSet;
 
 /// 60 nodes, 600 pods; node `pin-i` in `zone-((i-1) % 10 + 1)`.
@@ -220,10 +220,23 @@ fn six_racks_down_are_six_fully_disrupted_zones_and_a_strike_is_master_disruptio
     for key in ['1', '2', '3', '4', '5', '6'] {
         press(&mut app, KeyCode::Char(key));
     }
-    // Step until the node lifecycle controller sees the zones down, and read its Events then,
-    // before the evictions' thousands of Events push them out of the store.
+    // Step until the node lifecycle controller sees the zones down, reading its reports from
+    // the world's recent log after every step, before the evictions' thousands of reports push
+    // them out of it (and their Events out of the store).
     let regime = "zones: 6 FullDisruption, evicting 20 nodes/s each · 4 Normal";
+    let mut changed: Vec<String> = Vec::new();
+    let mut seen = |app: &App| {
+        for output in app.driver.world.log() {
+            if let Output::Event(e) = output
+                && e.reason == "ZoneStateChanged"
+                && !changed.contains(&e.message)
+            {
+                changed.push(e.message.clone());
+            }
+        }
+    };
     for _ in 0..100 {
+        seen(&app);
         if screen(&app, 200, 50).contains(regime) {
             break;
         }
@@ -231,8 +244,6 @@ fn six_racks_down_are_six_fully_disrupted_zones_and_a_strike_is_master_disruptio
     }
     let text = screen(&app, 200, 50);
     assert!(text.contains(regime), "the panel says which regime evicts:\n{text}");
-    let events = app.driver.world.cluster().store.list::<pinsetter::cluster::objects::Event>();
-    let changed: Vec<String> = events.filter(|e| e.reason == "ZoneStateChanged").map(|e| e.message.clone()).collect();
     // The kubelets' leases run out a tick or so apart (their renewals are phased), so a zone may
     // pass through PartialDisruption on its way down, as upstream's do; only the six knocked
     // zones change at all.

@@ -73,6 +73,9 @@ struct KindCache {
 #[derive(Debug)]
 struct ViewState {
     resource_version: u64,
+    /// The store's [`Store::resource_version_base`]: versions at or below it are another
+    /// history's.
+    resource_version_base: u64,
     now: Reading,
     kinds: BTreeMap<Kind, KindCache>,
     window: usize,
@@ -98,6 +101,7 @@ impl ReadView {
         ReadView {
             state: RwLock::new(ViewState {
                 resource_version: 0,
+                resource_version_base: 0,
                 now: Reading { now: Millis::ZERO, epoch: Default::default() },
                 kinds,
                 window: window.max(1),
@@ -177,12 +181,18 @@ impl ReadView {
             }
         }
         state.resource_version = rv;
+        state.resource_version_base = store.resource_version_base();
         rv
     }
 
     /// The view's resourceVersion.
     pub fn resource_version(&self) -> u64 {
         self.read().resource_version
+    }
+
+    /// Versions at or below this one were issued by another history (an earlier server).
+    pub fn resource_version_base(&self) -> u64 {
+        self.read().resource_version_base
     }
 
     /// The World's clock as last published.

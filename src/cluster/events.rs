@@ -11,9 +11,9 @@
 //!
 //! As client-go's broadcaster does, the recorder writes to the store later, not while the
 //! component reports: reports queue (the same event again within the queue only counts up)
-//! and [`EventRecorder::flush`] writes them after the control plane's step. A burst beyond the
-//! store's cap then never writes the events the cap would evict in the same flush: a
-//! 150,000-pod start-up writes a few thousand Events, not a million.
+//! and [`EventRecorder::flush`] writes them once the first has waited [`FLUSH_INTERVAL`]. A
+//! burst beyond the store's cap then never writes the events the cap would evict in the same
+//! flush: a 150,000-pod start-up writes tens of thousands of Events, not a million.
 
 use super::LookupMap;
 use super::objects::{Event, EventSource, Kind, ObjectMeta, ObjectReference};
@@ -32,6 +32,10 @@ const MAX_STORED_EVENTS: usize = 2_000;
 /// queue of a start-up burst stays small; a flush of this many skips all but the last
 /// [`MAX_STORED_EVENTS`] new ones.
 pub const MAX_QUEUED_EVENTS: usize = 16 * MAX_STORED_EVENTS;
+/// How long a report waits before it is written (game time): short enough that `kubectl get
+/// events` never seems to lag, long enough that a start-up's reports are written in a few big
+/// flushes (each skips what the cap would evict), not one per busy instant.
+pub const FLUSH_INTERVAL: Millis = Millis(250);
 /// Upstream's `defaultAggregateMaxEvents`: the distinct messages at which similar events combine.
 const AGGREGATE_MAX_EVENTS: usize = 10;
 /// Upstream's `maxLruCacheEntries`: similar groups remembered at most, least recently used
@@ -145,6 +149,8 @@ pub struct EventRecorder {
     queue: Vec<Queued>,
     /// Where each event waits in `queue`, so saying it again counts up.
     queued_at: LookupMap<EventKey, usize>,
+    /// When the queue is to be written: [`FLUSH_INTERVAL`] after its first report.
+    flush_at: Option<Millis>,
     /// The same event again → the number of the stored Event it bumps.
     observed: LookupMap<EventKey, u64>,
     /// Stored Events by the number they were created under (the reverse index, so expiry and
@@ -180,6 +186,7 @@ impl EventRecorder {
             pending: VecDeque::new(),
             queue: Vec::new(),
             queued_at: LookupMap::default(),
+            flush_at: None,
             observed: LookupMap::default(),
             stored: LookupMap::default(),
             expiry: BTreeSet::new(),
@@ -262,6 +269,7 @@ impl EventRecorder {
                 queued.message = stored_message;
             }
             None => {
+                self.flush_at.get_or_insert(now + FLUSH_INTERVAL);
                 self.queued_at.insert(event_key.clone(), self.queue.len());
                 let queued =
                     Queued { key: event_key, message: stored_message, api_version, first: now, last: now, count: 1 };
@@ -275,6 +283,11 @@ impl EventRecorder {
         self.queue.len()
     }
 
+    /// When the waiting reports are due to be written (none: nothing waits).
+    pub fn flush_deadline(&self) -> Option<Millis> {
+        self.flush_at
+    }
+
     /// Writes the queued reports to the store: the same event again bumps `count` and
     /// `lastTimestamp` of the stored one, a new one is created, and past the cap the
     /// oldest-written go. New events the cap would evict in this same flush (the first of a
@@ -284,6 +297,7 @@ impl EventRecorder {
             return;
         }
         self.queued_at.clear();
+        self.flush_at = None;
         let mut queue = std::mem::take(&mut self.queue);
         let new = queue.iter().filter(|q| !self.observed.contains_key(&q.key)).count();
         let mut unwritten = new.saturating_sub(MAX_STORED_EVENTS);

@@ -110,6 +110,9 @@ pub struct Store {
     pods_by_state: [usize; POD_STATES],
     pending_pods: BTreeSet<ObjectKey>,
     resource_version: u64,
+    /// Where this store's resourceVersions start (after it): see
+    /// [`Store::start_resource_versions_after`].
+    resource_version_base: u64,
     log: VecDeque<Change>,
     log_capacity: usize,
     /// Generated names and uids.
@@ -157,6 +160,7 @@ impl Store {
             pods_by_state: [0; POD_STATES],
             pending_pods: BTreeSet::new(),
             resource_version: 0,
+            resource_version_base: 0,
             log: VecDeque::new(),
             log_capacity: log_capacity.max(1),
             rng: crate::rng::stream(seed, "store"),
@@ -455,6 +459,22 @@ impl Store {
         Ok(obj)
     }
 
+    /// Starts this store's resourceVersions after `base` (a store not yet written). etcd keeps
+    /// its revision across API server restarts; a live server's store starts afresh, so it
+    /// starts past any version an earlier server process issued (the shell picks the base from
+    /// the wall clock): a client resuming a watch from an earlier process's version is then
+    /// told to relist, never resumed silently into another history.
+    pub fn start_resource_versions_after(&mut self, base: u64) {
+        debug_assert_eq!(self.resource_version, 0, "the store has been written");
+        self.resource_version = self.resource_version.max(base);
+        self.resource_version_base = base;
+    }
+
+    /// Versions at or below this were not issued by this store (0: it started at the beginning).
+    pub fn resource_version_base(&self) -> u64 {
+        self.resource_version_base
+    }
+
     fn next_rv(&mut self) -> u64 {
         self.resource_version += 1;
         self.resource_version
@@ -731,6 +751,19 @@ mod tests {
         let a = s.create(pod("a"), Millis(0)).unwrap();
         s.update(Pod::clone(&a)).unwrap();
         assert_eq!(s.resource_version(), 1);
+    }
+
+    /// A store started after a base issues versions past it and says where its history starts.
+    #[test]
+    fn resource_versions_start_after_the_base() {
+        let mut s = store();
+        s.start_resource_versions_after(1_000_000);
+        let created = s.create(pod("a"), Millis::ZERO).unwrap();
+        assert_eq!(created.metadata.resource_version, "1000001");
+        assert_eq!(s.resource_version(), 1_000_001);
+        assert_eq!(s.resource_version_base(), 1_000_000);
+        let changes: Vec<u64> = s.changes_since(1_000_000).unwrap().map(|c| c.resource_version).collect();
+        assert_eq!(changes, [1_000_001]);
     }
 
     #[test]

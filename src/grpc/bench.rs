@@ -20,7 +20,7 @@ pub fn spectators(followers: usize) -> anyhow::Result<Measurement> {
     let scenario = Scenario::resolve("default").context("the default lane ships with the binary")?;
     let world = World::new(1, Preset::Arcade, &scenario)?;
     let (handle, inbox) = crate::api::inbox();
-    let feed = Feed::new(LogHeader::new(1, Preset::Arcade, 0, &scenario));
+    let feed = Feed::new(LogHeader::new(1, Preset::Arcade, crate::clock::Epoch::at_unix_seconds(0), &scenario));
     if inbox.publish_feed(feed.clone()).is_err() {
         anyhow::bail!("the feed was published twice");
     }

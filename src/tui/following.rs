@@ -9,7 +9,7 @@
 use super::{App, Overlay, PlayOptions, Result};
 use crate::alley::AlleyInput;
 use crate::alley::Phase;
-use crate::clock::{Epoch, TICK_MS};
+use crate::clock::TICK_MS;
 use crate::driver::{FeedLine, LogHeader, RecordedSession};
 use crate::follow::{DigestCheck, Follower, tick_of};
 use crate::grpc::client::Seat;
@@ -75,7 +75,7 @@ fn options_for(follower: &Follower, ascii: bool) -> PlayOptions {
         speed: 1.0,
         ascii,
         listen: None,
-        epoch: Epoch::at_unix_seconds(header.epoch),
+        epoch: header.epoch(),
     }
 }
 
