@@ -73,7 +73,7 @@ struct KindCache {
 #[derive(Debug)]
 struct ViewState {
     resource_version: u64,
-    /// The store's [`Store::resource_version_base`]: versions at or below it are another
+    /// The store's [`Store::resource_version_base`]: versions below it are another
     /// history's.
     resource_version_base: u64,
     now: Reading,
@@ -190,7 +190,7 @@ impl ReadView {
         self.read().resource_version
     }
 
-    /// Versions at or below this one were issued by another history (an earlier server).
+    /// Versions below this one were issued by another history (an earlier server).
     pub fn resource_version_base(&self) -> u64 {
         self.read().resource_version_base
     }

@@ -28,8 +28,8 @@ use std::sync::Arc;
 
 /// Events kept in the store at most, whatever the TTL: the oldest-written go first.
 const MAX_STORED_EVENTS: usize = 2_000;
-/// Reports queued at most before the cluster flushes them (within a busy instant too), so the
-/// queue of a start-up burst stays small; a flush of this many skips all but the last
+/// Distinct events waiting at most before the cluster flushes them (within a busy instant too),
+/// so the queue of a start-up burst stays small; a flush of this many skips all but the last
 /// [`MAX_STORED_EVENTS`] new ones.
 pub const MAX_QUEUED_EVENTS: usize = 16 * MAX_STORED_EVENTS;
 /// How long a report waits before it is written (game time): short enough that `kubectl get
@@ -211,6 +211,8 @@ impl EventRecorder {
         self.ttl
     }
 
+    /// Reports what a component did: into the log at once, into the store at the next
+    /// [`EventRecorder::flush`].
     #[allow(clippy::too_many_arguments)]
     pub fn record(
         &mut self,
@@ -480,9 +482,14 @@ mod tests {
         (store, recorder, pod)
     }
 
-    fn record(store: &mut Store, recorder: &mut EventRecorder, at: u64, on: &ObjectMeta, message: &str) {
+    /// A scheduler's report, queued.
+    fn report(recorder: &mut EventRecorder, at: u64, on: &ObjectMeta, message: &str) {
         recorder.record(Millis(at), Kind::Pod, on, "Warning", "FailedScheduling", message.into(), "default-scheduler");
-        // Written at once, as a step that reported only this would.
+    }
+
+    /// A report written at once, as a step that reported only this would.
+    fn record(store: &mut Store, recorder: &mut EventRecorder, at: u64, on: &ObjectMeta, message: &str) {
+        report(recorder, at, on, message);
         recorder.flush(store);
     }
 
@@ -490,15 +497,7 @@ mod tests {
     fn reports_wait_for_the_flush_and_repeats_in_the_queue_count_up() {
         let (mut store, mut recorder, pod) = setup();
         for at in [0, 100, 200] {
-            recorder.record(
-                Millis(at),
-                Kind::Pod,
-                &pod,
-                "Warning",
-                "FailedScheduling",
-                "full".into(),
-                "default-scheduler",
-            );
+            report(&mut recorder, at, &pod, "full");
         }
         assert_eq!(store.len::<Event>(), 0, "nothing is written before the flush");
         assert_eq!(recorder.queued(), 1);
@@ -510,16 +509,7 @@ mod tests {
         assert_eq!(events[0].last_timestamp, Some(crate::clock::Epoch::default().stamp(Millis(200)).into()));
         assert_eq!(recorder.queued(), 0);
         // Said again after the flush: the stored one counts up.
-        recorder.record(
-            Millis(300),
-            Kind::Pod,
-            &pod,
-            "Warning",
-            "FailedScheduling",
-            "full".into(),
-            "default-scheduler",
-        );
-        recorder.flush(&mut store);
+        record(&mut store, &mut recorder, 300, &pod, "full");
         assert_eq!(store.list::<Event>().map(|e| e.count).collect::<Vec<_>>(), [4]);
         assert_eq!(recorder.drain().count(), 4, "the log keeps every report");
     }

@@ -470,7 +470,7 @@ impl Store {
         self.resource_version_base = base;
     }
 
-    /// Versions at or below this were not issued by this store (0: it started at the beginning).
+    /// Versions below this were not issued by this store (0: it started at the beginning).
     pub fn resource_version_base(&self) -> u64 {
         self.resource_version_base
     }
