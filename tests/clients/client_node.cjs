@@ -18,7 +18,14 @@ async function main() {
   const pods = (await core.listNamespacedPod({ namespace })).items;
   assert.ok(pods.length > 0, 'no pods');
   await core.readNamespacedPod({ name: pods[0].metadata.name, namespace });
-  assert.ok((await core.listNamespacedEvent({ namespace })).items.length > 0, 'no events');
+  // Events reach the store a moment after they are reported (as client-go's broadcaster writes
+  // them): a client that starts with the game may find none yet.
+  let events = [];
+  for (const deadline = Date.now() + 20000; events.length === 0 && Date.now() < deadline; ) {
+    events = (await core.listNamespacedEvent({ namespace })).items;
+    if (events.length === 0) await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  assert.ok(events.length > 0, 'no events');
   assert.ok((await apps.listNamespacedDeployment({ namespace })).items.length > 0, 'no deployments');
   console.log(`ok: listed and read ${nodes.length} Node, ${pods.length} Pod`);
 

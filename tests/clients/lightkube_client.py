@@ -4,6 +4,7 @@ then a Deployment is created, patched, scaled and deleted. Usage: lightkube_clie
 Prints one `ok:` line per step."""
 
 import sys
+import time
 
 from lightkube import ApiError, Client, KubeConfig
 from lightkube.models.apps_v1 import DeploymentSpec
@@ -22,8 +23,19 @@ print("ok: created Service lk-svc")
 
 cluster_scoped = {Node, Namespace}
 kinds = [Node, Pod, Service, Endpoints, Event, Namespace, Deployment, ReplicaSet, Lease]
+def listed(kind):
+    # Events reach the store a moment after they are reported (as client-go's broadcaster writes
+    # them): a client that starts with the game may find none yet.
+    deadline = time.monotonic() + 20
+    while True:
+        items = list(c.list(kind) if kind in cluster_scoped else c.list(kind, namespace="*"))
+        if items or time.monotonic() > deadline:
+            return items
+        time.sleep(0.2)
+
+
 for kind in kinds:
-    items = list(c.list(kind) if kind in cluster_scoped else c.list(kind, namespace="*"))
+    items = listed(kind)
     assert items, f"no {kind.__name__} to check"
     for item in items:
         got = c.get(kind, item.metadata.name, namespace=item.metadata.namespace)

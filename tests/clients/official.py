@@ -9,6 +9,7 @@ Usage: official.py KUBECONFIG. Prints one `ok:` line per step."""
 import json
 import re
 import sys
+import time
 
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
@@ -121,8 +122,17 @@ for group_version in group_versions:
 assert len(kinds) >= 12, [k[0] for k in kinds]
 print("ok: discovery serves " + ", ".join(k[0] for k in kinds))
 
+def listed(list_all):
+    # Events reach the store a moment after they are reported (as client-go's broadcaster writes
+    # them): a client that starts with the game may find none yet.
+    deadline = time.monotonic() + 20
+    while not (items := list_all().items) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return items
+
+
 for label, _, list_all, read, _ in kinds:
-    items = list_all().items
+    items = listed(list_all)
     assert items, f"no {label} to check"
     for item in items:
         read(item.metadata.name, item.metadata.namespace)
