@@ -161,6 +161,19 @@ pub struct Millis(pub u64);
 impl Millis {
     pub const ZERO: Millis = Millis(0);
 
+    /// Reads back the game clock's face (`m:ss.t`, as `Display` writes it), to the tenth.
+    pub fn parse_clock(face: &str) -> Option<Millis> {
+        let (minutes, rest) = face.split_once(':')?;
+        let (seconds, tenths) = rest.split_once('.')?;
+        let (minutes, seconds, tenths): (u64, u64, u64) =
+            (minutes.parse().ok()?, seconds.parse().ok()?, tenths.parse().ok()?);
+        if seconds >= 60 || tenths >= 10 {
+            return None;
+        }
+        let tenths = minutes.checked_mul(600)?.checked_add(seconds * 10 + tenths)?;
+        Some(Millis(tenths.checked_mul(100)?))
+    }
+
     pub fn from_secs_f64(secs: f64) -> Millis {
         Millis((secs.max(0.0) * 1000.0).round() as u64)
     }
@@ -248,6 +261,17 @@ mod tests {
         epoch.stamp_micros_into(t, &mut reused);
         assert_eq!(reused, epoch.stamp_micros(t), "the old stamp is overwritten, not appended to");
         assert_eq!(t.to_string(), "1:01.2");
+    }
+
+    #[test]
+    fn the_clock_face_reads_back_to_the_tenth() {
+        for ms in [0, 99, 1_250, 61_250, 3_599_900, 7_322_100] {
+            let face = Millis(ms).to_string();
+            assert_eq!(Millis::parse_clock(&face), Some(Millis(ms / 100 * 100)), "{face}");
+        }
+        for bad in ["", "1:01", "1.2", "1:60.0", "1:01.10", "x:01.2", "-1:01.2"] {
+            assert_eq!(Millis::parse_clock(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -153,11 +153,9 @@ fn binpack_packs_the_displaced_pods_onto_fewer_pins_than_spread() {
         .cluster()
         .store
         .list::<Pod>()
-        .find(|p| {
-            world.cluster().scheduler.decision(&ObjectKey::of(&p.metadata)).is_some_and(|d| d.policy == "binpack")
-        })
+        .find(|p| world.cluster().scheduler.decision(p).is_some_and(|d| d.policy == "binpack"))
         .expect("a pod placed by binpack");
-    let decision = world.cluster().scheduler.decision(&ObjectKey::of(&pod.metadata)).unwrap();
+    let decision = world.cluster().scheduler.decision(pod).unwrap();
     let chosen = decision.node.as_deref().unwrap();
     let best = decision.scores.iter().map(|s| s.total).max().unwrap();
     let here = decision.scores.iter().find(|s| s.node == chosen).unwrap();
@@ -255,4 +253,24 @@ fn an_unschedulable_pod_waits_parked_until_room_is_freed() {
     run(&mut world, 3_000, &mut log);
     assert_eq!(world.cluster().store.get::<Pod>(&key).unwrap().node_name(), Some("pin-1"));
     assert_eq!(world.cluster().scheduler.queue_len(), 0);
+}
+
+/// A big lane keeps no per-pod record of plain bindings (no verdicts are recorded past 100
+/// nodes); "why here" is then read back from the pod's annotation, and says the same.
+#[test]
+fn a_big_lanes_bound_pods_explain_themselves_from_their_annotation() {
+    use pinsetter::scenario::LaneSize;
+    let mut world = World::new(3, Preset::Arcade, &Scenario::generate(&LaneSize::new(120, 360)).unwrap()).unwrap();
+    run(&mut world, 10_000, &mut Vec::new());
+    let cluster = world.cluster();
+    let bound: Vec<&Pod> = cluster.store.list::<Pod>().filter(|p| p.node_name().is_some()).collect();
+    assert_eq!(bound.len(), 360, "every pod placed");
+    for pod in bound {
+        let decision = cluster.scheduler.decision(pod).expect("a bound pod says why");
+        assert!(matches!(decision, std::borrow::Cow::Owned(_)), "read from the annotation, not kept");
+        assert_eq!(decision.node.as_deref(), pod.node_name());
+        assert_eq!(decision.policy, "greedy");
+        assert!(decision.message.contains(pod.node_name().unwrap()), "{}", decision.message);
+        assert!(decision.verdicts.is_empty() && decision.scores.is_empty());
+    }
 }

@@ -24,7 +24,7 @@ fn describe_pod_shows_why_spread_put_it_there() {
     let mut placed: Vec<&Pod> = cluster
         .store
         .list::<Pod>()
-        .filter(|p| cluster.scheduler.decision(&ObjectKey::of(&p.metadata)).is_some_and(|d| d.policy == "spread"))
+        .filter(|p| cluster.scheduler.decision(p).is_some_and(|d| d.policy == "spread"))
         .collect();
     placed.sort_by_key(|p| p.metadata.name.clone());
     let key = ObjectKey::of(&placed.first().expect("spread placed the replacements").metadata);

@@ -41,7 +41,7 @@ use super::objects::{Kind, Node, Object, Pod, Readiness, Taint};
 use super::store::{Change, ChangeType, ObjectKey, Store};
 use super::timing::Timing;
 use crate::clock::Millis;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::str::FromStr;
@@ -265,6 +265,30 @@ impl Decision {
         };
         serde_json::to_string(&summary).unwrap_or_default()
     }
+
+    /// A pod's decision as its [`DECISION_ANNOTATION`] records it: no verdicts or scores, and
+    /// its time to the tenth of a second the annotation shows. `None` when the pod has none,
+    /// or one this scheduler did not write.
+    pub fn from_annotation(pod: &Pod) -> Option<Decision> {
+        #[derive(Deserialize)]
+        struct Summary {
+            policy: String,
+            at: String,
+            node: Option<String>,
+            nominated: Option<String>,
+            message: String,
+        }
+        let summary: Summary = serde_json::from_str(pod.metadata.annotations.get(DECISION_ANNOTATION)?).ok()?;
+        Some(Decision {
+            at: Millis::parse_clock(&summary.at)?,
+            policy: POLICIES.iter().find(|e| e.name == summary.policy)?.name,
+            node: summary.node,
+            verdicts: Vec::new(),
+            scores: Vec::new(),
+            nominated: summary.nominated,
+            message: summary.message,
+        })
+    }
 }
 
 /// What the scheduler last saw of a node, to tell a change that could help a parked pod (it
@@ -438,8 +462,15 @@ impl Scheduler {
         self.queue.unschedulable_len()
     }
 
-    pub fn decision(&self, pod: &ObjectKey) -> Option<&Decision> {
-        self.decisions.get(pod)
+    /// Why `pod` is where it is. A pending pod's decision, and every decision that holds
+    /// verdicts or scores, is kept here; a bound pod's plain decision (a huge lane records no
+    /// verdicts) is read back from its [`DECISION_ANNOTATION`] instead, which says the same:
+    /// keeping 150,000 of them here would cost about 75 MB.
+    pub fn decision(&self, pod: &Pod) -> Option<Cow<'_, Decision>> {
+        match self.decisions.get(&ObjectKey::of(&pod.metadata)) {
+            Some(kept) => Some(Cow::Borrowed(kept)),
+            None => Decision::from_annotation(pod).map(Cow::Owned),
+        }
     }
 
     /// The node a pod is nominated to after preempting, if it is waiting for one.
@@ -799,7 +830,7 @@ impl Scheduler {
         let bound = store.modify::<Pod>(&pod.key, |p| {
             p.spec.node_name = Some(node.clone());
             set_pod_scheduled(p, "True", "", "", &stamp);
-            p.metadata.annotations.insert(DECISION_ANNOTATION.into(), annotation);
+            super::objects::meta::set_annotation(&mut p.metadata.annotations, DECISION_ANNOTATION, annotation);
         });
         let Ok(bound) = bound else { return };
         if pod.volumes.as_ref().is_some_and(|v| !v.unbound.is_empty()) {
@@ -822,7 +853,12 @@ impl Scheduler {
             format!("Successfully assigned {} to {node}", pod.key),
             "default-scheduler",
         );
-        self.decisions.insert(pod.key.clone(), decision);
+        if decision.verdicts.is_empty() && decision.scores.is_empty() {
+            // Its annotation says all of it (see `decision`).
+            self.decisions.remove(&pod.key);
+        } else {
+            self.decisions.insert(pod.key.clone(), decision);
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -862,7 +898,7 @@ impl Scheduler {
             let updated = store.modify::<Pod>(&pod.key, |p| {
                 set_pod_scheduled(p, "False", "Unschedulable", &message, &stamp);
                 p.status.nominated_node_name = nominated.map(Into::into);
-                p.metadata.annotations.insert(DECISION_ANNOTATION.into(), annotation);
+                super::objects::meta::set_annotation(&mut p.metadata.annotations, DECISION_ANNOTATION, annotation);
             });
             if new_message && let Ok(p) = updated {
                 recorder.record(

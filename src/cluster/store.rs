@@ -4,7 +4,7 @@
 //! appended to a bounded change log. Controllers follow the log (as informers follow a watch);
 //! a follower that falls out of the window must relist, as a watch gets `410 Gone`.
 
-use super::objects::{FieldError, Kind, KindTables, Object, ObjectMeta, Pod, PodState, Resource, meta};
+use super::objects::{FieldError, Kind, KindTables, Object, ObjectMeta, Pod, PodState, Resource, Shared, meta};
 use crate::clock::Millis;
 use compact_str::CompactString;
 use rand::RngExt;
@@ -122,6 +122,9 @@ pub struct Store {
     event_rng: Xoshiro256PlusPlus,
     /// Where game time zero is in the timestamps written here (the World's, set at its start).
     epoch: crate::clock::Epoch,
+    /// Recently written pod conditions and container statuses, handed to the next pod that
+    /// writes equal ones.
+    pod_status_memo: PodStatusMemo,
 }
 
 /// Writes a resourceVersion into the copy's own string, reusing its allocation: every update
@@ -166,6 +169,7 @@ impl Store {
             rng: crate::rng::stream(seed, "store"),
             event_rng: crate::rng::stream(seed, "store/events"),
             epoch: crate::clock::Epoch::default(),
+            pod_status_memo: PodStatusMemo::default(),
         }
     }
 
@@ -371,6 +375,7 @@ impl Store {
         m.creation_timestamp = Some(self.epoch.stamp(now));
         m.deletion_timestamp = None;
         m.generation = Some(1);
+        self.pod_status_memo.share(None, &mut obj);
         self.index(None, Some(&obj));
         let obj = Arc::new(obj);
         R::table_mut(&mut self.tables).insert(key, Arc::clone(&obj));
@@ -435,6 +440,7 @@ impl Store {
         self.resource_version += 1;
         let rv = self.resource_version;
         write_resource_version(&mut obj.meta_mut().resource_version, rv);
+        self.pod_status_memo.share(Some(&**slot), &mut obj);
         let obj = Arc::new(obj);
         let old = std::mem::replace(slot, Arc::clone(&obj));
         self.index(Some(&*old), Some(&obj));
@@ -615,6 +621,60 @@ fn as_pod<R: Stored>(object: Option<&R>) -> Option<&Pod> {
     object.and_then(|o| (o as &dyn std::any::Any).downcast_ref::<Pod>())
 }
 
+/// Recently written pod conditions and container statuses, so that a pod written with new
+/// ones shares them with a pod written just before when they are equal. The kubelet stamps
+/// these at one-second resolution, so a burst (a node starting its pods, a start-up of
+/// 150,000) writes the same lists over and over: shared, they cost a pointer per pod version,
+/// not about 900 bytes. Values are unchanged; only who holds them.
+#[derive(Debug, Clone, Default)]
+struct PodStatusMemo {
+    conditions: Recent<super::objects::pod::PodCondition>,
+    container_statuses: Recent<super::objects::pod::ContainerStatus>,
+}
+
+impl PodStatusMemo {
+    fn share<R: Stored>(&mut self, old: Option<&R>, new: &mut R) {
+        let Some(pod) = (new as &mut dyn std::any::Any).downcast_mut::<Pod>() else { return };
+        let old = as_pod(old);
+        let status = &mut pod.status;
+        if !old.is_some_and(|o| o.status.conditions.same(&status.conditions)) {
+            self.conditions.share(&mut status.conditions);
+        }
+        if !old.is_some_and(|o| o.status.container_statuses.same(&status.container_statuses)) {
+            self.container_statuses.share(&mut status.container_statuses);
+        }
+    }
+}
+
+/// How many distinct recent lists a [`Recent`] remembers: enough for bursts that interleave a
+/// few kinds of write (the scheduler binding while kubelets start pods).
+const RECENT: usize = 4;
+
+/// The last few distinct lists written, most recent first.
+#[derive(Debug, Clone)]
+struct Recent<T>([Option<Shared<Vec<T>>>; RECENT]);
+
+impl<T> Default for Recent<T> {
+    fn default() -> Recent<T> {
+        Recent(Default::default())
+    }
+}
+
+impl<T: PartialEq> Recent<T> {
+    /// Points `list` at an equal recent one, or remembers it as the most recent.
+    fn share(&mut self, list: &mut Shared<Vec<T>>) {
+        if list.is_empty() {
+            return;
+        }
+        let found = self.0.iter().position(|recent| recent.as_ref().is_some_and(|r| r == list));
+        self.0[..=found.unwrap_or(RECENT - 1)].rotate_right(1);
+        match (found, &self.0[0]) {
+            (Some(_), Some(recent)) => list.clone_from(recent),
+            _ => self.0[0] = Some(list.clone()),
+        }
+    }
+}
+
 /// Moves a pod between the sets of `index` when the value it is indexed by (`at`) changed.
 /// Borrowed: nearly every pod write keeps its node and owner, and then allocates nothing.
 fn reindex(
@@ -667,6 +727,40 @@ mod tests {
             },
             ..Default::default()
         }
+    }
+
+    fn ready(at: &str) -> Vec<crate::cluster::objects::pod::PodCondition> {
+        ["PodScheduled", "Ready"]
+            .map(|type_| crate::cluster::objects::pod::PodCondition {
+                type_: type_.into(),
+                status: "True".into(),
+                last_transition_time: Some(at.into()),
+                ..Default::default()
+            })
+            .to_vec()
+    }
+
+    /// Pods written with equal conditions hold one list; a pod whose conditions differ keeps
+    /// its own, and every pod still reads exactly what was written for it.
+    #[test]
+    fn pods_written_with_equal_conditions_share_them() {
+        let mut s = store();
+        let mut written = Vec::new();
+        for (name, at) in [("a", "t1"), ("b", "t1"), ("c", "t2"), ("d", "t1")] {
+            let mut p = pod(name);
+            p.status.conditions = ready(at).into();
+            written.push(s.create(p, Millis(0)).unwrap());
+        }
+        let [a, b, c, d] = [0, 1, 2, 3].map(|i| &written[i].status.conditions);
+        assert!(a.same(b) && a.same(d), "equal lists are one list, even with another written between");
+        assert!(!a.same(c));
+        assert_eq!((&**a, &**c), (&ready("t1"), &ready("t2")));
+
+        // An update that changes them takes an equal recent list too; the old version keeps its own.
+        let key = ObjectKey::new("default", "c");
+        let updated = s.modify::<Pod>(&key, |p| p.status.conditions = ready("t1").into()).unwrap();
+        assert!(updated.status.conditions.same(a));
+        assert_eq!(*written[2].status.conditions, ready("t2"));
     }
 
     /// Uids are the random draw's hex digits in upstream's `8-4-4-4-12` groups, the version

@@ -795,7 +795,7 @@ pub fn why_waiting(app: &App, pod: &Pod) -> Option<String> {
     let Some(node) = pod.node_name() else {
         let condition = pod.status.conditions.iter().find(|c| c.type_ == "PodScheduled" && c.status == "False");
         let verdict = condition.filter(|c| !c.message.is_empty()).map(|c| c.message.to_string()).or_else(|| {
-            let decision = app.driver.world.cluster().scheduler.decision(&ObjectKey::of(&pod.metadata));
+            let decision = app.driver.world.cluster().scheduler.decision(pod);
             decision.filter(|d| d.node.is_none()).map(|d| d.message.clone())
         });
         return Some(verdict.map_or("waiting for the scheduler".into(), |m| short_reason(&m)));
@@ -876,7 +876,7 @@ fn selected(frame: &mut Frame, app: &App, area: Rect) {
                     pod.state().as_str(),
                     pod.node_name().unwrap_or("none")
                 )));
-                if let Some(d) = world.cluster().scheduler.decision(key) {
+                if let Some(d) = world.cluster().scheduler.decision(pod) {
                     lines.push(Line::from(Span::styled(
                         d.message.clone(),
                         if d.node.is_none() { t.warn() } else { Style::new() },
@@ -1425,8 +1425,8 @@ pub(super) fn describe_node_named(app: &App, name: &str) -> Vec<Line<'static>> {
         let r = pod.requests();
         let why = cluster
             .scheduler
-            .decision(&ObjectKey::of(&pod.metadata))
-            .map_or("bound before this session's records".into(), |d| why_here(d, name));
+            .decision(pod)
+            .map_or("bound before this session's records".into(), |d| why_here(&d, name));
         lines.push(Line::from(vec![
             Span::styled(format!("  {} ", app.theme.pod_glyph(pod.state())), t.deployment(app.deployment_index(pod))),
             Span::raw(format!(
@@ -1537,7 +1537,7 @@ pub(super) fn describe_pod(app: &App, key: &ObjectKey) -> Vec<Line<'static>> {
         lines.push(Line::from(vec![Span::raw("           "), Span::styled(then, t.warn())]));
     }
     describe_volumes(app, pod, &mut lines);
-    match cluster.scheduler.decision(key) {
+    match cluster.scheduler.decision(pod) {
         Some(d) => {
             lines.push(Line::styled(format!("Scheduler ({} policy, at {}):", d.policy, d.at), t.title()));
             lines.push(Line::from(Span::styled(
@@ -1719,7 +1719,7 @@ fn stuck_by_storage(app: &App) -> usize {
         .pending_pods()
         .filter(|p| !p.spec.volumes.is_empty())
         .filter(|p| {
-            cluster.scheduler.decision(&ObjectKey::of(&p.metadata)).is_some_and(|d| {
+            cluster.scheduler.decision(p).is_some_and(|d| {
                 d.node.is_none()
                     && d.verdicts
                         .iter()

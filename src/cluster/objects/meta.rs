@@ -215,6 +215,18 @@ pub fn validate_dns_label(field: &str, name: &str, errors: &mut Vec<FieldError>)
 /// Upstream's `TotalAnnotationSizeLimitB`: keys and values together, 256 KiB.
 pub const MAX_ANNOTATIONS_BYTES: usize = 256 * 1024;
 
+/// Sets one annotation. A first one gets a map with room for just itself: the scheduler
+/// annotates each pod it places, and a map grown by `insert` reserves room for four.
+pub fn set_annotation(annotations: &mut Shared<Annotations>, key: &str, value: String) {
+    if annotations.is_empty() {
+        let mut first = Annotations::with_capacity(1);
+        first.insert(key.to_string(), value);
+        *annotations = Shared::new(first);
+    } else {
+        annotations.insert(key.to_string(), value);
+    }
+}
+
 /// Annotations may hold anything, but not more than [`MAX_ANNOTATIONS_BYTES`] in total.
 pub fn validate_annotations(field: &str, annotations: &Annotations, errors: &mut Vec<FieldError>) {
     let total: usize = annotations.iter().map(|(k, v)| k.len() + v.len()).sum();

@@ -62,9 +62,10 @@ pub struct PodSpec {
     pub volumes: Vec<Volume>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub init_containers: Vec<Container>,
-    /// Read by the scheduler's NodeAffinity and InterPodAffinity plugins.
+    /// Read by the scheduler's NodeAffinity and InterPodAffinity plugins. Boxed: most pods
+    /// have none, and inline it would take 144 bytes of every version of every pod.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub affinity: Option<Affinity>,
+    pub affinity: Option<Box<Affinity>>,
     /// Read by the scheduler's PodTopologySpread plugin.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub topology_spread_constraints: Vec<TopologySpreadConstraint>,
@@ -299,16 +300,20 @@ impl Toleration {
 pub struct PodStatus {
     #[serde(default, skip_serializing_if = "CompactString::is_empty")]
     pub phase: CompactString,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conditions: Vec<PodCondition>,
+    /// Shared: the store hands a pod the conditions of the pod written just before it when they
+    /// are equal (see `Store::share_pod_status`), so a burst of pods started in one second
+    /// holds one list, not one each.
+    #[serde(default, skip_serializing_if = "super::shared::is_empty")]
+    pub conditions: Shared<Vec<PodCondition>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<CompactString>,
     #[serde(default, rename = "hostIP", skip_serializing_if = "Option::is_none")]
     pub host_ip: Option<CompactString>,
     #[serde(default, rename = "podIP", skip_serializing_if = "Option::is_none")]
     pub pod_ip: Option<CompactString>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub container_statuses: Vec<ContainerStatus>,
+    /// Shared as `conditions` are.
+    #[serde(default, skip_serializing_if = "super::shared::is_empty")]
+    pub container_statuses: Shared<Vec<ContainerStatus>>,
     #[serde(default, skip_serializing_if = "CompactString::is_empty")]
     pub reason: CompactString,
     #[serde(default, skip_serializing_if = "CompactString::is_empty")]

@@ -13,8 +13,14 @@ use std::sync::Arc;
 
 /// A copy-on-write value: reads go straight through, `&mut` access copies it first if another
 /// object shares it. Serializes exactly as `T`.
-#[derive(Clone)]
 pub struct Shared<T>(Arc<T>);
+
+/// A new handle on the one value, whatever `T` is: cloning never copies it.
+impl<T> Clone for Shared<T> {
+    fn clone(&self) -> Shared<T> {
+        Shared(Arc::clone(&self.0))
+    }
+}
 
 /// A type whose empty `Shared` value is one allocation for the whole process: every
 /// `ObjectMeta::default()` (each Event, each written object's `..Default::default()`) would
@@ -46,6 +52,8 @@ shared_empty!(
     Vec<super::meta::OwnerReference>,
     Vec<super::pod::Container>,
     Vec<super::pod::Toleration>,
+    Vec<super::pod::PodCondition>,
+    Vec<super::pod::ContainerStatus>,
 );
 
 impl<T> Shared<T> {
@@ -66,14 +74,30 @@ impl<T> From<T> for Shared<T> {
     }
 }
 
-impl<'a, T> IntoIterator for &'a Shared<T>
-where
-    &'a T: IntoIterator,
-{
-    type Item = <&'a T as IntoIterator>::Item;
-    type IntoIter = <&'a T as IntoIterator>::IntoIter;
+// Concrete, not `impl<T> for &Shared<T> where &T: IntoIterator`: that blanket form sends type
+// inference into an endless `Shared<Shared<..>>` search wherever a loop's type is still open.
+impl<'a, T> IntoIterator for &'a Shared<Vec<T>> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
     fn into_iter(self) -> Self::IntoIter {
-        self.0.as_ref().into_iter()
+        self.0.iter()
+    }
+}
+
+/// Writing through a shared list copies it first, as any `&mut` access does.
+impl<'a, T: Clone> IntoIterator for &'a mut Shared<Vec<T>> {
+    type Item = &'a mut T;
+    type IntoIter = std::slice::IterMut<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        Arc::make_mut(&mut self.0).iter_mut()
+    }
+}
+
+impl<'a, K, V> IntoIterator for &'a Shared<std::collections::BTreeMap<K, V>> {
+    type Item = (&'a K, &'a V);
+    type IntoIter = std::collections::btree_map::Iter<'a, K, V>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
     }
 }
 
