@@ -1203,7 +1203,7 @@ async fn patch_object(api: &Api, target: Target, content_type: &str, body: Bytes
         let decoded_as = Target {
             info,
             custom: target.custom,
-            namespace: current.meta().namespace.clone().filter(|n| !n.is_empty()),
+            namespace: current.meta().namespace.as_deref().filter(|n| !n.is_empty()).map(str::to_string),
             name: Some(key.name.to_string()),
             sub: None,
         };
@@ -1396,7 +1396,7 @@ async fn statefulset_scale(
     let replicas = i32::try_from(replicas).map_err(|_| ApiError::bad_request("spec.replicas is out of range"))?;
     let mut sts = current().await?;
     sts.spec.replicas = Some(replicas);
-    sts.metadata.resource_version = resource_version;
+    sts.metadata.resource_version = resource_version.into();
     let result = match answered_object(api.world.write(WorldRequest::Replace(Box::new(Object::from(sts)))).await?)? {
         Object::StatefulSet(s) => scale_of(&s),
         other => return Err(unexpected(Answer::Object(Box::new(other)))),

@@ -255,7 +255,7 @@ fn watch_event(type_: proto::watch_event::Type, object: &Object) -> proto::Watch
         kind: object.kind().name().to_string(),
         namespace: meta.namespace().to_string(),
         name: meta.name.clone(),
-        resource_version: meta.resource_version.clone(),
+        resource_version: meta.resource_version.to_string(),
         object: serde_json::to_vec(object).unwrap_or_default(),
     }
 }

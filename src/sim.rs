@@ -75,6 +75,15 @@ pub fn peak_rss_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// Starts [`peak_rss_bytes`] afresh from what the process holds now (Linux's `clear_refs` 5),
+/// so a benchmark entry reports its own peak, not an earlier entry's. Where that is not
+/// possible the peak stays the process's.
+pub fn reset_peak_rss() {
+    if let Err(err) = std::fs::write("/proc/self/clear_refs", "5") {
+        tracing::debug!("peak RSS not reset: {err}");
+    }
+}
+
 /// One `--at` entry: when, and what.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Action {

@@ -94,7 +94,7 @@ fn grants(policy: &Lists, user: &UserInfo) -> Vec<(Scope, PolicyRule)> {
                 .flat_map(|r| r.rules.clone())
                 .collect()
         };
-        out.extend(rules.into_iter().map(|r| (Scope::Namespace(ns.clone()), r)));
+        out.extend(rules.into_iter().map(|r| (Scope::Namespace(ns.to_string()), r)));
     }
     out
 }
@@ -191,7 +191,7 @@ fn subject() -> impl Strategy<Value = Subject> {
 }
 
 fn meta(namespace: Option<String>, name: String) -> ObjectMeta {
-    ObjectMeta { namespace, ..ObjectMeta::named(name) }
+    ObjectMeta { namespace: namespace.map(Into::into), ..ObjectMeta::named(name) }
 }
 
 fn policy() -> impl Strategy<Value = Lists> {

@@ -104,7 +104,7 @@ fn log_lines(pod: &Pod, container: &str, previous: bool) -> Result<Vec<(String, 
             )));
         }
         // The previous instance's times are not kept: it says what it was.
-        let started = pod.metadata.creation_timestamp.clone().unwrap_or_default();
+        let started = pod.metadata.creation_timestamp.as_deref().unwrap_or_default().to_string();
         return Ok(vec![(started, format!("pinsetter: container {container} ({image}) started on {node}"))]);
     }
     let Some(start) = pod.status.start_time.as_ref().map(ToString::to_string) else {

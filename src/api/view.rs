@@ -327,13 +327,13 @@ mod tests {
     use crate::world::Input;
 
     fn versions(items: &[Arc<Object>]) -> Vec<(ObjectKey, String)> {
-        items.iter().map(|o| (ObjectKey::of(o.meta()), o.meta().resource_version.clone())).collect()
+        items.iter().map(|o| (ObjectKey::of(o.meta()), o.meta().resource_version.to_string())).collect()
     }
 
     fn store_pods(world: &World) -> Vec<(ObjectKey, String)> {
         super::super::objects_of(&world.cluster().store, Kind::Pod)
             .iter()
-            .map(|o| (ObjectKey::of(o.meta()), o.meta().resource_version.clone()))
+            .map(|o| (ObjectKey::of(o.meta()), o.meta().resource_version.to_string()))
             .collect()
     }
 
@@ -371,7 +371,7 @@ mod tests {
             assert_eq!(change.prev.is_none(), !replayed.contains_key(&key), "prev is what was there: {key}");
             match change.type_ {
                 ChangeType::Deleted => replayed.remove(&key),
-                _ => replayed.insert(key, change.object.meta().resource_version.clone()),
+                _ => replayed.insert(key, change.object.meta().resource_version.to_string()),
             };
         }
         assert_eq!(replayed.into_iter().collect::<Vec<_>>(), store_pods(&world));

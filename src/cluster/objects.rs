@@ -186,7 +186,7 @@ macro_rules! kinds {
             pub fn with_resource_version(self, resource_version: u64) -> Object {
                 match self {
                     $(Object::$kind(mut o) => {
-                        Arc::make_mut(&mut o).metadata.resource_version = resource_version.to_string();
+                        Arc::make_mut(&mut o).metadata.resource_version = resource_version.to_string().into();
                         Object::$kind(o)
                     })*
                 }
@@ -440,7 +440,7 @@ pub trait Resource: Clone + PartialEq + fmt::Debug + Serialize + DeserializeOwne
         let current = self.meta().namespace.as_deref();
         let wanted = Self::KIND.namespace_of(current);
         if current != wanted {
-            let namespace = wanted.map(str::to_string);
+            let namespace = wanted.map(compact_str::CompactString::from);
             self.meta_mut().namespace = namespace;
         }
     }

@@ -127,13 +127,12 @@ pub struct Store {
     pod_status_memo: PodStatusMemo,
 }
 
-/// Writes a resourceVersion into the copy's own string, reusing its allocation: every update
-/// writes one.
-fn write_resource_version(into: &mut String, rv: u64) {
+/// Writes a resourceVersion into the copy's own (inline) string: every update writes one.
+fn write_resource_version(into: &mut CompactString, rv: u64) {
     use std::fmt::Write;
     into.clear();
     if write!(into, "{rv}").is_err() {
-        *into = rv.to_string();
+        *into = rv.to_string().into();
     }
 }
 
@@ -371,8 +370,8 @@ impl Store {
         let rv = self.next_rv();
         let m = obj.meta_mut();
         m.uid = uid;
-        m.resource_version = rv.to_string();
-        m.creation_timestamp = Some(self.epoch.stamp(now));
+        m.resource_version = CompactString::from(rv.to_string());
+        m.creation_timestamp = Some(self.epoch.stamp_compact(now));
         m.deletion_timestamp = None;
         m.generation = Some(1);
         self.pod_status_memo.share(None, &mut obj);

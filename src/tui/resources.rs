@@ -439,7 +439,7 @@ impl TableView {
         Arc::new(Row {
             key: store_key(object),
             cells: self.target.cells(object, now),
-            created: object.meta().creation_timestamp.clone().unwrap_or_default(),
+            created: object.meta().creation_timestamp.as_deref().unwrap_or_default().to_string(),
         })
     }
 
@@ -617,7 +617,7 @@ pub fn refresh(app: &mut App) {
         .target
         .store_kind()
         .meta_in(&app.driver.world.cluster().store, &key)
-        .map_or(String::new(), |m| m.resource_version.clone());
+        .map_or(String::new(), |m| m.resource_version.to_string());
     if now_rv != detail.seen {
         let lines = detail_lines(app, what, &key);
         if let Some(detail) = app.views.table.as_mut().and_then(|t| t.detail.as_mut()) {
@@ -790,7 +790,7 @@ fn show(app: &mut App, what: DetailKind) {
         .target
         .store_kind()
         .meta_in(&app.driver.world.cluster().store, &key)
-        .map_or(String::new(), |m| m.resource_version.clone());
+        .map_or(String::new(), |m| m.resource_version.to_string());
     let lines = detail_lines(app, what, &key);
     if let Some(table) = app.views.table.as_mut() {
         table.detail = Some(Detail { what, key, lines, scroll: 0, page: Cell::new(20), seen });
@@ -838,7 +838,7 @@ fn describe_generic(app: &App, object: &Object) -> Vec<Line<'static>> {
     }
     let mut lines = vec![field("Name:", meta.name.clone())];
     if let Some(namespace) = &meta.namespace {
-        lines.push(field("Namespace:", namespace.clone()));
+        lines.push(field("Namespace:", namespace.to_string()));
     }
     lines.push(field("Kind:", object.kind().name().to_string()));
     lines.push(field("Labels:", pairs(meta.labels.iter())));

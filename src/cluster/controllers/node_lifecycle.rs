@@ -610,7 +610,7 @@ fn mark_unknown(node: &mut Node, now: &str) {
                 status: "Unknown".into(),
                 reason: "NodeStatusNeverUpdated".into(),
                 message: "Kubelet never posted node status.".into(),
-                last_heartbeat_time: node.metadata.creation_timestamp.clone(),
+                last_heartbeat_time: node.metadata.creation_timestamp.as_deref().map(str::to_string),
                 last_transition_time: Some(now.to_string()),
             }),
         }
@@ -964,7 +964,7 @@ mod tests {
             (ready.status.as_str(), ready.reason.as_str(), ready.message.as_str()),
             ("Unknown", "NodeStatusNeverUpdated", "Kubelet never posted node status.")
         );
-        assert_eq!(ready.last_heartbeat_time, node.metadata.creation_timestamp);
+        assert_eq!(ready.last_heartbeat_time.as_deref(), node.metadata.creation_timestamp.as_deref());
         assert_eq!(h.events(), []);
     }
 

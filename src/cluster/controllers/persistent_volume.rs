@@ -147,7 +147,7 @@ fn sync_claim(key: &ObjectKey, ctx: &mut Context) -> Result<Option<Millis>, Cont
         namespace: claim.metadata.namespace().to_string(),
         name: claim.metadata.name.clone(),
         uid: claim.metadata.uid.clone(),
-        resource_version: claim.metadata.resource_version.clone(),
+        resource_version: claim.metadata.resource_version.to_string(),
     };
     let written = ctx.store.modify::<PersistentVolume>(&pv_key, |pv| {
         pv.spec.claim_ref = Some(claim_ref);

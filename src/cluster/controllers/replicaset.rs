@@ -229,7 +229,7 @@ pub fn slow_start_batch<E>(
 fn pod_from_template(rs: &ReplicaSet) -> Pod {
     let template = &rs.spec.template;
     let mut metadata = ObjectMeta {
-        generate_name: format!("{}-", rs.metadata.name),
+        generate_name: compact_str::format_compact!("{}-", rs.metadata.name),
         namespace: rs.metadata.namespace.clone(),
         labels: template.metadata.labels.clone(),
         annotations: template.metadata.annotations.clone(),

@@ -104,7 +104,7 @@ impl Resource for CustomObject {
     fn default_namespace(&mut self) {
         let namespace = self.metadata.namespace.take().filter(|n| !n.is_empty());
         self.metadata.namespace =
-            self.resource.namespaced.then(|| namespace.unwrap_or_else(|| super::DEFAULT_NAMESPACE.to_string()));
+            self.resource.namespaced.then(|| namespace.unwrap_or_else(|| super::DEFAULT_NAMESPACE.into()));
     }
     fn spec_changed(&self, old: &Self) -> bool {
         let without_status = |o: &CustomObject| o.content.iter().filter(|(k, _)| *k != "status").count();

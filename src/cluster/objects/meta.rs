@@ -1,6 +1,7 @@
 //! `metav1.ObjectMeta`, owner references, label selectors and the helpers every kind shares.
 
 use super::shared::Shared;
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -18,18 +19,18 @@ pub type Annotations = litemap::LiteMap<String, String>;
 pub struct ObjectMeta {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub generate_name: String,
+    #[serde(default, skip_serializing_if = "CompactString::is_empty")]
+    pub generate_name: CompactString,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
+    pub namespace: Option<CompactString>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub uid: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub resource_version: String,
+    #[serde(default, skip_serializing_if = "CompactString::is_empty")]
+    pub resource_version: CompactString,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generation: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub creation_timestamp: Option<String>,
+    pub creation_timestamp: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_timestamp: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -74,7 +75,7 @@ impl ObjectMeta {
         ObjectMeta { name: name.into(), ..ObjectMeta::default() }
     }
 
-    pub fn namespaced(namespace: impl Into<String>, name: impl Into<String>) -> ObjectMeta {
+    pub fn namespaced(namespace: impl Into<CompactString>, name: impl Into<String>) -> ObjectMeta {
         ObjectMeta { name: name.into(), namespace: Some(namespace.into()), ..ObjectMeta::default() }
     }
 
