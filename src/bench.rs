@@ -220,7 +220,7 @@ pub struct Results {
 pub fn lane(nodes: usize, pods_per_node: usize) -> (Vec<NodeInfo>, Vec<PodInfo>) {
     let node_infos = (0..nodes)
         .map(|i| NodeInfo {
-            name: format!("pin-{}", i + 1),
+            name: compact_str::format_compact!("pin-{}", i + 1),
             allocatable: Resources { cpu_milli: 4000, memory_milli: (8i64 << 30) * 1000, pods: 110 },
             requested: Resources::default(),
             taints: vec![],

@@ -1270,8 +1270,8 @@ impl World {
                 PodState::Running => {
                     self.pending_since.remove(&key);
                     if self.running.insert(key) {
-                        let owner = pod.metadata.controller().map(|o| o.uid.clone());
-                        if let Some(queue) = owner.and_then(|o| self.awaiting.get_mut(&o))
+                        let owner = pod.metadata.controller().map(|o| o.uid.as_str());
+                        if let Some(queue) = owner.and_then(|o| self.awaiting.get_mut(o))
                             && let Some((knocked_at, failure)) = queue.pop_front()
                         {
                             let took = now.saturating_sub(knocked_at).0;

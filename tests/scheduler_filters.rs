@@ -50,7 +50,7 @@ fn node(index: usize) -> impl Strategy<Value = NodeInfo> {
         prop::bool::weighted(0.2),
     )
         .prop_map(move |(cpu, mem_gi, pods, (used_cpu, used_gi, used_pods), taints, zone, cordoned)| NodeInfo {
-            name: format!("pin-{}", index + 1),
+            name: format!("pin-{}", index + 1).into(),
             allocatable: Resources { cpu_milli: cpu, memory_milli: mem_gi << 30 << 10, pods },
             requested: Resources {
                 cpu_milli: used_cpu.min(cpu),

@@ -85,7 +85,7 @@ fn node(i: usize, s: &NodeSpec) -> NodeInfo {
         labels.insert("disk".to_string(), "ssd".to_string());
     }
     NodeInfo {
-        name: format!("pin-{}", i + 1),
+        name: format!("pin-{}", i + 1).into(),
         allocatable: Resources { cpu_milli: s.cpu, memory_milli: s.mem_mi * MI, pods: s.max_pods },
         requested: Resources {
             cpu_milli: s.used_cpu,

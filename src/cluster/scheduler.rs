@@ -41,6 +41,7 @@ use super::objects::{Kind, Node, Object, Pod, Readiness, Taint};
 use super::store::{Change, ChangeType, ObjectKey, Store};
 use super::timing::Timing;
 use crate::clock::Millis;
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -355,7 +356,7 @@ pub struct SchedulerStats {
     /// Pods evicted to make room for them.
     pub victims: u64,
     /// The latest bindings, newest last: (pod, node, when).
-    pub recent: VecDeque<(String, String, Millis)>,
+    pub recent: VecDeque<(CompactString, CompactString, Millis)>,
 }
 
 #[derive(Debug, Clone)]
@@ -604,14 +605,16 @@ impl Scheduler {
         let record = self.record_verdicts;
 
         // Nominated pods hold the room their victims are freeing: everyone else sees it taken.
-        let index: BTreeMap<&str, usize> = nodes.iter().enumerate().map(|(j, n)| (n.name.as_str(), j)).collect();
+        // (The node index only when there are any: it is 5,000 entries on a big lane.)
         let mut holds: BTreeMap<ObjectKey, (usize, Resources)> = BTreeMap::new();
-        for (key, node) in &self.nominated {
-            if let (Some(pod), Some(&j)) = (store.get::<Pod>(key), index.get(node.as_str())) {
-                holds.insert(key.clone(), (j, PodInfo::of(pod).requests));
+        if !self.nominated.is_empty() {
+            let index: BTreeMap<&str, usize> = nodes.iter().enumerate().map(|(j, n)| (n.name.as_str(), j)).collect();
+            for (key, node) in &self.nominated {
+                if let (Some(pod), Some(&j)) = (store.get::<Pod>(key), index.get(node.as_str())) {
+                    holds.insert(key.clone(), (j, PodInfo::of(pod).requests));
+                }
             }
         }
-        drop(index);
         self.nominated.retain(|key, _| holds.contains_key(key));
         for (j, r) in holds.values() {
             add_request(&mut nodes[*j], r);
@@ -657,7 +660,7 @@ impl Scheduler {
             release(&mut replay[j], &hold);
             let verdicts = if record { verdicts_for(pod, &replay) } else { Vec::new() };
             add_request(&mut replay[j], &pod.requests);
-            let node = replay[j].name.clone();
+            let node = replay[j].name.to_string();
             let message = format!("bound to {node}, the node its preemption freed (its victims are gone)");
             let why = Explanation { scores: Vec::new(), note: message };
             self.bind(store, recorder, now, pod, node, verdicts, Some(why));
@@ -673,7 +676,7 @@ impl Scheduler {
                     let verdicts = if record { verdicts_for(pod, &replay) } else { Vec::new() };
                     add_request(&mut replay[n], &pod.requests);
                     fit_errors = FitErrors::default();
-                    let node = replay[n].name.clone();
+                    let node = replay[n].name.to_string();
                     self.bind(store, recorder, now, pod, node, verdicts, why);
                 }
                 None => {
@@ -797,7 +800,7 @@ impl Scheduler {
         // The room is held from now on, for the rest of this cycle's preemptors too.
         add_request(&mut nodes[candidate.node], &pod.requests);
         self.stats.preemptions += 1;
-        self.nominated.insert(pod.key.clone(), node.clone());
+        self.nominated.insert(pod.key.clone(), node.to_string());
         PostFilter::Nominated
     }
 
@@ -840,7 +843,7 @@ impl Scheduler {
         self.last_failure.remove(&pod.key);
         self.nominated.remove(&pod.key);
         self.stats.bound += 1;
-        self.stats.recent.push_back((pod.key.name.to_string(), node.clone(), now));
+        self.stats.recent.push_back((pod.key.name.clone(), node.as_str().into(), now));
         if self.stats.recent.len() > 8 {
             self.stats.recent.pop_front();
         }
@@ -965,7 +968,7 @@ fn residents(store: &Store, nodes: &[NodeInfo]) -> Vec<Vec<Resident>> {
 }
 
 fn verdicts_for(pod: &PodInfo, nodes: &[NodeInfo]) -> Vec<(String, Verdict)> {
-    nodes.iter().map(|n| (n.name.clone(), run_filters(pod, n))).collect()
+    nodes.iter().map(|n| (n.name.to_string(), run_filters(pod, n))).collect()
 }
 
 /// Takes a held reservation back off a node's snapshot.

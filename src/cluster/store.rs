@@ -370,7 +370,7 @@ impl Store {
         let rv = self.next_rv();
         let m = obj.meta_mut();
         m.uid = uid;
-        m.resource_version = CompactString::from(rv.to_string());
+        write_resource_version(&mut m.resource_version, rv);
         m.creation_timestamp = Some(self.epoch.stamp_compact(now));
         m.deletion_timestamp = None;
         m.generation = Some(1);

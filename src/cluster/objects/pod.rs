@@ -10,7 +10,7 @@ use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Pod {
     #[serde(default)]
@@ -23,6 +23,20 @@ pub struct Pod {
     pub spec: PodSpec,
     #[serde(default)]
     pub status: PodStatus,
+}
+
+/// Status first: the store compares every write with what it replaces (a write that changes
+/// nothing is skipped), and nearly every pod write changes its status, so the comparison
+/// stops there instead of walking the metadata and spec the two versions share.
+impl PartialEq for Pod {
+    fn eq(&self, other: &Pod) -> bool {
+        let Pod { api_version, kind, metadata, spec, status } = self;
+        *status == other.status
+            && *spec == other.spec
+            && *metadata == other.metadata
+            && *api_version == other.api_version
+            && *kind == other.kind
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -301,7 +315,7 @@ pub struct PodStatus {
     #[serde(default, skip_serializing_if = "CompactString::is_empty")]
     pub phase: CompactString,
     /// Shared: the store hands a pod the conditions of the pod written just before it when they
-    /// are equal (see `Store::share_pod_status`), so a burst of pods started in one second
+    /// are equal (see `PodStatusMemo` in `store.rs`), so a burst of pods started in one second
     /// holds one list, not one each.
     #[serde(default, skip_serializing_if = "super::shared::is_empty")]
     pub conditions: Shared<Vec<PodCondition>>,

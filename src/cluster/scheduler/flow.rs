@@ -802,7 +802,11 @@ fn explain(
         .filter(|a| a.class == c)
         .map(|a| {
             let score = PluginScore { plugin: LeastAllocated.name(), weight: 1, score: a.score };
-            NodeScore { node: nodes[model.candidates[a.candidate]].name.clone(), plugins: vec![score], total: a.score }
+            NodeScore {
+                node: nodes[model.candidates[a.candidate]].name.to_string(),
+                plugins: vec![score],
+                total: a.score,
+            }
         })
         .collect();
     let batch: usize = model.classes.iter().map(Vec::len).sum();

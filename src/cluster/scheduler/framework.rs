@@ -24,7 +24,7 @@ pub struct Resources {
 /// A node as the scheduler sees it in one cycle: a snapshot, like upstream's `NodeInfo`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeInfo {
-    pub name: String,
+    pub name: compact_str::CompactString,
     pub allocatable: Resources,
     pub requested: Resources,
     pub taints: Vec<Taint>,
@@ -103,7 +103,7 @@ pub fn snapshot<'a>(store: &Store, nodes: impl IntoIterator<Item = &'a Node>) ->
             let r = store.requested_on_node(&node.metadata.name);
             let requested = Resources { cpu_milli: r.cpu_milli, memory_milli: r.memory_milli, pods: r.pods };
             NodeInfo {
-                name: node.metadata.name.clone(),
+                name: node.metadata.name.as_str().into(),
                 allocatable: Resources {
                     cpu_milli: node.allocatable("cpu"),
                     memory_milli: node.allocatable("memory"),
@@ -454,7 +454,7 @@ fn node_score(pod: &PodInfo, node: &NodeInfo, plugins: &[Weighted]) -> NodeScore
         .chain(constraint_scores(pod))
         .map(|w| PluginScore { plugin: w.plugin.name(), weight: w.weight, score: w.plugin.score(pod, node) })
         .collect();
-    NodeScore { node: node.name.clone(), total: scores.iter().map(|s| s.weight * s.score).sum(), plugins: scores }
+    NodeScore { node: node.name.to_string(), total: scores.iter().map(|s| s.weight * s.score).sum(), plugins: scores }
 }
 
 // ---------------------------------------------------------------------------------------------

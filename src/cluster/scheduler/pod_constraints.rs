@@ -366,7 +366,7 @@ mod tests {
         (1..=n)
             .map(|i| {
                 let mut node = node(&format!("pin-{i}"), 4000, 8);
-                node.labels.insert("kubernetes.io/hostname".into(), node.name.clone());
+                node.labels.insert("kubernetes.io/hostname".into(), node.name.to_string());
                 node.labels.insert("topology.kubernetes.io/zone".into(), ["a", "b", "c"][(i - 1) % 3].into());
                 node
             })

@@ -85,7 +85,7 @@ pub fn select_victims_on_node(pod: &PodInfo, node: &NodeInfo, residents: &[Resid
     // ones are tried again, on a copy of its room alone (no name, taints or labels to clone;
     // this runs for every node, for every pod that preempts).
     let mut trial = NodeInfo {
-        name: String::new(),
+        name: Default::default(),
         allocatable: node.allocatable,
         requested: node.requested,
         taints: Vec::new(),
