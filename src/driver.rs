@@ -93,7 +93,7 @@ const MAX_TICKS_PER_ADVANCE: u32 = 400;
 /// Most wall time one advance steps for. A busy cluster (the stadium filling: 2,500 pods a
 /// tick) may take longer per tick than a frame lasts; then game time runs slower than the wall
 /// clock and the screen keeps answering keys, instead of owing ever more ticks and freezing.
-const MAX_WALL_PER_ADVANCE: Duration = Duration::from_millis(25);
+const MAX_WALL_PER_ADVANCE: Duration = Duration::from_millis(20);
 /// Control-plane rounds a tick runs between two looks at the clock: one tick of the stadium
 /// filling is thousands of rounds (a kubelet sync each, a scheduling cycle of 500 pods now
 /// and then), so it is run a round at a time and a frame is drawn between them rather than

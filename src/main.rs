@@ -413,8 +413,10 @@ struct WatchArgs {
 struct SimArgs {
     #[command(flatten)]
     lane: LaneArgs,
-    /// A timed action, repeatable: '<time> knock NODE' | 'restore NODE' | 'reset' |
-    /// 'scale DEPLOYMENT N' | 'cordon NODE' | 'uncordon NODE' | 'delete-pod POD' |
+    /// A timed action, repeatable: '<time> knock NODE' (a crash) | 'partition NODE' |
+    /// 'pressure NODE' | 'restore NODE' | 'knock-zone ZONE' | 'partition-zone ZONE' |
+    /// 'pressure-zone ZONE' | 'restore-zone ZONE' | 'reset' | 'scale DEPLOYMENT N' |
+    /// 'cordon NODE' | 'uncordon NODE' | 'delete-pod POD' |
     /// 'knock-leader [kube-scheduler|kube-controller-manager]' | 'restore-leader [COMPONENT]'.
     #[arg(long = "at", value_name = "'TIME ACTION'", value_parser = sim::parse_action, allow_hyphen_values = true)]
     actions: Vec<sim::Action>,

@@ -274,3 +274,57 @@ fn a_big_lanes_bound_pods_explain_themselves_from_their_annotation() {
         assert!(decision.verdicts.is_empty() && decision.scores.is_empty());
     }
 }
+
+/// Two 2-cpu pins, each full with two priority-0 pods.
+const TWO_FULL_PINS: &str = r#"
+apiVersion: v1
+kind: Node
+metadata: {name: pin-1}
+status:
+  capacity: {cpu: "2", memory: 4Gi, pods: "110"}
+  allocatable: {cpu: "2", memory: 4Gi, pods: "110"}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: pin-2}
+status:
+  capacity: {cpu: "2", memory: 4Gi, pods: "110"}
+  allocatable: {cpu: "2", memory: 4Gi, pods: "110"}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: low}
+spec:
+  replicas: 4
+  selector: {matchLabels: {app: low}}
+  template:
+    metadata: {labels: {app: low}}
+    spec:
+      containers:
+      - name: low
+        image: busybox
+        resources: {requests: {cpu: "1", memory: 512Mi}}
+"#;
+
+/// Upstream's PodEligibleToPreemptOthers: a preemptor waits for its victims only while its
+/// nominated node is still one it could use. Its node knocked (victims stuck terminating, the
+/// node tainted unreachable), it preempts on another pin and runs there.
+#[test]
+fn a_preemptor_whose_nominated_pin_falls_preempts_on_another() {
+    let scenario = Scenario::parse(TWO_FULL_PINS, "test").unwrap();
+    let mut world = World::new(1, Preset::Arcade, &scenario).unwrap();
+    let mut log = Vec::new();
+    run(&mut world, 2_000, &mut log);
+    let urgent: Pod = serde_norway::from_str(URGENT).unwrap();
+    world.handle_input(Input::Apply(Box::new(Object::from(urgent)))).unwrap();
+    let key = ObjectKey::new("default", "urgent");
+    let nominated = world.cluster().store.get::<Pod>(&key).unwrap().status.nominated_node_name.clone();
+    let nominated = nominated.expect("nominated at once");
+    world.handle_input(Input::Knock(nominated.to_string())).unwrap();
+    run(&mut world, 20_000, &mut log);
+
+    let preemptor = world.cluster().store.get::<Pod>(&key).unwrap();
+    let other = if nominated == "pin-1" { "pin-2" } else { "pin-1" };
+    assert_eq!(preemptor.node_name(), Some(other), "{:?}", preemptor.status);
+    assert_eq!(preemptor.state(), PodState::Running);
+}
