@@ -201,17 +201,20 @@ fn pinsetter_panel(frame: &mut Frame, app: &App, area: Rect) {
             Span::styled("last ", t.dim()),
             Span::raw(last),
             Span::styled("   store ", t.title()),
-            Span::raw(format!("rv {}   ", cluster.store.resource_version())),
+            Span::raw(format!("rv {}", cluster.store.resource_version())),
         ]
     };
+    // The game clock first: on a narrow terminal the end of this line is cut off, and the
+    // clock (and `slowed` / `PAUSED`) is what a player must always see.
     let l1 = Line::from(
         [
-            api,
-            local,
             vec![
                 Span::styled("⏱ ", t.title()),
                 Span::styled(clock, if app.driver.paused { t.warn() } else { Style::new() }),
+                Span::raw("   "),
             ],
+            api,
+            local,
         ]
         .concat(),
     );
