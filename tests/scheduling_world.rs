@@ -275,43 +275,18 @@ fn a_big_lanes_bound_pods_explain_themselves_from_their_annotation() {
     }
 }
 
-/// Two 2-cpu pins, each full with two priority-0 pods.
-const TWO_FULL_PINS: &str = r#"
-apiVersion: v1
-kind: Node
-metadata: {name: pin-1}
-status:
-  capacity: {cpu: "2", memory: 4Gi, pods: "110"}
-  allocatable: {cpu: "2", memory: 4Gi, pods: "110"}
----
-apiVersion: v1
-kind: Node
-metadata: {name: pin-2}
-status:
-  capacity: {cpu: "2", memory: 4Gi, pods: "110"}
-  allocatable: {cpu: "2", memory: 4Gi, pods: "110"}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: low}
-spec:
-  replicas: 4
-  selector: {matchLabels: {app: low}}
-  template:
-    metadata: {labels: {app: low}}
-    spec:
-      containers:
-      - name: low
-        image: busybox
-        resources: {requests: {cpu: "1", memory: 512Mi}}
-"#;
+/// [`FULL_PIN`] twice: a second 2-cpu pin, and four priority-0 pods to fill both.
+fn two_full_pins() -> String {
+    let second = FULL_PIN.split("---").next().expect("the node comes first").replace("pin-1", "pin-2");
+    format!("{second}---{}", FULL_PIN.replace("replicas: 2", "replicas: 4"))
+}
 
 /// Upstream's PodEligibleToPreemptOthers: a preemptor waits for its victims only while its
 /// nominated node is still one it could use. Its node knocked (victims stuck terminating, the
 /// node tainted unreachable), it preempts on another pin and runs there.
 #[test]
 fn a_preemptor_whose_nominated_pin_falls_preempts_on_another() {
-    let scenario = Scenario::parse(TWO_FULL_PINS, "test").unwrap();
+    let scenario = Scenario::parse(&two_full_pins(), "test").unwrap();
     let mut world = World::new(1, Preset::Arcade, &scenario).unwrap();
     let mut log = Vec::new();
     run(&mut world, 2_000, &mut log);
