@@ -100,17 +100,24 @@ impl SimilarRef<'_> {
     }
 }
 
+impl SimilarKey {
+    /// The borrowed view, which is what a probe compares with.
+    fn view(&self) -> SimilarRef<'_> {
+        SimilarRef {
+            component: self.component,
+            kind: self.kind,
+            namespace: &self.namespace,
+            name: &self.name,
+            uid: &self.uid,
+            type_: self.type_,
+            reason: self.reason,
+        }
+    }
+}
+
 impl hashbrown::Equivalent<Hashed<Arc<SimilarKey>>> for Hashed<SimilarRef<'_>> {
     fn equivalent(&self, known: &Hashed<Arc<SimilarKey>>) -> bool {
-        let (probe, known_key) = (&self.key, &*known.key);
-        self.hash == known.hash
-            && probe.component == known_key.component
-            && probe.kind == known_key.kind
-            && probe.namespace == known_key.namespace
-            && probe.name == known_key.name
-            && probe.uid == known_key.uid
-            && probe.type_ == known_key.type_
-            && probe.reason == known_key.reason
+        self.hash == known.hash && self.key == known.key.view()
     }
 }
 
