@@ -223,7 +223,7 @@ pub fn lane(nodes: usize, pods_per_node: usize) -> (Vec<NodeInfo>, Vec<PodInfo>)
             name: compact_str::format_compact!("pin-{}", i + 1),
             allocatable: Resources { cpu_milli: 4000, memory_milli: (8i64 << 30) * 1000, pods: 110 },
             requested: Resources::default(),
-            taints: vec![],
+            taints: Default::default(),
             labels: Default::default(),
             unschedulable: false,
             readiness: Readiness::Ready,

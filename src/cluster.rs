@@ -259,7 +259,7 @@ impl Cluster {
         Cluster {
             store: Store::new(seed),
             timing,
-            scheduler: Scheduler::new(Policy::Greedy),
+            scheduler: Scheduler::new(Policy::Greedy, seed),
             recorder: EventRecorder::new(&timing),
             kubelets: BTreeMap::new(),
             kubelet_ids: BTreeMap::new(),

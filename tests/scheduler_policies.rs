@@ -92,7 +92,7 @@ fn node(i: usize, s: &NodeSpec) -> NodeInfo {
             memory_milli: s.used_mem_mi * MI,
             pods: i64::from(s.used_cpu > 0 || s.used_mem_mi > 0),
         },
-        taints: s.taint.map(|key| vec![Taint::new(key, Taint::NO_SCHEDULE)]).unwrap_or_default(),
+        taints: s.taint.map(|key| vec![Taint::new(key, Taint::NO_SCHEDULE)]).unwrap_or_default().into(),
         labels: labels.into(),
         unschedulable: s.cordoned,
         readiness: Readiness::Ready,

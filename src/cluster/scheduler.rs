@@ -42,6 +42,7 @@ use super::store::{Change, ChangeType, ObjectKey, Store};
 use super::timing::Timing;
 use crate::clock::Millis;
 use compact_str::CompactString;
+use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -372,6 +373,10 @@ pub struct Scheduler {
     /// a node is added, deleted or changes what the snapshot holds, so a cycle on a steady
     /// 5,000-node lane neither sorts nor re-parses the nodes (it refreshes requests only).
     node_snapshot: Option<Vec<NodeInfo>>,
+    /// Each node's residents as preemption last listed them, with the store's residents
+    /// version they were listed at: after a strike every cycle preempts against the same
+    /// ~1,000 full nodes, and listing their 30,000 pods again each cycle was most of its time.
+    residents: ResidentLists,
     /// Looked up by pod, never iterated (as `last_failure`): hashed, so no order leaks.
     decisions: super::LookupMap<ObjectKey, Decision>,
     last_failure: super::LookupMap<ObjectKey, String>,
@@ -379,6 +384,8 @@ pub struct Scheduler {
     nominated: BTreeMap<ObjectKey, String>,
     /// Where round-robin's rotation and the scoring policies' node sample carry on from.
     cursor: usize,
+    /// Where preemption's dry run starts among many nodes (upstream draws it at random).
+    preemption_offsets: rand::rngs::Xoshiro256PlusPlus,
     pub stats: SchedulerStats,
 }
 
@@ -438,17 +445,19 @@ enum PostFilter {
 }
 
 impl Scheduler {
-    pub fn new(policy: Policy) -> Scheduler {
+    pub fn new(policy: Policy, seed: u64) -> Scheduler {
         Scheduler {
             policy,
             record_verdicts: true,
             queue: SchedulingQueue::default(),
             nodes: BTreeMap::new(),
             node_snapshot: None,
+            residents: ResidentLists::default(),
             decisions: Default::default(),
             last_failure: Default::default(),
             nominated: BTreeMap::new(),
             cursor: 0,
+            preemption_offsets: crate::rng::stream(seed, "scheduler/preemption"),
             stats: SchedulerStats::default(),
         }
     }
@@ -707,22 +716,38 @@ impl Scheduler {
         // (upstream's nodesWherePreemptionMightHelp: a node failing a filter that evictions do
         // not change is skipped). After a strike 4,000 of the stadium's 5,000 nodes are
         // unreachable, and listing their 120,000 pods on every cycle was most of the cycle.
-        let mut classes: BTreeMap<PreemptionClass, &PodInfo> = BTreeMap::new();
-        for f in &failures {
-            classes.entry(PreemptionClass::of(&rest[f.pod])).or_insert(&rest[f.pod]);
+        let failures: Vec<(Failure, PreemptionClass)> = failures
+            .into_iter()
+            .map(|f| {
+                let class = PreemptionClass::of(&rest[f.pod]);
+                (f, class)
+            })
+            .collect();
+        // Each class's nodes where preemption might help, found once: this cycle's evictions do
+        // not change the filters that decide it.
+        let mut classes: BTreeMap<PreemptionClass, ClassPreemption> = BTreeMap::new();
+        for (f, class) in &failures {
+            if !classes.contains_key(class) {
+                let potential = preemption::potential_nodes(&rest[f.pod], &replay);
+                classes.insert(class.clone(), ClassPreemption { potential, hopeless: None });
+            }
         }
-        let mut residents =
-            residents(store, &replay, |node| classes.values().any(|pod| passes_static_filters(pod, node)));
-        let mut hopeless: BTreeMap<PreemptionClass, String> = BTreeMap::new();
-        for Failure { pod, verdicts, fit_error, scores } in failures {
+        let mut might_help = vec![false; replay.len()];
+        for &j in classes.values().flat_map(|c| &c.potential) {
+            might_help[j] = true;
+        }
+        let mut residents = self.residents.take(store, &replay, |j| might_help[j]);
+        for (Failure { pod, verdicts, fit_error, scores }, class) in failures {
             let pod = &rest[pod];
-            let message = match self.post_filter(store, recorder, now, pod, &mut replay, &mut residents, &mut hopeless)
-            {
+            let Some(learnt) = classes.get_mut(&class) else { continue };
+            let preempted = self.post_filter(store, recorder, now, pod, learnt, &mut replay, &mut residents);
+            let message = match preempted {
                 PostFilter::Nominated => fit_error,
                 PostFilter::Unresolved(why) => format!("{fit_error} preemption: {why}"),
             };
             self.fail(store, recorder, now, timing, pod, message, verdicts, scores);
         }
+        self.residents.keep(&replay, residents);
     }
 
     /// Upstream's DefaultPreemption, applied: evict the chosen victims, record `Preempted` on
@@ -734,9 +759,9 @@ impl Scheduler {
         recorder: &mut EventRecorder,
         now: Millis,
         pod: &PodInfo,
+        class: &mut ClassPreemption,
         nodes: &mut [NodeInfo],
-        residents: &mut [Vec<Resident>],
-        hopeless: &mut BTreeMap<PreemptionClass, String>,
+        residents: &mut Residents,
     ) -> PostFilter {
         // Upstream's PodEligibleToPreemptOthers: a pod whose last preemption is still under way
         // (a lower-priority victim still terminating on its nominated node) waits for it.
@@ -745,15 +770,17 @@ impl Scheduler {
         if let Some(node) = self.nominated.get(&pod.key)
             && let Some(j) = nodes.iter().position(|n| n.name == *node)
             && passes_static_filters(pod, &nodes[j])
-            && residents[j].iter().any(|r| r.terminating && r.priority < pod.priority)
+            && residents.lists[j].iter().any(|r| r.terminating && r.priority < pod.priority)
         {
             return PostFilter::Unresolved(preemption::NOT_ELIGIBLE_TERMINATING.into());
         }
-        // Pods alike in priority, requests and constraints fail alike: ask once per cycle.
-        let class = PreemptionClass::of(pod);
-        let found = match hopeless.get(&class) {
+        // Pods alike in priority, requests and constraints (`class`) fail alike: ask once per
+        // cycle.
+        let found = match &class.hopeless {
             Some(why) => Err(why.clone()),
-            None => preemption::find_candidate(pod, nodes, residents),
+            None => preemption::find_candidate(pod, nodes, &class.potential, &residents.lists, |n| {
+                self.preemption_offsets.random_range(0..n)
+            }),
         };
         let candidate = match found {
             Ok(c) => c,
@@ -761,14 +788,14 @@ impl Scheduler {
                 // As upstream: preemption that cannot help clears an earlier nomination, so the
                 // pod stops holding room it will not get.
                 self.nominated.remove(&pod.key);
-                hopeless.insert(class, why.clone());
+                class.hopeless = Some(why.clone());
                 return PostFilter::Unresolved(why);
             }
         };
         let node = nodes[candidate.node].name.clone();
         let preemptor_uid = store.get::<Pod>(&pod.key).map(|p| p.metadata.uid.clone()).unwrap_or_default();
         for &v in &candidate.victims {
-            let victim = ObjectKey::of(&residents[candidate.node][v].pod.metadata);
+            let victim = residents.lists[candidate.node][v].key.clone();
             // As upstream: mark why the pod is going (DisruptionTarget), delete it gracefully,
             // then tell its owner's watchers with an event.
             let stamp = store.epoch().stamp(now);
@@ -806,7 +833,7 @@ impl Scheduler {
                     "default-scheduler",
                 );
             }
-            residents[candidate.node][v].terminating = true;
+            residents.lists[candidate.node][v].terminating = true;
             self.stats.victims += 1;
         }
         // The room is held from now on, for the rest of this cycle's preemptors too.
@@ -957,28 +984,72 @@ impl PreemptionClass {
     }
 }
 
-/// The pods on each node (same order as `nodes`), as preemption sees them; none listed on a
-/// node where preemption cannot help (`might_help` false), which preemption never reads.
-fn residents(store: &Store, nodes: &[NodeInfo], might_help: impl Fn(&NodeInfo) -> bool) -> Vec<Vec<Resident>> {
-    nodes
-        .iter()
-        .map(|n| {
-            if !might_help(n) {
-                return Vec::new();
+/// What one cycle learnt of a [`PreemptionClass`]: the nodes where preemption might help its
+/// pods, and, once found, why it cannot.
+struct ClassPreemption {
+    potential: Vec<usize>,
+    hopeless: Option<String>,
+}
+
+/// One cycle's residents of each node (same order as its snapshot), and the store's residents
+/// version each list holds for (`None`: not listed, where preemption cannot help).
+struct Residents {
+    lists: Vec<Vec<Resident>>,
+    versions: Vec<Option<u64>>,
+}
+
+/// Residents' lists kept from the last cycle that preempted, by node.
+#[derive(Debug, Clone, Default)]
+struct ResidentLists(super::LookupMap<CompactString, (u64, Vec<Resident>)>);
+
+impl ResidentLists {
+    /// The pods on each node where preemption might help (`might_help`, by position), as preemption sees
+    /// them: a kept list while the store says the node's residents have not changed, else
+    /// listed from the store.
+    fn take(&mut self, store: &Store, nodes: &[NodeInfo], might_help: impl Fn(usize) -> bool) -> Residents {
+        let (mut lists, mut versions) = (Vec::with_capacity(nodes.len()), Vec::with_capacity(nodes.len()));
+        for (j, node) in nodes.iter().enumerate() {
+            if !might_help(j) {
+                lists.push(Vec::new());
+                versions.push(None);
+                continue;
             }
-            store
-                .shared_pods_on_node(&n.name)
-                .filter(|p| !matches!(p.status.phase.as_str(), "Succeeded" | "Failed"))
-                .map(|p| {
-                    let r = p.requests();
-                    Resident {
-                        pod: std::sync::Arc::clone(p),
-                        priority: p.priority(),
-                        requests: Resources { cpu_milli: r.cpu_milli, memory_milli: r.memory_milli, pods: 1 },
-                        terminating: p.metadata.is_terminating(),
-                    }
-                })
-                .collect()
+            let version = store.residents_version(&node.name);
+            let list = match self.0.remove(node.name.as_str()) {
+                Some((kept, list)) if kept == version => list,
+                _ => list_residents(store, &node.name),
+            };
+            lists.push(list);
+            versions.push(Some(version));
+        }
+        Residents { lists, versions }
+    }
+
+    /// Keeps this cycle's lists for the next (what this cycle changed, the store's versions
+    /// will say); lists of nodes this cycle did not read are dropped.
+    fn keep(&mut self, nodes: &[NodeInfo], residents: Residents) {
+        self.0.clear();
+        for ((node, list), version) in nodes.iter().zip(residents.lists).zip(residents.versions) {
+            if let Some(version) = version {
+                self.0.insert(node.name.clone(), (version, list));
+            }
+        }
+    }
+}
+
+/// The pods bound to `node` that still hold room there, in key order.
+fn list_residents(store: &Store, node: &str) -> Vec<Resident> {
+    store
+        .shared_pods_on_node(node)
+        .filter(|p| !matches!(p.status.phase.as_str(), "Succeeded" | "Failed"))
+        .map(|p| {
+            let r = p.requests();
+            Resident {
+                key: ObjectKey::of(&p.metadata),
+                priority: p.priority(),
+                requests: Resources { cpu_milli: r.cpu_milli, memory_milli: r.memory_milli, pods: 1 },
+                terminating: p.metadata.is_terminating(),
+            }
         })
         .collect()
 }

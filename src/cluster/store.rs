@@ -104,7 +104,9 @@ pub struct Store {
     /// What the pods bound to each node request (finished pods aside), kept on the write path:
     /// the scheduler's snapshot reads it per node instead of summing every pod each cycle
     /// (upstream's scheduler cache keeps the same sums in its `NodeInfo`s).
-    requested_by_node: Index<NodeRequested>,
+    requested_by_node: Index<NodeLoad>,
+    /// Counts changes to any node's residents (see [`Store::residents_version`]).
+    residents_changes: u64,
     /// Pods by state (`PodState as usize`), and the Pending ones by key: what the panel and the
     /// unscheduled list read every frame, without walking 150,000 pods.
     pods_by_state: [usize; POD_STATES],
@@ -159,6 +161,7 @@ impl Store {
             pods_by_owner: Index::default(),
             owned_counts: Index::default(),
             requested_by_node: Index::default(),
+            residents_changes: 0,
             pods_by_state: [0; POD_STATES],
             pending_pods: BTreeSet::new(),
             resource_version: 0,
@@ -257,7 +260,15 @@ impl Store {
 
     /// What the pods bound to `node` request, finished pods aside.
     pub fn requested_on_node(&self, node: &str) -> NodeRequested {
-        self.requested_by_node.get(node).copied().unwrap_or_default()
+        self.requested_by_node.get(node).map(|load| load.requested).unwrap_or_default()
+    }
+
+    /// Changes whenever the pods bound to `node` (finished pods aside) change in what
+    /// preemption reads of them: which they are, their requests, priority, or termination.
+    /// Status writes leave it alone, so the scheduler can keep its list of a node's residents
+    /// from one cycle to the next while this holds (0: no such pod there).
+    pub fn residents_version(&self, node: &str) -> u64 {
+        self.requested_by_node.get(node).map_or(0, |load| load.residents_changed)
     }
 
     /// How many pods controlled by this uid are active (not terminating, not finished), and how
@@ -555,33 +566,49 @@ pub struct NodeRequested {
     pub pods: i64,
 }
 
+/// A node's [`NodeRequested`], and when its residents last changed (a count of the store's
+/// residents changes, so never the same twice).
+#[derive(Debug, Clone, Copy, Default)]
+struct NodeLoad {
+    requested: NodeRequested,
+    residents_changed: u64,
+}
+
 impl Store {
     /// Moves a pod's requests from what was counted to what is: a pod counts on its node while
-    /// bound and not finished (a PUT may also change a bound pod's requests).
+    /// bound and not finished (a PUT may also change a bound pod's requests). Marks the node's
+    /// residents changed when anything preemption reads of the pod did.
     fn count_requested(&mut self, old: Option<&Pod>, new: Option<&Pod>) {
-        fn counted(p: Option<&Pod>) -> Option<(&str, super::objects::pod::Requests)> {
+        type Counted<'p> = (&'p str, super::objects::pod::Requests, i32, bool);
+        fn counted(p: Option<&Pod>) -> Option<Counted<'_>> {
             p.filter(|p| !matches!(p.status.phase.as_str(), "Succeeded" | "Failed"))
-                .and_then(|p| p.node_name().map(|node| (node, p.requests())))
+                .and_then(|p| p.node_name().map(|node| (node, p.requests(), p.priority(), p.metadata.is_terminating())))
         }
         let (before, after) = (counted(old), counted(new));
         if before == after {
             return;
         }
-        if let Some((node, r)) = before
-            && let Some(sum) = self.requested_by_node.get_mut(node)
+        self.residents_changes += 1;
+        let changed = self.residents_changes;
+        if let Some((node, r, ..)) = before
+            && let Some(load) = self.requested_by_node.get_mut(node)
         {
+            let sum = &mut load.requested;
             sum.cpu_milli -= r.cpu_milli;
             sum.memory_milli -= r.memory_milli;
             sum.pods -= 1;
+            load.residents_changed = changed;
             if sum.pods == 0 {
                 self.requested_by_node.remove(node);
             }
         }
-        if let Some((node, r)) = after {
-            let sum = self.requested_by_node.entry(node.to_string()).or_default();
+        if let Some((node, r, ..)) = after {
+            let load = self.requested_by_node.entry(node.to_string()).or_default();
+            let sum = &mut load.requested;
             sum.cpu_milli += r.cpu_milli;
             sum.memory_milli += r.memory_milli;
             sum.pods += 1;
+            load.residents_changed = changed;
         }
     }
 }
@@ -1015,7 +1042,16 @@ mod tests {
             #[test]
             fn always_equals_a_recount(writes in prop::collection::vec(write(), 1..40)) {
                 let mut s = store();
+                // What preemption reads of each node's residents, and the version that says so.
+                let residents = |s: &Store, node: &str| -> (u64, Vec<(String, i64, bool)>) {
+                    let list = s.list::<Pod>()
+                        .filter(|p| p.node_name() == Some(node) && p.status.phase != "Succeeded")
+                        .map(|p| (p.metadata.name.to_string(), p.requests().cpu_milli, p.metadata.is_terminating()))
+                        .collect();
+                    (s.residents_version(node), list)
+                };
                 for w in &writes {
+                    let before: Vec<_> = (0..3).map(|n| residents(&s, &format!("n{n}"))).collect();
                     let key = |p: &u8| ObjectKey::new("default", format!("p{p}"));
                     let written = match w {
                         Write::Create(p, cpu) => s.create(with_cpu(pod(&format!("p{p}")), *cpu), Millis(0)).map(drop),
@@ -1033,7 +1069,7 @@ mod tests {
                     if let Err(e) = written {
                         prop_assert!(matches!(e, StoreError::NotFound { .. } | StoreError::AlreadyExists { .. }), "{e}");
                     }
-                    for n in 0..3 {
+                    for (n, (was, had)) in before.iter().enumerate() {
                         let node = format!("n{n}");
                         let mut recount = NodeRequested::default();
                         for pod in s.list::<Pod>().filter(|p| p.node_name() == Some(node.as_str()) && p.status.phase != "Succeeded") {
@@ -1042,6 +1078,9 @@ mod tests {
                             recount.pods += 1;
                         }
                         prop_assert_eq!(s.requested_on_node(&node), recount, "{} after {:?}", node, w);
+                        // The version moves exactly when the residents did.
+                        let (is, has) = residents(&s, &node);
+                        prop_assert_eq!(*was != is, *had != has, "{} after {:?}", node, w);
                     }
                     for state in [PodState::Pending, PodState::ContainerCreating, PodState::Running, PodState::Terminating, PodState::Succeeded] {
                         let recount = s.list::<Pod>().filter(|p| p.state() == state).count();

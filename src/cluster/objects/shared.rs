@@ -52,6 +52,7 @@ shared_empty!(
     Vec<super::meta::OwnerReference>,
     Vec<super::pod::Container>,
     Vec<super::pod::Toleration>,
+    Vec<super::node::Taint>,
     Vec<super::pod::PodCondition>,
     Vec<super::pod::ContainerStatus>,
 );

@@ -27,7 +27,9 @@ pub struct NodeInfo {
     pub name: compact_str::CompactString,
     pub allocatable: Resources,
     pub requested: Resources,
-    pub taints: Vec<Taint>,
+    /// Shared: a snapshot is copied two or three times a cycle, and after a strike 4,000 of
+    /// the stadium's nodes carry taints.
+    pub taints: crate::cluster::objects::Shared<Vec<Taint>>,
     pub labels: crate::cluster::objects::Shared<BTreeMap<String, String>>,
     pub unschedulable: bool,
     pub readiness: Readiness,
@@ -110,7 +112,7 @@ pub fn snapshot<'a>(store: &Store, nodes: impl IntoIterator<Item = &'a Node>) ->
                     pods: node.allocatable("pods") / 1000,
                 },
                 requested,
-                taints: node.spec.taints.clone(),
+                taints: node.spec.taints.clone().into(),
                 labels: node.metadata.labels.clone(),
                 unschedulable: node.spec.unschedulable,
                 readiness: node.readiness(),
@@ -653,7 +655,7 @@ pub(crate) mod tests {
             name: name.into(),
             allocatable: Resources { cpu_milli: cpu, memory_milli: mem_gi << 30 << 10, pods: 110 },
             requested: Resources::default(),
-            taints: vec![],
+            taints: Default::default(),
             labels: Default::default(),
             unschedulable: false,
             readiness: Readiness::Ready,
@@ -707,10 +709,11 @@ pub(crate) mod tests {
         });
         assert_eq!(run_filters(&p, &n), Verdict::Fit);
         // PreferNoSchedule never filters.
-        n.taints = vec![Taint::new("soft", Taint::PREFER_NO_SCHEDULE)];
+        n.taints = vec![Taint::new("soft", Taint::PREFER_NO_SCHEDULE)].into();
         assert_eq!(run_filters(&pod(100), &n), Verdict::Fit);
         // An empty-key Exists toleration tolerates everything.
-        n.taints = vec![Taint { key: "k".into(), value: "v".into(), effect: "NoSchedule".into(), time_added: None }];
+        n.taints =
+            vec![Taint { key: "k".into(), value: "v".into(), effect: "NoSchedule".into(), time_added: None }].into();
         let mut all = pod(100);
         all.tolerations.push(Toleration { operator: "Exists".into(), ..Default::default() });
         assert_eq!(run_filters(&all, &n), Verdict::Fit);

@@ -249,7 +249,7 @@ mod tests {
             name: name.into(),
             allocatable: Resources { cpu_milli: cpu, memory_milli: 8 << 40, pods: 110 },
             requested: Resources::default(),
-            taints: vec![],
+            taints: Default::default(),
             labels: Default::default(),
             unschedulable: false,
             readiness: Readiness::Ready,

@@ -15,10 +15,9 @@ use super::framework::{
     NodeInfo, PodInfo, Resources, Unfit, dynamic_unfit, fit_error_from_counts, passes_dynamic_filters,
     passes_static_filters,
 };
-use crate::cluster::objects::Pod;
+use crate::cluster::store::ObjectKey;
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 /// Upstream's reason for a node where no eviction could help (it fails a filter that evicting
 /// pods does not change: cordon, taints, nodeSelector).
@@ -31,9 +30,9 @@ pub const NOT_ELIGIBLE_TERMINATING: &str = "not eligible due to a terminating po
 /// A pod bound to a node, as preemption sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resident {
-    /// The stored pod, shared: every cycle with a failure lists the residents of every node,
-    /// and only a victim's key is ever needed.
-    pub pod: Arc<Pod>,
+    /// Only a victim's key is ever needed (lists are kept across cycles: a whole pod kept
+    /// would hold on to its old versions).
+    pub key: ObjectKey,
     pub priority: i32,
     pub requests: Resources,
     /// Already being deleted: it still holds its room, and cannot be a victim again.
@@ -76,6 +75,11 @@ pub fn select_victims_on_node(pod: &PodInfo, node: &NodeInfo, residents: &[Resid
     if !passes_static_filters(pod, node) {
         return Err(NoRoom::NotHelpful);
     }
+    select_victims(pod, node, residents)
+}
+
+/// [`select_victims_on_node`] on a node known to pass the static filters.
+fn select_victims(pod: &PodInfo, node: &NodeInfo, residents: &[Resident]) -> Result<Vec<usize>, NoRoom> {
     let mut potential: Vec<usize> =
         (0..residents.len()).filter(|&i| !residents[i].terminating && residents[i].priority < pod.priority).collect();
     if potential.is_empty() {
@@ -88,7 +92,7 @@ pub fn select_victims_on_node(pod: &PodInfo, node: &NodeInfo, residents: &[Resid
         name: Default::default(),
         allocatable: node.allocatable,
         requested: node.requested,
-        taints: Vec::new(),
+        taints: Default::default(),
         labels: Default::default(),
         unschedulable: false,
         readiness: node.readiness,
@@ -117,18 +121,56 @@ fn adjust(node: &mut NodeInfo, r: &Resources, sign: i64) {
     node.requested.pods += sign;
 }
 
-/// Upstream's `pickOneNodeForPreemption`, without PDBs or start times: the node whose most
-/// important victim is least important, then the lowest sum of victim priorities, then the
-/// fewest victims, then rack order. `Err` is upstream's FitError message for preemption, e.g.
+/// Upstream's DefaultPreemption defaults (`minCandidateNodesPercentage`,
+/// `minCandidateNodesAbsolute`): the dry run stops once it has found this share of the nodes
+/// where preemption might help as candidates, and at least this many.
+pub const MIN_CANDIDATE_NODES_PERCENTAGE: usize = 10;
+pub const MIN_CANDIDATE_NODES_ABSOLUTE: usize = 100;
+
+/// Upstream's `calculateNumCandidates`: how many candidates the dry run looks for among
+/// `potential` nodes.
+pub fn num_candidates(potential: usize) -> usize {
+    (potential * MIN_CANDIDATE_NODES_PERCENTAGE / 100).max(MIN_CANDIDATE_NODES_ABSOLUTE).min(potential)
+}
+
+/// Upstream's `nodesWherePreemptionMightHelp`: the positions of the nodes passing the
+/// static filters (those evictions do not change), the `potential` of [`find_candidate`].
+pub fn potential_nodes(pod: &PodInfo, nodes: &[NodeInfo]) -> Vec<usize> {
+    (0..nodes.len()).filter(|&j| passes_static_filters(pod, &nodes[j])).collect()
+}
+
+/// Upstream's `DryRunPreemption` then `pickOneNodeForPreemption`, without PDBs or start times.
+///
+/// The dry run goes over the nodes where preemption might help (`potential`, from
+/// [`potential_nodes`]), from `offset(n)` among those `n` (upstream's random offset, drawn only when it
+/// matters: when the dry run would stop before seeing them all), until it has found
+/// [`num_candidates`]. Of those it picks the node whose most important victim is least
+/// important, then the lowest sum of victim priorities, then the fewest victims, then rack
+/// order.
+///
+/// `Err` is upstream's FitError message for preemption, e.g.
 /// `0/10 nodes are available: 3 Preemption is not helpful for scheduling, 7 No preemption victims found for incoming pod.`
-pub fn find_candidate(pod: &PodInfo, nodes: &[NodeInfo], residents: &[Vec<Resident>]) -> Result<Candidate, String> {
+/// (with no candidate found, every node was tried, so its counts are complete).
+pub fn find_candidate(
+    pod: &PodInfo,
+    nodes: &[NodeInfo],
+    potential: &[usize],
+    residents: &[Vec<Resident>],
+    offset: impl FnOnce(usize) -> usize,
+) -> Result<Candidate, String> {
     // (most important victim's priority, sum of shifted priorities, victims, rack position)
     type Rank = (i32, i64, usize, usize);
-    let mut best: Option<(Rank, Vec<usize>)> = None;
     let mut no_room: BTreeMap<NoRoom, usize> = BTreeMap::new();
-    for (j, node) in nodes.iter().enumerate() {
+    if potential.len() < nodes.len() {
+        no_room.insert(NoRoom::NotHelpful, nodes.len() - potential.len());
+    }
+    let wanted = num_candidates(potential.len());
+    let start = if wanted < potential.len() { offset(potential.len()) % potential.len() } else { 0 };
+    let mut best: Option<(Rank, Vec<usize>)> = None;
+    let mut found = 0;
+    for &j in potential[start..].iter().chain(&potential[..start]) {
         let here = residents.get(j).map_or(&[][..], Vec::as_slice);
-        match select_victims_on_node(pod, node, here) {
+        match select_victims(pod, &nodes[j], here) {
             Ok(victims) => {
                 let highest = victims.iter().map(|&v| here[v].priority).max().unwrap_or(i32::MIN);
                 // Upstream shifts each priority by MaxInt32+1 so the sum of negatives still orders.
@@ -136,6 +178,10 @@ pub fn find_candidate(pod: &PodInfo, nodes: &[NodeInfo], residents: &[Vec<Reside
                 let rank = (highest, sum, victims.len(), j);
                 if best.as_ref().is_none_or(|(b, _)| rank < *b) {
                     best = Some((rank, victims));
+                }
+                found += 1;
+                if found >= wanted {
+                    break;
                 }
             }
             Err(why) => *no_room.entry(why).or_default() += 1,
@@ -151,13 +197,11 @@ pub fn find_candidate(pod: &PodInfo, nodes: &[NodeInfo], residents: &[Vec<Reside
 mod tests {
     use super::super::framework::tests::{node, pod_named as pod};
     use super::*;
-    use crate::cluster::objects::{ObjectMeta, Taint};
+    use crate::cluster::objects::Taint;
 
     fn resident(name: &str, cpu: i64, priority: i32) -> Resident {
         let p = pod(name, cpu);
-        let stored =
-            Pod { metadata: ObjectMeta::namespaced(p.key.namespace.as_str(), p.key.name.as_str()), ..Pod::default() };
-        Resident { pod: Arc::new(stored), priority, requests: p.requests, terminating: false }
+        Resident { key: p.key, priority, requests: p.requests, terminating: false }
     }
 
     fn bind(node: &mut NodeInfo, residents: &[Resident]) {
@@ -194,7 +238,7 @@ mod tests {
         preemptor.requests.memory_milli = 0;
         // a needs one victim of priority 500; b two of priority 0: b's most important victim
         // matters less, so b wins although it costs more pods.
-        let candidate = find_candidate(&preemptor, &[a, b], &[on_a, on_b]).unwrap();
+        let candidate = find_candidate(&preemptor, &[a, b], &[0, 1], &[on_a, on_b], |_| unreachable!()).unwrap();
         assert_eq!(candidate, Candidate { node: 1, victims: vec![0, 1] });
     }
 
@@ -209,10 +253,78 @@ mod tests {
         let mut preemptor = pod("urgent", 500);
         preemptor.priority = 1000;
         preemptor.requests.memory_milli = 0;
-        let message = find_candidate(&preemptor, &[a, b, c], &[vec![], on_b, on_c]).unwrap_err();
+        let nodes = [a, b, c];
+        let potential = potential_nodes(&preemptor, &nodes);
+        assert_eq!(potential, [1, 2], "the tainted node is not one where preemption might help");
+        let message =
+            find_candidate(&preemptor, &nodes, &potential, &[vec![], on_b, on_c], |_| unreachable!()).unwrap_err();
         assert_eq!(
             message,
             "0/3 nodes are available: 1 Insufficient cpu, 1 No preemption victims found for incoming pod, 1 Preemption is not helpful for scheduling."
+        );
+    }
+    #[test]
+    fn looks_for_upstreams_number_of_candidates() {
+        // 10 % of the nodes where preemption might help, at least 100, at most all of them.
+        assert_eq!(num_candidates(10), 10);
+        assert_eq!(num_candidates(300), 100);
+        assert_eq!(num_candidates(1_000), 100);
+        assert_eq!(num_candidates(5_000), 500);
+    }
+
+    /// 300 full nodes; on node `cheap` the victim matters less than anywhere else.
+    fn full_nodes(cheap: usize) -> (Vec<NodeInfo>, Vec<Vec<Resident>>, PodInfo) {
+        let (mut nodes, mut residents) = (Vec::new(), Vec::new());
+        for j in 0..300 {
+            let mut n = node(&format!("n{j}"), 1000, 8);
+            let here = vec![resident(&format!("r{j}"), 1000, if j == cheap { 0 } else { 10 })];
+            bind(&mut n, &here);
+            nodes.push(n);
+            residents.push(here);
+        }
+        let mut preemptor = pod("urgent", 1000);
+        preemptor.priority = 1000;
+        preemptor.requests.memory_milli = 0;
+        (nodes, residents, preemptor)
+    }
+
+    #[test]
+    fn the_dry_run_stops_at_enough_candidates_from_its_offset() {
+        // The cheapest node lies 150 nodes past the offset: past the 100 candidates the dry run
+        // looks for, so it is not seen, and the best of the 100 seen (rack order among equals,
+        // so the first after the offset) is picked.
+        let (nodes, residents, preemptor) = full_nodes(200);
+        let all = potential_nodes(&preemptor, &nodes);
+        let candidate = find_candidate(&preemptor, &nodes, &all, &residents, |n| {
+            assert_eq!(n, 300, "the offset is drawn among the nodes where preemption might help");
+            50
+        })
+        .unwrap();
+        assert_eq!(candidate, Candidate { node: 50, victims: vec![0] });
+        // Within the window it is seen and wins; the window wraps around the end.
+        let (nodes, residents, preemptor) = full_nodes(260);
+        let candidate = find_candidate(&preemptor, &nodes, &all, &residents, |_| 250).unwrap();
+        assert_eq!(candidate.node, 260);
+        let (nodes, residents, preemptor) = full_nodes(20);
+        assert_eq!(find_candidate(&preemptor, &nodes, &all, &residents, |_| 250).unwrap().node, 20);
+    }
+
+    #[test]
+    fn with_no_candidate_every_node_is_counted() {
+        let (mut nodes, mut residents, mut preemptor) = full_nodes(0);
+        preemptor.priority = 5;
+        for n in &mut nodes[..100] {
+            n.taints.push(Taint::new("dedicated", Taint::NO_SCHEDULE));
+        }
+        // The last node is too small even with its one lower-priority pod gone.
+        residents[299] = vec![resident("small", 100, 0)];
+        nodes[299].requested = Resources { cpu_milli: 100, memory_milli: 0, pods: 1 };
+        nodes[299].allocatable.cpu_milli = 500;
+        let potential = potential_nodes(&preemptor, &nodes);
+        let message = find_candidate(&preemptor, &nodes, &potential, &residents, |_| 7).unwrap_err();
+        assert_eq!(
+            message,
+            "0/300 nodes are available: 1 Insufficient cpu, 100 Preemption is not helpful for scheduling, 199 No preemption victims found for incoming pod."
         );
     }
 }
