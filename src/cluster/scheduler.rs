@@ -739,7 +739,10 @@ impl Scheduler {
         let mut residents = self.residents.take(store, &replay, |j| might_help[j]);
         for (Failure { pod, verdicts, fit_error, scores }, class) in failures {
             let pod = &rest[pod];
-            let Some(learnt) = classes.get_mut(&class) else { continue };
+            let learnt = classes.entry(class).or_insert_with(|| ClassPreemption {
+                potential: preemption::potential_nodes(pod, &replay),
+                hopeless: None,
+            });
             let preempted = self.post_filter(store, recorder, now, pod, learnt, &mut replay, &mut residents);
             let message = match preempted {
                 PostFilter::Nominated => fit_error,
@@ -1003,9 +1006,9 @@ struct Residents {
 struct ResidentLists(super::LookupMap<CompactString, (u64, Vec<Resident>)>);
 
 impl ResidentLists {
-    /// The pods on each node where preemption might help (`might_help`, by position), as preemption sees
-    /// them: a kept list while the store says the node's residents have not changed, else
-    /// listed from the store.
+    /// The pods on each node where preemption might help (`might_help`, by position), as
+    /// preemption sees them: a kept list while the store says the node's residents have not
+    /// changed, else listed from the store.
     fn take(&mut self, store: &Store, nodes: &[NodeInfo], might_help: impl Fn(usize) -> bool) -> Residents {
         let (mut lists, mut versions) = (Vec::with_capacity(nodes.len()), Vec::with_capacity(nodes.len()));
         for (j, node) in nodes.iter().enumerate() {

@@ -111,6 +111,9 @@ pub struct Store {
     /// unscheduled list read every frame, without walking 150,000 pods.
     pods_by_state: [usize; POD_STATES],
     pending_pods: BTreeSet<ObjectKey>,
+    /// The Pending pods with volumes: the cluster sheet looks among them for pods stuck by
+    /// storage every frame, and after a strike 40,000 pods without volumes are Pending.
+    pending_with_volumes: BTreeSet<ObjectKey>,
     resource_version: u64,
     /// Where this store's resourceVersions start (after it): see
     /// [`Store::start_resource_versions_after`].
@@ -164,6 +167,7 @@ impl Store {
             residents_changes: 0,
             pods_by_state: [0; POD_STATES],
             pending_pods: BTreeSet::new(),
+            pending_with_volumes: BTreeSet::new(),
             resource_version: 0,
             resource_version_base: 0,
             log: VecDeque::new(),
@@ -256,6 +260,11 @@ impl Store {
     /// The Pending pods (not yet bound to a node), in key order.
     pub fn pending_pods(&self) -> impl Iterator<Item = &Pod> {
         self.pending_pods.iter().filter_map(|k| Pod::table(&self.tables).get(k).map(Arc::as_ref))
+    }
+
+    /// The Pending pods that have volumes, in key order.
+    pub fn pending_pods_with_volumes(&self) -> impl Iterator<Item = &Pod> {
+        self.pending_with_volumes.iter().filter_map(|k| Pod::table(&self.tables).get(k).map(Arc::as_ref))
     }
 
     /// What the pods bound to `node` request, finished pods aside.
@@ -619,6 +628,18 @@ const POD_STATES: usize = PodState::Failed as usize + 1;
 impl Store {
     /// Moves a pod from the state it was counted in to the one it is in now.
     fn count_state(&mut self, old: Option<&Pod>, new: Option<&Pod>) {
+        fn pending_with_volumes(p: Option<&Pod>) -> bool {
+            p.is_some_and(|p| !p.spec.volumes.is_empty() && p.state() == PodState::Pending)
+        }
+        match (pending_with_volumes(old), pending_with_volumes(new), new.or(old)) {
+            (false, true, Some(p)) => {
+                self.pending_with_volumes.insert(ObjectKey::of(&p.metadata));
+            }
+            (true, false, Some(p)) => {
+                self.pending_with_volumes.remove(&ObjectKey::of(&p.metadata));
+            }
+            _ => {}
+        }
         let (before, after) = (old.map(Pod::state), new.map(Pod::state));
         if before == after {
             return;
@@ -1012,6 +1033,8 @@ mod tests {
         #[derive(Debug, Clone)]
         enum Write {
             Create(u8, i64),
+            /// A pod with a volume.
+            CreateWithVolume(u8),
             Bind(u8, u8),
             Request(u8, i64),
             Run(u8),
@@ -1023,6 +1046,7 @@ mod tests {
         fn write() -> impl Strategy<Value = Write> {
             prop_oneof![
                 (0u8..6, 1i64..2000).prop_map(|(p, cpu)| Write::Create(p, cpu)),
+                (0u8..6).prop_map(Write::CreateWithVolume),
                 (0u8..6, 0u8..3).prop_map(|(p, n)| Write::Bind(p, n)),
                 (0u8..6, 1i64..2000).prop_map(|(p, cpu)| Write::Request(p, cpu)),
                 (0u8..6).prop_map(Write::Run),
@@ -1055,6 +1079,11 @@ mod tests {
                     let key = |p: &u8| ObjectKey::new("default", format!("p{p}"));
                     let written = match w {
                         Write::Create(p, cpu) => s.create(with_cpu(pod(&format!("p{p}")), *cpu), Millis(0)).map(drop),
+                        Write::CreateWithVolume(p) => {
+                            let mut with_volume = pod(&format!("p{p}"));
+                            with_volume.spec.volumes.push(crate::cluster::objects::pod::Volume { name: "data".into(), ..Default::default() });
+                            s.create(with_volume, Millis(0)).map(drop)
+                        }
                         Write::Bind(p, n) => s.modify::<Pod>(&key(p), |pod| pod.spec.node_name = Some(format!("n{n}"))).map(drop),
                         Write::Request(p, cpu) => match s.get::<Pod>(&key(p)) {
                             Some(old) => s.update(with_cpu(old.clone(), *cpu)).map(drop),
@@ -1089,6 +1118,9 @@ mod tests {
                     let pending: Vec<&str> = s.pending_pods().map(|p| p.metadata.name.as_str()).collect();
                     let recount: Vec<&str> = s.list::<Pod>().filter(|p| p.state() == PodState::Pending).map(|p| p.metadata.name.as_str()).collect();
                     prop_assert_eq!(pending, recount, "pending after {:?}", w);
+                    let with_volumes: Vec<&str> = s.pending_pods_with_volumes().map(|p| p.metadata.name.as_str()).collect();
+                    let recount: Vec<&str> = s.pending_pods().filter(|p| !p.spec.volumes.is_empty()).map(|p| p.metadata.name.as_str()).collect();
+                    prop_assert_eq!(with_volumes, recount, "pending with volumes after {:?}", w);
                 }
             }
         }

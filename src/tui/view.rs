@@ -257,12 +257,16 @@ fn pinsetter_panel(frame: &mut Frame, app: &App, area: Rect) {
     let title = Line::from(title);
     // On a remote cluster the local World elects nobody and evicts nothing: its leaders and
     // eviction regime would be made up, so the line is left out.
-    let mut l3 = if app.remote.is_some() { Line::default() } else { leaders_line(app) };
-    if app.remote.is_none()
-        && let Some(regime) = cluster.node_lifecycle().and_then(|n| n.regime(&cluster.timing))
-    {
-        l3.spans.push(Span::styled("evictions ", t.title()));
-        l3.spans.push(Span::styled(regime, t.bad()));
+    // The eviction regime, while a zone is disrupted, leads: at 160 columns a stadium strike's
+    // regime after the leaders was cut off, and it is what the player needs to read then.
+    let mut l3 = Line::default();
+    if app.remote.is_none() {
+        if let Some(regime) = cluster.node_lifecycle().and_then(|n| n.regime(&cluster.timing)) {
+            l3.spans.push(Span::styled("evictions ", t.title()));
+            l3.spans.push(Span::styled(regime, t.bad()));
+            l3.spans.push(Span::raw("   "));
+        }
+        l3.spans.extend(leaders_line(app).spans);
     }
     frame.render_widget(Paragraph::new(vec![l1, l2, l3]).block(block(title, app)), area);
 }
@@ -1026,6 +1030,23 @@ fn bowlers_sheet(frame: &mut Frame, app: &App, area: Rect) {
     frame.render_widget(Paragraph::new(lines).block(block(title, app)), area);
 }
 
+/// A count in a sheet cell's four characters (cells are five wide, so neighbours stay apart):
+/// a stadium strike displaces 120,000 pods, `120k`; a game of them over a million, `1.1M`.
+fn sheet_count(n: u64) -> String {
+    match n {
+        0..10_000 => n.to_string(),
+        10_000..1_000_000 => format!("{}k", n / 1000),
+        1_000_000..9_950_000 => format!("{:.1}M", n as f64 / 1e6),
+        _ => format!("{}M", n / 1_000_000),
+    }
+}
+
+/// Milliseconds as seconds in a sheet cell's four characters: a tenth below 100 s.
+fn sheet_seconds(ms: u64) -> String {
+    let seconds = ms as f64 / 1000.0;
+    if seconds < 99.95 { format!("{seconds:.1}") } else { format!("{seconds:.0}") }
+}
+
 /// The cluster's sheet for the same frames: one column per frame, as the bowling sheet.
 fn cluster_sheet(frame: &mut Frame, app: &App, cluster: Rect, current: u8) {
     let t = &app.theme;
@@ -1038,10 +1059,10 @@ fn cluster_sheet(frame: &mut Frame, app: &App, cluster: Rect, current: u8) {
     };
     type Row<'a> = (&'a str, Box<dyn Fn(&crate::world::FrameReport) -> String>);
     let rows: [Row; 4] = [
-        ("displaced   ", Box::new(|r| r.displaced.to_string())),
-        ("recovery s  ", Box::new(|r| r.recovery_max_ms.map_or("-".into(), |m| format!("{:.1}", m as f64 / 1000.0)))),
+        ("displaced   ", Box::new(|r| sheet_count(r.displaced))),
+        ("recovery s  ", Box::new(|r| r.recovery_max_ms.map_or("-".into(), sheet_seconds))),
         ("avail %     ", Box::new(|r| format!("{:.0}", r.mean_availability() * 100.0))),
-        ("max pend s  ", Box::new(|r| format!("{:.1}", r.longest_pending_ms as f64 / 1000.0))),
+        ("max pend s  ", Box::new(|r| sheet_seconds(r.longest_pending_ms))),
     ];
     let mut header = vec![Span::styled("frame       ", t.dim())];
     for f in 1..=10usize {
@@ -1080,12 +1101,13 @@ fn failure_effects(world: &crate::world::World) -> Vec<(&'static str, String)> {
     use crate::cluster::Failure;
     let rows = world.metrics().by_failure.iter().map(|(failure, e)| {
         let displaced = match failure {
-            Failure::Pressure => format!("{} evicted by the kubelet", e.displaced),
-            _ => format!("{} displaced", e.displaced),
+            Failure::Pressure => format!("{} evicted by the kubelet", sheet_count(e.displaced)),
+            _ => format!("{} displaced", sheet_count(e.displaced)),
         };
         let duplicates = match failure {
             Failure::Partition => {
-                format!(" · {} duplicates, {} killed on return", e.duplicates_peak, e.duplicates_killed)
+                let (peak, killed) = (sheet_count(e.duplicates_peak), sheet_count(e.duplicates_killed));
+                format!(" · {peak} duplicates, {killed} killed on return")
             }
             _ => String::new(),
         };
@@ -1719,8 +1741,7 @@ fn stuck_by_storage(app: &App) -> usize {
     let cluster = app.driver.world.cluster();
     cluster
         .store
-        .pending_pods()
-        .filter(|p| !p.spec.volumes.is_empty())
+        .pending_pods_with_volumes()
         .filter(|p| {
             cluster.scheduler.decision(p).is_some_and(|d| {
                 d.node.is_none()
@@ -1827,5 +1848,33 @@ pub fn truncate(text: &str, width: usize) -> String {
         let mut s: String = text.chars().take(width.saturating_sub(1)).collect();
         s.push('…');
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sheet cells are five wide: every value fits in four, so neighbours never run together.
+    #[test]
+    fn sheet_cells_fit_four_characters() {
+        let counts = [
+            (0, "0"),
+            (9_999, "9999"),
+            (37_012, "37k"),
+            (120_011, "120k"),
+            (999_999, "999k"),
+            (1_105_166, "1.1M"),
+            (9_949_999, "9.9M"),
+            (12_000_000, "12M"),
+        ];
+        for (n, text) in counts {
+            assert_eq!(sheet_count(n), text);
+        }
+        let seconds =
+            [(1_500, "1.5"), (31_200, "31.2"), (99_940, "99.9"), (99_950, "100"), (131_200, "131"), (999_000, "999")];
+        for (ms, text) in seconds {
+            assert_eq!(sheet_seconds(ms), text);
+        }
     }
 }
