@@ -71,6 +71,10 @@ pub struct WorldFigures {
     /// the entry counts them).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failed_scheduling: Option<u64>,
+    /// Game time per wall time over the window's frames (1: the clock's pace; below: the
+    /// play loop slowed the game to keep drawing), where the entry times frames.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub game_per_wall: Option<f64>,
 }
 
 /// The names `pinsetter bench [FILTER]` matches against, in the order they run.
@@ -142,6 +146,7 @@ fn world_entry(name: &str, nodes: usize, world: &World, times: Vec<f64>, build_m
             running: counts.running,
             pending: counts.pending,
             failed_scheduling: Some(failed),
+            game_per_wall: None,
         }),
     }
 }
@@ -485,22 +490,38 @@ fn stadium_options() -> anyhow::Result<crate::tui::PlayOptions> {
     })
 }
 
+/// The racks `stadium_frame_strike` knocks: all but 6 and 7, as `sim`'s eight-zone strike.
+const STRIKE_RACKS: [u8; 8] = [1, 2, 3, 4, 5, 8, 9, 10];
+/// The game time `stadium_frame_strike` watches: the racks going NotReady, their pods evicted
+/// and rescheduled where they fit, the rest preempting or waiting.
+const STRIKE_WINDOW: Millis = Millis(20_000);
+
 /// `stadium_frame`: a frame of the play loop at 200×50 on the stadium (5,000 nodes, 150,000
 /// pods), `frames` times from the first frame on: the driver advanced by one tick's worth of
 /// wall time (it runs a busy tick in slices, a frame between them, as the play loop does),
 /// then the frame drawn; the pods flowing in, then a rack knocked every 400 frames and the
 /// rack reset 300 frames later. Each entry says how much game time its frames covered.
-/// Three entries: the lane view (rack cards) from the first frame, so the fill is in it; the
-/// same with the heat map open; and the lane view again once every pod runs (the stadium as
-/// the target states it: full, a rack knocked and reset in turn).
+/// Four entries: the lane view (rack cards) from the first frame, so the fill is in it; the
+/// same with the heat map open; the lane view again once every pod runs (the stadium as
+/// the target states it: full, a rack knocked and reset in turn); and the heat map
+/// from a strike of eight racks on (no reset: its game time against the frames' wall time
+/// says how far the game falls behind the clock).
 pub fn stadium_frames(mut app: crate::tui::App, frames: usize) -> anyhow::Result<Vec<Entry>> {
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
     let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(200, 50))?;
     let mut entries = Vec::new();
     let heat_map_key = KeyEvent::new(KeyCode::Char('h'), KeyModifiers::NONE);
-    for name in ["stadium_frame", "stadium_frame_heatmap", "stadium_frame_full"] {
-        if name == "stadium_frame_heatmap" {
+    for name in ["stadium_frame", "stadium_frame_heatmap", "stadium_frame_full", "stadium_frame_strike"] {
+        if name == "stadium_frame_heatmap" || name == "stadium_frame_strike" {
             app.handle_key(heat_map_key);
+        }
+        let strike = name == "stadium_frame_strike";
+        if strike {
+            // Eight racks at once (the two left standing cannot hold their pods, so the
+            // scheduler preempts and reports the rest unschedulable), watched on the heat map.
+            for pin in STRIKE_RACKS {
+                app.driver.handle_input(Input::KnockPin(pin))?;
+            }
         }
         if name == "stadium_frame_full" {
             app.handle_key(heat_map_key);
@@ -517,11 +538,19 @@ pub fn stadium_frames(mut app: crate::tui::App, frames: usize) -> anyhow::Result
         }
         let mut times = Vec::with_capacity(frames);
         let (began, mut ticks) = (app.driver.world.now(), 0u64);
-        for i in 0..frames {
-            if i % 400 == 50 {
+        // The strike's window is game time: its frames advance less of it while it is heavy.
+        let strike_until = Millis(began.0 + STRIKE_WINDOW.0);
+        for i in 0.. {
+            let done = if strike { app.driver.world.now() >= strike_until } else { i >= frames };
+            if done {
+                break;
+            }
+            if strike {
+                // No knocks and resets of its own: the strike runs its course.
+            } else if i % 400 == 50 {
                 app.driver.handle_input(Input::KnockPin((i / 400 % 10 + 1) as u8))?;
             }
-            if i % 400 == 350 {
+            if !strike && i % 400 == 350 {
                 app.driver.handle_input(Input::ResetPins)?;
             }
             let start = Instant::now();
@@ -530,7 +559,9 @@ pub fn stadium_frames(mut app: crate::tui::App, frames: usize) -> anyhow::Result
             terminal.draw(|frame| crate::tui::view::render(frame, &app))?;
             times.push(start.elapsed().as_secs_f64() * 1000.0);
         }
-        let mean = times.iter().sum::<f64>() / times.len().max(1) as f64;
+        let wall_ms = times.iter().sum::<f64>();
+        let mean = wall_ms / times.len().max(1) as f64;
+        let runs = times.len();
         let (median, p99) = median_and_p99(times);
         let counts = app.driver.world.pod_counts();
         entries.push(Entry {
@@ -541,7 +572,7 @@ pub fn stadium_frames(mut app: crate::tui::App, frames: usize) -> anyhow::Result
                 pods_per_sec: None,
                 solve_ms: median,
                 p99_ms: Some(p99),
-                runs: frames,
+                runs,
                 unplaced: None,
             },
             objective: None,
@@ -553,6 +584,7 @@ pub fn stadium_frames(mut app: crate::tui::App, frames: usize) -> anyhow::Result
                 running: counts.running,
                 pending: counts.pending,
                 failed_scheduling: None,
+                game_per_wall: Some((app.driver.world.now().0 - began.0) as f64 / wall_ms.max(f64::MIN_POSITIVE)),
             }),
         });
     }

@@ -11,7 +11,10 @@
 use pinsetter::cluster::objects::{Readiness, Taint, Toleration};
 use pinsetter::cluster::scheduler::Policy;
 use pinsetter::cluster::scheduler::flow::{self, Network, TierModel};
-use pinsetter::cluster::scheduler::framework::{NodeInfo, PodInfo, Resources, Verdict, fits, run_filters};
+use pinsetter::cluster::scheduler::framework::{
+    NodeInfo, PodInfo, Resources, StaticFit, Verdict, fit_error_for, fit_error_message, fits, passes_static_filters,
+    run_filters,
+};
 use pinsetter::cluster::store::ObjectKey;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -278,6 +281,26 @@ proptest! {
                 }
             }
         }
+    }
+}
+
+proptest! {
+    /// The FitError a big lane spells from the snapshot's kept static verdicts is the one
+    /// every node's own verdict gives, and preemption's candidates are the nodes passing every
+    /// static filter.
+    #[test]
+    fn kept_static_verdicts_give_the_fit_error_of_every_verdict(
+        node_specs in prop::collection::vec(node_spec(), 0..=12),
+        pod_spec in pod_spec(),
+    ) {
+        let nodes: Vec<NodeInfo> = node_specs.iter().enumerate().map(|(i, s)| node(i, s)).collect();
+        let pod = pod(0, &pod_spec);
+        let verdicts: Vec<Verdict> = nodes.iter().map(|n| run_filters(&pod, n)).collect();
+        let kept = StaticFit::of(&pod, &nodes);
+        prop_assert_eq!(kept.fit_error(&pod, &nodes), fit_error_message(&verdicts));
+        prop_assert_eq!(fit_error_for(&pod, &nodes), fit_error_message(&verdicts));
+        let potential: Vec<usize> = (0..nodes.len()).filter(|&j| passes_static_filters(&pod, &nodes[j])).collect();
+        prop_assert_eq!(kept.potential(&pod, &nodes), potential);
     }
 }
 

@@ -30,8 +30,8 @@ pub mod spread;
 pub mod volume_binding;
 
 use self::framework::{
-    Explanation, LeastAllocated, NodeInfo, NodeScore, Placement, PodInfo, Resources, Verdict, Weighted, add_request,
-    fit_error_for, fit_error_message, fits, passes_static_filters, run_filters, snapshot,
+    Explanation, LeastAllocated, NodeInfo, NodeScore, Placement, PodInfo, Resources, StaticFit, Verdict, Weighted,
+    add_request, fit_error_message, fits, passes_static_filters, run_filters, snapshot,
 };
 use self::preemption::Resident;
 use self::queue::{Requeue, SchedulingQueue};
@@ -47,6 +47,7 @@ use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// The annotation that carries a pod's latest decision as compact JSON, so `kubectl get pod -o
 /// yaml` can answer "why here?" too.
@@ -373,6 +374,12 @@ pub struct Scheduler {
     /// a node is added, deleted or changes what the snapshot holds, so a cycle on a steady
     /// 5,000-node lane neither sorts nor re-parses the nodes (it refreshes requests only).
     node_snapshot: Option<Vec<NodeInfo>>,
+    /// Each node's position in that snapshot, by name (built with it): nominated pods find
+    /// their node here every cycle.
+    node_positions: super::LookupMap<CompactString, usize>,
+    /// The static filters' verdicts on that snapshot, per kind of pod (see [`StaticFit`]):
+    /// dropped with it.
+    static_fits: StaticFits,
     /// Each node's residents as preemption last listed them, with the store's residents
     /// version they were listed at: after a strike every cycle preempts against the same
     /// ~1,000 full nodes, and listing their 30,000 pods again each cycle was most of its time.
@@ -423,7 +430,7 @@ type FilterClass = (
 );
 
 impl FitErrors {
-    fn message(&mut self, pod: &PodInfo, nodes: &[NodeInfo]) -> String {
+    fn message(&mut self, pod: &PodInfo, nodes: &[NodeInfo], static_fits: &mut StaticFits) -> String {
         let class = (
             pod.requests.cpu_milli,
             pod.requests.memory_milli,
@@ -432,7 +439,26 @@ impl FitErrors {
             pod.volumes.clone(),
             pod.constraints.clone(),
         );
-        self.0.entry(class).or_insert_with(|| fit_error_for(pod, nodes)).clone()
+        self.0.entry(class).or_insert_with(|| static_fits.of(pod, nodes).fit_error(pod, nodes)).clone()
+    }
+}
+
+/// [`StaticFit`]s of one node snapshot, by what the static filters look at in a pod.
+#[derive(Debug, Clone, Default)]
+struct StaticFits(BTreeMap<StaticClass, Arc<StaticFit>>);
+
+/// What the filters a [`StaticFit`] answers look at in a pod.
+type StaticClass = (
+    super::objects::Shared<Vec<super::objects::Toleration>>,
+    BTreeMap<String, String>,
+    Option<Arc<pod_constraints::PodConstraints>>,
+);
+
+impl StaticFits {
+    /// `pod`'s static verdicts on `nodes`, which must be the kept snapshot's nodes in its order.
+    fn of(&mut self, pod: &PodInfo, nodes: &[NodeInfo]) -> Arc<StaticFit> {
+        let class = (pod.tolerations.clone(), pod.node_selector.clone(), pod.constraints.clone());
+        Arc::clone(self.0.entry(class).or_insert_with(|| Arc::new(StaticFit::of(pod, nodes))))
     }
 }
 
@@ -452,6 +478,8 @@ impl Scheduler {
             queue: SchedulingQueue::default(),
             nodes: BTreeMap::new(),
             node_snapshot: None,
+            node_positions: Default::default(),
+            static_fits: StaticFits::default(),
             residents: ResidentLists::default(),
             decisions: Default::default(),
             last_failure: Default::default(),
@@ -561,11 +589,17 @@ impl Scheduler {
     /// them now (the nodes themselves from [`Scheduler::node_snapshot`] while it is current).
     fn snapshot(&mut self, store: &Store) -> Vec<NodeInfo> {
         let kept = self.node_snapshot.take().filter(|kept| kept.len() == store.len::<Node>());
-        let kept = kept.unwrap_or_else(|| {
-            let mut node_objects: Vec<&Node> = store.list::<Node>().collect();
-            node_objects.sort_by_cached_key(|&node| rack_order_key(&node.metadata.name));
-            snapshot(store, node_objects)
-        });
+        let kept = match kept {
+            Some(kept) => kept,
+            None => {
+                let mut node_objects: Vec<&Node> = store.list::<Node>().collect();
+                node_objects.sort_by_cached_key(|&node| rack_order_key(&node.metadata.name));
+                let kept = snapshot(store, node_objects);
+                self.node_positions = kept.iter().enumerate().map(|(j, n)| (n.name.clone(), j)).collect();
+                self.static_fits = StaticFits::default();
+                kept
+            }
+        };
         let mut nodes = kept.clone();
         for node in &mut nodes {
             let r = store.requested_on_node(&node.name);
@@ -614,14 +648,12 @@ impl Scheduler {
         let record = self.record_verdicts;
 
         // Nominated pods hold the room their victims are freeing: everyone else sees it taken.
-        // (The node index only when there are any: it is 5,000 entries on a big lane.)
-        let mut holds: BTreeMap<ObjectKey, (usize, Resources)> = BTreeMap::new();
-        if !self.nominated.is_empty() {
-            let index: BTreeMap<&str, usize> = nodes.iter().enumerate().map(|(j, n)| (n.name.as_str(), j)).collect();
-            for (key, node) in &self.nominated {
-                if let (Some(pod), Some(&j)) = (store.get::<Pod>(key), index.get(node.as_str())) {
-                    holds.insert(key.clone(), (j, PodInfo::of(pod).requests));
-                }
+        // Hashed: every pod of the batch asks, after a strike thousands are nominated, and the
+        // holds are only summed (in any order, the same sums).
+        let mut holds: super::LookupMap<ObjectKey, (usize, Resources)> = Default::default();
+        for (key, node) in &self.nominated {
+            if let (Some(pod), Some(&j)) = (store.get::<Pod>(key), self.node_positions.get(node.as_str())) {
+                holds.insert(key.clone(), (j, Resources::requested_by(pod)));
             }
         }
         self.nominated.retain(|key, _| holds.contains_key(key));
@@ -696,7 +728,7 @@ impl Scheduler {
                         let fit_error = fit_error_message(verdicts.iter().map(|(_, v)| v));
                         (verdicts, fit_error)
                     } else {
-                        (Vec::new(), fit_errors.message(pod, &replay))
+                        (Vec::new(), fit_errors.message(pod, &replay, &mut self.static_fits))
                     };
                     // A PreFilter failure (a missing claim) is stated once, not counted per node.
                     if let Some(why) = pod.volumes.as_deref().and_then(|v| v.unresolvable.as_deref()) {
@@ -728,7 +760,7 @@ impl Scheduler {
         let mut classes: BTreeMap<PreemptionClass, ClassPreemption> = BTreeMap::new();
         for (f, class) in &failures {
             if !classes.contains_key(class) {
-                let potential = preemption::potential_nodes(&rest[f.pod], &replay);
+                let potential = self.static_fits.of(&rest[f.pod], &replay).potential(&rest[f.pod], &replay);
                 classes.insert(class.clone(), ClassPreemption { potential, hopeless: None });
             }
         }
@@ -740,7 +772,7 @@ impl Scheduler {
         for (Failure { pod, verdicts, fit_error, scores }, class) in failures {
             let pod = &rest[pod];
             let learnt = classes.entry(class).or_insert_with(|| ClassPreemption {
-                potential: preemption::potential_nodes(pod, &replay),
+                potential: self.static_fits.of(pod, &replay).potential(pod, &replay),
                 hopeless: None,
             });
             let preempted = self.post_filter(store, recorder, now, pod, learnt, &mut replay, &mut residents);
@@ -988,7 +1020,7 @@ impl PreemptionClass {
 }
 
 /// What one cycle learnt of a [`PreemptionClass`]: the nodes where preemption might help its
-/// pods, and, once found, why it cannot.
+/// pods (those passing the static filters), and, once found, why it cannot.
 struct ClassPreemption {
     potential: Vec<usize>,
     hopeless: Option<String>,
@@ -1045,14 +1077,11 @@ fn list_residents(store: &Store, node: &str) -> Vec<Resident> {
     store
         .shared_pods_on_node(node)
         .filter(|p| !matches!(p.status.phase.as_str(), "Succeeded" | "Failed"))
-        .map(|p| {
-            let r = p.requests();
-            Resident {
-                key: ObjectKey::of(&p.metadata),
-                priority: p.priority(),
-                requests: Resources { cpu_milli: r.cpu_milli, memory_milli: r.memory_milli, pods: 1 },
-                terminating: p.metadata.is_terminating(),
-            }
+        .map(|p| Resident {
+            key: ObjectKey::of(&p.metadata),
+            priority: p.priority(),
+            requests: Resources::requested_by(p),
+            terminating: p.metadata.is_terminating(),
         })
         .collect()
 }

@@ -56,7 +56,7 @@ impl PodTally {
 }
 
 /// What one pod contributes to its node's tally, kept to take it back when the pod changes.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 struct PodMark {
     node: usize,
     state: PodState,
@@ -91,7 +91,8 @@ pub struct Tallies {
     pub racks: [PodTally; 10],
     /// Each rack's nodes, as indexes into `nodes` (pin 1 = index 0).
     rack_members: Vec<Vec<usize>>,
-    pods: BTreeMap<ObjectKey, PodMark>,
+    /// By hash: every pod change looks its mark up, and nothing walks it in order.
+    pods: crate::cluster::LookupMap<ObjectKey, PodMark>,
     /// Pods no node has taken yet: the scheduler's queue.
     pub unscheduled: u32,
 }
@@ -157,14 +158,11 @@ impl Tallies {
             self.rebuild(world);
             return;
         };
-        let changes: Vec<_> = changes.map(|c| (c.type_ == ChangeType::Deleted, c.object.clone())).collect();
-        for (deleted, object) in changes {
-            match &object {
+        for change in changes {
+            match &change.object {
                 Object::Pod(pod) => {
-                    self.take_pod(&ObjectKey::of(&pod.metadata));
-                    if !deleted {
-                        self.put_pod(pod);
-                    }
+                    let live = (change.type_ != ChangeType::Deleted).then_some(&**pod);
+                    self.set_pod(ObjectKey::of(&pod.metadata), live);
                 }
                 Object::Node(node) => {
                     if let Some(&i) = self.by_name.get(&node.metadata.name) {
@@ -184,39 +182,57 @@ impl Tallies {
     }
 
     fn put_pod(&mut self, pod: &Pod) {
-        let state = pod.state();
-        let node = pod.node_name().and_then(|n| self.by_name.get(n).copied());
-        let Some(node) = node else {
-            if state == PodState::Pending {
-                self.unscheduled += 1;
-                self.pods.insert(
-                    ObjectKey::of(&pod.metadata),
-                    PodMark { node: usize::MAX, state, cpu_milli: 0, memory_milli: 0 },
-                );
-            }
-            return;
-        };
-        let requests = pod.requests();
-        let mark = PodMark { node, state, cpu_milli: requests.cpu_milli, memory_milli: requests.memory_milli };
-        self.nodes[node].pods.add(&mark, 1);
-        if let Some(pin) = self.pin_of[node] {
-            self.racks[usize::from(pin) - 1].add(&mark, 1);
-        }
-        self.pods.insert(ObjectKey::of(&pod.metadata), mark);
+        self.set_pod(ObjectKey::of(&pod.metadata), Some(pod));
     }
 
-    fn take_pod(&mut self, key: &ObjectKey) {
-        let Some(mark) = self.pods.remove(key) else { return };
-        if mark.node == usize::MAX {
-            self.unscheduled = self.unscheduled.saturating_sub(1);
+    /// Counts `pod` (None: deleted) in place of what its last version counted: one lookup of
+    /// the pod's mark per change (after a strike that is tens of thousands a frame).
+    fn set_pod(&mut self, key: ObjectKey, pod: Option<&Pod>) {
+        let mark = pod.and_then(|pod| self.mark_of(pod));
+        let old = match mark {
+            Some(mark) => self.pods.insert(key, mark),
+            None => self.pods.remove(&key),
+        };
+        if let Some(old) = old {
+            self.count(&old, -1);
+        }
+        if let Some(mark) = mark {
+            self.count(&mark, 1);
+        }
+    }
+
+    /// What `pod` adds to the counters: on its node, or to the unscheduled if it waits for
+    /// one; nothing if it has no node and is not Pending.
+    fn mark_of(&self, pod: &Pod) -> Option<PodMark> {
+        let state = pod.state();
+        match pod.node_name().and_then(|n| self.by_name.get(n).copied()) {
+            Some(node) => {
+                let requests = pod.requests();
+                Some(PodMark { node, state, cpu_milli: requests.cpu_milli, memory_milli: requests.memory_milli })
+            }
+            None => (state == PodState::Pending).then_some(PodMark {
+                node: UNSCHEDULED,
+                state,
+                cpu_milli: 0,
+                memory_milli: 0,
+            }),
+        }
+    }
+
+    fn count(&mut self, mark: &PodMark, sign: i64) {
+        if mark.node == UNSCHEDULED {
+            self.unscheduled = self.unscheduled.saturating_add_signed(sign as i32);
             return;
         }
-        self.nodes[mark.node].pods.add(&mark, -1);
+        self.nodes[mark.node].pods.add(mark, sign);
         if let Some(pin) = self.pin_of[mark.node] {
-            self.racks[usize::from(pin) - 1].add(&mark, -1);
+            self.racks[usize::from(pin) - 1].add(mark, sign);
         }
     }
 }
+
+/// The node of a [`PodMark`] that waits for one.
+const UNSCHEDULED: usize = usize::MAX;
 
 fn set_node(cell: &mut NodeCell, node: &Node) {
     cell.readiness = Some(node.readiness());
