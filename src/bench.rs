@@ -545,9 +545,8 @@ pub fn stadium_frames(mut app: crate::tui::App, frames: usize) -> anyhow::Result
             if done {
                 break;
             }
-            if strike {
-                // No knocks and resets of its own: the strike runs its course.
-            } else if i % 400 == 50 {
+            // The strike runs its course: no knocks and resets of its own.
+            if !strike && i % 400 == 50 {
                 app.driver.handle_input(Input::KnockPin((i / 400 % 10 + 1) as u8))?;
             }
             if !strike && i % 400 == 350 {

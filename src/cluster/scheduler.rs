@@ -377,8 +377,8 @@ pub struct Scheduler {
     /// Each node's position in that snapshot, by name (built with it): nominated pods find
     /// their node here every cycle.
     node_positions: super::LookupMap<CompactString, usize>,
-    /// The static filters' verdicts on that snapshot, per kind of pod (see [`StaticFit`]):
-    /// dropped with it.
+    /// The leading static filters' verdicts on that snapshot, per kind of pod (see
+    /// [`StaticFit`]): dropped with it.
     static_fits: StaticFits,
     /// Each node's residents as preemption last listed them, with the store's residents
     /// version they were listed at: after a strike every cycle preempts against the same
