@@ -587,6 +587,8 @@ impl Scheduler {
 
     /// The cycle's snapshot: every node in rack order with its requests as the store counts
     /// them now (the nodes themselves from [`Scheduler::node_snapshot`] while it is current).
+    /// The snapshot is taken, not copied: the cycle hands a copy back once placed (see
+    /// [`Scheduler::cycle`]), as only the requests differ and they are counted afresh here.
     fn snapshot(&mut self, store: &Store) -> Vec<NodeInfo> {
         let kept = self.node_snapshot.take().filter(|kept| kept.len() == store.len::<Node>());
         let kept = match kept {
@@ -600,12 +602,11 @@ impl Scheduler {
                 kept
             }
         };
-        let mut nodes = kept.clone();
+        let mut nodes = kept;
         for node in &mut nodes {
             let r = store.requested_on_node(&node.name);
             node.requested = Resources { cpu_milli: r.cpu_milli, memory_milli: r.memory_milli, pods: r.pods };
         }
-        self.node_snapshot = Some(kept);
         nodes
     }
 
@@ -691,6 +692,9 @@ impl Scheduler {
         };
         let mut after = nodes.clone();
         let mut placement = self.policy.place(&rest, &mut after, &mut self.cursor, record);
+        // The policy's copy is not read again: it is the next cycle's snapshot (nodes as they
+        // are, requests to be counted again), saving a copy of 5,000 nodes per cycle.
+        self.node_snapshot = Some(after);
 
         // Bind in placement order, taking each pod's verdicts on the state it was placed in.
         let mut replay = before.unwrap_or(nodes);

@@ -201,7 +201,10 @@ fn pinsetter_panel(frame: &mut Frame, app: &App, area: Rect) {
             Span::styled("last ", t.dim()),
             Span::raw(last),
             Span::styled("   store ", t.title()),
-            Span::raw(format!("rv {}", cluster.store.resource_version())),
+            // Writes since this store started, not the resourceVersion itself: a served store
+            // starts its versions past a wall-clock base (see `start_resource_versions_after`),
+            // a sixteen-digit number that tells a learner nothing.
+            Span::raw(format!("{} writes", cluster.store.resource_version() - cluster.store.resource_version_base())),
         ]
     };
     // The game clock first: on a narrow terminal the end of this line is cut off, and the
