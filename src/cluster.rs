@@ -983,6 +983,62 @@ mod tests {
         cluster
     }
 
+    /// The scheduler keeps its node snapshot from cycle to cycle and changes a node in place
+    /// when it changes: every node cordoned after the first pods ran gets none of the new
+    /// ones, and the one uncordoned then gets them all.
+    #[test]
+    fn the_next_cycle_sees_a_node_changed_since_the_last() {
+        let mut cluster = lane(3, 3);
+        let mut now = Millis::ZERO;
+        let mut run = |cluster: &mut Cluster, steps: u64| {
+            for _ in 0..steps {
+                now = now + Millis(10);
+                cluster.step(now).unwrap();
+            }
+        };
+        run(&mut cluster, 300);
+        assert!(cluster.store.list::<Pod>().all(|p| p.node_name().is_some()));
+        for node in ["pin-1", "pin-2", "pin-3"] {
+            cluster.cordon(node, true).unwrap();
+        }
+        cluster.scale(&ObjectKey::new("default", "web"), 4).unwrap();
+        run(&mut cluster, 300);
+        let waiting: Vec<ObjectKey> = cluster
+            .store
+            .list::<Pod>()
+            .filter(|p| p.node_name().is_none())
+            .map(|p| ObjectKey::of(&p.metadata))
+            .collect();
+        assert_eq!(waiting.len(), 3, "the new pods wait while every node is cordoned");
+        cluster.cordon("pin-2", false).unwrap();
+        run(&mut cluster, 300);
+        for key in &waiting {
+            let pod = cluster.store.get::<Pod>(key).expect("still there");
+            assert_eq!(pod.node_name(), Some("pin-2"), "{key}");
+        }
+    }
+
+    /// A kubelet's own write is recognised by its version and pod only, and once the informers
+    /// are past it, it is forgotten.
+    #[test]
+    fn kubelet_writes_are_known_by_version_and_pod() {
+        let pod = |name: &str| Pod { metadata: objects::ObjectMeta::namespaced("default", name), ..Default::default() };
+        let mut writes = KubeletWrites::default();
+        writes.wrote(5..=6, &ObjectKey::new("default", "a"));
+        // As `Cluster::run` writes it for a sync that wrote nothing: versions 7 before and after.
+        let (before, after) = (7, 7);
+        writes.wrote(before + 1..=after, &ObjectKey::new("default", "b"));
+        writes.wrote(9..=9, &ObjectKey::new("default", "c"));
+        assert_eq!(writes.0.len(), 2, "a sync that wrote nothing is not kept");
+        assert!(!writes.own(4, &pod("a")));
+        assert!(writes.own(5, &pod("a")));
+        assert!(!writes.own(6, &pod("b")), "another pod's change at that version");
+        assert!(!writes.own(8, &pod("a")));
+        assert!(writes.own(9, &pod("c")));
+        assert!(!writes.own(10, &pod("c")));
+        assert!(writes.0.is_empty());
+    }
+
     #[test]
     fn controllers_come_from_one_registry_with_stats_by_name() {
         let names: Vec<&str> = controllers::registry().iter().map(|c| c.name()).collect();

@@ -110,22 +110,28 @@ pub fn snapshot<'a>(store: &Store, nodes: impl IntoIterator<Item = &'a Node>) ->
         .into_iter()
         .map(|node| {
             let r = store.requested_on_node(&node.metadata.name);
-            let requested = Resources { cpu_milli: r.cpu_milli, memory_milli: r.memory_milli, pods: r.pods };
-            NodeInfo {
-                name: node.metadata.name.as_str().into(),
-                allocatable: Resources {
-                    cpu_milli: node.allocatable("cpu"),
-                    memory_milli: node.allocatable("memory"),
-                    pods: node.allocatable("pods") / 1000,
-                },
-                requested,
-                taints: node.spec.taints.clone().into(),
-                labels: node.metadata.labels.clone(),
-                unschedulable: node.spec.unschedulable,
-                readiness: node.readiness(),
-            }
+            NodeInfo::of(node, Resources { cpu_milli: r.cpu_milli, memory_milli: r.memory_milli, pods: r.pods })
         })
         .collect()
+}
+
+impl NodeInfo {
+    /// `node` as a snapshot holds it, with these requests.
+    pub fn of(node: &Node, requested: Resources) -> NodeInfo {
+        NodeInfo {
+            name: node.metadata.name.as_str().into(),
+            allocatable: Resources {
+                cpu_milli: node.allocatable("cpu"),
+                memory_milli: node.allocatable("memory"),
+                pods: node.allocatable("pods") / 1000,
+            },
+            requested,
+            taints: node.spec.taints.clone().into(),
+            labels: node.metadata.labels.clone(),
+            unschedulable: node.spec.unschedulable,
+            readiness: node.readiness(),
+        }
+    }
 }
 
 /// Why a node failed a pod. `reasons()` gives upstream's exact strings, which the

@@ -80,11 +80,7 @@ pub fn select_victims_on_node(pod: &PodInfo, node: &NodeInfo, residents: &[Resid
 
 /// [`select_victims_on_node`] on a node known to pass the static filters.
 fn select_victims(pod: &PodInfo, node: &NodeInfo, residents: &[Resident]) -> Result<Vec<usize>, NoRoom> {
-    let mut potential: Vec<usize> =
-        (0..residents.len()).filter(|&i| !residents[i].terminating && residents[i].priority < pod.priority).collect();
-    if potential.is_empty() {
-        return Err(NoRoom::NoVictims);
-    }
+    let evictable = |r: &Resident| !r.terminating && r.priority < pod.priority;
     // The node passes the static filters, which evictions do not change: only the dynamic
     // ones are tried again, on a copy of its room alone (no name, taints or labels to clone;
     // this runs for every node, for every pod that preempts).
@@ -97,12 +93,20 @@ fn select_victims(pod: &PodInfo, node: &NodeInfo, residents: &[Resident]) -> Res
         unschedulable: false,
         readiness: node.readiness,
     };
-    for &i in &potential {
-        adjust(&mut trial, &residents[i].requests, -1);
+    // Every evictable pod gone first, without listing them: after a strike most nodes have
+    // none, or not room enough without them, and the dry run asks each one for every pod.
+    let mut any = false;
+    for r in residents.iter().filter(|r| evictable(r)) {
+        adjust(&mut trial, &r.requests, -1);
+        any = true;
+    }
+    if !any {
+        return Err(NoRoom::NoVictims);
     }
     if let Some(unfit) = dynamic_unfit(pod, &trial) {
         return Err(NoRoom::Unfit(unfit));
     }
+    let mut potential: Vec<usize> = (0..residents.len()).filter(|&i| evictable(&residents[i])).collect();
     potential.sort_by_key(|&i| (Reverse(residents[i].priority), i));
     let mut victims = Vec::new();
     for i in potential {
