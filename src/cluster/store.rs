@@ -673,10 +673,15 @@ fn as_pod<R: Stored>(object: Option<&R>) -> Option<&Pod> {
 /// these at one-second resolution, so a burst (a node starting its pods, a start-up of
 /// 150,000) writes the same lists over and over: shared, they cost a pointer per pod version,
 /// not about 900 bytes. Values are unchanged; only who holds them.
+///
+/// Tolerations too: admission gives every pod the same two, but each ReplicaSet's burst of
+/// creates holds its own copy, and the scheduler keys its per-cycle caches by what a pod
+/// tolerates. Shared, two pods' tolerations compare equal by pointer, not string by string.
 #[derive(Debug, Clone, Default)]
 struct PodStatusMemo {
     conditions: Recent<super::objects::pod::PodCondition>,
     container_statuses: Recent<super::objects::pod::ContainerStatus>,
+    tolerations: Recent<super::objects::pod::Toleration>,
 }
 
 impl PodStatusMemo {
@@ -689,6 +694,9 @@ impl PodStatusMemo {
         }
         if !old.is_some_and(|o| o.status.container_statuses.same(&status.container_statuses)) {
             self.container_statuses.share(&mut status.container_statuses);
+        }
+        if !old.is_some_and(|o| o.spec.tolerations.same(&pod.spec.tolerations)) {
+            self.tolerations.share(&mut pod.spec.tolerations);
         }
     }
 }
@@ -808,6 +816,25 @@ mod tests {
         let updated = s.modify::<Pod>(&key, |p| p.status.conditions = ready("t1").into()).unwrap();
         assert!(updated.status.conditions.same(a));
         assert_eq!(*written[2].status.conditions, ready("t2"));
+    }
+
+    /// Pods created with equal tolerations, each in its own list (as two ReplicaSets' bursts
+    /// are), hold one list once stored; different tolerations stay their own.
+    #[test]
+    fn pods_created_with_equal_tolerations_share_them() {
+        use crate::cluster::objects::pod::Toleration;
+        let toleration = |key: &str| Toleration { key: key.into(), operator: "Exists".into(), ..Default::default() };
+        let mut s = store();
+        let mut written = Vec::new();
+        for (name, key) in [("a", "x"), ("b", "x"), ("c", "y")] {
+            let mut p = pod(name);
+            p.spec.tolerations = vec![toleration(key)].into();
+            written.push(s.create(p, Millis(0)).unwrap());
+        }
+        let [a, b, c] = [0, 1, 2].map(|i| &written[i].spec.tolerations);
+        assert!(a.same(b), "equal tolerations are one list");
+        assert!(!a.same(c));
+        assert_eq!((&**a, &**c), (&vec![toleration("x")], &vec![toleration("y")]));
     }
 
     /// Uids are the random draw's hex digits in upstream's `8-4-4-4-12` groups, the version
