@@ -261,6 +261,11 @@ impl KubeletWrites {
         }
     }
 
+    /// Forgets every write: a relist offers each object as new.
+    fn forget(&mut self) {
+        self.0.clear();
+    }
+
     /// Whether this change is a write a kubelet made to `pod` (and planned past). Changes
     /// arrive in resourceVersion order, so what lies before this one is dropped.
     fn own(&mut self, resource_version: u64, pod: &Pod) -> bool {
@@ -889,7 +894,7 @@ impl Cluster {
     /// kubelets watch, as an informer does after 410, and offer it all as added.
     fn resync(&mut self, now: Millis) {
         // A relist offers every object as new: each wakes its kubelet.
-        self.kubelet_writes.0.clear();
+        self.kubelet_writes.forget();
         let mut watched: BTreeSet<Kind> = [Kind::Node, Kind::Pod, Kind::ConfigMap, Kind::Secret].into();
         watched.extend(self.controllers.iter().flat_map(|r| r.controller.watches().iter().copied()));
         let rv = self.store.resource_version();

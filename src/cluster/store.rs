@@ -129,7 +129,7 @@ pub struct Store {
     epoch: crate::clock::Epoch,
     /// Recently written pod conditions and container statuses, handed to the next pod that
     /// writes equal ones.
-    pod_status_memo: PodStatusMemo,
+    pod_list_memo: PodListMemo,
 }
 
 /// Writes a resourceVersion into the copy's own (inline) string: every update writes one.
@@ -175,7 +175,7 @@ impl Store {
             rng: crate::rng::stream(seed, "store"),
             event_rng: crate::rng::stream(seed, "store/events"),
             epoch: crate::clock::Epoch::default(),
-            pod_status_memo: PodStatusMemo::default(),
+            pod_list_memo: PodListMemo::default(),
         }
     }
 
@@ -394,7 +394,7 @@ impl Store {
         m.creation_timestamp = Some(self.epoch.stamp_compact(now));
         m.deletion_timestamp = None;
         m.generation = Some(1);
-        self.pod_status_memo.share(None, &mut obj);
+        self.pod_list_memo.share(None, &mut obj);
         self.index(None, Some(&obj));
         let obj = Arc::new(obj);
         R::table_mut(&mut self.tables).insert(key, Arc::clone(&obj));
@@ -459,7 +459,7 @@ impl Store {
         self.resource_version += 1;
         let rv = self.resource_version;
         write_resource_version(&mut obj.meta_mut().resource_version, rv);
-        self.pod_status_memo.share(Some(&**slot), &mut obj);
+        self.pod_list_memo.share(Some(&**slot), &mut obj);
         let obj = Arc::new(obj);
         let old = std::mem::replace(slot, Arc::clone(&obj));
         self.index(Some(&*old), Some(&obj));
@@ -668,23 +668,24 @@ fn as_pod<R: Stored>(object: Option<&R>) -> Option<&Pod> {
     object.and_then(|o| (o as &dyn std::any::Any).downcast_ref::<Pod>())
 }
 
-/// Recently written pod conditions and container statuses, so that a pod written with new
-/// ones shares them with a pod written just before when they are equal. The kubelet stamps
-/// these at one-second resolution, so a burst (a node starting its pods, a start-up of
-/// 150,000) writes the same lists over and over: shared, they cost a pointer per pod version,
-/// not about 900 bytes. Values are unchanged; only who holds them.
+/// Recently written pod lists (conditions, container statuses, tolerations), so that a pod
+/// written with new ones shares them with a pod written just before when they are equal.
+/// Values are unchanged; only who holds them.
 ///
-/// Tolerations too: admission gives every pod the same two, but each ReplicaSet's burst of
-/// creates holds its own copy, and the scheduler keys its per-cycle caches by what a pod
-/// tolerates. Shared, two pods' tolerations compare equal by pointer, not string by string.
+/// The kubelet stamps conditions and statuses at one-second resolution, so a burst (a node
+/// starting its pods, a start-up of 150,000) writes the same lists over and over: shared,
+/// they cost a pointer per pod version, not about 900 bytes. Admission gives every pod the
+/// same two tolerations, but each ReplicaSet's burst of creates holds its own copy, and the
+/// scheduler keys its per-cycle caches by what a pod tolerates: shared, two pods'
+/// tolerations compare equal by pointer, not string by string.
 #[derive(Debug, Clone, Default)]
-struct PodStatusMemo {
+struct PodListMemo {
     conditions: Recent<super::objects::pod::PodCondition>,
     container_statuses: Recent<super::objects::pod::ContainerStatus>,
     tolerations: Recent<super::objects::pod::Toleration>,
 }
 
-impl PodStatusMemo {
+impl PodListMemo {
     fn share<R: Stored>(&mut self, old: Option<&R>, new: &mut R) {
         let Some(pod) = (new as &mut dyn std::any::Any).downcast_mut::<Pod>() else { return };
         let old = as_pod(old);

@@ -315,7 +315,7 @@ pub struct PodStatus {
     #[serde(default, skip_serializing_if = "CompactString::is_empty")]
     pub phase: CompactString,
     /// Shared: the store hands a pod the conditions of the pod written just before it when they
-    /// are equal (see `PodStatusMemo` in `store.rs`), so a burst of pods started in one second
+    /// are equal (see `PodListMemo` in `store.rs`), so a burst of pods started in one second
     /// holds one list, not one each.
     #[serde(default, skip_serializing_if = "super::shared::is_empty")]
     pub conditions: Shared<Vec<PodCondition>>,
