@@ -451,6 +451,12 @@ pub trait Resource: Clone + PartialEq + fmt::Debug + Serialize + DeserializeOwne
     fn validate(&self, _errors: &mut Vec<FieldError>) {}
     /// Kind-specific rules for an update against the stored object (immutable fields).
     fn validate_update(&self, _old: &Self, _errors: &mut Vec<FieldError>) {}
+    /// [`Resource::validate`] of an update: all of it, unless the kind checks only what the
+    /// update changed (a pod's status writes leave its spec as it was validated, and upstream
+    /// does not validate it again on them).
+    fn validate_changed(&self, _old: &Self, errors: &mut Vec<FieldError>) {
+        self.validate(errors)
+    }
     /// Whether `metadata.generation` should move: spec changes do, status changes do not.
     fn spec_changed(&self, _old: &Self) -> bool {
         false
@@ -476,6 +482,7 @@ macro_rules! resource {
     ($kind:ident {
         $(validate: $validate:path,)?
         $(validate_update: $validate_update:path,)?
+        $(validate_changed: $validate_changed:path,)?
         $(decoded: $decoded:path,)?
         $(bound_node: $node:path,)?
         $(spec_moves_generation: $spec:ident,)?
@@ -526,6 +533,9 @@ macro_rules! resource {
             $(fn validate_update(&self, old: &Self, errors: &mut Vec<FieldError>) {
                 $validate_update(self, old, errors)
             })?
+            $(fn validate_changed(&self, old: &Self, errors: &mut Vec<FieldError>) {
+                $validate_changed(self, old, errors)
+            })?
             $(fn decoded(&mut self) {
                 $decoded(self)
             })?
@@ -567,7 +577,7 @@ kinds! {
         columns: [("Name", 0), ("Ready", 0), ("Status", 0), ("Restarts", 0), ("Age", 0), ("IP", 1), ("Node", 1),
             ("Nominated Node", 1), ("Readiness Gates", 1)],
         cells: print::pod,
-        hooks: { validate: validate::pod, bound_node: Pod::node_name, keep_status: yes, },
+        hooks: { validate: validate::pod, validate_changed: validate::pod_changed, bound_node: Pod::node_name, keep_status: yes, },
     }
     ReplicaSet {
         store: replica_sets, group: "apps", version: "v1", plural: "replicasets", singular: "replicaset",
@@ -854,6 +864,24 @@ mod validate {
 
     pub fn pod(pod: &Pod, errors: &mut Vec<FieldError>) {
         pod_spec("spec", &pod.spec, errors);
+        pod_annotations(pod, errors);
+    }
+
+    /// A pod update: its spec and annotations checked only when they changed, since the
+    /// stored ones passed. Each pod is written about four times on its way to Running, three
+    /// of them status only.
+    pub fn pod_changed(pod: &Pod, old: &Pod, errors: &mut Vec<FieldError>) {
+        let spec_changed = pod.spec != old.spec;
+        if spec_changed {
+            pod_spec("spec", &pod.spec, errors);
+        }
+        if spec_changed || !pod.metadata.annotations.same(&old.metadata.annotations) {
+            pod_annotations(pod, errors);
+        }
+    }
+
+    /// The probe and preStop annotations, which name the pod's containers.
+    fn pod_annotations(pod: &Pod, errors: &mut Vec<FieldError>) {
         let annotations = &pod.metadata.annotations;
         crate::cluster::kubelet::probes::validate("metadata.annotations", annotations, &pod.spec.containers, errors);
         crate::cluster::kubelet::probes::validate_pre_stop("metadata.annotations", annotations, errors);

@@ -918,7 +918,8 @@ impl Scheduler {
     ) {
         let (scores, message) = match why {
             Some(w) => (w.scores, w.note),
-            None => (Vec::new(), format!("{}: bound to {node}", self.policy.name())),
+            // Concatenated, not formatted: these two messages are written for every pod bound.
+            None => (Vec::new(), [self.policy.name(), ": bound to ", &node].concat()),
         };
         let decision = Decision {
             at: now,
@@ -954,7 +955,7 @@ impl Scheduler {
             &bound.metadata,
             "Normal",
             "Scheduled",
-            format!("Successfully assigned {} to {node}", pod.key),
+            ["Successfully assigned ", &pod.key.namespace, "/", &pod.key.name, " to ", &node].concat(),
             "default-scheduler",
         );
         if decision.verdicts.is_empty() && decision.scores.is_empty() {

@@ -351,10 +351,13 @@ impl Store {
             meta::validate_annotations("metadata.annotations", &m.annotations, &mut causes);
         }
         // Upstream's order: the update rules (immutable fields), then the object's own.
-        if let Some(old) = old {
-            obj.validate_update(old, &mut causes);
+        match old {
+            Some(old) => {
+                obj.validate_update(old, &mut causes);
+                obj.validate_changed(old, &mut causes);
+            }
+            None => obj.validate(&mut causes),
         }
-        obj.validate(&mut causes);
         if causes.is_empty() {
             Ok(())
         } else {
@@ -370,7 +373,7 @@ impl Store {
         if obj.meta().name.is_empty() && !obj.meta().generate_name.is_empty() {
             let mut attempts = 0;
             loop {
-                let name = format!("{}{}", obj.meta().generate_name, self.random_suffix(5));
+                let name = [obj.meta().generate_name.as_str(), &self.random_suffix(5)].concat();
                 obj.meta_mut().name = name;
                 if !R::table(&self.tables).contains_key(&obj.key()) || attempts > 8 {
                     break;
@@ -912,6 +915,33 @@ mod tests {
         assert_eq!(fields, ["metadata.name", "spec.containers"]);
         assert_eq!(s.resource_version(), 0);
         assert_eq!(s.len::<Pod>(), 0);
+    }
+
+    /// An update is checked where it changes the pod: a spec or a probe annotation made
+    /// invalid is refused and changes nothing, while status writes pass without the spec
+    /// being checked again.
+    #[test]
+    fn pod_updates_are_validated_where_they_change_the_pod() {
+        let mut s = store();
+        let key = ObjectKey::new("default", "a");
+        s.create(pod("a"), Millis(0)).unwrap();
+        let err = s.modify::<Pod>(&key, |p| p.spec.containers[0].name.clear()).unwrap_err();
+        let StoreError::Invalid { causes, .. } = &err else { panic!("{err}") };
+        assert_eq!(causes.iter().map(|c| c.field.as_str()).collect::<Vec<_>>(), ["spec.containers[0].name"]);
+        let err = s
+            .modify::<Pod>(&key, |p| {
+                crate::cluster::objects::meta::set_annotation(
+                    &mut p.metadata.annotations,
+                    crate::cluster::kubelet::probes::PROBE_SCRIPT_ANNOTATION,
+                    "not a probe script".into(),
+                )
+            })
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Invalid { .. }), "{err}");
+        assert_eq!(s.resource_version(), 1, "refused updates write nothing");
+        s.modify::<Pod>(&key, |p| p.status.phase = "Running".into()).unwrap();
+        assert_eq!(s.get::<Pod>(&key).map(|p| p.status.phase.as_str()), Some("Running"));
+        assert_eq!(s.resource_version(), 2);
     }
 
     #[test]

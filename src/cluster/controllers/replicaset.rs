@@ -99,7 +99,7 @@ fn sync(key: &ObjectKey, ctx: &mut Context) -> Result<(Option<Millis>, bool), Co
             let pod = template.clone();
             let (type_, reason, message, result) = match ctx.store.create(pod, ctx.now) {
                 Ok(created) => {
-                    ("Normal", "SuccessfulCreate", format!("Created pod: {}", created.metadata.name), Ok(()))
+                    ("Normal", "SuccessfulCreate", ["Created pod: ", created.metadata.name.as_str()].concat(), Ok(()))
                 }
                 Err(err) => ("Warning", "FailedCreate", format!("Error creating: {err}"), Err(err)),
             };
