@@ -201,7 +201,7 @@ pub struct Cluster {
     kubelets: BTreeMap<String, Kubelet>,
     /// Every kubelet name ever seen, numbered in order of arrival (a returning name keeps its
     /// number): see [`Cluster::kubelet_number`].
-    kubelet_ids: BTreeMap<String, usize>,
+    kubelet_ids: LookupMap<String, usize>,
     kubelet_names: Vec<String>,
     /// Bound pods by the ConfigMaps and Secrets they use: writing one wakes their kubelets.
     config_users: kubelet::config_refs::ConfigUsers,
@@ -302,7 +302,7 @@ impl Cluster {
             scheduler: Scheduler::new(Policy::Greedy, seed),
             recorder: EventRecorder::new(&timing),
             kubelets: BTreeMap::new(),
-            kubelet_ids: BTreeMap::new(),
+            kubelet_ids: LookupMap::default(),
             kubelet_names: Vec::new(),
             config_users: Default::default(),
             partitioned: BTreeSet::new(),

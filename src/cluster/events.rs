@@ -296,7 +296,9 @@ impl EventRecorder {
         // `pod/web-1`, as kubectl names objects: built in one allocation (this runs for every
         // event of a 150,000-pod start-up).
         let mut object = String::with_capacity(kind.len() + 1 + involved.name.len());
-        object.extend(kind.chars().flat_map(char::to_lowercase));
+        object.push_str(kind);
+        // Kinds are ASCII identifiers (upstream's validation), so this is their lowercase.
+        object.make_ascii_lowercase();
         object.push('/');
         object.push_str(&involved.name);
 

@@ -805,6 +805,7 @@ mod validate {
         }
     }
 
+    /// Reads the containers and tolerations only: [`pod_changed`] skips it when neither changed.
     pub fn pod_spec(field: &str, spec: &PodSpec, errors: &mut Vec<FieldError>) {
         if spec.containers.is_empty() {
             errors.push(FieldError::new(format!("{field}.containers"), "Required value"));
@@ -867,15 +868,16 @@ mod validate {
         pod_annotations(pod, errors);
     }
 
-    /// A pod update: its spec and annotations checked only when they changed, since the
-    /// stored ones passed. Each pod is written about four times on its way to Running, three
-    /// of them status only.
+    /// A pod update: what [`pod_spec`] and the annotation checks read (containers,
+    /// tolerations, annotations) checked only when it changed, since the stored pod passed.
+    /// Each pod is written about four times on its way to Running: three of them status
+    /// only, and the binding sets only `nodeName`.
     pub fn pod_changed(pod: &Pod, old: &Pod, errors: &mut Vec<FieldError>) {
-        let spec_changed = pod.spec != old.spec;
-        if spec_changed {
+        let containers_changed = pod.spec.containers != old.spec.containers;
+        if containers_changed || pod.spec.tolerations != old.spec.tolerations {
             pod_spec("spec", &pod.spec, errors);
         }
-        if spec_changed || !pod.metadata.annotations.same(&old.metadata.annotations) {
+        if containers_changed || !pod.metadata.annotations.same(&old.metadata.annotations) {
             pod_annotations(pod, errors);
         }
     }
