@@ -130,6 +130,22 @@ pub struct Store {
     /// Recently written pod conditions and container statuses, handed to the next pod that
     /// writes equal ones.
     pod_list_memo: PodListMemo,
+    /// The pod created last, as stored: the next create is checked against it (see
+    /// [`Baseline::Sibling`]).
+    last_pod_created: Option<Object>,
+}
+
+/// What a write is checked against.
+enum Baseline<'a, R> {
+    /// Nothing: a create, every rule checked.
+    Nothing,
+    /// The stored object of an update: its update rules apply, and what the update leaves
+    /// unchanged passed when it was stored.
+    Stored(&'a R),
+    /// The pod created just before a create: what the two share (a ReplicaSet's burst shares
+    /// its template's labels, containers and tolerations) passed the same checks, so only the
+    /// rest is checked; no update rules.
+    Sibling(&'a R),
 }
 
 /// Writes a resourceVersion into the copy's own (inline) string: every update writes one.
@@ -176,6 +192,7 @@ impl Store {
             event_rng: crate::rng::stream(seed, "store/events"),
             epoch: crate::clock::Epoch::default(),
             pod_list_memo: PodListMemo::default(),
+            last_pod_created: None,
         }
     }
 
@@ -329,13 +346,17 @@ impl Store {
         uid
     }
 
-    /// Every kind's metadata rules, then the kind's own (and its update rules against `old`).
-    fn validate<R: Resource>(obj: &R, old: Option<&R>) -> Result<(), StoreError> {
+    /// Every kind's metadata rules, then the kind's own (and an update's rules against the
+    /// stored object).
+    fn validate<R: Resource>(obj: &R, baseline: Baseline<'_, R>) -> Result<(), StoreError> {
         let mut causes = Vec::new();
         let m = obj.meta();
-        // What an update carries over unchanged from the stored object (its name; labels and
-        // annotations it still shares) passed these checks when it was stored.
-        let old_meta = old.map(Resource::meta);
+        // What a write shares with its baseline (its name; labels and annotations it still
+        // shares) passed these checks when the baseline was stored.
+        let old_meta = match baseline {
+            Baseline::Stored(old) | Baseline::Sibling(old) => Some(old.meta()),
+            Baseline::Nothing => None,
+        };
         if old_meta.is_none_or(|o| o.name != m.name) {
             // RBAC names are path segments (`system:basic-user`), as upstream's `ValidateRBACName`.
             if R::KIND.group() == crate::cluster::objects::rbac::GROUP {
@@ -351,12 +372,13 @@ impl Store {
             meta::validate_annotations("metadata.annotations", &m.annotations, &mut causes);
         }
         // Upstream's order: the update rules (immutable fields), then the object's own.
-        match old {
-            Some(old) => {
+        match baseline {
+            Baseline::Stored(old) => {
                 obj.validate_update(old, &mut causes);
                 obj.validate_changed(old, &mut causes);
             }
-            None => obj.validate(&mut causes),
+            Baseline::Sibling(sibling) => obj.validate_changed(sibling, &mut causes),
+            Baseline::Nothing => obj.validate(&mut causes),
         }
         if causes.is_empty() {
             Ok(())
@@ -381,7 +403,11 @@ impl Store {
                 attempts += 1;
             }
         }
-        Self::validate(&obj, None)?;
+        let sibling = match &self.last_pod_created {
+            Some(Object::Pod(pod)) => (&**pod as &dyn std::any::Any).downcast_ref::<R>(),
+            _ => None,
+        };
+        Self::validate(&obj, sibling.map_or(Baseline::Nothing, Baseline::Sibling))?;
         let key = obj.key();
         if R::table(&self.tables).contains_key(&key) {
             return Err(StoreError::AlreadyExists {
@@ -401,6 +427,9 @@ impl Store {
         self.index(None, Some(&obj));
         let obj = Arc::new(obj);
         R::table_mut(&mut self.tables).insert(key, Arc::clone(&obj));
+        if R::KIND == Kind::Pod {
+            self.last_pod_created = Some(R::shared(Arc::clone(&obj)));
+        }
         self.append(rv, ChangeType::Added, R::shared(Arc::clone(&obj)));
         Ok(obj)
     }
@@ -441,7 +470,7 @@ impl Store {
         if !sent_rv.is_empty() && *sent_rv != slot.meta().resource_version {
             return Err(StoreError::Conflict { resource: R::KIND.qualified_resource(), name: key.name.to_string() });
         }
-        Self::validate(&obj, Some(&**slot))?;
+        Self::validate(&obj, Baseline::Stored(&**slot))?;
         {
             let old_meta = slot.meta();
             let spec_changed = obj.spec_changed(slot);
@@ -562,9 +591,10 @@ impl Store {
             }
         }
         if let Some((uid, ready)) = after {
-            let counts = self.owned_counts.entry(uid.to_string()).or_default();
-            counts.active += 1;
-            counts.ready += usize::from(ready);
+            update_by_name(&mut self.owned_counts, uid, |counts| {
+                counts.active += 1;
+                counts.ready += usize::from(ready);
+            });
         }
     }
 }
@@ -615,12 +645,13 @@ impl Store {
             }
         }
         if let Some((node, r, ..)) = after {
-            let load = self.requested_by_node.entry(node.to_string()).or_default();
-            let sum = &mut load.requested;
-            sum.cpu_milli += r.cpu_milli;
-            sum.memory_milli += r.memory_milli;
-            sum.pods += 1;
-            load.residents_changed = changed;
+            update_by_name(&mut self.requested_by_node, node, |load| {
+                let sum = &mut load.requested;
+                sum.cpu_milli += r.cpu_milli;
+                sum.memory_milli += r.memory_milli;
+                sum.pods += 1;
+                load.residents_changed = changed;
+            });
         }
     }
 }
@@ -731,6 +762,15 @@ impl<T: PartialEq> Recent<T> {
             (Some(_), Some(recent)) => list.clone_from(recent),
             _ => self.0[0] = Some(list.clone()),
         }
+    }
+}
+
+/// Changes `index`'s entry for `name`, made when missing: the name is copied only then
+/// (nearly every write finds its owner's or node's entry there already).
+fn update_by_name<V: Default>(index: &mut Index<V>, name: &str, change: impl FnOnce(&mut V)) {
+    match index.get_mut(name) {
+        Some(value) => change(value),
+        None => change(index.entry(name.to_string()).or_default()),
     }
 }
 
@@ -915,6 +955,38 @@ mod tests {
         assert_eq!(fields, ["metadata.name", "spec.containers"]);
         assert_eq!(s.resource_version(), 0);
         assert_eq!(s.len::<Pod>(), 0);
+    }
+
+    /// A create is checked against the pod created before it only where the two share their
+    /// parts: whatever it does not share (its name, other labels, other containers) is
+    /// checked, and a refused create changes nothing.
+    #[test]
+    fn a_create_after_a_sibling_is_checked_where_it_differs() {
+        let mut s = store();
+        let mut first = pod("a");
+        first.metadata.labels = Shared::new([("app".to_string(), "web".to_string())].into());
+        let stored = s.create(first.clone(), Millis(0)).unwrap();
+        let sibling =
+            |name: &str| Pod { metadata: ObjectMeta { name: name.into(), ..first.metadata.clone() }, ..first.clone() };
+
+        let err = s.create(sibling("Bad_Name"), Millis(0)).unwrap_err();
+        assert!(matches!(&err, StoreError::Invalid { causes, .. } if causes[0].field == "metadata.name"), "{err}");
+        let mut bad_labels = sibling("b");
+        bad_labels.metadata.labels = Shared::new([("app".to_string(), "not valid!".to_string())].into());
+        let err = s.create(bad_labels, Millis(0)).unwrap_err();
+        assert!(matches!(&err, StoreError::Invalid { causes, .. } if causes[0].field == "metadata.labels"), "{err}");
+        let mut bad_container = sibling("c");
+        bad_container.spec.containers[0].image.clear();
+        let err = s.create(bad_container, Millis(0)).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Invalid { causes, .. } if causes[0].field == "spec.containers[0].image"),
+            "{err}"
+        );
+        assert_eq!((s.resource_version(), s.len::<Pod>()), (1, 1), "refused creates write nothing");
+
+        let second = s.create(sibling("d"), Millis(0)).unwrap();
+        assert!(second.metadata.labels.same(&stored.metadata.labels));
+        assert_eq!(s.len::<Pod>(), 2);
     }
 
     /// An update is checked where it changes the pod: a spec or a probe annotation made
