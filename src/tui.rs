@@ -86,7 +86,7 @@ pub struct App {
     /// Pins struck recently (until a game time), for the card flash.
     pub flash_pins: BTreeMap<u8, Millis>,
     /// Pods just bound, for the glyph flash that shows where replacements land.
-    pub flash_pods: BTreeMap<ObjectKey, Millis>,
+    pub flash_pods: Flashes,
     pub high_scores: Vec<HighScore>,
     pub message: Option<(String, Instant)>,
     deployments: BTreeMap<String, usize>,
@@ -106,6 +106,54 @@ pub struct App {
 }
 
 const FLASH: Millis = Millis(1_500);
+
+/// Flashes by key, until a game time: looked up by key as cards draw their pods, and expired
+/// in the order they began. A stadium start-up binds 150,000 pods within one flash, and
+/// walking every one of them each frame to expire a few took a tenth of the frame.
+#[derive(Debug, Default)]
+pub struct Flashes {
+    until: crate::cluster::LookupMap<ObjectKey, Millis>,
+    /// When each flash ends, in the order they began (so, for a fixed length, in the order
+    /// they end); a key flashed again is listed again, and only its last entry removes it.
+    ends: std::collections::VecDeque<(Millis, ObjectKey)>,
+}
+
+impl Flashes {
+    pub fn insert(&mut self, key: ObjectKey, until: Millis) {
+        self.until.insert(key.clone(), until);
+        self.ends.push_back((until, key));
+    }
+
+    /// Whether `key` flashes at `now`.
+    pub fn lit(&self, key: &ObjectKey, now: Millis) -> bool {
+        self.until.get(key).is_some_and(|&until| until > now)
+    }
+
+    /// Forgets the flashes over by `now`.
+    pub fn expire(&mut self, now: Millis) {
+        while let Some((until, _)) = self.ends.front()
+            && *until <= now
+        {
+            let Some((until, key)) = self.ends.pop_front() else { break };
+            if self.until.get(&key) == Some(&until) {
+                self.until.remove(&key);
+            }
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.until.clear();
+        self.ends.clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.until.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.until.is_empty()
+    }
+}
 
 /// How long an ordinary message stays on the message line.
 const SAID: Duration = Duration::from_secs(3);
@@ -133,7 +181,7 @@ impl App {
             overlay: Overlay::None,
             selection: Selection::Pin(1),
             flash_pins: BTreeMap::new(),
-            flash_pods: BTreeMap::new(),
+            flash_pods: Flashes::default(),
             high_scores,
             message: None,
             deployments: BTreeMap::new(),
@@ -247,7 +295,7 @@ impl App {
             }
         }
         self.flash_pins.retain(|_, until| *until > now);
-        self.flash_pods.retain(|_, until| *until > now);
+        self.flash_pods.expire(now);
         if self.deployments.len() != self.workload_count() {
             self.index_deployments();
         }
@@ -764,6 +812,29 @@ fn chaos_key(key: KeyEvent) -> Option<(u8, Failure)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A flash lights until its end and is then forgotten; a pod flashed again stays lit
+    /// until its later end, though its first flash's end passes.
+    #[test]
+    fn flashes_last_until_their_end_and_a_repeat_extends_one() {
+        let key = |name: &str| ObjectKey::new("default", name);
+        let mut flashes = Flashes::default();
+        flashes.insert(key("a"), Millis(1_500));
+        flashes.insert(key("b"), Millis(2_000));
+        flashes.insert(key("a"), Millis(3_000));
+        flashes.expire(Millis(1_000));
+        assert!(flashes.lit(&key("a"), Millis(1_000)) && flashes.lit(&key("b"), Millis(1_000)));
+        flashes.expire(Millis(2_000));
+        assert!(flashes.lit(&key("a"), Millis(2_000)), "its second flash still runs");
+        assert!(!flashes.lit(&key("b"), Millis(2_000)));
+        assert_eq!(flashes.len(), 1);
+        flashes.expire(Millis(3_000));
+        assert!(flashes.is_empty() && !flashes.lit(&key("a"), Millis(3_000)));
+        flashes.insert(key("c"), Millis(4_000));
+        flashes.clear();
+        assert!(flashes.is_empty());
+        flashes.expire(Millis(5_000));
+    }
 
     #[test]
     fn big_counts_are_grouped_by_thousands() {

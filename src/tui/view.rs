@@ -449,7 +449,7 @@ fn pin_card(frame: &mut Frame, app: &App, pin: u8, rect: Rect) {
         }
         let state = pod.state();
         let mut style = t.deployment(app.deployment_index(pod));
-        if app.flash_pods.get(&ObjectKey::of(&pod.metadata)).is_some_and(|until| *until > world.now()) {
+        if app.flash_pods.lit(&ObjectKey::of(&pod.metadata), world.now()) {
             style = style.patch(t.flash());
         }
         if state == PodState::Terminating {
