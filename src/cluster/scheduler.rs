@@ -33,7 +33,7 @@ use self::framework::{
     Explanation, LeastAllocated, NodeInfo, NodeScore, Placement, PodInfo, Resources, StaticFit, Verdict, Weighted,
     add_request, fit_error_message, fits, passes_static_filters, run_filters, snapshot,
 };
-use self::preemption::Resident;
+use self::preemption::{NodeResidents, Resident};
 use self::queue::{Requeue, SchedulingQueue};
 use super::controllers::delete_pod_gracefully;
 use super::events::EventRecorder;
@@ -377,6 +377,13 @@ pub struct Scheduler {
     /// Each node's position in that snapshot, by name (built with it): nominated pods find
     /// their node here every cycle.
     node_positions: super::LookupMap<CompactString, usize>,
+    /// What the store counts as requested on each node of that snapshot (same order), as of
+    /// its residents changes count `requested_as_of`: a cycle re-reads only the nodes whose
+    /// residents changed since, not all 5,000 by name.
+    requested: Vec<Resources>,
+    requested_as_of: u64,
+    /// Counts the snapshots built: positions in one mean nothing in the next.
+    snapshot_generation: u64,
     /// The leading static filters' verdicts on that snapshot, per kind of pod (see
     /// [`StaticFit`]): dropped with it.
     static_fits: StaticFits,
@@ -387,8 +394,11 @@ pub struct Scheduler {
     /// Looked up by pod, never iterated (as `last_failure`): hashed, so no order leaks.
     decisions: super::LookupMap<ObjectKey, Decision>,
     last_failure: super::LookupMap<ObjectKey, String>,
-    /// Pods that preempted, and the node each is nominated to.
-    nominated: BTreeMap<ObjectKey, String>,
+    /// Pods that preempted, and the node each is nominated to with the room it holds there.
+    nominated: BTreeMap<ObjectKey, Nomination>,
+    /// A relist may have missed nominated pods' deletions: the next cycle checks each against
+    /// the store once.
+    nominations_unchecked: bool,
     /// Where round-robin's rotation and the scoring policies' node sample carry on from.
     cursor: usize,
     /// Where preemption's dry run starts among many nodes (upstream draws it at random).
@@ -479,11 +489,15 @@ impl Scheduler {
             nodes: BTreeMap::new(),
             node_snapshot: None,
             node_positions: Default::default(),
+            requested: Vec::new(),
+            requested_as_of: 0,
+            snapshot_generation: 0,
             static_fits: StaticFits::default(),
             residents: ResidentLists::default(),
             decisions: Default::default(),
             last_failure: Default::default(),
             nominated: BTreeMap::new(),
+            nominations_unchecked: false,
             cursor: 0,
             preemption_offsets: crate::rng::stream(seed, "scheduler/preemption"),
             stats: SchedulerStats::default(),
@@ -513,7 +527,7 @@ impl Scheduler {
 
     /// The node a pod is nominated to after preempting, if it is waiting for one.
     pub fn nominated_node(&self, pod: &ObjectKey) -> Option<&str> {
-        self.nominated.get(pod).map(String::as_str)
+        self.nominated.get(pod).map(|n| n.node.as_str())
     }
 
     /// When the next cycle has work, if ever: O(log n), whatever is parked.
@@ -535,6 +549,10 @@ impl Scheduler {
                     && !pod.metadata.is_terminating()
                     && pod.spec.scheduler_name.as_deref().is_none_or(|s| s == "default-scheduler");
                 if wants_node {
+                    // A PUT may change a pending pod's requests: the room it holds follows.
+                    if let Some(nomination) = self.nominated.get_mut(&key) {
+                        nomination.requests = Resources::requested_by(pod);
+                    }
                     self.queue.add(&key, now);
                     return;
                 }
@@ -594,6 +612,7 @@ impl Scheduler {
     /// may hold them.
     pub fn relisted(&mut self) {
         self.node_snapshot = None;
+        self.nominations_unchecked = true;
     }
 
     /// The cycle's snapshot: every node in rack order with its requests as the store counts
@@ -602,22 +621,43 @@ impl Scheduler {
     /// [`Scheduler::cycle`]), as only the requests differ and they are counted afresh here.
     fn snapshot(&mut self, store: &Store) -> Vec<NodeInfo> {
         let kept = self.node_snapshot.take().filter(|kept| kept.len() == store.len::<Node>());
-        let kept = match kept {
-            Some(kept) => kept,
+        let (mut nodes, rebuilt) = match kept {
+            Some(kept) => (kept, false),
             None => {
                 let mut node_objects: Vec<&Node> = store.list::<Node>().collect();
                 node_objects.sort_by_cached_key(|&node| rack_order_key(&node.metadata.name));
                 let kept = snapshot(store, node_objects);
                 self.node_positions = kept.iter().enumerate().map(|(j, n)| (n.name.clone(), j)).collect();
                 self.static_fits = StaticFits::default();
-                kept
+                self.snapshot_generation += 1;
+                (kept, true)
             }
         };
-        let mut nodes = kept;
-        for node in &mut nodes {
-            let r = store.requested_on_node(&node.name);
-            node.requested = Resources { cpu_milli: r.cpu_milli, memory_milli: r.memory_milli, pods: r.pods };
+        let requested_of = |node: &str| {
+            let r = store.requested_on_node(node);
+            Resources { cpu_milli: r.cpu_milli, memory_milli: r.memory_milli, pods: r.pods }
+        };
+        let changed = store.nodes_changed_since(self.requested_as_of).filter(|_| !rebuilt);
+        match changed {
+            Some(changed) if self.requested.len() == nodes.len() => {
+                for node in changed {
+                    if let Some(&j) = self.node_positions.get(node) {
+                        self.requested[j] = requested_of(node);
+                    }
+                }
+            }
+            _ => self.requested = nodes.iter().map(|n| requested_of(&n.name)).collect(),
         }
+        self.requested_as_of = store.residents_changes();
+        // The kept copy holds what the last cycle placed and held on it: every node takes
+        // the store's count again, from the list (no lookups).
+        for (node, requested) in nodes.iter_mut().zip(&self.requested) {
+            node.requested = *requested;
+        }
+        debug_assert!(
+            nodes.iter().all(|n| n.requested == requested_of(&n.name)),
+            "the requests kept from the journal are the store's"
+        );
         nodes
     }
 
@@ -672,17 +712,22 @@ impl Scheduler {
         let record = self.record_verdicts;
 
         // Nominated pods hold the room their victims are freeing: everyone else sees it taken.
-        // Hashed: every pod of the batch asks, after a strike thousands are nominated, and the
-        // holds are only summed (in any order, the same sums).
-        let mut holds: super::LookupMap<ObjectKey, (usize, Resources)> = Default::default();
-        for (key, node) in &self.nominated {
-            if let (Some(pod), Some(&j)) = (store.get::<Pod>(key), self.node_positions.get(node.as_str())) {
-                holds.insert(key.clone(), (j, Resources::requested_by(pod)));
+        // After a strike thousands are nominated: what each holds is kept with its nomination
+        // (the informer drops it when the pod is bound or gone), not looked up in the store.
+        if std::mem::take(&mut self.nominations_unchecked) {
+            self.nominated.retain(|key, _| store.get::<Pod>(key).is_some_and(|p| p.node_name().is_none()));
+            for (key, nomination) in &mut self.nominated {
+                if let Some(pod) = store.get::<Pod>(key) {
+                    nomination.requests = Resources::requested_by(pod);
+                }
             }
         }
-        self.nominated.retain(|key, _| holds.contains_key(key));
-        for (j, r) in holds.values() {
-            add_request(&mut nodes[*j], r);
+        let positions = &self.node_positions;
+        self.nominated.retain(|_, nomination| positions.contains_key(nomination.node.as_str()));
+        for nomination in self.nominated.values() {
+            if let Some(&j) = positions.get(nomination.node.as_str()) {
+                add_request(&mut nodes[j], &nomination.requests);
+            }
         }
 
         // Nominated pods that are due try their node first, highest priority first.
@@ -690,18 +735,18 @@ impl Scheduler {
         let mut by_priority: Vec<usize> = (0..pods.len()).collect();
         by_priority.sort_by_key(|&i| (std::cmp::Reverse(pods[i].priority), i));
         for i in by_priority {
-            let Some((j, r)) = holds.get(&pods[i].key) else { continue };
-            release(&mut nodes[*j], r);
-            if fits(&pods[i], &nodes[*j]) {
-                first.push((i, *j));
+            let Some((j, r)) = self.hold(&pods[i].key) else { continue };
+            release(&mut nodes[j], &r);
+            if fits(&pods[i], &nodes[j]) {
+                first.push((i, j));
             }
-            add_request(&mut nodes[*j], r);
+            add_request(&mut nodes[j], &r);
         }
         // The state before the nominated pods took their nodes, for the verdicts' replay: only
         // copied when there are any (a 5,000-node snapshot is worth not copying twice).
         let before = (!first.is_empty()).then(|| nodes.clone());
         for (i, j) in &first {
-            let hold = holds.get(&pods[*i].key).map(|(_, r)| *r).unwrap_or_default();
+            let hold = self.hold(&pods[*i].key).map(|(_, r)| r).unwrap_or_default();
             release(&mut nodes[*j], &hold);
             add_request(&mut nodes[*j], &pods[*i].requests);
         }
@@ -724,7 +769,7 @@ impl Scheduler {
         for (i, j) in first {
             let pod = &pods[i];
             self.stats.attempts += 1;
-            let hold = holds.get(&pod.key).map(|(_, r)| *r).unwrap_or_default();
+            let hold = self.hold(&pod.key).map(|(_, r)| r).unwrap_or_default();
             release(&mut replay[j], &hold);
             let verdicts = if record { verdicts_for(pod, &replay) } else { Vec::new() };
             add_request(&mut replay[j], &pod.requests);
@@ -795,7 +840,8 @@ impl Scheduler {
         for &j in classes.values().flat_map(|c| &c.potential) {
             might_help[j] = true;
         }
-        let mut residents = self.residents.take(store, &replay, |j| might_help[j]);
+        let mut residents =
+            self.residents.take(store, &replay, self.snapshot_generation, &self.node_positions, |j| might_help[j]);
         for (Failure { pod, verdicts, fit_error, scores }, class) in failures {
             let pod = &rest[pod];
             let learnt = classes.entry(class).or_insert_with(|| ClassPreemption {
@@ -809,7 +855,13 @@ impl Scheduler {
             };
             self.fail(store, recorder, now, timing, pod, message, verdicts, scores);
         }
-        self.residents.keep(&replay, residents);
+        self.residents.keep(self.snapshot_generation, residents, |j| might_help[j]);
+    }
+
+    /// Where a nominated pod holds room in this cycle's snapshot, and how much.
+    fn hold(&self, pod: &ObjectKey) -> Option<(usize, Resources)> {
+        let nomination = self.nominated.get(pod)?;
+        self.node_positions.get(nomination.node.as_str()).map(|&j| (j, nomination.requests))
     }
 
     /// Upstream's DefaultPreemption, applied: evict the chosen victims, record `Preempted` on
@@ -829,10 +881,10 @@ impl Scheduler {
         // (a lower-priority victim still terminating on its nominated node) waits for it.
         // A nominated node the pod can no longer use at all (now tainted unreachable, say) does
         // not hold it back, as upstream.
-        if let Some(node) = self.nominated.get(&pod.key)
-            && let Some(j) = nodes.iter().position(|n| n.name == *node)
+        if let Some(nomination) = self.nominated.get(&pod.key)
+            && let Some(j) = nodes.iter().position(|n| n.name == nomination.node)
             && passes_static_filters(pod, &nodes[j])
-            && residents.lists[j].iter().any(|r| r.terminating && r.priority < pod.priority)
+            && residents.lists[j].pods().iter().any(|r| r.terminating && r.priority < pod.priority)
         {
             return PostFilter::Unresolved(preemption::NOT_ELIGIBLE_TERMINATING.into());
         }
@@ -857,7 +909,7 @@ impl Scheduler {
         let node = nodes[candidate.node].name.clone();
         let preemptor_uid = store.get::<Pod>(&pod.key).map(|p| p.metadata.uid.clone()).unwrap_or_default();
         for &v in &candidate.victims {
-            let victim = residents.lists[candidate.node][v].key.clone();
+            let victim = residents.lists[candidate.node].pods()[v].key.clone();
             // As upstream: mark why the pod is going (DisruptionTarget), delete it gracefully,
             // then tell its owner's watchers with an event.
             let stamp = store.epoch().stamp(now);
@@ -895,13 +947,13 @@ impl Scheduler {
                     "default-scheduler",
                 );
             }
-            residents.lists[candidate.node][v].terminating = true;
+            residents.lists[candidate.node].mark_terminating(v);
             self.stats.victims += 1;
         }
         // The room is held from now on, for the rest of this cycle's preemptors too.
         add_request(&mut nodes[candidate.node], &pod.requests);
         self.stats.preemptions += 1;
-        self.nominated.insert(pod.key.clone(), node.to_string());
+        self.nominated.insert(pod.key.clone(), Nomination { node: node.to_string(), requests: pod.requests });
         PostFilter::Nominated
     }
 
@@ -983,7 +1035,7 @@ impl Scheduler {
         // thousands of waiting pods would cost gigabytes.
         let (verdicts, scores) = if self.record_verdicts { (verdicts, scores) } else { (Vec::new(), Vec::new()) };
         self.queue.requeue(&pod.key, now, timing, Requeue::Unschedulable);
-        let nominated = self.nominated.get(&pod.key).cloned();
+        let nominated = self.nominated.get(&pod.key).map(|n| n.node.clone());
         let decision = Decision {
             at: now,
             policy: self.policy.name(),
@@ -1047,6 +1099,13 @@ impl PreemptionClass {
     }
 }
 
+/// Where a pod that preempted is to go, and the room it holds there meanwhile (its requests).
+#[derive(Debug, Clone)]
+struct Nomination {
+    node: String,
+    requests: Resources,
+}
+
 /// What one cycle learnt of a [`PreemptionClass`]: the nodes where preemption might help its
 /// pods (those passing the static filters), and, once found, why it cannot.
 struct ClassPreemption {
@@ -1054,55 +1113,68 @@ struct ClassPreemption {
     hopeless: Option<String>,
 }
 
-/// One cycle's residents of each node (same order as its snapshot), and the store's residents
-/// version each list holds for (`None`: not listed, where preemption cannot help).
+/// One cycle's residents of each node (same order as its snapshot; empty where preemption
+/// cannot help), and the store's residents changes count they hold for.
 struct Residents {
-    lists: Vec<Vec<Resident>>,
-    versions: Vec<Option<u64>>,
+    lists: Vec<NodeResidents>,
+    as_of: u64,
 }
 
-/// Residents' lists kept from the last cycle that preempted, by node.
+/// Residents' lists kept from the last cycle that preempted, by position in the snapshot of
+/// `generation`, as of the store's residents changes count `as_of`.
 #[derive(Debug, Clone, Default)]
-struct ResidentLists(super::LookupMap<CompactString, (u64, Vec<Resident>)>);
+struct ResidentLists {
+    lists: Vec<Option<NodeResidents>>,
+    generation: u64,
+    as_of: u64,
+}
 
 impl ResidentLists {
     /// The pods on each node where preemption might help (`might_help`, by position), as
-    /// preemption sees them: a kept list while the store says the node's residents have not
-    /// changed, else listed from the store.
-    fn take(&mut self, store: &Store, nodes: &[NodeInfo], might_help: impl Fn(usize) -> bool) -> Residents {
-        let (mut lists, mut versions) = (Vec::with_capacity(nodes.len()), Vec::with_capacity(nodes.len()));
-        for (j, node) in nodes.iter().enumerate() {
-            if !might_help(j) {
-                lists.push(Vec::new());
-                versions.push(None);
-                continue;
+    /// preemption sees them: a kept list unless the store's journal says the node's residents
+    /// changed since, else listed from the store. No node is looked up by name but those.
+    fn take(
+        &mut self,
+        store: &Store,
+        nodes: &[NodeInfo],
+        generation: u64,
+        positions: &super::LookupMap<CompactString, usize>,
+        might_help: impl Fn(usize) -> bool,
+    ) -> Residents {
+        let mut kept = std::mem::take(&mut self.lists);
+        let changed = store.nodes_changed_since(self.as_of).filter(|_| self.generation == generation);
+        match changed {
+            Some(changed) if kept.len() == nodes.len() => {
+                for node in changed {
+                    if let Some(&j) = positions.get(node) {
+                        kept[j] = None;
+                    }
+                }
             }
-            let version = store.residents_version(&node.name);
-            let list = match self.0.remove(node.name.as_str()) {
-                Some((kept, list)) if kept == version => list,
-                _ => list_residents(store, &node.name),
-            };
-            lists.push(list);
-            versions.push(Some(version));
+            _ => kept = Vec::new(),
         }
-        Residents { lists, versions }
+        let lists = (0..nodes.len())
+            .map(|j| match kept.get_mut(j).and_then(Option::take) {
+                _ if !might_help(j) => NodeResidents::default(),
+                Some(list) => list,
+                None => list_residents(store, &nodes[j].name),
+            })
+            .collect();
+        Residents { lists, as_of: store.residents_changes() }
     }
 
-    /// Keeps this cycle's lists for the next (what this cycle changed, the store's versions
+    /// Keeps this cycle's lists for the next (what this cycle changed, the store's journal
     /// will say); lists of nodes this cycle did not read are dropped.
-    fn keep(&mut self, nodes: &[NodeInfo], residents: Residents) {
-        self.0.clear();
-        for ((node, list), version) in nodes.iter().zip(residents.lists).zip(residents.versions) {
-            if let Some(version) = version {
-                self.0.insert(node.name.clone(), (version, list));
-            }
-        }
+    fn keep(&mut self, generation: u64, residents: Residents, might_help: impl Fn(usize) -> bool) {
+        self.generation = generation;
+        self.as_of = residents.as_of;
+        self.lists = residents.lists.into_iter().enumerate().map(|(j, list)| might_help(j).then_some(list)).collect();
     }
 }
 
 /// The pods bound to `node` that still hold room there, in key order.
-fn list_residents(store: &Store, node: &str) -> Vec<Resident> {
-    store
+fn list_residents(store: &Store, node: &str) -> NodeResidents {
+    let pods = store
         .shared_pods_on_node(node)
         .filter(|p| !matches!(p.status.phase.as_str(), "Succeeded" | "Failed"))
         .map(|p| Resident {
@@ -1111,7 +1183,8 @@ fn list_residents(store: &Store, node: &str) -> Vec<Resident> {
             requests: Resources::requested_by(p),
             terminating: p.metadata.is_terminating(),
         })
-        .collect()
+        .collect();
+    NodeResidents::new(pods)
 }
 
 fn verdicts_for(pod: &PodInfo, nodes: &[NodeInfo]) -> Vec<(String, Verdict)> {
@@ -1185,5 +1258,83 @@ mod tests {
         }
         assert_eq!(serde_json::to_string(&Policy::RoundRobin).unwrap(), "\"round-robin\"");
         assert_eq!(Policy::Spread.score_plugins().len(), 2);
+    }
+
+    fn from_yaml<T: serde::de::DeserializeOwned>(yaml: &str) -> T {
+        serde_norway::from_str(yaml).expect("a valid test object")
+    }
+
+    fn urgent(cpu: &str) -> Pod {
+        from_yaml(&format!(
+            "metadata: {{name: urgent, namespace: default}}\n\
+             spec: {{priority: 1000, containers: [{{name: a, image: busybox, resources: {{requests: {{cpu: {cpu}}}}}}}]}}"
+        ))
+    }
+
+    fn modified(pod: Pod) -> Change {
+        Change { resource_version: 2, type_: ChangeType::Modified, object: Object::from(pod) }
+    }
+
+    /// A nominated pod holds room for what it requests now: a PUT changing its requests
+    /// changes the hold (not looked up again each cycle), and its binding ends the nomination.
+    #[test]
+    fn a_nomination_holds_what_its_pod_requests_now() {
+        let mut scheduler = Scheduler::new(Policy::Greedy, 1);
+        let key = ObjectKey::new("default", "urgent");
+        scheduler.node_positions.insert("pin-1".into(), 0);
+        let was = Resources::requested_by(&urgent("1500m"));
+        scheduler.nominated.insert(key.clone(), Nomination { node: "pin-1".into(), requests: was });
+        assert_eq!(scheduler.hold(&key), Some((0, was)));
+
+        let smaller = urgent("500m");
+        scheduler.observe(&modified(smaller.clone()), Millis(0));
+        let now = Resources::requested_by(&smaller);
+        assert_ne!(now, was);
+        assert_eq!(scheduler.hold(&key), Some((0, now)));
+
+        let mut bound = smaller;
+        bound.spec.node_name = Some("pin-1".into());
+        scheduler.observe(&modified(bound), Millis(0));
+        assert_eq!(scheduler.hold(&key), None);
+        assert_eq!(scheduler.nominated_node(&key), None);
+    }
+
+    /// A relist may hide a nominated pod's deletion (or a change to its requests) from the
+    /// informer: the next cycle drops the nominations of pods the store no longer holds, and
+    /// the others hold what their pods request in the store.
+    #[test]
+    fn after_a_relist_a_nomination_of_a_pod_gone_holds_nothing() {
+        let timing = Timing::preset(crate::cluster::timing::Preset::Arcade);
+        let mut store = Store::new(1);
+        let mut recorder = EventRecorder::new(&timing);
+        let mut scheduler = Scheduler::new(Policy::Greedy, 1);
+        let added = |object: Object| Change { resource_version: 1, type_: ChangeType::Added, object };
+        let node: Node = from_yaml(
+            "metadata: {name: pin-1}\n\
+             status: {allocatable: {cpu: '1', memory: 1Gi, pods: '110'}, capacity: {cpu: '1', memory: 1Gi, pods: '110'}}",
+        );
+        let node = store.create(node, Millis(0)).expect("a new node");
+        scheduler.observe(&added(Object::from(node)), Millis(0));
+        // The nominated pod waits out a backoff (not queued); another pod makes the cycle run.
+        store.create(urgent("500m"), Millis(0)).expect("a new pod");
+        let mut other = urgent("100m");
+        other.metadata.name = "other".into();
+        let other = store.create(other, Millis(0)).expect("a new pod");
+        scheduler.observe(&added(Object::from(other)), Millis(0));
+        let (gone, waiting) = (ObjectKey::new("default", "gone"), ObjectKey::new("default", "urgent"));
+        let seen = Resources { cpu_milli: 100, memory_milli: 0, pods: 1 };
+        for key in [&gone, &waiting] {
+            scheduler.nominated.insert(key.clone(), Nomination { node: "pin-1".into(), requests: seen });
+        }
+
+        scheduler.relisted();
+        scheduler.run_cycle(&mut store, &mut recorder, Millis(0), &timing);
+        let other = store.get::<Pod>(&ObjectKey::new("default", "other")).expect("still there");
+        assert_eq!(other.node_name(), Some("pin-1"), "the cycle ran and placed it");
+        assert_eq!(scheduler.nominated_node(&gone), None, "its pod is gone");
+        assert_eq!(scheduler.nominated_node(&waiting), Some("pin-1"), "its pod still waits");
+        let requested = Resources::requested_by(store.get::<Pod>(&waiting).expect("still there"));
+        assert_ne!(requested, seen);
+        assert_eq!(scheduler.hold(&waiting), Some((0, requested)));
     }
 }

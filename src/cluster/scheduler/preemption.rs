@@ -39,6 +39,51 @@ pub struct Resident {
     pub terminating: bool,
 }
 
+/// The pods bound to one node, as preemption sees them, and the lowest priority among those
+/// that could still be victims (not terminating): a preemptor of no higher priority finds no
+/// victims there without reading the list. After a strike every pod has the same priority, and
+/// the dry run asks each of a thousand nodes, for each kind of pending pod, every cycle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeResidents {
+    pods: Vec<Resident>,
+    /// `i32::MAX` when every pod is terminating, or there is none.
+    lowest_live_priority: i32,
+}
+
+impl Default for NodeResidents {
+    fn default() -> NodeResidents {
+        NodeResidents::new(Vec::new())
+    }
+}
+
+impl NodeResidents {
+    pub fn new(pods: Vec<Resident>) -> NodeResidents {
+        let lowest_live_priority = Self::lowest_live(&pods);
+        NodeResidents { pods, lowest_live_priority }
+    }
+
+    fn lowest_live(pods: &[Resident]) -> i32 {
+        pods.iter().filter(|r| !r.terminating).map(|r| r.priority).min().unwrap_or(i32::MAX)
+    }
+
+    pub fn pods(&self) -> &[Resident] {
+        &self.pods
+    }
+
+    /// Marks a victim as being deleted: it holds its room still, and is no victim again.
+    pub fn mark_terminating(&mut self, victim: usize) {
+        if let Some(r) = self.pods.get_mut(victim) {
+            r.terminating = true;
+            self.lowest_live_priority = Self::lowest_live(&self.pods);
+        }
+    }
+
+    /// Whether any pod here could make way for a pod of `priority`.
+    fn has_victims_for(&self, priority: i32) -> bool {
+        self.lowest_live_priority < priority
+    }
+}
+
 /// Why evicting pods on a node cannot make room for the preemptor.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum NoRoom {
@@ -71,7 +116,7 @@ pub struct Candidate {
 /// Upstream's `SelectVictimsOnNode`: remove every lower-priority pod; if the preemptor then
 /// fits, give pods back, most important first, as long as it still fits. What cannot be given
 /// back are the victims. `Err` says why not, for the FitError message.
-pub fn select_victims_on_node(pod: &PodInfo, node: &NodeInfo, residents: &[Resident]) -> Result<Vec<usize>, NoRoom> {
+pub fn select_victims_on_node(pod: &PodInfo, node: &NodeInfo, residents: &NodeResidents) -> Result<Vec<usize>, NoRoom> {
     if !passes_static_filters(pod, node) {
         return Err(NoRoom::NotHelpful);
     }
@@ -79,7 +124,12 @@ pub fn select_victims_on_node(pod: &PodInfo, node: &NodeInfo, residents: &[Resid
 }
 
 /// [`select_victims_on_node`] on a node known to pass the static filters.
-fn select_victims(pod: &PodInfo, node: &NodeInfo, residents: &[Resident]) -> Result<Vec<usize>, NoRoom> {
+fn select_victims(pod: &PodInfo, node: &NodeInfo, residents: &NodeResidents) -> Result<Vec<usize>, NoRoom> {
+    // After a strike most nodes have no pod of lower priority: known without reading the list.
+    if !residents.has_victims_for(pod.priority) {
+        return Err(NoRoom::NoVictims);
+    }
+    let residents = residents.pods();
     let evictable = |r: &Resident| !r.terminating && r.priority < pod.priority;
     // The node passes the static filters, which evictions do not change: only the dynamic
     // ones are tried again, on a copy of its room alone (no name, taints or labels to clone;
@@ -93,15 +143,9 @@ fn select_victims(pod: &PodInfo, node: &NodeInfo, residents: &[Resident]) -> Res
         unschedulable: false,
         readiness: node.readiness,
     };
-    // Every evictable pod gone first, without listing them: after a strike most nodes have
-    // none, or not room enough without them, and the dry run asks each one for every pod.
-    let mut any = false;
+    // Every evictable pod gone first, without listing them (there is one at least: see above).
     for r in residents.iter().filter(|r| evictable(r)) {
         adjust(&mut trial, &r.requests, -1);
-        any = true;
-    }
-    if !any {
-        return Err(NoRoom::NoVictims);
     }
     if let Some(unfit) = dynamic_unfit(pod, &trial) {
         return Err(NoRoom::Unfit(unfit));
@@ -159,7 +203,7 @@ pub fn find_candidate(
     pod: &PodInfo,
     nodes: &[NodeInfo],
     potential: &[usize],
-    residents: &[Vec<Resident>],
+    residents: &[NodeResidents],
     offset: impl FnOnce(usize) -> usize,
 ) -> Result<Candidate, String> {
     // (most important victim's priority, sum of shifted priorities, victims, rack position)
@@ -172,9 +216,11 @@ pub fn find_candidate(
     let start = if wanted < potential.len() { offset(potential.len()) % potential.len() } else { 0 };
     let mut best: Option<(Rank, Vec<usize>)> = None;
     let mut found = 0;
+    let none = NodeResidents::default();
     for &j in potential[start..].iter().chain(&potential[..start]) {
-        let here = residents.get(j).map_or(&[][..], Vec::as_slice);
-        match select_victims(pod, &nodes[j], here) {
+        let at = residents.get(j).unwrap_or(&none);
+        let here = at.pods();
+        match select_victims(pod, &nodes[j], at) {
             Ok(victims) => {
                 let highest = victims.iter().map(|&v| here[v].priority).max().unwrap_or(i32::MIN);
                 // Upstream shifts each priority by MaxInt32+1 so the sum of negatives still orders.
@@ -219,6 +265,7 @@ mod tests {
         let mut a = node("a", 4000, 8);
         let here = vec![resident("low-big", 2000, 0), resident("low-small", 1000, 0), resident("lowest", 1000, -10)];
         bind(&mut a, &here);
+        let here = NodeResidents::new(here);
         let mut preemptor = pod("urgent", 1000);
         preemptor.priority = 1000;
         preemptor.requests.memory_milli = 0;
@@ -228,6 +275,25 @@ mod tests {
         // 2500m: give back the most important first: low-big would leave only 2000m, so it
         // stays a victim; low-small can come back (3000m free); then lowest cannot.
         assert_eq!(select_victims_on_node(&preemptor, &a, &here), Ok(vec![0, 2]));
+    }
+
+    /// What the node's lowest live priority says follows its victims: once its only
+    /// lower-priority pod is terminating, there are no victims there for that preemptor.
+    #[test]
+    fn a_terminating_pod_is_no_victim_again() {
+        let mut a = node("a", 1000, 8);
+        let here = vec![resident("low", 600, 0), resident("peer", 400, 1000)];
+        bind(&mut a, &here);
+        let mut here = NodeResidents::new(here);
+        let mut preemptor = pod("urgent", 400);
+        preemptor.priority = 1000;
+        preemptor.requests.memory_milli = 0;
+        assert_eq!(select_victims_on_node(&preemptor, &a, &here), Ok(vec![0]));
+        here.mark_terminating(0);
+        assert_eq!(select_victims_on_node(&preemptor, &a, &here), Err(NoRoom::NoVictims));
+        // A more important preemptor still finds the peer.
+        preemptor.priority = 2000;
+        assert_eq!(select_victims_on_node(&preemptor, &a, &here), Ok(vec![1]));
     }
 
     #[test]
@@ -242,7 +308,9 @@ mod tests {
         preemptor.requests.memory_milli = 0;
         // a needs one victim of priority 500; b two of priority 0: b's most important victim
         // matters less, so b wins although it costs more pods.
-        let candidate = find_candidate(&preemptor, &[a, b], &[0, 1], &[on_a, on_b], |_| unreachable!()).unwrap();
+        let candidate =
+            find_candidate(&preemptor, &[a, b], &[0, 1], &[on_a, on_b].map(NodeResidents::new), |_| unreachable!())
+                .unwrap();
         assert_eq!(candidate, Candidate { node: 1, victims: vec![0, 1] });
     }
 
@@ -260,8 +328,14 @@ mod tests {
         let nodes = [a, b, c];
         let potential = potential_nodes(&preemptor, &nodes);
         assert_eq!(potential, [1, 2], "the tainted node is not one where preemption might help");
-        let message =
-            find_candidate(&preemptor, &nodes, &potential, &[vec![], on_b, on_c], |_| unreachable!()).unwrap_err();
+        let message = find_candidate(
+            &preemptor,
+            &nodes,
+            &potential,
+            &[vec![], on_b, on_c].map(NodeResidents::new),
+            |_| unreachable!(),
+        )
+        .unwrap_err();
         assert_eq!(
             message,
             "0/3 nodes are available: 1 Insufficient cpu, 1 No preemption victims found for incoming pod, 1 Preemption is not helpful for scheduling."
@@ -277,14 +351,14 @@ mod tests {
     }
 
     /// 300 full nodes; on node `cheap` the victim matters less than anywhere else.
-    fn full_nodes(cheap: usize) -> (Vec<NodeInfo>, Vec<Vec<Resident>>, PodInfo) {
+    fn full_nodes(cheap: usize) -> (Vec<NodeInfo>, Vec<NodeResidents>, PodInfo) {
         let (mut nodes, mut residents) = (Vec::new(), Vec::new());
         for j in 0..300 {
             let mut n = node(&format!("n{j}"), 1000, 8);
             let here = vec![resident(&format!("r{j}"), 1000, if j == cheap { 0 } else { 10 })];
             bind(&mut n, &here);
             nodes.push(n);
-            residents.push(here);
+            residents.push(NodeResidents::new(here));
         }
         let mut preemptor = pod("urgent", 1000);
         preemptor.priority = 1000;
@@ -321,7 +395,7 @@ mod tests {
             n.taints.push(Taint::new("dedicated", Taint::NO_SCHEDULE));
         }
         // The last node is too small even with its one lower-priority pod gone.
-        residents[299] = vec![resident("small", 100, 0)];
+        residents[299] = NodeResidents::new(vec![resident("small", 100, 0)]);
         nodes[299].requested = Resources { cpu_milli: 100, memory_milli: 0, pods: 1 };
         nodes[299].allocatable.cpu_milli = 500;
         let potential = potential_nodes(&preemptor, &nodes);
