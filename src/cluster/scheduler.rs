@@ -715,20 +715,22 @@ impl Scheduler {
         // After a strike thousands are nominated: what each holds is kept with its nomination
         // (the informer drops it when the pod is bound or gone), not looked up in the store.
         if std::mem::take(&mut self.nominations_unchecked) {
-            self.nominated.retain(|key, _| store.get::<Pod>(key).is_some_and(|p| p.node_name().is_none()));
-            for (key, nomination) in &mut self.nominated {
-                if let Some(pod) = store.get::<Pod>(key) {
+            self.nominated.retain(|key, nomination| match store.get::<Pod>(key) {
+                Some(pod) if pod.node_name().is_none() => {
                     nomination.requests = Resources::requested_by(pod);
+                    true
                 }
-            }
+                _ => false,
+            });
         }
         let positions = &self.node_positions;
-        self.nominated.retain(|_, nomination| positions.contains_key(nomination.node.as_str()));
-        for nomination in self.nominated.values() {
-            if let Some(&j) = positions.get(nomination.node.as_str()) {
+        self.nominated.retain(|_, nomination| match positions.get(nomination.node.as_str()) {
+            Some(&j) => {
                 add_request(&mut nodes[j], &nomination.requests);
+                true
             }
-        }
+            None => false,
+        });
 
         // Nominated pods that are due try their node first, highest priority first.
         let mut first: Vec<(usize, usize)> = Vec::new();
@@ -881,8 +883,7 @@ impl Scheduler {
         // (a lower-priority victim still terminating on its nominated node) waits for it.
         // A nominated node the pod can no longer use at all (now tainted unreachable, say) does
         // not hold it back, as upstream.
-        if let Some(nomination) = self.nominated.get(&pod.key)
-            && let Some(j) = nodes.iter().position(|n| n.name == nomination.node)
+        if let Some((j, _)) = self.hold(&pod.key)
             && passes_static_filters(pod, &nodes[j])
             && residents.lists[j].pods().iter().any(|r| r.terminating && r.priority < pod.priority)
         {
