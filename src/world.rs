@@ -1121,13 +1121,16 @@ impl World {
             self.step_cluster();
         }
         let records: Vec<EventRecord> = self.cluster.recorder.drain().collect();
-        for record in records {
+        // Of a burst longer than the log, only the last LOG_CAPACITY would stay in it: the
+        // others are not copied there only to be dropped again within this loop.
+        let unlogged = records.len().saturating_sub(LOG_CAPACITY);
+        for (i, record) in records.into_iter().enumerate() {
             self.event_count += 1;
             digest_event(&mut self.digest, &record);
             if record.reason == "TaintManagerEviction" {
                 self.metrics.evicted += 1;
             }
-            self.emit(Output::Event(record));
+            self.emit_logged(Output::Event(record), i >= unlogged);
         }
         self.follow_pods();
         if self.now >= self.next_sample {
@@ -1186,7 +1189,12 @@ impl World {
     }
 
     fn emit(&mut self, output: Output) {
-        if !matches!(output, Output::Alley(_)) {
+        self.emit_logged(output, true);
+    }
+
+    /// [`World::emit`], keeping a copy in the log only if `logged`.
+    fn emit_logged(&mut self, output: Output, logged: bool) {
+        if logged && !matches!(output, Output::Alley(_)) {
             if self.log.len() == LOG_CAPACITY {
                 self.log.pop_front();
             }

@@ -22,7 +22,7 @@ use super::timing::Timing;
 use crate::clock::Millis;
 use compact_str::CompactString;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
 
@@ -73,8 +73,7 @@ struct SimilarKey {
 
 /// A [`SimilarKey`] borrowed from the report being made: a known group is found without
 /// building (and allocating) the owned key, which a ReplicaSet's 30,000 SuccessfulCreate
-/// reports would otherwise do 30,000 times. Hashes exactly as the owned key does (same fields,
-/// same order; a `CompactString` hashes as its `str`).
+/// reports would otherwise do 30,000 times. A group is stored under this view's hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct SimilarRef<'a> {
     component: &'static str,
@@ -115,12 +114,6 @@ impl SimilarKey {
     }
 }
 
-impl hashbrown::Equivalent<Hashed<Arc<SimilarKey>>> for Hashed<SimilarRef<'_>> {
-    fn equivalent(&self, known: &Hashed<Arc<SimilarKey>>) -> bool {
-        self.hash == known.hash && self.key == known.key.view()
-    }
-}
-
 /// What makes an event "the same event again" (upstream's `getEventKey`): the similar key plus
 /// the message, or no message for the combined event of its similar group.
 /// Shared, not cloned: one group's key sits in several indexes, and a message in its group's
@@ -142,12 +135,6 @@ impl<K> Hash for Hashed<K> {
     }
 }
 
-impl<K: Hash> Hashed<K> {
-    fn new(key: K) -> Hashed<K> {
-        Hashed { hash: hash_of(&key), key }
-    }
-}
-
 /// A fixed seed: the same hashes every run.
 fn hash_of(key: &impl Hash) -> u64 {
     foldhash::fast::FixedState::default().hash_one(key)
@@ -162,13 +149,23 @@ impl Hashed<Arc<SimilarKey>> {
     }
 }
 
-/// The distinct messages seen lately for one similar group (upstream's `aggregateRecord`).
-#[derive(Debug, Clone, Default)]
+/// One similar group and the distinct messages seen lately for it (upstream's `aggregateRecord`).
+#[derive(Debug, Clone)]
 struct SimilarGroup {
+    key: Hashed<Arc<SimilarKey>>,
     /// Sorted, and fewer than [`AGGREGATE_MAX_EVENTS`]: a binary search, no tree nodes.
     messages: Vec<Arc<str>>,
-    /// Its place in the use order ([`EventRecorder::similar_by_use`]).
+    /// The number of its last use: its place in [`EventRecorder::use_order`].
     last_use: u64,
+}
+
+/// One use of a similar group, in [`EventRecorder::use_order`].
+#[derive(Debug, Clone, Copy)]
+struct Use {
+    number: u64,
+    at: Millis,
+    /// The group's hash: with `number`, what finds it again.
+    hash: u64,
 }
 
 /// A report waiting to be written: the same event again while it waits only counts up.
@@ -208,12 +205,15 @@ pub struct EventRecorder {
     stored: LookupMap<u64, StoredEvent>,
     /// Stored Events by expiry, oldest first (ties: the first created).
     expiry: BTreeSet<(Millis, u64)>,
-    /// Found by a borrowed key ([`SimilarRef`]), hence hashbrown's map rather than std's.
-    similar: hashbrown::HashMap<Hashed<Arc<SimilarKey>>, SimilarGroup, foldhash::fast::FixedState>,
-    /// Similar groups in the order of their last use, least recent first, as upstream's LRU
-    /// cache keeps them; each with when it was used, so groups idle past the window are dropped
-    /// in order, and its hash to find it again.
-    similar_by_use: BTreeMap<u64, (Millis, Hashed<Arc<SimilarKey>>)>,
+    /// Similar groups by their key's hash: found by a borrowed key ([`SimilarRef`]) or, to drop
+    /// one, by its use number, so no second copy of a key is kept anywhere.
+    similar: hashbrown::HashTable<SimilarGroup>,
+    /// Every use of a similar group, least recent first, as upstream's LRU cache orders them:
+    /// (use number, when, the group's hash). A group used again leaves its earlier entries
+    /// behind, stale (its `last_use` is later): they are skipped when met, and swept out when
+    /// they outnumber the live ones. A start-up makes a group per pod and reason, so this is
+    /// a push and a pop per report where an ordered map would allocate and rebalance.
+    use_order: VecDeque<Use>,
     /// Numbers the uses of similar groups.
     uses: u64,
     /// How long an Event lives after its last write (upstream's `--event-ttl`, 1 h).
@@ -241,8 +241,8 @@ impl EventRecorder {
             observed: LookupMap::default(),
             stored: LookupMap::default(),
             expiry: BTreeSet::new(),
-            similar: hashbrown::HashMap::default(),
-            similar_by_use: BTreeMap::new(),
+            similar: hashbrown::HashTable::new(),
+            use_order: VecDeque::new(),
             uses: 0,
             ttl: Millis(timing.heartbeat.0 * 360),
             similar_window: Millis(timing.heartbeat.0 * 60),
@@ -435,25 +435,30 @@ impl EventRecorder {
     /// stored with — its own, or combined once its group has seen enough distinct messages.
     fn aggregate(&mut self, similar: SimilarRef<'_>, message: &str, now: Millis) -> (EventKey, Arc<str>) {
         // Groups idle longer than the window start afresh (and are dropped to bound memory).
-        while let Some((_, (last, _))) = self.similar_by_use.first_key_value()
-            && now.saturating_sub(*last) > self.similar_window
+        // Uses are in time order, so the idle ones are at the front.
+        while let Some(&Use { at, .. }) = self.use_order.front()
+            && now.saturating_sub(at) > self.similar_window
         {
-            if let Some((_, (_, group))) = self.similar_by_use.pop_first() {
-                self.similar.remove(&group);
+            if let Some(used) = self.use_order.pop_front() {
+                self.drop_group_last_used(used);
             }
         }
-        let probe = Hashed::new(similar);
-        let similar = match self.similar.get_key_value(&probe) {
-            Some((known, _)) => known.clone(),
-            None => Hashed { hash: probe.hash, key: Arc::new(probe.key.to_owned_key()) },
-        };
         self.uses += 1;
-        let group = self.similar.entry(similar.clone()).or_default();
+        let number = self.uses;
+        let hash = hash_of(&similar);
+        let group = match self.similar.find_mut(hash, |g| g.key.hash == hash && g.key.key.view() == similar) {
+            Some(group) => group,
+            None => {
+                let group = SimilarGroup {
+                    key: Hashed { hash, key: Arc::new(similar.to_owned_key()) },
+                    messages: Vec::new(),
+                    last_use: number,
+                };
+                self.similar.insert_unique(hash, group, |g| g.key.hash).into_mut()
+            }
+        };
         // Used now: it moves to the back of the LRU order.
-        if group.last_use != 0 {
-            self.similar_by_use.remove(&group.last_use);
-        }
-        group.last_use = self.uses;
+        group.last_use = number;
         let message: Arc<str> = match group.messages.binary_search_by(|known| (**known).cmp(message)) {
             Ok(at) => Arc::clone(&group.messages[at]),
             Err(at) => {
@@ -467,15 +472,30 @@ impl EventRecorder {
             // Keep the set below the bound, as upstream's `PopAny` does (here: the least).
             group.messages.remove(0);
         }
-        self.similar_by_use.insert(self.uses, (now, similar.clone()));
-        while self.similar.len() > MAX_SIMILAR_GROUPS {
-            let Some((_, (_, group))) = self.similar_by_use.pop_first() else { break };
-            self.similar.remove(&group);
-        }
-        if combine {
-            (similar.event(None), Arc::from(format!("{COMBINED_PREFIX}{message}")))
+        let event = if combine {
+            (group.key.event(None), Arc::from(format!("{COMBINED_PREFIX}{message}")))
         } else {
-            (similar.event(Some(Arc::clone(&message))), message)
+            (group.key.event(Some(Arc::clone(&message))), message)
+        };
+        self.use_order.push_back(Use { number, at: now, hash });
+        while self.similar.len() > MAX_SIMILAR_GROUPS {
+            let Some(used) = self.use_order.pop_front() else { break };
+            self.drop_group_last_used(used);
+        }
+        // Stale uses (of groups used again since) outnumber the live ones: sweep them out,
+        // which keeps the order's length within twice the groups' however often one is used.
+        if self.use_order.len() > 2 * self.similar.len() + 64 {
+            let similar = &self.similar;
+            self.use_order.retain(|used| similar.find(used.hash, |g| g.last_use == used.number).is_some());
+        }
+        event
+    }
+
+    /// Drops the group whose last use this was; a stale use (its group used again since, or
+    /// already dropped) drops nothing.
+    fn drop_group_last_used(&mut self, used: Use) {
+        if let Ok(group) = self.similar.find_entry(used.hash, |g| g.last_use == used.number) {
+            group.remove();
         }
     }
 
@@ -550,9 +570,10 @@ mod tests {
         recorder.flush(store);
     }
 
-    /// A known group is found by the borrowed key only if both hash alike and compare equal.
+    /// A known group is found again by the borrowed key of a new report, and only by its own.
     #[test]
     fn a_borrowed_similar_key_finds_its_group_and_no_other() {
+        let mut recorder = EventRecorder::new(&Timing::preset(Preset::Arcade));
         let probe = SimilarRef {
             component: "kubelet",
             kind: "Pod",
@@ -562,14 +583,19 @@ mod tests {
             type_: "Normal",
             reason: "Started",
         };
-        let owned = Hashed::new(Arc::new(probe.to_owned_key()));
-        assert_eq!(Hashed::new(probe).hash, owned.hash, "the borrowed key hashes as the owned one");
-        let mut groups: hashbrown::HashMap<_, _, foldhash::fast::FixedState> = hashbrown::HashMap::default();
-        groups.insert(owned, 7);
-        assert_eq!(groups.get(&Hashed::new(probe)), Some(&7));
-        for other in [SimilarRef { uid: "another", ..probe }, SimilarRef { reason: "Created", ..probe }] {
-            assert_eq!(groups.get(&Hashed::new(other)), None, "{other:?}");
+        let (first, _) = recorder.aggregate(probe, "Started container web", Millis(0));
+        let (again, _) = recorder.aggregate(probe, "Started container web", Millis(1));
+        assert_eq!(first, again, "the same report is the same event");
+        assert_eq!(recorder.similar.len(), 1);
+        for (at, other) in
+            [SimilarRef { uid: "another", ..probe }, SimilarRef { reason: "Created", ..probe }].into_iter().enumerate()
+        {
+            let (key, _) = recorder.aggregate(other, "Started container web", Millis(2 + at as u64));
+            assert_ne!(key, first, "{other:?}");
+            assert_eq!(recorder.similar.len(), 2 + at, "{other:?} has a group of its own");
         }
+        let group = recorder.similar.iter().find(|g| g.key.key.view() == probe).expect("the first group is kept");
+        assert_eq!(group.messages.len(), 1);
     }
 
     #[test]
@@ -621,10 +647,11 @@ mod tests {
             record(&mut store, &mut recorder, i as u64, &other, "0/3 nodes are available");
         }
         assert_eq!(recorder.similar.len(), MAX_SIMILAR_GROUPS);
-        assert!(!recorder.similar.keys().any(|k| k.key.name == "web-49"), "the least recently used went first");
-        assert_eq!(recorder.similar_by_use.len(), MAX_SIMILAR_GROUPS);
+        assert!(!recorder.similar.iter().any(|g| g.key.key.name == "web-49"), "the least recently used went first");
+        assert!(recorder.similar.iter().any(|g| g.key.key.name == "web-50"));
+        assert!(recorder.use_order.len() <= 2 * MAX_SIMILAR_GROUPS + 64, "the use order is bounded too");
         // The most recent group is the one kept.
-        assert!(recorder.similar.keys().any(|k| k.key.name == format!("web-{}", MAX_SIMILAR_GROUPS + 49)));
+        assert!(recorder.similar.iter().any(|g| g.key.key.name == format!("web-{}", MAX_SIMILAR_GROUPS + 49)));
     }
 
     #[test]
@@ -646,12 +673,36 @@ mod tests {
         let mut last = pod.clone();
         last.name = "web-last".into();
         record(&mut store, &mut recorder, 1, &last, "0/3 nodes are available");
-        let names: BTreeSet<&str> = recorder.similar.keys().map(|k| k.key.name.as_str()).collect();
+        let names: BTreeSet<&str> = recorder.similar.iter().map(|g| g.key.key.name.as_str()).collect();
         let second_used = format!("web-{:05}", MAX_SIMILAR_GROUPS - 2);
         assert!(!names.contains(second_used.as_str()), "the least recently used went first");
         assert!(names.contains(format!("web-{:05}", MAX_SIMILAR_GROUPS - 1).as_str()), "used again: kept");
         assert!(names.contains("web-00000") && names.contains("web-last"));
-        assert_eq!(recorder.similar_by_use.len(), MAX_SIMILAR_GROUPS);
+        assert_eq!(names.len(), MAX_SIMILAR_GROUPS);
+    }
+
+    /// A group said again and again keeps one live place in the use order, and a group idle
+    /// past the aggregation window starts afresh: its distinct messages are forgotten.
+    #[test]
+    fn a_busy_group_stays_small_and_an_idle_one_starts_afresh() {
+        let (mut store, mut recorder, pod) = setup();
+        for i in 0..10_000 {
+            report(&mut recorder, i, &pod, &format!("message {}", i % 3));
+        }
+        recorder.flush(&mut store);
+        assert_eq!(recorder.similar.len(), 1);
+        assert!(recorder.use_order.len() <= 2 + 64, "{} uses kept for one group", recorder.use_order.len());
+        assert_eq!(recorder.similar.iter().next().map(|g| g.messages.len()), Some(3));
+        // Another group, used once past the window after the first's last use: the first goes.
+        let mut other = pod.clone();
+        other.name = "web-other".into();
+        let later = 10_000 + recorder.similar_window.0 + 1;
+        report(&mut recorder, later, &other, "message 0");
+        let names: Vec<&str> = recorder.similar.iter().map(|g| g.key.key.name.as_str()).collect();
+        assert_eq!(names, ["web-other"]);
+        report(&mut recorder, later, &pod, "message 9");
+        let first = recorder.similar.iter().find(|g| g.key.key.name == "web-abcde").expect("a new group");
+        assert_eq!(first.messages.len(), 1, "the idle group's messages were forgotten");
     }
 
     #[test]

@@ -29,6 +29,7 @@ use super::store::{ObjectKey, StoreError};
 use crate::clock::Millis;
 use compact_str::CompactString;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 pub mod failure;
 use failure::{Failure, MemoryPressure};
@@ -307,7 +308,10 @@ impl Kubelet {
             return None;
         }
         let reconnected = self.reconnected.remove(key);
-        let Some(pod) = ctx.store.get::<Pod>(key).filter(|p| p.node_name() == Some(self.node.as_str())) else {
+        // Held, not re-read: starting a pod reads it several times, and each look-up among
+        // 150,000 pods is a cache miss.
+        let Some(pod) = ctx.store.get_shared::<Pod>(key).filter(|p| p.node_name() == Some(self.node.as_str())).cloned()
+        else {
             self.starting.remove(key);
             self.stopping.remove(key);
             self.crashed.remove(key);
@@ -337,29 +341,33 @@ impl Kubelet {
                     cs.restart_count += 1;
                 }
             });
-            if let Err(err) = restarted {
-                // Crashed it stays, so the retry counts the restart again.
-                self.crashed.insert(key.clone());
-                return write_failed(ctx, Kind::Pod, key, COMPONENT, &err);
-            }
-            return self.start(key, ctx);
+            return match restarted {
+                Ok(restarted) => self.start(key, restarted, ctx),
+                Err(err) => {
+                    // Crashed it stays, so the retry counts the restart again.
+                    self.crashed.insert(key.clone());
+                    write_failed(ctx, Kind::Pod, key, COMPONENT, &err)
+                }
+            };
         }
         match pod.status.phase.as_str() {
             "Running" => self.run_probes(key, ctx),
             "Succeeded" | "Failed" => None,
-            _ => self.start(key, ctx),
+            _ => self.start(key, pod, ctx),
         }
     }
 
-    fn start(&mut self, key: &ObjectKey, ctx: &mut Context) -> Option<Millis> {
+    /// Starts `pod` (as stored at `key` now) toward Running.
+    fn start(&mut self, key: &ObjectKey, mut pod: Arc<Pod>, ctx: &mut Context) -> Option<Millis> {
         let up_at = match self.starting.get(key) {
             Some(&t) => t,
             None => {
                 // Nodes start pods at their own pace: on a big lane that comes up at one instant,
                 // 150,000 containers would otherwise all start in one tick.
                 let up_at = ctx.now + ctx.timing.startup + self.phase(ctx.timing.startup);
-                if let Err(err) = set_container_creating(key, self.host_ip(), ctx) {
-                    return write_failed(ctx, Kind::Pod, key, COMPONENT, &err);
+                match set_container_creating(key, self.host_ip(), ctx) {
+                    Ok(written) => pod = written,
+                    Err(err) => return write_failed(ctx, Kind::Pod, key, COMPONENT, &err),
                 }
                 self.starting.insert(key.clone(), up_at);
                 up_at
@@ -368,15 +376,15 @@ impl Kubelet {
         if ctx.now < up_at {
             return Some(up_at);
         }
-        if let Some(retry_at) = self.hold_for_config(key, ctx) {
+        if let Some(retry_at) = self.hold_for_config(key, &pod, ctx) {
             return Some(retry_at);
         }
         let pod_ip = self.pod_ip();
-        let unready = ctx.store.get::<Pod>(key).map(probes::PodProbes::unready_at_start).unwrap_or_default();
+        let unready = probes::PodProbes::unready_at_start(&pod);
         match set_running(key, pod_ip, &unready, ctx) {
-            Ok(()) => {
+            Ok(running) => {
                 self.starting.remove(key);
-                let probes = ctx.store.get::<Pod>(key).and_then(|p| probes::PodProbes::start(p, ctx))?;
+                let probes = probes::PodProbes::start(&running, ctx)?;
                 let next = probes.next_at();
                 self.probes.insert(key.clone(), probes);
                 next
@@ -411,10 +419,12 @@ impl Kubelet {
         match (current, phase) {
             (Some((true, _)), _) => Ok(()),
             (Some((_, running)), PodPhase::Pending) if running == "Running" => Ok(()),
-            (_, PodPhase::Pending) => set_container_creating(&key, self.host_ip(), ctx).map_err(|e| e.to_string()),
+            (_, PodPhase::Pending) => {
+                set_container_creating(&key, self.host_ip(), ctx).map(drop).map_err(|e| e.to_string())
+            }
             (_, PodPhase::Running) => {
                 let pod_ip = pod_ip.unwrap_or_else(|| self.pod_ip());
-                set_running(&key, pod_ip, &[], ctx).map_err(|e| e.to_string())
+                set_running(&key, pod_ip, &[], ctx).map(drop).map_err(|e| e.to_string())
             }
         }
     }
@@ -454,8 +464,7 @@ impl Kubelet {
     /// Holds a pod whose volumes or environment name a ConfigMap or Secret that is not there
     /// (see [`config_refs`]): each try reports upstream's event, the next comes after a backoff
     /// or as soon as what is missing is written. Returns when to try again, or `None` to start.
-    fn hold_for_config(&mut self, key: &ObjectKey, ctx: &mut Context) -> Option<Millis> {
-        let pod = ctx.store.get::<Pod>(key)?;
+    fn hold_for_config(&mut self, key: &ObjectKey, pod: &Pod, ctx: &mut Context) -> Option<Millis> {
         let mounts = config_refs::mount_failures(pod, ctx.store);
         let envs = if mounts.is_empty() { config_refs::env_failures(pod, ctx.store) } else { Vec::new() };
         if mounts.is_empty() && envs.is_empty() {
@@ -555,8 +564,9 @@ fn ipv4(octets: [usize; 4]) -> String {
     ip
 }
 
-/// Containers being created (`Pending`, `ContainerCreating`), keeping restart counts.
-fn set_container_creating(key: &ObjectKey, host_ip: String, ctx: &mut Context) -> Result<(), StoreError> {
+/// Containers being created (`Pending`, `ContainerCreating`), keeping restart counts; gives
+/// back the pod as written.
+fn set_container_creating(key: &ObjectKey, host_ip: String, ctx: &mut Context) -> Result<Arc<Pod>, StoreError> {
     ctx.store.modify::<Pod>(key, |p| {
         p.status.phase = "Pending".into();
         p.status.host_ip = Some(host_ip.into());
@@ -581,8 +591,7 @@ fn set_container_creating(key: &ObjectKey, host_ip: String, ctx: &mut Context) -
                 extra: Default::default(),
             })
             .collect();
-    })?;
-    Ok(())
+    })
 }
 
 /// The named containers cannot be created for their config (`CreateContainerConfigError`, with
@@ -606,7 +615,7 @@ fn set_config_error(key: &ObjectKey, waiting: &BTreeMap<&str, &str>, ctx: &mut C
 
 /// Containers up: `Running`, ready (but those in `unready`, whose readiness probe has not passed
 /// yet), with the pod's conditions and a `Started` event per container.
-fn set_running(key: &ObjectKey, pod_ip: String, unready: &[String], ctx: &mut Context) -> Result<(), StoreError> {
+fn set_running(key: &ObjectKey, pod_ip: String, unready: &[String], ctx: &mut Context) -> Result<Arc<Pod>, StoreError> {
     let now = ctx.store.epoch().stamp_compact(ctx.now);
     let pod = ctx.store.modify::<Pod>(key, |p| {
         p.status.phase = "Running".into();
@@ -647,7 +656,7 @@ fn set_running(key: &ObjectKey, pod_ip: String, unready: &[String], ctx: &mut Co
             COMPONENT,
         );
     }
-    Ok(())
+    Ok(pod)
 }
 
 /// The kubelet's `Killing` event, one per container it stops.

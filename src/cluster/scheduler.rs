@@ -842,8 +842,20 @@ impl Scheduler {
         for &j in classes.values().flat_map(|c| &c.potential) {
             might_help[j] = true;
         }
-        let mut residents =
-            self.residents.take(store, &replay, self.snapshot_generation, &self.node_positions, |j| might_help[j]);
+        // A node whose every pod is at the highest failing priority or above has no victim for
+        // any failing pod (nor a lower-priority victim still terminating): its list would say
+        // no more than an empty one, so it is not read unless kept. After a strike the healthy
+        // racks' thousand nodes change on every cycle, and most hold no pod of lower priority.
+        let highest_failing = failures.iter().map(|(f, _)| rest[f.pod].priority).max().unwrap_or(i32::MIN);
+        let needed = |j: usize| store.lowest_priority_on_node(&replay[j].name).is_some_and(|p| p < highest_failing);
+        let mut residents = self.residents.take(
+            store,
+            &replay,
+            self.snapshot_generation,
+            &self.node_positions,
+            |j| might_help[j],
+            needed,
+        );
         for (Failure { pod, verdicts, fit_error, scores }, class) in failures {
             let pod = &rest[pod];
             let learnt = classes.entry(class).or_insert_with(|| ClassPreemption {
@@ -1118,6 +1130,8 @@ struct ClassPreemption {
 /// cannot help), and the store's residents changes count they hold for.
 struct Residents {
     lists: Vec<NodeResidents>,
+    /// Whether each list was read (or kept), not left empty as not needed.
+    listed: Vec<bool>,
     as_of: u64,
 }
 
@@ -1133,7 +1147,8 @@ struct ResidentLists {
 impl ResidentLists {
     /// The pods on each node where preemption might help (`might_help`, by position), as
     /// preemption sees them: a kept list unless the store's journal says the node's residents
-    /// changed since, else listed from the store. No node is looked up by name but those.
+    /// changed since, else listed from the store if `needed`, else empty (the caller knows
+    /// the list would hold no victim). No node is looked up by name but those.
     fn take(
         &mut self,
         store: &Store,
@@ -1141,6 +1156,7 @@ impl ResidentLists {
         generation: u64,
         positions: &super::LookupMap<CompactString, usize>,
         might_help: impl Fn(usize) -> bool,
+        needed: impl Fn(usize) -> bool,
     ) -> Residents {
         let mut kept = std::mem::take(&mut self.lists);
         let changed = store.nodes_changed_since(self.as_of).filter(|_| self.generation == generation);
@@ -1154,14 +1170,22 @@ impl ResidentLists {
             }
             _ => kept = Vec::new(),
         }
+        let mut listed = vec![false; nodes.len()];
         let lists = (0..nodes.len())
             .map(|j| match kept.get_mut(j).and_then(Option::take) {
                 _ if !might_help(j) => NodeResidents::default(),
-                Some(list) => list,
-                None => list_residents(store, &nodes[j].name),
+                Some(list) => {
+                    listed[j] = true;
+                    list
+                }
+                None if needed(j) => {
+                    listed[j] = true;
+                    list_residents(store, &nodes[j].name)
+                }
+                None => NodeResidents::default(),
             })
             .collect();
-        Residents { lists, as_of: store.residents_changes() }
+        Residents { lists, listed, as_of: store.residents_changes() }
     }
 
     /// Keeps this cycle's lists for the next (what this cycle changed, the store's journal
@@ -1169,7 +1193,13 @@ impl ResidentLists {
     fn keep(&mut self, generation: u64, residents: Residents, might_help: impl Fn(usize) -> bool) {
         self.generation = generation;
         self.as_of = residents.as_of;
-        self.lists = residents.lists.into_iter().enumerate().map(|(j, list)| might_help(j).then_some(list)).collect();
+        self.lists = residents
+            .lists
+            .into_iter()
+            .zip(residents.listed)
+            .enumerate()
+            .map(|(j, (list, listed))| (listed && might_help(j)).then_some(list))
+            .collect();
     }
 }
 

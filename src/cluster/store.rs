@@ -105,6 +105,10 @@ pub struct Store {
     /// the scheduler's snapshot reads it per node instead of summing every pod each cycle
     /// (upstream's scheduler cache keeps the same sums in its `NodeInfo`s).
     requested_by_node: Index<NodeRequested>,
+    /// The pods counted in `requested_by_node`, terminating ones too, by priority: how many of
+    /// each, lowest first (a node holds a few priorities at most). Preemption reads the lowest:
+    /// a node whose every pod is at the preemptor's priority or above has no victim for it.
+    priorities_by_node: Index<Vec<(i32, u32)>>,
     /// Counts changes to any node's residents (see [`Store::residents_changes`]).
     residents_changes: u64,
     /// The nodes whose residents changed, each under the count that changed them, oldest
@@ -187,6 +191,7 @@ impl Store {
             pods_by_owner: Index::default(),
             owned_counts: Index::default(),
             requested_by_node: Index::default(),
+            priorities_by_node: Index::default(),
             residents_changes: 0,
             residents_journal: VecDeque::new(),
             residents_journal_dropped: 0,
@@ -296,6 +301,12 @@ impl Store {
     /// What the pods bound to `node` request, finished pods aside.
     pub fn requested_on_node(&self, node: &str) -> NodeRequested {
         self.requested_by_node.get(node).copied().unwrap_or_default()
+    }
+
+    /// The lowest priority among the pods bound to `node`, finished pods aside and terminating
+    /// ones counted (none: no pod is there).
+    pub fn lowest_priority_on_node(&self, node: &str) -> Option<i32> {
+        self.priorities_by_node.get(node).and_then(|counts| counts.first()).map(|&(priority, _)| priority)
     }
 
     /// The count of changes to any node's residents so far: keep it to ask
@@ -651,21 +662,38 @@ impl Store {
             }
             self.residents_journal.push_back((self.residents_changes, CompactString::new(node)));
         }
-        if let Some((node, r, ..)) = before
-            && let Some(sum) = self.requested_by_node.get_mut(node)
-        {
-            sum.cpu_milli -= r.cpu_milli;
-            sum.memory_milli -= r.memory_milli;
-            sum.pods -= 1;
-            if sum.pods == 0 {
-                self.requested_by_node.remove(node);
+        if let Some((node, r, priority, _)) = before {
+            if let Some(sum) = self.requested_by_node.get_mut(node) {
+                sum.cpu_milli -= r.cpu_milli;
+                sum.memory_milli -= r.memory_milli;
+                sum.pods -= 1;
+                if sum.pods == 0 {
+                    self.requested_by_node.remove(node);
+                }
+            }
+            if let Some(counts) = self.priorities_by_node.get_mut(node)
+                && let Ok(at) = counts.binary_search_by_key(&priority, |&(p, _)| p)
+            {
+                counts[at].1 -= 1;
+                if counts[at].1 == 0 {
+                    counts.remove(at);
+                }
+                if counts.is_empty() {
+                    self.priorities_by_node.remove(node);
+                }
             }
         }
-        if let Some((node, r, ..)) = after {
+        if let Some((node, r, priority, _)) = after {
             update_by_name(&mut self.requested_by_node, node, |sum| {
                 sum.cpu_milli += r.cpu_milli;
                 sum.memory_milli += r.memory_milli;
                 sum.pods += 1;
+            });
+            update_by_name(&mut self.priorities_by_node, node, |counts| {
+                match counts.binary_search_by_key(&priority, |&(p, _)| p) {
+                    Ok(at) => counts[at].1 += 1,
+                    Err(at) => counts.insert(at, (priority, 1)),
+                }
             });
         }
     }
@@ -1227,7 +1255,12 @@ mod tests {
                     let since = s.residents_changes();
                     let key = |p: &u8| ObjectKey::new("default", format!("p{p}"));
                     let written = match w {
-                        Write::Create(p, cpu) => s.create(with_cpu(pod(&format!("p{p}")), *cpu), Millis(0)).map(drop),
+                        Write::Create(p, cpu) => {
+                            // Three priorities, so that each node's lowest moves as pods come and go.
+                            let mut created = with_cpu(pod(&format!("p{p}")), *cpu);
+                            created.spec.priority = Some(i32::from(p % 3) * 100 - 100);
+                            s.create(created, Millis(0)).map(drop)
+                        }
                         Write::CreateWithVolume(p) => {
                             let mut with_volume = pod(&format!("p{p}"));
                             with_volume.spec.volumes.push(crate::cluster::objects::pod::Volume { name: "data".into(), ..Default::default() });
@@ -1256,6 +1289,11 @@ mod tests {
                             recount.pods += 1;
                         }
                         prop_assert_eq!(s.requested_on_node(&node), recount, "{} after {:?}", node, w);
+                        let lowest = s.list::<Pod>()
+                            .filter(|p| p.node_name() == Some(node.as_str()) && p.status.phase != "Succeeded")
+                            .map(Pod::priority)
+                            .min();
+                        prop_assert_eq!(s.lowest_priority_on_node(&node), lowest, "{} lowest priority after {:?}", node, w);
                         // The journal names the node exactly when its residents moved.
                         let journaled = s.nodes_changed_since(since).is_some_and(|mut c| c.any(|changed| changed == node));
                         prop_assert_eq!(journaled, *had != residents(&s, &node), "{} journaled after {:?}", node, w);

@@ -99,6 +99,9 @@ fn sync(key: &ObjectKey, ctx: &mut Context) -> Result<(Option<Millis>, bool), Co
             let pod = template.clone();
             let (type_, reason, message, result) = match ctx.store.create(pod, ctx.now) {
                 Ok(created) => {
+                    // The store may have pointed the pod at an equal list it already holds:
+                    // the rest of the burst takes that one, so no write compares the lists.
+                    template.spec.tolerations.clone_from(&created.spec.tolerations);
                     ("Normal", "SuccessfulCreate", ["Created pod: ", created.metadata.name.as_str()].concat(), Ok(()))
                 }
                 Err(err) => ("Warning", "FailedCreate", format!("Error creating: {err}"), Err(err)),
