@@ -199,6 +199,9 @@ pub struct Cluster {
     pub scheduler: Scheduler,
     pub recorder: EventRecorder,
     kubelets: BTreeMap<String, Kubelet>,
+    /// Counts changes to any kubelet's failure (and to the set of kubelets): a view that
+    /// shows every node's failure re-reads them only when this moved.
+    failures_changed: u64,
     /// Every kubelet name ever seen, numbered in order of arrival (a returning name keeps its
     /// number): see [`Cluster::kubelet_number`].
     kubelet_ids: LookupMap<String, usize>,
@@ -306,6 +309,7 @@ impl Cluster {
             kubelet_names: Vec::new(),
             config_users: Default::default(),
             partitioned: BTreeSet::new(),
+            failures_changed: 0,
             agents: agents::Agents::default(),
             controllers,
             watchers,
@@ -364,6 +368,7 @@ impl Cluster {
                 if !self.kubelets.contains_key(&name) {
                     let index = self.kubelet_number(&name);
                     self.kubelets.insert(name.clone(), Kubelet::new(&name, index));
+                    self.failures_changed += 1;
                     self.queue.add(Task::KubeletHeartbeat(index), now);
                 }
                 Object::Node(node)
@@ -509,6 +514,7 @@ impl Cluster {
             }
             Kind::Node => {
                 self.kubelets.remove(key.name.as_str());
+                self.failures_changed += 1;
                 Object::Node(self.store.delete::<Node>(key)?)
             }
             other => other.delete(&mut self.store, key)?,
@@ -520,6 +526,7 @@ impl Cluster {
     pub fn knock(&mut self, node: &str) -> Result<(), ClusterError> {
         let kubelet = self.kubelets.get_mut(node).ok_or_else(|| ClusterError::NoSuchNode(node.into()))?;
         kubelet.knock();
+        self.failures_changed += 1;
         self.partitioned.remove(node);
         Ok(())
     }
@@ -529,6 +536,7 @@ impl Cluster {
         let kubelet = self.kubelets.get_mut(node).ok_or_else(|| ClusterError::NoSuchNode(node.into()))?;
         let running = self.store.pods_on_node(node).filter(|p| p.is_active());
         kubelet.fail(failure, now, running);
+        self.failures_changed += 1;
         match kubelet.failure() {
             Some(Failure::Partition) => {
                 self.partitioned.insert(node.to_string());
@@ -557,6 +565,12 @@ impl Cluster {
         self.kubelets.iter().map(|(name, kubelet)| (name.as_str(), kubelet.failure()))
     }
 
+    /// Moves whenever [`Cluster::failures`] may have changed: a view that keeps the last value
+    /// it read skips the merge over every node while nothing fails or recovers.
+    pub fn failures_changed(&self) -> u64 {
+        self.failures_changed
+    }
+
     /// Pods that partitioned kubelets still run although the API deleted (or is deleting) them:
     /// the duplicates of their replacements.
     pub fn duplicates(&self) -> usize {
@@ -581,6 +595,7 @@ impl Cluster {
         };
         let had_failure = kubelet.failure().is_some();
         let was_lost = kubelet.restore(&mut ctx);
+        self.failures_changed += 1;
         if had_failure || was_lost {
             // A relieved pressure is posted at once; a lost kubelet heartbeats at once.
             let heartbeat = self.heartbeat_task(node);
@@ -794,7 +809,15 @@ impl Cluster {
                 action.requeue_after().map(|after| now + after)
             }
             Task::KubeletHeartbeat(id) => {
-                numbered_kubelet(&mut self.kubelets, &self.kubelet_names, *id).and_then(|k| k.heartbeat(&mut ctx))
+                numbered_kubelet(&mut self.kubelets, &self.kubelet_names, *id).and_then(|k| {
+                    // Housekeeping may relieve a node's memory pressure.
+                    let failure = k.failure();
+                    let next = k.heartbeat(&mut ctx);
+                    if k.failure() != failure {
+                        self.failures_changed += 1;
+                    }
+                    next
+                })
             }
             Task::KubeletSyncPod(id, pod) => {
                 let before = ctx.store.resource_version();

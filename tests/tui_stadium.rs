@@ -158,6 +158,27 @@ fn the_heat_map_tells_a_partitioned_rack_from_a_crashed_one() {
     assert!(text.contains("≈ cut off"), "the legend names it:\n{text}");
 }
 
+/// The map follows failures while it is shown: a rack cut off shows `≈` at once, and the
+/// reset clears it (the map re-reads failures only when one changes).
+#[test]
+fn the_shown_heat_map_follows_a_partition_and_its_reset() {
+    let mut app = zoned_app();
+    run_for(&mut app, 3_000);
+    press(&mut app, KeyCode::Char('h'));
+    let cut_off = |app: &App| {
+        let text = screen(app, 200, 50);
+        text.lines().filter(|l| !l.contains('⏱')).collect::<String>().matches('≈').count()
+    };
+    assert_eq!(cut_off(&app), 1, "only the legend's before the partition");
+    press(&mut app, KeyCode::Char('#'));
+    run_for(&mut app, 100);
+    assert_eq!(cut_off(&app), 6 + 1, "rack 3's six cut-off cells and the legend's");
+    app.driver.handle_input(Input::ResetPins).unwrap();
+    app.drain();
+    run_for(&mut app, 100);
+    assert_eq!(cut_off(&app), 1, "stood again: the legend's alone");
+}
+
 #[test]
 fn without_colour_the_glyphs_tell_ready_cordoned_and_down_apart() {
     let mut app = zoned_app();

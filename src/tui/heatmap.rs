@@ -82,6 +82,8 @@ pub struct NodeCell {
 pub struct Tallies {
     /// The store's resourceVersion these counters reflect.
     seen: u64,
+    /// [`crate::cluster::Cluster::failures_changed`] when the failures were last merged in.
+    failures_seen: Option<u64>,
     /// Every node of the World's pins, rack by rack (pin 1's first), each rack in rack order.
     pub nodes: Vec<NodeCell>,
     by_name: BTreeMap<String, usize>,
@@ -137,6 +139,11 @@ impl Tallies {
     /// Kubelet failures live outside the store, so there is no change log to follow: both
     /// sides are in name order, and one merge over them costs a string compare or two a node.
     fn sync_failures(&mut self, world: &World) {
+        let changed = world.cluster().failures_changed();
+        if self.failures_seen == Some(changed) {
+            return;
+        }
+        self.failures_seen = Some(changed);
         let mut failures = world.cluster().failures().peekable();
         for (name, &i) in &self.by_name {
             while failures.next_if(|(node, _)| *node < name.as_str()).is_some() {}
