@@ -331,6 +331,9 @@ impl App {
                 self.driver.finish();
                 let speed = self.driver.speed;
                 self.driver = Driver::new(world, speed);
+                // The map's counters follow the old World's change log and failure count: they
+                // start again from the new one.
+                self.heat.tallies = heatmap::Tallies::default();
                 self.overlay = Overlay::None;
                 self.flash_pins.clear();
                 self.flash_pods.clear();

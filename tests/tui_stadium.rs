@@ -179,6 +179,25 @@ fn the_shown_heat_map_follows_a_partition_and_its_reset() {
     assert_eq!(cut_off(&app), 1, "stood again: the legend's alone");
 }
 
+/// A new game's map shows the new World's failures, not the old one's, even when both Worlds
+/// have counted as many failure changes (six nodes cut off there, six crashed here).
+#[test]
+fn after_a_new_game_the_map_shows_the_new_worlds_failures() {
+    let mut app = zoned_app();
+    run_for(&mut app, 3_000);
+    press(&mut app, KeyCode::Char('h'));
+    press(&mut app, KeyCode::Char('#'));
+    run_for(&mut app, 100);
+    press(&mut app, KeyCode::Char('n'));
+    run_for(&mut app, 3_000);
+    press(&mut app, KeyCode::Char('5'));
+    run_for(&mut app, 100);
+    let text = screen(&app, 200, 50);
+    let map: String = text.lines().filter(|l| !l.contains('⏱')).collect();
+    assert_eq!(map.matches('≈').count(), 1, "the old World's cut-off rack is gone:\n{text}");
+    assert_eq!(map.matches('×').count(), 6 + 1, "rack 5's six down cells and the legend's:\n{text}");
+}
+
 #[test]
 fn without_colour_the_glyphs_tell_ready_cordoned_and_down_apart() {
     let mut app = zoned_app();
