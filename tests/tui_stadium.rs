@@ -45,6 +45,12 @@ fn knocked(world: &World) -> BTreeSet<String> {
     world.pins().iter().filter(|n| world.cluster().is_knocked(n)).cloned().collect()
 }
 
+/// How often `glyph` shows in the heat map's cells and legend: the panel's speed ("1×") is not
+/// a cell, so its line is left out.
+fn map_glyphs(text: &str, glyph: char) -> usize {
+    text.lines().filter(|l| !l.contains('⏱')).map(|l| l.matches(glyph).count()).sum()
+}
+
 fn zone_3() -> BTreeSet<String> {
     ["pin-3", "pin-13", "pin-23", "pin-33", "pin-43", "pin-53"].map(String::from).into()
 }
@@ -127,9 +133,7 @@ fn the_heat_map_shows_every_node_by_state_and_h_toggles_it() {
     assert!(app.heat.open);
     let text = screen(&app, 200, 50);
     assert!(text.contains("heat map · 60 nodes") && text.contains("pin 3 zone-3 DOWN 6/6 down"), "{text}");
-    // The panel's speed ("1×") is not a cell: count the map's rows and its legend.
-    let map: String = text.lines().filter(|l| !l.contains('⏱')).collect();
-    assert_eq!(map.matches('×').count(), 6 + 1, "six down cells and the legend's:\n{text}");
+    assert_eq!(map_glyphs(&text, '×'), 6 + 1, "six down cells and the legend's:\n{text}");
     insta::assert_snapshot!(text);
     press(&mut app, KeyCode::Char('h'));
     assert!(!app.heat.open);
@@ -152,9 +156,8 @@ fn the_heat_map_tells_a_partitioned_rack_from_a_crashed_one() {
     press(&mut app, KeyCode::Char('h'));
     let text = screen(&app, 200, 50);
     assert!(text.contains("pin 3 zone-3 DOWN 6/6 down") && text.contains("pin 5 zone-5 DOWN 6/6 down"), "{text}");
-    let map: String = text.lines().filter(|l| !l.contains('⏱')).collect();
-    assert_eq!(map.matches('≈').count(), 6 + 1, "rack 3's six cut-off cells and the legend's:\n{text}");
-    assert_eq!(map.matches('×').count(), 6 + 1, "rack 5's six down cells and the legend's:\n{text}");
+    assert_eq!(map_glyphs(&text, '≈'), 6 + 1, "rack 3's six cut-off cells and the legend's:\n{text}");
+    assert_eq!(map_glyphs(&text, '×'), 6 + 1, "rack 5's six down cells and the legend's:\n{text}");
     assert!(text.contains("≈ cut off"), "the legend names it:\n{text}");
 }
 
@@ -165,10 +168,7 @@ fn the_shown_heat_map_follows_a_partition_and_its_reset() {
     let mut app = zoned_app();
     run_for(&mut app, 3_000);
     press(&mut app, KeyCode::Char('h'));
-    let cut_off = |app: &App| {
-        let text = screen(app, 200, 50);
-        text.lines().filter(|l| !l.contains('⏱')).collect::<String>().matches('≈').count()
-    };
+    let cut_off = |app: &App| map_glyphs(&screen(app, 200, 50), '≈');
     assert_eq!(cut_off(&app), 1, "only the legend's before the partition");
     press(&mut app, KeyCode::Char('#'));
     run_for(&mut app, 100);
@@ -193,9 +193,8 @@ fn after_a_new_game_the_map_shows_the_new_worlds_failures() {
     press(&mut app, KeyCode::Char('5'));
     run_for(&mut app, 100);
     let text = screen(&app, 200, 50);
-    let map: String = text.lines().filter(|l| !l.contains('⏱')).collect();
-    assert_eq!(map.matches('≈').count(), 1, "the old World's cut-off rack is gone:\n{text}");
-    assert_eq!(map.matches('×').count(), 6 + 1, "rack 5's six down cells and the legend's:\n{text}");
+    assert_eq!(map_glyphs(&text, '≈'), 1, "the old World's cut-off rack is gone:\n{text}");
+    assert_eq!(map_glyphs(&text, '×'), 6 + 1, "rack 5's six down cells and the legend's:\n{text}");
 }
 
 #[test]

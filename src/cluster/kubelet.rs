@@ -493,17 +493,16 @@ impl Kubelet {
         };
         let retry_at = ctx.now + after;
         self.held.insert(key.clone(), Held { attempts, retry_at });
-        let meta = pod.metadata.clone();
         if !status_written && let Err(err) = set_config_error(key, &waiting, ctx) {
             return write_failed(ctx, Kind::Pod, key, COMPONENT, &err).or(Some(retry_at));
         }
         for failure in &mounts {
             let message = failure.to_string();
-            ctx.recorder.record(ctx.now, Kind::Pod, &meta, "Warning", "FailedMount", message, COMPONENT);
+            ctx.recorder.record(ctx.now, Kind::Pod, &pod.metadata, "Warning", "FailedMount", message, COMPONENT);
         }
         for failure in &envs {
             let message = format!("Error: {}", failure.message);
-            ctx.recorder.record(ctx.now, Kind::Pod, &meta, "Warning", "Failed", message, COMPONENT);
+            ctx.recorder.record(ctx.now, Kind::Pod, &pod.metadata, "Warning", "Failed", message, COMPONENT);
         }
         Some(retry_at)
     }

@@ -101,14 +101,10 @@ pub struct Store {
     /// Active and ready pod counts by controlling owner's uid, kept on the write path, so a
     /// ReplicaSet sync counts its pods without looking each one up by key.
     owned_counts: Index<OwnedPodCounts>,
-    /// What the pods bound to each node request (finished pods aside), kept on the write path:
-    /// the scheduler's snapshot reads it per node instead of summing every pod each cycle
-    /// (upstream's scheduler cache keeps the same sums in its `NodeInfo`s).
-    requested_by_node: Index<NodeRequested>,
-    /// The pods counted in `requested_by_node`, terminating ones too, by priority: how many of
-    /// each, lowest first (a node holds a few priorities at most). Preemption reads the lowest:
-    /// a node whose every pod is at the preemptor's priority or above has no victim for it.
-    priorities_by_node: Index<Vec<(i32, u32)>>,
+    /// What the pods bound to each node request, and their priorities (finished pods aside),
+    /// kept on the write path: the scheduler's snapshot reads it per node instead of summing
+    /// every pod each cycle (upstream's scheduler cache keeps the same sums in its `NodeInfo`s).
+    requested_by_node: Index<NodeResidentTotals>,
     /// Counts changes to any node's residents (see [`Store::residents_changes`]).
     residents_changes: u64,
     /// The nodes whose residents changed, each under the count that changed them, oldest
@@ -191,7 +187,6 @@ impl Store {
             pods_by_owner: Index::default(),
             owned_counts: Index::default(),
             requested_by_node: Index::default(),
-            priorities_by_node: Index::default(),
             residents_changes: 0,
             residents_journal: VecDeque::new(),
             residents_journal_dropped: 0,
@@ -300,13 +295,13 @@ impl Store {
 
     /// What the pods bound to `node` request, finished pods aside.
     pub fn requested_on_node(&self, node: &str) -> NodeRequested {
-        self.requested_by_node.get(node).copied().unwrap_or_default()
+        self.requested_by_node.get(node).map(|totals| totals.requested).unwrap_or_default()
     }
 
     /// The lowest priority among the pods bound to `node`, finished pods aside and terminating
     /// ones counted (none: no pod is there).
     pub fn lowest_priority_on_node(&self, node: &str) -> Option<i32> {
-        self.priorities_by_node.get(node).and_then(|counts| counts.first()).map(|&(priority, _)| priority)
+        self.requested_by_node.get(node).and_then(|totals| totals.priorities.first()).map(|&(priority, _)| priority)
     }
 
     /// The count of changes to any node's residents so far: keep it to ask
@@ -639,6 +634,16 @@ pub struct NodeRequested {
     pub pods: i64,
 }
 
+/// One node's entry in the store's residents index: what its pods request, and how many of
+/// them hold each priority, lowest first (a node holds a few priorities at most; preemption
+/// reads the lowest: a node whose every pod is at the preemptor's priority or above has no
+/// victim for it). Terminating pods count; finished ones do not.
+#[derive(Debug, Clone, Default)]
+struct NodeResidentTotals {
+    requested: NodeRequested,
+    priorities: Vec<(i32, u32)>,
+}
+
 impl Store {
     /// Moves a pod's requests from what was counted to what is: a pod counts on its node while
     /// bound and not finished (a PUT may also change a bound pod's requests). Journals the
@@ -662,37 +667,33 @@ impl Store {
             }
             self.residents_journal.push_back((self.residents_changes, CompactString::new(node)));
         }
-        if let Some((node, r, priority, _)) = before {
-            if let Some(sum) = self.requested_by_node.get_mut(node) {
-                sum.cpu_milli -= r.cpu_milli;
-                sum.memory_milli -= r.memory_milli;
-                sum.pods -= 1;
-                if sum.pods == 0 {
-                    self.requested_by_node.remove(node);
-                }
-            }
-            if let Some(counts) = self.priorities_by_node.get_mut(node)
-                && let Ok(at) = counts.binary_search_by_key(&priority, |&(p, _)| p)
-            {
+        if let Some((node, r, priority, _)) = before
+            && let Some(totals) = self.requested_by_node.get_mut(node)
+        {
+            let sum = &mut totals.requested;
+            sum.cpu_milli -= r.cpu_milli;
+            sum.memory_milli -= r.memory_milli;
+            sum.pods -= 1;
+            let counts = &mut totals.priorities;
+            if let Ok(at) = counts.binary_search_by_key(&priority, |&(p, _)| p) {
                 counts[at].1 -= 1;
                 if counts[at].1 == 0 {
                     counts.remove(at);
                 }
-                if counts.is_empty() {
-                    self.priorities_by_node.remove(node);
-                }
+            }
+            if sum.pods == 0 {
+                self.requested_by_node.remove(node);
             }
         }
         if let Some((node, r, priority, _)) = after {
-            update_by_name(&mut self.requested_by_node, node, |sum| {
+            update_by_name(&mut self.requested_by_node, node, |totals| {
+                let sum = &mut totals.requested;
                 sum.cpu_milli += r.cpu_milli;
                 sum.memory_milli += r.memory_milli;
                 sum.pods += 1;
-            });
-            update_by_name(&mut self.priorities_by_node, node, |counts| {
-                match counts.binary_search_by_key(&priority, |&(p, _)| p) {
-                    Ok(at) => counts[at].1 += 1,
-                    Err(at) => counts.insert(at, (priority, 1)),
+                match totals.priorities.binary_search_by_key(&priority, |&(p, _)| p) {
+                    Ok(at) => totals.priorities[at].1 += 1,
+                    Err(at) => totals.priorities.insert(at, (priority, 1)),
                 }
             });
         }
